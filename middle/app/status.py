@@ -1,0 +1,56 @@
+"""`status`: one summary per workflow, for people (a table) and for CI (JSON)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from middle.store import list_workflows
+
+
+def workflow_summaries(db: Database) -> list[dict[str, Any]]:
+    """Every workflow, oldest first, with its current step and its last event."""
+    now = datetime.now(UTC)
+    summaries = []
+    for row in list_workflows(db):
+        step = db.execute(
+            "SELECT name, status, attempts FROM steps WHERE workflow_id = ? "
+            "ORDER BY position DESC LIMIT 1",
+            [row["id"]],
+        ).fetchone()
+        event = db.execute(
+            "SELECT type, ts FROM events WHERE workflow_id = ? ORDER BY id DESC LIMIT 1",
+            [row["id"]],
+        ).fetchone()
+        created = datetime.fromisoformat(row["created_at"])
+        summaries.append(
+            {
+                "id": row["id"],
+                "kind": row["kind"],
+                "repo": row["repo"],
+                "ref": row["epic_ref"],
+                "state": row["state"],
+                "step": step[0] if step else None,
+                "step_status": step[1] if step else None,
+                "attempts": step[2] if step else 0,
+                "age_seconds": round((now - created).total_seconds(), 1),
+                "session": row["session_name"],
+                "worktree": row["worktree_path"],
+                "last_event": event[0] if event else None,
+                "last_event_at": event[1] if event else None,
+                "end_reason": row["end_reason"],
+                "created_at": row["created_at"],
+                "updated_at": row["updated_at"],
+            }
+        )
+    return summaries
+
+
+def humanize_age(seconds: float) -> str:
+    """`42s`, `7m`, `3h`, `2d`: an age a person reads at a glance."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"

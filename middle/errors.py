@@ -1,0 +1,83 @@
+"""Every error a user can cause, rooted at `MiddleError`.
+
+Tasks catch `MiddleError` only: they print its message as one line and exit 1. Anything
+else is a bug and keeps its traceback. Each message names the thing, the value and the fix.
+
+    MiddleError
+    ├── ConfigError              a config or policy file that cannot be used
+    ├── StoreError               the database cannot be used as it is
+    │   └── AlreadyInFlight      a second live implementation for one (repo, ref)
+    ├── PluginError              a plugin could not be loaded or registered
+    │   └── DuplicateStepError   two steps share a name (names both origins)
+    └── WorkflowError            a workflow cannot run as asked
+        ├── UnknownStepError     a workflow names a step nobody registered
+        ├── UnknownWorkflowError a name or id that matches no workflow
+        ├── WorkflowChangedError recorded checkpoints disagree with the definition
+        ├── WorkflowBusyError    another process is running that workflow now
+        ├── StepOutputError      a step returned something that is not JSON
+        └── SignalTimeoutError   a wait's deadline passed without its signal
+
+`WorkflowCancelled` is deliberately *not* a `MiddleError`, nor an `Exception`: like
+`asyncio.CancelledError` it derives from `BaseException`, so a step's `except Exception`
+cannot swallow a cancellation by accident.
+"""
+
+from __future__ import annotations
+
+
+class MiddleError(Exception):
+    """Something the user can fix; its message says what and how."""
+
+
+class ConfigError(MiddleError):
+    """A config or policy file that cannot be used."""
+
+    """An issue ref that is not a GitHub number or an Epic slug."""
+
+
+class StoreError(MiddleError):
+    """The database cannot be used as it is."""
+
+
+class AlreadyInFlight(StoreError):
+    """A live implementation workflow already exists for this (repo, ref)."""
+
+
+class PluginError(MiddleError):
+    """A plugin could not be loaded or registered."""
+
+
+class DuplicateStepError(PluginError):
+    """Two steps were registered under one name."""
+
+
+class WorkflowError(MiddleError):
+    """A workflow cannot run as asked."""
+
+
+class UnknownStepError(WorkflowError):
+    """A workflow refers to a step that no plugin registered."""
+
+
+class UnknownWorkflowError(WorkflowError):
+    """A workflow name or id that matches nothing."""
+
+
+class WorkflowChangedError(WorkflowError):
+    """A run's recorded checkpoints disagree with the current workflow definition."""
+
+
+class WorkflowBusyError(WorkflowError):
+    """Another process holds the workflow's run lock."""
+
+
+class StepOutputError(WorkflowError):
+    """A step returned a value that cannot be checkpointed as JSON."""
+
+
+class SignalTimeoutError(WorkflowError):
+    """A wait's deadline passed before its signal arrived."""
+
+
+class WorkflowCancelled(BaseException):
+    """Raised inside a running step when its workflow has been cancelled."""

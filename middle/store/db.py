@@ -1,0 +1,47 @@
+"""Open the one SQLite database middle keeps, tuned for many short writers.
+
+WAL lets readers (`middle status`) run beside the dispatcher; `synchronous=NORMAL` is safe
+under WAL (a power cut can lose the last commits, never corrupt the file) and makes a commit
+cost microseconds instead of an fsync; `busy_timeout` makes concurrent writers queue instead
+of failing with `database is locked`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from middle.errors import StoreError
+from middle.store.migrations import migrate
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def open_db(path: str | Path) -> Database:
+    """Open (creating if needed) and migrate the database at `path`.
+
+    The returned `Database` commits each `db.execute` write on its own; group writes with
+    `write_transaction(db)`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    db = Database(conn, execute_plugins=False, recursive_triggers=False)
+    try:
+        # busy_timeout first: switching to WAL takes a lock that a racing opener may hold.
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise
+        raise StoreError(
+            f"the database {path} cannot be read ({exc}); run `middle doctor`, and if it "
+            f"reports corruption move the file aside so middle can start a fresh one"
+        ) from exc
+    return db

@@ -1,0 +1,227 @@
+"""Records: the one idempotent insert, and the workflow and event helpers built on it.
+
+**The rule.** A retried step re-runs its inserts. Every record-creating insert in middle goes
+through `insert_idempotent`, which emits `INSERT ... ON CONFLICT(<primary key>) DO NOTHING`:
+
+- a same-id retry is a no-op that leaves the row exactly as it was (even if it has advanced);
+- a CHECK, NOT NULL or any *other* UNIQUE violation still raises.
+
+The blanket conflict clauses (SQLite's OR-IGNORE and OR-REPLACE, sqlite-utils' ignore and
+replace flags) are banned, and `tests/test_source_rules.py` keeps them out: they swallow
+those other violations, or clobber a row that has moved on, and so mask the real error a
+retried step should surface.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Mapping
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlite_utils import Database
+from sqlite_utils.db import NotFoundError, quote_identifier
+
+from middle.errors import AlreadyInFlight, StoreError, UnknownWorkflowError
+from middle.store.base import utcnow
+from middle.store.schema import EVENT_PAYLOAD_MAX_BYTES, TERMINAL_STATES
+
+Row = dict[str, Any]
+
+# Primary keys never change after migration, so each connection looks them up once.
+_primary_keys: WeakKeyDictionary[Database, dict[str, tuple[str, ...]]] = WeakKeyDictionary()
+
+
+def primary_key(db: Database, table: str) -> tuple[str, ...]:
+    """The declared primary key columns of `table`, in key order."""
+    known = _primary_keys.setdefault(db, {})
+    if table not in known:
+        if not db[table].exists():
+            raise StoreError(f"no table {table!r} in the database; is it migrated?")
+        columns = db.execute(f"PRAGMA table_info({quote_identifier(table)})").fetchall()
+        keys = tuple(name for _, name, *_, pk in sorted(columns, key=lambda c: c[5]) if pk)
+        if not keys:
+            raise StoreError(f"table {table!r} has no primary key, so no insert is idempotent")
+        known[table] = keys
+    return known[table]
+
+
+def insert_idempotent(db: Database, table: str, row: Mapping[str, Any]) -> bool:
+    """Insert `row` unless a row with the same primary key exists; return whether it did.
+
+    PK-scoped on purpose: only a primary-key collision (a retry of the same record) is
+    ignored. Every other constraint violation raises `sqlite3.IntegrityError`.
+    """
+    keys = ", ".join(quote_identifier(k) for k in primary_key(db, table))
+    columns = ", ".join(quote_identifier(c) for c in row)
+    placeholders = ", ".join("?" for _ in row)
+    cursor = db.execute(
+        f"INSERT INTO {quote_identifier(table)} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT({keys}) DO NOTHING",
+        list(row.values()),
+    )
+    return cursor.rowcount == 1
+
+
+def create_workflow_record(
+    db: Database,
+    *,
+    id: str,
+    kind: str,
+    repo: str,
+    epic_ref: str | None,
+    adapter: str,
+    source: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> bool:
+    """Create the workflow row in state `pending`; a retry with the same id is a no-op.
+
+    A numeric `epic_ref` (a GitHub issue number) also fills `epic_number`. `source`
+    ("manual" or "auto") and `meta` go into `meta_json`. A second live implementation for
+    the same (repo, epic_ref) raises `AlreadyInFlight`, naming the live one.
+    """
+    now = utcnow()
+    meta_json = dict(meta or {})
+    if source is not None:
+        meta_json["source"] = source
+    row = {
+        "id": id,
+        "kind": kind,
+        "repo": repo,
+        "epic_ref": epic_ref,
+        "epic_number": int(epic_ref) if epic_ref and re.fullmatch(r"[0-9]+", epic_ref) else None,
+        "adapter": adapter,
+        "state": "pending",
+        "created_at": now,
+        "updated_at": now,
+        "meta_json": json.dumps(meta_json),
+    }
+    try:
+        return insert_idempotent(db, "workflows", row)
+    except sqlite3.IntegrityError as exc:
+        live = find_live_implementation(db, repo=repo, epic_ref=epic_ref)
+        if live is None or live["id"] == id:
+            raise
+        raise AlreadyInFlight(
+            f"issue {epic_ref} in {repo} already has a live workflow {live['id']} "
+            f"({live['state']}); wait for it to settle, or end it with "
+            f"`middle cancel --issue {epic_ref}`"
+        ) from exc
+
+
+def find_live_implementation(db: Database, *, repo: str, epic_ref: str | None) -> Row | None:
+    """The non-terminal implementation workflow for (repo, epic_ref), if there is one."""
+    rows = list_workflows(db, repo=repo, epic_ref=epic_ref, kind="implementation", live=True)
+    return rows[0] if rows else None
+
+
+def get_workflow(db: Database, workflow_id: str) -> Row:
+    """The workflow row; `UnknownWorkflowError` if there is none."""
+    try:
+        row: Row = db.table("workflows").get(workflow_id)
+    except NotFoundError:
+        raise UnknownWorkflowError(f"no workflow with id {workflow_id!r}") from None
+    return row
+
+
+def list_workflows(
+    db: Database,
+    *,
+    state: str | Iterable[str] | None = None,
+    repo: str | None = None,
+    epic_ref: str | None = None,
+    kind: str | None = None,
+    live: bool | None = None,
+) -> list[Row]:
+    """Workflows matching every filter given, oldest first.
+
+    `live=True` keeps the non-terminal ones, `live=False` the terminal ones.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if state is not None:
+        states = [state] if isinstance(state, str) else list(state)
+        clauses.append(f"state IN ({', '.join('?' for _ in states)})")
+        params.extend(states)
+    for column, value in (("repo", repo), ("epic_ref", epic_ref), ("kind", kind)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if live is not None:
+        negate = "NOT " if live else ""
+        clauses.append(f"state {negate}IN ({', '.join('?' for _ in TERMINAL_STATES)})")
+        params.extend(TERMINAL_STATES)
+    where = " AND ".join(clauses) or None
+    return list(db["workflows"].rows_where(where, params, order_by="created_at, id"))
+
+
+def update_workflow(db: Database, workflow_id: str, **columns: Any) -> None:
+    """Set the named columns and bump `updated_at`; `UnknownWorkflowError` if no such row.
+
+    A misspelt column raises `sqlite3.OperationalError` (no such column) from SQLite itself.
+    """
+    columns["updated_at"] = utcnow()
+    assignments = ", ".join(f"{quote_identifier(c)} = ?" for c in columns)
+    cursor = db.execute(
+        f"UPDATE workflows SET {assignments} WHERE id = ?", [*columns.values(), workflow_id]
+    )
+    if cursor.rowcount == 0:
+        raise UnknownWorkflowError(f"no workflow with id {workflow_id!r}")
+
+
+def merge_workflow_meta(db: Database, workflow_id: str, patch: Mapping[str, Any]) -> None:
+    """Merge `patch` into `meta_json` (RFC 7396: keys it does not name are kept, a null
+    value deletes its key), in one statement so concurrent patches cannot lose each other."""
+    cursor = db.execute(
+        "UPDATE workflows SET meta_json = json_patch(meta_json, ?), updated_at = ? WHERE id = ?",
+        [json.dumps(patch), utcnow(), workflow_id],
+    )
+    if cursor.rowcount == 0:
+        raise UnknownWorkflowError(f"no workflow with id {workflow_id!r}")
+
+
+def record_event(
+    db: Database,
+    workflow_id: str | None,
+    type: str,
+    payload: Mapping[str, Any] | None = None,
+) -> None:
+    """Append an event; a payload over 16 KB is stored truncated (see `encode_event_payload`).
+
+    Events are append-only: the id comes from AUTOINCREMENT, so the PK-scoped insert never
+    conflicts and every call adds exactly one row.
+    """
+    insert_idempotent(
+        db,
+        "events",
+        {
+            "workflow_id": workflow_id,
+            "ts": utcnow(),
+            "type": type,
+            "payload_json": encode_event_payload(payload or {}),
+        },
+    )
+
+
+def encode_event_payload(payload: Mapping[str, Any]) -> str:
+    """JSON for `payload`, cut to fit `EVENT_PAYLOAD_MAX_BYTES` when it is too large.
+
+    A payload that fits is stored as is. One that does not becomes
+    `{"truncated": true, "original_bytes": N, "preview": "<the JSON text, cut>"}`, the preview
+    shrunk until the whole record fits, whatever escaping the cut text needs.
+    """
+    text = json.dumps(payload, ensure_ascii=False, default=str)
+    size = len(text.encode())
+    if size <= EVENT_PAYLOAD_MAX_BYTES:
+        return text
+    preview = text.encode()[:EVENT_PAYLOAD_MAX_BYTES].decode(errors="ignore")
+    while True:
+        wrapped = json.dumps(
+            {"truncated": True, "original_bytes": size, "preview": preview}, ensure_ascii=False
+        )
+        overflow = len(wrapped.encode()) - EVENT_PAYLOAD_MAX_BYTES
+        if overflow <= 0:
+            return wrapped
+        preview = preview[: max(0, len(preview) - overflow)]

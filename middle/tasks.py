@@ -1,0 +1,88 @@
+"""The Invoke tasks: parse arguments, call a use case, print, and pick the exit code.
+
+Mount them in any project's `tasks.py` with `ns.add_collection(middle.tasks.ns)`, or use
+`ns` as the root; the `middle` console script runs this same collection.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from invoke import Collection, Context, Exit, task
+from invoke.tasks import Task
+from rich.console import Console
+from rich.table import Table
+
+from middle.errors import MiddleError
+
+
+def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
+    """`invoke.task(**options)`, plus the one rule for errors: a `MiddleError` becomes one
+    line on stderr and exit code 1; anything else is a bug and keeps its traceback."""
+
+    def decorate(body: Callable[..., Any]) -> Task[Any]:
+        @functools.wraps(body)
+        def run(c: Context, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return body(c, *args, **kwargs)
+            except MiddleError as exc:
+                raise Exit(f"middle: {exc}", code=1) from exc
+
+        return task(run, **options)  # type: ignore[return-value]  # invoke.task is untyped
+
+    return decorate
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+@middle_task(help={"json": "print machine-readable JSON instead of a table"})
+def status(c: Context, json_: bool = False) -> None:
+    """Show the state of every workflow."""
+    from middle.app.home import open_home_db
+    from middle.app.status import humanize_age, workflow_summaries
+
+    summaries = workflow_summaries(open_home_db())
+    if json_:
+        print(json.dumps(summaries, indent=2))
+        return
+    console = _console()
+    if not summaries:
+        console.print("No workflows yet. Start one with: middle implement --issue REF")
+        return
+    table = Table("ref", "state", "step", "attempts", "age", "session", "worktree", "last event")
+    for s in summaries:
+        table.add_row(
+            s["ref"] or "-",
+            s["state"],
+            s["step"] or "-",
+            str(s["attempts"]),
+            humanize_age(s["age_seconds"]),
+            s["session"] or "-",
+            s["worktree"] or "-",
+            s["last_event"] or "-",
+        )
+    console.print(table)
+
+
+@middle_task()
+def doctor(c: Context) -> None:
+    """Check the toolchain and the state; exit 1 if anything is broken."""
+    from middle.app.doctor import run_checks
+    from middle.config import middle_home
+
+    marks = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]"}
+    checks = run_checks(middle_home())
+    console = _console()
+    for check in checks:
+        console.print(f"{marks[check.verdict]} {check.name}: {check.detail}", markup=True)
+    failed = [check.name for check in checks if check.verdict == "fail"]
+    if failed:
+        raise Exit(f"middle doctor: {len(failed)} check(s) failed: {', '.join(failed)}", code=1)
+
+
+ns = Collection(status, doctor)

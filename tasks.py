@@ -1,0 +1,22 @@
+"""This repository's tasks: middle's own (`invoke status`, `invoke doctor`, ...) plus `dev`."""
+
+from invoke import Collection, Context, task
+
+from middle.tasks import ns
+
+
+@task
+def test(c: Context) -> None:
+    """Run the test suite in parallel, as CI does."""
+    c.run("pytest -n auto", pty=False)
+
+
+@task
+def lint(c: Context) -> None:
+    """ruff and mypy, both clean."""
+    c.run("ruff check .")
+    c.run("ruff format --check .")
+    c.run("mypy")
+
+
+ns.add_collection(Collection("dev", test, lint))

@@ -1,0 +1,50 @@
+"""Shared fixtures. Every test gets its own MIDDLE_HOME and database under `tmp_path`, so the
+suite is xdist-safe and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from middle.store import open_db
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private MIDDLE_HOME for this test (and for the CLI processes it starts)."""
+    path = tmp_path / "middle-home"
+    monkeypatch.setenv("MIDDLE_HOME", str(path))
+    monkeypatch.setenv("MIDDLE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated store in a real SQLite file."""
+    database = open_db(tmp_path / "store" / "db.sqlite3")
+    yield database
+    database.close()
+
+
+def run_middle(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `middle` CLI (as `python -m middle`) and capture what a user would see."""
+    return subprocess.run(
+        [sys.executable, "-m", "middle", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )

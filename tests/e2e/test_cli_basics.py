@@ -1,0 +1,79 @@
+"""The CLI as a user meets it: list, status, doctor, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from middle.store import create_workflow_record, open_db
+from tests.conftest import REPO_ROOT, run_middle
+
+
+def listed_tasks(output: str) -> list[str]:
+    return sorted(
+        line.split()[0] for line in output.splitlines() if line.startswith("  ") and line.strip()
+    )
+
+
+def test_middle_and_invoke_list_the_same_middle_tasks(home: Path) -> None:
+    """`invoke` at the repo root shows middle's tasks plus this repo's own `dev.*` tasks."""
+    middle = run_middle("--list")
+    invoke = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    ours = listed_tasks(middle.stdout)
+    assert {"status", "doctor"} <= set(ours)
+    theirs = listed_tasks(invoke.stdout)
+    assert [name for name in theirs if not name.startswith("dev.")] == ours
+
+
+def test_status_says_plainly_when_there_are_no_workflows(home: Path) -> None:
+    result = run_middle("status")
+    assert result.returncode == 0
+    assert "No workflows yet" in result.stdout
+    assert json.loads(run_middle("status", "--json").stdout) == []
+
+
+def test_status_lists_a_workflow_as_a_table_and_as_json(home: Path) -> None:
+    db = open_db(home / "db.sqlite3")
+    create_workflow_record(
+        db, id="wf-1", kind="implementation", repo="/src/app", epic_ref="108", adapter="claude"
+    )
+    table = run_middle("status")
+    assert "108" in table.stdout and "pending" in table.stdout
+    (row,) = json.loads(run_middle("status", "--json").stdout)
+    assert (row["id"], row["ref"], row["state"]) == ("wf-1", "108", "pending")
+
+
+def test_doctor_passes_on_a_healthy_machine(home: Path) -> None:
+    result = run_middle("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("python", "git", "tmux", "database"):
+        assert f"✓ {name}:" in result.stdout
+    assert "schema v1, integrity ok" in result.stdout
+
+
+def test_doctor_fails_on_a_broken_config_and_says_which_check(home: Path) -> None:
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text("[global\n")
+    result = run_middle("doctor")
+    assert result.returncode == 1
+    assert "✗ config:" in result.stdout and "not valid TOML" in result.stdout
+    assert result.stderr.strip() == "middle doctor: 1 check(s) failed: config"
+
+
+def test_a_user_error_is_one_line_and_exit_1_never_a_traceback(home: Path) -> None:
+    home.mkdir(parents=True)
+    (home / "db.sqlite3").write_bytes(b"not a database" * 200)
+    result = run_middle("status")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("middle: the database") and "middle doctor" in line
+    assert "✗ database:" in run_middle("doctor").stdout

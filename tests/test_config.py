@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from middle.config import load_config, middle_home
+from middle.errors import ConfigError
+
+
+def test_sources_merge_lowest_to_highest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home, repo = tmp_path / "home", tmp_path / "repo"
+    (repo / ".middle").mkdir(parents=True)
+    home.mkdir()
+    (home / "config.toml").write_text(
+        '[global]\nmax_concurrent = 8\n[adapters.command]\nargv = ["python3", "a.py"]\n'
+    )
+    (repo / ".middle" / "policy.toml").write_text("[limits]\nmax_concurrent = 2\n")
+    monkeypatch.setenv("MIDDLE_AGENT_COMMAND", "python3 '/opt/my agent.py' --fast")
+
+    config = load_config(home, repo)
+
+    assert config["global"] == {"default_adapter": "claude", "max_concurrent": 8}
+    assert config["limits"] == {"max_concurrent": 2, "complexity_ceiling": 3}
+    assert config["adapters"]["command"]["argv"] == ["python3", "/opt/my agent.py", "--fast"]
+    assert config["adapters"]["claude"]["binary"] == "claude"
+
+
+def test_bad_toml_names_the_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[global]\nmax_concurrent = = 3\n")
+    with pytest.raises(ConfigError, match=r"config.toml is not valid TOML.*line 2"):
+        load_config(tmp_path)
+
+
+def test_home_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIDDLE_HOME", str(tmp_path / "h"))
+    assert middle_home().stat().st_mode & 0o777 == 0o700
