@@ -11,7 +11,9 @@ from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parent.parent / "middle"
 BLANKET = re.compile(r"INSERT\s+OR\s+(IGNORE|REPLACE)|\b(ignore|replace)\s*=\s*True", re.I)
-RECORD_CREATING_CALL = re.compile(r"\.(insert|insert_all|upsert|upsert_all)\(")
+RECORD_CREATING_CALL = re.compile(
+    r"[\])]\.(insert|insert_all|upsert|upsert_all)\("
+)  # db["t"].insert(
 
 
 def python_files() -> list[Path]:

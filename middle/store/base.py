@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlite_utils import Database
 
@@ -29,4 +30,14 @@ def write_transaction(db: Database) -> Iterator[Database]:
 
 def utcnow() -> str:
     """Now, as the ISO 8601 UTC text every timestamp column holds (sorts as it reads)."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return iso(datetime.now(UTC))
+
+
+def iso(moment: datetime) -> str:
+    """`moment` (timezone-aware) as timestamp-column text: `2026-11-27T06:05:21.123456Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def database_file(db: Database) -> Path:
+    """The file behind `db` (its `main` schema)."""
+    return Path(db.conn.execute("PRAGMA database_list").fetchone()[2])

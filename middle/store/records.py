@@ -171,6 +171,22 @@ def update_workflow(db: Database, workflow_id: str, **columns: Any) -> None:
         raise UnknownWorkflowError(f"no workflow with id {workflow_id!r}")
 
 
+def transition_workflow(
+    db: Database, workflow_id: str, state: str, *, end_reason: str | None = None
+) -> bool:
+    """Move a live workflow to `state`; False (and no change) if it is already terminal.
+
+    Terminal states are final: a run finishing in one process cannot overwrite the
+    `cancelled` another process wrote a moment before.
+    """
+    cursor = db.execute(
+        "UPDATE workflows SET state = ?, end_reason = coalesce(?, end_reason), updated_at = ? "
+        f"WHERE id = ? AND state NOT IN ({', '.join('?' for _ in TERMINAL_STATES)})",
+        [state, end_reason, utcnow(), workflow_id, *TERMINAL_STATES],
+    )
+    return cursor.rowcount == 1
+
+
 def merge_workflow_meta(db: Database, workflow_id: str, patch: Mapping[str, Any]) -> None:
     """Merge `patch` into `meta_json` (RFC 7396: keys it does not name are kept, a null
     value deletes its key), in one statement so concurrent patches cannot lose each other."""
@@ -180,6 +196,20 @@ def merge_workflow_meta(db: Database, workflow_id: str, patch: Mapping[str, Any]
     )
     if cursor.rowcount == 0:
         raise UnknownWorkflowError(f"no workflow with id {workflow_id!r}")
+
+
+def cancel_requested(db: Database, workflow_id: str) -> bool:
+    """Whether `request_cancel` was called for the run (one indexed read)."""
+    row = db.execute(
+        "SELECT json_extract(meta_json, '$.cancel_requested') FROM workflows WHERE id = ?",
+        [workflow_id],
+    ).fetchone()
+    return row is not None and row[0] is not None
+
+
+def request_cancel(db: Database, workflow_id: str) -> None:
+    """Flag the run for cancellation; the process running it stops at its next check."""
+    merge_workflow_meta(db, workflow_id, {"cancel_requested": utcnow()})
 
 
 def record_event(

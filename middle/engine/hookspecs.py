@@ -1,0 +1,34 @@
+"""The hooks middle calls on plugins (pluggy, project name `middle`).
+
+Plugins import `hookimpl` from `middle` and implement any of these by name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from middle.engine.registry import OriginBoundRegistry
+    from middle.engine.workflow import Workflow
+
+PROJECT = "middle"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def middle_register_steps(registry: OriginBoundRegistry) -> None:
+    """Add steps with `registry.add(step)`."""
+
+
+@hookspec
+def middle_register_workflows(registry: OriginBoundRegistry) -> None:
+    """Add whole workflows with `registry.add_workflow(workflow)`."""
+
+
+@hookspec
+def middle_configure_workflow(workflow: Workflow) -> None:
+    """Edit a registered workflow: `workflow.insert_after(existing, new)`, `insert_before`
+    or `replace`. Called once per workflow, after every plugin has registered."""

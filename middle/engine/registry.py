@@ -1,0 +1,85 @@
+"""The registry one run's plugins fill: steps and workflows by name, with their origins.
+
+A fresh registry is built for every run (see `load_plugins`); nothing here is global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from middle.engine.step import Step
+from middle.engine.workflow import Workflow
+from middle.errors import DuplicateStepError, PluginError, UnknownStepError, UnknownWorkflowError
+
+
+@dataclass
+class Registry:
+    steps: dict[str, Step] = field(default_factory=dict)
+    workflows: dict[str, Workflow] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    workflow_origins: dict[str, str] = field(default_factory=dict)
+
+    def add(self, step: Step, origin: str = "runtime") -> None:
+        """Register `step`; a second step of the same name raises, naming both origins."""
+        if not isinstance(step, Step):
+            raise PluginError(
+                f"{origin} registered {step!r}, which is not a step; decorate it with @step"
+            )
+        if step.name in self.steps:
+            raise DuplicateStepError(
+                f"step {step.name!r} is registered twice: by {self.origins[step.name]} and by "
+                f"{origin}; step names are global, so rename one of them"
+            )
+        self.steps[step.name] = step
+        self.origins[step.name] = origin
+
+    def add_workflow(self, workflow: Workflow, origin: str = "runtime") -> None:
+        if workflow.name in self.workflows:
+            raise PluginError(
+                f"workflow {workflow.name!r} is registered twice: by "
+                f"{self.workflow_origins[workflow.name]} and by {origin}; to change a "
+                f"workflow, edit it in middle_configure_workflow instead"
+            )
+        self.workflows[workflow.name] = workflow
+        self.workflow_origins[workflow.name] = origin
+
+    def step(self, name: str) -> Step:
+        try:
+            return self.steps[name]
+        except KeyError:
+            raise UnknownStepError(
+                f"no step named {name!r} is registered; known steps: "
+                f"{', '.join(sorted(self.steps)) or '(none)'}"
+            ) from None
+
+    def workflow(self, name: str) -> Workflow:
+        try:
+            return self.workflows[name]
+        except KeyError:
+            raise UnknownWorkflowError(
+                f"no workflow named {name!r} is registered; is the plugin that defines it "
+                f"installed? Known: {', '.join(sorted(self.workflows)) or '(none)'}"
+            ) from None
+
+    def check_workflow(self, workflow: Workflow) -> None:
+        """Every step a workflow names must be registered."""
+        missing = [name for name in workflow.step_names() if name not in self.steps]
+        if missing:
+            raise UnknownStepError(
+                f"workflow {workflow.name!r} uses step(s) no plugin registered: "
+                f"{', '.join(missing)}"
+            )
+
+
+@dataclass(frozen=True)
+class OriginBoundRegistry:
+    """What a plugin's hook receives: `add` records the plugin as the step's origin."""
+
+    registry: Registry
+    origin: str
+
+    def add(self, step: Step) -> None:
+        self.registry.add(step, self.origin)
+
+    def add_workflow(self, workflow: Workflow) -> None:
+        self.registry.add_workflow(workflow, self.origin)

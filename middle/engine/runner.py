@@ -1,0 +1,445 @@
+"""The durable runner: checkpoints every node, retries steps, compensates, parks, resumes.
+
+Guarantees a caller may rely on:
+
+- A completed node is never run again for the same run; replay returns its recorded output.
+  A step a crash interrupted runs again (so step side effects must be idempotent).
+- When a step's attempts run out, the caller gets that step's last real exception (never
+  tenacity's `RetryError`), after the completed steps' compensations ran in reverse order.
+  The row ends `compensated`, or `failed` if no step had completed: never stranded.
+- Every failed attempt is an `events` row (`step.attempt-failed`) with its message.
+- A `Wait` without its signal parks the run (`waiting-human`); `signal` stores a signal
+  durably and `resume` continues after the wait.
+- One process at a time drives a run (`RunLock`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from sqlite_utils import Database
+from tenacity import Retrying
+
+from middle.engine.context import Signals, StepContext
+from middle.engine.locks import RunLock
+from middle.engine.registry import Registry
+from middle.engine.step import Step
+from middle.engine.workflow import Branch, Node, Wait, Workflow, node_name
+from middle.errors import (
+    SignalTimeoutError,
+    StepOutputError,
+    UnknownWorkflowError,
+    WorkflowCancelled,
+    WorkflowChangedError,
+    WorkflowError,
+)
+from middle.store import create_workflow_record, get_workflow, record_event
+from middle.store.base import database_file, iso, utcnow
+from middle.store.checkpoints import (
+    begin_attempt,
+    claim_compensation,
+    complete_step,
+    fail_step,
+    finish_compensation,
+    load_checkpoints,
+    record_attempt_error,
+    record_completed,
+)
+from middle.store.records import (
+    Row,
+    cancel_requested,
+    request_cancel,
+    transition_workflow,
+)
+from middle.store.schema import TERMINAL_STATES
+from middle.store.signals import arm_signal, deliver_signal, get_signal
+
+PARKED = "parked"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a `start`/`resume`/`cancel` call left the run.
+
+    `status` is "parked" while it waits for a signal (`waiting_for` names it), otherwise
+    the workflow's state: "completed", "cancelled", "failed" or "compensated".
+    """
+
+    workflow_id: str
+    status: str
+    results: Mapping[str, Any] = field(default_factory=dict)
+    waiting_for: str | None = None
+
+
+@dataclass
+class _Run:
+    """One drive of a run: what replay found, and where execution is now."""
+
+    workflow_id: str
+    workflow: Workflow
+    input: Mapping[str, Any]
+    recorded: dict[str, Row]
+    recorded_at: dict[int, Row]
+    state: str
+    results: dict[str, Any] = field(default_factory=dict)
+    position: int = 0
+    current: str = ""
+
+
+class Runner:
+    """Runs workflows from a registry against one store.
+
+    `services` reach steps as `ctx.services`; `sleep` is tenacity's sleep between attempts
+    (tests inject a no-op); `lock_dir` defaults to `locks/` beside the database file.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        registry: Registry,
+        *,
+        services: Mapping[str, Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        lock_dir: Path | None = None,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.services: Mapping[str, Any] = MappingProxyType(dict(services or {}))
+        self.sleep = sleep
+        self.lock_dir = lock_dir or database_file(db).parent / "locks"
+
+    # -- the public verbs -------------------------------------------------------------
+
+    def start(
+        self,
+        workflow: Workflow | str,
+        input: Mapping[str, Any],
+        workflow_id: str | None = None,
+    ) -> RunResult:
+        """Create the run's `workflows` row and drive it until it completes or parks.
+
+        Starting an id that already exists resumes that run instead (an idempotency key).
+        """
+        definition = self._definition(workflow)
+        workflow_id = workflow_id or f"wf-{uuid.uuid4().hex[:12]}"
+        if "repo" not in input:
+            raise WorkflowError(f"workflow {definition.name!r} needs input['repo']")
+        try:
+            json.dumps(dict(input))
+        except TypeError as exc:
+            raise WorkflowError(f"workflow input must be JSON: {exc}") from exc
+        epic_ref = input.get("epic_ref")
+        created = create_workflow_record(
+            self.db,
+            id=workflow_id,
+            kind=definition.kind,
+            repo=str(input["repo"]),
+            epic_ref=None if epic_ref is None else str(epic_ref),
+            adapter=str(input.get("adapter") or "none"),
+            source=input.get("source"),
+            meta={"workflow": definition.name, "input": dict(input)},
+        )
+        if not created:
+            return self.resume(workflow_id)
+        with RunLock(self.lock_dir, workflow_id):
+            return self._drive(_Run(workflow_id, definition, input, {}, {}, "pending"))
+
+    def resume(self, workflow_id: str) -> RunResult:
+        """Continue a run from its checkpoints: after a crash, or after a signal arrived."""
+        row = get_workflow(self.db, workflow_id)
+        if row["state"] in TERMINAL_STATES:
+            return RunResult(workflow_id, row["state"])
+        with RunLock(self.lock_dir, workflow_id):
+            row = get_workflow(self.db, workflow_id)  # re-read: the last holder may have moved it
+            if row["state"] in TERMINAL_STATES:
+                return RunResult(workflow_id, row["state"])
+            definition, run_input = self._recorded_definition(row)
+            checkpoints = load_checkpoints(self.db, workflow_id)
+            run = _Run(
+                workflow_id,
+                definition,
+                run_input,
+                {cp["name"]: cp for cp in checkpoints},
+                {cp["position"]: cp for cp in checkpoints},
+                row["state"],
+            )
+            return self._drive(run)
+
+    def signal(self, workflow_id: str, name: str, payload: Any = None) -> bool:
+        """Store a signal durably; False if one of that name had already arrived.
+
+        It does not run anything: call `resume` to continue a parked run.
+        """
+        get_workflow(self.db, workflow_id)  # an unknown id is a clear error, not an FK one
+        delivered = deliver_signal(self.db, workflow_id, name, payload)
+        record_event(self.db, workflow_id, "signal.delivered", {"signal": name, "new": delivered})
+        return delivered
+
+    def cancel(self, workflow_id: str, *, wait: float = 30.0) -> RunResult:
+        """Compensate the completed steps and end the run `cancelled`.
+
+        If another process is driving the run, the request is recorded and that process
+        stops at its next step boundary (or when a step calls `ctx.check_cancelled()`);
+        this call waits up to `wait` seconds for it.
+        """
+        row = get_workflow(self.db, workflow_id)
+        if row["state"] in TERMINAL_STATES:
+            return RunResult(workflow_id, row["state"])
+        request_cancel(self.db, workflow_id)
+        with RunLock(self.lock_dir, workflow_id, wait=wait):
+            row = get_workflow(self.db, workflow_id)
+            if row["state"] in TERMINAL_STATES:
+                return RunResult(workflow_id, row["state"])
+            definition, run_input = self._recorded_definition(row)
+            run = _Run(workflow_id, definition, run_input, {}, {}, row["state"])
+            return self._finish_cancelled(run)
+
+    # -- driving ----------------------------------------------------------------------
+
+    def _drive(self, run: _Run) -> RunResult:
+        try:
+            parked_on = self._run_nodes(run, run.workflow.nodes)
+        except WorkflowCancelled:
+            fail_step(self.db, run.workflow_id, run.current, "cancelled")
+            return self._finish_cancelled(run)
+        except Exception as exc:
+            self._finish_failed(run, exc)
+            raise
+        if parked_on is not None:
+            return RunResult(run.workflow_id, PARKED, dict(run.results), waiting_for=parked_on)
+        if transition_workflow(self.db, run.workflow_id, "completed"):
+            run.state = "completed"
+        else:  # a step ended the run itself (say, `failed` on the agent's word): keep that
+            run.state = get_workflow(self.db, run.workflow_id)["state"]
+        return RunResult(run.workflow_id, run.state, dict(run.results))
+
+    def _run_nodes(self, run: _Run, nodes: list[Node]) -> str | None:
+        """Run `nodes` in order; return the signal name if the run parked, else None."""
+        for node in nodes:
+            run.position += 1
+            run.current = node_name(node)
+            replayed = self._replayed(run, run.current)
+            if replayed is not None:
+                run.results[run.current] = json.loads(replayed["output_json"])
+                if isinstance(node, Branch):
+                    parked_on = self._run_nodes(run, node.paths[run.results[run.current]])
+                    if parked_on is not None:
+                        return parked_on
+                continue
+            if cancel_requested(self.db, run.workflow_id):
+                raise WorkflowCancelled(run.workflow_id)
+            if not isinstance(node, Wait):
+                self._set_state(run, "running")
+            if isinstance(node, Wait):
+                if not self._receive(run, node):
+                    return node.signal
+            elif isinstance(node, Branch):
+                choice = self._choose(run, node)
+                parked_on = self._run_nodes(run, node.paths[choice])
+                if parked_on is not None:
+                    return parked_on
+            else:
+                run.results[run.current] = self._run_step(run, self.registry.step(node))
+        return None
+
+    def _replayed(self, run: _Run, name: str) -> Row | None:
+        """The completed checkpoint to replay for this node, after checking that the
+        recorded run still matches the definition (like DBOS's determinism check)."""
+        recorded_here = run.recorded_at.get(run.position)
+        if recorded_here is not None and recorded_here["name"] != name:
+            raise self._changed(run, recorded_here["name"], name)
+        checkpoint = run.recorded.get(name)
+        if checkpoint is not None and checkpoint["position"] != run.position:
+            raise self._changed(run, name, name, moved_from=checkpoint["position"])
+        if checkpoint is not None and checkpoint["status"] == "completed":
+            return checkpoint
+        return None
+
+    def _changed(
+        self, run: _Run, recorded: str, defined: str, moved_from: int | None = None
+    ) -> WorkflowChangedError:
+        where = f"at position {run.position}"
+        if moved_from is not None:
+            detail = f"recorded step {recorded!r} at position {moved_from}, but the definition "
+            detail += f"now has it {where}"
+        else:
+            detail = f"recorded step {recorded!r} {where}, but the definition now has {defined!r}"
+        return WorkflowChangedError(
+            f"workflow {run.workflow.name!r} changed while runs were in flight: run "
+            f"{run.workflow_id} {detail}; restore the old definition to finish it, or cancel it"
+        )
+
+    def _context(self, run: _Run, step: str, attempt: int) -> StepContext:
+        return StepContext(
+            workflow_id=run.workflow_id,
+            step=step,
+            input=MappingProxyType(dict(run.input)),
+            results=MappingProxyType(run.results),
+            attempt=attempt,
+            signals=Signals(self.db, run.workflow_id),
+            db=self.db,
+            services=self.services,
+        )
+
+    def _run_step(self, run: _Run, step: Step) -> Any:
+        base = self._context(run, step.name, attempt=0)
+
+        def attempt() -> Any:
+            number = begin_attempt(self.db, run.workflow_id, step.name, run.position)
+            try:
+                return step.fn(replace(base, attempt=number))
+            except Exception as exc:
+                record_attempt_error(self.db, run.workflow_id, step.name, _describe(exc))
+                record_event(
+                    self.db,
+                    run.workflow_id,
+                    "step.attempt-failed",
+                    {
+                        "step": step.name,
+                        "attempt": number,
+                        "type": type(exc).__name__,
+                        "message": str(exc),
+                    },
+                )
+                raise
+
+        retrying = Retrying(
+            stop=step.stop, wait=step.wait, retry=step.retry, reraise=True, sleep=self.sleep
+        )
+        output = retrying(attempt)
+        output_json = _to_json(output, f"step {step.name!r}")
+        complete_step(self.db, run.workflow_id, step.name, output_json)
+        return json.loads(output_json)
+
+    def _choose(self, run: _Run, node: Branch) -> str:
+        choice = node.choose(self._context(run, node.name, attempt=1))
+        if choice not in node.paths:
+            raise WorkflowError(
+                f"branch {node.name!r} chose {choice!r}; its paths are {sorted(node.paths)}"
+            )
+        record_completed(self.db, run.workflow_id, node.name, run.position, json.dumps(choice))
+        run.results[node.name] = choice
+        return choice
+
+    def _receive(self, run: _Run, node: Wait) -> bool:
+        """Consume the wait's signal if it has arrived; otherwise arm it and park."""
+        signal = get_signal(self.db, run.workflow_id, node.signal)
+        if signal is not None and signal["delivered_at"] is not None:
+            self._set_state(run, "running")
+            record_completed(
+                self.db, run.workflow_id, node.name, run.position, signal["payload_json"]
+            )
+            run.results[node.name] = json.loads(signal["payload_json"])
+            return True
+        if signal is not None and signal["deadline"] and signal["deadline"] <= utcnow():
+            raise SignalTimeoutError(
+                f"workflow {run.workflow_id} waited for signal {node.signal!r} until "
+                f"{signal['deadline']} and it never came"
+            )
+        deadline = None
+        if node.timeout is not None:
+            deadline = iso(datetime.now(UTC) + timedelta(seconds=node.timeout))
+        if run.state != "waiting-human":
+            arm_signal(self.db, run.workflow_id, node.signal, deadline)
+            self._set_state(run, "waiting-human")
+            record_event(self.db, run.workflow_id, "workflow.parked", {"signal": node.signal})
+        return False
+
+    def _set_state(self, run: _Run, state: str) -> None:
+        """Move the row to `state` once; a drive that replays writes nothing."""
+        if run.state != state:
+            transition_workflow(self.db, run.workflow_id, state)
+            run.state = state
+
+    # -- endings ----------------------------------------------------------------------
+
+    def _finish_failed(self, run: _Run, exc: Exception) -> None:
+        reason = f"{run.current}: {_describe(exc)}"
+        fail_step(self.db, run.workflow_id, run.current, _describe(exc))
+        completed = self._compensate(run)
+        state = "compensated" if completed else "failed"
+        transition_workflow(self.db, run.workflow_id, state, end_reason=reason[:2000])
+        run.state = state
+        record_event(
+            self.db,
+            run.workflow_id,
+            f"workflow.{state}",
+            {"step": run.current, "type": type(exc).__name__, "message": str(exc)},
+        )
+
+    def _finish_cancelled(self, run: _Run) -> RunResult:
+        self._compensate(run)
+        transition_workflow(self.db, run.workflow_id, "cancelled", end_reason="cancelled")
+        record_event(self.db, run.workflow_id, "workflow.cancelled", {})
+        return RunResult(run.workflow_id, "cancelled")
+
+    def _compensate(self, run: _Run) -> list[str]:
+        """Undo the completed steps in reverse order; return the names of all completed
+        steps. A compensation that raises is recorded and the rest still run."""
+        step_names = set(run.workflow.step_names())
+        checkpoints = [
+            cp
+            for cp in load_checkpoints(self.db, run.workflow_id)
+            if cp["name"] in step_names and cp["status"] == "completed"
+        ]
+        results = {cp["name"]: json.loads(cp["output_json"]) for cp in checkpoints}
+        for cp in reversed(checkpoints):
+            step = self.registry.steps.get(cp["name"])
+            if step is None or step.compensate is None:
+                continue
+            if not claim_compensation(self.db, run.workflow_id, cp["name"]):
+                continue
+            ctx = replace(self._context(run, cp["name"], cp["attempts"]), results=results)
+            try:
+                step.compensate(ctx)
+            except Exception as exc:
+                finish_compensation(self.db, run.workflow_id, cp["name"], _describe(exc))
+                record_event(
+                    self.db,
+                    run.workflow_id,
+                    "step.compensation-failed",
+                    {"step": cp["name"], "type": type(exc).__name__, "message": str(exc)},
+                )
+            else:
+                finish_compensation(self.db, run.workflow_id, cp["name"], None)
+        return [cp["name"] for cp in checkpoints]
+
+    # -- lookups ----------------------------------------------------------------------
+
+    def _definition(self, workflow: Workflow | str) -> Workflow:
+        if isinstance(workflow, str):
+            return self.registry.workflow(workflow)
+        if workflow.name not in self.registry.workflows:
+            self.registry.add_workflow(workflow)
+        self.registry.check_workflow(workflow)
+        return workflow
+
+    def _recorded_definition(self, row: Row) -> tuple[Workflow, Mapping[str, Any]]:
+        meta = json.loads(row["meta_json"])
+        if "workflow" not in meta:
+            raise UnknownWorkflowError(
+                f"workflow row {row['id']} was not started by the runner; nothing to resume"
+            )
+        return self.registry.workflow(meta["workflow"]), meta.get("input", {})
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _to_json(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise StepOutputError(
+            f"{what} returned a {type(value).__name__}, which cannot be checkpointed as JSON "
+            f"({exc}); return dicts, lists, strings, numbers, booleans or None"
+        ) from exc

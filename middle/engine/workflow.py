@@ -1,0 +1,150 @@
+"""Declarative workflows: an ordered list of named nodes that plugins can edit by name.
+
+A node is a step name, a `Wait` for a durable signal, or a `Branch` whose function of the
+context picks one named path. Node names are unique across the whole workflow because each
+gets one checkpoint per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
+
+from middle.engine.step import Step
+from middle.errors import WorkflowError
+from middle.store.schema import WORKFLOW_KINDS
+
+if TYPE_CHECKING:
+    from middle.engine.context import StepContext
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Park until `signal` is delivered; fail the run if `timeout` seconds pass first."""
+
+    signal: str
+    timeout: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"wait-for-{self.signal}"
+
+
+@dataclass(frozen=True)
+class Branch:
+    """Run the path that `choose(ctx)` names; the choice is checkpointed like a step."""
+
+    name: str
+    choose: Callable[[StepContext], str]
+    paths: dict[str, list[Node]] = field(default_factory=dict)
+
+
+Node = Union[str, Wait, Branch]  # noqa: UP007 - a runtime alias, used before 3.12's `type`
+NodeLike = Union[str, Step, Wait, Branch]  # noqa: UP007
+
+
+def wait_for(signal: str, timeout: float | None = None) -> Wait:
+    return Wait(signal, timeout)
+
+
+def node_name(node: Node) -> str:
+    return node if isinstance(node, str) else node.name
+
+
+def _as_node(node: NodeLike) -> Node:
+    return node.name if isinstance(node, Step) else node
+
+
+class Workflow:
+    """A named, ordered list of nodes of one `kind` (a `workflows.kind` value)."""
+
+    def __init__(
+        self, name: str, nodes: Iterable[NodeLike] = (), *, kind: str = "implementation"
+    ) -> None:
+        if kind not in WORKFLOW_KINDS:
+            raise WorkflowError(f"workflow {name!r} has kind {kind!r}; use one of {WORKFLOW_KINDS}")
+        self.name = name
+        self.kind = kind
+        self.nodes: list[Node] = [_as_node(n) for n in nodes]
+        self._check_unique()
+
+    def __repr__(self) -> str:
+        return f"Workflow({self.name!r}, {self.names()})"
+
+    def names(self) -> list[str]:
+        """Every node name, depth first, branch paths included."""
+        return [node_name(node) for node, _ in self._walk(self.nodes)]
+
+    def step_names(self) -> list[str]:
+        """The step names only (no waits or branches), depth first."""
+        return [node for node, _ in self._walk(self.nodes) if isinstance(node, str)]
+
+    def insert_after(self, existing: str, new: NodeLike) -> None:
+        siblings, index = self._locate(existing)
+        siblings.insert(index + 1, _as_node(new))
+        self._check_unique()
+
+    def insert_before(self, existing: str, new: NodeLike) -> None:
+        siblings, index = self._locate(existing)
+        siblings.insert(index, _as_node(new))
+        self._check_unique()
+
+    def replace(self, existing: str, new: NodeLike) -> None:
+        siblings, index = self._locate(existing)
+        siblings[index] = _as_node(new)
+        self._check_unique()
+
+    def outline(self) -> list[str]:
+        """The order as indented lines, for `middle steps`."""
+        lines: list[str] = []
+
+        def render(nodes: list[Node], depth: int) -> None:
+            for node in nodes:
+                pad = "  " * depth
+                if isinstance(node, Branch):
+                    lines.append(f"{pad}{node.name} (branch)")
+                    for key, path in node.paths.items():
+                        lines.append(f"{pad}  [{key}]")
+                        render(path, depth + 2)
+                elif isinstance(node, Wait):
+                    timeout = f", timeout {node.timeout:g}s" if node.timeout else ""
+                    lines.append(f"{pad}{node.name} (waits for signal {node.signal!r}{timeout})")
+                else:
+                    lines.append(f"{pad}{node}")
+
+        render(self.nodes, 0)
+        return lines
+
+    def _walk(self, nodes: list[Node]) -> Iterator[tuple[Node, list[Node]]]:
+        for node in nodes:
+            yield node, nodes
+            if isinstance(node, Branch):
+                for path in node.paths.values():
+                    yield from self._walk(path)
+
+    def _locate(self, name: str) -> tuple[list[Node], int]:
+        for node, siblings in self._walk(self.nodes):
+            if node_name(node) == name:
+                return siblings, siblings.index(node)
+        raise WorkflowError(
+            f"workflow {self.name!r} has no step {name!r}; its steps are: "
+            f"{', '.join(self.names()) or '(none)'}"
+        )
+
+    def _check_unique(self) -> None:
+        seen: set[str] = set()
+        for name in self.names():
+            if name in seen:
+                raise WorkflowError(
+                    f"workflow {self.name!r} would have two nodes named {name!r}; each node "
+                    f"needs its own name because each gets its own checkpoint"
+                )
+            seen.add(name)
+
+
+def branch(
+    name: str, choose: Callable[[StepContext], str], paths: Mapping[str, Iterable[NodeLike]]
+) -> Branch:
+    """A branch point: `choose(ctx)` returns one of `paths`' keys."""
+    return Branch(name, choose, {key: [_as_node(n) for n in nodes] for key, nodes in paths.items()})

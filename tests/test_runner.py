@@ -1,0 +1,455 @@
+"""The durable runner: retries, checkpoints, compensation, parking, cancel, crash recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlite_utils import Database
+from tenacity import stop_after_attempt, wait_fixed
+
+from middle import StepContext, Workflow, branch, step, wait_for
+from middle.engine import Registry, Runner
+from middle.engine.locks import RunLock
+from middle.errors import (
+    SignalTimeoutError,
+    StepOutputError,
+    WorkflowBusyError,
+    WorkflowChangedError,
+)
+from middle.store import create_workflow_record, get_workflow, open_db
+from middle.store.checkpoints import load_checkpoints
+from middle.store.records import request_cancel
+
+INPUT = {"repo": "/src/app", "epic_ref": "108", "adapter": "claude"}
+
+
+class Calls:
+    """Counts step runs and records the runner's requested sleeps (none are slept)."""
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+        self.sleeps: list[float] = []
+
+    def count(self, name: str) -> int:
+        return self.runs.count(name)
+
+
+@pytest.fixture
+def calls() -> Calls:
+    return Calls()
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry()
+
+
+@pytest.fixture
+def runner(db: Database, registry: Registry, calls: Calls) -> Iterator[Runner]:
+    yield Runner(db, registry, sleep=calls.sleeps.append)
+    # Every write must be committed when the runner returns. Seen red when `begin_attempt`
+    # used UPDATE ... RETURNING, which sqlite-utils leaves in an open transaction.
+    assert not db.conn.in_transaction
+
+
+def events(db: Database, type: str) -> list[dict[str, Any]]:
+    return [
+        json.loads(row["payload_json"])
+        for row in db["events"].rows_where("type = ?", [type], order_by="id")
+    ]
+
+
+def noop(name: str, calls: Calls, **options: Any) -> Any:
+    def body(ctx: StepContext) -> dict[str, Any]:
+        calls.runs.append(name)
+        return {"step": name}
+
+    return step(name, **options)(body)
+
+
+def define(registry: Registry, name: str, *nodes: Any) -> Workflow:
+    for node in nodes:
+        if hasattr(node, "fn"):
+            registry.add(node)
+    return Workflow(name, nodes)
+
+
+def test_seed_scenario_a_retried_record_insert_does_not_mask_the_recovery(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    """The bug this project was founded on, at the engine level.
+
+    The step inserts its record, then fails transiently on its first attempt. Seen red with
+    a plain INSERT in `insert_idempotent` (every attempt died on `UNIQUE constraint failed`,
+    which reached the caller instead of the recovery) and green with the PK-scoped insert.
+    """
+
+    @step("prepare-worktree", wait=wait_fixed(2))
+    def prepare(ctx: StepContext) -> dict[str, str]:
+        calls.runs.append("prepare-worktree")
+        create_workflow_record(
+            ctx.db, id=ctx.workflow_id, kind="implementation", repo="/src/app",
+            epic_ref="108", adapter="claude",
+        )  # fmt: skip
+        if ctx.attempt == 1:
+            raise OSError("git worktree add: index.lock exists")
+        return {"worktree": "/tmp/wt"}
+
+    result = runner.start(define(registry, "implementation", prepare), INPUT, "wf-seed")
+
+    assert result.status == "completed"
+    assert calls.count("prepare-worktree") == 2
+    assert db["workflows"].count == 1
+    assert events(db, "step.attempt-failed") == [
+        {
+            "step": "prepare-worktree",
+            "attempt": 1,
+            "type": "OSError",
+            "message": "git worktree add: index.lock exists",
+        }
+    ]
+    assert calls.sleeps == [2.0]  # the policy's wait was asked for, and not slept
+
+
+def test_exhausted_retries_surface_the_real_exception_and_record_every_attempt(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    @step
+    def flaky_disk(ctx: StepContext) -> None:
+        calls.runs.append("flaky-disk")
+        raise ValueError(f"disk full on attempt {ctx.attempt}")
+
+    with pytest.raises(ValueError, match="disk full on attempt 3"):
+        runner.start(define(registry, "wf", flaky_disk), INPUT, "wf-1")
+
+    assert calls.count("flaky-disk") == 3
+    assert [e["attempt"] for e in events(db, "step.attempt-failed")] == [1, 2, 3]
+    row = get_workflow(db, "wf-1")
+    assert row["state"] == "failed"  # nothing had completed: failed, never left pending
+    assert row["end_reason"] == "flaky-disk: ValueError: disk full on attempt 3"
+    (checkpoint,) = load_checkpoints(db, "wf-1")
+    assert (checkpoint["status"], checkpoint["attempts"]) == ("failed", 3)
+
+
+def test_one_attempt_means_no_retry(registry: Registry, runner: Runner, calls: Calls) -> None:
+    @step(stop=stop_after_attempt(1))
+    def once(ctx: StepContext) -> None:
+        calls.runs.append("once")
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        runner.start(define(registry, "wf", once), INPUT)
+    assert calls.count("once") == 1 and calls.sleeps == []
+
+
+def test_compensations_run_in_reverse_order_and_the_state_is_compensated(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    def undo(name: str) -> Any:
+        def compensate(ctx: StepContext) -> None:
+            calls.runs.append(f"undo-{name}:{ctx.results[name]['step']}")
+
+        return compensate
+
+    first = noop("first", calls, compensate=undo("first"))
+    second = noop("second", calls, compensate=undo("second"))
+    plain = noop("plain", calls)
+
+    @step(stop=stop_after_attempt(2))
+    def boom(ctx: StepContext) -> None:
+        raise KeyError("missing")
+
+    with pytest.raises(KeyError):
+        runner.start(define(registry, "wf", first, second, plain, boom), INPUT, "wf-1")
+
+    assert calls.runs == ["first", "second", "plain", "undo-second:second", "undo-first:first"]
+    row = get_workflow(db, "wf-1")
+    assert row["state"] == "compensated"
+    assert row["end_reason"] == "boom: KeyError: 'missing'"
+    statuses = {cp["name"]: cp["status"] for cp in load_checkpoints(db, "wf-1")}
+    assert statuses == {
+        "first": "compensated",
+        "second": "compensated",
+        "plain": "completed",
+        "boom": "failed",
+    }
+
+
+def test_a_failing_compensation_is_recorded_and_the_rest_still_run(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    def bad_undo(ctx: StepContext) -> None:
+        raise RuntimeError("tmux is gone")
+
+    first = noop("first", calls, compensate=lambda ctx: calls.runs.append("undo-first"))
+    second = noop("second", calls, compensate=bad_undo)
+
+    @step(stop=stop_after_attempt(1))
+    def boom(ctx: StepContext) -> None:
+        raise ValueError("real cause")
+
+    with pytest.raises(ValueError, match="real cause"):
+        runner.start(define(registry, "wf", first, second, boom), INPUT, "wf-1")
+
+    assert calls.runs[-1] == "undo-first"
+    assert events(db, "step.compensation-failed") == [
+        {"step": "second", "type": "RuntimeError", "message": "tmux is gone"}
+    ]
+    assert get_workflow(db, "wf-1")["state"] == "compensated"
+
+
+def test_park_then_signal_then_resume_continues_after_the_wait(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    @step
+    def use_answer(ctx: StepContext) -> str:
+        calls.runs.append("use-answer")
+        return str(ctx.results["wait-for-answer"]["text"])
+
+    workflow = define(registry, "wf", noop("ask", calls), wait_for("answer"), use_answer)
+
+    parked = runner.start(workflow, INPUT, "wf-1")
+    assert (parked.status, parked.waiting_for) == ("parked", "answer")
+    assert get_workflow(db, "wf-1")["state"] == "waiting-human"
+    assert runner.resume("wf-1").status == "parked"  # no signal yet: still parked, no rerun
+
+    assert runner.signal("wf-1", "answer", {"text": "use SQLite"}) is True
+    assert runner.signal("wf-1", "answer", {"text": "a second click"}) is False
+    done = runner.resume("wf-1")
+
+    assert done.status == "completed"
+    assert done.results["use-answer"] == "use SQLite"
+    assert calls.runs == ["ask", "use-answer"]
+
+
+def test_a_signal_that_arrives_before_the_wait_falls_straight_through(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    @step
+    def hook_arrives(ctx: StepContext) -> None:
+        runner.signal(ctx.workflow_id, "stop", {"event": "Stop"})
+
+    workflow = define(registry, "wf", hook_arrives, wait_for("stop"), noop("after", calls))
+
+    result = runner.start(workflow, INPUT, "wf-1")
+    assert result.status == "completed"
+    assert result.results["wait-for-stop"] == {"event": "Stop"}
+    assert events(db, "workflow.parked") == []
+
+
+def test_a_wait_past_its_deadline_fails_the_run(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    workflow = define(registry, "wf", noop("a", calls), wait_for("answer", timeout=0))
+    assert runner.start(workflow, INPUT, "wf-1").status == "parked"
+
+    with pytest.raises(SignalTimeoutError, match="waited for signal 'answer'"):
+        runner.resume("wf-1")
+    assert get_workflow(db, "wf-1")["state"] == "compensated"
+
+
+def test_a_branch_picks_a_path_and_replays_its_choice(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    for name in ("launch", "park-for-resume", "record-terminal", "resume-or-finalize"):
+        registry.add(noop(name, calls))
+    workflow = Workflow(
+        "implementation",
+        [
+            "launch",
+            branch(
+                "route",
+                lambda ctx: "park" if ctx.results["launch"]["step"] == "launch" else "end",
+                {
+                    "park": ["park-for-resume", wait_for("resume"), "resume-or-finalize"],
+                    "end": ["record-terminal"],
+                },
+            ),
+        ],
+    )
+    assert runner.start(workflow, INPUT, "wf-1").status == "parked"
+    runner.signal("wf-1", "resume", {"verdict": "approve"})
+    result = runner.resume("wf-1")
+
+    assert result.status == "completed"
+    assert result.results["route"] == "park"
+    assert calls.runs == ["launch", "park-for-resume", "resume-or-finalize"]
+
+
+def test_cancel_compensates_a_parked_run_and_ends_it_cancelled(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    first = noop("first", calls, compensate=lambda ctx: calls.runs.append("undo-first"))
+    runner.start(define(registry, "wf", first, wait_for("answer")), INPUT, "wf-1")
+
+    assert runner.cancel("wf-1").status == "cancelled"
+    assert calls.runs == ["first", "undo-first"]
+    assert get_workflow(db, "wf-1")["state"] == "cancelled"
+    assert runner.cancel("wf-1").status == "cancelled"  # idempotent
+
+
+def test_a_step_that_checks_for_cancellation_stops_the_run(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    """`WorkflowCancelled` is a BaseException: the step's `except Exception` cannot eat it."""
+    first = noop("first", calls, compensate=lambda ctx: calls.runs.append("undo-first"))
+
+    @step
+    def long_turn(ctx: StepContext) -> None:
+        request_cancel(ctx.db, ctx.workflow_id)  # `middle cancel` from another terminal
+        try:
+            ctx.check_cancelled()
+        except Exception:
+            calls.runs.append("swallowed")
+        calls.runs.append("finished-anyway")
+
+    result = runner.start(define(registry, "wf", first, long_turn), INPUT, "wf-1")
+
+    assert result.status == "cancelled"
+    assert calls.runs == ["first", "undo-first"]
+    assert get_workflow(db, "wf-1")["state"] == "cancelled"
+
+
+def test_starting_an_existing_id_resumes_it_instead_of_rerunning(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    workflow = define(registry, "wf", noop("a", calls), noop("b", calls))
+    runner.start(workflow, INPUT, "wf-1")
+    again = runner.start(workflow, INPUT, "wf-1")
+    assert again.status == "completed"
+    assert calls.runs == ["a", "b"]
+    assert db["workflows"].count == 1
+
+
+def test_a_changed_definition_is_refused_naming_both_steps(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    registry.add(noop("a", calls))
+    registry.add(noop("b", calls))
+    runner.start(Workflow("wf", ["a", wait_for("go")]), INPUT, "wf-1")
+
+    changed = Registry(steps=registry.steps)
+    changed.add_workflow(Workflow("wf", ["b", wait_for("go")]))
+    with pytest.raises(WorkflowChangedError, match=r"recorded step 'a' at position 1.*now has 'b'"):
+        Runner(db, changed).resume("wf-1")
+
+
+def test_a_run_held_by_another_process_is_refused(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    runner.start(define(registry, "wf", noop("a", calls), wait_for("go")), INPUT, "wf-1")
+    with RunLock(runner.lock_dir, "wf-1"), pytest.raises(WorkflowBusyError, match="wf-1"):
+        runner.resume("wf-1")
+
+
+def test_a_step_output_that_is_not_json_is_a_clear_error(
+    db: Database, registry: Registry, runner: Runner
+) -> None:
+    @step
+    def returns_a_set(ctx: StepContext) -> set[int]:
+        return {1, 2}
+
+    with pytest.raises(StepOutputError, match="'returns-a-set' returned a set"):
+        runner.start(define(registry, "wf", returns_a_set), INPUT, "wf-1")
+    assert get_workflow(db, "wf-1")["state"] == "failed"
+
+
+CRASHY_PLUGIN = """
+import os, time
+from pathlib import Path
+from middle import Workflow, hookimpl, step
+
+COUNTS = Path(os.environ["CRASH_COUNTS"])
+
+
+def ran(name):
+    with open(COUNTS / name, "a") as f:
+        f.write("x")
+    return len((COUNTS / name).read_text())
+
+
+@step
+def first(ctx):
+    ran("first")
+    return "one"
+
+
+@step
+def second(ctx):
+    if ran("second") == 1:
+        (COUNTS / "inside-second").touch()
+        time.sleep(60)  # the parent SIGKILLs us here
+    return "two"
+
+
+@step
+def third(ctx):
+    ran("third")
+    return ctx.results["first"] + ctx.results["second"]
+
+
+@hookimpl
+def middle_register_steps(registry):
+    for s in (first, second, third):
+        registry.add(s)
+
+
+@hookimpl
+def middle_register_workflows(registry):
+    registry.add_workflow(Workflow("crashy", ["first", "second", "third"]))
+"""
+
+DRIVER = """
+import sys
+from pathlib import Path
+from middle.engine import Runner, load_plugins
+from middle.store import open_db
+
+repo, db_path, verb = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+runner = Runner(open_db(db_path), load_plugins(repo).registry)
+if verb == "start":
+    result = runner.start("crashy", {"repo": str(repo)}, "wf-crash")
+else:
+    result = runner.resume("wf-crash")
+print(result.status, result.results.get("third"))
+"""
+
+
+def test_sigkill_inside_step_two_then_resume_runs_nothing_twice(tmp_path: Path) -> None:
+    """Counts live in files, because the process that counted in memory is dead."""
+    repo, counts = tmp_path / "repo", tmp_path / "counts"
+    (repo / ".middle" / "plugins").mkdir(parents=True)
+    (repo / ".middle" / "plugins" / "crashy.py").write_text(CRASHY_PLUGIN)
+    counts.mkdir()
+    db_path = tmp_path / "db.sqlite3"
+    env = {**os.environ, "CRASH_COUNTS": str(counts), "MIDDLE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    argv = [sys.executable, "-c", textwrap.dedent(DRIVER), str(repo), str(db_path)]
+
+    child = subprocess.Popen([*argv, "start"], env=env)
+    deadline = time.monotonic() + 60
+    while not (counts / "inside-second").exists():
+        assert child.poll() is None and time.monotonic() < deadline, "never reached step 2"
+        time.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+
+    db = open_db(db_path)
+    assert get_workflow(db, "wf-crash")["state"] == "running"
+    resumed = subprocess.run([*argv, "resume"], env=env, capture_output=True, text=True)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.split() == ["completed", "onetwo"]
+    ran = {name: len((counts / name).read_text()) for name in ("first", "second", "third")}
+    assert ran == {"first": 1, "second": 2, "third": 1}
+    attempts = {cp["name"]: cp["attempts"] for cp in load_checkpoints(db, "wf-crash")}
+    assert attempts == {"first": 1, "second": 2, "third": 1}
