@@ -5,6 +5,7 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
 
     MiddleError
     ├── ConfigError              a config or policy file that cannot be used
+    ├── RepoError                a --repo that is not a usable repository
     ├── StoreError               the database cannot be used as it is
     │   └── AlreadyInFlight      a second live implementation for one (repo, ref)
     ├── PluginError              a plugin could not be loaded or registered
@@ -33,6 +34,10 @@ class ConfigError(MiddleError):
     """A config or policy file that cannot be used."""
 
     """An issue ref that is not a GitHub number or an Epic slug."""
+
+
+class RepoError(MiddleError):
+    """A `--repo` path that middle cannot work in."""
 
 
 class StoreError(MiddleError):

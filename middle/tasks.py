@@ -85,4 +85,44 @@ def doctor(c: Context) -> None:
         raise Exit(f"middle doctor: {len(failed)} check(s) failed: {', '.join(failed)}", code=1)
 
 
-ns = Collection(status, doctor)
+@middle_task(
+    help={
+        "repo": "the repository whose .middle/plugins/ to load (default: current directory)",
+        "json": "print machine-readable JSON",
+    }
+)
+def steps(c: Context, repo: str = ".", json_: bool = False) -> None:
+    """List registered steps (policy, compensation, origin) and each workflow's order."""
+    from middle.app.steps import describe_steps
+
+    described = describe_steps(repo)
+    if json_:
+        print(json.dumps(described, indent=2))
+        return
+    console = _console()
+    if not described["steps"]:
+        console.print("No steps registered.")
+    else:
+        table = Table("step", "retry policy", "compensation", "origin")
+        for s in described["steps"]:
+            table.add_row(s["name"], s["policy"], s["compensation"] or "-", s["origin"])
+        console.print(table)
+    for name, workflow in described["workflows"].items():
+        console.print(f"\nworkflow [bold]{name}[/] ({workflow['origin']}):")
+        for line in workflow["order"]:
+            console.print(f"  {line}", markup=False)
+
+
+@middle_task(help={"workflows": "how many 3-step workflows to time (default 300)"})
+def bench(c: Context, workflows: int = 300) -> None:
+    """Time the durable engine against the raw SQLite floor; print JSON."""
+    import tempfile
+    from pathlib import Path
+
+    from middle.app.bench import bench_engine
+
+    with tempfile.TemporaryDirectory(prefix="middle-bench-") as workdir:
+        print(json.dumps(bench_engine(Path(workdir), workflows), indent=2))
+
+
+ns = Collection(status, doctor, steps, bench)

@@ -19,7 +19,7 @@ from tenacity import stop_after_attempt, wait_fixed
 
 from middle import StepContext, Workflow, branch, step, wait_for
 from middle.engine import Registry, Runner
-from middle.engine.locks import RunLock
+from middle.engine.locks import RunLocks
 from middle.errors import (
     SignalTimeoutError,
     StepOutputError,
@@ -348,7 +348,8 @@ def test_a_run_held_by_another_process_is_refused(
     db: Database, registry: Registry, runner: Runner, calls: Calls
 ) -> None:
     runner.start(define(registry, "wf", noop("a", calls), wait_for("go")), INPUT, "wf-1")
-    with RunLock(runner.lock_dir, "wf-1"), pytest.raises(WorkflowBusyError, match="wf-1"):
+    other_process = RunLocks(runner.locks.lock_dir)
+    with other_process.hold("wf-1"), pytest.raises(WorkflowBusyError, match="wf-1"):
         runner.resume("wf-1")
 
 

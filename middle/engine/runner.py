@@ -29,7 +29,7 @@ from sqlite_utils import Database
 from tenacity import Retrying
 
 from middle.engine.context import Signals, StepContext
-from middle.engine.locks import RunLock
+from middle.engine.locks import RunLocks
 from middle.engine.registry import Registry
 from middle.engine.step import Step
 from middle.engine.workflow import Branch, Node, Wait, Workflow, node_name
@@ -41,7 +41,7 @@ from middle.errors import (
     WorkflowChangedError,
     WorkflowError,
 )
-from middle.store import create_workflow_record, get_workflow, record_event
+from middle.store import create_workflow_record, get_workflow, record_event, write_transaction
 from middle.store.base import database_file, iso, utcnow
 from middle.store.checkpoints import (
     begin_attempt,
@@ -92,6 +92,10 @@ class _Run:
     results: dict[str, Any] = field(default_factory=dict)
     position: int = 0
     current: str = ""
+    # A finished step whose checkpoint rides on the run's next write, in the same commit:
+    # nothing of the next step happens before that commit, so nothing is lost, and each
+    # step boundary costs one commit instead of two.
+    unrecorded: tuple[str, str] | None = None
 
 
 class Runner:
@@ -114,7 +118,7 @@ class Runner:
         self.registry = registry
         self.services: Mapping[str, Any] = MappingProxyType(dict(services or {}))
         self.sleep = sleep
-        self.lock_dir = lock_dir or database_file(db).parent / "locks"
+        self.locks = RunLocks(lock_dir or database_file(db).parent / "locks")
 
     # -- the public verbs -------------------------------------------------------------
 
@@ -149,15 +153,16 @@ class Runner:
         )
         if not created:
             return self.resume(workflow_id)
-        with RunLock(self.lock_dir, workflow_id):
-            return self._drive(_Run(workflow_id, definition, input, {}, {}, "pending"))
+        with self.locks.hold(workflow_id):
+            run_input = MappingProxyType(dict(input))
+            return self._drive(_Run(workflow_id, definition, run_input, {}, {}, "pending"))
 
     def resume(self, workflow_id: str) -> RunResult:
         """Continue a run from its checkpoints: after a crash, or after a signal arrived."""
         row = get_workflow(self.db, workflow_id)
         if row["state"] in TERMINAL_STATES:
             return RunResult(workflow_id, row["state"])
-        with RunLock(self.lock_dir, workflow_id):
+        with self.locks.hold(workflow_id):
             row = get_workflow(self.db, workflow_id)  # re-read: the last holder may have moved it
             if row["state"] in TERMINAL_STATES:
                 return RunResult(workflow_id, row["state"])
@@ -166,7 +171,7 @@ class Runner:
             run = _Run(
                 workflow_id,
                 definition,
-                run_input,
+                MappingProxyType(dict(run_input)),
                 {cp["name"]: cp for cp in checkpoints},
                 {cp["position"]: cp for cp in checkpoints},
                 row["state"],
@@ -194,7 +199,7 @@ class Runner:
         if row["state"] in TERMINAL_STATES:
             return RunResult(workflow_id, row["state"])
         request_cancel(self.db, workflow_id)
-        with RunLock(self.lock_dir, workflow_id, wait=wait):
+        with self.locks.hold(workflow_id, wait=wait):
             row = get_workflow(self.db, workflow_id)
             if row["state"] in TERMINAL_STATES:
                 return RunResult(workflow_id, row["state"])
@@ -208,14 +213,19 @@ class Runner:
         try:
             parked_on = self._run_nodes(run, run.workflow.nodes)
         except WorkflowCancelled:
-            fail_step(self.db, run.workflow_id, run.current, "cancelled")
+            with write_transaction(self.db):
+                self._record_finished_step(run)
+                fail_step(self.db, run.workflow_id, run.current, "cancelled")
             return self._finish_cancelled(run)
         except Exception as exc:
             self._finish_failed(run, exc)
             raise
         if parked_on is not None:
             return RunResult(run.workflow_id, PARKED, dict(run.results), waiting_for=parked_on)
-        if transition_workflow(self.db, run.workflow_id, "completed"):
+        with write_transaction(self.db):
+            self._record_finished_step(run)
+            completed = transition_workflow(self.db, run.workflow_id, "completed")
+        if completed:
             run.state = "completed"
         else:  # a step ended the run itself (say, `failed` on the agent's word): keep that
             run.state = get_workflow(self.db, run.workflow_id)["state"]
@@ -236,8 +246,6 @@ class Runner:
                 continue
             if cancel_requested(self.db, run.workflow_id):
                 raise WorkflowCancelled(run.workflow_id)
-            if not isinstance(node, Wait):
-                self._set_state(run, "running")
             if isinstance(node, Wait):
                 if not self._receive(run, node):
                     return node.signal
@@ -277,11 +285,18 @@ class Runner:
             f"{run.workflow_id} {detail}; restore the old definition to finish it, or cancel it"
         )
 
+    def _record_finished_step(self, run: _Run) -> None:
+        """Write the checkpoint of the step that finished last (inside the caller's
+        transaction), and mark the run running if it was not."""
+        if run.unrecorded is not None:
+            complete_step(self.db, run.workflow_id, *run.unrecorded)
+            run.unrecorded = None
+
     def _context(self, run: _Run, step: str, attempt: int) -> StepContext:
         return StepContext(
             workflow_id=run.workflow_id,
             step=step,
-            input=MappingProxyType(dict(run.input)),
+            input=run.input,
             results=MappingProxyType(run.results),
             attempt=attempt,
             signals=Signals(self.db, run.workflow_id),
@@ -293,30 +308,33 @@ class Runner:
         base = self._context(run, step.name, attempt=0)
 
         def attempt() -> Any:
-            number = begin_attempt(self.db, run.workflow_id, step.name, run.position)
+            with write_transaction(self.db):
+                self._record_finished_step(run)
+                self._set_state(run, "running")
+                number = begin_attempt(self.db, run.workflow_id, step.name, run.position)
             try:
                 return step.fn(replace(base, attempt=number))
             except Exception as exc:
-                record_attempt_error(self.db, run.workflow_id, step.name, _describe(exc))
-                record_event(
-                    self.db,
-                    run.workflow_id,
-                    "step.attempt-failed",
-                    {
-                        "step": step.name,
-                        "attempt": number,
-                        "type": type(exc).__name__,
-                        "message": str(exc),
-                    },
-                )
+                with write_transaction(self.db):
+                    record_attempt_error(self.db, run.workflow_id, step.name, _describe(exc))
+                    record_event(
+                        self.db,
+                        run.workflow_id,
+                        "step.attempt-failed",
+                        {
+                            "step": step.name,
+                            "attempt": number,
+                            "type": type(exc).__name__,
+                            "message": str(exc),
+                        },
+                    )
                 raise
 
         retrying = Retrying(
             stop=step.stop, wait=step.wait, retry=step.retry, reraise=True, sleep=self.sleep
         )
-        output = retrying(attempt)
-        output_json = _to_json(output, f"step {step.name!r}")
-        complete_step(self.db, run.workflow_id, step.name, output_json)
+        output_json = _to_json(retrying(attempt), f"step {step.name!r}")
+        run.unrecorded = (step.name, output_json)
         return json.loads(output_json)
 
     def _choose(self, run: _Run, node: Branch) -> str:
@@ -325,7 +343,10 @@ class Runner:
             raise WorkflowError(
                 f"branch {node.name!r} chose {choice!r}; its paths are {sorted(node.paths)}"
             )
-        record_completed(self.db, run.workflow_id, node.name, run.position, json.dumps(choice))
+        with write_transaction(self.db):
+            self._record_finished_step(run)
+            self._set_state(run, "running")
+            record_completed(self.db, run.workflow_id, node.name, run.position, json.dumps(choice))
         run.results[node.name] = choice
         return choice
 
@@ -333,10 +354,12 @@ class Runner:
         """Consume the wait's signal if it has arrived; otherwise arm it and park."""
         signal = get_signal(self.db, run.workflow_id, node.signal)
         if signal is not None and signal["delivered_at"] is not None:
-            self._set_state(run, "running")
-            record_completed(
-                self.db, run.workflow_id, node.name, run.position, signal["payload_json"]
-            )
+            with write_transaction(self.db):
+                self._record_finished_step(run)
+                self._set_state(run, "running")
+                record_completed(
+                    self.db, run.workflow_id, node.name, run.position, signal["payload_json"]
+                )
             run.results[node.name] = json.loads(signal["payload_json"])
             return True
         if signal is not None and signal["deadline"] and signal["deadline"] <= utcnow():
@@ -348,13 +371,15 @@ class Runner:
         if node.timeout is not None:
             deadline = iso(datetime.now(UTC) + timedelta(seconds=node.timeout))
         if run.state != "waiting-human":
-            arm_signal(self.db, run.workflow_id, node.signal, deadline)
-            self._set_state(run, "waiting-human")
-            record_event(self.db, run.workflow_id, "workflow.parked", {"signal": node.signal})
+            with write_transaction(self.db):
+                self._record_finished_step(run)
+                arm_signal(self.db, run.workflow_id, node.signal, deadline)
+                self._set_state(run, "waiting-human")
+                record_event(self.db, run.workflow_id, "workflow.parked", {"signal": node.signal})
         return False
 
     def _set_state(self, run: _Run, state: str) -> None:
-        """Move the row to `state` once; a drive that replays writes nothing."""
+        """Move the row to `state` once; a drive that only replays writes nothing."""
         if run.state != state:
             transition_workflow(self.db, run.workflow_id, state)
             run.state = state
@@ -363,7 +388,9 @@ class Runner:
 
     def _finish_failed(self, run: _Run, exc: Exception) -> None:
         reason = f"{run.current}: {_describe(exc)}"
-        fail_step(self.db, run.workflow_id, run.current, _describe(exc))
+        with write_transaction(self.db):
+            self._record_finished_step(run)
+            fail_step(self.db, run.workflow_id, run.current, _describe(exc))
         completed = self._compensate(run)
         state = "compensated" if completed else "failed"
         transition_workflow(self.db, run.workflow_id, state, end_reason=reason[:2000])

@@ -27,7 +27,9 @@ def open_db(path: str | Path) -> Database:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn = sqlite3.connect(
+        path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+    )
     db = Database(conn, execute_plugins=False, recursive_triggers=False)
     try:
         # busy_timeout first: switching to WAL takes a lock that a racing opener may hold.

@@ -30,22 +30,24 @@ from middle.store.schema import EVENT_PAYLOAD_MAX_BYTES, TERMINAL_STATES
 
 Row = dict[str, Any]
 
-# Primary keys never change after migration, so each connection looks them up once.
-_primary_keys: WeakKeyDictionary[Database, dict[str, tuple[str, ...]]] = WeakKeyDictionary()
+# The schema never changes under a running process, so each connection builds a table's
+# primary key and each insert statement once (the runner's hot path inserts per step).
+_statements: WeakKeyDictionary[Database, dict[Any, Any]] = WeakKeyDictionary()
 
 
 def primary_key(db: Database, table: str) -> tuple[str, ...]:
     """The declared primary key columns of `table`, in key order."""
-    known = _primary_keys.setdefault(db, {})
+    known = _statements.setdefault(db, {})
     if table not in known:
         if not db[table].exists():
             raise StoreError(f"no table {table!r} in the database; is it migrated?")
         columns = db.execute(f"PRAGMA table_info({quote_identifier(table)})").fetchall()
-        keys = tuple(name for _, name, *_, pk in sorted(columns, key=lambda c: c[5]) if pk)
-        if not keys:
+        names = tuple(name for _, name, *_, pk in sorted(columns, key=lambda c: c[5]) if pk)
+        if not names:
             raise StoreError(f"table {table!r} has no primary key, so no insert is idempotent")
-        known[table] = keys
-    return known[table]
+        known[table] = names
+    keys: tuple[str, ...] = known[table]
+    return keys
 
 
 def insert_idempotent(db: Database, table: str, row: Mapping[str, Any]) -> bool:
@@ -54,14 +56,17 @@ def insert_idempotent(db: Database, table: str, row: Mapping[str, Any]) -> bool:
     PK-scoped on purpose: only a primary-key collision (a retry of the same record) is
     ignored. Every other constraint violation raises `sqlite3.IntegrityError`.
     """
-    keys = ", ".join(quote_identifier(k) for k in primary_key(db, table))
-    columns = ", ".join(quote_identifier(c) for c in row)
-    placeholders = ", ".join("?" for _ in row)
-    cursor = db.execute(
-        f"INSERT INTO {quote_identifier(table)} ({columns}) VALUES ({placeholders}) "
-        f"ON CONFLICT({keys}) DO NOTHING",
-        list(row.values()),
-    )
+    known = _statements.setdefault(db, {})
+    shape = (table, *row)
+    if shape not in known:
+        keys = ", ".join(quote_identifier(k) for k in primary_key(db, table))
+        columns = ", ".join(quote_identifier(c) for c in row)
+        placeholders = ", ".join("?" for _ in row)
+        known[shape] = (
+            f"INSERT INTO {quote_identifier(table)} ({columns}) VALUES ({placeholders}) "
+            f"ON CONFLICT({keys}) DO NOTHING"
+        )
+    cursor = db.execute(known[shape], list(row.values()))
     return cursor.rowcount == 1
 
 

@@ -77,3 +77,59 @@ def test_a_user_error_is_one_line_and_exit_1_never_a_traceback(home: Path) -> No
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("middle: the database") and "middle doctor" in line
     assert "✗ database:" in run_middle("doctor").stdout
+
+
+LOCAL_PLUGIN = """
+from tenacity import stop_after_attempt
+from middle import Workflow, hookimpl, step
+
+def forget(ctx):
+    pass
+
+@step(stop=stop_after_attempt(1), compensate=forget)
+def remember(ctx):
+    return "ok"
+
+@hookimpl
+def middle_register_steps(registry):
+    registry.add(remember)
+
+@hookimpl
+def middle_register_workflows(registry):
+    registry.add_workflow(Workflow("memo", ["remember"]))
+"""
+
+
+def test_steps_lists_policy_compensation_origin_and_order(home: Path, tmp_path: Path) -> None:
+    plugin = tmp_path / "repo" / ".middle" / "plugins" / "memo.py"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text(LOCAL_PLUGIN)
+
+    result = run_middle("steps", "--repo", str(tmp_path / "repo"))
+    assert result.returncode == 0, result.stderr
+    assert "remember" in result.stdout and "1 attempt, no retry" in result.stdout
+    described = json.loads(run_middle("steps", "--repo", str(tmp_path / "repo"), "--json").stdout)
+    assert described["steps"] == [
+        {
+            "name": "remember",
+            "policy": "1 attempt, no retry",
+            "compensation": "forget",
+            "origin": str(plugin),
+        }
+    ]
+    assert described["workflows"]["memo"]["order"] == ["remember"]
+
+
+def test_steps_with_a_missing_repo_is_one_line(home: Path, tmp_path: Path) -> None:
+    result = run_middle("steps", "--repo", str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"middle: --repo {tmp_path / 'nope'}: no such directory"
+
+
+def test_bench_prints_json_beside_its_baseline(home: Path) -> None:
+    result = run_middle("bench", "--workflows", "30")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["commits_per_workflow"] >= 1
+    assert report["middle"]["median_ms"] > 0 and report["raw_sqlite_floor"]["median_ms"] > 0
+    assert set(report) >= {"ratio_median", "meets_target", "target"}
