@@ -3,7 +3,7 @@
 `from middle import hookimpl, step, StepContext` is all a step-plugin author needs.
 """
 
-from middle.engine import StepContext, Workflow, branch, hookimpl, step, wait_for
+from middle.engine import StepContext, Workflow, branch, hookimpl, loop, step, wait_for
 from middle.errors import (
     AlreadyInFlight,
     ConfigError,
@@ -42,6 +42,7 @@ __all__ = [
     "WorkflowError",
     "branch",
     "hookimpl",
+    "loop",
     "step",
     "wait_for",
 ]

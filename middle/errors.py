@@ -6,6 +6,10 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     MiddleError
     ├── ConfigError              a config or policy file that cannot be used
     ├── RepoError                a --repo that is not a usable repository
+    ├── InvalidRefError          an issue ref outside [A-Za-z0-9][A-Za-z0-9._-]{0,99}
+    ├── EpicError                an issue or Epic that cannot be dispatched
+    │   ├── EpicFormatError      a malformed Epic file (names the line)
+    │   └── UnknownEpicError     no issue or Epic with that ref
     ├── StoreError               the database cannot be used as it is
     │   └── AlreadyInFlight      a second live implementation for one (repo, ref)
     ├── PluginError              a plugin could not be loaded or registered
@@ -38,6 +42,22 @@ class ConfigError(MiddleError):
 
 class RepoError(MiddleError):
     """A `--repo` path that middle cannot work in."""
+
+
+class InvalidRefError(MiddleError):
+    """An issue ref that is not a GitHub number or an Epic slug."""
+
+
+class EpicError(MiddleError):
+    """An issue or Epic that cannot be dispatched as it is."""
+
+
+class EpicFormatError(EpicError):
+    """A malformed Epic file; the message names the line and what was expected."""
+
+
+class UnknownEpicError(EpicError):
+    """No issue or Epic has that ref."""
 
 
 class StoreError(MiddleError):

@@ -17,7 +17,7 @@ import pytest
 from sqlite_utils import Database
 from tenacity import stop_after_attempt, wait_fixed
 
-from middle import StepContext, Workflow, branch, step, wait_for
+from middle import StepContext, Workflow, branch, loop, step, wait_for
 from middle.engine import Registry, Runner
 from middle.engine.locks import RunLocks
 from middle.errors import (
@@ -454,3 +454,49 @@ def test_sigkill_inside_step_two_then_resume_runs_nothing_twice(tmp_path: Path) 
     assert ran == {"first": 1, "second": 2, "third": 1}
     attempts = {cp["name"]: cp["attempts"] for cp in load_checkpoints(db, "wf-crash")}
     assert attempts == {"first": 1, "second": 2, "third": 1}
+
+
+def test_a_loop_runs_its_body_again_with_fresh_checkpoints_and_signals(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    """The review loop's shape: each iteration parks on the same signal name, and each
+    answer is consumed by exactly one iteration."""
+
+    @step
+    def turn(ctx: StepContext) -> int:
+        calls.runs.append(f"turn-{ctx.round}")
+        return ctx.round
+
+    registry.add(turn)
+    workflow = Workflow(
+        "wf",
+        [
+            loop(
+                "turns",
+                ["turn", wait_for("resume", state=lambda ctx: "waiting-human")],
+                again=lambda ctx: ctx.results["wait-for-resume"]["again"],
+            )
+        ],
+    )
+    assert runner.start(workflow, INPUT, "wf-1").status == "parked"
+    runner.signal("wf-1", "resume", {"again": True})
+    assert runner.resume("wf-1").status == "parked"
+    assert runner.resume("wf-1").status == "parked"  # nothing new: no rerun
+    runner.signal("wf-1", "resume", {"again": False})
+    result = runner.resume("wf-1")
+
+    assert result.status == "completed"
+    assert calls.runs == ["turn-1", "turn-2"]
+    names = [cp["name"] for cp in load_checkpoints(db, "wf-1")]
+    assert names == [
+        "turn", "wait-for-resume", "turns#1", "turn#2", "wait-for-resume#2", "turns#2",
+    ]  # fmt: skip
+    assert db["waitfor_signals"].count == 0
+
+
+def test_a_wait_can_park_in_another_state(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    workflow = define(registry, "wf", noop("a", calls), wait_for("reset", state="rate-limited"))
+    assert runner.start(workflow, INPUT, "wf-1").status == "parked"
+    assert get_workflow(db, "wf-1")["state"] == "rate-limited"

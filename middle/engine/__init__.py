@@ -6,10 +6,11 @@ from middle.engine.plugins import Plugins, load_plugins
 from middle.engine.registry import Registry
 from middle.engine.runner import Runner, RunResult
 from middle.engine.step import Step, step
-from middle.engine.workflow import Branch, Wait, Workflow, branch, wait_for
+from middle.engine.workflow import Branch, Loop, Wait, Workflow, branch, loop, wait_for
 
 __all__ = [
     "Branch",
+    "Loop",
     "Plugins",
     "Registry",
     "RunResult",
@@ -21,6 +22,7 @@ __all__ = [
     "branch",
     "hookimpl",
     "load_plugins",
+    "loop",
     "step",
     "wait_for",
 ]

@@ -44,6 +44,7 @@ class StepContext:
     - `results`: outputs of the steps completed so far, by step name (read-only).
     - `attempt`: this attempt's number, from 1, counted across retries and crashes.
     - `signals`: delivered signals, by name.
+    - `round`: the iteration of the innermost loop this step runs in, from 1.
     - `db`, `services`: the store, and the side-effect handles the runner was given.
     """
 
@@ -55,6 +56,7 @@ class StepContext:
     signals: Signals
     db: Database
     services: Mapping[str, Any] = field(default_factory=dict)
+    round: int = 1
 
     def record_event(self, type: str, payload: Mapping[str, Any] | None = None) -> None:
         """Append an event to the run's log."""

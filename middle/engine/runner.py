@@ -32,7 +32,7 @@ from middle.engine.context import Signals, StepContext
 from middle.engine.locks import RunLocks
 from middle.engine.registry import Registry
 from middle.engine.step import Step
-from middle.engine.workflow import Branch, Node, Wait, Workflow, node_name
+from middle.engine.workflow import Branch, Loop, Node, Wait, Workflow, node_name
 from middle.errors import (
     SignalTimeoutError,
     StepOutputError,
@@ -60,7 +60,7 @@ from middle.store.records import (
     transition_workflow,
 )
 from middle.store.schema import TERMINAL_STATES
-from middle.store.signals import arm_signal, deliver_signal, get_signal
+from middle.store.signals import arm_signal, consume_signal, deliver_signal, get_signal
 
 PARKED = "parked"
 
@@ -92,6 +92,7 @@ class _Run:
     results: dict[str, Any] = field(default_factory=dict)
     position: int = 0
     current: str = ""
+    round: int = 1
     # A finished step whose checkpoint rides on the run's next write, in the same commit:
     # nothing of the next step happens before that commit, so nothing is lost, and each
     # step boundary costs one commit instead of two.
@@ -231,31 +232,58 @@ class Runner:
             run.state = get_workflow(self.db, run.workflow_id)["state"]
         return RunResult(run.workflow_id, run.state, dict(run.results))
 
-    def _run_nodes(self, run: _Run, nodes: list[Node]) -> str | None:
-        """Run `nodes` in order; return the signal name if the run parked, else None."""
+    def _run_nodes(self, run: _Run, nodes: list[Node], suffix: str = "") -> str | None:
+        """Run `nodes` in order; return the signal name if the run parked, else None.
+
+        Inside a loop's k-th iteration (k > 1) every checkpoint name carries `#k`, so each
+        iteration has its own; `results` holds each node's latest output by plain name.
+        """
         for node in nodes:
             run.position += 1
-            run.current = node_name(node)
+            plain = node_name(node)
+            run.current = plain + suffix
             replayed = self._replayed(run, run.current)
             if replayed is not None:
-                run.results[run.current] = json.loads(replayed["output_json"])
-                if isinstance(node, Branch):
-                    parked_on = self._run_nodes(run, node.paths[run.results[run.current]])
-                    if parked_on is not None:
-                        return parked_on
-                continue
-            if cancel_requested(self.db, run.workflow_id):
-                raise WorkflowCancelled(run.workflow_id)
-            if isinstance(node, Wait):
-                if not self._receive(run, node):
-                    return node.signal
-            elif isinstance(node, Branch):
-                choice = self._choose(run, node)
-                parked_on = self._run_nodes(run, node.paths[choice])
+                run.results[plain] = json.loads(replayed["output_json"])
+            else:
+                if cancel_requested(self.db, run.workflow_id):
+                    raise WorkflowCancelled(run.workflow_id)
+                if isinstance(node, Wait):
+                    if not self._receive(run, node):
+                        return node.signal
+                elif isinstance(node, Branch):
+                    self._choose(run, node)
+                elif isinstance(node, str):
+                    run.results[plain] = self._run_step(run, self.registry.step(node))
+            if isinstance(node, Branch):
+                parked_on = self._run_nodes(run, node.paths[run.results[plain]], suffix)
                 if parked_on is not None:
                     return parked_on
+            elif isinstance(node, Loop):
+                parked_on = self._run_loop(run, node)
+                if parked_on is not None:
+                    return parked_on
+        return None
+
+    def _run_loop(self, run: _Run, node: Loop) -> str | None:
+        outer = run.round
+        for iteration in range(1, node.max_iterations + 1):
+            run.round = iteration
+            suffix = f"#{iteration}" if iteration > 1 else ""
+            parked_on = self._run_nodes(run, node.body, suffix)
+            if parked_on is not None:
+                return parked_on
+            run.position += 1
+            run.current = f"{node.name}#{iteration}"
+            replayed = self._replayed(run, run.current)
+            if replayed is not None:
+                again = bool(json.loads(replayed["output_json"]))
             else:
-                run.results[run.current] = self._run_step(run, self.registry.step(node))
+                again = bool(node.again(self._context(run, run.current, attempt=1)))
+                self._record_node(run, json.dumps(again))
+            if not again:
+                break
+        run.round = outer
         return None
 
     def _replayed(self, run: _Run, name: str) -> Row | None:
@@ -292,6 +320,13 @@ class Runner:
             complete_step(self.db, run.workflow_id, *run.unrecorded)
             run.unrecorded = None
 
+    def _record_node(self, run: _Run, output_json: str) -> None:
+        """Checkpoint an engine node (a branch's choice, a loop's decision) as completed."""
+        with write_transaction(self.db):
+            self._record_finished_step(run)
+            self._set_state(run, "running")
+            record_completed(self.db, run.workflow_id, run.current, run.position, output_json)
+
     def _context(self, run: _Run, step: str, attempt: int) -> StepContext:
         return StepContext(
             workflow_id=run.workflow_id,
@@ -299,30 +334,32 @@ class Runner:
             input=run.input,
             results=MappingProxyType(run.results),
             attempt=attempt,
+            round=run.round,
             signals=Signals(self.db, run.workflow_id),
             db=self.db,
             services=self.services,
         )
 
     def _run_step(self, run: _Run, step: Step) -> Any:
-        base = self._context(run, step.name, attempt=0)
+        checkpoint = run.current
+        base = self._context(run, checkpoint, attempt=0)
 
         def attempt() -> Any:
             with write_transaction(self.db):
                 self._record_finished_step(run)
                 self._set_state(run, "running")
-                number = begin_attempt(self.db, run.workflow_id, step.name, run.position)
+                number = begin_attempt(self.db, run.workflow_id, checkpoint, run.position)
             try:
                 return step.fn(replace(base, attempt=number))
             except Exception as exc:
                 with write_transaction(self.db):
-                    record_attempt_error(self.db, run.workflow_id, step.name, _describe(exc))
+                    record_attempt_error(self.db, run.workflow_id, checkpoint, _describe(exc))
                     record_event(
                         self.db,
                         run.workflow_id,
                         "step.attempt-failed",
                         {
-                            "step": step.name,
+                            "step": checkpoint,
                             "attempt": number,
                             "type": type(exc).__name__,
                             "message": str(exc),
@@ -334,32 +371,33 @@ class Runner:
             stop=step.stop, wait=step.wait, retry=step.retry, reraise=True, sleep=self.sleep
         )
         output_json = _to_json(retrying(attempt), f"step {step.name!r}")
-        run.unrecorded = (step.name, output_json)
+        run.unrecorded = (checkpoint, output_json)
         return json.loads(output_json)
 
-    def _choose(self, run: _Run, node: Branch) -> str:
-        choice = node.choose(self._context(run, node.name, attempt=1))
+    def _choose(self, run: _Run, node: Branch) -> None:
+        choice = node.choose(self._context(run, run.current, attempt=1))
         if choice not in node.paths:
             raise WorkflowError(
                 f"branch {node.name!r} chose {choice!r}; its paths are {sorted(node.paths)}"
             )
-        with write_transaction(self.db):
-            self._record_finished_step(run)
-            self._set_state(run, "running")
-            record_completed(self.db, run.workflow_id, node.name, run.position, json.dumps(choice))
+        self._record_node(run, json.dumps(choice))
         run.results[node.name] = choice
-        return choice
 
     def _receive(self, run: _Run, node: Wait) -> bool:
-        """Consume the wait's signal if it has arrived; otherwise arm it and park."""
+        """Consume the wait's signal if it has arrived; otherwise arm it and park.
+
+        Consuming deletes the signal row in the same commit that checkpoints its payload,
+        so the next wait for that signal (a loop's next iteration) starts unarmed.
+        """
         signal = get_signal(self.db, run.workflow_id, node.signal)
         if signal is not None and signal["delivered_at"] is not None:
             with write_transaction(self.db):
                 self._record_finished_step(run)
                 self._set_state(run, "running")
                 record_completed(
-                    self.db, run.workflow_id, node.name, run.position, signal["payload_json"]
+                    self.db, run.workflow_id, run.current, run.position, signal["payload_json"]
                 )
+                consume_signal(self.db, run.workflow_id, node.signal)
             run.results[node.name] = json.loads(signal["payload_json"])
             return True
         if signal is not None and signal["deadline"] and signal["deadline"] <= utcnow():
@@ -370,12 +408,20 @@ class Runner:
         deadline = None
         if node.timeout is not None:
             deadline = iso(datetime.now(UTC) + timedelta(seconds=node.timeout))
-        if run.state != "waiting-human":
+        parked_state = (
+            node.state(self._context(run, run.current, 1)) if callable(node.state) else node.state
+        )
+        if run.state != parked_state:
             with write_transaction(self.db):
                 self._record_finished_step(run)
                 arm_signal(self.db, run.workflow_id, node.signal, deadline)
-                self._set_state(run, "waiting-human")
-                record_event(self.db, run.workflow_id, "workflow.parked", {"signal": node.signal})
+                self._set_state(run, parked_state)
+                record_event(
+                    self.db,
+                    run.workflow_id,
+                    "workflow.parked",
+                    {"signal": node.signal, "state": parked_state},
+                )
         return False
 
     def _set_state(self, run: _Run, state: str) -> None:
@@ -415,11 +461,11 @@ class Runner:
         checkpoints = [
             cp
             for cp in load_checkpoints(self.db, run.workflow_id)
-            if cp["name"] in step_names and cp["status"] == "completed"
+            if _plain(cp["name"]) in step_names and cp["status"] == "completed"
         ]
-        results = {cp["name"]: json.loads(cp["output_json"]) for cp in checkpoints}
+        results = {_plain(cp["name"]): json.loads(cp["output_json"]) for cp in checkpoints}
         for cp in reversed(checkpoints):
-            step = self.registry.steps.get(cp["name"])
+            step = self.registry.steps.get(_plain(cp["name"]))
             if step is None or step.compensate is None:
                 continue
             if not claim_compensation(self.db, run.workflow_id, cp["name"]):
@@ -456,6 +502,11 @@ class Runner:
                 f"workflow row {row['id']} was not started by the runner; nothing to resume"
             )
         return self.registry.workflow(meta["workflow"]), meta.get("input", {})
+
+
+def _plain(checkpoint: str) -> str:
+    """The node name of a checkpoint name (`launch-and-drive#2` → `launch-and-drive`)."""
+    return checkpoint.partition("#")[0]
 
 
 def _describe(exc: BaseException) -> str:

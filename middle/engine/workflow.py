@@ -21,10 +21,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Wait:
-    """Park until `signal` is delivered; fail the run if `timeout` seconds pass first."""
+    """Park until `signal` is delivered; fail the run if `timeout` seconds pass first.
+
+    `state` is the workflow state while parked: a state name, or a function of the context
+    that picks one (say, `rate-limited` rather than `waiting-human`).
+    """
 
     signal: str
     timeout: float | None = None
+    state: str | Callable[[StepContext], str] = "waiting-human"
 
     @property
     def name(self) -> str:
@@ -40,12 +45,37 @@ class Branch:
     paths: dict[str, list[Node]] = field(default_factory=dict)
 
 
-Node = Union[str, Wait, Branch]  # noqa: UP007 - a runtime alias, used before 3.12's `type`
-NodeLike = Union[str, Step, Wait, Branch]  # noqa: UP007
+@dataclass(frozen=True)
+class Loop:
+    """Run `body`, then again while `again(ctx)` is true (at most `max_iterations` times).
+    Checkpoints of the k-th iteration (k > 1) are named `<node>#k`."""
+
+    name: str
+    body: list[Node]
+    again: Callable[[StepContext], bool]
+    max_iterations: int = 100
 
 
-def wait_for(signal: str, timeout: float | None = None) -> Wait:
-    return Wait(signal, timeout)
+Node = Union[str, Wait, Branch, Loop]  # noqa: UP007 - a runtime alias, used before 3.12's `type`
+NodeLike = Union[str, Step, Wait, Branch, Loop]  # noqa: UP007
+
+
+def wait_for(
+    signal: str,
+    timeout: float | None = None,
+    *,
+    state: str | Callable[[StepContext], str] = "waiting-human",
+) -> Wait:
+    return Wait(signal, timeout, state)
+
+
+def loop(
+    name: str,
+    body: Iterable[NodeLike],
+    again: Callable[[StepContext], bool],
+    max_iterations: int = 100,
+) -> Loop:
+    return Loop(name, [_as_node(n) for n in body], again, max_iterations)
 
 
 def node_name(node: Node) -> str:
@@ -102,7 +132,10 @@ class Workflow:
         def render(nodes: list[Node], depth: int) -> None:
             for node in nodes:
                 pad = "  " * depth
-                if isinstance(node, Branch):
+                if isinstance(node, Loop):
+                    lines.append(f"{pad}{node.name} (loop)")
+                    render(node.body, depth + 1)
+                elif isinstance(node, Branch):
                     lines.append(f"{pad}{node.name} (branch)")
                     for key, path in node.paths.items():
                         lines.append(f"{pad}  [{key}]")
@@ -122,6 +155,8 @@ class Workflow:
             if isinstance(node, Branch):
                 for path in node.paths.values():
                     yield from self._walk(path)
+            elif isinstance(node, Loop):
+                yield from self._walk(node.body)
 
     def _locate(self, name: str) -> tuple[list[Node], int]:
         for node, siblings in self._walk(self.nodes):
@@ -135,6 +170,11 @@ class Workflow:
     def _check_unique(self) -> None:
         seen: set[str] = set()
         for name in self.names():
+            if "#" in name:
+                raise WorkflowError(
+                    f"workflow {self.name!r}: node name {name!r} contains '#', which middle "
+                    f"reserves for loop iterations"
+                )
             if name in seen:
                 raise WorkflowError(
                     f"workflow {self.name!r} would have two nodes named {name!r}; each node "

@@ -47,6 +47,13 @@ def deliver_signal(db: Database, workflow_id: str, name: str, payload: Any) -> b
     return cursor.rowcount == 1
 
 
+def consume_signal(db: Database, workflow_id: str, name: str) -> None:
+    """Forget a signal whose wait has checkpointed its payload."""
+    db.execute(
+        "DELETE FROM waitfor_signals WHERE workflow_id = ? AND name = ?", [workflow_id, name]
+    )
+
+
 def get_signal(db: Database, workflow_id: str, name: str) -> Row | None:
     try:
         row: Row = db.table("waitfor_signals").get((workflow_id, name))
