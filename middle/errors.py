@@ -10,6 +10,8 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     ├── EpicError                an issue or Epic that cannot be dispatched
     │   ├── EpicFormatError      a malformed Epic file (names the line)
     │   └── UnknownEpicError     no issue or Epic with that ref
+    ├── GitError                 a git command failed (carries git's own message)
+    ├── AgentError               the agent CLI could not be launched or driven
     ├── StoreError               the database cannot be used as it is
     │   └── AlreadyInFlight      a second live implementation for one (repo, ref)
     ├── PluginError              a plugin could not be loaded or registered
@@ -58,6 +60,14 @@ class EpicFormatError(EpicError):
 
 class UnknownEpicError(EpicError):
     """No issue or Epic has that ref."""
+
+
+class GitError(MiddleError):
+    """A git command failed; the message is git's own."""
+
+
+class AgentError(MiddleError):
+    """The agent CLI could not be launched or driven."""
 
 
 class StoreError(MiddleError):

@@ -95,7 +95,8 @@ def test_a_bad_edit_names_the_plugin_the_hook_and_the_steps(tmp_path: Path) -> N
 
         @hookimpl
         def middle_configure_workflow(workflow):
-            workflow.insert_after("deploy", "plan")
+            if workflow.name == "ship":
+                workflow.insert_after("deploy", "plan")
         """,
     )
     with pytest.raises(WorkflowError, match=r"b\.py \(middle_configure_workflow\).*plan, build"):
@@ -114,13 +115,17 @@ def test_each_load_builds_a_fresh_registry(tmp_path: Path) -> None:
 
 ENTRY_POINT_DRIVER = """
 import json, subprocess, sys
-from middle.engine import Runner, load_plugins, step
+from middle import Workflow
+from middle.engine import Registry, Runner, load_plugins, step
 from middle.store import open_db
 
-registry = load_plugins().registry
-print(json.dumps({"origin": registry.origins.get("require-changelog")}))
-if "require-changelog" not in registry.steps:
+loaded = load_plugins().registry
+print(json.dumps({"origin": loaded.origins.get("require-changelog")}))
+if "require-changelog" not in loaded.steps:
     sys.exit(0)
+assert loaded.workflow("implementation").names().index("require-changelog") == (
+    loaded.workflow("implementation").names().index("launch-and-drive") + 1
+)
 
 worktree = sys.argv[1]
 
@@ -128,12 +133,13 @@ worktree = sys.argv[1]
 def prepare(ctx):
     return {"worktree": worktree}
 
+registry = Registry()  # the plugin's step, run after a stand-in for the worktree step
 registry.add(prepare)
-from middle import Workflow
-registry.add_workflow(Workflow("implementation", ["prepare-worktree", "require-changelog"]))
+registry.add(loaded.step("require-changelog"))
+registry.add_workflow(Workflow("check", ["prepare-worktree", "require-changelog"]))
 runner = Runner(open_db(sys.argv[2]), registry, sleep=lambda s: None)
 try:
-    result = runner.start("implementation", {"repo": worktree, "base": "main"})
+    result = runner.start("check", {"repo": worktree, "base": "main"})
     print(json.dumps({"status": result.status}))
 except Exception as exc:
     print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))

@@ -26,7 +26,7 @@ from middle.errors import MiddleError, PluginError
 
 ENTRY_POINT_GROUP = "middle"
 AUTOLOAD_OFF_ENV = "MIDDLE_DISABLE_PLUGIN_AUTOLOAD"
-BUILTIN_PLUGINS: tuple[str, ...] = ()  # modules of middle's own steps and workflows
+BUILTIN_PLUGINS = ("middle.steps", "middle.workflows")
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,12 @@ def load_plugins(
     manager.add_hookspecs(hookspecs)
     origins: dict[int, str] = {}
 
-    def register(plugin: object, origin: str) -> None:
-        manager.register(plugin, name=origin)
+    def register(plugin: object, origin: str, name: str | None = None) -> None:
+        manager.register(plugin, name=name or origin)
         origins[id(plugin)] = origin
 
     for module_name in BUILTIN_PLUGINS:
-        register(importlib.import_module(module_name), "built-in")
+        register(importlib.import_module(module_name), "built-in", name=module_name)
     if autoload is None:
         autoload = os.environ.get(AUTOLOAD_OFF_ENV, "") not in ("1", "true", "yes")
     if autoload:
@@ -63,7 +63,7 @@ def load_plugins(
         for path in sorted((repo / ".middle" / "plugins").glob("*.py")):
             register(_import_by_path(path), str(path))
     for plugin, origin in extra:
-        register(plugin, origin)
+        register(plugin, origin, name=f"{origin}:{id(plugin)}")
 
     registry = Registry()
     for hook_name in ("middle_register_steps", "middle_register_workflows"):

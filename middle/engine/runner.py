@@ -103,7 +103,8 @@ class Runner:
     """Runs workflows from a registry against one store.
 
     `services` reach steps as `ctx.services`; `sleep` is tenacity's sleep between attempts
-    (tests inject a no-op); `lock_dir` defaults to `locks/` beside the database file.
+    (tests inject a no-op); `lock_dir` defaults to `locks/` beside the database file;
+    `on_step(name, attempt)` is told as each attempt starts (live progress).
     """
 
     def __init__(
@@ -114,12 +115,14 @@ class Runner:
         services: Mapping[str, Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         lock_dir: Path | None = None,
+        on_step: Callable[[str, int], None] | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.services: Mapping[str, Any] = MappingProxyType(dict(services or {}))
         self.sleep = sleep
         self.locks = RunLocks(lock_dir or database_file(db).parent / "locks")
+        self.on_step = on_step
 
     # -- the public verbs -------------------------------------------------------------
 
@@ -349,6 +352,8 @@ class Runner:
                 self._record_finished_step(run)
                 self._set_state(run, "running")
                 number = begin_attempt(self.db, run.workflow_id, checkpoint, run.position)
+            if self.on_step is not None:
+                self.on_step(checkpoint, number)
             try:
                 return step.fn(replace(base, attempt=number))
             except Exception as exc:

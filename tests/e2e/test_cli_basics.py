@@ -105,11 +105,12 @@ def test_steps_lists_policy_compensation_origin_and_order(home: Path, tmp_path: 
     plugin.parent.mkdir(parents=True)
     plugin.write_text(LOCAL_PLUGIN)
 
-    result = run_middle("steps", "--repo", str(tmp_path / "repo"))
+    result = run_middle("steps", "--repo", str(tmp_path / "repo"), env={"COLUMNS": "250"})
     assert result.returncode == 0, result.stderr
     assert "remember" in result.stdout and "1 attempt, no retry" in result.stdout
+    assert "prepare-worktree" in result.stdout and "built-in" in result.stdout
     described = json.loads(run_middle("steps", "--repo", str(tmp_path / "repo"), "--json").stdout)
-    assert described["steps"] == [
+    assert [s for s in described["steps"] if s["name"] == "remember"] == [
         {
             "name": "remember",
             "policy": "1 attempt, no retry",

@@ -1,0 +1,142 @@
+"""A stand-in for an interactive agent CLI, bundled for `middle demo` and the tests.
+
+It behaves like the real thing as middle sees it: it starts in a terminal, fires a
+SessionStart hook, reads each prompt from the terminal, does some work (writes a file and
+commits it), leaves a sentinel, fires a Stop hook, and waits for the next prompt without
+exiting. What it does on each turn comes from a script:
+
+    python -m middle.agents.standin --script turns.json --log agent.jsonl
+
+where `turns.json` is a list of actions, one per prompt it receives (a nudge counts):
+
+    [{"do": "ask", "question": "Backoff base?"}, {"do": "done"}]
+
+Actions: `done` (commit, then done.json), `ask` (blocked.json; `"kind": "complexity"` or
+`"malformed": true` optional), `fail` (failed.json with `reason`), `bare` (just stop),
+`rate-limit` (prints a usage-limit message), `hang` (never sends Stop). Turns past the end
+of the script are `done`. `{"exit_at_launch": true}` as the script makes it exit at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+class StandIn:
+    def __init__(self, worktree: Path, script: Any, log: Path | None) -> None:
+        self.worktree = worktree
+        self.turns: list[dict[str, Any]] = script if isinstance(script, list) else []
+        self.log_path = log
+        self.state_dir = worktree / ".middle" / "agent"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.session_id = uuid.uuid4().hex
+        self.transcript = self.state_dir / "transcript.jsonl"
+
+    def log(self, **entry: Any) -> None:
+        if self.log_path is not None:
+            with self.log_path.open("a") as handle:
+                handle.write(json.dumps({"ts": time.time(), **entry}) + "\n")
+
+    def hook(self, event: str, payload: dict[str, Any]) -> None:
+        script = self.worktree / ".middle" / "hooks" / "hook.sh"
+        if script.exists():
+            subprocess.run([str(script), event], input=json.dumps(payload), text=True, check=False)
+
+    def say(self, role: str, text: str) -> None:
+        with self.transcript.open("a") as handle:
+            handle.write(json.dumps({"type": role, "text": text}) + "\n")
+        print(text, flush=True)
+
+    def next_turn(self) -> int:
+        counter = self.state_dir / "turns"
+        turn = int(counter.read_text() or 0) + 1 if counter.exists() else 1
+        counter.write_text(str(turn))
+        return turn
+
+    def run(self) -> int:
+        self.log(event="launch", session_id=self.session_id)
+        self.hook(
+            "SessionStart",
+            {
+                "session_id": self.session_id,
+                "transcript_path": str(self.transcript),
+                "cwd": str(self.worktree),
+                "source": "startup",
+            },
+        )
+        print("stand-in agent ready", flush=True)
+        while True:
+            try:
+                line = input("> ")
+            except EOFError:
+                return 0
+            if not line.strip():
+                continue
+            turn = self.next_turn()
+            action = self.turns[turn - 1] if turn <= len(self.turns) else {"do": "done"}
+            brief_path = self.worktree / ".middle" / "prompt.md"
+            brief = brief_path.read_text() if brief_path.exists() else ""
+            self.say("user", line)
+            self.log(event="turn", turn=turn, prompt=line, brief=brief, action=action)
+            if self.act(turn, action):
+                self.hook("Stop", {"session_id": self.session_id, "stop_hook_active": False})
+
+    def act(self, turn: int, action: dict[str, Any]) -> bool:
+        """Do the turn's work; return whether to send Stop."""
+        sentinel = self.worktree / ".middle"
+        kind = action.get("do", "done")
+        if kind == "done":
+            work = self.worktree / "STANDIN_WORK.md"
+            with work.open("a") as handle:
+                handle.write(f"turn {turn}: work done\n")
+            identity = ["-c", "user.name=stand-in", "-c", "user.email=standin@middle.invalid"]
+            subprocess.run(["git", *identity, "add", "STANDIN_WORK.md"], cwd=self.worktree)
+            subprocess.run(
+                ["git", *identity, "commit", "-q", "-m", f"stand-in: turn {turn}"],
+                cwd=self.worktree,
+            )
+            (sentinel / "done.json").write_text(json.dumps({"summary": f"turn {turn} done"}))
+            self.say("assistant", "Done.")
+        elif kind == "ask":
+            if action.get("malformed"):
+                (sentinel / "blocked.json").write_text("{not json")
+            else:
+                question = {"question": action.get("question", "What next?")}
+                question["kind"] = action.get("kind", "question")
+                (sentinel / "blocked.json").write_text(json.dumps(question))
+            self.say("assistant", "I have a question.")
+        elif kind == "fail":
+            reason = action.get("reason", "cannot do it")
+            (sentinel / "failed.json").write_text(json.dumps({"reason": reason}))
+            self.say("assistant", f"Giving up: {reason}")
+        elif kind == "rate-limit":
+            self.say("assistant", "Claude usage limit reached. Your limit will reset at 3pm.")
+        elif kind == "hang":
+            self.say("assistant", "Thinking...")
+            return False
+        else:
+            self.say("assistant", "Stopping.")
+        return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="middle-standin", description=__doc__.split("\n")[0])
+    parser.add_argument("--script", type=Path, help="JSON list of per-turn actions")
+    parser.add_argument("--log", type=Path, help="append what it does here, as JSON lines")
+    args = parser.parse_args(argv)
+    script: Any = json.loads(args.script.read_text()) if args.script else []
+    if isinstance(script, dict) and script.get("exit_at_launch"):
+        print("stand-in agent: exiting at once, as scripted", file=sys.stderr)
+        return 3
+    return StandIn(Path.cwd(), script, args.log).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

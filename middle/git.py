@@ -1,0 +1,98 @@
+"""git, as middle uses it: one worktree and branch per issue. Every call is an argument
+list (never a shell string), and a failure raises `GitError` carrying git's own message."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from middle.errors import GitError, RepoError
+
+# What middle writes into a worktree and never wants committed.
+IGNORED_IN_WORKTREES = (
+    "/.middle/prompt.md",
+    "/.middle/hooks/",
+    "/.middle/spool/",
+    "/.middle/done.json",
+    "/.middle/blocked.json",
+    "/.middle/failed.json",
+    "/.middle/agent/",
+    "/.claude/settings.local.json",
+)
+
+
+def git(*args: str, cwd: Path) -> str:
+    """Run git and return its stdout; `GitError` with git's stderr if it fails."""
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH") from None
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip() or f"exit code {result.returncode}"
+        raise GitError(f"git {args[0]} failed: {message}")
+    return result.stdout.strip()
+
+
+def repo_root(path: Path) -> Path:
+    """The top of the git checkout containing `path`; `RepoError` if there is none."""
+    try:
+        return Path(git("rev-parse", "--show-toplevel", cwd=path))
+    except GitError as exc:
+        raise RepoError(f"{path} is not a git repository ({exc})") from None
+
+
+def current_branch(repo: Path) -> str:
+    branch = git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo)
+    if branch == "HEAD":
+        raise RepoError(f"{repo} has a detached HEAD; check out the base branch first")
+    return branch
+
+
+def branch_exists(repo: Path, branch: str) -> bool:
+    try:
+        git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=repo)
+    except GitError:
+        return False
+    return True
+
+
+def add_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
+    """Check out `branch` (created from `base` if new) at `path`; reuse it if it is there.
+
+    Returns whether a worktree was created. Safe to re-run after a failure part-way.
+    """
+    if (path / ".git").exists():
+        return False
+    git("worktree", "prune", cwd=repo)  # forget a worktree whose folder was deleted
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if branch_exists(repo, branch):
+        git("worktree", "add", str(path), branch, cwd=repo)
+    else:
+        git("worktree", "add", "-b", branch, str(path), base, cwd=repo)
+    return True
+
+
+def remove_worktree(repo: Path, path: Path) -> None:
+    """Remove the worktree (the branch stays). A no-op if it is already gone."""
+    if path.exists():
+        git("worktree", "remove", "--force", str(path), cwd=repo)
+    git("worktree", "prune", cwd=repo)
+
+
+def ignore_middle_files(repo: Path) -> None:
+    """Keep middle's per-worktree files out of commits, via the repo's `info/exclude`
+    (shared by all its worktrees, and never itself committed)."""
+    common = Path(git("rev-parse", "--git-common-dir", cwd=repo))
+    exclude = (common if common.is_absolute() else repo / common) / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    present = exclude.read_text().splitlines() if exclude.exists() else []
+    missing = [pattern for pattern in IGNORED_IN_WORKTREES if pattern not in present]
+    if missing:
+        with exclude.open("a") as handle:
+            handle.write("".join(f"{pattern}\n" for pattern in ["# middle", *missing]))
+
+
+def commits_ahead(path: Path, base: str) -> int:
+    return int(git("rev-list", "--count", f"{base}..HEAD", cwd=path) or 0)

@@ -1,0 +1,103 @@
+"""The hook channel: how an agent CLI tells middle what it is doing.
+
+The agent's hook config runs `.middle/hooks/hook.sh EVENT` with a JSON payload on stdin
+(or, for CLIs that pass it so, as the second argument). The script only spools the event
+into `.middle/spool/` as one file, so it never blocks or fails the agent, and a hook sent
+while no middle process is listening waits there. `drain_hooks` turns spooled files into
+`events` rows, checking the session token, and deletes them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from middle.store import record_event, update_workflow
+
+HOOK_SCRIPT = """#!/bin/sh
+# middle's hook relay: `hook.sh EVENT` with the JSON payload on stdin (or as "$2").
+# It only writes the event to a spool file for middle to pick up: it never blocks or
+# fails the agent, and nothing it receives is ever interpreted by a shell.
+spool="$(dirname "$0")/../spool"
+mkdir -p "$spool" 2>/dev/null
+name="$(date +%s%N 2>/dev/null)-$$"
+{
+  printf '%s\\n%s\\n' "${1:-unknown}" "${MIDDLE_SESSION_TOKEN:-}"
+  if [ -n "${2:-}" ]; then printf '%s' "$2"; elif [ ! -t 0 ]; then cat; fi
+} > "$spool/.$name.tmp" 2>/dev/null && mv -f "$spool/.$name.tmp" "$spool/$name.hook" 2>/dev/null
+exit 0
+"""
+
+
+@dataclass(frozen=True)
+class Hook:
+    event: str
+    payload: dict[str, Any]
+
+
+def hook_script(worktree: Path) -> Path:
+    return worktree / ".middle" / "hooks" / "hook.sh"
+
+
+def spool_dir(worktree: Path) -> Path:
+    return worktree / ".middle" / "spool"
+
+
+def install_hook_script(worktree: Path) -> Path:
+    """Write `.middle/hooks/hook.sh` (idempotent) and return its path."""
+    script = hook_script(worktree)
+    script.parent.mkdir(parents=True, exist_ok=True)
+    if not script.exists() or script.read_text() != HOOK_SCRIPT:
+        script.write_text(HOOK_SCRIPT)
+    script.chmod(0o755)
+    spool_dir(worktree).mkdir(parents=True, exist_ok=True)
+    return script
+
+
+def drain_hooks(db: Database, workflow_id: str, worktree: Path, token: str) -> list[Hook]:
+    """Record every spooled hook of the worktree as an event, oldest first, and return the
+    accepted ones. A wrong token is dropped and logged as `hook.rejected`."""
+    accepted = []
+    for path in sorted(spool_dir(worktree).glob("*.hook")):
+        try:
+            raw = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            continue  # another drainer took it
+        event, _, rest = raw.partition("\n")
+        sent_token, _, body = rest.partition("\n")
+        event = event.strip()[:64] or "unknown"
+        if not hmac.compare_digest(sent_token.strip().encode(), token.encode()):
+            record_event(
+                db, workflow_id, "hook.rejected", {"event": event, "reason": "wrong session token"}
+            )
+        else:
+            payload = _payload(body)
+            record_event(db, workflow_id, f"hook.{event}", payload)
+            if event == "SessionStart":
+                _remember_session(db, workflow_id, payload)
+            accepted.append(Hook(event, payload))
+        path.unlink(missing_ok=True)
+    return accepted
+
+
+def _payload(body: str) -> dict[str, Any]:
+    try:
+        value = json.loads(body) if body.strip() else {}
+    except json.JSONDecodeError:
+        return {"raw": body[:4000], "error": "payload is not JSON"}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _remember_session(db: Database, workflow_id: str, payload: dict[str, Any]) -> None:
+    fields = {
+        column: str(payload[key])
+        for key, column in (("session_id", "session_id"), ("transcript_path", "transcript_path"))
+        if isinstance(payload.get(key), str | int)
+    }
+    if fields:
+        update_workflow(db, workflow_id, **fields)

@@ -1,0 +1,132 @@
+"""After a turn: park for a human, end the run, or decide what the human's signal means."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tenacity import stop_after_attempt
+
+from middle import git
+from middle.engine import StepContext, step
+from middle.refs import session_name
+from middle.store import record_event
+from middle.store.records import transition_workflow
+
+MAX_REVIEW_ROUNDS = 5
+
+
+def _hints(ref: str) -> dict[str, str]:
+    return {
+        "answer": f"answer with: middle answer --issue {ref} --text '...'",
+        "review": (
+            f"review with: middle review --issue {ref} --approve (or --request-changes '...')"
+        ),
+        "resume": f"continue with: middle resume --issue {ref}",
+    }
+
+
+@step("park-for-resume", stop=stop_after_attempt(3))
+def park_for_resume(ctx: StepContext) -> dict[str, Any]:
+    """Record why the run waits and what a human should do. Asked questions go into the
+    Epic's conversation (once, even if this step runs again)."""
+    turn = ctx.results["launch-and-drive"]
+    ref = str(ctx.input["epic_ref"])
+    hints = _hints(ref)
+    outcome = turn["outcome"]
+    state = "waiting-human"
+    if outcome == "asked-question":
+        store = ctx.services["store"]
+        open_question = store.open_question(ref)
+        if open_question is None or open_question.text.strip() != turn["question"].strip():
+            store.record_question(ref, turn["question"], kind=turn["question_kind"])
+        label = "needs a decision (complexity)" if turn["question_kind"] == "complexity" else "asks"
+        message = f"the agent {label}:\n\n  {turn['question']}\n\n{hints['answer']}"
+    elif outcome == "done":
+        message = f"the branch is ready for review.\n{hints['review']}"
+    elif outcome == "rate-limited":
+        state = "rate-limited"
+        when = turn.get("reset_at") or "an unknown time"
+        message = f"the agent hit its usage limit (resets {when}).\n{hints['resume']}"
+    elif outcome == "gates-failed":
+        failing = ", ".join(turn.get("failing_gates", []))
+        message = (
+            f"verification gates still fail after 3 nudges ({failing}).\n"
+            f"{hints['answer']}\nor {hints['review']}"
+        )
+    elif outcome == "held":
+        message = (
+            f"review round cap ({MAX_REVIEW_ROUNDS}) reached: a human must take over.\n"
+            f"{hints['review']}, or cancel with: middle cancel --issue {ref}"
+        )
+    else:  # bare-stop
+        message = f"the agent stopped 3 times without finishing.\n{hints['answer']}"
+    ctx.record_event("workflow.waiting", {"reason": outcome, "message": message})
+    return {"reason": outcome, "state": state, "message": message}
+
+
+@step("record-terminal", stop=stop_after_attempt(3))
+def record_terminal(ctx: StepContext) -> dict[str, Any]:
+    """The agent gave up: end the run `failed` with its reason; keep branch and worktree
+    so a person can see how far it got."""
+    reason = ctx.results["launch-and-drive"].get("reason") or "(no reason given)"
+    transition_workflow(ctx.db, ctx.workflow_id, "failed", end_reason=f"agent gave up: {reason}")
+    return {"state": "failed", "reason": reason}
+
+
+@step("resume-or-finalize", stop=stop_after_attempt(3))
+def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
+    """Act on the human's signal: an answer or requested changes start another turn in the
+    same worktree; an approval removes the worktree and keeps the branch."""
+    signal = ctx.results["wait-for-resume"]
+    previous = ctx.results.get("resume-or-finalize") if ctx.round > 1 else None
+    review_round = int((previous or {}).get("review_round", 0))
+    ref = str(ctx.input["epic_ref"])
+    kind = signal.get("kind")
+    if kind == "approve":
+        repo = Path(ctx.input["repo"])
+        ctx.services["tmux"].kill_session(session_name(repo, ref))
+        worktree = ctx.results["prepare-worktree"]["worktree"]
+        git.remove_worktree(repo, Path(worktree))
+        return {"next": "finish", "review_round": review_round}
+    if kind == "request-changes":
+        if review_round >= MAX_REVIEW_ROUNDS:
+            record_event(
+                ctx.db,
+                ctx.workflow_id,
+                "review.round-cap",
+                {"rounds": review_round, "feedback": signal.get("text", "")},
+            )
+            return {"next": "hold", "review_round": review_round}
+        return {
+            "next": "continue",
+            "brief": "resume",
+            "text": signal.get("text", ""),
+            "review_round": review_round + 1,
+        }
+    if kind == "answer":
+        ctx.services["store"].record_answer(
+            ref, signal.get("text", ""), author=signal.get("author", "human")
+        )
+        return {
+            "next": "continue",
+            "brief": "answer",
+            "text": signal.get("text", ""),
+            "question": (ctx.results.get("launch-and-drive") or {}).get("question") or "",
+            "review_round": review_round,
+        }
+    # "continue": pick the work up again (after a usage limit reset, say)
+    return {"next": "continue", "brief": "initial", "review_round": review_round}
+
+
+def route_after_turn(ctx: StepContext) -> str:
+    return "end" if ctx.results["launch-and-drive"]["outcome"] == "failed" else "park"
+
+
+def another_turn(ctx: StepContext) -> bool:
+    decision = ctx.results.get("resume-or-finalize") or {}
+    return ctx.results.get("route") == "park" and decision.get("next") in ("continue", "hold")
+
+
+def parked_state(ctx: StepContext) -> str:
+    return str(ctx.results["park-for-resume"]["state"])

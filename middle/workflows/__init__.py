@@ -1,0 +1,12 @@
+"""middle's built-in workflows, registered like any plugin's."""
+
+from __future__ import annotations
+
+from middle.engine import hookimpl
+from middle.engine.registry import OriginBoundRegistry
+from middle.workflows.implementation import implementation_workflow
+
+
+@hookimpl
+def middle_register_workflows(registry: OriginBoundRegistry) -> None:
+    registry.add_workflow(implementation_workflow())
