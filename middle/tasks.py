@@ -125,4 +125,98 @@ def bench(c: Context, workflows: int = 300) -> None:
         print(json.dumps(bench_engine(Path(workdir), workflows), indent=2))
 
 
-ns = Collection(status, doctor, steps, bench)
+def _report(outcome: Any) -> None:
+    """Print how the workflow was left; exit 1 with the reason unless that is a success."""
+    if not outcome.ok:
+        raise Exit(f"middle: issue {outcome.ref} {outcome.message}", code=1)
+    console = _console()
+    console.print(f"issue {outcome.ref}: {outcome.state} (workflow {outcome.workflow_id})")
+    console.print(outcome.message, markup=False)
+
+
+ISSUE_HELP = "the issue: a GitHub issue number, or an Epic's slug in file mode"
+REPO_HELP = "the repository (default: the current directory)"
+
+
+@middle_task(
+    help={
+        "issue": ISSUE_HELP,
+        "repo": REPO_HELP,
+        "agent": "the agent adapter: claude, codex or command (default: from config)",
+    }
+)
+def implement(c: Context, issue: str, repo: str = ".", agent: str | None = None) -> None:
+    """Dispatch an agent at an issue and run it until it parks or settles."""
+    from middle.app.implement import implement as run_implement
+    from middle.progress import Progress
+
+    with Progress() as progress:
+        outcome = run_implement(repo, issue, agent, progress)
+    _report(outcome)
+
+
+@middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP, "text": "the answer, verbatim"})
+def answer(c: Context, issue: str, text: str, repo: str = ".") -> None:
+    """Answer the agent's question and continue in the same worktree."""
+    from middle.app.implement import answer as run_answer
+    from middle.progress import Progress
+
+    with Progress() as progress:
+        outcome = run_answer(repo, issue, text, progress)
+    _report(outcome)
+
+
+@middle_task(
+    help={
+        "issue": ISSUE_HELP,
+        "repo": REPO_HELP,
+        "approve": "accept the branch: the run completes, the branch stays",
+        "request-changes": "send this feedback to the agent for another round",
+    }
+)
+def review(
+    c: Context,
+    issue: str,
+    repo: str = ".",
+    approve: bool = False,
+    request_changes: str | None = None,
+) -> None:
+    """Give the local-mode review verdict on a finished branch."""
+    from middle.app.implement import review as run_review
+    from middle.progress import Progress
+
+    with Progress() as progress:
+        outcome = run_review(
+            repo, issue, approve=approve, request_changes=request_changes, progress=progress
+        )
+    _report(outcome)
+
+
+@middle_task(help={"issue": "only this issue (default: every live workflow)", "repo": REPO_HELP})
+def resume(c: Context, issue: str | None = None, repo: str = ".") -> None:
+    """Adopt in-flight workflows after a crash or restart."""
+    from middle.app.implement import resume as run_resume
+    from middle.progress import Progress
+
+    with Progress() as progress:
+        outcomes = run_resume(repo, issue, progress)
+    if not outcomes:
+        _console().print("No live workflows to resume.")
+    failed = [o for o in outcomes if not o.ok]
+    for outcome in outcomes:
+        if outcome.ok:
+            _report(outcome)
+    if failed:
+        raise Exit("\n".join(f"middle: issue {o.ref} {o.message}" for o in failed), code=1)
+
+
+@middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP})
+def cancel(c: Context, issue: str, repo: str = ".") -> None:
+    """End an issue's workflow: stop the agent, undo its steps, mark it cancelled."""
+    from middle.app.implement import cancel as run_cancel
+
+    outcome = run_cancel(repo, issue)
+    _console().print(f"issue {outcome.ref}: {outcome.message}")
+
+
+ns = Collection(implement, answer, review, resume, cancel, status, steps, doctor, bench)

@@ -1,0 +1,230 @@
+"""The implementation use cases: implement, answer, review, resume, cancel.
+
+Each validates everything a user can get wrong before it creates a row, a worktree or a
+session, then hands the run to the engine and reports how it left the workflow.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from middle import git
+from middle.agents import get_adapter
+from middle.app.home import open_home_db
+from middle.app.repo import resolve_repo
+from middle.config import load_config, middle_home
+from middle.engine import Runner, RunResult, load_plugins
+from middle.errors import EpicError, MiddleError, UnknownWorkflowError
+from middle.issues.store import open_epic_store
+from middle.progress import Progress
+from middle.refs import validate_ref
+from middle.store import find_live_implementation, get_workflow, list_workflows
+from middle.store.checkpoints import load_checkpoints
+from middle.tmux import Tmux
+
+WORKFLOW = "implementation"
+
+
+class NothingParkedError(MiddleError):
+    """`answer` or `review` for an issue that is not waiting for one."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a command left a workflow, in words, and whether that is a success (exit 0)."""
+
+    workflow_id: str
+    ref: str
+    state: str
+    message: str
+    ok: bool
+
+
+def implement(
+    repo: str | Path, ref: str, agent: str | None = None, progress: Progress | None = None
+) -> Outcome:
+    """Dispatch the issue and run it in the foreground until it parks or settles."""
+    ref = validate_ref(ref)
+    root = git.repo_root(resolve_repo(repo))
+    config = load_config(middle_home(), root)
+    issue = open_epic_store(root, config).load(ref)
+    if issue.closed:
+        raise EpicError(f"Epic {ref} is closed ({issue.source}); reopen it to dispatch it")
+    adapter = (
+        agent or issue.adapter or config["repo"].get("default_adapter")
+        or config["global"]["default_adapter"]
+    )  # fmt: skip
+    get_adapter(adapter, config).check_available()
+    run_input = {
+        "repo": str(root),
+        "epic_ref": ref,
+        "adapter": adapter,
+        "base": git.current_branch(root),
+        "source": "manual",
+    }
+    runner = _runner(run_input, progress)
+    workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
+    return _outcome(runner, runner.start(WORKFLOW, run_input, workflow_id), ref)
+
+
+def answer(repo: str | Path, ref: str, text: str, progress: Progress | None = None) -> Outcome:
+    """Record a human's answer and continue the run in the same worktree."""
+    if not text.strip():
+        raise MiddleError("--text is empty; say what the agent should know")
+    db, row, park = _parked(repo, ref, "answer")
+    if park["reason"] not in ("asked-question", "bare-stop", "gates-failed"):
+        raise NothingParkedError(
+            f"issue {ref} is waiting for a review, not an answer; use: middle review "
+            f"--issue {ref} --approve (or --request-changes '...')"
+        )
+    return _continue(db, row, {"kind": "answer", "text": text, "author": _user()}, progress)
+
+
+def review(
+    repo: str | Path,
+    ref: str,
+    *,
+    approve: bool,
+    request_changes: str | None,
+    progress: Progress | None = None,
+) -> Outcome:
+    """The local-mode review verdict: approve, or request changes with feedback."""
+    if approve == (request_changes is not None):
+        raise MiddleError("give exactly one of --approve or --request-changes TEXT")
+    if request_changes is not None and not request_changes.strip():
+        raise MiddleError("--request-changes needs the feedback text")
+    db, row, park = _parked(repo, ref, "review")
+    if park["reason"] not in ("done", "held", "gates-failed"):
+        raise NothingParkedError(
+            f"issue {ref} is not waiting for a review ({park['reason']}); see: middle status"
+        )
+    verdict: dict[str, Any] = (
+        {"kind": "approve", "author": _user()}
+        if approve
+        else {"kind": "request-changes", "text": request_changes, "author": _user()}
+    )
+    return _continue(db, row, verdict, progress)
+
+
+def resume(
+    repo: str | Path | None, ref: str | None, progress: Progress | None = None
+) -> list[Outcome]:
+    """Adopt in-flight workflows after a crash: one issue's, or every live one."""
+    db = open_home_db()
+    if ref is not None:
+        ref = validate_ref(ref)
+        root = git.repo_root(resolve_repo(repo or "."))
+        live = find_live_implementation(db, repo=str(root), epic_ref=ref)
+        if live is None:
+            raise NothingParkedError(f"issue {ref} in {root} has no live workflow to resume")
+        rows = [live]
+    else:
+        rows = list_workflows(db, kind=WORKFLOW, live=True)
+    outcomes = []
+    for row in rows:
+        run_input = json.loads(row["meta_json"])["input"]
+        runner = _runner(run_input, progress)
+        if row["state"] == "rate-limited":
+            runner.signal(row["id"], "resume", {"kind": "continue", "author": _user()})
+        outcomes.append(_outcome(runner, runner.resume(row["id"]), row["epic_ref"]))
+    return outcomes
+
+
+def cancel(repo: str | Path, ref: str) -> Outcome:
+    """End the issue's live workflow: stop its agent, undo its steps, mark it cancelled."""
+    ref = validate_ref(ref)
+    root = git.repo_root(resolve_repo(repo))
+    db = open_home_db()
+    live = find_live_implementation(db, repo=str(root), epic_ref=ref)
+    if live is None:
+        raise NothingParkedError(f"issue {ref} in {root} has no live workflow to cancel")
+    runner = _runner(json.loads(live["meta_json"])["input"], None)
+    if live["session_name"]:
+        runner.services["tmux"].kill_session(live["session_name"])
+    result = runner.cancel(live["id"], wait=60)
+    return Outcome(live["id"], ref, result.status, f"cancelled workflow {live['id']}", True)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "human"
+
+
+def _runner(run_input: dict[str, Any], progress: Progress | None) -> Runner:
+    """A runner whose steps get this run's services: config, store, adapter, tmux."""
+    repo = Path(run_input["repo"])
+    home = middle_home()
+    config = load_config(home, repo)
+    services = {
+        "home": home,
+        "config": config,
+        "store": open_epic_store(repo, config),
+        "adapter": get_adapter(run_input["adapter"], config),
+        "tmux": Tmux(),
+        "progress": progress,
+    }
+    registry = load_plugins(repo).registry
+    on_step = progress.step if progress is not None else None
+    return Runner(open_home_db(home), registry, services=services, on_step=on_step)
+
+
+def _parked(
+    repo: str | Path, ref: str, verb: str
+) -> tuple[Database, dict[str, Any], dict[str, Any]]:
+    """The issue's parked workflow and why it parked; refuses if it is not parked."""
+    ref = validate_ref(ref)
+    root = git.repo_root(resolve_repo(repo))
+    db = open_home_db()
+    live = find_live_implementation(db, repo=str(root), epic_ref=ref)
+    if live is None or live["state"] not in ("waiting-human", "rate-limited"):
+        what = f"is {live['state']}" if live else "has no live workflow"
+        raise NothingParkedError(
+            f"nothing to {verb}: issue {ref} in {root} {what}; see: middle status"
+        )
+    park = _latest_output(db, live["id"], "park-for-resume")
+    if park is None:
+        raise UnknownWorkflowError(f"workflow {live['id']} is parked but recorded no reason")
+    return db, live, park
+
+
+def _latest_output(db: Database, workflow_id: str, step: str) -> dict[str, Any] | None:
+    outputs = [
+        cp["output_json"]
+        for cp in load_checkpoints(db, workflow_id)
+        if cp["name"].partition("#")[0] == step and cp["status"] == "completed"
+    ]
+    return json.loads(outputs[-1]) if outputs else None
+
+
+def _continue(
+    db: Database, row: dict[str, Any], signal: dict[str, Any], progress: Progress | None
+) -> Outcome:
+    runner = _runner(json.loads(row["meta_json"])["input"], progress)
+    runner.signal(row["id"], "resume", signal)
+    return _outcome(runner, runner.resume(row["id"]), row["epic_ref"])
+
+
+def _outcome(runner: Runner, result: RunResult, ref: str) -> Outcome:
+    row = get_workflow(runner.db, result.workflow_id)
+    state = row["state"]
+    if result.status == "parked":
+        park = _latest_output(runner.db, result.workflow_id, "park-for-resume") or {}
+        return Outcome(result.workflow_id, ref, state, park.get("message", "parked"), True)
+    if state == "completed":
+        branch = row["pr_branch"] or f"middle/issue-{ref}"
+        message = f"completed: branch {branch} is ready; its worktree was removed"
+        return Outcome(result.workflow_id, ref, state, message, True)
+    reason = row["end_reason"] or state
+    return Outcome(result.workflow_id, ref, state, f"{state}: {reason}", False)
