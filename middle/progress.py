@@ -12,7 +12,7 @@ from rich.status import Status
 
 class Progress:
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False, stderr=True)
+        self.console = console or Console(highlight=False)
         self.live = self.console.is_terminal
         self.started = time.monotonic()
         self.current = "starting"

@@ -255,7 +255,7 @@ def test_a_wait_past_its_deadline_fails_the_run(
 
     with pytest.raises(SignalTimeoutError, match="waited for signal 'answer'"):
         runner.resume("wf-1")
-    assert get_workflow(db, "wf-1")["state"] == "compensated"
+    assert get_workflow(db, "wf-1")["state"] == "failed"  # `a` had nothing to undo
 
 
 def test_a_branch_picks_a_path_and_replays_its_choice(

@@ -115,7 +115,7 @@ class BaseAdapter:
         matches = list(_RATE_LIMIT.finditer(text))
         if not matches:
             return None
-        return (matches[-1]["reset"] or "").strip()
+        return (matches[-1]["reset"] or "").strip().rstrip(".")
 
 
 def read_sentinel(worktree: Path, name: str) -> dict[str, Any] | None:

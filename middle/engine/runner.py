@@ -6,7 +6,7 @@ Guarantees a caller may rely on:
   A step a crash interrupted runs again (so step side effects must be idempotent).
 - When a step's attempts run out, the caller gets that step's last real exception (never
   tenacity's `RetryError`), after the completed steps' compensations ran in reverse order.
-  The row ends `compensated`, or `failed` if no step had completed: never stranded.
+  The row ends `compensated` if anything was undone, else `failed`: never stranded.
 - Every failed attempt is an `events` row (`step.attempt-failed`) with its message.
 - A `Wait` without its signal parks the run (`waiting-human`); `signal` stores a signal
   durably and `resume` continues after the wait.
@@ -442,8 +442,8 @@ class Runner:
         with write_transaction(self.db):
             self._record_finished_step(run)
             fail_step(self.db, run.workflow_id, run.current, _describe(exc))
-        completed = self._compensate(run)
-        state = "compensated" if completed else "failed"
+        undone = self._compensate(run)
+        state = "compensated" if undone else "failed"
         transition_workflow(self.db, run.workflow_id, state, end_reason=reason[:2000])
         run.state = state
         record_event(
@@ -460,8 +460,8 @@ class Runner:
         return RunResult(run.workflow_id, "cancelled")
 
     def _compensate(self, run: _Run) -> list[str]:
-        """Undo the completed steps in reverse order; return the names of all completed
-        steps. A compensation that raises is recorded and the rest still run."""
+        """Undo the completed steps in reverse order; return the steps whose compensation
+        ran (raised or not). A compensation that raises is recorded and the rest still run."""
         step_names = set(run.workflow.step_names())
         checkpoints = [
             cp
@@ -469,12 +469,14 @@ class Runner:
             if _plain(cp["name"]) in step_names and cp["status"] == "completed"
         ]
         results = {_plain(cp["name"]): json.loads(cp["output_json"]) for cp in checkpoints}
+        undone: list[str] = []
         for cp in reversed(checkpoints):
             step = self.registry.steps.get(_plain(cp["name"]))
             if step is None or step.compensate is None:
                 continue
             if not claim_compensation(self.db, run.workflow_id, cp["name"]):
                 continue
+            undone.append(cp["name"])
             ctx = replace(self._context(run, cp["name"], cp["attempts"]), results=results)
             try:
                 step.compensate(ctx)
@@ -488,7 +490,7 @@ class Runner:
                 )
             else:
                 finish_compensation(self.db, run.workflow_id, cp["name"], None)
-        return [cp["name"] for cp in checkpoints]
+        return undone
 
     # -- lookups ----------------------------------------------------------------------
 

@@ -1,0 +1,124 @@
+"""The e2e sandbox: a real git repo with an Epic, a private MIDDLE_HOME and tmux server,
+and the bundled stand-in agent scripted per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlite_utils import Database
+
+from middle.issues.epic_file import render_new_epic
+from middle.store import open_db
+from tests.conftest import run_middle
+
+REF = "retry-webhooks"
+POLICY = """\
+[limits]
+launch_timeout_seconds = 30
+turn_timeout_seconds = 60
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+    done = subprocess.run(
+        ["git", *identity, *args], cwd=repo, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    repo: Path
+    home: Path
+    socket: str
+    log: Path
+
+    def script(self, *turns: dict[str, Any]) -> None:
+        """What the stand-in agent does, one action per prompt or nudge."""
+        path = self.root / "script.json"
+        path.write_text(json.dumps(list(turns)))
+        command = [sys.executable, "-m", "middle.agents.standin", "--script", str(path)]
+        command += ["--log", str(self.log)]
+        os.environ["MIDDLE_AGENT_COMMAND"] = shlex.join(command)
+
+    def middle(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return run_middle(*args, cwd=self.repo, **kwargs)
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "middle", *args],
+            cwd=self.repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def agent_log(self, event: str | None = None) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        entries = [json.loads(line) for line in self.log.read_text().splitlines()]
+        return [e for e in entries if event is None or e["event"] == event]
+
+    def db(self) -> Database:
+        return open_db(self.home / "db.sqlite3")
+
+    def workflow(self) -> dict[str, Any]:
+        (row,) = list(self.db()["workflows"].rows)
+        return row
+
+    def events(self, type: str) -> list[dict[str, Any]]:
+        rows = self.db()["events"].rows_where("type = ?", [type], order_by="id")
+        return [json.loads(row["payload_json"]) for row in rows]
+
+    def sessions(self) -> list[str]:
+        listed = subprocess.run(
+            ["tmux", "-S", self.socket, "list-sessions", "-F", "#{session_name}"],
+            capture_output=True,
+            text=True,
+        )
+        return listed.stdout.split() if listed.returncode == 0 else []
+
+    def worktree(self) -> Path:
+        return self.home / "worktrees" / "repo" / f"issue-{REF}"
+
+
+@pytest.fixture
+def sandbox(home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Sandbox]:
+    short = Path(tempfile.mkdtemp(prefix="mt-", dir="/tmp"))  # socket paths must be short
+    socket = str(short / "tmux.sock")
+    monkeypatch.setenv("MIDDLE_TMUX_SOCKET", socket)
+    monkeypatch.setenv("MIDDLE_AGENT_COMMAND", "")
+    monkeypatch.setenv("COLUMNS", "200")
+    repo = tmp_path / "repo"
+    (repo / "planning" / "epics").mkdir(parents=True)
+    (repo / ".middle").mkdir()
+    (repo / ".middle" / "policy.toml").write_text(POLICY)
+    (repo / "planning" / "epics" / f"{REF}.md").write_text(
+        render_new_epic(
+            title="Retry failed webhooks",
+            slug=REF,
+            context="Deliveries to customer endpoints fail now and then.",
+            criteria=["Failed deliveries retry with exponential backoff"],
+            sub_issues=[("1", "Retry queue", "Persist failed deliveries and retry them.")],
+        )
+    )
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "initial")
+    box = Sandbox(tmp_path, repo, home, socket, tmp_path / "agent.jsonl")
+    yield box
+    subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
+    shutil.rmtree(short, ignore_errors=True)
