@@ -14,7 +14,8 @@ where `turns.json` is a list of actions, one per prompt it receives (a nudge cou
 Actions: `done` (commit, then done.json), `ask` (blocked.json; `"kind": "complexity"` or
 `"malformed": true` optional), `fail` (failed.json with `reason`), `bare` (just stop),
 `rate-limit` (prints a usage-limit message), `hang` (never sends Stop); any action may
-take `"delay": seconds` first. Turns past the end of the script are `done`. `{"exit_at_launch": true}` as the script makes it exit at once.
+take `"delay": seconds` first. Turns past the end of the script are `done`.
+`{"exit_at_launch": true}` as the script makes it exit at once.
 """
 
 from __future__ import annotations

@@ -177,7 +177,9 @@ def test_three_concurrent_dispatches_one_runs_two_are_refused(sandbox: Sandbox) 
     sandbox.script({"do": "ask", "question": "Which queue?"})
     racers = [sandbox.popen("implement", "--issue", REF, "--agent", "command") for _ in range(3)]
     outputs = [racer.communicate(timeout=120) for racer in racers]
-    results = [(racer.returncode, out, err) for racer, (out, err) in zip(racers, outputs)]
+    results = [
+        (racer.returncode, out, err) for racer, (out, err) in zip(racers, outputs, strict=True)
+    ]
 
     assert sorted(code for code, _, _ in results) == [0, 1, 1]
     refusals = [err for code, _, err in results if code == 1]
