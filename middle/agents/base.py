@@ -28,7 +28,7 @@ PROMPT_LINES: dict[str, str] = {
 # Usage-limit messages agent CLIs print; group "reset" captures when it resets, if said.
 _RATE_LIMIT = re.compile(
     r"(?i)(?:usage limit|rate limit|limit) (?:has been |was )?reached"
-    r"(?:[^\n]*?reset[s]?(?: at)? (?P<reset>[^\n]+?))?\s*$",
+    r"(?:[^\n]*?reset[s]?(?: at)? (?P<reset>[^\n]+?)|[^\n]*?)[.!]?\s*$",
     re.M,
 )
 
@@ -115,7 +115,7 @@ class BaseAdapter:
         matches = list(_RATE_LIMIT.finditer(text))
         if not matches:
             return None
-        return (matches[-1]["reset"] or "").strip().rstrip(".")
+        return (matches[-1]["reset"] or "").strip()
 
 
 def read_sentinel(worktree: Path, name: str) -> dict[str, Any] | None:

@@ -1,0 +1,138 @@
+"""The Epic file format v1: byte-identical round trips, fields, edits, and refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from middle.errors import EpicFormatError
+from middle.issues.epic_file import parse_epic, render_new_epic
+
+FIXTURES = sorted((Path(__file__).parent / "fixtures" / "epics").glob("*.md"))
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
+def test_the_seed_fixtures_round_trip_byte_for_byte(fixture: Path) -> None:
+    text = fixture.read_text()
+    assert parse_epic(text).render() == text
+
+
+def test_fields_of_a_full_epic() -> None:
+    doc = parse_epic((Path(__file__).parent / "fixtures" / "epics" / "mid-question.md").read_text())
+    assert (doc.title, doc.slug, doc.approved, doc.adapter) == (
+        "CodexAdapter",
+        "codex-adapter",
+        False,
+        "claude",
+    )
+    assert doc.labels == ["phase:10", "dogfood"]
+    assert doc.meta_int("complexity_ceiling") == 3
+    assert [c.text for c in doc.criteria][0] == (
+        "Codex agent dispatches end-to-end against a test issue"
+    )
+    assert [(s.id, s.title) for s in doc.sub_issues][1] == (
+        "2",
+        "Per-CLI adapter selection (implementer + recommender)",
+    )
+    assert doc.sub_issues[0].body.startswith("Full AgentAdapter: launch command")
+    (question,) = doc.questions
+    assert (question.id, question.status, question.kind) == ("1", "open", "question")
+    assert question.answer is None  # the placeholder comment is not an answer
+
+
+def test_answering_and_asking_touch_only_the_conversation() -> None:
+    text = (Path(__file__).parent / "fixtures" / "epics" / "mid-question.md").read_text()
+    doc = parse_epic(text)
+    edited = doc.answer_question("1", "Run it now.", ts="T1", author="ana").append_question(
+        "Which queue?\n<!-- /middle:question -->", kind="complexity", ts="T2", author="agent"
+    )
+    head = text.split("<!-- middle:conversation -->")[0]
+    assert edited.render().startswith(head)
+    assert parse_epic(edited.render()).render() == edited.render()
+    first, second = edited.questions
+    assert (first.status, first.answer) == ("answered", "Run it now.")
+    assert (second.id, second.kind, second.status) == ("2", "complexity", "open")
+    assert "<!-- /middle:question -->" in second.text  # neutralized, kept as prose
+
+
+safe_line = (
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="*"),
+        min_size=1,
+        max_size=30,
+    )
+    .map(str.strip)
+    .filter(lambda s: s and not s.startswith(("<!--", "#", "-->", "- [")))
+)
+slug = st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    title=safe_line,
+    slug=slug,
+    context=st.lists(safe_line, max_size=5).map("\n".join),
+    criteria=st.lists(safe_line, max_size=4),
+    subs=st.lists(st.tuples(safe_line, st.lists(safe_line, max_size=3)), max_size=3),
+    approved=st.booleans(),
+)
+def test_any_rendered_epic_parses_to_its_fields_and_round_trips(
+    title: str,
+    slug: str,
+    context: str,
+    criteria: list[str],
+    subs: list[tuple[str, list[str]]],
+    approved: bool,
+) -> None:
+    sub_issues = [
+        (str(n), sub_title, "\n".join(body)) for n, (sub_title, body) in enumerate(subs, 1)
+    ]
+    text = render_new_epic(
+        title=title,
+        slug=slug,
+        context=context,
+        criteria=criteria,
+        sub_issues=sub_issues,
+        approved=approved,
+    )
+    doc = parse_epic(text)
+    assert doc.render() == text
+    assert (doc.title, doc.slug, doc.approved, doc.context) == (title, slug, approved, context)
+    assert [c.text for c in doc.criteria] == criteria
+    assert [(s.id, s.title, s.body) for s in doc.sub_issues] == sub_issues
+    asked = doc.append_question("why?", kind="question", ts="T", author="agent")
+    assert parse_epic(asked.render()).render() == asked.render()
+
+
+GOOD = render_new_epic(
+    title="T", slug="t", context="c", criteria=["a"], sub_issues=[("1", "S", "b")]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("# T\n", "line 1: expected `<!-- middle:epic v1 -->`"),
+        ("<!-- middle:epic v1 -->\n\nno title\n", "line 3: expected the title"),
+        ("<!-- middle:epic v1 -->\n# T\n\nslug: t\n", "line 4: expected the `<!-- middle:meta`"),
+        ("<!-- middle:epic v1 -->\n# T\n<!-- middle:meta\nslug: t\n", "line 3: expected `-->`"),
+        ("<!-- middle:epic v1 -->\n# T\n<!-- middle:meta\nnot meta\n-->\n", "line 4: expected a `key"),
+        (GOOD.replace("<!-- /middle:sub-issue -->\n", ""), "closing the sub-issue"),
+        (GOOD.replace("<!-- middle:conversation -->\n<!-- /middle:conversation -->\n", ""),
+         "expected a `<!-- middle:conversation -->` block"),
+        (GOOD.replace("## Context", "<!-- middle:bogus -->\n## Context"), "not `<!-- middle:bogus"),
+        (GOOD.replace("id=1", "id=1 -->\n- [ ] **1 — S**\n<!-- /middle:sub-issue -->\n"
+                      "<!-- middle:sub-issue id=1"), "a unique sub-issue id"),
+        (GOOD.replace("<!-- /middle:conversation -->",
+                      "<!-- middle:question id=1 -->\nq\n<!-- /middle:conversation -->"),
+         "expected `<!-- /middle:question -->`"),
+    ],
+)  # fmt: skip
+def test_a_malformed_file_is_refused_with_the_line_and_what_was_expected(
+    text: str, message: str
+) -> None:
+    with pytest.raises(EpicFormatError, match=message.replace("[", r"\[")):
+        parse_epic(text)

@@ -1,0 +1,89 @@
+"""The hook channel: spool, authenticate, record; never block or fail the agent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from middle.hooks import drain_hooks, install_hook_script, spool_dir
+from middle.store import create_workflow_record, get_workflow
+
+TOKEN = "s3cret-token"
+
+
+def fire(worktree: Path, event: str, payload: str, token: str = TOKEN, *extra: str) -> int:
+    script = worktree / ".middle" / "hooks" / "hook.sh"
+    done = subprocess.run(
+        [str(script), event, *extra],
+        input=payload,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "MIDDLE_SESSION_TOKEN": token},
+        cwd=worktree,
+        timeout=10,
+    )
+    return done.returncode
+
+
+def setup(db: Database, tmp_path: Path) -> Path:
+    create_workflow_record(
+        db, id="wf-1", kind="implementation", repo="/r", epic_ref="1", adapter="command"
+    )
+    install_hook_script(tmp_path)
+    return tmp_path
+
+
+def test_a_hook_sent_while_nobody_listens_waits_in_the_spool(db: Database, tmp_path: Path) -> None:
+    worktree = setup(db, tmp_path)
+    payload = {"session_id": "abc", "transcript_path": "/tmp/t.jsonl"}
+    assert fire(worktree, "SessionStart", json.dumps(payload)) == 0
+    assert len(list(spool_dir(worktree).glob("*.hook"))) == 1  # kept until drained
+
+    (hook,) = drain_hooks(db, "wf-1", worktree, TOKEN)
+
+    assert (hook.event, hook.payload) == ("SessionStart", payload)
+    row = get_workflow(db, "wf-1")
+    assert (row["session_id"], row["transcript_path"]) == ("abc", "/tmp/t.jsonl")
+    assert list(spool_dir(worktree).glob("*.hook")) == []
+    assert db["events"].count == 1
+
+
+def test_a_wrong_token_is_dropped_and_logged(db: Database, tmp_path: Path) -> None:
+    worktree = setup(db, tmp_path)
+    fire(worktree, "Stop", "{}", token="forged")
+    assert drain_hooks(db, "wf-1", worktree, TOKEN) == []
+    (event,) = db["events"].rows
+    assert event["type"] == "hook.rejected"
+    assert json.loads(event["payload_json"]) == {"event": "Stop", "reason": "wrong session token"}
+
+
+def test_untrusted_payloads_are_stored_verbatim_and_never_run(db: Database, tmp_path: Path) -> None:
+    worktree = setup(db, tmp_path)
+    nasty = '$(touch pwned); `touch pwned2`; "; rm -rf / #'
+    fire(worktree, "Notification", json.dumps({"message": nasty}))
+    fire(worktree, "Stop", "not json at all $(touch pwned3)")
+    hooks = drain_hooks(db, "wf-1", worktree, TOKEN)
+    assert hooks[0].payload == {"message": nasty}
+    assert hooks[1].payload["error"] == "payload is not JSON"
+    assert not any(worktree.glob("pwned*"))
+
+
+def test_a_payload_given_as_an_argument_is_used_too(db: Database, tmp_path: Path) -> None:
+    """Codex passes its notification JSON as an argument rather than on stdin."""
+    worktree = setup(db, tmp_path)
+    fire(worktree, "Stop", "", TOKEN, json.dumps({"type": "agent-turn-complete"}))
+    (hook,) = drain_hooks(db, "wf-1", worktree, TOKEN)
+    assert hook.payload == {"type": "agent-turn-complete"}
+
+
+def test_hooks_drain_in_the_order_they_were_sent(db: Database, tmp_path: Path) -> None:
+    worktree = setup(db, tmp_path)
+    for event in ("SessionStart", "Notification", "Stop"):
+        fire(worktree, event, "{}")
+    assert [h.event for h in drain_hooks(db, "wf-1", worktree, TOKEN)] == [
+        "SessionStart",
+        "Notification",
+        "Stop",
+    ]
