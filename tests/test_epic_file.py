@@ -30,7 +30,7 @@ def test_fields_of_a_full_epic() -> None:
     )
     assert doc.labels == ["phase:10", "dogfood"]
     assert doc.meta_int("complexity_ceiling") == 3
-    assert [c.text for c in doc.criteria][0] == (
+    assert doc.criteria[0].text == (
         "Codex agent dispatches end-to-end against a test issue"
     )
     assert [(s.id, s.title) for s in doc.sub_issues][1] == (
@@ -119,7 +119,8 @@ GOOD = render_new_epic(
         ("<!-- middle:epic v1 -->\n\nno title\n", "line 3: expected the title"),
         ("<!-- middle:epic v1 -->\n# T\n\nslug: t\n", "line 4: expected the `<!-- middle:meta`"),
         ("<!-- middle:epic v1 -->\n# T\n<!-- middle:meta\nslug: t\n", "line 3: expected `-->`"),
-        ("<!-- middle:epic v1 -->\n# T\n<!-- middle:meta\nnot meta\n-->\n", "line 4: expected a `key"),
+        ("<!-- middle:epic v1 -->\n# T\n<!-- middle:meta\nnot meta\n-->\n",
+         "line 4: expected a `key"),
         (GOOD.replace("<!-- /middle:sub-issue -->\n", ""), "closing the sub-issue"),
         (GOOD.replace("<!-- middle:conversation -->\n<!-- /middle:conversation -->\n", ""),
          "expected a `<!-- middle:conversation -->` block"),
