@@ -14,7 +14,7 @@ from typing import Any
 from invoke import Collection, Context, Exit, task
 from invoke.tasks import Task
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from middle.errors import MiddleError
 
@@ -54,7 +54,16 @@ def status(c: Context, json_: bool = False) -> None:
     if not summaries:
         console.print("No workflows yet. Start one with: middle implement --issue REF")
         return
-    table = Table("ref", "state", "step", "attempts", "age", "session", "worktree", "last event")
+    table = Table(
+        Column("ref", no_wrap=True),
+        Column("state", no_wrap=True),
+        Column("step", overflow="fold"),
+        Column("attempts", justify="right"),
+        Column("age", no_wrap=True),
+        Column("session", overflow="fold"),
+        Column("worktree", overflow="fold"),
+        Column("last event", overflow="fold"),
+    )
     for s in summaries:
         table.add_row(
             s["ref"] or "-",
@@ -219,4 +228,28 @@ def cancel(c: Context, issue: str, repo: str = ".") -> None:
     _console().print(f"issue {outcome.ref}: {outcome.message}")
 
 
-ns = Collection(implement, answer, review, resume, cancel, status, steps, doctor, bench)
+@middle_task(help={"repo": REPO_HELP})
+def init(c: Context, repo: str = ".") -> None:
+    """Set a repository up for middle (idempotent)."""
+    from middle.app.init import init_repo
+
+    changes = init_repo(repo)
+    console = _console()
+    for change in changes:
+        console.print(f"✓ {change}", markup=False)
+    if not changes:
+        console.print("Already set up; nothing changed.")
+
+
+@middle_task()
+def demo(c: Context) -> None:
+    """Run the whole loop on a sample repo with the bundled stand-in agent."""
+    from middle.app.demo import run_demo
+    from middle.progress import Progress
+
+    console = _console()
+    with Progress() as progress:
+        run_demo(lambda text: console.print(text, markup=False, highlight=False), progress)
+
+
+ns = Collection(implement, answer, review, resume, cancel, status, steps, doctor, init, demo, bench)

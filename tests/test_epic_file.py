@@ -30,9 +30,7 @@ def test_fields_of_a_full_epic() -> None:
     )
     assert doc.labels == ["phase:10", "dogfood"]
     assert doc.meta_int("complexity_ceiling") == 3
-    assert doc.criteria[0].text == (
-        "Codex agent dispatches end-to-end against a test issue"
-    )
+    assert doc.criteria[0].text == ("Codex agent dispatches end-to-end against a test issue")
     assert [(s.id, s.title) for s in doc.sub_issues][1] == (
         "2",
         "Per-CLI adapter selection (implementer + recommender)",

@@ -489,7 +489,7 @@ def test_a_loop_runs_its_body_again_with_fresh_checkpoints_and_signals(
     assert calls.runs == ["turn-1", "turn-2"]
     names = [cp["name"] for cp in load_checkpoints(db, "wf-1")]
     assert names == [
-        "turn", "wait-for-resume", "turns#1", "turn#2", "wait-for-resume#2", "turns#2",
+        "turn", "wait-for-resume", "turn#2", "wait-for-resume#2",
     ]  # fmt: skip
     assert db["waitfor_signals"].count == 0
 

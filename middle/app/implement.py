@@ -224,7 +224,7 @@ def _outcome(runner: Runner, result: RunResult, ref: str) -> Outcome:
         return Outcome(result.workflow_id, ref, state, park.get("message", "parked"), True)
     if state == "completed":
         branch = row["pr_branch"] or f"middle/issue-{ref}"
-        message = f"completed: branch {branch} is ready; its worktree was removed"
+        message = f"branch {branch} is ready; its worktree was removed"
         return Outcome(result.workflow_id, ref, state, message, True)
     reason = row["end_reason"] or state
     return Outcome(result.workflow_id, ref, state, f"{state}: {reason}", False)

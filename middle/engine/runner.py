@@ -276,15 +276,7 @@ class Runner:
             parked_on = self._run_nodes(run, node.body, suffix)
             if parked_on is not None:
                 return parked_on
-            run.position += 1
-            run.current = f"{node.name}#{iteration}"
-            replayed = self._replayed(run, run.current)
-            if replayed is not None:
-                again = bool(json.loads(replayed["output_json"]))
-            else:
-                again = bool(node.again(self._context(run, run.current, attempt=1)))
-                self._record_node(run, json.dumps(again))
-            if not again:
+            if not node.again(self._context(run, node.name, attempt=1)):
                 break
         run.round = outer
         return None
@@ -324,7 +316,7 @@ class Runner:
             run.unrecorded = None
 
     def _record_node(self, run: _Run, output_json: str) -> None:
-        """Checkpoint an engine node (a branch's choice, a loop's decision) as completed."""
+        """Checkpoint an engine node (a branch's choice) as completed."""
         with write_transaction(self.db):
             self._record_finished_step(run)
             self._set_state(run, "running")

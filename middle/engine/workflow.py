@@ -48,7 +48,8 @@ class Branch:
 @dataclass(frozen=True)
 class Loop:
     """Run `body`, then again while `again(ctx)` is true (at most `max_iterations` times).
-    Checkpoints of the k-th iteration (k > 1) are named `<node>#k`."""
+    Checkpoints of the k-th iteration (k > 1) are named `<node>#k`. `again` is not
+    checkpointed: it must decide from `ctx.results` alone, which replay restores."""
 
     name: str
     body: list[Node]

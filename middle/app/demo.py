@@ -1,0 +1,108 @@
+"""`demo`: the whole loop on a sample repository, with the bundled stand-in agent.
+
+It makes a small git repository with one Epic in a temporary folder and drives it the
+way a person would: dispatch, the agent asks a question, answer, the agent finishes, ask
+for a change, the agent finishes again, approve. Runs are recorded in your MIDDLE_HOME, so
+`middle status` shows them afterwards; the repository stays for you to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from middle.app.implement import Outcome, answer, implement, review
+from middle.issues.epic_file import render_new_epic
+from middle.progress import Progress
+
+REF = "retry-webhooks"
+QUESTION = "Should 4xx responses be retried too, or only 5xx and timeouts?"
+ANSWER = "Only 5xx and timeouts: a 4xx will not get better by retrying."
+CHANGES = "Cap the backoff at 5 minutes, please."
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    root: Path
+    repo: Path
+    agent_log: Path
+
+
+def make_sample_repo(root: Path) -> DemoPaths:
+    repo = root / "webhooks-service"
+    (repo / "planning" / "epics").mkdir(parents=True)
+    (repo / ".middle").mkdir()
+    (repo / "README.md").write_text("# webhooks-service\n\nDelivers webhooks.\n")
+    (repo / "planning" / "epics" / f"{REF}.md").write_text(
+        render_new_epic(
+            title="Retry failed webhooks",
+            slug=REF,
+            context="Deliveries to customer endpoints fail now and then, and are lost.",
+            criteria=["Failed deliveries retry with exponential backoff"],
+            sub_issues=[("1", "Retry queue", "Persist failed deliveries and retry them.")],
+        )
+    )
+    script, log = root / "agent-script.json", root / "agent-log.jsonl"
+    script.write_text(json.dumps([{"do": "ask", "question": QUESTION}, {"do": "done"}]))
+    argv = [sys.executable, "-m", "middle.agents.standin", "--script", str(script)]
+    argv += ["--log", str(log)]
+    (repo / ".middle" / "policy.toml").write_text(
+        '[repo]\ndefault_adapter = "command"\n\n'
+        f"[adapters.command]\nargv = {json.dumps(argv)}\n\n"
+        "[limits]\nlaunch_timeout_seconds = 30\nturn_timeout_seconds = 120\n"
+    )
+    identity = ["-c", "user.name=middle demo", "-c", "user.email=demo@middle.invalid"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "start"]):
+        subprocess.run(["git", *identity, *args], cwd=repo, check=True, capture_output=True)
+    return DemoPaths(root, repo, log)
+
+
+@contextmanager
+def _hermetic_agent() -> Iterator[None]:
+    """The demo drives the stand-in even if MIDDLE_AGENT_COMMAND names a real agent."""
+    saved = os.environ.pop("MIDDLE_AGENT_COMMAND", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["MIDDLE_AGENT_COMMAND"] = saved
+
+
+def run_demo(say: Callable[[str], None], progress: Progress | None = None) -> DemoPaths:
+    paths = make_sample_repo(Path(tempfile.mkdtemp(prefix="middle-demo-")))
+    say(f"Sample repository: {paths.repo} (Epic planning/epics/{REF}.md)")
+    repo = paths.repo
+    stages: list[tuple[str, Callable[[], Outcome]]] = [
+        (f"implement --issue {REF}", lambda: implement(repo, REF, "command", progress)),
+        (f'answer --issue {REF} --text "{ANSWER}"', lambda: answer(repo, REF, ANSWER, progress)),
+        (
+            f'review --issue {REF} --request-changes "{CHANGES}"',
+            lambda: review(repo, REF, approve=False, request_changes=CHANGES, progress=progress),
+        ),
+        (
+            f"review --issue {REF} --approve",
+            lambda: review(repo, REF, approve=True, request_changes=None, progress=progress),
+        ),
+    ]
+    with _hermetic_agent():
+        for command, stage in stages:
+            say(f"\n$ middle {command}")
+            outcome = stage()
+            say(f"→ {outcome.state}: {outcome.message}")
+            if not outcome.ok:
+                break
+    say(
+        "\nWhere to look:\n"
+        f"  the branch:        git -C {paths.repo} log --oneline middle/issue-{REF}\n"
+        f"  the conversation:  {paths.repo}/planning/epics/{REF}.md\n"
+        f"  what the agent did: {paths.agent_log}\n"
+        "  every run:         middle status"
+    )
+    return paths

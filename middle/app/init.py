@@ -1,0 +1,99 @@
+"""`init`: set a repository up for middle. Idempotent: a second run changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from middle import git
+from middle.app.repo import resolve_repo
+
+POLICY = """\
+# middle's settings for this repository (merged over $MIDDLE_HOME/config.toml).
+[repo]
+# default_adapter = "claude"      # claude, codex or command
+
+[epic_store]
+mode = "file"                     # Epics are files in this repo
+epics_dir = "planning/epics"
+
+[limits]
+max_concurrent = 3
+complexity_ceiling = 3
+# launch_timeout_seconds = 120
+# turn_timeout_seconds = 14400
+"""
+
+GITIGNORE = (
+    ".middle/prompt.md",
+    ".middle/hooks/",
+    ".middle/spool/",
+    ".middle/agent/",
+    ".middle/done.json",
+    ".middle/blocked.json",
+    ".middle/failed.json",
+    ".claude/settings.local.json",
+)
+
+EPICS_README = """\
+# Epics
+
+Each `<slug>.md` here is one Epic that `middle implement --issue <slug>` can dispatch.
+Lines of the form `<!-- middle:... -->` are structure that middle owns; write prose
+between them. middle appends the agent's questions and your answers to the conversation
+block; answer with `middle answer --issue <slug> --text "..."`.
+
+```md
+<!-- middle:epic v1 -->
+# Retry failed webhooks
+
+<!-- middle:meta
+slug: retry-webhooks
+approved: true
+-->
+
+## Context
+
+Why this matters, what exists, what to watch out for.
+
+## Acceptance criteria
+
+- [ ] Failed deliveries retry with exponential backoff
+
+## Sub-issues
+
+<!-- middle:sub-issue id=1 -->
+- [ ] **1 — Retry queue**
+  Persist failed deliveries and retry them with backoff.
+<!-- /middle:sub-issue -->
+
+<!-- middle:conversation -->
+<!-- /middle:conversation -->
+```
+
+Optional meta keys: `adapter` (the agent for this Epic), `complexity_ceiling`, `labels`.
+"""
+
+
+def init_repo(repo: str | Path) -> list[str]:
+    """Write what is missing; return one line per change (empty when already set up)."""
+    root = git.repo_root(resolve_repo(repo))
+    changes = []
+    policy = root / ".middle" / "policy.toml"
+    if not policy.exists():
+        policy.parent.mkdir(parents=True, exist_ok=True)
+        policy.write_text(POLICY)
+        changes.append(f"wrote {policy.relative_to(root)}")
+    gitignore = root / ".gitignore"
+    present = gitignore.read_text().splitlines() if gitignore.exists() else []
+    missing = [line for line in GITIGNORE if line not in present]
+    if missing:
+        prefix = "" if not present or gitignore.read_text().endswith("\n") else "\n"
+        with gitignore.open("a") as handle:
+            handle.write(prefix + "\n".join(["# middle", *missing]) + "\n")
+        changes.append(f"added {len(missing)} line(s) to .gitignore")
+    readme = root / "planning" / "epics" / "README.md"
+    if not readme.exists():
+        readme.parent.mkdir(parents=True, exist_ok=True)
+        readme.write_text(EPICS_README)
+        changes.append(f"wrote {readme.relative_to(root)}")
+    return changes
