@@ -14,6 +14,7 @@ from typing import Any
 from invoke import Collection, Context, Exit, task
 from invoke.tasks import Task
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
 from middle.errors import MiddleError
@@ -65,30 +66,29 @@ def status(c: Context, json_: bool = False) -> None:
         Column("last event", overflow="fold"),
     )
     for s in summaries:
-        table.add_row(
-            s["ref"] or "-",
-            s["state"],
-            s["step"] or "-",
-            str(s["attempts"]),
-            humanize_age(s["age_seconds"]),
-            s["session"] or "-",
-            s["worktree"] or "-",
-            s["last_event"] or "-",
-        )
+        cells = [s["ref"], s["state"], s["step"], str(s["attempts"])]
+        cells += [humanize_age(s["age_seconds"]), s["session"], s["worktree"], s["last_event"]]
+        table.add_row(*(escape(cell or "-") for cell in cells))
     console.print(table)
 
 
-@middle_task()
-def doctor(c: Context) -> None:
+@middle_task(help={"repo": "also check this repository's policy and Epics (default: .)"})
+def doctor(c: Context, repo: str = ".") -> None:
     """Check the toolchain and the state; exit 1 if anything is broken."""
+    from middle import git
     from middle.app.doctor import run_checks
+    from middle.app.repo import resolve_repo
     from middle.config import middle_home
 
     marks = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]"}
-    checks = run_checks(middle_home())
+    try:
+        root = git.repo_root(resolve_repo(repo))
+    except MiddleError:
+        root = None  # not in a repository: check the machine and the state only
+    checks = run_checks(middle_home(), root)
     console = _console()
     for check in checks:
-        console.print(f"{marks[check.verdict]} {check.name}: {check.detail}", markup=True)
+        console.print(f"{marks[check.verdict]} {escape(check.name)}: {escape(check.detail)}")
     failed = [check.name for check in checks if check.verdict == "fail"]
     if failed:
         raise Exit(f"middle doctor: {len(failed)} check(s) failed: {', '.join(failed)}", code=1)
@@ -114,10 +114,11 @@ def steps(c: Context, repo: str = ".", json_: bool = False) -> None:
     else:
         table = Table("step", "retry policy", "compensation", "origin")
         for s in described["steps"]:
-            table.add_row(s["name"], s["policy"], s["compensation"] or "-", s["origin"])
+            cells = (s["name"], s["policy"], s["compensation"] or "-", s["origin"])
+            table.add_row(*(escape(cell) for cell in cells))
         console.print(table)
     for name, workflow in described["workflows"].items():
-        console.print(f"\nworkflow [bold]{name}[/] ({workflow['origin']}):")
+        console.print(f"\nworkflow [bold]{escape(name)}[/] ({escape(workflow['origin'])}):")
         for line in workflow["order"]:
             console.print(f"  {line}", markup=False)
 

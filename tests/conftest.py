@@ -4,8 +4,10 @@ suite is xdist-safe and leaves nothing behind."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,18 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MIDDLE_HOME", str(path))
     monkeypatch.setenv("MIDDLE_DISABLE_PLUGIN_AUTOLOAD", "1")
     return path
+
+
+@pytest.fixture
+def tmux_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A private tmux server for this test (`MIDDLE_TMUX_SOCKET`), killed afterwards.
+    The folder is short and under /tmp because socket paths are limited to ~100 bytes."""
+    folder = Path(tempfile.mkdtemp(prefix="mt-", dir="/tmp"))
+    socket = str(folder / "tmux.sock")
+    monkeypatch.setenv("MIDDLE_TMUX_SOCKET", socket)
+    yield socket
+    subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from middle.agents import ADAPTERS, get_adapter
 from middle.config import db_path, load_config
 from middle.errors import MiddleError
+from middle.issues.epic_file import parse_epic
+from middle.issues.store import FileEpicStore, open_epic_store
 from middle.store import LATEST_VERSION, open_db, schema_version
 
 Verdict = Literal["ok", "warn", "fail"]
@@ -24,16 +28,25 @@ class Check:
     detail: str
 
 
-def run_checks(home: Path) -> list[Check]:
-    """Every check, in the order a person would fix them."""
-    return [
+def run_checks(home: Path, repo: Path | None = None) -> list[Check]:
+    """Every check, in the order a person would fix them. `repo`, when given (a git
+    checkout), adds its policy and its Epic files."""
+    checks = [
         check_python(),
         check_tool("git", ["git", "--version"]),
-        check_tool("tmux", ["tmux", "-V"]),
+        check_tmux(),
         check_home(home),
-        check_config(home),
+        check_config(home, repo),
         check_database(home),
     ]
+    try:
+        config = load_config(home, repo)
+    except MiddleError:
+        return checks  # check_config already said why
+    checks += check_agents(config)
+    if repo is not None:
+        checks.append(check_epics(repo, config))
+    return checks
 
 
 def check_python() -> Check:
@@ -54,6 +67,48 @@ def check_tool(name: str, version_argv: list[str]) -> Check:
     return Check("ok", name, f"{result.stdout.strip()} ({path})")
 
 
+def check_tmux() -> Check:
+    found = check_tool("tmux", ["tmux", "-V"])
+    if found.verdict != "ok":
+        return found
+    match = re.search(r"(\d+)\.(\d+)", found.detail)
+    if match and (int(match[1]), int(match[2])) < (3, 0):
+        return Check("warn", "tmux", f"{found.detail}; middle is tested with tmux 3.0 or newer")
+    return found
+
+
+def check_agents(config: dict[str, Any]) -> list[Check]:
+    """Each configured agent CLI: found (ok) or not (a warning: one agent is enough)."""
+    checks = []
+    for name in sorted(ADAPTERS):
+        try:
+            get_adapter(name, config).check_available()
+        except MiddleError as exc:
+            checks.append(Check("warn", f"agent {name}", str(exc)))
+        else:
+            checks.append(Check("ok", f"agent {name}", "found on PATH"))
+    return checks
+
+
+def check_epics(repo: Path, config: dict[str, Any]) -> Check:
+    """Every Epic file parses, and renders back byte for byte."""
+    try:
+        store = open_epic_store(repo, config)
+    except MiddleError as exc:
+        return Check("fail", "epics", str(exc))
+    if not isinstance(store, FileEpicStore):
+        return Check("ok", "epics", f"{store.mode} mode: nothing to check on disk")
+    refs = store.all_refs()
+    for ref in refs:
+        try:
+            text = store.path(ref).read_text(encoding="utf-8")
+            if parse_epic(text).render() != text:
+                return Check("fail", "epics", f"{store.path(ref)} does not round-trip")
+        except MiddleError as exc:
+            return Check("fail", "epics", f"{store.path(ref)}: {exc}")
+    return Check("ok", "epics", f"{len(refs)} Epic file(s) in {store.folder} round-trip")
+
+
 def check_home(home: Path) -> Check:
     mode = stat.S_IMODE(home.stat().st_mode)
     if mode & 0o077:
@@ -65,13 +120,16 @@ def check_home(home: Path) -> Check:
     return Check("ok", "home", str(home))
 
 
-def check_config(home: Path) -> Check:
+def check_config(home: Path, repo: Path | None = None) -> Check:
     try:
-        load_config(home)
+        load_config(home, repo)
     except MiddleError as exc:
         return Check("fail", "config", str(exc))
-    source = home / "config.toml"
-    return Check("ok", "config", str(source) if source.exists() else "defaults (no config.toml)")
+    sources = [home / "config.toml"]
+    if repo is not None:
+        sources.append(repo / ".middle" / "policy.toml")
+    found = [str(source) for source in sources if source.exists()]
+    return Check("ok", "config", ", ".join(found) or "defaults (no config files)")
 
 
 def check_database(home: Path) -> Check:

@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,10 +93,9 @@ class Sandbox:
 
 
 @pytest.fixture
-def sandbox(home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Sandbox]:
-    short = Path(tempfile.mkdtemp(prefix="mt-", dir="/tmp"))  # socket paths must be short
-    socket = str(short / "tmux.sock")
-    monkeypatch.setenv("MIDDLE_TMUX_SOCKET", socket)
+def sandbox(
+    home: Path, tmux_socket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Sandbox:
     monkeypatch.setenv("MIDDLE_AGENT_COMMAND", "")
     monkeypatch.setenv("COLUMNS", "200")
     repo = tmp_path / "repo"
@@ -118,7 +114,4 @@ def sandbox(home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iter
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "initial")
-    box = Sandbox(tmp_path, repo, home, socket, tmp_path / "agent.jsonl")
-    yield box
-    subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
-    shutil.rmtree(short, ignore_errors=True)
+    return Sandbox(tmp_path, repo, home, tmux_socket, tmp_path / "agent.jsonl")

@@ -134,3 +134,38 @@ def test_bench_prints_json_beside_its_baseline(home: Path) -> None:
     assert report["commits_per_workflow"] >= 1
     assert report["middle"]["median_ms"] > 0 and report["raw_sqlite_floor"]["median_ms"] > 0
     assert set(report) >= {"ratio_median", "meets_target", "target"}
+
+
+def test_init_sets_a_repo_up_once(home: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("node_modules/")  # no trailing newline
+
+    first = run_middle("init", "--repo", str(repo))
+    second = run_middle("init", "--repo", str(repo))
+
+    assert first.returncode == 0, first.stderr
+    assert "wrote .middle/policy.toml" in first.stdout
+    assert second.stdout.strip() == "Already set up; nothing changed."
+    ignored = (repo / ".gitignore").read_text().splitlines()
+    assert ignored[0] == "node_modules/" and ".middle/prompt.md" in ignored
+    assert (repo / "planning" / "epics" / "README.md").exists()
+
+
+def test_init_outside_a_repository_is_refused(home: Path, tmp_path: Path) -> None:
+    result = run_middle("init", "--repo", str(tmp_path))
+    assert result.returncode == 1 and "is not a git repository" in result.stderr
+
+
+def test_doctor_checks_a_repos_epics_and_names_the_broken_line(home: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "planning" / "epics").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "planning" / "epics" / "bad.md").write_text("<!-- middle:epic v1 -->\n# T\n")
+
+    result = run_middle("doctor", "--repo", str(repo))
+
+    assert result.returncode == 1
+    assert "✗ epics:" in result.stdout and "bad.md: line 3: expected the" in result.stdout
+    assert "! agent claude:" in result.stdout or "✓ agent claude:" in result.stdout
