@@ -17,4 +17,4 @@ def test_the_quick_start_is_exactly_two_commands_and_ci_runs_the_test_one() -> N
     install_and_run, install_and_test = quick_start_commands()
     assert "pytest -n auto" in install_and_test
     assert install_and_test in (REPO_ROOT / ".ci" / "run").read_text()
-    assert "middle" in install_and_run
+    assert "middle demo" in install_and_run
