@@ -35,20 +35,23 @@ class DemoPaths:
     agent_log: Path
 
 
+def sample_epic() -> str:
+    """The demo's Epic, also the e2e tests' sample."""
+    return render_new_epic(
+        title="Retry failed webhooks",
+        slug=REF,
+        context="Deliveries to customer endpoints fail now and then, and are lost.",
+        criteria=["Failed deliveries retry with exponential backoff"],
+        sub_issues=[("1", "Retry queue", "Persist failed deliveries and retry them.")],
+    )
+
+
 def make_sample_repo(root: Path) -> DemoPaths:
     repo = root / "webhooks-service"
     (repo / "planning" / "epics").mkdir(parents=True)
     (repo / ".middle").mkdir()
     (repo / "README.md").write_text("# webhooks-service\n\nDelivers webhooks.\n")
-    (repo / "planning" / "epics" / f"{REF}.md").write_text(
-        render_new_epic(
-            title="Retry failed webhooks",
-            slug=REF,
-            context="Deliveries to customer endpoints fail now and then, and are lost.",
-            criteria=["Failed deliveries retry with exponential backoff"],
-            sub_issues=[("1", "Retry queue", "Persist failed deliveries and retry them.")],
-        )
-    )
+    (repo / "planning" / "epics" / f"{REF}.md").write_text(sample_epic())
     script, log = root / "agent-script.json", root / "agent-log.jsonl"
     script.write_text(json.dumps([{"do": "ask", "question": QUESTION}, {"do": "done"}]))
     argv = [sys.executable, "-m", "middle.agents.standin", "--script", str(script)]

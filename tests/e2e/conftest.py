@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from middle.issues.epic_file import render_new_epic
+from middle.app.demo import REF, sample_epic
 from middle.store import open_db
 from tests.conftest import run_middle
 
-REF = "retry-webhooks"
 POLICY = """\
 [limits]
 launch_timeout_seconds = 30
@@ -102,15 +101,7 @@ def sandbox(
     (repo / "planning" / "epics").mkdir(parents=True)
     (repo / ".middle").mkdir()
     (repo / ".middle" / "policy.toml").write_text(POLICY)
-    (repo / "planning" / "epics" / f"{REF}.md").write_text(
-        render_new_epic(
-            title="Retry failed webhooks",
-            slug=REF,
-            context="Deliveries to customer endpoints fail now and then.",
-            criteria=["Failed deliveries retry with exponential backoff"],
-            sub_issues=[("1", "Retry queue", "Persist failed deliveries and retry them.")],
-        )
-    )
+    (repo / "planning" / "epics" / f"{REF}.md").write_text(sample_epic())
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "initial")
