@@ -11,7 +11,7 @@ where `turns.json` is a list of actions, one per prompt it receives (a nudge cou
 
     [{"do": "ask", "question": "Backoff base?"}, {"do": "done"}]
 
-Actions: `done` (commit, then done.json), `ask` (blocked.json; `"kind": "complexity"` or
+Actions: `done` (commit, then done.json; `"touch": [files]` also creates them), `ask` (blocked.json; `"kind": "complexity"` or
 `"malformed": true` optional), `fail` (failed.json with `reason`), `bare` (just stop),
 `rate-limit` (prints a usage-limit message), `hang` (never sends Stop); any action may
 take `"delay": seconds` first. Turns past the end of the script are `done`.
@@ -98,6 +98,8 @@ class StandIn:
             work = self.worktree / "STANDIN_WORK.md"
             with work.open("a") as handle:
                 handle.write(f"turn {turn}: work done\n")
+            for name in action.get("touch", []):  # files a verification gate may look for
+                (self.worktree / name).write_text(f"turn {turn}\n")
             identity = ["-c", "user.name=stand-in", "-c", "user.email=standin@middle.invalid"]
             subprocess.run(["git", *identity, "add", "STANDIN_WORK.md"], cwd=self.worktree)
             subprocess.run(
