@@ -11,8 +11,9 @@ where `turns.json` is a list of actions, one per prompt it receives (a nudge cou
 
     [{"do": "ask", "question": "Backoff base?"}, {"do": "done"}]
 
-Actions: `done` (commit, then done.json; `"touch": [files]` also creates them), `ask` (blocked.json; `"kind": "complexity"` or
-`"malformed": true` optional), `fail` (failed.json with `reason`), `bare` (just stop),
+Actions: `done` (commit, then done.json; `"touch": [files]` also creates them), `ask`
+(blocked.json; `"kind": "complexity"` or `"malformed": true` optional), `fail`
+(failed.json with `reason`), `bare` (just stop),
 `rate-limit` (prints a usage-limit message), `hang` (never sends Stop); any action may
 take `"delay": seconds` first. Turns past the end of the script are `done`.
 `{"exit_at_launch": true}` as the script makes it exit at once.
