@@ -46,8 +46,14 @@ def status(c: Context, json_: bool = False) -> None:
     """Show the state of every workflow."""
     from middle.app.home import open_home_db
     from middle.app.status import humanize_age, workflow_summaries
+    from middle.store.limits import active_rate_limit, list_rate_limits
 
-    summaries = workflow_summaries(open_home_db())
+    db = open_home_db()
+    summaries = workflow_summaries(db)
+
+    def summaries_of_limits() -> list[dict[str, Any]]:
+        return [row for row in list_rate_limits(db) if active_rate_limit(db, row["adapter"])]
+
     if json_:
         print(json.dumps(summaries, indent=2))
         return
@@ -70,6 +76,11 @@ def status(c: Context, json_: bool = False) -> None:
         cells += [humanize_age(s["age_seconds"]), s["session"], s["worktree"], s["last_event"]]
         table.add_row(*(escape(cell or "-") for cell in cells))
     console.print(table)
+    for limit in summaries_of_limits():
+        console.print(
+            f"{limit['adapter']} is rate-limited until {limit['reset_at']} ({limit['source']})",
+            markup=False,
+        )
 
 
 @middle_task(help={"repo": "also check this repository's policy and Epics (default: .)"})
@@ -229,6 +240,17 @@ def cancel(c: Context, issue: str, repo: str = ".") -> None:
     _console().print(f"issue {outcome.ref}: {outcome.message}")
 
 
+@middle_task(help={"action": "clear", "adapter": "the adapter: claude, codex or command"})
+def rate_limit(c: Context, action: str, adapter: str) -> None:
+    """Clear an adapter's recorded usage limit: middle rate-limit clear ADAPTER."""
+    from middle.app.implement import clear_rate_limit
+
+    if action != "clear":
+        raise Exit(f"middle: unknown action {action!r}; use: middle rate-limit clear ADAPTER", 1)
+    clear_rate_limit(adapter)
+    _console().print(f"{adapter} is available for dispatch again.")
+
+
 @middle_task(help={"repo": REPO_HELP})
 def init(c: Context, repo: str = ".") -> None:
     """Set a repository up for middle (idempotent)."""
@@ -253,4 +275,6 @@ def demo(c: Context) -> None:
         run_demo(lambda text: console.print(text, markup=False, highlight=False), progress)
 
 
-ns = Collection(implement, answer, review, resume, cancel, status, steps, doctor, init, demo, bench)
+ns = Collection(
+    implement, answer, review, resume, cancel, status, steps, doctor, init, demo, rate_limit, bench
+)

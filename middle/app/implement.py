@@ -16,7 +16,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle import git
-from middle.agents import get_adapter
+from middle.agents import ADAPTERS, get_adapter
 from middle.app.home import open_home_db
 from middle.app.repo import resolve_repo
 from middle.config import load_config, middle_home
@@ -25,8 +25,10 @@ from middle.errors import EpicError, MiddleError, UnknownWorkflowError
 from middle.issues.store import open_epic_store
 from middle.progress import Progress
 from middle.refs import validate_ref
+from middle.steps.dispatch import raise_rate_limited
 from middle.store import find_live_implementation, get_workflow, list_workflows
 from middle.store.checkpoints import load_checkpoints
+from middle.store.limits import active_rate_limit, set_rate_limit
 from middle.tmux import Tmux
 
 WORKFLOW = "implementation"
@@ -62,6 +64,9 @@ def implement(
         or config["global"]["default_adapter"]
     )  # fmt: skip
     get_adapter(adapter, config).check_available()
+    limited = active_rate_limit(open_home_db(), adapter)
+    if limited is not None:
+        raise_rate_limited(adapter, limited)
     run_input = {
         "repo": str(root),
         "epic_ref": ref,
@@ -150,6 +155,17 @@ def cancel(repo: str | Path, ref: str) -> Outcome:
         runner.services["tmux"].kill_session(live["session_name"])
     result = runner.cancel(live["id"], wait=60)
     return Outcome(live["id"], ref, result.status, f"cancelled workflow {live['id']}", True)
+
+
+def clear_rate_limit(adapter: str) -> None:
+    """Mark an adapter available again by hand (after its limit reset early, say)."""
+    if adapter not in ADAPTERS:
+        raise MiddleError(
+            f"unknown adapter {adapter!r}; middle knows {', '.join(sorted(ADAPTERS))}"
+        )
+    set_rate_limit(
+        open_home_db(), adapter, status="available", reset_at=None, source="cleared by hand"
+    )
 
 
 # -- helpers ----------------------------------------------------------------------------

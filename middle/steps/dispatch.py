@@ -12,11 +12,17 @@ from middle import git
 from middle.engine import StepContext, step
 from middle.errors import MiddleError
 from middle.refs import branch_name, repo_slug, session_name
-from middle.store import get_workflow, list_workflows, update_workflow
+from middle.store import get_workflow, update_workflow, write_transaction
+from middle.store.limits import active_rate_limit
+from middle.store.slots import claim_slot, slot_holders
 
 
 class SlotsFullError(MiddleError):
     """Every agent slot allowed by max_concurrent is taken."""
+
+
+class RateLimitedError(MiddleError):
+    """The adapter hit its usage limit and has not reset yet."""
 
 
 def worktree_path(home: Path, repo: Path, ref: str) -> Path:
@@ -25,27 +31,42 @@ def worktree_path(home: Path, repo: Path, ref: str) -> Path:
 
 @step("check-slots", stop=stop_after_attempt(1))  # a refusal does not heal by retrying
 def check_slots(ctx: StepContext) -> dict[str, Any]:
-    """Refuse when `max_concurrent` agents already run, globally or in this repo."""
+    """Claim an agent slot, or refuse: when the adapter is rate-limited, or when
+    `max_concurrent` agents already run globally, in this repo or on this adapter.
+    Counting and claiming are one transaction, so racing dispatches cannot overshoot."""
     config = ctx.services["config"]
-    me = get_workflow(ctx.db, ctx.workflow_id)
-    busy = [
-        row
-        for row in list_workflows(ctx.db, state=["launching", "running"])
-        if row["id"] != me["id"] and row["created_at"] < me["created_at"]
-    ]
-    in_repo = [row for row in busy if row["repo"] == me["repo"]]
-    limits = (
-        ("global", int(config["global"]["max_concurrent"]), busy),
-        ("repo", int(config["limits"]["max_concurrent"]), in_repo),
-    )
-    for scope, limit, taken in limits:
-        if len(taken) >= limit:
-            names = ", ".join(f"{r['epic_ref']} ({r['id']})" for r in taken)
-            raise SlotsFullError(
-                f"all {limit} {scope} agent slot(s) are busy: {names}; wait for one to park "
-                f"or finish, or raise max_concurrent"
-            )
+    adapter = str(ctx.input["adapter"])
+    with write_transaction(ctx.db):
+        limited = active_rate_limit(ctx.db, adapter)
+        if limited is not None:
+            raise_rate_limited(adapter, limited)
+        me = get_workflow(ctx.db, ctx.workflow_id)
+        busy = slot_holders(ctx.db, besides=ctx.workflow_id)
+        adapter_limit = config["adapters"].get(adapter, {}).get("max_concurrent")
+        in_repo = [row for row in busy if row["repo"] == me["repo"]]
+        on_adapter = [row for row in busy if row["adapter"] == adapter]
+        limits = [
+            ("global", config["global"]["max_concurrent"], busy),
+            ("repo", config["limits"]["max_concurrent"], in_repo),
+            (f"{adapter} adapter", adapter_limit, on_adapter),
+        ]
+        for scope, limit, taken in limits:
+            if limit is not None and len(taken) >= int(limit):
+                names = ", ".join(f"{r['epic_ref']} ({r['id']})" for r in taken)
+                raise SlotsFullError(
+                    f"all {limit} {scope} agent slot(s) are busy: {names}; wait for one to "
+                    f"park or finish, or raise max_concurrent"
+                )
+        claim_slot(ctx.db, ctx.workflow_id)
     return {"running": len(busy)}
+
+
+def raise_rate_limited(adapter: str, limit: dict[str, Any]) -> None:
+    until = limit["reset_at"] or "an unknown time"
+    raise RateLimitedError(
+        f"the {adapter} adapter is rate-limited until {until} ({limit['source']}); "
+        f"dispatch after that, or clear it with: middle rate-limit clear {adapter}"
+    )
 
 
 def remove_worktree(ctx: StepContext) -> None:

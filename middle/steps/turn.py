@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ from middle.engine import StepContext, step
 from middle.errors import AgentError
 from middle.gates import load_gates, run_gates
 from middle.hooks import drain_hooks
+from middle.ratelimits import parse_reset
 from middle.refs import session_name
 from middle.store import get_workflow, merge_workflow_meta, record_event, update_workflow
-from middle.store.base import utcnow
+from middle.store.base import iso, utcnow
+from middle.store.limits import active_rate_limit, set_rate_limit
 from middle.tmux import Tmux
 
 POLL_SECONDS = 0.1
@@ -234,6 +237,7 @@ class Turn:
             return stop, stop.kind
 
     def finish(self, stop: Stop, outcome: str) -> dict[str, Any]:
+        self.record_rate_limit(stop, outcome)
         consume_sentinels(self.worktree)
         self.remember(ended_at=utcnow(), outcome=outcome)
         record_event(self.ctx.db, self.ctx.workflow_id, "agent.stopped", {"outcome": outcome})
@@ -247,3 +251,26 @@ class Turn:
             "nudges": int(self.state.get("nudges", 0)),
             "failing_gates": self.state.get("failing_gates", []),
         }
+
+    def record_rate_limit(self, stop: Stop, outcome: str) -> None:
+        """A usage limit blocks new dispatches on this adapter until it resets; any other
+        completed turn shows the adapter works again."""
+        adapter = self.adapter.name
+        if outcome == "rate-limited":
+            reset, understood = parse_reset(stop.reset_at, datetime.now(UTC))
+            said = f"said {stop.reset_at!r}" if understood else "no reset time understood"
+            set_rate_limit(
+                self.ctx.db,
+                adapter,
+                status="limited",
+                reset_at=iso(reset),
+                source=f"usage-limit message in workflow {self.ctx.workflow_id} ({said})",
+            )
+        elif outcome != "failed" and active_rate_limit(self.ctx.db, adapter) is not None:
+            set_rate_limit(
+                self.ctx.db,
+                adapter,
+                status="available",
+                reset_at=None,
+                source=f"a turn completed in workflow {self.ctx.workflow_id}",
+            )
