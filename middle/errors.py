@@ -11,6 +11,7 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     │   ├── EpicFormatError      a malformed Epic file (names the line)
     │   └── UnknownEpicError     no issue or Epic with that ref
     ├── GitError                 a git command failed (carries git's own message)
+    ├── GitHubError              a gh command failed (carries gh's own message)
     ├── AgentError               the agent CLI could not be launched or driven
     ├── StoreError               the database cannot be used as it is
     │   └── AlreadyInFlight      a second live implementation for one (repo, ref)
@@ -64,6 +65,10 @@ class UnknownEpicError(EpicError):
 
 class GitError(MiddleError):
     """A git command failed; the message is git's own."""
+
+
+class GitHubError(MiddleError):
+    """A gh command failed; the message is gh's own."""
 
 
 class AgentError(MiddleError):

@@ -231,6 +231,23 @@ def resume(c: Context, issue: str | None = None, repo: str = ".") -> None:
         raise Exit("\n".join(f"middle: issue {o.ref} {o.message}" for o in failed), code=1)
 
 
+@middle_task()
+def poll(c: Context) -> None:
+    """One pass over parked workflows: fire the resume signals that are due."""
+    from middle.app.poll import poll_once
+    from middle.progress import Progress
+
+    with Progress() as progress:
+        actions = poll_once(progress=progress)
+    console = _console()
+    if not actions:
+        console.print("Nothing to resume.")
+    for action in actions:
+        console.print(f"issue {action.ref}: {action.signal}", markup=False)
+        if action.outcome is not None:
+            console.print(f"  → {action.outcome.state}: {action.outcome.message}", markup=False)
+
+
 @middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP})
 def cancel(c: Context, issue: str, repo: str = ".") -> None:
     """End an issue's workflow: stop the agent, undo its steps, mark it cancelled."""
@@ -276,5 +293,17 @@ def demo(c: Context) -> None:
 
 
 ns = Collection(
-    implement, answer, review, resume, cancel, status, steps, doctor, init, demo, rate_limit, bench
+    implement,
+    answer,
+    review,
+    resume,
+    poll,
+    cancel,
+    status,
+    steps,
+    doctor,
+    init,
+    demo,
+    rate_limit,
+    bench,
 )

@@ -11,7 +11,8 @@ where `turns.json` is a list of actions, one per prompt it receives (a nudge cou
 
     [{"do": "ask", "question": "Backoff base?"}, {"do": "done"}]
 
-Actions: `done` (commit, then done.json; `"touch": [files]` also creates them), `ask`
+Actions: `done` (commit, then done.json; `"touch": [files]` also creates them, and
+`"pr": "ready"` or `"draft"` opens a pull request with `gh` first), `ask`
 (blocked.json; `"kind": "complexity"` or `"malformed": true` optional), `fail`
 (failed.json with `reason`), `bare` (just stop),
 `rate-limit` (prints a usage-limit message), `hang` (never sends Stop); any action may
@@ -90,6 +91,17 @@ class StandIn:
             if self.act(turn, action):
                 self.hook("Stop", {"session_id": self.session_id, "stop_hook_active": False})
 
+    def open_pull_request(self, *, draft: bool) -> None:
+        """Like an agent with `gh` at hand: one PR for its branch."""
+        branch = subprocess.run(
+            ["git", "rev-parse", "--abbrev-ref", "HEAD"],
+            cwd=self.worktree, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        argv = ["gh", "pr", "create", "--head", branch, "--title", "Stand-in work"]
+        argv += ["--body", "Work done by the stand-in agent.", *(["--draft"] if draft else [])]
+        if subprocess.run(argv, cwd=self.worktree).returncode == 0:
+            (self.state_dir / "pr-opened").touch()
+
     def act(self, turn: int, action: dict[str, Any]) -> bool:
         """Do the turn's work; return whether to send Stop."""
         sentinel = self.worktree / ".middle"
@@ -107,6 +119,8 @@ class StandIn:
                 ["git", *identity, "commit", "-q", "-m", f"stand-in: turn {turn}"],
                 cwd=self.worktree,
             )
+            if action.get("pr") and not (self.state_dir / "pr-opened").exists():
+                self.open_pull_request(draft=action["pr"] == "draft")
             (sentinel / "done.json").write_text(json.dumps({"summary": f"turn {turn} done"}))
             self.say("assistant", "Done.")
         elif kind == "ask":

@@ -32,6 +32,7 @@ from middle.store.limits import active_rate_limit, set_rate_limit
 from middle.tmux import Tmux
 
 WORKFLOW = "implementation"
+PARKED_STATES = ("waiting-human", "rate-limited")
 
 
 class NothingParkedError(MiddleError):
@@ -74,9 +75,9 @@ def implement(
         "base": git.current_branch(root),
         "source": "manual",
     }
-    runner = _runner(run_input, progress)
+    runner = runner_for(run_input, progress)
     workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
-    return _outcome(runner, runner.start(WORKFLOW, run_input, workflow_id), ref)
+    return describe(runner, runner.start(WORKFLOW, run_input, workflow_id), ref)
 
 
 def answer(repo: str | Path, ref: str, text: str, progress: Progress | None = None) -> Outcome:
@@ -135,10 +136,10 @@ def resume(
     outcomes = []
     for row in rows:
         run_input = json.loads(row["meta_json"])["input"]
-        runner = _runner(run_input, progress)
+        runner = runner_for(run_input, progress)
         if row["state"] == "rate-limited":
             runner.signal(row["id"], "resume", {"kind": "continue", "author": _user()})
-        outcomes.append(_outcome(runner, runner.resume(row["id"]), row["epic_ref"]))
+        outcomes.append(describe(runner, runner.resume(row["id"]), row["epic_ref"]))
     return outcomes
 
 
@@ -150,7 +151,7 @@ def cancel(repo: str | Path, ref: str) -> Outcome:
     live = find_live_implementation(db, repo=str(root), epic_ref=ref)
     if live is None:
         raise NothingParkedError(f"issue {ref} in {root} has no live workflow to cancel")
-    runner = _runner(json.loads(live["meta_json"])["input"], None)
+    runner = runner_for(json.loads(live["meta_json"])["input"], None)
     if live["session_name"]:
         runner.services["tmux"].kill_session(live["session_name"])
     result = runner.cancel(live["id"], wait=60)
@@ -178,7 +179,7 @@ def _user() -> str:
         return "human"
 
 
-def _runner(run_input: dict[str, Any], progress: Progress | None) -> Runner:
+def runner_for(run_input: dict[str, Any], progress: Progress | None) -> Runner:
     """A runner whose steps get this run's services: config, store, adapter, tmux."""
     repo = Path(run_input["repo"])
     home = middle_home()
@@ -204,39 +205,48 @@ def _parked(
     root = git.repo_root(resolve_repo(repo))
     db = open_home_db()
     live = find_live_implementation(db, repo=str(root), epic_ref=ref)
-    if live is None or live["state"] not in ("waiting-human", "rate-limited"):
+    if live is None or live["state"] not in PARKED_STATES:
         what = f"is {live['state']}" if live else "has no live workflow"
         raise NothingParkedError(
             f"nothing to {verb}: issue {ref} in {root} {what}; see: middle status"
         )
-    park = _latest_output(db, live["id"], "park-for-resume")
+    park = latest_output(db, live["id"], "park-for-resume")
     if park is None:
         raise UnknownWorkflowError(f"workflow {live['id']} is parked but recorded no reason")
     return db, live, park
 
 
-def _latest_output(db: Database, workflow_id: str, step: str) -> dict[str, Any] | None:
-    outputs = [
-        cp["output_json"]
+def latest_checkpoint(db: Database, workflow_id: str, step: str) -> dict[str, Any] | None:
+    """The newest completed checkpoint of `step` in any loop iteration."""
+    found = [
+        cp
         for cp in load_checkpoints(db, workflow_id)
         if cp["name"].partition("#")[0] == step and cp["status"] == "completed"
     ]
-    return json.loads(outputs[-1]) if outputs else None
+    return found[-1] if found else None
+
+
+def latest_output(db: Database, workflow_id: str, step: str) -> dict[str, Any] | None:
+    checkpoint = latest_checkpoint(db, workflow_id, step)
+    return json.loads(checkpoint["output_json"]) if checkpoint else None
 
 
 def _continue(
     db: Database, row: dict[str, Any], signal: dict[str, Any], progress: Progress | None
 ) -> Outcome:
-    runner = _runner(json.loads(row["meta_json"])["input"], progress)
-    runner.signal(row["id"], "resume", signal)
-    return _outcome(runner, runner.resume(row["id"]), row["epic_ref"])
+    runner = runner_for(json.loads(row["meta_json"])["input"], progress)
+    if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
+        raise NothingParkedError(
+            f"issue {row['epic_ref']} was resumed by someone else a moment ago; see: middle status"
+        )
+    return describe(runner, runner.resume(row["id"]), row["epic_ref"])
 
 
-def _outcome(runner: Runner, result: RunResult, ref: str) -> Outcome:
+def describe(runner: Runner, result: RunResult, ref: str) -> Outcome:
     row = get_workflow(runner.db, result.workflow_id)
     state = row["state"]
     if result.status == "parked":
-        park = _latest_output(runner.db, result.workflow_id, "park-for-resume") or {}
+        park = latest_output(runner.db, result.workflow_id, "park-for-resume") or {}
         return Outcome(result.workflow_id, ref, state, park.get("message", "parked"), True)
     if state == "completed":
         branch = row["pr_branch"] or f"middle/issue-{ref}"

@@ -182,13 +182,25 @@ class Runner:
             )
             return self._drive(run)
 
-    def signal(self, workflow_id: str, name: str, payload: Any = None) -> bool:
-        """Store a signal durably; False if one of that name had already arrived.
+    def signal(
+        self,
+        workflow_id: str,
+        name: str,
+        payload: Any = None,
+        *,
+        when_state: tuple[str, ...] | None = None,
+    ) -> bool:
+        """Store a signal durably; False if one of that name had already arrived, or if
+        `when_state` is given and the run is not in one of those states.
 
-        It does not run anything: call `resume` to continue a parked run.
+        The state check and the delivery are one transaction, so two pollers (or a double
+        click) cannot both resume a run. It does not run anything: call `resume`.
         """
-        get_workflow(self.db, workflow_id)  # an unknown id is a clear error, not an FK one
-        delivered = deliver_signal(self.db, workflow_id, name, payload)
+        with write_transaction(self.db):
+            state = get_workflow(self.db, workflow_id)["state"]  # unknown id: a clear error
+            if when_state is not None and state not in when_state:
+                return False
+            delivered = deliver_signal(self.db, workflow_id, name, payload)
         record_event(self.db, workflow_id, "signal.delivered", {"signal": name, "new": delivered})
         return delivered
 

@@ -43,6 +43,15 @@ class EpicStore(Protocol):
 
     def all_refs(self) -> list[str]: ...
 
+    def confirms_done(self, branch: str) -> str | None:
+        """None if a `done` stands; otherwise what the agent must still do."""
+        ...
+
+    def post_note(self, ref: str, text: str) -> None:
+        """Tell the humans following the issue something (a comment, or a conversation
+        event in the Epic file)."""
+        ...
+
 
 class FileEpicStore:
     """Epics as `<repo>/<epics_dir>/<slug>.md` files (format v1)."""
@@ -104,6 +113,12 @@ class FileEpicStore:
 
     def all_refs(self) -> list[str]:
         return sorted(p.stem for p in self.folder.glob("*.md") if p.name != "README.md")
+
+    def confirms_done(self, branch: str) -> str | None:
+        return None  # in file mode the agent's done.json is the whole signal
+
+    def post_note(self, ref: str, text: str) -> None:
+        self._write(ref, self.document(ref).append_event(text, kind="note", ts=utcnow()))
 
     def _write(self, ref: str, doc: EpicDocument) -> None:
         """Replace the file atomically, so a crash never leaves half an Epic."""

@@ -83,11 +83,17 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
     review_round = int((previous or {}).get("review_round", 0))
     ref = str(ctx.input["epic_ref"])
     kind = signal.get("kind")
-    if kind == "approve":
+    if kind in ("approve", "pr-merged", "pr-closed"):
         repo = Path(ctx.input["repo"])
         ctx.services["tmux"].kill_session(session_name(repo, ref))
-        worktree = ctx.results["prepare-worktree"]["worktree"]
-        git.remove_worktree(repo, Path(worktree))
+        git.remove_worktree(repo, Path(ctx.results["prepare-worktree"]["worktree"]))
+        if kind == "pr-closed":  # middle never merges; a closed PR ends the run
+            transition_workflow(
+                ctx.db,
+                ctx.workflow_id,
+                "cancelled",
+                end_reason=f"pull request #{signal.get('pr')} was closed without merging",
+            )
         return {"next": "finish", "review_round": review_round}
     if kind == "request-changes":
         if review_round >= MAX_REVIEW_ROUNDS:
@@ -96,6 +102,11 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
                 ctx.workflow_id,
                 "review.round-cap",
                 {"rounds": review_round, "feedback": signal.get("text", "")},
+            )
+            ctx.services["store"].post_note(
+                ref,
+                f"middle: {MAX_REVIEW_ROUNDS} review rounds reached without approval, so the "
+                f"agent stops here. A human needs to take over the branch.",
             )
             return {"next": "hold", "review_round": review_round}
         return {

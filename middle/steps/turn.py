@@ -59,6 +59,7 @@ class Turn:
         row = get_workflow(ctx.db, ctx.workflow_id)
         self.worktree = Path(row["worktree_path"])
         self.session = row["session_name"]
+        self.branch = row["pr_branch"]
         self.token = row["session_token"]
         self.key = str(ctx.round)
         self.state: dict[str, Any] = json.loads(row["meta_json"]).get("turns", {}).get(self.key, {})
@@ -202,6 +203,11 @@ class Turn:
         gates = load_gates(Path(self.ctx.input["repo"]))
         while True:
             stop = self.wait_for_stop()
+            if stop.kind == "done":  # in GitHub mode, done also needs a ready PR
+                missing = self.ctx.services["store"].confirms_done(self.branch)
+                if missing is not None:
+                    consume_sentinels(self.worktree)
+                    stop = Stop("bare-stop", reason=missing)
             nudges = int(self.state.get("nudges", 0))
             if (
                 stop.kind == "bare-stop"
@@ -209,11 +215,15 @@ class Turn:
                 and self.tmux.has_session(self.session)
             ):
                 self.remember(nudges=nudges + 1)
+                why = stop.reason or "stopped without a sentinel"
                 record_event(
-                    self.ctx.db, self.ctx.workflow_id, "agent.nudged", {"nudge": nudges + 1}
+                    self.ctx.db,
+                    self.ctx.workflow_id,
+                    "agent.nudged",
+                    {"nudge": nudges + 1, "why": why},
                 )
-                self.note(f"the agent stopped without a sentinel; nudging ({nudges + 1}/3)")
-                self.tmux.send_line(self.session, "continue")
+                self.note(f"the agent {why}; nudging ({nudges + 1}/3)")
+                self.tmux.send_line(self.session, stop.reason or "continue")
                 continue
             if stop.kind == "done" and gates:
                 failing = [r for r in run_gates(gates, self.worktree) if not r.passed]

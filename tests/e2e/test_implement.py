@@ -76,7 +76,7 @@ def test_a_bare_stop_is_nudged_then_the_agent_finishes(sandbox: Sandbox) -> None
     assert result.returncode == 0, result.stderr
     assert "ready for review" in result.stdout
     assert [turn["prompt"] for turn in sandbox.agent_log("turn")][1] == "continue"
-    assert sandbox.events("agent.nudged") == [{"nudge": 1}]
+    assert sandbox.events("agent.nudged") == [{"nudge": 1, "why": "stopped without a sentinel"}]
 
 
 def test_three_bare_stops_park_for_a_human(sandbox: Sandbox) -> None:

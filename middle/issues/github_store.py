@@ -1,0 +1,184 @@
+"""Issues, questions and pull requests on GitHub (GitHub mode), all through `gh`.
+
+An issue with sub-issues is an Epic; one with neither parent nor children is standalone;
+a sub-issue is refused as a dispatch unit, naming its Epic. The agent's question is an
+issue comment carrying a marker, so it can be found again; a human's reply is a later
+comment by someone who is neither middle's own account nor a bot.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from middle.errors import EpicError, GitHubError, InvalidRefError, UnknownEpicError
+from middle.github import Gh, github_slug, is_not_found
+from middle.issues.epic_file import Criterion, Question, SubIssue
+from middle.issues.store import Issue
+
+QUESTION_MARKER = "<!-- middle:question"
+ANSWER_MARKER = "<!-- middle:answer -->"
+_CHECKBOX = re.compile(r"^\s*- \[(?P<mark>[ xX])\] (?P<text>.+)$", re.M)
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    draft: bool
+    review_decision: str | None  # APPROVED, CHANGES_REQUESTED, REVIEW_REQUIRED or None
+    state: str  # OPEN, CLOSED or MERGED
+    head_sha: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Comment:
+    body: str
+    login: str
+    created_at: str
+
+
+class GitHubEpicStore:
+    mode = "github"
+
+    def __init__(self, repo: Path, gh: Gh | None = None) -> None:
+        self.repo = repo
+        self.gh = gh or Gh(repo)
+        self.slug = github_slug(repo)
+        self._login: str | None = None
+
+    # -- issues -------------------------------------------------------------------------
+
+    def load(self, ref: str) -> Issue:
+        if not ref.isdigit():
+            raise InvalidRefError(f"--issue {ref!r}: in GitHub mode a ref is an issue number")
+        try:
+            issue = self.gh.json(
+                "issue", "view", ref, "--repo", self.slug,
+                "--json", "number,title,body,labels,state,url",
+            )  # fmt: skip
+        except GitHubError as exc:
+            if "Could not resolve" in str(exc) or is_not_found(exc):
+                raise UnknownEpicError(f"no issue #{ref} in {self.slug}") from exc
+            raise
+        parent = self._parent(ref)
+        if parent is not None:
+            raise EpicError(
+                f"issue #{ref} is a sub-issue of #{parent['number']} ({parent['title']}); "
+                f"dispatch its Epic instead: middle implement --issue {parent['number']}"
+            )
+        subs = self.gh.api(f"repos/{self.slug}/issues/{ref}/sub_issues") or []
+        labels = [label["name"] for label in issue.get("labels", [])]
+        agent = next((name.split(":", 1)[1] for name in labels if name.startswith("agent:")), None)
+        body = issue.get("body") or ""
+        return Issue(
+            ref=ref,
+            title=issue["title"],
+            context=body,
+            criteria=[
+                Criterion(m["mark"] != " ", m["text"].strip()) for m in _CHECKBOX.finditer(body)
+            ],
+            sub_issues=[
+                SubIssue(str(s["number"]), s["state"] == "closed", s["title"], s.get("body") or "")
+                for s in subs
+            ],
+            approved="approved" in labels,
+            closed=issue["state"] == "CLOSED",
+            adapter=agent,
+            complexity_ceiling=None,
+            source=issue["url"],
+        )
+
+    def _parent(self, ref: str) -> dict[str, Any] | None:
+        try:
+            parent: dict[str, Any] = self.gh.api(f"repos/{self.slug}/issues/{ref}/parent")
+        except GitHubError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        return parent
+
+    def all_refs(self) -> list[str]:
+        return []
+
+    # -- the conversation ---------------------------------------------------------------
+
+    def login(self) -> str:
+        """middle's own account: whoever `gh` is logged in as."""
+        if self._login is None:
+            self._login = str(self.gh.api("user")["login"])
+        return self._login
+
+    def comments(self, ref: str) -> list[dict[str, Any]]:
+        return list(self.gh.api(f"repos/{self.slug}/issues/{ref}/comments") or [])
+
+    def record_question(self, ref: str, text: str, *, kind: str) -> str:
+        heading = "needs a decision (complexity)" if kind == "complexity" else "has a question"
+        body = (
+            f"{QUESTION_MARKER} kind={kind} -->\n**The agent working on this issue {heading}:**"
+            f"\n\n{text}\n\nReply in a comment; middle picks your answer up."
+        )
+        self.gh.run("issue", "comment", ref, "--repo", self.slug, "--body-file", "-", input=body)
+        return ref
+
+    def open_question(self, ref: str) -> Question | None:
+        comments = self.comments(ref)
+        asked = [i for i, c in enumerate(comments) if c["body"].startswith(QUESTION_MARKER)]
+        if not asked or self._reply_after(comments, asked[-1]) is not None:
+            return None
+        question = comments[asked[-1]]
+        text = question["body"].split("\n\n", 1)[-1].rsplit("\n\nReply in a comment", 1)[0]
+        kind = (
+            "complexity" if "kind=complexity" in question["body"].split("\n", 1)[0] else "question"
+        )
+        return Question("github", "open", kind, question["created_at"], text, None)
+
+    def human_reply(self, ref: str) -> Comment | None:
+        """The first comment after the latest question by a person other than middle."""
+        comments = self.comments(ref)
+        asked = [i for i, c in enumerate(comments) if c["body"].startswith(QUESTION_MARKER)]
+        return self._reply_after(comments, asked[-1]) if asked else None
+
+    def _reply_after(self, comments: list[dict[str, Any]], index: int) -> Comment | None:
+        for comment in comments[index + 1 :]:
+            user = comment.get("user") or {}
+            if user.get("type") == "Bot" or user.get("login") == self.login():
+                continue
+            return Comment(comment["body"], user.get("login", "?"), comment["created_at"])
+        return None
+
+    def record_answer(self, ref: str, text: str, *, author: str) -> None:
+        body = f"{ANSWER_MARKER}\n**{author} answered through middle:**\n\n{text}"
+        self.gh.run("issue", "comment", ref, "--repo", self.slug, "--body-file", "-", input=body)
+
+    def post_note(self, ref: str, text: str) -> None:
+        self.gh.run("issue", "comment", ref, "--repo", self.slug, "--body-file", "-", input=text)
+
+    # -- pull requests ------------------------------------------------------------------
+
+    def pull_request(self, branch: str) -> PullRequest | None:
+        found = self.gh.json(
+            "pr", "list", "--repo", self.slug, "--head", branch, "--state", "all",
+            "--json", "number,isDraft,reviewDecision,state,headRefOid,url",
+        )  # fmt: skip
+        if not found:
+            return None
+        pr = found[0]
+        return PullRequest(
+            pr["number"], pr["isDraft"], pr.get("reviewDecision") or None, pr["state"],
+            pr["headRefOid"], pr["url"],
+        )  # fmt: skip
+
+    def reviews(self, number: int) -> list[dict[str, Any]]:
+        return list(self.gh.api(f"repos/{self.slug}/pulls/{number}/reviews") or [])
+
+    def confirms_done(self, branch: str) -> str | None:
+        """None if the branch has a ready PR; otherwise what the agent still has to do."""
+        pr = self.pull_request(branch)
+        if pr is None or pr.state != "OPEN":
+            return f"Open a pull request for branch {branch} (not a draft), then finish again."
+        if pr.draft:
+            return f"Pull request #{pr.number} is a draft: mark it ready, then finish again."
+        return None

@@ -1,0 +1,202 @@
+"""A fake `gh` for the tests: GitHub's JSON shapes, backed by a JSON state file.
+
+It answers exactly the commands middle (and the stand-in agent) issue, with payloads shaped
+like `gh ... --json` output and GitHub's REST API, and refuses anything else, so a new
+call cannot pass untested. State: the file named by FAKE_GH_STATE; every call is appended
+to its "calls" list.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+HOST = "https://github.com"
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fail(message: str, code: int = 1) -> None:
+    print(message, file=sys.stderr)
+    raise SystemExit(code)
+
+
+def option(args: list[str], name: str, default: str | None = None) -> str | None:
+    return args[args.index(name) + 1] if name in args else default
+
+
+def user(login: str, bot: bool = False) -> dict[str, Any]:
+    return {"login": login, "id": abs(hash(login)) % 10**7, "type": "Bot" if bot else "User"}
+
+
+def rest_issue(state: dict[str, Any], number: str) -> dict[str, Any]:
+    issue = state["issues"][number]
+    return {
+        "id": 1000 + int(number),
+        "node_id": f"I_{number}",
+        "number": int(number),
+        "title": issue["title"],
+        "body": issue.get("body", ""),
+        "state": "open" if issue.get("state", "OPEN") == "OPEN" else "closed",
+        "html_url": f"{HOST}/{state['repo']}/issues/{number}",
+        "url": f"https://api.github.com/repos/{state['repo']}/issues/{number}",
+        "user": user(issue.get("author", "alice")),
+        "labels": [{"name": name} for name in issue.get("labels", [])],
+        "sub_issues_summary": {"total": len(issue.get("sub_issues", [])), "completed": 0},
+    }
+
+
+def api(state: dict[str, Any], path: str) -> Any:
+    repo = state["repo"]
+    if path == "user":
+        return user(state["login"])
+    if path == "rate_limit":
+        core = {"limit": 5000, "used": 13, "remaining": 4987, "reset": 1_900_000_000}
+        return {"resources": {"core": core, "graphql": dict(core)}, "rate": core}
+    match = re.fullmatch(
+        rf"repos/{re.escape(repo)}/issues/(\d+)/(sub_issues|parent|comments)", path
+    )
+    if match:
+        number, what = match.groups()
+        if number not in state["issues"]:
+            fail("gh: Not Found (HTTP 404)")
+        issue = state["issues"][number]
+        if what == "sub_issues":
+            return [rest_issue(state, str(n)) for n in issue.get("sub_issues", [])]
+        if what == "parent":
+            if not issue.get("parent"):
+                fail("gh: Not Found (HTTP 404)")
+            return rest_issue(state, str(issue["parent"]))
+        return [
+            {
+                "id": c["id"],
+                "node_id": f"IC_{c['id']}",
+                "body": c["body"],
+                "user": user(c["login"], c.get("bot", False)),
+                "created_at": c["created_at"],
+                "updated_at": c["created_at"],
+                "html_url": f"{HOST}/{repo}/issues/{number}#issuecomment-{c['id']}",
+                "author_association": "MEMBER",
+            }
+            for c in state.setdefault("comments", {}).get(number, [])
+        ]
+    match = re.fullmatch(rf"repos/{re.escape(repo)}/pulls/(\d+)/reviews", path)
+    if match:
+        pr = next((p for p in state["prs"] if p["number"] == int(match[1])), None)
+        if pr is None:
+            fail("gh: Not Found (HTTP 404)")
+        return [
+            {
+                "id": index + 1,
+                "user": user(r["login"], r.get("bot", False)),
+                "body": r.get("body", ""),
+                "state": r["state"],
+                "submitted_at": r["submitted_at"],
+                "commit_id": pr["headRefOid"],
+                "html_url": f"{HOST}/{repo}/pull/{pr['number']}#pullrequestreview-{index + 1}",
+            }
+            for index, r in enumerate(pr.get("reviews", []))
+        ]
+    fail(f"fake gh: unsupported api path: {path}")
+
+
+def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
+    repo = state["repo"]
+    if args[:2] == ["auth", "status"]:
+        if not state.get("auth_ok", True):
+            fail("You are not logged into any GitHub hosts. To log in, run: gh auth login")
+        print(
+            f"github.com\n  ✓ Logged in to github.com account {state['login']} (keyring)",
+            file=sys.stderr,
+        )
+        return None
+    if args[0] == "api" and len(args) == 2:
+        return api(state, args[1])
+    if args[:2] == ["issue", "view"] and option(args, "--repo") == repo and "--json" in args:
+        number = args[2]
+        issue = state["issues"].get(number)
+        if issue is None:
+            resolve = "Could not resolve to an issue or pull request with the number of"
+            fail(f"GraphQL: {resolve} {number}. (repository.issue)")
+        full = {
+            "number": int(number),
+            "title": issue["title"],
+            "body": issue.get("body", ""),
+            "labels": [
+                {"id": f"LA_{n}", "name": n, "description": "", "color": "ededed"}
+                for n in issue.get("labels", [])
+            ],
+            "state": issue.get("state", "OPEN"),
+            "url": f"{HOST}/{repo}/issues/{number}",
+        }
+        return {key: full[key] for key in option(args, "--json", "").split(",")}
+    if args[:2] == ["issue", "comment"] and option(args, "--body-file") == "-":
+        number = args[2]
+        comments = state.setdefault("comments", {}).setdefault(number, [])
+        comment_id = 100 + sum(len(c) for c in state["comments"].values())
+        comments.append(
+            {"id": comment_id, "login": state["login"], "body": stdin, "created_at": now()}
+        )
+        print(f"{HOST}/{repo}/issues/{number}#issuecomment-{comment_id}")
+        return None
+    if args[:2] == ["pr", "list"] and option(args, "--repo") == repo:
+        head = option(args, "--head")
+        prs = [p for p in state["prs"] if p["head"] == head]
+        fields = option(args, "--json", "").split(",")
+        return [
+            {k: {**p, "url": f"{HOST}/{repo}/pull/{p['number']}"}.get(k) for k in fields}
+            for p in prs
+        ]
+    if args[:2] == ["pr", "create"]:
+        head = option(args, "--head")
+        number = 200 + len(state["prs"])
+        state["prs"].append(
+            {
+                "number": number,
+                "head": head,
+                "title": option(args, "--title", ""),
+                "isDraft": "--draft" in args,
+                "state": "OPEN",
+                "reviewDecision": "",
+                "headRefOid": "0" * 40,
+                "reviews": [],
+            }
+        )
+        print(f"{HOST}/{repo}/pull/{number}")
+        return None
+    if args[:2] == ["label", "create"] and "--force" in args and option(args, "--repo") == repo:
+        state.setdefault("labels", {})[args[2]] = {
+            "color": option(args, "--color"),
+            "description": option(args, "--description"),
+        }
+        return None
+    fail(f"fake gh: unsupported command: gh {' '.join(args)}")
+
+
+def main() -> None:
+    path = os.environ["FAKE_GH_STATE"]
+    args = sys.argv[1:] or ["(none)"]
+    stdin = sys.stdin.read() if "-" in args else ""
+    with open(path, "r+") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)  # several processes may call gh at once
+        state = json.load(file)
+        state.setdefault("calls", []).append(args)
+        try:
+            result = handle(state, args, stdin)
+        finally:  # a refused call is recorded too
+            file.seek(0)
+            file.truncate()
+            json.dump(state, file, indent=1)
+    if result is not None:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
