@@ -17,7 +17,6 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from middle.issues.github_store import GitHubEpicStore
 from middle.issues.store import open_epic_store
 from middle.progress import Progress
 from middle.store import list_workflows
+from middle.store.checkpoints import load_checkpoints
 from middle.store.limits import active_rate_limit
 
 
@@ -91,32 +91,47 @@ def due_signal(
     if park is None:
         return None
     reason = json.loads(park["output_json"])["reason"]
+    acted_on = _acted_on(db, row["id"])  # replies and reviews earlier rounds already used
     pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
     if pr is not None and pr.state in ("MERGED", "CLOSED"):
         return {"kind": f"pr-{pr.state.lower()}", "pr": pr.number}
     if reason in ("asked-question", "bare-stop", "gates-failed"):
         reply = store.human_reply(row["epic_ref"])
-        if reply is not None and _after(reply.created_at, park["finished_at"]):
-            return {"kind": "answer", "text": reply.body, "author": reply.login}
+        if reply is not None and f"comment-{reply.id}" not in acted_on:
+            return {
+                "kind": "answer",
+                "text": reply.body,
+                "author": reply.login,
+                "acted_on": [f"comment-{reply.id}"],
+            }
     if reason in ("done", "held", "gates-failed") and pr is not None:
         if pr.review_decision == "APPROVED":
             return {"kind": "approve", "author": "github", "pr": pr.number}
         requested = [
             review
             for review in store.reviews(pr.number)
-            if review["state"] == "CHANGES_REQUESTED"
-            and _after(review["submitted_at"], park["finished_at"])
+            if review["state"] == "CHANGES_REQUESTED" and f"review-{review['id']}" not in acted_on
         ]
         if requested:
             feedback = "\n\n".join(
                 f"@{review['user']['login']}: {review['body']}".strip() for review in requested
             )
-            return {"kind": "request-changes", "text": feedback, "author": "github"}
+            return {
+                "kind": "request-changes",
+                "text": feedback,
+                "author": "github",
+                "acted_on": [f"review-{review['id']}" for review in requested],
+            }
     return None
 
 
-def _after(moment: str, than: str) -> bool:
-    return datetime.fromisoformat(moment) > datetime.fromisoformat(than)
+def _acted_on(db: Database, workflow_id: str) -> set[str]:
+    """Ids of the GitHub comments and reviews that earlier resume signals carried."""
+    acted: set[str] = set()
+    for checkpoint in load_checkpoints(db, workflow_id):
+        if checkpoint["name"].partition("#")[0] == "wait-for-resume" and checkpoint["output_json"]:
+            acted.update(json.loads(checkpoint["output_json"]).get("acted_on", []))
+    return acted
 
 
 def spawn_resume(workflow_id: str, run_input: dict[str, Any]) -> None:

@@ -35,6 +35,7 @@ class PullRequest:
 
 @dataclass(frozen=True)
 class Comment:
+    id: int
     body: str
     login: str
     created_at: str
@@ -146,7 +147,9 @@ class GitHubEpicStore:
             user = comment.get("user") or {}
             if user.get("type") == "Bot" or user.get("login") == self.login():
                 continue
-            return Comment(comment["body"], user.get("login", "?"), comment["created_at"])
+            return Comment(
+                comment["id"], comment["body"], user.get("login", "?"), comment["created_at"]
+            )
         return None
 
     def record_answer(self, ref: str, text: str, *, author: str) -> None:

@@ -135,7 +135,11 @@ def open_epic_store(repo: Path, config: dict[str, Any]) -> EpicStore:
     mode = settings.get("mode", "file")
     if mode == "file":
         return FileEpicStore(repo, settings.get("epics_dir", "planning/epics"))
+    if mode == "github":
+        from middle.issues.github_store import GitHubEpicStore  # it builds on this module
+
+        return GitHubEpicStore(repo)
     raise ConfigError(
         f"[epic_store] mode = {mode!r} in {repo / '.middle' / 'policy.toml'} is not "
-        f'supported yet; use "file"'
+        f'"file" or "github"'
     )

@@ -1,0 +1,214 @@
+"""GitHub mode end to end, against a fake `gh` on PATH that speaks GitHub's JSON shapes."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.e2e.conftest import Sandbox, git
+
+EPIC = "108"
+
+
+class FakeGitHub:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> dict[str, Any]:
+        return dict(json.loads(self.path.read_text()))
+
+    def write(self, state: dict[str, Any]) -> None:
+        self.path.write_text(json.dumps(state, indent=1))
+
+    def pr(self) -> dict[str, Any]:
+        (pr,) = self.read()["prs"]
+        return dict(pr)
+
+    def update_pr(self, **fields: Any) -> None:
+        state = self.read()
+        state["prs"][0].update(fields)
+        self.write(state)
+
+    def review(self, login: str, verdict: str, body: str) -> None:
+        state = self.read()
+        pr = state["prs"][0]
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        pr["reviews"].append(
+            {"login": login, "state": verdict, "body": body, "submitted_at": stamp}
+        )
+        pr["reviewDecision"] = verdict if verdict in ("APPROVED", "CHANGES_REQUESTED") else ""
+        self.write(state)
+
+    def comment(self, number: str, login: str, body: str, bot: bool = False) -> None:
+        state = self.read()
+        comments = state.setdefault("comments", {}).setdefault(number, [])
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        comments.append(
+            {
+                "id": 900 + len(comments),
+                "login": login,
+                "body": body,
+                "created_at": stamp,
+                "bot": bot,
+            }
+        )
+        self.write(state)
+
+    def comments(self, number: str) -> list[dict[str, Any]]:
+        return list(self.read().get("comments", {}).get(number, []))
+
+
+@pytest.fixture
+def github(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> FakeGitHub:
+    """The sandbox repo in GitHub mode, with issue #108 (an Epic with sub-issues #109 and
+    #110) on a fake github.com/acme/webhooks, reached through a fake `gh`."""
+    bin_dir = sandbox.root / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "gh"
+    fake_gh = REPO_ROOT / "tests" / "fakes" / "gh_fake.py"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{fake_gh}" "$@"\n')
+    shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    state = sandbox.root / "github.json"
+    monkeypatch.setenv("FAKE_GH_STATE", str(state))
+    fake = FakeGitHub(state)
+    body = "Deliveries fail now and then.\n\n- [ ] Failed deliveries retry with backoff\n"
+    fake.write(
+        {
+            "login": "middle-bot",
+            "repo": "acme/webhooks",
+            "issues": {
+                EPIC: {"title": "Retry failed webhooks", "body": body, "labels": ["approved"],
+                       "sub_issues": [109, 110]},
+                "109": {"title": "Retry queue", "body": "Persist them.", "parent": 108},
+                "110": {"title": "Backoff", "body": "Exponential.", "parent": 108},
+            },
+            "prs": [],
+        }
+    )  # fmt: skip
+    (sandbox.repo / ".middle" / "policy.toml").write_text(
+        '[epic_store]\nmode = "github"\n\n[limits]\nlaunch_timeout_seconds = 30\n'
+        "turn_timeout_seconds = 60\n"
+    )
+    git(sandbox.repo, "remote", "add", "origin", "https://github.com/acme/webhooks.git")
+    git(sandbox.repo, "commit", "-q", "-am", "github mode")
+    return fake
+
+
+def implement(sandbox: Sandbox) -> Any:
+    return sandbox.middle("implement", "--issue", EPIC, "--agent", "command")
+
+
+def test_ready_pr_then_changes_requested_then_approved(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    sandbox.script({"do": "done", "pr": "ready"}, {"do": "done"})
+
+    dispatched = implement(sandbox)
+    assert dispatched.returncode == 0, dispatched.stderr
+    assert "ready for review" in dispatched.stdout
+    first_brief = sandbox.agent_log("turn")[0]["brief"]
+    assert "Retry queue" in first_brief and "Backoff" in first_brief  # the sub-issues
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+
+    github.review("carol", "CHANGES_REQUESTED", "Cap the backoff at 5 minutes.")
+    changes = sandbox.middle("poll")
+    assert changes.returncode == 0, changes.stderr
+    assert "issue 108: request-changes" in changes.stdout
+    assert "@carol: Cap the backoff at 5 minutes." in sandbox.agent_log("turn")[1]["brief"]
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."  # the same review
+
+    github.review("carol", "APPROVED", "")
+    approved = sandbox.middle("poll")
+    assert "issue 108: approve" in approved.stdout
+    assert sandbox.workflow()["state"] == "completed"
+    assert not sandbox.worktree().exists()
+    assert github.pr()["state"] == "OPEN"  # middle never merges
+
+
+def test_done_without_a_ready_pr_is_nudged_until_there_is_one(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    sandbox.script({"do": "done"}, {"do": "done", "pr": "draft"}, {"do": "done"})
+    result = implement(sandbox)
+    assert result.returncode == 0, result.stderr
+    nudges = [turn["prompt"] for turn in sandbox.agent_log("turn")[1:]]
+    assert nudges[0].startswith("Open a pull request for branch middle/issue-108")
+    assert "is a draft" in nudges[1]
+    assert "3 times without finishing" in result.stdout  # the draft was never made ready
+
+
+def test_a_question_is_a_comment_and_a_human_reply_resumes_the_agent(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    sandbox.script({"do": "ask", "question": "Retry 4xx too?"}, {"do": "done", "pr": "ready"})
+    asked = implement(sandbox)
+    assert asked.returncode == 0, asked.stderr
+    (question,) = github.comments(EPIC)
+    assert question["login"] == "middle-bot" and "Retry 4xx too?" in question["body"]
+
+    github.comment(EPIC, "dependabot[bot]", "Bump!", bot=True)
+    github.comment(EPIC, "middle-bot", "a note from middle itself")
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+    github.comment(EPIC, "dana", "No: only 5xx and timeouts.")
+
+    polled = sandbox.middle("poll")
+
+    assert "issue 108: answer" in polled.stdout, polled.stderr
+    assert "No: only 5xx and timeouts." in sandbox.agent_log("turn")[1]["brief"]
+    assert sandbox.workflow()["state"] == "waiting-human"
+
+
+def test_a_merged_pr_finalizes_the_parked_workflow(sandbox: Sandbox, github: FakeGitHub) -> None:
+    sandbox.script({"do": "done", "pr": "ready"})
+    implement(sandbox)
+    github.update_pr(state="MERGED")
+    assert "issue 108: pr-merged" in sandbox.middle("poll").stdout
+    assert sandbox.workflow()["state"] == "completed"
+
+
+def test_a_dismissed_review_leaves_the_run_waiting(sandbox: Sandbox, github: FakeGitHub) -> None:
+    sandbox.script({"do": "done", "pr": "ready"})
+    implement(sandbox)
+    github.review("carol", "DISMISSED", "")
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+    assert sandbox.workflow()["state"] == "waiting-human"
+
+
+def test_a_sub_issue_is_refused_naming_its_epic(sandbox: Sandbox, github: FakeGitHub) -> None:
+    sandbox.script({"do": "done"})
+    result = sandbox.middle("implement", "--issue", "109", "--agent", "command")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "middle: issue #109 is a sub-issue of #108 (Retry failed webhooks); dispatch its "
+        "Epic instead: middle implement --issue 108"
+    )
+    assert not (sandbox.home / "worktrees").exists()
+
+
+def test_two_polls_at_once_resume_a_run_once(sandbox: Sandbox, github: FakeGitHub) -> None:
+    sandbox.script({"do": "done", "pr": "ready"}, {"do": "done"})
+    implement(sandbox)
+    github.review("carol", "CHANGES_REQUESTED", "More tests.")
+
+    pollers = [sandbox.popen("poll") for _ in range(2)]
+    outputs = [poller.communicate(timeout=120)[0] for poller in pollers]
+
+    assert sum("request-changes" in out for out in outputs) == 1
+    assert len(sandbox.agent_log("launch")) == 2  # the first turn and one continuation
+
+
+def test_the_fake_refuses_commands_it_does_not_know(sandbox: Sandbox, github: FakeGitHub) -> None:
+    refused = subprocess.run(
+        ["gh", "repo", "delete", "acme/webhooks"], capture_output=True, text=True
+    )
+    assert refused.returncode == 1 and "unsupported command" in refused.stderr
