@@ -268,12 +268,12 @@ def rate_limit(c: Context, action: str, adapter: str) -> None:
     _console().print(f"{adapter} is available for dispatch again.")
 
 
-@middle_task(help={"repo": REPO_HELP})
-def init(c: Context, repo: str = ".") -> None:
+@middle_task(help={"repo": REPO_HELP, "github": "issues live on GitHub (GitHub mode)"})
+def init(c: Context, repo: str = ".", github: bool = False) -> None:
     """Set a repository up for middle (idempotent)."""
     from middle.app.init import init_repo
 
-    changes = init_repo(repo)
+    changes = init_repo(repo, github=github)
     console = _console()
     for change in changes:
         console.print(f"✓ {change}", markup=False)

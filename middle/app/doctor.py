@@ -45,8 +45,28 @@ def run_checks(home: Path, repo: Path | None = None) -> list[Check]:
         return checks  # check_config already said why
     checks += check_agents(config)
     if repo is not None:
+        if config["epic_store"].get("mode") == "github":
+            checks.append(check_gh(repo))
         checks.append(check_epics(repo, config))
     return checks
+
+
+def check_gh(repo: Path) -> Check:
+    """GitHub mode needs `gh`, logged in."""
+    found = check_tool("gh", ["gh", "--version"])
+    if found.verdict != "ok":
+        return found
+    status = subprocess.run(
+        ["gh", "auth", "status"], cwd=repo, capture_output=True, text=True, timeout=30
+    )
+    if status.returncode != 0:
+        said = (status.stderr or status.stdout).strip().splitlines()
+        return Check(
+            "fail",
+            "gh",
+            f"not logged in ({said[0] if said else 'gh auth status failed'}); run: gh auth login",
+        )
+    return Check("ok", "gh", "logged in")
 
 
 def check_python() -> Check:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from middle import git
 from middle.app.repo import resolve_repo
+from middle.config import load_config, middle_home
+from middle.github import Gh, github_slug
 
 POLICY = """\
 # middle's settings for this repository (merged over $MIDDLE_HOME/config.toml).
@@ -13,7 +15,7 @@ POLICY = """\
 # default_adapter = "claude"      # claude, codex or command
 
 [epic_store]
-mode = "file"                     # Epics are files in this repo
+mode = "{mode}"                   # "file": Epics in planning/epics; "github": GitHub issues
 epics_dir = "planning/epics"
 
 [limits]
@@ -74,14 +76,24 @@ Optional meta keys: `adapter` (the agent for this Epic), `complexity_ceiling`, `
 """
 
 
-def init_repo(repo: str | Path) -> list[str]:
-    """Write what is missing; return one line per change (empty when already set up)."""
+LABELS = (
+    ("approved", "0e8a16", "middle may dispatch an agent at this issue"),
+    ("agent:claude", "5319e7", "middle: implement with Claude Code"),
+    ("agent:codex", "1d76db", "middle: implement with Codex"),
+    ("agent:command", "bfdadc", "middle: implement with the configured agent command"),
+)
+
+
+def init_repo(repo: str | Path, *, github: bool = False) -> list[str]:
+    """Write what is missing; return one line per change (empty when already set up).
+    In GitHub mode (`github=True` for a new policy, or the existing policy's mode), also
+    create or update the labels middle reads."""
     root = git.repo_root(resolve_repo(repo))
     changes = []
     policy = root / ".middle" / "policy.toml"
     if not policy.exists():
         policy.parent.mkdir(parents=True, exist_ok=True)
-        policy.write_text(POLICY)
+        policy.write_text(POLICY.format(mode="github" if github else "file"))
         changes.append(f"wrote {policy.relative_to(root)}")
     gitignore = root / ".gitignore"
     present = gitignore.read_text().splitlines() if gitignore.exists() else []
@@ -91,6 +103,13 @@ def init_repo(repo: str | Path) -> list[str]:
         with gitignore.open("a") as handle:
             handle.write(prefix + "\n".join(["# middle", *missing]) + "\n")
         changes.append(f"added {len(missing)} line(s) to .gitignore")
+    if load_config(middle_home(), root)["epic_store"].get("mode") == "github":
+        gh = Gh(root)
+        slug = github_slug(root)
+        for name, color, description in LABELS:
+            gh.run("label", "create", name, "--color", color, "--description", description,
+                   "--force", "--repo", slug)  # fmt: skip
+        changes.append(f"created or updated {len(LABELS)} labels on {slug}")
     readme = root / "planning" / "epics" / "README.md"
     if not readme.exists():
         readme.parent.mkdir(parents=True, exist_ok=True)

@@ -212,3 +212,23 @@ def test_the_fake_refuses_commands_it_does_not_know(sandbox: Sandbox, github: Fa
         ["gh", "repo", "delete", "acme/webhooks"], capture_output=True, text=True
     )
     assert refused.returncode == 1 and "unsupported command" in refused.stderr
+
+
+def test_doctor_checks_gh_login_in_github_mode(sandbox: Sandbox, github: FakeGitHub) -> None:
+    assert "✓ gh: logged in" in sandbox.middle("doctor").stdout
+    github.write({**github.read(), "auth_ok": False})
+    result = sandbox.middle("doctor")
+    assert result.returncode == 1
+    assert "✗ gh: not logged in" in result.stdout and "gh auth login" in result.stdout
+
+
+def test_init_creates_the_labels_middle_reads(sandbox: Sandbox, github: FakeGitHub) -> None:
+    result = sandbox.middle("init")
+    assert result.returncode == 0, result.stderr
+    assert "created or updated 4 labels on acme/webhooks" in result.stdout
+    assert set(github.read()["labels"]) == {
+        "approved",
+        "agent:claude",
+        "agent:codex",
+        "agent:command",
+    }

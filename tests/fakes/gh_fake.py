@@ -109,6 +109,9 @@ def api(state: dict[str, Any], path: str) -> Any:
 
 def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
     repo = state["repo"]
+    if args == ["--version"]:
+        print("gh version 2.63.0 (2024-11-27)\nhttps://github.com/cli/cli/releases/tag/v2.63.0")
+        return None
     if args[:2] == ["auth", "status"]:
         if not state.get("auth_ok", True):
             fail("You are not logged into any GitHub hosts. To log in, run: gh auth login")
