@@ -248,6 +248,46 @@ def poll(c: Context) -> None:
             console.print(f"  → {action.outcome.state}: {action.outcome.message}", markup=False)
 
 
+@middle_task()
+def watchdog(c: Context) -> None:
+    """One watchdog pass: fail stuck or vanished agent sessions, warn on idle ones."""
+    from middle.app.watchdog import watchdog_once
+
+    findings = watchdog_once()
+    console = _console()
+    if not findings:
+        console.print("All agent sessions look healthy.")
+    for found in findings:
+        console.print(f"issue {found.ref} ({found.workflow_id}): {found.action}", markup=False)
+
+
+@middle_task(
+    help={
+        "poll-seconds": "seconds between poll passes (default 60)",
+        "watchdog-seconds": "seconds between watchdog passes (default 30)",
+    }
+)
+def serve(c: Context, poll_seconds: str = "60", watchdog_seconds: str = "30") -> None:
+    """Run the poller and the watchdog in the foreground until SIGTERM."""
+    from middle.app.serve import Service
+
+    service = Service(
+        _seconds("--poll-seconds", poll_seconds), _seconds("--watchdog-seconds", watchdog_seconds)
+    )
+    _console().print(f"middle serve: logging to {service.log_path}; stop with SIGTERM or Ctrl-C")
+    service.run()
+
+
+def _seconds(flag: str, text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise Exit(f"middle: {flag} {text!r}: give a positive number of seconds", code=1)
+    return seconds
+
+
 @middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP})
 def cancel(c: Context, issue: str, repo: str = ".") -> None:
     """End an issue's workflow: stop the agent, undo its steps, mark it cancelled."""
@@ -298,6 +338,8 @@ ns = Collection(
     review,
     resume,
     poll,
+    serve,
+    watchdog,
     cancel,
     status,
     steps,

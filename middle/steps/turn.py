@@ -26,6 +26,7 @@ from middle.refs import session_name
 from middle.store import get_workflow, merge_workflow_meta, record_event, update_workflow
 from middle.store.base import iso, utcnow
 from middle.store.limits import active_rate_limit, set_rate_limit
+from middle.store.records import fail_requested
 from middle.tmux import Tmux
 
 POLL_SECONDS = 0.1
@@ -172,6 +173,9 @@ class Turn:
         beat = 0.0
         while True:
             self.ctx.check_cancelled()
+            ended_by = fail_requested(self.ctx.db, self.ctx.workflow_id)
+            if ended_by is not None:
+                raise AgentError(f"the watchdog ended this turn: {ended_by}")
             if "Stop" in self.drain() or not self.tmux.has_session(self.session):
                 break
             if time.monotonic() > deadline:

@@ -212,6 +212,23 @@ def cancel_requested(db: Database, workflow_id: str) -> bool:
     return row is not None and row[0] is not None
 
 
+def fail_requested(db: Database, workflow_id: str) -> str | None:
+    """Why the watchdog asked the dispatcher to end this run's turn, if it did."""
+    row = db.execute(
+        "SELECT json_extract(meta_json, '$.fail_requested') FROM workflows WHERE id = ?",
+        [workflow_id],
+    ).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def last_hook_at(db: Database, workflow_id: str) -> str | None:
+    """When the run's agent last sent a hook."""
+    row = db.execute(
+        "SELECT max(ts) FROM events WHERE workflow_id = ? AND type LIKE 'hook.%'", [workflow_id]
+    ).fetchone()
+    return None if row is None else row[0]
+
+
 def request_cancel(db: Database, workflow_id: str) -> None:
     """Flag the run for cancellation; the process running it stops at its next check."""
     merge_workflow_meta(db, workflow_id, {"cancel_requested": utcnow()})

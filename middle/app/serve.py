@@ -1,0 +1,118 @@
+"""`serve`: the long-running dispatcher service.
+
+At start it adopts in-flight workflows whose dispatcher died; then it polls every
+`poll_seconds` (60) and runs the watchdog every `watchdog_seconds` (30) until SIGTERM or
+SIGINT, which end it after the current pass. Continuations run in their own processes
+(`middle resume`), so a long agent turn never blocks the loop. It writes
+`$MIDDLE_HOME/serve.pid` and logs to `$MIDDLE_HOME/logs/serve.log`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from middle.app.home import open_home_db
+from middle.app.implement import WORKFLOW, runner_for
+from middle.app.poll import poll_once, spawn_resume
+from middle.app.watchdog import watchdog_once
+from middle.config import middle_home
+from middle.errors import MiddleError, WorkflowBusyError
+from middle.store import list_workflows
+
+
+class ServeAlreadyRunning(MiddleError):
+    """Another `middle serve` owns this MIDDLE_HOME."""
+
+
+class Service:
+    def __init__(self, poll_seconds: float = 60, watchdog_seconds: float = 30) -> None:
+        self.home = middle_home()
+        self.poll_seconds = poll_seconds
+        self.watchdog_seconds = watchdog_seconds
+        self.pidfile = self.home / "serve.pid"
+        self.log_path = self.home / "logs" / "serve.log"
+        self.stopping = False
+
+    def log(self, text: str) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a") as handle:
+            handle.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {text}\n")
+
+    def claim_pidfile(self) -> None:
+        try:
+            other = int(self.pidfile.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            other = 0
+        if other and other != os.getpid() and _alive(other):
+            raise ServeAlreadyRunning(
+                f"middle serve is already running (pid {other}, {self.pidfile}); stop it first"
+            )
+        self.pidfile.write_text(f"{os.getpid()}\n")
+
+    def stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def adopt(self) -> None:
+        """Resume live workflows that no dispatcher drives (after a crash or reboot)."""
+        db = open_home_db()
+        for row in list_workflows(db, kind=WORKFLOW, state=["pending", "launching", "running"]):
+            run_input = json.loads(row["meta_json"])["input"]
+            try:
+                with runner_for(run_input, None).locks.hold(row["id"]):
+                    pass  # free: nobody drives it
+            except WorkflowBusyError:
+                continue
+            spawn_resume(row["id"], run_input)
+            self.log(f"adopted issue {row['epic_ref']} ({row['id']})")
+
+    def run(self) -> None:
+        self.claim_pidfile()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self.stop)
+        self.log(f"started (pid {os.getpid()}), polling every {self.poll_seconds:g}s")
+        try:
+            self.adopt()
+            next_poll = next_watch = time.monotonic()
+            while not self.stopping:
+                now = time.monotonic()
+                if now >= next_watch:
+                    for found in watchdog_once():
+                        self.log(
+                            f"watchdog: issue {found.ref} ({found.workflow_id}): {found.action}"
+                        )
+                    next_watch = now + self.watchdog_seconds
+                if now >= next_poll:
+                    for action in poll_once(background=True):
+                        self.log(
+                            f"poll: issue {action.ref} ({action.workflow_id}): {action.signal}"
+                        )
+                    next_poll = now + self.poll_seconds
+                time.sleep(0.2)
+        finally:
+            self.pidfile.unlink(missing_ok=True)
+            self.log("stopped")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def systemd_unit(middle_binary: Path) -> str:
+    """A unit file for running `middle serve` under systemd."""
+    return (
+        "[Unit]\nDescription=middle: dispatches and watches coding agents\n\n"
+        f"[Service]\nExecStart={middle_binary} serve\nRestart=on-failure\n"
+        "KillSignal=SIGTERM\n\n[Install]\nWantedBy=default.target\n"
+    )
