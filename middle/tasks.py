@@ -45,22 +45,33 @@ def _console() -> Console:
 def status(c: Context, json_: bool = False) -> None:
     """Show the state of every workflow."""
     from middle.app.home import open_home_db
-    from middle.app.status import humanize_age, workflow_summaries
+    from middle.app.status import github_quota, workflow_summaries
     from middle.store.limits import active_rate_limit, list_rate_limits
 
     db = open_home_db()
     summaries = workflow_summaries(db)
-
-    def summaries_of_limits() -> list[dict[str, Any]]:
-        return [row for row in list_rate_limits(db) if active_rate_limit(db, row["adapter"])]
-
     if json_:
         print(json.dumps(summaries, indent=2))
         return
     console = _console()
-    if not summaries:
+    if summaries:
+        console.print(_status_table(summaries))
+    else:
         console.print("No workflows yet. Start one with: middle implement --issue REF")
-        return
+    for limit in list_rate_limits(db):
+        if active_rate_limit(db, limit["adapter"]):
+            console.print(
+                f"{limit['adapter']} is rate-limited until {limit['reset_at']} ({limit['source']})",
+                markup=False,
+            )
+    quota = github_quota(".")
+    if quota is not None:
+        console.print(quota, markup=False)
+
+
+def _status_table(summaries: list[dict[str, Any]]) -> Table:
+    from middle.app.status import humanize_age
+
     table = Table(
         Column("ref", no_wrap=True),
         Column("state", no_wrap=True),
@@ -75,12 +86,7 @@ def status(c: Context, json_: bool = False) -> None:
         cells = [s["ref"], s["state"], s["step"], str(s["attempts"])]
         cells += [humanize_age(s["age_seconds"]), s["session"], s["worktree"], s["last_event"]]
         table.add_row(*(escape(cell or "-") for cell in cells))
-    console.print(table)
-    for limit in summaries_of_limits():
-        console.print(
-            f"{limit['adapter']} is rate-limited until {limit['reset_at']} ({limit['source']})",
-            markup=False,
-        )
+    return table
 
 
 @middle_task(help={"repo": "also check this repository's policy and Epics (default: .)"})

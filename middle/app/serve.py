@@ -14,7 +14,6 @@ import os
 import signal
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 
 from middle.app.home import open_home_db
@@ -50,7 +49,7 @@ class Service:
         except (FileNotFoundError, ValueError):
             other = 0
         if other and other != os.getpid() and _alive(other):
-            raise ServeAlreadyRunning(
+            raise ServeAlreadyRunningError(
                 f"middle serve is already running (pid {other}, {self.pidfile}); stop it first"
             )
         self.pidfile.write_text(f"{os.getpid()}\n")
@@ -107,12 +106,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def systemd_unit(middle_binary: Path) -> str:
-    """A unit file for running `middle serve` under systemd."""
-    return (
-        "[Unit]\nDescription=middle: dispatches and watches coding agents\n\n"
-        f"[Service]\nExecStart={middle_binary} serve\nRestart=on-failure\n"
-        "KillSignal=SIGTERM\n\n[Install]\nWantedBy=default.target\n"
-    )

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from middle.errors import MiddleError
 from middle.store import list_workflows
 
 
@@ -54,3 +55,23 @@ def humanize_age(seconds: float) -> str:
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
     return f"{int(seconds)}s"
+
+
+def github_quota(repo: str) -> str | None:
+    """GitHub's API quota for the user's `gh` login, when `repo` is in GitHub mode."""
+    from middle import git
+    from middle.app.repo import resolve_repo
+    from middle.config import load_config, middle_home
+    from middle.github import Gh
+
+    try:
+        root = git.repo_root(resolve_repo(repo))
+        if load_config(middle_home(), root)["epic_store"].get("mode") != "github":
+            return None
+        core = Gh(root).api("rate_limit")["resources"]["core"]
+    except MiddleError as exc:
+        return f"GitHub API quota: unknown ({exc})"
+    resets = datetime.fromtimestamp(core["reset"], UTC).strftime("%H:%M UTC")
+    return (
+        f"GitHub API quota: {core['remaining']} of {core['limit']} requests left, resets {resets}"
+    )

@@ -232,3 +232,8 @@ def test_init_creates_the_labels_middle_reads(sandbox: Sandbox, github: FakeGitH
         "agent:codex",
         "agent:command",
     }
+
+
+def test_status_shows_githubs_quota_in_github_mode(sandbox: Sandbox, github: FakeGitHub) -> None:
+    result = sandbox.middle("status")
+    assert "GitHub API quota: 4987 of 5000 requests left, resets" in result.stdout
