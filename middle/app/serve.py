@@ -25,7 +25,7 @@ from middle.errors import MiddleError, WorkflowBusyError
 from middle.store import list_workflows
 
 
-class ServeAlreadyRunning(MiddleError):
+class ServeAlreadyRunningError(MiddleError):
     """Another `middle serve` owns this MIDDLE_HOME."""
 
 
