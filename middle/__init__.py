@@ -1,9 +1,14 @@
 """middle: middle management for coding agents, as an Invoke plugin.
 
-`from middle import hookimpl, step, StepContext` is all a step-plugin author needs.
+`from middle import hookimpl, step, StepContext` is all a step-plugin author needs. The
+engine names load on first use, so `middle --list` does not pay for the engine's imports.
 """
 
-from middle.engine import StepContext, Workflow, branch, hookimpl, loop, step, wait_for
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from middle.errors import (
     AlreadyInFlight,
     ConfigError,
@@ -21,6 +26,18 @@ from middle.errors import (
     WorkflowChangedError,
     WorkflowError,
 )
+
+if TYPE_CHECKING:
+    from middle.engine import StepContext, Workflow, branch, hookimpl, loop, step, wait_for
+
+_ENGINE_NAMES = {"StepContext", "Workflow", "branch", "hookimpl", "loop", "step", "wait_for"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENGINE_NAMES:
+        return getattr(import_module("middle.engine"), name)
+    raise AttributeError(f"module 'middle' has no attribute {name!r}")
+
 
 __all__ = [
     "AlreadyInFlight",

@@ -9,13 +9,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, Exit, task
 from invoke.tasks import Task
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Column, Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 from middle.errors import MiddleError
 
@@ -38,7 +39,15 @@ def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
 
 
 def _console() -> Console:
+    from rich.console import Console  # rich loads only when something is printed
+
     return Console(highlight=False, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 @middle_task(help={"json": "print machine-readable JSON instead of a table"})
@@ -70,6 +79,8 @@ def status(c: Context, json_: bool = False) -> None:
 
 
 def _status_table(summaries: list[dict[str, Any]]) -> Table:
+    from rich.table import Column, Table
+
     from middle.app.status import humanize_age
 
     table = Table(
@@ -129,6 +140,8 @@ def steps(c: Context, repo: str = ".", json_: bool = False) -> None:
     if not described["steps"]:
         console.print("No steps registered.")
     else:
+        from rich.table import Table
+
         table = Table("step", "retry policy", "compensation", "origin")
         for s in described["steps"]:
             cells = (s["name"], s["policy"], s["compensation"] or "-", s["origin"])
