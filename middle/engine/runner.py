@@ -16,6 +16,8 @@ Guarantees a caller may rely on:
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -123,6 +125,9 @@ class Runner:
         self.sleep = sleep
         self.locks = RunLocks(lock_dir or database_file(db).parent / "locks")
         self.on_step = on_step
+        # Fault injection for tests/faults: "<checkpoint>:before" or "<checkpoint>:after"
+        # SIGKILLs this process right before a step runs, or right after it returns.
+        self.kill_at = os.environ.get("MIDDLE_FAULT_KILL_AT")
 
     # -- the public verbs -------------------------------------------------------------
 
@@ -358,6 +363,7 @@ class Runner:
                 number = begin_attempt(self.db, run.workflow_id, checkpoint, run.position)
             if self.on_step is not None:
                 self.on_step(checkpoint, number)
+            self._fault_point(checkpoint, "before")
             try:
                 return step.fn(replace(base, attempt=number))
             except Exception as exc:
@@ -380,8 +386,13 @@ class Runner:
             stop=step.stop, wait=step.wait, retry=step.retry, reraise=True, sleep=self.sleep
         )
         output_json = _to_json(retrying(attempt), f"step {step.name!r}")
+        self._fault_point(checkpoint, "after")
         run.unrecorded = (checkpoint, output_json)
         return json.loads(output_json)
+
+    def _fault_point(self, checkpoint: str, moment: str) -> None:
+        if self.kill_at == f"{checkpoint}:{moment}":
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _choose(self, run: _Run, node: Branch) -> None:
         choice = node.choose(self._context(run, run.current, attempt=1))

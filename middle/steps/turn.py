@@ -85,6 +85,8 @@ class Turn:
     # -- the turn -----------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
+        if "output" in self.state:  # the turn ended, but the process died before its checkpoint
+            return dict(json.loads(self.state["output"]))
         self.write_brief()
         self.adapter.install_hooks(self.worktree)
         if not self.state.get("launched_at"):
@@ -252,10 +254,7 @@ class Turn:
 
     def finish(self, stop: Stop, outcome: str) -> dict[str, Any]:
         self.record_rate_limit(stop, outcome)
-        consume_sentinels(self.worktree)
-        self.remember(ended_at=utcnow(), outcome=outcome)
-        record_event(self.ctx.db, self.ctx.workflow_id, "agent.stopped", {"outcome": outcome})
-        return {
+        output = {
             "outcome": outcome,
             "question": stop.question,
             "question_kind": stop.question_kind,
@@ -265,6 +264,12 @@ class Turn:
             "nudges": int(self.state.get("nudges", 0)),
             "failing_gates": self.state.get("failing_gates", []),
         }
+        # Recorded before the sentinels go, so a rerun of this step returns the same turn.
+        # As JSON text: a merge patch would drop the output's null values.
+        self.remember(ended_at=utcnow(), outcome=outcome, output=json.dumps(output))
+        consume_sentinels(self.worktree)
+        record_event(self.ctx.db, self.ctx.workflow_id, "agent.stopped", {"outcome": outcome})
+        return output
 
     def record_rate_limit(self, stop: Stop, outcome: str) -> None:
         """A usage limit blocks new dispatches on this adapter until it resets; any other
