@@ -23,6 +23,8 @@ class Tmux:
         try:
             result = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=30)
         except FileNotFoundError:
+            if not check:  # no tmux means no session: nothing to find or to kill
+                return subprocess.CompletedProcess([*self.base, *args], 127, "", "no tmux")
             raise AgentError("tmux is not installed or not on PATH") from None
         if check and result.returncode != 0:
             raise AgentError(f"tmux {args[0]} failed: {result.stderr.strip()}")

@@ -29,6 +29,7 @@ from middle.steps.dispatch import raise_rate_limited
 from middle.store import find_live_implementation, get_workflow, list_workflows
 from middle.store.checkpoints import load_checkpoints
 from middle.store.limits import active_rate_limit, set_rate_limit
+from middle.store.records import request_cancel
 from middle.tmux import Tmux
 
 WORKFLOW = "implementation"
@@ -152,6 +153,7 @@ def cancel(repo: str | Path, ref: str) -> Outcome:
     if live is None:
         raise NothingParkedError(f"issue {ref} in {root} has no live workflow to cancel")
     runner = runner_for(json.loads(live["meta_json"])["input"], None)
+    request_cancel(db, live["id"])  # first, so a dispatcher reads the ended session as a cancel
     if live["session_name"]:
         runner.services["tmux"].kill_session(live["session_name"])
     result = runner.cancel(live["id"], wait=60)

@@ -10,7 +10,7 @@ from tenacity import stop_after_attempt
 
 from middle import git
 from middle.engine import StepContext, step
-from middle.errors import MiddleError
+from middle.errors import GitError, MiddleError
 from middle.refs import branch_name, repo_slug, session_name
 from middle.store import get_workflow, update_workflow, write_transaction
 from middle.store.limits import active_rate_limit
@@ -85,7 +85,13 @@ def prepare_worktree(ctx: StepContext) -> dict[str, Any]:
     repo, ref = Path(ctx.input["repo"]), str(ctx.input["epic_ref"])
     path = worktree_path(ctx.services["home"], repo, ref)
     branch = branch_name(ref)
-    created = git.add_worktree(repo, path, branch, str(ctx.input["base"]))
+    try:
+        created = git.add_worktree(repo, path, branch, str(ctx.input["base"]))
+    except OSError as exc:
+        raise GitError(
+            f"cannot create the worktree at {path}: {exc.strerror or exc}; check that "
+            f"{path.parent} is a writable directory"
+        ) from exc
     git.ignore_middle_files(repo)
     token = get_workflow(ctx.db, ctx.workflow_id)["session_token"] or secrets.token_hex(16)
     update_workflow(

@@ -178,8 +178,17 @@ class Turn:
             ended_by = fail_requested(self.ctx.db, self.ctx.workflow_id)
             if ended_by is not None:
                 raise AgentError(f"the watchdog ended this turn: {ended_by}")
-            if "Stop" in self.drain() or not self.tmux.has_session(self.session):
+            if "Stop" in self.drain():
                 break
+            if not self.tmux.has_session(self.session):
+                self.ctx.check_cancelled()  # `middle cancel` ends the session too
+                stop = self.adapter.classify_stop(self.worktree, self.transcript_tail())
+                if stop.kind == "bare-stop":  # gone without a Stop hook or a sentinel
+                    raise AgentError(
+                        f"the agent's tmux session {self.session} ended without a Stop hook "
+                        f"or a sentinel (did the agent crash, or tmux die?)"
+                    )
+                return stop
             if time.monotonic() > deadline:
                 record_event(
                     self.ctx.db, self.ctx.workflow_id, "agent.turn-timeout", {"seconds": timeout}
