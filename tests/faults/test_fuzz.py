@@ -63,7 +63,7 @@ def test_no_hook_payload_crashes_the_dispatcher(
 
     assert db["events"].count == before + 1  # recorded, or rejected with a reason
     assert list(spool_dir(worktree).glob("*.hook")) == []
-    last = list(db["events"].rows_where(order_by="id desc", limit=1))[0]
+    last = next(iter(db["events"].rows_where(order_by="id desc", limit=1)))
     assert len(last["payload_json"].encode()) <= 16 * 1024
     if token != "tok":
         assert accepted == [] and last["type"] == "hook.rejected"
