@@ -19,4 +19,10 @@ def lint(c: Context) -> None:
     c.run("mypy")
 
 
-ns.add_collection(Collection("dev", test, lint))
+@task(help={"quick": "the short variant CI runs"})
+def bench(c: Context, quick: bool = False) -> None:
+    """All benchmarks (bench/): engine, dispatch, start-up, hooks, scale; writes JSON."""
+    c.run(f"python -m bench.run{' --quick' if quick else ''}")
+
+
+ns.add_collection(Collection("dev", test, lint, bench))

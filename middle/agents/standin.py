@@ -15,7 +15,8 @@ Actions: `done` (commit, then done.json; `"touch": [files]` also creates them, a
 `"pr": "ready"` or `"draft"` opens a pull request with `gh` first), `ask`
 (blocked.json; `"kind": "complexity"` or `"malformed": true` optional), `fail`
 (failed.json with `reason`), `bare` (just stop),
-`rate-limit` (prints a usage-limit message), `hang` (never sends Stop); any action may
+`rate-limit` (prints a usage-limit message), `hang` (never sends Stop), `idle` (a
+Notification hook every second for `"seconds"`, then stops); any action may
 take `"delay": seconds` first. Turns past the end of the script are `done`.
 `{"exit_at_launch": true}` as the script makes it exit at once.
 """
@@ -89,6 +90,7 @@ class StandIn:
             self.say("user", line)
             self.log(event="turn", turn=turn, prompt=line, brief=brief, action=action)
             if self.act(turn, action):
+                self.log(event="stop", turn=turn)
                 self.hook("Stop", {"session_id": self.session_id, "stop_hook_active": False})
 
     def open_pull_request(self, *, draft: bool) -> None:
@@ -140,6 +142,11 @@ class StandIn:
         elif kind == "hang":
             self.say("assistant", "Thinking...")
             return False
+        elif kind == "idle":  # stays busy, sending a Notification hook every second
+            for tick in range(int(action.get("seconds", 10))):
+                message = {"message": f"still working ({tick})", "sent_at": time.time()}
+                self.hook("Notification", message)
+                time.sleep(1)
         else:
             self.say("assistant", "Stopping.")
         return True

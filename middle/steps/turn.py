@@ -172,7 +172,7 @@ class Turn:
         """Until a Stop hook, the session ending, or the turn timeout; then classify."""
         timeout = float(self.limits.get("turn_timeout_seconds", 4 * 3600))
         deadline = time.monotonic() + timeout
-        beat = 0.0
+        beat = checked = 0.0
         while True:
             self.ctx.check_cancelled()
             ended_by = fail_requested(self.ctx.db, self.ctx.workflow_id)
@@ -180,6 +180,11 @@ class Turn:
                 raise AgentError(f"the watchdog ended this turn: {ended_by}")
             if "Stop" in self.drain():
                 break
+            # Hooks are a cheap directory read; asking tmux is a process, so once a second.
+            if time.monotonic() - checked < 1:
+                time.sleep(POLL_SECONDS)
+                continue
+            checked = time.monotonic()
             if not self.tmux.has_session(self.session):
                 self.ctx.check_cancelled()  # `middle cancel` ends the session too
                 stop = self.adapter.classify_stop(self.worktree, self.transcript_tail())
