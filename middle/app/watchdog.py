@@ -80,9 +80,9 @@ def _verdict(
 
 
 def _last_activity(db: Any, row: dict[str, Any]) -> datetime:
-    """The newest of: the last hook event, the transcript's last write, the run's start
-    of this state."""
-    moments = [datetime.fromisoformat(row["updated_at"])]
+    """The newest sign of the agent doing something: its last hook, its transcript's last
+    write, or the run's creation. Not `updated_at`: the dispatcher's heartbeat bumps it."""
+    moments = [datetime.fromisoformat(row["created_at"])]
     hook = last_hook_at(db, row["id"])
     if hook:
         moments.append(datetime.fromisoformat(hook))

@@ -12,8 +12,11 @@ from tests.conftest import REPO_ROOT, run_middle
 
 
 def listed_tasks(output: str) -> list[str]:
+    """Task names from `--list`: two-space indented; wrapped help lines are indented more."""
     return sorted(
-        line.split()[0] for line in output.splitlines() if line.startswith("  ") and line.strip()
+        line.split()[0]
+        for line in output.splitlines()
+        if line.startswith("  ") and not line.startswith("   ")
     )
 
 
