@@ -94,5 +94,5 @@ def test_codex_sets_its_notify_hook_at_launch(tmp_path: Path) -> None:
 def test_an_unknown_adapter_or_missing_binary_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="unknown adapter 'gpt'; middle knows claude"):
         get_adapter("gpt", DEFAULTS)
-    with pytest.raises(AgentError, match="command adapter's command '\\(none configured\\)'"):
+    with pytest.raises(AgentError, match="the command adapter has no command configured"):
         get_adapter("command", DEFAULTS).check_available()

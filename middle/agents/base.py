@@ -82,10 +82,14 @@ class BaseAdapter:
 
     def check_available(self) -> None:
         argv = self.argv()
-        if not argv or shutil.which(argv[0]) is None:
-            shown = argv[0] if argv else "(none configured)"
+        if not argv:
             raise AgentError(
-                f"the {self.name} adapter's command {shown!r} is not on PATH; install it, "
+                f"the {self.name} adapter has no command configured; set "
+                f"[adapters.{self.name}] argv in $MIDDLE_HOME/config.toml, or MIDDLE_AGENT_COMMAND"
+            )
+        if shutil.which(argv[0]) is None:
+            raise AgentError(
+                f"the {self.name} adapter's command {argv[0]!r} is not on PATH; install it, "
                 f"or set [adapters.{self.name}] in $MIDDLE_HOME/config.toml"
             )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
@@ -38,7 +39,7 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
                 "attempts": step[2] if step else 0,
                 "age_seconds": round((now - created).total_seconds(), 1),
                 "session": row["session_name"],
-                "worktree": row["worktree_path"],
+                "worktree": _worktree(row["worktree_path"]),
                 "last_event": event[0] if event else None,
                 "last_event_at": event[1] if event else None,
                 "end_reason": row["end_reason"],
@@ -47,6 +48,13 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
             }
         )
     return summaries
+
+
+def _worktree(path: str | None) -> str | None:
+    """The worktree's path, or that it is gone (approval and compensation remove it)."""
+    if path is None:
+        return None
+    return path if Path(path).exists() else f"{path} (removed)"
 
 
 def humanize_age(seconds: float) -> str:
