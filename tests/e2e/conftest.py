@@ -8,6 +8,8 @@ import os
 import shlex
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,14 @@ POLICY = """\
 launch_timeout_seconds = 30
 turn_timeout_seconds = 60
 """
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll `predicate` until it is truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
 
 
 def git(repo: Path, *args: str) -> str:

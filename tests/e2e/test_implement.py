@@ -6,18 +6,10 @@ import os
 import signal
 import stat
 import subprocess
-import time
 
 import pytest
 
-from tests.e2e.conftest import REF, Sandbox, git
-
-
-def wait_until(predicate: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
+from tests.e2e.conftest import REF, Sandbox, git, wait_until
 
 
 def test_done_then_review_then_approve_keeps_the_branch_and_removes_the_worktree(

@@ -5,17 +5,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 
 from middle.store import update_workflow
-from tests.e2e.conftest import REF, Sandbox
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
+from tests.e2e.conftest import REF, Sandbox, wait_until
 
 
 def crashed_dispatcher(sandbox: Sandbox, *turns: dict[str, object]) -> None:

@@ -16,6 +16,14 @@ import pytest
 
 from tests.e2e.conftest import REF, Sandbox
 
+PARKED_FOR_REVIEW = {
+    "state": "waiting-human",
+    "worktrees": 1,
+    "launches": 1,
+    "SessionStart": 1,
+    "Stop": 1,
+    "park": ["park-for-resume"],
+}
 BOUNDARIES = [
     f"{step}:{moment}"
     for step in ("check-slots", "prepare-worktree", "launch-and-drive", "park-for-resume")
@@ -46,14 +54,7 @@ def uncrashed(sandbox: Sandbox) -> dict[str, object]:
 
 
 def test_the_uncrashed_run_parks_for_review(uncrashed: dict[str, object]) -> None:
-    assert uncrashed == {
-        "state": "waiting-human",
-        "worktrees": 1,
-        "launches": 1,
-        "SessionStart": 1,
-        "Stop": 1,
-        "park": ["park-for-resume"],
-    }
+    assert uncrashed == PARKED_FOR_REVIEW
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
@@ -70,11 +71,4 @@ def test_a_crash_at_any_step_boundary_resumes_to_the_same_end(
 
     assert resumed.returncode == 0, resumed.stderr
     assert "ready for review" in resumed.stdout
-    assert final_picture(sandbox) == {
-        "state": "waiting-human",
-        "worktrees": 1,
-        "launches": 1,
-        "SessionStart": 1,
-        "Stop": 1,
-        "park": ["park-for-resume"],
-    }
+    assert final_picture(sandbox) == PARKED_FOR_REVIEW
