@@ -33,8 +33,7 @@ DEFAULTS: dict[str, Any] = {
 def middle_home() -> Path:
     """`$MIDDLE_HOME`, or `~/.middle`; created private (0700) on first use."""
     home = Path(os.environ.get("MIDDLE_HOME") or Path.home() / ".middle").expanduser()
-    if not home.exists():
-        home.mkdir(mode=0o700, parents=True)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)  # racing first runs both succeed
     return home
 
 

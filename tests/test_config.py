@@ -35,3 +35,19 @@ def test_bad_toml_names_the_file_and_line(tmp_path: Path) -> None:
 def test_home_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MIDDLE_HOME", str(tmp_path / "h"))
     assert middle_home().stat().st_mode & 0o777 == 0o700
+
+
+def test_racing_first_runs_both_create_the_home(tmp_path: Path) -> None:
+    """Seen red as `FileExistsError` when three `implement`s started at once on a fresh home
+    (an exists-then-mkdir check); green with `exist_ok=True`."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "fresh-home"
+    code = "from middle.config import middle_home; middle_home()"
+    racers = [
+        subprocess.Popen([sys.executable, "-c", code], env={"MIDDLE_HOME": str(home)})
+        for _ in range(8)
+    ]
+    assert [racer.wait(timeout=60) for racer in racers] == [0] * 8
+    assert home.is_dir()

@@ -21,7 +21,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -33,11 +33,18 @@ from tenacity import Retrying
 from middle.engine.context import Signals, StepContext
 from middle.engine.locks import RunLocks
 from middle.engine.registry import Registry
+from middle.engine.runstate import (
+    PARKED,
+    RunResult,
+    RunState,
+    describe_error,
+    plain_name,
+    to_json,
+)
 from middle.engine.step import Step
 from middle.engine.workflow import Branch, Loop, Node, Wait, Workflow, node_name
 from middle.errors import (
     SignalTimeoutError,
-    StepOutputError,
     UnknownWorkflowError,
     WorkflowCancelled,
     WorkflowChangedError,
@@ -63,42 +70,6 @@ from middle.store.records import (
 )
 from middle.store.schema import TERMINAL_STATES
 from middle.store.signals import arm_signal, consume_signal, deliver_signal, get_signal
-
-PARKED = "parked"
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How a `start`/`resume`/`cancel` call left the run.
-
-    `status` is "parked" while it waits for a signal (`waiting_for` names it), otherwise
-    the workflow's state: "completed", "cancelled", "failed" or "compensated".
-    """
-
-    workflow_id: str
-    status: str
-    results: Mapping[str, Any] = field(default_factory=dict)
-    waiting_for: str | None = None
-
-
-@dataclass
-class _Run:
-    """One drive of a run: what replay found, and where execution is now."""
-
-    workflow_id: str
-    workflow: Workflow
-    input: Mapping[str, Any]
-    recorded: dict[str, Row]
-    recorded_at: dict[int, Row]
-    state: str
-    results: dict[str, Any] = field(default_factory=dict)
-    position: int = 0
-    current: str = ""
-    round: int = 1
-    # A finished step whose checkpoint rides on the run's next write, in the same commit:
-    # nothing of the next step happens before that commit, so nothing is lost, and each
-    # step boundary costs one commit instead of two.
-    unrecorded: tuple[str, str] | None = None
 
 
 class Runner:
@@ -164,7 +135,7 @@ class Runner:
             return self.resume(workflow_id)
         with self.locks.hold(workflow_id):
             run_input = MappingProxyType(dict(input))
-            return self._drive(_Run(workflow_id, definition, run_input, {}, {}, "pending"))
+            return self._drive(RunState(workflow_id, definition, run_input, {}, {}, "pending"))
 
     def resume(self, workflow_id: str) -> RunResult:
         """Continue a run from its checkpoints: after a crash, or after a signal arrived."""
@@ -177,7 +148,7 @@ class Runner:
                 return RunResult(workflow_id, row["state"])
             definition, run_input = self._recorded_definition(row)
             checkpoints = load_checkpoints(self.db, workflow_id)
-            run = _Run(
+            run = RunState(
                 workflow_id,
                 definition,
                 MappingProxyType(dict(run_input)),
@@ -225,12 +196,12 @@ class Runner:
             if row["state"] in TERMINAL_STATES:
                 return RunResult(workflow_id, row["state"])
             definition, run_input = self._recorded_definition(row)
-            run = _Run(workflow_id, definition, run_input, {}, {}, row["state"])
+            run = RunState(workflow_id, definition, run_input, {}, {}, row["state"])
             return self._finish_cancelled(run)
 
     # -- driving ----------------------------------------------------------------------
 
-    def _drive(self, run: _Run) -> RunResult:
+    def _drive(self, run: RunState) -> RunResult:
         try:
             parked_on = self._run_nodes(run, run.workflow.nodes)
         except WorkflowCancelled:
@@ -252,7 +223,7 @@ class Runner:
             run.state = get_workflow(self.db, run.workflow_id)["state"]
         return RunResult(run.workflow_id, run.state, dict(run.results))
 
-    def _run_nodes(self, run: _Run, nodes: list[Node], suffix: str = "") -> str | None:
+    def _run_nodes(self, run: RunState, nodes: list[Node], suffix: str = "") -> str | None:
         """Run `nodes` in order; return the signal name if the run parked, else None.
 
         Inside a loop's k-th iteration (k > 1) every checkpoint name carries `#k`, so each
@@ -285,7 +256,7 @@ class Runner:
                     return parked_on
         return None
 
-    def _run_loop(self, run: _Run, node: Loop) -> str | None:
+    def _run_loop(self, run: RunState, node: Loop) -> str | None:
         outer = run.round
         for iteration in range(1, node.max_iterations + 1):
             run.round = iteration
@@ -298,7 +269,7 @@ class Runner:
         run.round = outer
         return None
 
-    def _replayed(self, run: _Run, name: str) -> Row | None:
+    def _replayed(self, run: RunState, name: str) -> Row | None:
         """The completed checkpoint to replay for this node, after checking that the
         recorded run still matches the definition (like DBOS's determinism check)."""
         recorded_here = run.recorded_at.get(run.position)
@@ -312,7 +283,7 @@ class Runner:
         return None
 
     def _changed(
-        self, run: _Run, recorded: str, defined: str, moved_from: int | None = None
+        self, run: RunState, recorded: str, defined: str, moved_from: int | None = None
     ) -> WorkflowChangedError:
         where = f"at position {run.position}"
         if moved_from is not None:
@@ -325,21 +296,21 @@ class Runner:
             f"{run.workflow_id} {detail}; restore the old definition to finish it, or cancel it"
         )
 
-    def _record_finished_step(self, run: _Run) -> None:
+    def _record_finished_step(self, run: RunState) -> None:
         """Write the checkpoint of the step that finished last (inside the caller's
         transaction), and mark the run running if it was not."""
         if run.unrecorded is not None:
             complete_step(self.db, run.workflow_id, *run.unrecorded)
             run.unrecorded = None
 
-    def _record_node(self, run: _Run, output_json: str) -> None:
+    def _record_node(self, run: RunState, output_json: str) -> None:
         """Checkpoint an engine node (a branch's choice) as completed."""
         with write_transaction(self.db):
             self._record_finished_step(run)
             self._set_state(run, "running")
             record_completed(self.db, run.workflow_id, run.current, run.position, output_json)
 
-    def _context(self, run: _Run, step: str, attempt: int) -> StepContext:
+    def _context(self, run: RunState, step: str, attempt: int) -> StepContext:
         return StepContext(
             workflow_id=run.workflow_id,
             step=step,
@@ -352,7 +323,7 @@ class Runner:
             services=self.services,
         )
 
-    def _run_step(self, run: _Run, step: Step) -> Any:
+    def _run_step(self, run: RunState, step: Step) -> Any:
         checkpoint = run.current
         base = self._context(run, checkpoint, attempt=0)
 
@@ -368,7 +339,7 @@ class Runner:
                 return step.fn(replace(base, attempt=number))
             except Exception as exc:
                 with write_transaction(self.db):
-                    record_attempt_error(self.db, run.workflow_id, checkpoint, _describe(exc))
+                    record_attempt_error(self.db, run.workflow_id, checkpoint, describe_error(exc))
                     record_event(
                         self.db,
                         run.workflow_id,
@@ -385,7 +356,7 @@ class Runner:
         retrying = Retrying(
             stop=step.stop, wait=step.wait, retry=step.retry, reraise=True, sleep=self.sleep
         )
-        output_json = _to_json(retrying(attempt), f"step {step.name!r}")
+        output_json = to_json(retrying(attempt), f"step {step.name!r}")
         self._fault_point(checkpoint, "after")
         run.unrecorded = (checkpoint, output_json)
         return json.loads(output_json)
@@ -394,7 +365,7 @@ class Runner:
         if self.kill_at == f"{checkpoint}:{moment}":
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _choose(self, run: _Run, node: Branch) -> None:
+    def _choose(self, run: RunState, node: Branch) -> None:
         choice = node.choose(self._context(run, run.current, attempt=1))
         if choice not in node.paths:
             raise WorkflowError(
@@ -403,7 +374,7 @@ class Runner:
         self._record_node(run, json.dumps(choice))
         run.results[node.name] = choice
 
-    def _receive(self, run: _Run, node: Wait) -> bool:
+    def _receive(self, run: RunState, node: Wait) -> bool:
         """Consume the wait's signal if it has arrived; otherwise arm it and park.
 
         Consuming deletes the signal row in the same commit that checkpoints its payload,
@@ -444,7 +415,7 @@ class Runner:
                 )
         return False
 
-    def _set_state(self, run: _Run, state: str) -> None:
+    def _set_state(self, run: RunState, state: str) -> None:
         """Move the row to `state` once; a drive that only replays writes nothing."""
         if run.state != state:
             transition_workflow(self.db, run.workflow_id, state)
@@ -452,11 +423,11 @@ class Runner:
 
     # -- endings ----------------------------------------------------------------------
 
-    def _finish_failed(self, run: _Run, exc: Exception) -> None:
-        reason = f"{run.current}: {_describe(exc)}"
+    def _finish_failed(self, run: RunState, exc: Exception) -> None:
+        reason = f"{run.current}: {describe_error(exc)}"
         with write_transaction(self.db):
             self._record_finished_step(run)
-            fail_step(self.db, run.workflow_id, run.current, _describe(exc))
+            fail_step(self.db, run.workflow_id, run.current, describe_error(exc))
         undone = self._compensate(run)
         state = "compensated" if undone else "failed"
         transition_workflow(self.db, run.workflow_id, state, end_reason=reason[:2000])
@@ -468,25 +439,25 @@ class Runner:
             {"step": run.current, "type": type(exc).__name__, "message": str(exc)},
         )
 
-    def _finish_cancelled(self, run: _Run) -> RunResult:
+    def _finish_cancelled(self, run: RunState) -> RunResult:
         self._compensate(run)
         transition_workflow(self.db, run.workflow_id, "cancelled", end_reason="cancelled")
         record_event(self.db, run.workflow_id, "workflow.cancelled", {})
         return RunResult(run.workflow_id, "cancelled")
 
-    def _compensate(self, run: _Run) -> list[str]:
+    def _compensate(self, run: RunState) -> list[str]:
         """Undo the completed steps in reverse order; return the steps whose compensation
         ran (raised or not). A compensation that raises is recorded and the rest still run."""
         step_names = set(run.workflow.step_names())
         checkpoints = [
             cp
             for cp in load_checkpoints(self.db, run.workflow_id)
-            if _plain(cp["name"]) in step_names and cp["status"] == "completed"
+            if plain_name(cp["name"]) in step_names and cp["status"] == "completed"
         ]
-        results = {_plain(cp["name"]): json.loads(cp["output_json"]) for cp in checkpoints}
+        results = {plain_name(cp["name"]): json.loads(cp["output_json"]) for cp in checkpoints}
         undone: list[str] = []
         for cp in reversed(checkpoints):
-            step = self.registry.steps.get(_plain(cp["name"]))
+            step = self.registry.steps.get(plain_name(cp["name"]))
             if step is None or step.compensate is None:
                 continue
             if not claim_compensation(self.db, run.workflow_id, cp["name"]):
@@ -496,7 +467,7 @@ class Runner:
             try:
                 step.compensate(ctx)
             except Exception as exc:
-                finish_compensation(self.db, run.workflow_id, cp["name"], _describe(exc))
+                finish_compensation(self.db, run.workflow_id, cp["name"], describe_error(exc))
                 record_event(
                     self.db,
                     run.workflow_id,
@@ -524,22 +495,3 @@ class Runner:
                 f"workflow row {row['id']} was not started by the runner; nothing to resume"
             )
         return self.registry.workflow(meta["workflow"]), meta.get("input", {})
-
-
-def _plain(checkpoint: str) -> str:
-    """The node name of a checkpoint name (`launch-and-drive#2` → `launch-and-drive`)."""
-    return checkpoint.partition("#")[0]
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _to_json(value: Any, what: str) -> str:
-    try:
-        return json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise StepOutputError(
-            f"{what} returned a {type(value).__name__}, which cannot be checkpointed as JSON "
-            f"({exc}); return dicts, lists, strings, numbers, booleans or None"
-        ) from exc
