@@ -39,15 +39,22 @@ def test_home_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_racing_first_runs_both_create_the_home(tmp_path: Path) -> None:
     """Seen red as `FileExistsError` when three `implement`s started at once on a fresh home
-    (an exists-then-mkdir check); green with `exist_ok=True`."""
+    (an exists-then-mkdir check). This race reproduces it in about one run in three without
+    the fix (a start line gives the racers one moment); green with `exist_ok=True`."""
     import subprocess
     import sys
+    import time
 
-    home = tmp_path / "fresh-home"
-    code = "from middle.config import middle_home; middle_home()"
+    home, go = tmp_path / "fresh-home", tmp_path / "go"
+    code = (
+        "import os, time\nfrom middle.config import middle_home\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.0005)\nmiddle_home()"
+    )
     racers = [
         subprocess.Popen([sys.executable, "-c", code], env={"MIDDLE_HOME": str(home)})
-        for _ in range(8)
+        for _ in range(12)
     ]
-    assert [racer.wait(timeout=60) for racer in racers] == [0] * 8
+    time.sleep(1)  # let every racer reach the start line
+    go.touch()
+    assert [racer.wait(timeout=60) for racer in racers] == [0] * 12
     assert home.is_dir()
