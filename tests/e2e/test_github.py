@@ -237,3 +237,16 @@ def test_init_creates_the_labels_middle_reads(sandbox: Sandbox, github: FakeGitH
 def test_status_shows_githubs_quota_in_github_mode(sandbox: Sandbox, github: FakeGitHub) -> None:
     result = sandbox.middle("status")
     assert "GitHub API quota: 4987 of 5000 requests left, resets" in result.stdout
+
+
+def test_the_round_cap_comments_on_the_issue(sandbox: Sandbox, github: FakeGitHub) -> None:
+    sandbox.script({"do": "done", "pr": "ready"}, *[{"do": "done"}] * 6)
+    implement(sandbox)
+    for round_number in range(1, 7):
+        github.review("carol", "CHANGES_REQUESTED", f"round {round_number}: not yet")
+        assert "request-changes" in sandbox.middle("poll").stdout
+
+    assert len(sandbox.agent_log("launch")) == 6  # the first turn and 5 review rounds
+    (note,) = [c for c in github.comments(EPIC) if "review rounds reached" in c["body"]]
+    assert note["login"] == "middle-bot" and "A human needs to take over" in note["body"]
+    assert sandbox.events("review.round-cap")[0]["rounds"] == 5
