@@ -10,6 +10,8 @@ from sqlite_utils import Database
 
 from middle.errors import MiddleError
 from middle.store import list_workflows
+from middle.store.checkpoints import current_step
+from middle.store.records import last_event
 
 
 def workflow_summaries(db: Database) -> list[dict[str, Any]]:
@@ -17,15 +19,8 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     summaries = []
     for row in list_workflows(db):
-        step = db.execute(
-            "SELECT name, status, attempts FROM steps WHERE workflow_id = ? "
-            "ORDER BY position DESC LIMIT 1",
-            [row["id"]],
-        ).fetchone()
-        event = db.execute(
-            "SELECT type, ts FROM events WHERE workflow_id = ? ORDER BY id DESC LIMIT 1",
-            [row["id"]],
-        ).fetchone()
+        step = current_step(db, row["id"]) or {}
+        event = last_event(db, row["id"]) or {}
         created = datetime.fromisoformat(row["created_at"])
         summaries.append(
             {
@@ -34,14 +29,14 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
                 "repo": row["repo"],
                 "ref": row["epic_ref"],
                 "state": row["state"],
-                "step": step[0] if step else None,
-                "step_status": step[1] if step else None,
-                "attempts": step[2] if step else 0,
+                "step": step.get("name"),
+                "step_status": step.get("status"),
+                "attempts": step.get("attempts", 0),
                 "age_seconds": round((now - created).total_seconds(), 1),
                 "session": row["session_name"],
                 "worktree": _worktree(row["worktree_path"]),
-                "last_event": event[0] if event else None,
-                "last_event_at": event[1] if event else None,
+                "last_event": event.get("type"),
+                "last_event_at": event.get("ts"),
                 "end_reason": row["end_reason"],
                 "created_at": row["created_at"],
                 "updated_at": row["updated_at"],

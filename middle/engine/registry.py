@@ -5,6 +5,7 @@ A fresh registry is built for every run (see `load_plugins`); nothing here is gl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from middle.engine.step import Step
@@ -44,22 +45,17 @@ class Registry:
         self.workflow_origins[workflow.name] = origin
 
     def step(self, name: str) -> Step:
-        try:
-            return self.steps[name]
-        except KeyError:
-            raise UnknownStepError(
-                f"no step named {name!r} is registered; known steps: "
-                f"{', '.join(sorted(self.steps)) or '(none)'}"
-            ) from None
+        if name not in self.steps:
+            raise UnknownStepError(f"no step named {name!r} is registered; {_known(self.steps)}")
+        return self.steps[name]
 
     def workflow(self, name: str) -> Workflow:
-        try:
-            return self.workflows[name]
-        except KeyError:
+        if name not in self.workflows:
             raise UnknownWorkflowError(
                 f"no workflow named {name!r} is registered; is the plugin that defines it "
-                f"installed? Known: {', '.join(sorted(self.workflows)) or '(none)'}"
-            ) from None
+                f"installed? {_known(self.workflows)}"
+            )
+        return self.workflows[name]
 
     def check_workflow(self, workflow: Workflow) -> None:
         """Every step a workflow names must be registered."""
@@ -83,3 +79,7 @@ class OriginBoundRegistry:
 
     def add_workflow(self, workflow: Workflow) -> None:
         self.registry.add_workflow(workflow, self.origin)
+
+
+def _known(names: Mapping[str, object]) -> str:
+    return f"known: {', '.join(sorted(names)) or '(none)'}"

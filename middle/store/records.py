@@ -221,6 +221,14 @@ def fail_requested(db: Database, workflow_id: str) -> str | None:
     return None if row is None or row[0] is None else str(row[0])
 
 
+def last_event(db: Database, workflow_id: str) -> Row | None:
+    """The run's newest event."""
+    rows = list(
+        db.table("events").rows_where("workflow_id = ?", [workflow_id], order_by="id DESC", limit=1)
+    )
+    return rows[0] if rows else None
+
+
 def last_hook_at(db: Database, workflow_id: str) -> str | None:
     """When the run's agent last sent a hook."""
     row = db.execute(
