@@ -16,7 +16,7 @@ from middle.config import db_path, load_config
 from middle.errors import MiddleError
 from middle.issues.epic_file import parse_epic
 from middle.issues.store import FileEpicStore, open_epic_store
-from middle.store import LATEST_VERSION, open_db, schema_version
+from middle.store import LATEST_VERSION, integrity_check, open_db, schema_version
 
 Verdict = Literal["ok", "warn", "fail"]
 
@@ -159,7 +159,7 @@ def check_database(home: Path) -> Check:
     except MiddleError as exc:
         return Check("fail", "database", str(exc))
     try:
-        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        integrity = integrity_check(db)
         version = schema_version(db)
     finally:
         db.close()

@@ -1,7 +1,7 @@
 """The store: one SQLite file through sqlite-utils, and the only place SQL lives."""
 
 from middle.store.base import utcnow, write_transaction
-from middle.store.db import open_db
+from middle.store.db import integrity_check, open_db
 from middle.store.migrations import LATEST_VERSION, migrate, schema_version
 from middle.store.records import (
     create_workflow_record,
@@ -22,6 +22,7 @@ __all__ = [
     "find_live_implementation",
     "get_workflow",
     "insert_idempotent",
+    "integrity_check",
     "list_workflows",
     "merge_workflow_meta",
     "migrate",

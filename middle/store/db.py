@@ -47,3 +47,8 @@ def open_db(path: str | Path) -> Database:
             f"reports corruption move the file aside so middle can start a fresh one"
         ) from exc
     return db
+
+
+def integrity_check(db: Database) -> str:
+    """SQLite's own verdict on the file: "ok", or what is damaged."""
+    return str(db.execute("PRAGMA integrity_check").fetchone()[0])
