@@ -23,8 +23,11 @@ HOOK_SCRIPT = """#!/bin/sh
 # middle's hook relay: `hook.sh EVENT` with the JSON payload on stdin (or as "$2").
 # It only writes the event to a spool file for middle to pick up: it never blocks or
 # fails the agent, and nothing it receives is ever interpreted by a shell.
-spool="$(dirname "$0")/../spool"
-mkdir -p "$spool" 2>/dev/null
+# Shell builtins where they do (a hook is on the agent's hot path): no dirname, and
+# mkdir only if the spool is gone.
+case "$0" in */*) here="${0%/*}" ;; *) here=. ;; esac
+spool="$here/../spool"
+[ -d "$spool" ] || mkdir -p "$spool" 2>/dev/null
 name="$(date +%s%N 2>/dev/null)-$$"
 {
   printf '%s\\n%s\\n' "${1:-unknown}" "${MIDDLE_SESSION_TOKEN:-}"
