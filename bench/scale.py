@@ -69,6 +69,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "hooks_per_second_at_peak": max(per_second.values(), default=0),
         "hook_to_events_row_ms": summary(latency) if latency else {},
         "database_locked_errors": sum(err.count("database is locked") for err in errors),
+        "first_error": next((err.strip()[-600:] for err in errors if err.strip()), None),
         "dispatcher_failures": sum(d.returncode != 0 for d in dispatchers),
         "final_states": dict(states),
     }

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from middle.errors import StoreError
 from middle.store.migrations import migrate
@@ -34,7 +35,7 @@ def open_db(path: str | Path) -> Database:
     try:
         # busy_timeout first: switching to WAL takes a lock that a racing opener may hold.
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        db.execute("PRAGMA journal_mode = WAL")
+        _use_wal(db)
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
         migrate(db)
@@ -47,6 +48,25 @@ def open_db(path: str | Path) -> Database:
             f"reports corruption move the file aside so middle can start a fresh one"
         ) from exc
     return db
+
+
+def _use_wal(db: Database) -> None:
+    """Put the file in WAL mode, which sticks to the file: only a first opener changes it.
+
+    That change needs the file to itself. A `database is locked` showed up once in the
+    scale benchmark under heavy load, with dispatchers opening a fresh database at once;
+    this is the suspected place, so racing first openers retry here for a while.
+    """
+    retrying = Retrying(
+        stop=stop_after_delay(BUSY_TIMEOUT_MS / 1000),
+        wait=wait_exponential(multiplier=0.01, max=0.5),
+        retry=retry_if_exception(lambda exc: "locked" in str(exc)),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode = WAL")
 
 
 def integrity_check(db: Database) -> str:
