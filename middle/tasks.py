@@ -165,6 +165,15 @@ def bench(c: Context, workflows: int = 300) -> None:
         print(json.dumps(bench_engine(Path(workdir), workflows), indent=2))
 
 
+def _require(**values: str) -> None:
+    """Required flags are declared optional so `middle TASK --help` shows help instead of
+    being taken as the flag's value; a missing one is still a one-line error."""
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        flags = ", ".join(f"--{name}" for name in missing)
+        raise Exit(f"middle: {flags} is required; see: middle --help <task>", code=1)
+
+
 def _report(outcome: Any) -> None:
     """Print how the workflow was left; exit 1 with the reason unless that is a success."""
     if not outcome.ok:
@@ -185,8 +194,9 @@ REPO_HELP = "the repository (default: the current directory)"
         "agent": "the agent adapter: claude, codex or command (default: from config)",
     }
 )
-def implement(c: Context, issue: str, repo: str = ".", agent: str | None = None) -> None:
+def implement(c: Context, issue: str = "", repo: str = ".", agent: str | None = None) -> None:
     """Dispatch an agent at an issue and run it until it parks or settles."""
+    _require(issue=issue)
     from middle.app.implement import implement as run_implement
     from middle.progress import Progress
 
@@ -196,8 +206,9 @@ def implement(c: Context, issue: str, repo: str = ".", agent: str | None = None)
 
 
 @middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP, "text": "the answer, verbatim"})
-def answer(c: Context, issue: str, text: str, repo: str = ".") -> None:
+def answer(c: Context, issue: str = "", text: str = "", repo: str = ".") -> None:
     """Answer the agent's question and continue in the same worktree."""
+    _require(issue=issue, text=text)
     from middle.app.implement import answer as run_answer
     from middle.progress import Progress
 
@@ -216,12 +227,13 @@ def answer(c: Context, issue: str, text: str, repo: str = ".") -> None:
 )
 def review(
     c: Context,
-    issue: str,
+    issue: str = "",
     repo: str = ".",
     approve: bool = False,
     request_changes: str | None = None,
 ) -> None:
     """Give the local-mode review verdict on a finished branch."""
+    _require(issue=issue)
     from middle.app.implement import review as run_review
     from middle.progress import Progress
 
@@ -308,8 +320,9 @@ def _seconds(flag: str, text: str) -> float:
 
 
 @middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP})
-def cancel(c: Context, issue: str, repo: str = ".") -> None:
+def cancel(c: Context, issue: str = "", repo: str = ".") -> None:
     """End an issue's workflow: stop the agent, undo its steps, mark it cancelled."""
+    _require(issue=issue)
     from middle.app.implement import cancel as run_cancel
 
     outcome = run_cancel(repo, issue)

@@ -172,3 +172,12 @@ def test_doctor_checks_a_repos_epics_and_names_the_broken_line(home: Path, tmp_p
     assert result.returncode == 1
     assert "✗ epics:" in result.stdout and "bad.md: line 3: expected the" in result.stdout
     assert "! agent claude:" in result.stdout or "✓ agent claude:" in result.stdout
+
+
+def test_task_help_works_after_the_task_name(home: Path) -> None:
+    """Seen red: with --issue declared required, invoke took `--help` as the issue ref."""
+    result = run_middle("implement", "--help")
+    assert result.returncode == 0 and "--issue=STRING" in result.stdout
+    missing = run_middle("implement")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "middle: --issue is required; see: middle --help <task>"
