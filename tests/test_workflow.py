@@ -69,3 +69,11 @@ def test_outline_shows_branches_and_waits() -> None:
     lines = implementation().outline()
     assert lines[3:6] == ["route (branch)", "  [park]", "    park-for-resume"]
     assert "    wait-for-resume (waits for signal 'resume')" in lines
+
+
+def test_loops_do_not_nest() -> None:
+    from middle import loop
+
+    inner = loop("inner", ["b"], again=lambda ctx: False)
+    with pytest.raises(WorkflowError, match="loop 'outer' contains another loop"):
+        Workflow("x", [loop("outer", ["a", inner], again=lambda ctx: False)])

@@ -182,6 +182,14 @@ class Workflow:
                     f"needs its own name because each gets its own checkpoint"
                 )
             seen.add(name)
+        for node, _ in self._walk(self.nodes):
+            if isinstance(node, Loop) and any(
+                isinstance(inner, Loop) for inner, _ in self._walk(node.body)
+            ):
+                raise WorkflowError(
+                    f"workflow {self.name!r}: loop {node.name!r} contains another loop; "
+                    f"loops do not nest (their iterations would share checkpoint names)"
+                )
 
 
 def branch(
