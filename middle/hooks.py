@@ -4,7 +4,8 @@ The agent's hook config runs `.middle/hooks/hook.sh EVENT` with a JSON payload o
 (or, for CLIs that pass it so, as the second argument). The script only spools the event
 into `.middle/spool/` as one file, so it never blocks or fails the agent, and a hook sent
 while no middle process is listening waits there. `drain_hooks` turns spooled files into
-`events` rows, checking the session token, and deletes them.
+`events` rows, checking the session token, and deletes them; `hook_deliveries` makes that
+exactly once even if the drainer dies between recording a file and deleting it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from middle.store import record_event, update_workflow
+from middle.store import insert_idempotent, record_event, update_workflow, utcnow, write_transaction
 
 HOOK_SCRIPT = """#!/bin/sh
 # middle's hook relay: `hook.sh EVENT` with the JSON payload on stdin (or as "$2").
@@ -74,17 +75,24 @@ def drain_hooks(db: Database, workflow_id: str, worktree: Path, token: str) -> l
         event, _, rest = raw.partition("\n")
         sent_token, _, body = rest.partition("\n")
         event = event.strip()[:64] or "unknown"
-        if not hmac.compare_digest(sent_token.strip().encode(), token.encode()):
-            record_event(
-                db, workflow_id, "hook.rejected", {"event": event, "reason": "wrong session token"}
+        genuine = hmac.compare_digest(sent_token.strip().encode(), token.encode())
+        payload = _payload(body) if genuine else {}
+        with write_transaction(db):
+            first_time = insert_idempotent(
+                db,
+                "hook_deliveries",
+                {"workflow_id": workflow_id, "delivery": path.name, "recorded_at": utcnow()},
             )
-        else:
-            payload = _payload(body)
-            record_event(db, workflow_id, f"hook.{event}", payload)
-            if event == "SessionStart":
-                _remember_session(db, workflow_id, payload)
+            if first_time and genuine:
+                record_event(db, workflow_id, f"hook.{event}", payload)
+                if event == "SessionStart":
+                    _remember_session(db, workflow_id, payload)
+            elif first_time:
+                reason = {"event": event, "reason": "wrong session token"}
+                record_event(db, workflow_id, "hook.rejected", reason)
+        if first_time and genuine:
             accepted.append(Hook(event, payload))
-        path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # a crash before this line leaves a file already recorded
     return accepted
 
 

@@ -87,3 +87,20 @@ def test_hooks_drain_in_the_order_they_were_sent(db: Database, tmp_path: Path) -
         "Notification",
         "Stop",
     ]
+
+
+def test_a_hook_file_left_behind_by_a_crashed_drainer_is_recorded_once(
+    db: Database, tmp_path: Path
+) -> None:
+    """Seen red before `hook_deliveries`: the same spool file drained twice made two
+    events (a drainer killed between recording and deleting it leaves it behind)."""
+    worktree = setup(db, tmp_path)
+    fire(worktree, "Stop", "{}")
+    (spooled,) = spool_dir(worktree).glob("*.hook")
+    kept = spooled.read_text()
+    assert len(drain_hooks(db, "wf-1", worktree, TOKEN)) == 1
+    spooled.write_text(kept)  # as if the unlink never happened
+
+    assert drain_hooks(db, "wf-1", worktree, TOKEN) == []
+    assert db["events"].count == 1
+    assert list(spool_dir(worktree).glob("*.hook")) == []

@@ -133,6 +133,25 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        2,
+        "hook deliveries",
+        (
+            # One row per spooled hook file recorded, written in the same commit as its
+            # event, so a drainer that dies before deleting the file cannot record it twice.
+            """
+            CREATE TABLE hook_deliveries (
+                workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
+                delivery    TEXT NOT NULL,
+                recorded_at TEXT NOT NULL,
+                PRIMARY KEY (workflow_id, delivery)
+            )
+            """,
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 _CREATE_SCHEMA_VERSION = """

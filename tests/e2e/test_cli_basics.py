@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from middle.store import create_workflow_record, open_db
+from middle.store import LATEST_VERSION, create_workflow_record, open_db
 from tests.conftest import REPO_ROOT, run_middle
 
 
@@ -59,7 +59,7 @@ def test_doctor_passes_on_a_healthy_machine(home: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("python", "git", "tmux", "database"):
         assert f"✓ {name}:" in result.stdout
-    assert "schema v1, integrity ok" in result.stdout
+    assert f"schema v{LATEST_VERSION}, integrity ok" in result.stdout
 
 
 def test_doctor_fails_on_a_broken_config_and_says_which_check(home: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -59,7 +61,8 @@ def test_no_hook_payload_crashes_the_dispatcher(
     worktree, db = worktree_db
     before = db["events"].count
     raw = f"{event.splitlines()[0] if event.splitlines() else ''}\n{token}\n{body}"
-    (spool_dir(worktree) / "0001-1.hook").write_text(raw, errors="surrogateescape")
+    name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.hook"  # hook.sh names are unique too
+    (spool_dir(worktree) / name).write_text(raw, errors="surrogateescape")
 
     accepted = drain_hooks(db, "wf-1", worktree, "tok")
 
