@@ -92,7 +92,3 @@ def ignore_middle_files(repo: Path) -> None:
     if missing:
         with exclude.open("a") as handle:
             handle.write("".join(f"{pattern}\n" for pattern in ["# middle", *missing]))
-
-
-def commits_ahead(path: Path, base: str) -> int:
-    return int(git("rev-list", "--count", f"{base}..HEAD", cwd=path) or 0)

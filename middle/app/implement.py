@@ -66,9 +66,6 @@ def implement(
         or config["global"]["default_adapter"]
     )  # fmt: skip
     get_adapter(adapter, config).check_available()
-    limited = active_rate_limit(open_home_db(), adapter)
-    if limited is not None:
-        raise_rate_limited(adapter, limited)
     run_input = {
         "repo": str(root),
         "epic_ref": ref,
@@ -77,6 +74,9 @@ def implement(
         "source": "manual",
     }
     runner = runner_for(run_input, progress)
+    limited = active_rate_limit(runner.db, adapter)
+    if limited is not None:  # refused before any row exists (check-slots is the backstop)
+        raise_rate_limited(adapter, limited)
     workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
     return describe(runner, runner.start(WORKFLOW, run_input, workflow_id), ref)
 

@@ -18,7 +18,7 @@ from tenacity import stop_after_attempt
 from middle.agents.base import AgentAdapter, Stop, consume_sentinels
 from middle.briefs import answer_brief, initial_brief, resume_brief, write_brief
 from middle.engine import StepContext, step
-from middle.errors import AgentError
+from middle.errors import AgentError, WorkflowCancelled
 from middle.gates import load_gates, run_gates
 from middle.hooks import drain_hooks
 from middle.ratelimits import parse_reset
@@ -26,7 +26,7 @@ from middle.refs import session_name
 from middle.store import get_workflow, merge_workflow_meta, record_event, update_workflow
 from middle.store.base import iso, utcnow
 from middle.store.limits import active_rate_limit, set_rate_limit
-from middle.store.records import fail_requested
+from middle.store.records import run_requests
 from middle.tmux import Tmux
 
 POLL_SECONDS = 0.1
@@ -168,16 +168,21 @@ class Turn:
                 )
             time.sleep(POLL_SECONDS)
 
+    def check_interrupted(self) -> None:
+        """Stop the turn if `middle cancel` or the watchdog asked (one read per poll)."""
+        cancel, ended_by = run_requests(self.ctx.db, self.ctx.workflow_id)
+        if cancel:
+            raise WorkflowCancelled(self.ctx.workflow_id)
+        if ended_by is not None:
+            raise AgentError(f"the watchdog ended this turn: {ended_by}")
+
     def wait_for_stop(self) -> Stop:
         """Until a Stop hook, the session ending, or the turn timeout; then classify."""
         timeout = float(self.limits.get("turn_timeout_seconds", 4 * 3600))
         deadline = time.monotonic() + timeout
         beat = checked = 0.0
         while True:
-            self.ctx.check_cancelled()
-            ended_by = fail_requested(self.ctx.db, self.ctx.workflow_id)
-            if ended_by is not None:
-                raise AgentError(f"the watchdog ended this turn: {ended_by}")
+            self.check_interrupted()
             if "Stop" in self.drain():
                 break
             # Hooks are a cheap directory read; asking tmux is a process, so once a second.

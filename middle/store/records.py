@@ -205,20 +205,20 @@ def merge_workflow_meta(db: Database, workflow_id: str, patch: Mapping[str, Any]
 
 def cancel_requested(db: Database, workflow_id: str) -> bool:
     """Whether `request_cancel` was called for the run (one indexed read)."""
-    row = db.execute(
-        "SELECT json_extract(meta_json, '$.cancel_requested') FROM workflows WHERE id = ?",
-        [workflow_id],
-    ).fetchone()
-    return row is not None and row[0] is not None
+    return run_requests(db, workflow_id)[0]
 
 
-def fail_requested(db: Database, workflow_id: str) -> str | None:
-    """Why the watchdog asked the dispatcher to end this run's turn, if it did."""
+def run_requests(db: Database, workflow_id: str) -> tuple[bool, str | None]:
+    """In one read: whether a cancel was requested, and why the watchdog asked the
+    dispatcher to end the run's turn (None if it did not). A turn polls this."""
     row = db.execute(
-        "SELECT json_extract(meta_json, '$.fail_requested') FROM workflows WHERE id = ?",
+        "SELECT json_extract(meta_json, '$.cancel_requested'), "
+        "json_extract(meta_json, '$.fail_requested') FROM workflows WHERE id = ?",
         [workflow_id],
     ).fetchone()
-    return None if row is None or row[0] is None else str(row[0])
+    if row is None:
+        return False, None
+    return row[0] is not None, None if row[1] is None else str(row[1])
 
 
 def last_event(db: Database, workflow_id: str) -> Row | None:
