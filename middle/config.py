@@ -19,11 +19,7 @@ from middle.errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {
     "global": {"default_adapter": "claude", "max_concurrent": 4},
-    "adapters": {
-        "claude": {"binary": "claude", "permission_mode": "auto"},
-        "codex": {"binary": "codex"},
-        "command": {"argv": []},
-    },
+    "adapters": {},  # each adapter owns its defaults (middle/agents/)
     "repo": {},
     "epic_store": {"mode": "file", "epics_dir": "planning/epics"},
     "limits": {"max_concurrent": 3, "complexity_ceiling": 3},
@@ -51,7 +47,7 @@ def load_config(home: Path, repo: Path | None = None) -> dict[str, Any]:
         _merge(config, read_toml(source))
     command = os.environ.get("MIDDLE_AGENT_COMMAND")
     if command:
-        config["adapters"]["command"]["argv"] = shlex.split(command)
+        config["adapters"].setdefault("command", {})["argv"] = shlex.split(command)
     return config
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
 from pathlib import Path
 
 from middle.errors import AgentError
@@ -19,9 +18,13 @@ class Tmux:
         socket = socket if socket is not None else os.environ.get("MIDDLE_TMUX_SOCKET")
         self.base = ["tmux", *(["-S", socket] if socket else [])]
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         try:
-            result = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=30)
+            result = subprocess.run(
+                [*self.base, *args], capture_output=True, text=True, timeout=30, input=stdin
+            )
         except FileNotFoundError:
             if not check:  # no tmux means no session: nothing to find or to kill
                 return subprocess.CompletedProcess([*self.base, *args], 127, "", "no tmux")
@@ -30,13 +33,12 @@ class Tmux:
             raise AgentError(f"tmux {args[0]} failed: {result.stderr.strip()}")
         return result
 
-    def new_session(self, name: str, cwd: Path, argv: list[str], env: Mapping[str, str]) -> None:
-        """Start `argv` detached in session `name`. It runs through `env NAME=VALUE ...`:
-        with more than one argument tmux execs directly, so no shell ever parses it."""
-        assignments = [f"{key}={value}" for key, value in env.items()]
+    def new_session(self, name: str, cwd: Path, argv: list[str]) -> None:
+        """Start `argv` detached in session `name`. With more than one argument tmux execs
+        it directly, so no shell ever parses it. The environment is the caller's business
+        (see `middle.agents.launch`): nothing secret belongs in `argv`, which `ps` shows."""
         self._run(
-            "new-session", "-d", "-s", name, "-c", str(cwd), "-x", "200", "-y", "50",
-            "env", *assignments, *argv,
+            "new-session", "-d", "-s", name, "-c", str(cwd), "-x", "200", "-y", "50", *argv
         )  # fmt: skip
 
     def has_session(self, name: str) -> bool:
@@ -46,6 +48,14 @@ class Tmux:
         """Type `text` literally into the session, then press Enter."""
         self._run("send-keys", "-t", f"={name}:", "-l", "--", text)
         self._run("send-keys", "-t", f"={name}:", "Enter")
+
+    def paste(self, name: str, text: str) -> None:
+        """Paste `text` into the session as one bracketed paste (`paste-buffer -p`), so a
+        TUI takes it as a single input, newlines and all. Unlike `send-keys`, there is no
+        size limit, and the text never reaches tmux's key-name parser."""
+        buffer = f"middle-{name}"
+        self._run("load-buffer", "-b", buffer, "-", stdin=text)
+        self._run("paste-buffer", "-p", "-d", "-b", buffer, "-t", f"={name}:")
 
     def send_keys(self, name: str, *keys: str) -> None:
         self._run("send-keys", "-t", f"={name}:", *keys)

@@ -1,18 +1,29 @@
-"""Adapters: stop classification in DESIGN.md's order, rate limits, hook configs."""
+"""Adapters: stop classification, each CLI's own signals and screens, the agent's
+environment, and adapters registered as plugins."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
-from middle.agents import get_adapter
-from middle.agents.base import UNAVAILABLE_QUESTION, BaseAdapter
-from middle.config import DEFAULTS
-from middle.errors import AgentError, ConfigError
+from middle import hookimpl
+from middle.agents import BaseAdapter, ClaudeAdapter, CodexAdapter, CommandAdapter, Signal
+from middle.agents.base import UNAVAILABLE_QUESTION
+from middle.agents.launch import agent_environment, launch_argv
+from middle.engine import load_plugins
+from middle.errors import AgentError, ConfigError, PluginError
+from middle.hooks import Hook
 
-LIMIT = "Claude usage limit reached. Your limit will reset at 3pm (Europe/Paris)."
+CLAUDE_LIMIT = "API Error: Request rejected (429) · Claude AI usage limit reached|1795820159"
+CODEX_LIMIT = (
+    "■ You\u2019ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), "
+    "or try again at 9:02 PM."
+)
 
 
 def write(worktree: Path, **sentinels: str) -> Path:
@@ -22,21 +33,29 @@ def write(worktree: Path, **sentinels: str) -> Path:
     return worktree
 
 
+LIMITED = Signal("rate-limited", "rate limit", reset="1795820159")
+
+
 @pytest.mark.parametrize(
-    ("sentinels", "transcript", "kind"),
+    ("sentinels", "signal", "text", "kind"),
     [
-        ({"blocked": '{"question": "q"}', "done": "{}"}, LIMIT, "asked-question"),
-        ({"done": "{}"}, LIMIT, "rate-limited"),
-        ({"done": "{}", "failed": '{"reason": "r"}'}, "", "done"),
-        ({"failed": '{"reason": "r"}'}, "", "failed"),
-        ({}, "all good", "bare-stop"),
+        ({"blocked": '{"question": "q"}', "done": "{}"}, LIMITED, CLAUDE_LIMIT, "asked-question"),
+        ({"done": "{}"}, LIMITED, "", "rate-limited"),
+        # Seen red: with the limit text ranked above done.json, an echoed message hid done.
+        ({"done": "{}"}, Signal("stop"), CLAUDE_LIMIT, "done"),
+        ({}, Signal("stop"), CLAUDE_LIMIT, "rate-limited"),
+        ({"done": "{}", "failed": '{"reason": "r"}'}, Signal("stop"), "", "done"),
+        ({"failed": '{"reason": "r"}'}, Signal("stop"), "", "failed"),
+        ({}, Signal("failed", "billing"), "", "failed"),
+        ({}, Signal("stop"), "all good", "bare-stop"),
+        ({}, Signal("ended", "other"), "", "bare-stop"),
     ],
 )
 def test_stops_are_classified_in_order(
-    tmp_path: Path, sentinels: dict[str, str], transcript: str, kind: str
+    tmp_path: Path, sentinels: dict[str, str], signal: Signal, text: str, kind: str
 ) -> None:
-    adapter = BaseAdapter({})
-    assert adapter.classify_stop(write(tmp_path, **sentinels), transcript).kind == kind
+    adapter = ClaudeAdapter()
+    assert adapter.classify_stop(write(tmp_path, **sentinels), signal, text).kind == kind
 
 
 @pytest.mark.parametrize(
@@ -52,47 +71,210 @@ def test_stops_are_classified_in_order(
 def test_sentinel_parsing_is_tolerant(
     tmp_path: Path, blocked: str, question: str, kind: str
 ) -> None:
-    stop = BaseAdapter({}).classify_stop(write(tmp_path, blocked=blocked), "")
+    stop = BaseAdapter().classify_stop(write(tmp_path, blocked=blocked), Signal("stop"), "")
     assert (stop.kind, stop.question, stop.question_kind) == ("asked-question", question, kind)
 
 
 @pytest.mark.parametrize(
-    ("text", "reset"),
+    ("adapter", "text", "reset"),
     [
-        (LIMIT, "3pm (Europe/Paris)"),
-        ("5-hour limit reached ∙ resets 11pm", "11pm"),
-        ("Rate limit reached.", ""),
-        ("we talked about rate limits in general", None),
+        (ClaudeAdapter(), CLAUDE_LIMIT, "1795820159"),
+        (CodexAdapter(), CODEX_LIMIT, "9:02 PM"),
+        (CodexAdapter(), CODEX_LIMIT.replace("\u2019", "'"), "9:02 PM"),
+        # Seen red: the old pattern took any line that said "limit reached".
+        (ClaudeAdapter(), "Rate limit reached.", None),
+        (ClaudeAdapter(), "5-hour limit reached ∙ resets 11pm", None),
+        (CodexAdapter(), "we talked about usage limits in general", None),
+        (CommandAdapter(), "Claude AI usage limit reached|1795820159", "1795820159"),
     ],
 )
-def test_usage_limit_messages(text: str, reset: str | None) -> None:
-    assert BaseAdapter({}).detect_rate_limit(text) == reset
+def test_only_each_clis_own_usage_limit_message_counts(
+    adapter: BaseAdapter, text: str, reset: str | None
+) -> None:
+    assert adapter.usage_limit(text) == reset
 
 
-def test_claude_hooks_go_to_local_settings_and_call_the_relay(tmp_path: Path) -> None:
-    adapter = get_adapter("claude", DEFAULTS)
-    adapter.install_hooks(tmp_path)
-    settings = json.loads((tmp_path / ".claude" / "settings.local.json").read_text())
-    command = settings["hooks"]["Stop"][0]["hooks"][0]["command"]
-    assert command.endswith(".middle/hooks/hook.sh Stop")
-    assert (tmp_path / ".middle" / "hooks" / "hook.sh").exists()
-    argv, _ = adapter.build_launch_command(tmp_path)
-    assert argv == ["claude", "--permission-mode", "auto"]
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (
+            {"error": "rate_limit", "last_assistant_message": CLAUDE_LIMIT},
+            Signal("rate-limited", CLAUDE_LIMIT, reset="1795820159"),
+        ),
+        ({"error": "rate_limit"}, Signal("rate-limited", "rate limit")),
+        (
+            {"error": "billing_error"},
+            Signal("failed", "the agent's API account has a billing error:"),
+        ),
+    ],
+)
+def test_stop_failure_is_how_claude_ends_a_turn_on_an_api_error(
+    payload: dict[str, Any], expected: Signal
+) -> None:
+    assert ClaudeAdapter().read_hook(Hook("StopFailure", payload)) == expected
 
 
-def test_codex_sets_its_notify_hook_at_launch(tmp_path: Path) -> None:
-    adapter = get_adapter("codex", DEFAULTS)
-    argv, _ = adapter.build_launch_command(tmp_path)
-    assert argv[:2] == ["codex", "-c"]
-    assert json.loads(argv[2].removeprefix("notify=")) == [
-        str(tmp_path / ".middle" / "hooks" / "hook.sh"),
-        "Stop",
-    ]
-    assert adapter.starts_session_on_first_prompt
+def test_claude_hooks_go_to_local_settings_and_keep_other_keys(tmp_path: Path) -> None:
+    settings_path = tmp_path / ".claude" / "settings.local.json"
+    settings_path.parent.mkdir()
+    settings_path.write_text('{"permissions": {"allow": ["Bash(ls)"]}}')
+    adapter = ClaudeAdapter()
+    adapter.prepare(tmp_path)
+    settings = json.loads(settings_path.read_text())
+    assert settings["permissions"] == {"allow": ["Bash(ls)"]}
+    for event in ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd"):
+        command = settings["hooks"][event][0]["hooks"][0]["command"]
+        assert command.endswith(f".middle/hooks/hook.sh {event}")
+    assert adapter.launch_argv(tmp_path) == ["claude", "--permission-mode", "auto"]
+    assert adapter.launch_argv(tmp_path, "s-1")[-2:] == ["--resume", "s-1"]
+
+
+@pytest.mark.parametrize(
+    ("pane", "started", "kind", "keys"),
+    [
+        ("Do you trust the files in this folder?\n> 1. Yes, proceed", False, "dialog", ("Enter",)),
+        ("WARNING: Bypass Permissions mode\n  1. No, exit\n  2. Yes, I accept", False, "dialog",
+         ("Down", "Enter")),
+        ("Bash command\n  rm -rf build\nDo you want to proceed?\n> 1. Yes", True, "permission", ()),
+        ("> \n  ? for shortcuts", False, "starting", ()),
+        ("> \n  ? for shortcuts", True, "ready", ()),
+        ("✻ Thinking… (esc to interrupt)", True, "busy", ()),
+    ],
+)  # fmt: skip
+def test_claude_screens(pane: str, started: bool, kind: str, keys: tuple[str, ...]) -> None:
+    screen = ClaudeAdapter().screen(pane, started)
+    assert (screen.kind, screen.keys) == (kind, keys)
+
+
+@pytest.mark.parametrize(
+    ("answer", "keys", "instead"),
+    [
+        ("yes", ("Enter",), None),
+        (" Allow. ", ("Enter",), None),
+        ("no, use a dry run first", ("Escape",), "no, use a dry run first"),
+    ],
+)
+def test_a_permission_answer_allows_or_says_what_to_do_instead(
+    answer: str, keys: tuple[str, ...], instead: str | None
+) -> None:
+    assert ClaudeAdapter().permission_keys(answer) == (keys, instead)
+
+
+def test_codex_launches_without_a_daemon_and_with_its_notify_hook(tmp_path: Path) -> None:
+    argv = CodexAdapter().launch_argv(tmp_path)
+    assert argv[:2] == ["codex", "--no-daemon"]
+    overrides = dict(value.split("=", 1) for value in argv[3::2])
+    assert json.loads(overrides["notify"]) == [str(tmp_path / ".middle/hooks/hook.sh"), "Stop"]
+    assert overrides["disable_paste_burst"] == "true"
+    assert CodexAdapter().launch_argv(tmp_path, "t-1")[:3] == ["codex", "resume", "t-1"]
+
+
+def test_codex_ignores_the_notify_of_its_title_request() -> None:
+    title = {"type": "agent-turn-complete", "input-messages": ["Generate a concise title"]}
+    real = {"type": "agent-turn-complete", "input-messages": ["Read the brief"]}
+    adapter = CodexAdapter()
+    assert adapter.read_hook(Hook("Stop", title)) is None
+    assert adapter.read_hook(Hook("Stop", real)) == Signal("stop")
+
+
+def rollout_line(kind: str, **payload: Any) -> str:
+    entry = {"timestamp": "2030-01-01T00:00:00.000Z", "type": "event_msg"}
+    return json.dumps({**entry, "payload": {"type": kind, **payload}}) + "\n"
+
+
+def test_codex_reads_acceptance_and_limits_from_its_rollout_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex"))
+    worktree = tmp_path / "wt"
+    day = tmp_path / "codex" / "sessions" / "2030" / "01" / "01"
+    day.mkdir(parents=True)
+    rollout = day / "rollout-2030-01-01T00-00-00-thread.jsonl"
+    meta = {"type": "session_meta", "payload": {"id": "thread", "cwd": str(worktree)}}
+    rollout.write_text(json.dumps(meta) + "\n" + rollout_line("user_message", message="hi"))
+    adapter = CodexAdapter()
+    assert adapter.watch(worktree, 0) == [Signal("accepted", "hi")]
+    error = {"codex_error_info": "usage_limit_exceeded"}
+    with rollout.open("a") as handle:
+        handle.write(rollout_line("task_complete", error=error) + '{"partial')
+    assert adapter.watch(worktree, 0) == [Signal("rate-limited", "usage limit exceeded")]
+    assert adapter.watch(worktree, 0) == []
+    assert adapter.watch(tmp_path / "another", 0) == []
+
+
+def test_the_agent_environment_is_an_allow_list() -> None:
+    """Seen red: tmux handed the agent every variable of the process that started it."""
+    source = {
+        "HOME": "/home/u",
+        "PATH": "/bin",
+        "LC_ALL": "C.UTF-8",
+        "ANTHROPIC_API_KEY": "sk-ant",
+        "OPENAI_API_KEY": "sk-oai",
+        "GH_TOKEN": "ghp",
+        "AWS_SECRET_ACCESS_KEY": "aws",
+        "MIDDLE_HOME": "/home/u/.middle",
+        "COMPANY_SETTING": "x",
+    }
+    hooks = {"MIDDLE_SESSION_TOKEN": "token"}
+    claude = agent_environment(source, ClaudeAdapter().env_patterns(), hooks)
+    assert sorted(claude) == [
+        "ANTHROPIC_API_KEY", "HOME", "LC_ALL", "MIDDLE_SESSION_TOKEN", "PATH",
+    ]  # fmt: skip
+    policy = CommandAdapter({"env_pass": ["COMPANY_*"]}).env_patterns()
+    assert "COMPANY_SETTING" in agent_environment(source, policy, hooks)
+    assert "OPENAI_API_KEY" in agent_environment(source, CodexAdapter().env_patterns(), hooks)
+
+
+def test_the_launcher_keeps_the_token_off_the_command_line(tmp_path: Path) -> None:
+    """Seen red: the token was an `env NAME=VALUE` argument of tmux new-session."""
+    env = {"PATH": "/usr/bin:/bin", "MIDDLE_SESSION_TOKEN": "s3cret-token"}
+    show = [sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"]
+    argv = launch_argv(tmp_path, show, env)
+    assert not any("s3cret-token" in part for part in argv)
+    done = subprocess.run(argv, capture_output=True, text=True, check=True, env={"TERM": "xterm"})
+    seen = json.loads(done.stdout)
+    assert seen["MIDDLE_SESSION_TOKEN"] == "s3cret-token"
+    assert seen["TERM"] == "xterm"  # the pane's own, not the dispatcher's
+    assert not (tmp_path / ".middle" / "agent-env.json").exists()
+
+
+class ParrotAdapter(BaseAdapter):
+    name: ClassVar[str] = "parrot"
+    defaults: ClassVar[dict[str, Any]] = {"binary": "parrot", "voice": "loud"}
+
+
+class ParrotPlugin:
+    @hookimpl
+    def middle_register_adapters(self, registry: Any) -> None:
+        registry.add_adapter(ParrotAdapter)
+
+
+def test_a_plugin_adds_an_adapter_with_its_own_defaults() -> None:
+    registry = load_plugins(autoload=False, extra=[(ParrotPlugin(), "parrot-plugin")]).registry
+    assert registry.adapter_origins == {
+        "claude": "built-in", "codex": "built-in", "command": "built-in",
+        "parrot": "parrot-plugin",
+    }  # fmt: skip
+    adapter = registry.adapter("parrot", {"adapters": {"parrot": {"voice": "soft"}}})
+    assert adapter.settings == {"binary": "parrot", "voice": "soft"}
+
+
+def test_two_adapters_with_one_name_name_both_origins() -> None:
+    class Impostor(ParrotAdapter):
+        name: ClassVar[str] = "claude"
+
+    class ImpostorPlugin:
+        @hookimpl
+        def middle_register_adapters(self, registry: Any) -> None:
+            registry.add_adapter(Impostor)
+
+    with pytest.raises(PluginError, match="'claude' is registered twice: by built-in and by"):
+        load_plugins(autoload=False, extra=[(ImpostorPlugin(), "impostor")])
 
 
 def test_an_unknown_adapter_or_missing_binary_is_a_clear_error() -> None:
-    with pytest.raises(ConfigError, match="unknown adapter 'gpt'; middle knows claude"):
-        get_adapter("gpt", DEFAULTS)
+    registry = load_plugins(autoload=False).registry
+    with pytest.raises(ConfigError, match="unknown adapter 'gpt'; known: claude, codex, command"):
+        registry.adapter("gpt", {})
     with pytest.raises(AgentError, match="the command adapter has no command configured"):
-        get_adapter("command", DEFAULTS).check_available()
+        registry.adapter("command", {}).check_available()

@@ -23,7 +23,7 @@ def test_sources_merge_lowest_to_highest(tmp_path: Path, monkeypatch: pytest.Mon
     assert config["global"] == {"default_adapter": "claude", "max_concurrent": 8}
     assert config["limits"] == {"max_concurrent": 2, "complexity_ceiling": 3}
     assert config["adapters"]["command"]["argv"] == ["python3", "/opt/my agent.py", "--fast"]
-    assert config["adapters"]["claude"]["binary"] == "claude"
+    assert "claude" not in config["adapters"]  # each adapter owns its defaults
 
 
 def test_bad_toml_names_the_file_and_line(tmp_path: Path) -> None:

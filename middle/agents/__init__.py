@@ -1,6 +1,49 @@
-"""Agent adapters: how middle launches, prompts and reads each agent CLI."""
+"""Agent adapters: how middle launches, prompts and reads each agent CLI.
 
-from middle.agents.adapters import ADAPTERS, get_adapter
-from middle.agents.base import AgentAdapter, Stop, classify_stop, consume_sentinels
+The built-in adapters register through the same hook as a plugin's
+(`middle_register_adapters`), so a package or a repo's `.middle/plugins/` adds one the same way.
+"""
 
-__all__ = ["ADAPTERS", "AgentAdapter", "Stop", "classify_stop", "consume_sentinels", "get_adapter"]
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+from middle.agents.base import (
+    BaseAdapter,
+    Screen,
+    Signal,
+    Stop,
+    classify_stop,
+    consume_sentinels,
+)
+from middle.agents.claude import ClaudeAdapter
+from middle.agents.codex import CodexAdapter
+from middle.agents.command import CommandAdapter
+
+BUILTIN_ADAPTERS: tuple[type[BaseAdapter], ...] = (ClaudeAdapter, CodexAdapter, CommandAdapter)
+
+# pluggy matches hook implementations by project name: this is the same marker as
+# `middle.hookimpl`, made here so the agents layer needs nothing from the engine above it.
+_hookimpl = pluggy.HookimplMarker("middle")
+
+
+@_hookimpl
+def middle_register_adapters(registry: Any) -> None:
+    for adapter in BUILTIN_ADAPTERS:
+        registry.add_adapter(adapter)
+
+
+__all__ = [
+    "BUILTIN_ADAPTERS",
+    "BaseAdapter",
+    "ClaudeAdapter",
+    "CodexAdapter",
+    "CommandAdapter",
+    "Screen",
+    "Signal",
+    "Stop",
+    "classify_stop",
+    "consume_sentinels",
+]

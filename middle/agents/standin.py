@@ -15,7 +15,8 @@ Actions: `done` (commit, then done.json; `"touch": [files]` also creates them, a
 `"pr": "ready"` or `"draft"` opens a pull request with `gh` first), `ask`
 (blocked.json; `"kind": "complexity"` or `"malformed": true` optional), `fail`
 (failed.json with `reason`), `bare` (just stop),
-`rate-limit` (prints a usage-limit message), `hang` (never sends Stop), `idle` (a
+`rate-limit` (a `StopFailure` hook with Claude Code's usage-limit message, resetting in
+`"reset_in"` seconds, default 3600), `hang` (never sends Stop), `idle` (a
 Notification hook every second for `"seconds"`, then stops); any action may
 take `"delay": seconds` first. Turns past the end of the script are `done`.
 `{"exit_at_launch": true}` as the script makes it exit at once.
@@ -87,9 +88,16 @@ class StandIn:
             action = self.turns[turn - 1] if turn <= len(self.turns) else {"do": "done"}
             brief_path = self.worktree / ".middle" / "prompt.md"
             brief = brief_path.read_text() if brief_path.exists() else ""
+            self.hook("UserPromptSubmit", {"session_id": self.session_id, "prompt": line})
             self.say("user", line)
             self.log(event="turn", turn=turn, prompt=line, brief=brief, action=action)
-            if self.act(turn, action):
+            ended = self.act(turn, action)
+            if ended == "rate-limit":  # as Claude Code reports an API error: no Stop
+                reset = int(time.time() + float(action.get("reset_in", 3600)))
+                message = f"Claude AI usage limit reached|{reset}"
+                self.log(event="stop-failure", turn=turn)
+                self.hook("StopFailure", {"error": "rate_limit", "last_assistant_message": message})
+            elif ended:
                 self.log(event="stop", turn=turn)
                 self.hook("Stop", {"session_id": self.session_id, "stop_hook_active": False})
 
@@ -104,8 +112,8 @@ class StandIn:
         if subprocess.run(argv, cwd=self.worktree).returncode == 0:
             (self.state_dir / "pr-opened").touch()
 
-    def act(self, turn: int, action: dict[str, Any]) -> bool:
-        """Do the turn's work; return whether to send Stop."""
+    def act(self, turn: int, action: dict[str, Any]) -> bool | str:
+        """Do the turn's work; return whether to send Stop ("rate-limit": StopFailure)."""
         sentinel = self.worktree / ".middle"
         kind = action.get("do", "done")
         time.sleep(float(action.get("delay", 0)))  # a turn that takes a while
@@ -138,7 +146,8 @@ class StandIn:
             (sentinel / "failed.json").write_text(json.dumps({"reason": reason}))
             self.say("assistant", f"Giving up: {reason}")
         elif kind == "rate-limit":
-            self.say("assistant", "Claude usage limit reached. Your limit will reset at 3pm.")
+            self.say("assistant", "API Error: Request rejected (429)")
+            return "rate-limit"
         elif kind == "hang":
             self.say("assistant", "Thinking...")
             return False

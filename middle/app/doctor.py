@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from middle.agents import ADAPTERS, get_adapter
+from middle.agents import BaseAdapter
 from middle.config import db_path, load_config
+from middle.engine import load_plugins
 from middle.errors import MiddleError
 from middle.issues.epic_file import parse_epic
 from middle.issues.store import FileEpicStore, open_epic_store
@@ -43,7 +44,7 @@ def run_checks(home: Path, repo: Path | None = None) -> list[Check]:
         config = load_config(home, repo)
     except MiddleError:
         return checks  # check_config already said why
-    checks += check_agents(config)
+    checks += check_agents(config, repo)
     if repo is not None:
         if config["epic_store"].get("mode") == "github":
             checks.append(check_gh(repo))
@@ -97,17 +98,47 @@ def check_tmux() -> Check:
     return found
 
 
-def check_agents(config: dict[str, Any]) -> list[Check]:
-    """Each configured agent CLI: found (ok) or not (a warning: one agent is enough)."""
+def check_agents(config: dict[str, Any], repo: Path | None = None) -> list[Check]:
+    """Each registered agent CLI: found (ok) or not (a warning: one agent is enough), and
+    its version against the versions middle's test suite ran (a warning outside them)."""
+    try:
+        registry = load_plugins(repo).registry
+    except MiddleError as exc:
+        return [Check("fail", "plugins", str(exc))]
     checks = []
-    for name in sorted(ADAPTERS):
+    for name in sorted(registry.adapters):
+        adapter = registry.adapter(name, config)
+        origin = registry.adapter_origins[name]
+        label = f"agent {name}" + ("" if origin == "built-in" else f" ({origin})")
         try:
-            get_adapter(name, config).check_available()
+            adapter.check_available()
         except MiddleError as exc:
-            checks.append(Check("warn", f"agent {name}", str(exc)))
+            checks.append(Check("warn", label, str(exc)))
         else:
-            checks.append(Check("ok", f"agent {name}", "found on PATH"))
+            checks.append(check_agent_version(label, adapter))
     return checks
+
+
+def check_agent_version(label: str, adapter: BaseAdapter) -> Check:
+    if adapter.tested_versions is None:
+        return Check("ok", label, "found on PATH")
+    low, high = adapter.tested_versions
+    tested = low if low == high else f"{low} to {high}"
+    found = adapter.version()
+    if found is None:
+        return Check("warn", label, f"found, but it did not say its version; tested: {tested}")
+    if not _version(low) <= _version(found) <= _version(high):
+        return Check(
+            "warn",
+            label,
+            f"version {found} is outside what middle was tested with ({tested}); "
+            f"it may show screens middle does not know",
+        )
+    return Check("ok", label, f"version {found} (tested: {tested})")
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
 
 def check_epics(repo: Path, config: dict[str, Any]) -> Check:

@@ -16,11 +16,10 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle import git
-from middle.agents import ADAPTERS, get_adapter
 from middle.app.home import open_home_db
 from middle.app.repo import resolve_repo
 from middle.config import load_config, middle_home
-from middle.engine import Runner, RunResult, load_plugins
+from middle.engine import Registry, Runner, RunResult, load_plugins
 from middle.errors import EpicError, MiddleError, UnknownWorkflowError
 from middle.issues.store import open_epic_store
 from middle.progress import Progress
@@ -65,7 +64,8 @@ def implement(
         agent or issue.adapter or config["repo"].get("default_adapter")
         or config["global"]["default_adapter"]
     )  # fmt: skip
-    get_adapter(adapter, config).check_available()
+    registry = load_plugins(root).registry
+    registry.adapter(adapter, config).check_available()
     run_input = {
         "repo": str(root),
         "epic_ref": ref,
@@ -73,7 +73,7 @@ def implement(
         "base": git.current_branch(root),
         "source": "manual",
     }
-    runner = runner_for(run_input, progress)
+    runner = runner_for(run_input, progress, config=config, registry=registry)
     limited = active_rate_limit(runner.db, adapter)
     if limited is not None:  # refused before any row exists (check-slots is the backstop)
         raise_rate_limited(adapter, limited)
@@ -162,10 +162,9 @@ def cancel(repo: str | Path, ref: str) -> Outcome:
 
 def clear_rate_limit(adapter: str) -> None:
     """Mark an adapter available again by hand (after its limit reset early, say)."""
-    if adapter not in ADAPTERS:
-        raise MiddleError(
-            f"unknown adapter {adapter!r}; middle knows {', '.join(sorted(ADAPTERS))}"
-        )
+    known = load_plugins(None).registry.adapters
+    if adapter not in known:
+        raise MiddleError(f"unknown adapter {adapter!r}; middle knows {', '.join(sorted(known))}")
     set_rate_limit(
         open_home_db(), adapter, status="available", reset_at=None, source="cleared by hand"
     )
@@ -181,20 +180,27 @@ def _user() -> str:
         return "human"
 
 
-def runner_for(run_input: dict[str, Any], progress: Progress | None) -> Runner:
-    """A runner whose steps get this run's services: config, store, adapter, tmux."""
+def runner_for(
+    run_input: dict[str, Any],
+    progress: Progress | None,
+    *,
+    config: dict[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> Runner:
+    """A runner whose steps get this run's services: config, store, adapter, tmux.
+    A caller that already loaded the config or the plugins passes them in."""
     repo = Path(run_input["repo"])
     home = middle_home()
-    config = load_config(home, repo)
+    config = config if config is not None else load_config(home, repo)
+    registry = registry if registry is not None else load_plugins(repo).registry
     services = {
         "home": home,
         "config": config,
         "store": open_epic_store(repo, config),
-        "adapter": get_adapter(run_input["adapter"], config),
+        "adapter": registry.adapter(run_input["adapter"], config),
         "tmux": Tmux(),
         "progress": progress,
     }
-    registry = load_plugins(repo).registry
     on_step = progress.step if progress is not None else None
     return Runner(open_home_db(home), registry, services=services, on_step=on_step)
 

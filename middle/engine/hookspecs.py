@@ -29,6 +29,12 @@ def middle_register_workflows(registry: OriginBoundRegistry) -> None:
 
 
 @hookspec
+def middle_register_adapters(registry: OriginBoundRegistry) -> None:
+    """Add agent adapters with `registry.add_adapter(AdapterClass)`: a subclass of
+    `middle.agents.BaseAdapter` whose `name` is how config and `--agent` call it."""
+
+
+@hookspec
 def middle_configure_workflow(workflow: Workflow) -> None:
     """Edit a registered workflow: `workflow.insert_after(existing, new)`, `insert_before`
     or `replace`. Called once per workflow, after every plugin has registered."""

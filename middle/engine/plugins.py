@@ -26,7 +26,7 @@ from middle.errors import MiddleError, PluginError
 
 ENTRY_POINT_GROUP = "middle"
 AUTOLOAD_OFF_ENV = "MIDDLE_DISABLE_PLUGIN_AUTOLOAD"
-BUILTIN_PLUGINS = ("middle.steps", "middle.workflows")
+BUILTIN_PLUGINS = ("middle.agents", "middle.steps", "middle.workflows")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,11 @@ def load_plugins(
         register(plugin, origin, name=f"{origin}:{id(plugin)}")
 
     registry = Registry()
-    for hook_name in ("middle_register_steps", "middle_register_workflows"):
+    for hook_name in (
+        "middle_register_adapters",
+        "middle_register_steps",
+        "middle_register_workflows",
+    ):
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             origin = origins.get(id(impl.plugin), impl.plugin_name)
             _call(impl, hook_name, origin, registry=OriginBoundRegistry(registry, origin))

@@ -7,10 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from middle.agents.base import BaseAdapter
 from middle.engine.step import Step
 from middle.engine.workflow import Workflow
-from middle.errors import DuplicateStepError, PluginError, UnknownStepError, UnknownWorkflowError
+from middle.errors import (
+    ConfigError,
+    DuplicateStepError,
+    PluginError,
+    UnknownStepError,
+    UnknownWorkflowError,
+)
 
 
 @dataclass
@@ -19,6 +27,8 @@ class Registry:
     workflows: dict[str, Workflow] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
     workflow_origins: dict[str, str] = field(default_factory=dict)
+    adapters: dict[str, type[BaseAdapter]] = field(default_factory=dict)
+    adapter_origins: dict[str, str] = field(default_factory=dict)
 
     def add(self, step: Step, origin: str = "runtime") -> None:
         """Register `step`; a second step of the same name raises, naming both origins."""
@@ -43,6 +53,30 @@ class Registry:
             )
         self.workflows[workflow.name] = workflow
         self.workflow_origins[workflow.name] = origin
+
+    def add_adapter(self, adapter: type[BaseAdapter], origin: str = "runtime") -> None:
+        """Register an agent adapter class; a second one of the same name raises."""
+        if not (isinstance(adapter, type) and issubclass(adapter, BaseAdapter)):
+            raise PluginError(
+                f"{origin} registered {adapter!r} as an adapter; it must be a subclass of "
+                f"middle.agents.BaseAdapter"
+            )
+        if adapter.name in self.adapters:
+            raise PluginError(
+                f"adapter {adapter.name!r} is registered twice: by "
+                f"{self.adapter_origins[adapter.name]} and by {origin}; rename one of them"
+            )
+        self.adapters[adapter.name] = adapter
+        self.adapter_origins[adapter.name] = origin
+
+    def adapter(self, name: str, config: Mapping[str, Any]) -> BaseAdapter:
+        """The adapter called `name`, configured from `[adapters.<name>]` over its defaults."""
+        if name not in self.adapters:
+            raise ConfigError(
+                f"unknown adapter {name!r}; {_known(self.adapters)} (a plugin can add one)"
+            )
+        settings = config.get("adapters", {}).get(name, {})
+        return self.adapters[name](settings)
 
     def step(self, name: str) -> Step:
         if name not in self.steps:
@@ -76,6 +110,9 @@ class OriginBoundRegistry:
 
     def add(self, step: Step) -> None:
         self.registry.add(step, self.origin)
+
+    def add_adapter(self, adapter: type[BaseAdapter]) -> None:
+        self.registry.add_adapter(adapter, self.origin)
 
     def add_workflow(self, workflow: Workflow) -> None:
         self.registry.add_workflow(workflow, self.origin)

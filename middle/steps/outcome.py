@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,8 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
         message = f"the branch is ready for review.\n{hints['review']}"
     elif outcome == "rate-limited":
         state = "rate-limited"
-        when = turn.get("reset_at") or "an unknown time"
-        message = f"the agent hit its usage limit (resets {when}).\n{hints['resume']}"
+        when = local_time(turn["reset_at"]) if turn.get("reset_at") else "at an unknown time"
+        message = f"the agent hit its usage limit (it resets {when}).\n{hints['resume']}"
     elif outcome == "gates-failed":
         failing = ", ".join(turn.get("failing_gates", []))
         message = (
@@ -128,6 +129,12 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
         }
     # "continue": pick the work up again (after a usage limit reset, say)
     return {"next": "continue", "brief": "initial", "review_round": review_round}
+
+
+def local_time(stamp: str) -> str:
+    """A stored UTC timestamp as a person here reads it: `at 15:00 on 2026-11-27 (CET)`."""
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone()
+    return f"at {moment:%H:%M} on {moment:%Y-%m-%d} ({moment:%Z})"
 
 
 def route_after_turn(ctx: StepContext) -> str:

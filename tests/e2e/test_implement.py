@@ -6,6 +6,8 @@ import os
 import signal
 import stat
 import subprocess
+import time
+from datetime import datetime
 
 import pytest
 
@@ -80,10 +82,13 @@ def test_three_bare_stops_park_for_a_human(sandbox: Sandbox) -> None:
 
 
 def test_a_usage_limit_parks_the_run_rate_limited(sandbox: Sandbox) -> None:
-    sandbox.script({"do": "rate-limit"})
+    """The stand-in reports the limit as Claude Code does: a StopFailure hook with
+    `Claude AI usage limit reached|<epoch>`. The reset shown is that epoch, in local time."""
+    sandbox.script({"do": "rate-limit", "reset_in": 7200})
     result = sandbox.middle("implement", "--issue", REF, "--agent", "command")
     assert result.returncode == 0, result.stderr
-    assert "usage limit (resets 3pm)" in result.stdout
+    reset = datetime.fromtimestamp(time.time() + 7200).astimezone()
+    assert f"usage limit (it resets at {reset:%H:}" in result.stdout
     assert sandbox.workflow()["state"] == "rate-limited"
 
 

@@ -1,0 +1,100 @@
+"""Claude Code, interactive, driven through its hooks and its terminal.
+
+middle writes the hooks into the worktree's `.claude/settings.local.json` (Claude's
+untracked local settings, so a repo's own `.claude/settings.json` is never touched); they
+fire without an approval dialog. The prompt is the whole brief, pasted, and its delivery
+is confirmed by `UserPromptSubmit`. A turn ends with `Stop`, `StopFailure` (an API error:
+`rate_limit`, `billing_error`, ...) or `SessionEnd`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from middle.agents.base import BaseAdapter, Screen
+from middle.hooks import install_hook_script
+
+HOOK_EVENTS = (
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "Notification",
+    "Stop",
+    "StopFailure",
+    "SessionEnd",
+)
+
+# Claude's own usage-limit text: "Claude AI usage limit reached|<epoch seconds>".
+_USAGE_LIMIT = re.compile(r"Claude AI usage limit reached\|(\d{9,11})")
+
+# Start-up dialogs middle answers, by a phrase only that dialog shows, with the keys that
+# answer it the way a user who asked middle to run the agent here would.
+_DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Do you trust the files in this folder?", "workspace-trust", ("Enter",)),
+    ("Yes, I accept", "bypass-permissions-warning", ("Down", "Enter")),
+)
+
+
+class ClaudeAdapter(BaseAdapter):
+    name: ClassVar[str] = "claude"
+    defaults: ClassVar[dict[str, Any]] = {"binary": "claude", "permission_mode": "auto"}
+    env_allow: ClassVar[tuple[str, ...]] = ("ANTHROPIC_*", "CLAUDE_*", "DISABLE_*", "IS_SANDBOX")
+    tested_versions: ClassVar[tuple[str, str] | None] = ("2.1.197", "2.1.197")
+    confirms_prompts: ClassVar[bool] = True
+    inline_brief: ClassVar[bool] = True
+    knows_screens: ClassVar[bool] = True
+
+    def launch_argv(self, worktree: Path, resume_session: str | None = None) -> list[str]:
+        argv = [*self.argv(), "--permission-mode", str(self.settings["permission_mode"])]
+        return [*argv, "--resume", resume_session] if resume_session else argv
+
+    def prepare(self, worktree: Path) -> None:
+        """The hook relay, and every hook event wired to it in the local settings file
+        (other keys of that file are kept)."""
+        script = shlex.quote(str(install_hook_script(worktree)))
+        settings_path = worktree / ".claude" / "settings.local.json"
+        settings_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            settings = json.loads(settings_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            settings = {}
+        settings = settings if isinstance(settings, dict) else {}
+        settings["hooks"] = {
+            event: [{"hooks": [{"type": "command", "command": f"{script} {event}"}]}]
+            for event in HOOK_EVENTS
+        }
+        settings_path.write_text(json.dumps(settings, indent=2) + "\n")
+
+    def screen(self, pane: str, session_started: bool) -> Screen:
+        for phrase, name, keys in _DIALOGS:
+            if phrase in pane:
+                return Screen("dialog", name=name, keys=keys)
+        if "Do you want to proceed?" in pane:
+            return Screen("permission")
+        if "Stop and wait for limit to reset" in pane:  # a subscriber login's limit menu
+            reset = self.usage_limit(pane)
+            return Screen("rate-limited", name="rate-limit-options", keys=("Enter",), reset=reset)
+        if "esc to interrupt" in pane:
+            return Screen("busy")
+        if session_started and "? for shortcuts" in pane:
+            return Screen("ready")
+        return Screen("starting")
+
+    def usage_limit(self, text: str) -> str | None:
+        found = _USAGE_LIMIT.findall(text)
+        return found[-1] if found else None
+
+    def transcript_path(self, worktree: Path, session_start: Mapping[str, Any]) -> Path | None:
+        """Where the hook says, else where Claude writes it:
+        `~/.claude/projects/<cwd with / as ->/<session_id>.jsonl`."""
+        said = super().transcript_path(worktree, session_start)
+        session = session_start.get("session_id")
+        if said is not None or not isinstance(session, str):
+            return said
+        folder = re.sub(r"[^A-Za-z0-9]", "-", str(worktree))
+        return Path.home() / ".claude" / "projects" / folder / f"{session}.jsonl"

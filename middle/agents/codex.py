@@ -1,0 +1,159 @@
+"""Codex CLI, interactive, driven through `notify` and its rollout file.
+
+Launched with `--no-daemon` (otherwise Codex starts a shared server that outlives the tmux
+session), paste-burst detection off (so a quick Enter after a paste submits it), and the
+sandbox and approval policy from config. `notify` reports the end of a turn; the rollout
+(`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`) confirms each prompt (`user_message`)
+and says how a turn ended (`task_complete`, with `codex_error_info` on a limit, or
+`turn_aborted`), which matters because on a 429 no `notify` fires.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from middle.agents.base import BaseAdapter, Screen, Signal
+from middle.hooks import Hook, hook_script
+
+# "You\u2019ve hit your usage limit ... try again at 9:02 PM." (a typographic apostrophe)
+_USAGE_LIMIT = re.compile(
+    r"You[\u2019']ve hit your usage limit\b[^\n]*?(?:try again at ([^\n]+?))?\.?$", re.M
+)
+_DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+
+class CodexAdapter(BaseAdapter):
+    name: ClassVar[str] = "codex"
+    defaults: ClassVar[dict[str, Any]] = {
+        "binary": "codex",
+        "sandbox_mode": "danger-full-access",
+        "approval_policy": "never",
+    }
+    env_allow: ClassVar[tuple[str, ...]] = ("OPENAI_*", "CODEX_*", "RUST_LOG")
+    tested_versions: ClassVar[tuple[str, str] | None] = ("0.171.0", "0.171.0")
+    confirms_prompts: ClassVar[bool] = True
+    inline_brief: ClassVar[bool] = True
+    knows_screens: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._lines_read: dict[Path, int] = {}
+        self.rollout: Path | None = None
+
+    def launch_argv(self, worktree: Path, resume_session: str | None = None) -> list[str]:
+        notify = json.dumps([str(hook_script(worktree)), "Stop"])  # a JSON array is TOML too
+        overrides = {
+            "notify": notify,
+            "disable_paste_burst": "true",
+            "sandbox_mode": json.dumps(str(self.settings["sandbox_mode"])),
+            "approval_policy": json.dumps(str(self.settings["approval_policy"])),
+            "notice.hide_rate_limit_model_nudge": "true",
+        }
+        flags = ["--no-daemon"]
+        for key, value in overrides.items():
+            flags += ["-c", f"{key}={value}"]
+        resume = ["resume", resume_session] if resume_session else []
+        return [*self.argv(), *resume, *flags]
+
+    def read_hook(self, hook: Hook) -> Signal | None:
+        """`notify` arrives as a Stop hook. The thread-title request notifies too, with an
+        input that starts "Generate a concise": that is not the end of the agent's turn."""
+        if hook.event == "Stop":
+            inputs = hook.payload.get("input-messages") or [""]
+            first = inputs[0] if isinstance(inputs, list) and inputs else ""
+            if isinstance(first, str) and first.startswith("Generate a concise"):
+                return None
+            return Signal("stop")
+        return super().read_hook(hook)
+
+    def watch(self, worktree: Path, launched_at: float) -> list[Signal]:
+        """The rollout lines of this worktree's session written since the launch, each
+        once (complete lines only: the rollout is written live)."""
+        signals: list[Signal] = []
+        for path in self._rollouts(launched_at):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            lines = text[: text.rfind("\n") + 1].splitlines()
+            if not lines or not _is_session_in(lines[0], worktree):
+                continue
+            self.rollout = path
+            done = self._lines_read.get(path, 0)
+            self._lines_read[path] = len(lines)
+            for line in lines[done:]:
+                signal = _rollout_signal(line, launched_at)
+                if signal is not None:
+                    signals.append(signal)
+        return signals
+
+    def _rollouts(self, since: float) -> list[Path]:
+        home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+        sessions = home / "sessions"
+        if not sessions.is_dir():
+            return []
+        return sorted(
+            path for path in sessions.glob("*/*/*/rollout-*.jsonl") if path.stat().st_mtime >= since
+        )
+
+    def screen(self, pane: str, session_started: bool) -> Screen:
+        for phrase, name, keys in _DIALOGS:
+            if phrase in pane:
+                return Screen("dialog", name=name, keys=keys)
+        if "Would you like to run the following command?" in pane:
+            return Screen("permission")
+        if "esc to interrupt" in pane:
+            return Screen("busy")
+        if "? for shortcuts" in pane and "loading" not in pane.lower():
+            return Screen("ready")
+        return Screen("starting")
+
+    def usage_limit(self, text: str) -> str | None:
+        found = list(_USAGE_LIMIT.finditer(text))
+        return (found[-1][1] or "").strip() if found else None
+
+    def transcript_path(self, worktree: Path, session_start: Mapping[str, Any]) -> Path | None:
+        """The rollout of this worktree's session, once `watch` has found it."""
+        return super().transcript_path(worktree, session_start) or self.rollout
+
+
+def _is_session_in(first_line: str, worktree: Path) -> bool:
+    try:
+        meta = json.loads(first_line)
+    except json.JSONDecodeError:
+        return False
+    payload = meta.get("payload") if isinstance(meta, dict) else None
+    return isinstance(payload, dict) and payload.get("cwd") == str(worktree)
+
+
+def _rollout_signal(line: str, since: float) -> Signal | None:
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(entry, dict) or entry.get("type") != "event_msg":
+        return None
+    try:
+        stamp = datetime.fromisoformat(str(entry.get("timestamp", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.timestamp() < since:
+        return None
+    payload = entry.get("payload") or {}
+    kind = payload.get("type")
+    if kind == "user_message":
+        return Signal("accepted", str(payload.get("message", "")))
+    if kind == "turn_aborted":
+        return Signal("failed", f"the turn was aborted ({payload.get('reason', 'no reason')})")
+    if kind == "task_complete":
+        error = payload.get("error")
+        if not error:
+            return Signal("stop")
+        info = json.dumps(error)
+        if "usage_limit_exceeded" in info:
+            return Signal("rate-limited", "usage limit exceeded")
+        return Signal("failed", f"the turn ended on an error: {info[:300]}")
+    return None
