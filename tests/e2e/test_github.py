@@ -97,7 +97,9 @@ def github(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> FakeGitHub:
     )  # fmt: skip
     (sandbox.repo / ".middle" / "policy.toml").write_text(
         '[epic_store]\nmode = "github"\n\n[limits]\nlaunch_timeout_seconds = 30\n'
-        "turn_timeout_seconds = 60\n"
+        "turn_timeout_seconds = 60\n\n"
+        # the agent's environment is an allow-list: its `gh` needs the fake's state file
+        '[adapters.command]\nenv_pass = ["FAKE_GH_STATE"]\n'
     )
     git(sandbox.repo, "remote", "add", "origin", "https://github.com/acme/webhooks.git")
     git(sandbox.repo, "commit", "-q", "-am", "github mode")

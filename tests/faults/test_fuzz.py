@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlite_utils import Database
 
-from middle.agents.base import BaseAdapter
+from middle.agents.base import BaseAdapter, Signal
 from middle.app.demo import sample_epic
 from middle.errors import EpicFormatError, InvalidRefError
 from middle.hooks import drain_hooks, spool_dir
@@ -114,7 +114,7 @@ def test_garbage_sentinels_never_crash_the_classifier(
         (tmp_path / ".middle" / name).unlink(missing_ok=True)
     for name in names:
         (tmp_path / ".middle" / name).write_bytes(garbage)
-    stop = BaseAdapter({}).classify_stop(tmp_path, transcript)
+    stop = BaseAdapter().classify_stop(tmp_path, Signal("stop"), transcript)
     if "blocked.json" in names:
         assert stop.kind == "asked-question" and stop.question
 
