@@ -136,8 +136,9 @@ def test_claude_hooks_go_to_local_settings_and_keep_other_keys(tmp_path: Path) -
         ("WARNING: Bypass Permissions mode\n  1. No, exit\n  2. Yes, I accept", False, "dialog",
          ("Down", "Enter")),
         ("Bash command\n  rm -rf build\nDo you want to proceed?\n> 1. Yes", True, "permission", ()),
-        ("> \n  ? for shortcuts", False, "starting", ()),
-        ("> \n  ? for shortcuts", True, "ready", ()),
+        (f"{'─' * 40}\n❯ \n{'─' * 40}\n  ⏵⏵ auto mode on", False, "starting", ()),
+        (f"{'─' * 40}\n❯ \n{'─' * 40}\n  ⏵⏵ auto mode on", True, "ready", ()),
+        ("  ❯ 1. Yes\n    2. No", True, "starting", ()),
         ("✻ Thinking… (esc to interrupt)", True, "busy", ()),
     ],
 )  # fmt: skip
@@ -193,7 +194,10 @@ def test_codex_reads_acceptance_and_limits_from_its_rollout_once(
     meta = {"type": "session_meta", "payload": {"id": "thread", "cwd": str(worktree)}}
     rollout.write_text(json.dumps(meta) + "\n" + rollout_line("user_message", message="hi"))
     adapter = CodexAdapter()
-    assert adapter.watch(worktree, 0) == [Signal("accepted", "hi")]
+    assert adapter.watch(worktree, 0) == [
+        Signal("session", "thread", path=str(rollout)),
+        Signal("accepted", "hi"),
+    ]
     error = {"codex_error_info": "usage_limit_exceeded"}
     with rollout.open("a") as handle:
         handle.write(rollout_line("task_complete", error=error) + '{"partial')

@@ -57,12 +57,15 @@ class Signal:
     - `rate-limited`: the turn ended on a usage or rate limit (`reset` when said);
     - `failed`: the turn ended on an error that is not a limit (billing, API, abort);
     - `ended`: the CLI's session ended (the process is exiting);
-    - `tool`: the agent is about to run a tool (`detail` says what), for permission texts.
+    - `tool`: the agent is about to run a tool (`detail` says what), for permission texts;
+    - `session`: the CLI's session id (`detail`) and its transcript (`path`), where no
+      SessionStart hook says them.
     """
 
-    kind: Literal["accepted", "stop", "rate-limited", "failed", "ended", "tool"]
+    kind: Literal["accepted", "stop", "rate-limited", "failed", "ended", "tool", "session"]
     detail: str = ""
     reset: str | None = None
+    path: str | None = None
 
 
 @dataclass(frozen=True)

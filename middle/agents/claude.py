@@ -32,6 +32,9 @@ HOOK_EVENTS = (
 # Claude's own usage-limit text: "Claude AI usage limit reached|<epoch seconds>".
 _USAGE_LIMIT = re.compile(r"Claude AI usage limit reached\|(\d{9,11})")
 
+# The input box: a rule, then the prompt character (dialogs' menus use it too, unruled).
+_INPUT_BOX = re.compile(r"^\s*─{20,}\s*\n\s*❯", re.M)
+
 # Start-up dialogs middle answers, by a phrase only that dialog shows, with the keys that
 # answer it the way a user who asked middle to run the agent here would.
 _DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -81,7 +84,7 @@ class ClaudeAdapter(BaseAdapter):
             return Screen("rate-limited", name="rate-limit-options", keys=("Enter",), reset=reset)
         if "esc to interrupt" in pane:
             return Screen("busy")
-        if session_started and "? for shortcuts" in pane:
+        if session_started and _INPUT_BOX.search(pane):
             return Screen("ready")
         return Screen("starting")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -81,7 +80,9 @@ class CodexAdapter(BaseAdapter):
             lines = text[: text.rfind("\n") + 1].splitlines()
             if not lines or not _is_session_in(lines[0], worktree):
                 continue
-            self.rollout = path
+            if self.rollout != path:
+                self.rollout = path
+                signals.append(Signal("session", _session_id(lines[0]), path=str(path)))
             done = self._lines_read.get(path, 0)
             self._lines_read[path] = len(lines)
             for line in lines[done:]:
@@ -115,9 +116,11 @@ class CodexAdapter(BaseAdapter):
         found = list(_USAGE_LIMIT.finditer(text))
         return (found[-1][1] or "").strip() if found else None
 
-    def transcript_path(self, worktree: Path, session_start: Mapping[str, Any]) -> Path | None:
-        """The rollout of this worktree's session, once `watch` has found it."""
-        return super().transcript_path(worktree, session_start) or self.rollout
+
+
+def _session_id(first_line: str) -> str:
+    payload = json.loads(first_line).get("payload") or {}
+    return str(payload.get("id", ""))
 
 
 def _is_session_in(first_line: str, worktree: Path) -> bool:

@@ -110,7 +110,13 @@ class Turn:
                 self.pending.append(signal)
         if self.state.get("launched_epoch"):
             since = float(self.state["launched_epoch"])
-            self.pending.extend(self.adapter.watch(self.worktree, since))
+            for signal in self.adapter.watch(self.worktree, since):
+                if signal.kind == "session":
+                    fields = {"session_id": signal.detail, "transcript_path": signal.path}
+                    update_workflow(self.ctx.db, self.ctx.workflow_id, **fields)
+                    self.session_id = signal.detail
+                else:
+                    self.pending.append(signal)
 
     def take(self, *kinds: str) -> Signal | None:
         """The oldest pending signal of one of `kinds`; tool signals update `last_tool`."""
@@ -188,7 +194,7 @@ class Turn:
             if brief.get("question_kind") == "permission":
                 keys, instead = self.adapter.permission_keys(text)
                 self.event("agent.permission-answered", {"keys": list(keys)})
-                self.tmux.send_keys(self.session, *keys)
+                self.press(*keys)
                 if instead:  # denied: say what to do instead, as a prompt of its own
                     self.wait_for_screen("ready")
                     self.deliver(instead)
@@ -235,6 +241,7 @@ class Turn:
         timeout = float(self.limits.get("launch_timeout_seconds", 120))
         unknown_after = float(self.limits.get("unknown_screen_seconds", 20))
         started = time.monotonic()
+        previous_pane = None
         while True:
             self.ctx.check_cancelled()
             self.poll()
@@ -248,10 +255,11 @@ class Turn:
             screen = self.adapter.screen(pane, bool(self.state.get("session_started")))
             if screen.kind == "ready":
                 return None
-            if screen.kind == "dialog":
+            settled, previous_pane = pane == previous_pane, pane
+            if screen.kind == "dialog" and settled:  # drawn and idle: keys are not lost
                 self.event("agent.dialog-answered", {"dialog": screen.name, "keys": screen.keys})
                 self.note(f"answered the {self.adapter.name} {screen.name} dialog")
-                self.tmux.send_keys(self.session, *screen.keys)
+                self.press(*screen.keys)
                 started = time.monotonic()
             elif self.adapter.knows_screens and time.monotonic() - started > unknown_after:
                 return self.screen_question(pane)
@@ -261,6 +269,13 @@ class Turn:
                     f"SessionStart hook); is its hook config calling .middle/hooks/hook.sh?"
                 )
             time.sleep(POLL_SECONDS)
+
+    def press(self, *keys: str) -> None:
+        """Press keys one at a time, as a person would: a TUI redraws between keys, and
+        one that arrives mid-redraw can be dropped."""
+        for key in keys:
+            self.tmux.send_keys(self.session, key)
+            time.sleep(PASTE_SETTLE_SECONDS)
 
     def screen_question(self, pane: str) -> Stop:
         """Park on a start-up screen middle does not know, with the screen as the question;
@@ -354,7 +369,7 @@ class Turn:
                     return self.permission_question(pane)
                 if screen.kind in ("dialog", "rate-limited"):
                     self.event("agent.dialog-answered", {"dialog": screen.name})
-                    self.tmux.send_keys(self.session, *screen.keys)
+                    self.press(*screen.keys)
                 if screen.kind == "rate-limited":
                     signal = Signal("rate-limited", screen.name, reset=screen.reset)
                     break

@@ -1,0 +1,252 @@
+"""middle driving the real Claude Code and Codex CLIs, end to end, through `middle` itself.
+
+Each test runs the pinned CLI (installed by `.ci/install-agent-clis`) in a private HOME or
+CODEX_HOME that holds only what a user has set up before using middle (logged in, finished
+onboarding, trusted the repo), against the scripted model server on 127.0.0.1. The model's
+script is shell commands: commit, and write middle's sentinels. Everything else (hooks, the
+permission mode, dialogs, delivering and confirming prompts) is middle's job, and is what
+these tests prove. Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import REF, Sandbox, git, sandbox, wait_until
+from tests.fakes.model_server import ModelServer
+from tests.real_agents.harness import agent_bin_dir, claude_env, codex_env
+
+__all__ = ["sandbox"]  # the e2e sandbox fixture, reused
+
+CLIS = ("claude", "codex")
+GIT_AS_AGENT = "git -c user.name=agent -c user.email=agent@example.com"
+
+
+def write_json(path: str, value: dict[str, Any]) -> str:
+    return f"printf '%s' {shlex.quote(json.dumps(value))} > {path}"
+
+
+def done(note: str = "work") -> dict[str, Any]:
+    """The model commits its work and says it is done."""
+    return {
+        "run": [
+            f"echo {note} >> AGENT_WORK.md && {GIT_AS_AGENT} add AGENT_WORK.md "
+            f"&& {GIT_AS_AGENT} commit -qm {shlex.quote(note)}",
+            write_json(".middle/done.json", {"summary": note}),
+        ],
+        "say": "Done.",
+    }
+
+
+def ask(question: str) -> dict[str, Any]:
+    return {"run": [write_json(".middle/blocked.json", {"question": question})], "say": "Asked."}
+
+
+@pytest.fixture(params=CLIS)
+def cli(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def bin_dir() -> Path:
+    """The installed CLIs. Locally a missing install skips; in CI it fails, so CI can never
+    pass without running these tests."""
+    found = agent_bin_dir()
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("the agent CLIs are not installed; .ci/run must run .ci/install-agent-clis")
+        pytest.skip("the agent CLIs are not installed (run .ci/install-agent-clis)")
+    return found
+
+
+class RealRun:
+    """One repo, one CLI, one scripted model."""
+
+    def __init__(self, sandbox: Sandbox, cli: str, server: ModelServer, env: dict[str, str]):
+        self.sandbox, self.cli, self.server, self.env = sandbox, cli, server, env
+
+    def middle(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.sandbox.middle(*args, env=self.env)
+
+    def implement(self, ref: str = REF) -> subprocess.CompletedProcess[str]:
+        return self.middle("implement", "--issue", ref)
+
+    def brief(self, ref: str = REF) -> str:
+        home = self.sandbox.home / "worktrees" / "repo" / f"issue-{ref}"
+        return (home / ".middle" / "prompt.md").read_text()
+
+
+@pytest.fixture
+def real(
+    sandbox: Sandbox, cli: str, bin_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[RealRun]:
+    turns = request.node.get_closest_marker("turns")
+    server = ModelServer(list(turns.args) if turns else [done()])
+    with server:
+        make_env = claude_env if cli == "claude" else codex_env
+        env = make_env(tmp_path, server.url, sandbox.repo, bin_dir)
+        policy = sandbox.repo / ".middle" / "policy.toml"
+        policy.write_text(
+            policy.read_text()
+            + f'\n[repo]\ndefault_adapter = "{cli}"\n'
+            + '\n[adapters.codex]\nenv_pass = ["SCRIPTED_MODEL_API_KEY"]\n'
+            # No permission prompts: middle answers the bypass warning dialog at start-up.
+            + '\n[adapters.claude]\npermission_mode = "bypassPermissions"\n'
+        )
+        git(sandbox.repo, "commit", "-qam", "policy")
+        yield RealRun(sandbox, cli, server, env)
+
+
+@pytest.mark.turns(done("first"))
+def test_implement_then_approve(real: RealRun) -> None:
+    result = real.implement()
+    assert result.returncode == 0, result.stderr
+    assert "ready for review" in result.stdout
+    assert real.server.prompts()[0] == real.brief().rstrip()  # the brief, byte for byte
+    approved = real.middle("review", "--issue", REF, "--approve")
+    assert approved.returncode == 0, approved.stderr
+    assert real.sandbox.workflow()["state"] == "completed"
+    log = git(real.sandbox.repo, "log", "--format=%s", "middle/issue-" + REF)
+    assert "first" in log, real.server.tool_outputs()
+    assert len(real.sandbox.events("agent.launched")) == 1
+
+
+@pytest.mark.turns(ask("Which backoff base, 2 or 3?"), done("answered"))
+def test_a_question_is_parked_and_the_answer_reaches_the_model(real: RealRun) -> None:
+    asked = real.implement()
+    assert asked.returncode == 0, asked.stderr
+    assert "Which backoff base, 2 or 3?" in asked.stdout
+    assert real.sandbox.workflow()["state"] == "waiting-human"
+
+    answered = real.middle("answer", "--issue", REF, "--text", "Base 3, capped at 5 minutes.")
+    assert answered.returncode == 0, answered.stderr
+    assert "ready for review" in answered.stdout
+    assert "Base 3, capped at 5 minutes." in real.server.prompts()[-1]
+
+
+@pytest.mark.turns(done())
+def test_a_20_kb_multi_line_brief_arrives_byte_exact(real: RealRun) -> None:
+    epic = real.sandbox.repo / "planning" / "epics" / f"{REF}.md"
+    lines = [f"Line {n:03}: deliveries {'retry ' * 12}with `backoff` & <care>." for n in range(200)]
+    text = epic.read_text().replace(
+        "Deliveries to customer endpoints fail now and then, and are lost.", "\n".join(lines)
+    )
+    epic.write_text(text)
+    git(real.sandbox.repo, "commit", "-qam", "a long brief")
+    result = real.implement()
+    assert result.returncode == 0, result.stderr
+    brief = real.brief().rstrip()
+    assert len(brief.encode()) > 20_000 and brief.count("\n") > 200
+    assert real.server.prompts()[0] == brief
+    (accepted,) = real.sandbox.events("agent.prompt-accepted")
+    assert accepted["exact"] is True
+
+
+def usage_limit_turn(cli: str, reset: int) -> dict[str, Any]:
+    if cli == "claude":
+        return {"error": 429, "message": f"Claude AI usage limit reached|{reset}"}
+    return {
+        "error": 429,
+        "type": "usage_limit_reached",
+        "message": "The usage limit has been reached",
+        "fields": {"resets_at": reset},
+    }
+
+
+def test_a_usage_limit_parks_the_run_rate_limited(
+    sandbox: Sandbox, cli: str, bin_dir: Path, tmp_path: Path
+) -> None:
+    reset = int(time.time()) + 3 * 3600
+    with ModelServer([usage_limit_turn(cli, reset)]) as server:
+        run = _run(sandbox, cli, server, bin_dir, tmp_path)
+        result = run.implement()
+    assert result.returncode == 0, result.stderr
+    assert sandbox.workflow()["state"] == "rate-limited"
+    assert "usage limit" in result.stdout
+    limit = sandbox.db()["rate_limit_state"].get(cli)
+    assert limit["status"] == "limited"
+
+
+def _run(sandbox: Sandbox, cli: str, server: ModelServer, bin_dir: Path, tmp: Path) -> RealRun:
+    make_env = claude_env if cli == "claude" else codex_env
+    env = make_env(tmp, server.url, sandbox.repo, bin_dir)
+    policy = sandbox.repo / ".middle" / "policy.toml"
+    policy.write_text(
+        policy.read_text()
+        + f'\n[repo]\ndefault_adapter = "{cli}"\n'
+        + '\n[adapters.codex]\nenv_pass = ["SCRIPTED_MODEL_API_KEY"]\n'
+        + '\n[adapters.claude]\npermission_mode = "default"\n'
+    )
+    git(sandbox.repo, "commit", "-qam", "policy")
+    return RealRun(sandbox, cli, server, env)
+
+
+def test_a_permission_prompt_parks_a_question_and_yes_continues(
+    sandbox: Sandbox, bin_dir: Path, tmp_path: Path
+) -> None:
+    """Claude in `default` permission mode asks before Bash. Seen red: middle waited until
+    the idle kill."""
+    with ModelServer([done("allowed")]) as server:
+        run = _run(sandbox, "claude", server, bin_dir, tmp_path)
+        asked = run.implement()
+        assert asked.returncode == 0, asked.stderr
+        assert "asks permission to run Bash: echo allowed" in asked.stdout
+        assert sandbox.workflow()["state"] == "waiting-human"
+        assert len(sandbox.sessions()) == 1  # the session waits at its prompt
+
+        answered = run.middle("answer", "--issue", REF, "--text", "yes")
+        if "asks permission" in answered.stdout:  # the second command asks too
+            answered = run.middle("answer", "--issue", REF, "--text", "yes")
+    assert answered.returncode == 0, answered.stderr
+    assert "ready for review" in answered.stdout
+    assert len(sandbox.events("agent.launched")) == 1
+
+
+@pytest.mark.turns(done("one"), done("two"), done("three"))
+def test_three_dispatches_in_a_row_lose_no_prompt(real: RealRun) -> None:
+    epics = real.sandbox.repo / "planning" / "epics"
+    template = (epics / f"{REF}.md").read_text()
+    refs = [REF, "second-epic", "third-epic"]
+    for ref in refs[1:]:
+        (epics / f"{ref}.md").write_text(template.replace(f"slug: {REF}", f"slug: {ref}"))
+    git(real.sandbox.repo, "add", "-A")
+    git(real.sandbox.repo, "commit", "-qm", "three epics")
+    for ref in refs:
+        result = real.implement(ref)
+        assert result.returncode == 0, (ref, result.stderr)
+        assert "ready for review" in result.stdout
+    accepted = real.sandbox.db()["events"].count_where("type = 'agent.prompt-accepted'")
+    retried = real.sandbox.db()["events"].count_where("type = 'agent.prompt-retried'")
+    assert (accepted, len(real.server.prompts())) == (3, 3), retried
+
+
+@pytest.mark.turns({"run": ["sleep 4"], "say": "Still here."}, done("after the crash"))
+def test_a_killed_dispatcher_resumes_without_a_second_launch(real: RealRun) -> None:
+    sandbox = real.sandbox
+    dispatcher = subprocess.Popen(
+        [sys.executable, "-m", "middle", "implement", "--issue", REF],
+        cwd=sandbox.repo,
+        env={**os.environ, **real.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(lambda: sandbox.events("agent.prompt-accepted"), timeout=60)
+    dispatcher.send_signal(signal.SIGKILL)
+    dispatcher.wait()
+
+    resumed = real.middle("resume", "--issue", REF)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "ready for review" in resumed.stdout
+    assert len(sandbox.events("agent.launched")) == 1
+    assert len(sandbox.events("agent.adopted")) == 1
