@@ -42,6 +42,13 @@ exit 0
 class Hook:
     event: str
     payload: dict[str, Any]
+    sent_at: float | None = None  # epoch seconds, from the spool file's name
+
+
+def _sent_at(name: str) -> float | None:
+    """`hook.sh` names each spool file `<epoch ns>-<pid>.hook`."""
+    stamp = name.partition("-")[0]
+    return int(stamp) / 1e9 if stamp.isdigit() else None
 
 
 def hook_script(worktree: Path) -> Path:
@@ -91,7 +98,7 @@ def drain_hooks(db: Database, workflow_id: str, worktree: Path, token: str) -> l
                 reason = {"event": event, "reason": "wrong session token"}
                 record_event(db, workflow_id, "hook.rejected", reason)
         if first_time and genuine:
-            accepted.append(Hook(event, payload))
+            accepted.append(Hook(event, payload, _sent_at(path.name)))
         path.unlink(missing_ok=True)  # a crash before this line leaves a file already recorded
     return accepted
 

@@ -117,7 +117,6 @@ class CodexAdapter(BaseAdapter):
         return (found[-1][1] or "").strip() if found else None
 
 
-
 def _session_id(first_line: str) -> str:
     payload = json.loads(first_line).get("payload") or {}
     return str(payload.get("id", ""))

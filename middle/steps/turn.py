@@ -103,6 +103,9 @@ class Turn:
         for hook in drain_hooks(self.ctx.db, self.ctx.workflow_id, self.worktree, self.token):
             if self.progress is not None:
                 self.progress.hook(hook.event)
+            launched = self.state.get("launched_epoch")
+            if hook.sent_at is not None and launched and hook.sent_at < float(launched):
+                continue  # from the session before this one (its exit, say): recorded only
             if hook.event == "SessionStart":
                 self.remember(session_started=True)
             signal = self.adapter.read_hook(hook)

@@ -131,7 +131,7 @@ def test_a_question_is_parked_and_the_answer_reaches_the_model(real: RealRun) ->
 
     answered = real.middle("answer", "--issue", REF, "--text", "Base 3, capped at 5 minutes.")
     assert answered.returncode == 0, answered.stderr
-    assert "ready for review" in answered.stdout
+    assert "ready for review" in answered.stdout, [p[:80] for p in real.server.prompts()]
     assert "Base 3, capped at 5 minutes." in real.server.prompts()[-1]
 
 
