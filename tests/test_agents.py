@@ -136,9 +136,9 @@ def test_claude_hooks_go_to_local_settings_and_keep_other_keys(tmp_path: Path) -
         ("WARNING: Bypass Permissions mode\n  1. No, exit\n  2. Yes, I accept", False, "dialog",
          ("Down", "Enter")),
         ("Bash command\n  rm -rf build\nDo you want to proceed?\n> 1. Yes", True, "permission", ()),
-        (f"{'─' * 40}\n❯ \n{'─' * 40}\n  ⏵⏵ auto mode on", False, "starting", ()),
-        (f"{'─' * 40}\n❯ \n{'─' * 40}\n  ⏵⏵ auto mode on", True, "ready", ()),
-        ("  ❯ 1. Yes\n    2. No", True, "starting", ()),
+        (f"{'─' * 40}\n\u276f \n{'─' * 40}\n  ⏵⏵ auto mode on", False, "starting", ()),
+        (f"{'─' * 40}\n\u276f \n{'─' * 40}\n  ⏵⏵ auto mode on", True, "ready", ()),
+        ("  \u276f 1. Yes\n    2. No", True, "starting", ()),
         ("✻ Thinking… (esc to interrupt)", True, "busy", ()),
     ],
 )  # fmt: skip
@@ -178,9 +178,14 @@ def test_codex_ignores_the_notify_of_its_title_request() -> None:
     assert adapter.read_hook(Hook("Stop", real)) == Signal("stop")
 
 
-def rollout_line(kind: str, **payload: Any) -> str:
-    entry = {"timestamp": "2030-01-01T00:00:00.000Z", "type": "event_msg"}
+def rollout_line(kind: str, item: str = "event_msg", **payload: Any) -> str:
+    entry = {"timestamp": "2030-01-01T00:00:00.000Z", "type": item}
     return json.dumps({**entry, "payload": {"type": kind, **payload}}) + "\n"
+
+
+def user_message(text: str) -> str:
+    content = [{"type": "input_text", "text": text}]
+    return rollout_line("message", "response_item", role="user", content=content)
 
 
 def test_codex_reads_acceptance_and_limits_from_its_rollout_once(
@@ -192,7 +197,8 @@ def test_codex_reads_acceptance_and_limits_from_its_rollout_once(
     day.mkdir(parents=True)
     rollout = day / "rollout-2030-01-01T00-00-00-thread.jsonl"
     meta = {"type": "session_meta", "payload": {"id": "thread", "cwd": str(worktree)}}
-    rollout.write_text(json.dumps(meta) + "\n" + rollout_line("user_message", message="hi"))
+    context = user_message("<environment_context>cwd</environment_context>")
+    rollout.write_text(json.dumps(meta) + "\n" + context + user_message("hi"))
     adapter = CodexAdapter()
     assert adapter.watch(worktree, 0) == [
         Signal("session", "thread", path=str(rollout)),

@@ -60,12 +60,16 @@ class Signal:
     - `tool`: the agent is about to run a tool (`detail` says what), for permission texts;
     - `session`: the CLI's session id (`detail`) and its transcript (`path`), where no
       SessionStart hook says them.
+
+    `turn` is the CLI's id for the turn a signal ends, where it gives one: a CLI that
+    reports one end twice (a hook and its log) is then counted once.
     """
 
     kind: Literal["accepted", "stop", "rate-limited", "failed", "ended", "tool", "session"]
     detail: str = ""
     reset: str | None = None
     path: str | None = None
+    turn: str | None = None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ HOOK_EVENTS = (
 _USAGE_LIMIT = re.compile(r"Claude AI usage limit reached\|(\d{9,11})")
 
 # The input box: a rule, then the prompt character (dialogs' menus use it too, unruled).
-_INPUT_BOX = re.compile(r"^\s*─{20,}\s*\n\s*❯", re.M)
+_INPUT_BOX = re.compile("^\\s*─{20,}\\s*\\n\\s*\u276f", re.M)  # U+276F: the prompt mark
 
 # Start-up dialogs middle answers, by a phrase only that dialog shows, with the keys that
 # answer it the way a user who asked middle to run the agent here would.

@@ -3,7 +3,8 @@
 Launched with `--no-daemon` (otherwise Codex starts a shared server that outlives the tmux
 session), paste-burst detection off (so a quick Enter after a paste submits it), and the
 sandbox and approval policy from config. `notify` reports the end of a turn; the rollout
-(`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`) confirms each prompt (`user_message`)
+(`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`) confirms each prompt (the user
+`message` it records, as the model receives it; context it injects is in tags)
 and says how a turn ended (`task_complete`, with `codex_error_info` on a limit, or
 `turn_aborted`), which matters because on a 429 no `notify` fires.
 """
@@ -68,7 +69,8 @@ class CodexAdapter(BaseAdapter):
             first = inputs[0] if isinstance(inputs, list) and inputs else ""
             if isinstance(first, str) and first.startswith("Generate a concise"):
                 return None
-            return Signal("stop")
+            turn = hook.payload.get("turn-id")
+            return Signal("stop", turn=str(turn) if turn else None)
         return super().read_hook(hook)
 
     def watch(self, worktree: Path, launched_at: float) -> list[Signal]:
@@ -136,7 +138,7 @@ def _rollout_signal(line: str, since: float) -> Signal | None:
         entry = json.loads(line)
     except json.JSONDecodeError:
         return None
-    if not isinstance(entry, dict) or entry.get("type") != "event_msg":
+    if not isinstance(entry, dict) or entry.get("type") not in ("event_msg", "response_item"):
         return None
     try:
         stamp = datetime.fromisoformat(str(entry.get("timestamp", "")).replace("Z", "+00:00"))
@@ -146,16 +148,22 @@ def _rollout_signal(line: str, since: float) -> Signal | None:
         return None
     payload = entry.get("payload") or {}
     kind = payload.get("type")
-    if kind == "user_message":
-        return Signal("accepted", str(payload.get("message", "")))
+    if entry["type"] == "response_item":  # the prompt as the model received it
+        if kind != "message" or payload.get("role") != "user":
+            return None
+        parts = payload.get("content") or []
+        text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+        return None if text.startswith("<") else Signal("accepted", text)
+    turn = str(payload["turn_id"]) if payload.get("turn_id") else None
     if kind == "turn_aborted":
-        return Signal("failed", f"the turn was aborted ({payload.get('reason', 'no reason')})")
+        reason = payload.get("reason", "no reason")
+        return Signal("failed", f"the turn was aborted ({reason})", turn=turn)
     if kind == "task_complete":
         error = payload.get("error")
         if not error:
-            return Signal("stop")
+            return Signal("stop", turn=turn)
         info = json.dumps(error)
         if "usage_limit_exceeded" in info:
-            return Signal("rate-limited", "usage limit exceeded")
-        return Signal("failed", f"the turn ended on an error: {info[:300]}")
+            return Signal("rate-limited", "usage limit exceeded", turn=turn)
+        return Signal("failed", f"the turn ended on an error: {info[:300]}", turn=turn)
     return None

@@ -120,11 +120,15 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
         ctx.services["store"].record_answer(
             ref, signal.get("text", ""), author=signal.get("author", "human")
         )
+        turn = ctx.results.get("launch-and-drive") or {}
         return {
             "next": "continue",
             "brief": "answer",
             "text": signal.get("text", ""),
-            "question": (ctx.results.get("launch-and-drive") or {}).get("question") or "",
+            "question": turn.get("question") or "",
+            # a permission or a start-up screen is answered inside the session that asked
+            "question_kind": turn.get("question_kind") or "question",
+            "then": turn.get("then"),
             "review_round": review_round,
         }
     # "continue": pick the work up again (after a usage limit reset, say)

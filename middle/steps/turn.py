@@ -43,9 +43,10 @@ POLL_SECONDS = 0.1
 SCREEN_SECONDS = 0.5  # how often the pane is read while a turn runs
 MAX_NUDGES = 3
 SUBMIT_ATTEMPTS = 3
-ACCEPT_SECONDS = 5.0  # per submit attempt, for the CLI to confirm the prompt
+ACCEPT_SECONDS = 10.0  # per submit attempt, for the CLI to confirm the prompt
 PASTE_SETTLE_SECONDS = 0.1  # CLIs take an Enter right after a paste as part of the paste
 LIVE_PARKS = ("permission", "dialog")  # question kinds answered inside the live session
+TURN_ENDS = ("stop", "rate-limited", "failed", "ended")
 
 
 def end_session(ctx: StepContext) -> None:
@@ -99,21 +100,31 @@ class Turn:
             self.progress.note(text)
 
     def poll(self) -> None:
-        """Drain the hooks and the CLI's own files into `pending` signals."""
+        """Drain the hooks and the CLI's own files into `pending` signals. A hook sent
+        before this session's launch is the last session's (its exit, say), and a turn end
+        reported before the latest prompt ended an earlier turn (a CLI may report one end
+        twice, by a hook and in its log): both are recorded, and signal nothing."""
+        launched = float(self.state.get("launched_epoch") or 0)
+        prompted = float(self.state.get("prompted_epoch") or launched)
         for hook in drain_hooks(self.ctx.db, self.ctx.workflow_id, self.worktree, self.token):
             if self.progress is not None:
                 self.progress.hook(hook.event)
-            launched = self.state.get("launched_epoch")
-            if hook.sent_at is not None and launched and hook.sent_at < float(launched):
-                continue  # from the session before this one (its exit, say): recorded only
+            sent = hook.sent_at if hook.sent_at is not None else time.time()
+            if sent < launched:
+                continue
             if hook.event == "SessionStart":
                 self.remember(session_started=True)
             signal = self.adapter.read_hook(hook)
-            if signal is not None:
+            if (
+                signal is not None
+                and signal.kind == "ended"
+                and not self.state.get("session_started")
+            ):
+                continue  # Claude ends the session it resumes from as the new one starts
+            if signal is not None and not (signal.kind in TURN_ENDS and sent < prompted):
                 self.pending.append(signal)
-        if self.state.get("launched_epoch"):
-            since = float(self.state["launched_epoch"])
-            for signal in self.adapter.watch(self.worktree, since):
+        if launched:
+            for signal in self.adapter.watch(self.worktree, prompted):
                 if signal.kind == "session":
                     fields = {"session_id": signal.detail, "transcript_path": signal.path}
                     update_workflow(self.ctx.db, self.ctx.workflow_id, **fields)
@@ -122,14 +133,20 @@ class Turn:
                     self.pending.append(signal)
 
     def take(self, *kinds: str) -> Signal | None:
-        """The oldest pending signal of one of `kinds`; tool signals update `last_tool`."""
+        """The oldest pending signal of one of `kinds`; tool signals update `last_tool`,
+        and the end of a turn that already ended once is dropped."""
+        ended = self.state.get("ended_turns", [])
         for signal in list(self.pending):
             if signal.kind == "tool":
                 self.last_tool = signal.detail
                 self.pending.remove(signal)
+            elif signal.kind in TURN_ENDS and signal.turn is not None and signal.turn in ended:
+                self.pending.remove(signal)
         for signal in self.pending:
             if signal.kind in kinds:
                 self.pending.remove(signal)
+                if signal.kind in TURN_ENDS and signal.turn is not None:
+                    self.remember(ended_turns=[*ended, signal.turn][-20:])
                 return signal
         return None
 
@@ -306,6 +323,8 @@ class Turn:
         press Enter again if it did not, a bounded number of times. A prompt that is never
         confirmed fails the turn, with the screen in the event log."""
         text = text.rstrip()
+        self.pending.clear()  # what they said belongs to earlier prompts
+        self.remember(prompted_epoch=time.time())
         self.tmux.paste(self.session, text)
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             time.sleep(PASTE_SETTLE_SECONDS)
@@ -354,7 +373,7 @@ class Turn:
         while True:
             self.check_interrupted()
             self.poll()
-            signal = self.take("stop", "rate-limited", "failed", "ended")
+            signal = self.take(*TURN_ENDS)
             if signal is not None:
                 self.session_over = signal.kind == "ended"
                 break
