@@ -129,7 +129,7 @@ def doctor(c: Context, repo: str = ".") -> None:
     }
 )
 def steps(c: Context, repo: str = ".", json_: bool = False) -> None:
-    """List registered steps (policy, compensation, origin) and each workflow's order."""
+    """List registered steps, each workflow's order, and the agent adapters."""
     from middle.app.steps import describe_steps
 
     described = describe_steps(repo)
@@ -151,6 +151,12 @@ def steps(c: Context, repo: str = ".", json_: bool = False) -> None:
         console.print(f"\nworkflow [bold]{escape(name)}[/] ({escape(workflow['origin'])}):")
         for line in workflow["order"]:
             console.print(f"  {line}", markup=False)
+    console.print("\nagent adapters:")
+    for adapter in described["adapters"]:
+        tested = "-".join(dict.fromkeys(adapter["tested_versions"])) or "any"
+        console.print(
+            f"  {adapter['name']} ({adapter['origin']}; tested with {tested})", markup=False
+        )
 
 
 @middle_task(help={"workflows": "how many 3-step workflows to time (default 300)"})

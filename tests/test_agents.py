@@ -132,7 +132,7 @@ def test_claude_hooks_go_to_local_settings_and_keep_other_keys(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("pane", "started", "kind", "keys"),
     [
-        ("Do you trust the files in this folder?\n> 1. Yes, proceed", False, "dialog", ("Enter",)),
+        ("Quick safety check\n> 1. Yes, I trust this folder\n  2. No", False, "dialog", ("Enter",)),
         ("WARNING: Bypass Permissions mode\n  1. No, exit\n  2. Yes, I accept", False, "dialog",
          ("Down", "Enter")),
         ("Bash command\n  rm -rf build\nDo you want to proceed?\n> 1. Yes", True, "permission", ()),
@@ -168,6 +168,12 @@ def test_codex_launches_without_a_daemon_and_with_its_notify_hook(tmp_path: Path
     assert json.loads(overrides["notify"]) == [str(tmp_path / ".middle/hooks/hook.sh"), "Stop"]
     assert overrides["disable_paste_burst"] == "true"
     assert CodexAdapter().launch_argv(tmp_path, "t-1")[:3] == ["codex", "resume", "t-1"]
+
+
+def test_codex_answers_its_trust_dialog() -> None:
+    pane = "Trust this folder? Codex can read, edit...\n\u203a 1. Trust and continue\n  2. Back"
+    screen = CodexAdapter().screen(pane, False)
+    assert (screen.kind, screen.name, screen.keys) == ("dialog", "workspace-trust", ("Enter",))
 
 
 def test_codex_ignores_the_notify_of_its_title_request() -> None:
@@ -288,3 +294,23 @@ def test_an_unknown_adapter_or_missing_binary_is_a_clear_error() -> None:
         registry.adapter("gpt", {})
     with pytest.raises(AgentError, match="the command adapter has no command configured"):
         registry.adapter("command", {}).check_available()
+
+
+@pytest.mark.parametrize(
+    ("printed", "verdict", "says"),
+    [
+        ("2.1.197 (Claude Code)", "ok", "version 2.1.197 (tested: 2.1.197)"),
+        ("2.2.0 (Claude Code)", "warn", "version 2.2.0 is outside what middle was tested with"),
+        ("no version here", "warn", "did not say its version"),
+    ],
+)
+def test_doctor_checks_each_cli_version_against_the_tested_range(
+    tmp_path: Path, printed: str, verdict: str, says: str
+) -> None:
+    from middle.app.doctor import check_agent_version
+
+    binary = tmp_path / "claude"
+    binary.write_text(f"#!/bin/sh\necho '{printed}'\n")
+    binary.chmod(0o755)
+    check = check_agent_version("agent claude", ClaudeAdapter({"binary": str(binary)}))
+    assert check.verdict == verdict and says in check.detail

@@ -38,6 +38,7 @@ _INPUT_BOX = re.compile("^\\s*─{20,}\\s*\\n\\s*\u276f", re.M)  # U+276F: the p
 # Start-up dialogs middle answers, by a phrase only that dialog shows, with the keys that
 # answer it the way a user who asked middle to run the agent here would.
 _DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Yes, I trust this folder", "workspace-trust", ("Enter",)),
     ("Do you trust the files in this folder?", "workspace-trust", ("Enter",)),
     ("Yes, I accept", "bypass-permissions-warning", ("Down", "Enter")),
 )

@@ -25,7 +25,11 @@ from middle.hooks import Hook, hook_script
 _USAGE_LIMIT = re.compile(
     r"You[\u2019']ve hit your usage limit\b[^\n]*?(?:try again at ([^\n]+?))?\.?$", re.M
 )
-_DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+# Start-up dialogs middle answers (a phrase only that dialog shows, and the keys): the user
+# asked middle to run the agent in this worktree, which is a checkout of their repo.
+_DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("1. Trust and continue", "workspace-trust", ("Enter",)),
+)
 
 
 class CodexAdapter(BaseAdapter):

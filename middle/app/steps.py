@@ -10,7 +10,8 @@ from middle.engine import load_plugins
 
 
 def describe_steps(repo: str | Path) -> dict[str, Any]:
-    """Every registered step (name, policy, compensation, origin) and workflow outline."""
+    """Every registered step (name, policy, compensation, origin), workflow outline, and
+    agent adapter (origin, the CLI versions the test suite ran)."""
     registry = load_plugins(resolve_repo(repo)).registry
     steps = [
         {
@@ -25,4 +26,12 @@ def describe_steps(repo: str | Path) -> dict[str, Any]:
         name: {"origin": registry.workflow_origins[name], "order": workflow.outline()}
         for name, workflow in sorted(registry.workflows.items())
     }
-    return {"steps": steps, "workflows": workflows}
+    adapters = [
+        {
+            "name": name,
+            "origin": registry.adapter_origins[name],
+            "tested_versions": list(adapter.tested_versions or ()),
+        }
+        for name, adapter in sorted(registry.adapters.items())
+    ]
+    return {"steps": steps, "workflows": workflows, "adapters": adapters}

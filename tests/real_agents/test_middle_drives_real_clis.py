@@ -178,9 +178,16 @@ def test_a_usage_limit_parks_the_run_rate_limited(
     assert limit["status"] == "limited"
 
 
-def _run(sandbox: Sandbox, cli: str, server: ModelServer, bin_dir: Path, tmp: Path) -> RealRun:
+def _run(
+    sandbox: Sandbox,
+    cli: str,
+    server: ModelServer,
+    bin_dir: Path,
+    tmp: Path,
+    trusted: Path | None = None,
+) -> RealRun:
     make_env = claude_env if cli == "claude" else codex_env
-    env = make_env(tmp, server.url, sandbox.repo, bin_dir)
+    env = make_env(tmp, server.url, trusted or sandbox.repo, bin_dir)
     policy = sandbox.repo / ".middle" / "policy.toml"
     policy.write_text(
         policy.read_text()
@@ -211,6 +218,28 @@ def test_a_permission_prompt_parks_a_question_and_yes_continues(
     assert answered.returncode == 0, answered.stderr
     assert "ready for review" in answered.stdout
     assert len(sandbox.events("agent.launched")) == 1
+
+
+def test_a_fresh_home_that_trusts_nothing_starts_without_a_human(
+    sandbox: Sandbox, cli: str, bin_dir: Path, tmp_path: Path
+) -> None:
+    """A HOME (or CODEX_HOME) that never trusted the repo. Claude asks whether to trust the
+    worktree, and middle answers (seen red: the dialog held the start until the launch
+    timeout). Codex asks nothing, since middle sets its sandbox and approval policy."""
+    nothing = tmp_path / "nothing-trusted"
+    nothing.mkdir()
+    with ModelServer([done("trusted")]) as server:
+        run = _run(sandbox, cli, server, bin_dir, tmp_path, trusted=nothing)
+        (sandbox.repo / ".middle" / "policy.toml").write_text(
+            (sandbox.repo / ".middle" / "policy.toml")
+            .read_text()
+            .replace('permission_mode = "default"', 'permission_mode = "bypassPermissions"')
+        )
+        result = run.implement()
+    assert result.returncode == 0, result.stderr
+    assert "ready for review" in result.stdout
+    dialogs = [event["dialog"] for event in sandbox.events("agent.dialog-answered")]
+    assert ("workspace-trust" in dialogs) == (cli == "claude")
 
 
 @pytest.mark.turns(done("one"), done("two"), done("three"))

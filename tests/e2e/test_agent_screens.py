@@ -1,0 +1,70 @@
+"""An adapter from a repo's `.middle/plugins/`, and a start-up screen middle does not know:
+it parks as a question whose text is the screen, and the answer is typed into it."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tests.e2e.conftest import REF, Sandbox, git
+
+PLUGIN = '''
+from middle import hookimpl
+from middle.agents import CommandAdapter, Screen
+
+
+class ThemedAdapter(CommandAdapter):
+    """The stand-in behind a first-run question of its own."""
+
+    name = "themed"
+    knows_screens = True
+
+    def screen(self, pane, session_started):
+        ready = session_started and "stand-in agent ready" in pane
+        return Screen("ready" if ready else "starting")
+
+
+@hookimpl
+def middle_register_adapters(registry):
+    registry.add_adapter(ThemedAdapter)
+'''
+
+FIRST_RUN = """
+import os, sys
+answer = input("Welcome! Pick a colour theme [dark/light]: ")
+open(sys.argv[1], "w").write(answer)
+os.execv(sys.executable, [sys.executable, "-m", "middle.agents.standin", *sys.argv[2:]])
+"""
+
+
+def test_an_unknown_start_up_screen_is_a_question_and_the_answer_goes_into_it(
+    sandbox: Sandbox,
+) -> None:
+    """Seen red: the screen held the start until the launch timeout failed the run."""
+    plugins = sandbox.repo / ".middle" / "plugins"
+    plugins.mkdir()
+    (plugins / "themed.py").write_text(PLUGIN)
+    first_run, chosen = sandbox.root / "first_run.py", sandbox.root / "theme.txt"
+    first_run.write_text(FIRST_RUN)
+    script = sandbox.root / "script.json"
+    script.write_text(json.dumps([{"do": "done"}]))
+    argv = [sys.executable, str(first_run), str(chosen), "--script", str(script)]
+    (sandbox.repo / ".middle" / "policy.toml").write_text(
+        "[limits]\nlaunch_timeout_seconds = 30\nturn_timeout_seconds = 60\n"
+        "unknown_screen_seconds = 1\n\n"
+        f'[repo]\ndefault_adapter = "themed"\n\n[adapters.themed]\nargv = {json.dumps(argv)}\n'
+    )
+    git(sandbox.repo, "add", "-A")
+    git(sandbox.repo, "commit", "-qm", "a repo-local adapter")
+
+    asked = sandbox.middle("implement", "--issue", REF)
+    assert asked.returncode == 0, asked.stderr
+    assert "shows a screen middle does not know" in asked.stdout
+    assert "Pick a colour theme [dark/light]:" in asked.stdout
+    assert sandbox.workflow()["state"] == "waiting-human"
+
+    answered = sandbox.middle("answer", "--issue", REF, "--text", "dark")
+    assert answered.returncode == 0, answered.stderr
+    assert chosen.read_text() == "dark"
+    assert "ready for review" in answered.stdout
+    assert len(sandbox.events("agent.launched")) == 1
