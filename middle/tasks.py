@@ -65,6 +65,10 @@ def status(c: Context, json_: bool = False) -> None:
     console = _console()
     if summaries:
         console.print(_status_table(summaries))
+        for s in summaries:
+            if s["last_message"]:
+                said = " ".join(s["last_message"].split())
+                console.print(f"{s['ref']}: the agent last said: {said[:300]}", markup=False)
     else:
         console.print("No workflows yet. Start one with: middle implement --issue REF")
     for limit in list_rate_limits(db):

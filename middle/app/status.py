@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from sqlite_utils import Database
 
 from middle.errors import MiddleError
 from middle.store import list_workflows
-from middle.store.checkpoints import current_step
+from middle.store.checkpoints import current_step, load_checkpoints
 from middle.store.records import last_event
 
 
@@ -38,11 +39,28 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
                 "last_event": event.get("type"),
                 "last_event_at": event.get("ts"),
                 "end_reason": row["end_reason"],
+                "last_message": _last_message(db, row["id"]) if row["state"] in PARKED else None,
                 "created_at": row["created_at"],
                 "updated_at": row["updated_at"],
             }
         )
     return summaries
+
+
+PARKED = ("waiting-human", "rate-limited")
+
+
+def _last_message(db: Database, workflow_id: str) -> str | None:
+    """What the agent said last, from its newest finished turn."""
+    turns = [
+        cp
+        for cp in load_checkpoints(db, workflow_id)
+        if cp["name"].partition("#")[0] == "launch-and-drive" and cp["status"] == "completed"
+    ]
+    if not turns:
+        return None
+    message = json.loads(turns[-1]["output_json"] or "{}").get("last_message")
+    return message if isinstance(message, str) else None
 
 
 def _worktree(path: str | None) -> str | None:

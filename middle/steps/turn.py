@@ -85,6 +85,7 @@ class Turn:
         self.last_tool = ""
         self.keep_session = False
         self.session_over = False
+        self.last_message: str | None = None  # what the agent last said, for `status`
 
     # -- bookkeeping --------------------------------------------------------------------
 
@@ -114,6 +115,11 @@ class Turn:
                 continue
             if hook.event == "SessionStart":
                 self.remember(session_started=True)
+            said = hook.payload.get("last_assistant_message") or hook.payload.get(
+                "last-assistant-message"
+            )
+            if isinstance(said, str) and said.strip():
+                self.last_message = said.strip()[-2000:]
             signal = self.adapter.read_hook(hook)
             if (
                 signal is not None
@@ -498,6 +504,7 @@ class Turn:
             "reset_at": stop.reset_at,
             "nudges": int(self.state.get("nudges", 0)),
             "failing_gates": self.state.get("failing_gates", []),
+            "last_message": self.last_message,
         }
         if stop.question_kind == "dialog":  # what to deliver once the screen is answered
             output["then"] = {k: v for k, v in self.previous.items() if k != "then"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from tests.e2e.conftest import REF, Sandbox, git
 
@@ -37,10 +38,23 @@ os.execv(sys.executable, [sys.executable, "-m", "middle.agents.standin", *sys.ar
 """
 
 
+def command_lines() -> list[str]:
+    """Every process's command line, as `ps` shows them to any user of the machine."""
+    lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue  # the process ended
+    return lines
+
+
 def test_an_unknown_start_up_screen_is_a_question_and_the_answer_goes_into_it(
     sandbox: Sandbox,
 ) -> None:
-    """Seen red: the screen held the start until the launch timeout failed the run."""
+    """Seen red: the screen held the start until the launch timeout failed the run. While
+    the agent runs, its session token is on no process's command line (seen red: it was an
+    argument of tmux new-session)."""
     plugins = sandbox.repo / ".middle" / "plugins"
     plugins.mkdir()
     (plugins / "themed.py").write_text(PLUGIN)
@@ -62,6 +76,8 @@ def test_an_unknown_start_up_screen_is_a_question_and_the_answer_goes_into_it(
     assert "shows a screen middle does not know" in asked.stdout
     assert "Pick a colour theme [dark/light]:" in asked.stdout
     assert sandbox.workflow()["state"] == "waiting-human"
+    token = sandbox.workflow()["session_token"]
+    assert sandbox.sessions() and not any(token in line for line in command_lines())
 
     answered = sandbox.middle("answer", "--issue", REF, "--text", "dark")
     assert answered.returncode == 0, answered.stderr

@@ -128,6 +128,7 @@ def test_a_question_is_parked_and_the_answer_reaches_the_model(real: RealRun) ->
     assert asked.returncode == 0, asked.stderr
     assert "Which backoff base, 2 or 3?" in asked.stdout
     assert real.sandbox.workflow()["state"] == "waiting-human"
+    assert "the agent last said: Asked." in real.middle("status").stdout
 
     answered = real.middle("answer", "--issue", REF, "--text", "Base 3, capped at 5 minutes.")
     assert answered.returncode == 0, answered.stderr
