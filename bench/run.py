@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dispatch, engine, hooks, scale, startup
+from bench import dispatch, engine, hooks, real_agents, scale, startup
 
 
 def main() -> None:
@@ -22,7 +22,9 @@ def main() -> None:
         "machine": f"{platform.machine()}, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}",
         "quick": quick,
-        "results": [module.run(quick) for module in (engine, dispatch, startup, hooks, scale)],
+        "results": [
+            module.run(quick) for module in (engine, dispatch, startup, hooks, scale, real_agents)
+        ],
     }
     text = json.dumps(report, indent=2)
     print(text)

@@ -266,7 +266,7 @@ class Turn:
         knows. A screen nobody knows that stays up parks as a question for a human."""
         timeout = float(self.limits.get("launch_timeout_seconds", 120))
         unknown_after = float(self.limits.get("unknown_screen_seconds", 20))
-        started = time.monotonic()
+        started = began = time.monotonic()
         previous_pane = None
         while True:
             self.ctx.check_cancelled()
@@ -280,6 +280,7 @@ class Turn:
                 )
             screen = self.adapter.screen(pane, bool(self.state.get("session_started")))
             if screen.kind == "ready":
+                self.event("agent.ready", {"seconds": round(time.monotonic() - began, 3)})
                 return None
             settled, previous_pane = pane == previous_pane, pane
             if screen.kind == "dialog" and settled:  # drawn and idle: keys are not lost
