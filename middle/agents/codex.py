@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -47,7 +48,8 @@ class CodexAdapter(BaseAdapter):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._lines_read: dict[Path, int] = {}
+        self._offsets: dict[Path, int] = {}  # this worktree's rollouts: bytes read so far
+        self._scanned = 0.0
         self.rollout: Path | None = None
 
     def launch_argv(self, worktree: Path, resume_session: str | None = None) -> list[str]:
@@ -78,20 +80,26 @@ class CodexAdapter(BaseAdapter):
         return super().read_hook(hook)
 
     def watch(self, worktree: Path, launched_at: float) -> list[Signal]:
-        """The rollout lines of this worktree's session written since the launch, each
-        once (complete lines only: the rollout is written live)."""
+        """The rollout lines of this worktree's session written since `launched_at`, each
+        once. Reads only what was appended since the last call, complete lines only (the
+        rollout is written live), and looks for new rollout files at most once a second."""
         signals: list[Signal] = []
-        for path in self._rollouts(launched_at):
-            text = path.read_text(encoding="utf-8", errors="replace")
-            lines = text[: text.rfind("\n") + 1].splitlines()
-            if not lines or not _is_session_in(lines[0], worktree):
-                continue
-            if self.rollout != path:
-                self.rollout = path
-                signals.append(Signal("session", _session_id(lines[0]), path=str(path)))
-            done = self._lines_read.get(path, 0)
-            self._lines_read[path] = len(lines)
-            for line in lines[done:]:
+        if time.monotonic() - self._scanned > 1 or self.rollout is None:
+            self._scanned = time.monotonic()
+            for path in self._rollouts(launched_at):
+                if path not in self._offsets and _first_line_is_session_in(path, worktree):
+                    self._offsets[path] = 0
+        for path, offset in list(self._offsets.items()):
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            self._offsets[path] = offset + len(complete)
+            for number, line in enumerate(complete.decode(errors="replace").splitlines()):
+                if offset == 0 and number == 0:
+                    self.rollout = path
+                    signals.append(Signal("session", _session_id(line), path=str(path)))
+                    continue
                 signal = _rollout_signal(line, launched_at)
                 if signal is not None:
                     signals.append(signal)
@@ -102,9 +110,14 @@ class CodexAdapter(BaseAdapter):
         sessions = home / "sessions"
         if not sessions.is_dir():
             return []
-        return sorted(
-            path for path in sessions.glob("*/*/*/rollout-*.jsonl") if path.stat().st_mtime >= since
-        )
+        found = []
+        for path in sessions.glob("*/*/*/rollout-*.jsonl"):
+            try:
+                if path.stat().st_mtime >= since:
+                    found.append(path)
+            except FileNotFoundError:
+                continue
+        return sorted(found)
 
     def screen(self, pane: str, session_started: bool) -> Screen:
         for phrase, name, keys in _DIALOGS:
@@ -128,10 +141,11 @@ def _session_id(first_line: str) -> str:
     return str(payload.get("id", ""))
 
 
-def _is_session_in(first_line: str, worktree: Path) -> bool:
+def _first_line_is_session_in(path: Path, worktree: Path) -> bool:
     try:
-        meta = json.loads(first_line)
-    except json.JSONDecodeError:
+        with path.open("rb") as handle:
+            meta = json.loads(handle.readline())
+    except (OSError, json.JSONDecodeError):
         return False
     payload = meta.get("payload") if isinstance(meta, dict) else None
     return isinstance(payload, dict) and payload.get("cwd") == str(worktree)
