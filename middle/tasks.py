@@ -364,6 +364,41 @@ def demo(c: Context) -> None:
         run_demo(lambda text: console.print(text, markup=False, highlight=False), progress)
 
 
+# -- issue 14: a run that moves between machines ---------------------------------------
+
+
+@middle_task(
+    help={
+        "action": "export or import",
+        "issue": "export: the issue whose run to export",
+        "workflow": "export: the workflow id to export (instead of --issue)",
+        "path": "a directory, or a file if it ends in .json",
+        "repo": REPO_HELP,
+    }
+)
+def state(
+    c: Context,
+    action: str,
+    path: str = "",
+    issue: str | None = None,
+    workflow: str | None = None,
+    repo: str = ".",
+) -> None:
+    """Export a run's state to a file or directory, or import one: middle state export|import."""
+    from middle.app.state_cli import export_to, import_from
+
+    _require(path=path)
+    if action == "export":
+        written = export_to(repo, path, ref=issue, workflow_id=workflow)
+        _console().print(f"exported workflow {', '.join(written)} to {path}", markup=False)
+    elif action == "import":
+        added = import_from(repo, path)
+        summary = ", ".join(f"{table} +{count}" for table, count in added.items())
+        _console().print(f"imported {path}: {summary}", markup=False)
+    else:
+        raise Exit(f"middle: unknown action {action!r}; use: middle state export|import", 1)
+
+
 ns = Collection(
     implement,
     answer,
@@ -380,4 +415,5 @@ ns = Collection(
     demo,
     rate_limit,
     bench,
+    state,
 )
