@@ -399,6 +399,49 @@ def state(
         raise Exit(f"middle: unknown action {action!r}; use: middle state export|import", 1)
 
 
+@middle_task(
+    help={
+        "event-name": "the event's name (default: $GITHUB_EVENT_NAME)",
+        "event-path": "the event's JSON file (default: $GITHUB_EVENT_PATH)",
+        "agent": "the agent adapter (default: from config)",
+        "artifacts": "write summary.md, events.jsonl and transcript.jsonl here",
+        "repo": REPO_HELP,
+    }
+)
+def ci_job(
+    c: Context,
+    event_name: str = "",
+    event_path: str = "",
+    agent: str | None = None,
+    artifacts: str | None = None,
+    repo: str = ".",
+) -> None:
+    """One CI job: act on a GitHub Actions event for one issue, saving its state ref."""
+    import os
+
+    from middle.app.ci_main import ci_job as run_ci_job
+    from middle.progress import Progress
+
+    name = event_name or os.environ.get("GITHUB_EVENT_NAME", "")
+    path = event_path or os.environ.get("GITHUB_EVENT_PATH", "")
+    _require(**{"event-name": name})
+    with Progress() as progress:
+        results = run_ci_job(
+            repo, event_name=name, event_path=path, agent=agent, artifacts=artifacts,
+            progress=progress,
+        )  # fmt: skip
+    console = _console()
+    if not results:
+        console.print("Nothing to do.")
+    for result in results:
+        console.print(
+            f"issue {result.issue or '-'}: {result.state}: {result.message}", markup=False
+        )
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise Exit("\n".join(f"middle: issue {r.issue} {r.message}" for r in failed), code=1)
+
+
 ns = Collection(
     implement,
     answer,
@@ -416,4 +459,5 @@ ns = Collection(
     rate_limit,
     bench,
     state,
+    ci_job,
 )

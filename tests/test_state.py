@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from middle.app.state import (
     StateFormatError,
@@ -26,7 +27,7 @@ from middle.store.signals import arm_signal
 from middle.store.transfer import run_row_counts
 
 
-def make_run(tmp_path: Path) -> tuple[object, Path, Path]:
+def make_run(tmp_path: Path) -> tuple[Database, Path, Path]:
     """A parked run on "machine A": rows in every run table, and a transcript file."""
     home, repo = tmp_path / "a" / "home", tmp_path / "a" / "repo"
     db = open_db(home / "db.sqlite3")
@@ -55,12 +56,12 @@ def make_run(tmp_path: Path) -> tuple[object, Path, Path]:
 
 def test_importing_twice_adds_no_row_and_no_event(tmp_path: Path) -> None:
     db, home, repo = make_run(tmp_path)
-    bundle = export_state(db, ["wf-1"], home=home, repo=repo)  # type: ignore[arg-type]
+    bundle = export_state(db, ["wf-1"], home=home, repo=repo)
     target = open_db(tmp_path / "b" / "home" / "db.sqlite3")
     new_home, new_repo = tmp_path / "b" / "home", tmp_path / "b" / "repo"
 
-    first = import_state(target, bundle, home=new_home, repo=new_repo)
-    second = import_state(target, bundle, home=new_home, repo=new_repo)
+    first = import_state(target, bundle, home=new_home, repo=new_repo, worktrees=False)
+    second = import_state(target, bundle, home=new_home, repo=new_repo, worktrees=False)
 
     assert first == {"workflows": 1, "steps": 1, "waitfor_signals": 1, "events": 3,
                      "hook_deliveries": 0}  # fmt: skip
@@ -71,30 +72,32 @@ def test_importing_twice_adds_no_row_and_no_event(tmp_path: Path) -> None:
 
 def test_an_export_imported_back_where_it_came_from_adds_nothing(tmp_path: Path) -> None:
     db, home, repo = make_run(tmp_path)
-    bundle = export_state(db, ["wf-1"], home=home, repo=repo)  # type: ignore[arg-type]
-    assert set(import_state(db, bundle, home=home, repo=repo).values()) == {0}  # type: ignore[arg-type]
+    bundle = export_state(db, ["wf-1"], home=home, repo=repo)
+    assert set(import_state(db, bundle, home=home, repo=repo, worktrees=False).values()) == {0}
 
 
 def test_an_event_keeps_its_identity_across_two_hops(tmp_path: Path) -> None:
     """A → B → A: B's export of A's events is still recognised on A."""
     db, home, repo = make_run(tmp_path)
     b = open_db(tmp_path / "b" / "db.sqlite3")
-    import_state(b, export_state(db, ["wf-1"], home=home, repo=repo), home=tmp_path / "b",  # type: ignore[arg-type]
-                 repo=tmp_path / "b" / "repo")  # fmt: skip
+    import_state(b, export_state(db, ["wf-1"], home=home, repo=repo), home=tmp_path / "b",
+                 repo=tmp_path / "b" / "repo", worktrees=False)  # fmt: skip
     record_event(b, "wf-1", "agent.launched", {"on": "b"})
     back = export_state(b, ["wf-1"], home=tmp_path / "b", repo=tmp_path / "b" / "repo")
-    added = import_state(db, back, home=home, repo=repo)  # type: ignore[arg-type]
+    added = import_state(db, back, home=home, repo=repo, worktrees=False)
     assert added["events"] == 1  # only B's own event
 
 
 def test_paths_are_rebased_and_the_transcript_restored(tmp_path: Path) -> None:
     db, home, repo = make_run(tmp_path)
-    bundle = export_state(db, ["wf-1"], home=home, repo=repo)  # type: ignore[arg-type]
+    bundle = export_state(db, ["wf-1"], home=home, repo=repo)
     write_bundle(bundle, tmp_path / "out")
     new_home, new_repo = tmp_path / "b" / "home", tmp_path / "b" / "repo"
     target = open_db(new_home / "db.sqlite3")
 
-    import_state(target, read_bundle(tmp_path / "out"), home=new_home, repo=new_repo)
+    import_state(
+        target, read_bundle(tmp_path / "out"), home=new_home, repo=new_repo, worktrees=False
+    )
 
     row = target["workflows"].get("wf-1")
     worktree = new_home / "worktrees" / "repo" / "issue-7"
@@ -112,7 +115,7 @@ def test_paths_are_rebased_and_the_transcript_restored(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["bundle.json", "bundle-dir"])
 def test_a_file_and_a_directory_hold_the_same_bundle(tmp_path: Path, name: str) -> None:
     db, home, repo = make_run(tmp_path)
-    bundle = export_state(db, ["wf-1"], home=home, repo=repo)  # type: ignore[arg-type]
+    bundle = export_state(db, ["wf-1"], home=home, repo=repo)
     write_bundle(bundle, tmp_path / name)
     again = read_bundle(tmp_path / name)
     assert again.doc == json.loads(json.dumps(bundle.doc)) and again.files == bundle.files
@@ -120,13 +123,13 @@ def test_a_file_and_a_directory_hold_the_same_bundle(tmp_path: Path, name: str) 
 
 def test_the_newer_copy_of_a_run_wins(tmp_path: Path) -> None:
     db, home, repo = make_run(tmp_path)
-    older = export_state(db, ["wf-1"], home=home, repo=repo)  # type: ignore[arg-type]
+    older = export_state(db, ["wf-1"], home=home, repo=repo)
     b = open_db(tmp_path / "b" / "db.sqlite3")
-    import_state(b, older, home=home, repo=repo)
-    update_workflow(db, "wf-1", state="completed")  # type: ignore[arg-type]
-    newer = export_state(db, ["wf-1"], home=home, repo=repo)  # type: ignore[arg-type]
-    import_state(b, newer, home=home, repo=repo)
-    import_state(b, older, home=home, repo=repo)  # an older copy does not win back
+    import_state(b, older, home=home, repo=repo, worktrees=False)
+    update_workflow(db, "wf-1", state="completed")
+    newer = export_state(db, ["wf-1"], home=home, repo=repo)
+    import_state(b, newer, home=home, repo=repo, worktrees=False)
+    import_state(b, older, home=home, repo=repo, worktrees=False)  # an older copy does not win back
     assert b["workflows"].get("wf-1")["state"] == "completed"
 
 

@@ -27,11 +27,13 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from middle.errors import MiddleError
+from middle import git
+from middle.errors import GitError, MiddleError
 from middle.refs import validate_ref
 from middle.steps.dispatch import worktree_path
 from middle.store import encode_event_payload, list_workflows, utcnow
 from middle.store.records import Row, get_workflow
+from middle.store.schema import TERMINAL_STATES
 from middle.store.transfer import export_run_rows, import_run_rows
 
 FORMAT = "middle-state"
@@ -100,9 +102,12 @@ def export_state(db: Database, workflow_ids: list[str], *, home: Path, repo: Pat
 # -- import -------------------------------------------------------------------------------
 
 
-def import_state(db: Database, bundle: StateBundle, *, home: Path, repo: Path) -> dict[str, int]:
-    """Rebase the bundle's paths onto this machine, write its rows (idempotently) and
-    restore each transcript; return how many rows each table gained."""
+def import_state(
+    db: Database, bundle: StateBundle, *, home: Path, repo: Path, worktrees: bool = True
+) -> dict[str, int]:
+    """Rebase the bundle's paths onto this machine, write its rows (idempotently), rebuild
+    each live run's worktree from its branch (unless `worktrees=False`), and restore each
+    transcript; return how many rows each table gained."""
     check_format(bundle.doc)
     rebase = path_rebaser(bundle.doc, home=home, repo=repo)
     tables = {
@@ -111,6 +116,8 @@ def import_state(db: Database, bundle: StateBundle, *, home: Path, repo: Path) -
     }
     added = import_run_rows(db, tables)
     for row in tables.get("workflows", []):
+        if worktrees and row["state"] not in TERMINAL_STATES:
+            rebuild_worktree(repo, row)
         data = bundle.files.get(f"transcripts/{row['id']}")
         if data is not None and row.get("transcript_path"):
             target = Path(row["transcript_path"])
@@ -118,6 +125,33 @@ def import_state(db: Database, bundle: StateBundle, *, home: Path, repo: Path) -
             if not target.exists() or target.read_bytes() != data:
                 target.write_bytes(data)
     return added
+
+
+def rebuild_worktree(repo: Path, row: Mapping[str, Any]) -> None:
+    """Check the run's branch out at its (rebased) worktree path, fetching the branch from
+    origin if this clone lacks it. A no-op when the worktree is there."""
+    if not row.get("worktree_path") or not row.get("pr_branch"):
+        return
+    path, branch = Path(row["worktree_path"]), str(row["pr_branch"])
+    if (path / ".git").exists():
+        return
+    if not git.branch_exists(repo, branch):
+        fetch_branch(repo, branch)
+    base = json.loads(row["meta_json"]).get("input", {}).get("base") or "HEAD"
+    git.add_worktree(repo, path, branch, base)
+    git.ignore_middle_files(repo)
+
+
+def fetch_branch(repo: Path, branch: str) -> bool:
+    """Fetch `branch` from origin into the local branch; False if origin has none."""
+    try:
+        git.git("fetch", "--quiet", "--no-tags", "origin",
+                f"+refs/heads/{branch}:refs/heads/{branch}", cwd=repo)  # fmt: skip
+    except GitError as exc:
+        if "couldn't find remote ref" in str(exc) or "does not appear" in str(exc):
+            return False
+        raise
+    return True
 
 
 def check_format(doc: Mapping[str, Any]) -> None:
