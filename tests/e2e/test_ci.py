@@ -319,7 +319,7 @@ def test_two_jobs_for_one_issue_one_works_the_other_leaves(world: World) -> None
     assert second.returncode == 0, second.stderr
     assert "busy" in second.stdout and "leaving it alone" in second.stdout
     gate.touch()
-    out, err = first.communicate(timeout=120)
+    _out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert len(world.agent_log("launch")) == 1
     assert world.saved()["job"] == {}
