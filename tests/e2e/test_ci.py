@@ -2,8 +2,9 @@
 remote and its own tmux server, with the fake `gh` and the event JSON Actions would pass,
 running exactly what the generated workflow's job runs (`middle ci-job`).
 
-Seen red: with `rebuild_worktree` a no-op, job 2 fails (the agent's worktree is missing);
-with the claim not written (run_job going straight to `_act`), the racing job launches a
+Seen red: with `rebuild_worktree` a no-op, job 2 runs the agent in a folder that is not a
+checkout, and its work never reaches the remote branch;
+with no claim written (run_job going straight to `_act`), the racing job launches a
 second agent; with `read_trigger` trusting every comment, the stranger's comment starts
 a job that calls gh.
 """
@@ -271,6 +272,10 @@ def test_three_machines_label_then_answer_then_approval(world: World) -> None:
     assert continued["id"] == run["id"]  # the same workflow id continues
     assert continued["state"] == "waiting-human"
     assert continued["worktree_path"].startswith(str(second.folder))
+    assert Path(continued["worktree_path"], ".git").exists()  # rebuilt from the branch
+    log = ["git", "--git-dir", str(world.remote), "log", "--format=%s", f"middle/issue-{ISSUE}"]
+    pushed = subprocess.run(log, capture_output=True, text=True, check=True).stdout
+    assert "stand-in: turn 2" in pushed  # the agent's work on job 2 reached GitHub
     briefs = [turn["brief"] for turn in world.agent_log("turn")]
     assert "Base 2 seconds, capped at 5 minutes." in briefs[-1]
     assert len(world.agent_log("launch")) == 2  # exactly one launch in job 2
@@ -312,16 +317,18 @@ def test_two_jobs_for_one_issue_one_works_the_other_leaves(world: World) -> None
     world.script({"do": "ask", "question": "Which backoff base?", "wait_for": str(gate)})
     event = labeled(world)
     first = world.machine("job1").start("issues", event)
-    wait_until(lambda: world.agent_log("launch") and (world.saved()["job"] or {}).get("claimed_by"))
+    wait_until(lambda: world.agent_log("launch"))  # job 1 claimed the issue before this
 
-    second = world.machine("job2").job("issues", event)
-
-    assert second.returncode == 0, second.stderr
-    assert "busy" in second.stdout and "leaving it alone" in second.stdout
+    second = world.machine("job2").start("issues", event)
+    wait_until(lambda: second.poll() is not None or len(world.agent_log("launch")) > 1)
     gate.touch()
-    _out, err = first.communicate(timeout=120)
-    assert first.returncode == 0, err
+    out, err = second.communicate(timeout=120)
+    _out, first_err = first.communicate(timeout=120)
+
     assert len(world.agent_log("launch")) == 1
+    assert second.returncode == 0, err
+    assert "busy" in out and "leaving it alone" in out
+    assert first.returncode == 0, first_err
     assert world.saved()["job"] == {}
 
 
