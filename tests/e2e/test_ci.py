@@ -5,8 +5,8 @@ running exactly what the generated workflow's job runs (`middle ci-job`).
 Seen red: with `rebuild_worktree` a no-op, job 2 runs the agent in a folder that is not a
 checkout, and its work never reaches the remote branch;
 with no claim written (run_job going straight to `_act`), the racing job launches a
-second agent; with `read_trigger` trusting every comment, the stranger's comment starts
-a job that calls gh.
+second agent; with `read_trigger` trusting every comment, the stranger's comment is acted on
+(the job claims the issue and reports "idle" instead of "skipped").
 """
 
 from __future__ import annotations
