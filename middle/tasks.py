@@ -340,12 +340,25 @@ def rate_limit(c: Context, action: str, adapter: str) -> None:
     _console().print(f"{adapter} is available for dispatch again.")
 
 
-@middle_task(help={"repo": REPO_HELP, "github": "issues live on GitHub (GitHub mode)"})
-def init(c: Context, repo: str = ".", github: bool = False) -> None:
+@middle_task(
+    help={
+        "repo": REPO_HELP,
+        "github": "issues live on GitHub (GitHub mode)",
+        "ci": "also write .github/workflows/middle.yml: each issue a GitHub Actions job",
+    }
+)
+def init(c: Context, repo: str = ".", github: bool = False, ci: bool = False) -> None:
     """Set a repository up for middle (idempotent)."""
     from middle.app.init import init_repo
 
-    changes = init_repo(repo, github=github)
+    changes = init_repo(repo, github=github or ci)
+    if ci:  # issue 14
+        from middle import git
+        from middle.app.ci_workflow import write_workflow
+        from middle.app.repo import resolve_repo
+
+        written = write_workflow(git.repo_root(resolve_repo(repo)))
+        changes += [written] if written else []
     console = _console()
     for change in changes:
         console.print(f"✓ {change}", markup=False)
@@ -442,6 +455,30 @@ def ci_job(
         raise Exit("\n".join(f"middle: issue {r.issue} {r.message}" for r in failed), code=1)
 
 
+@middle_task(
+    help={
+        "event-name": "the event's name (default: $GITHUB_EVENT_NAME)",
+        "event-path": "the event's JSON file (default: $GITHUB_EVENT_PATH)",
+    }
+)
+def ci_route(c: Context, event_name: str = "", event_path: str = "") -> None:
+    """Name the issue an Actions event is for (issue=N in $GITHUB_OUTPUT), if its sender
+    may start work; an empty issue= otherwise."""
+    import os
+
+    from middle.app.ci_main import ci_route as route
+
+    name = event_name or os.environ.get("GITHUB_EVENT_NAME", "")
+    path = event_path or os.environ.get("GITHUB_EVENT_PATH", "")
+    _require(**{"event-name": name})
+    issue = route(name, path)
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output:
+        with open(output, "a", encoding="utf-8") as handle:
+            handle.write(f"issue={issue or ''}\n")
+    _console().print(f"issue: {issue}" if issue else "nothing to do for this event", markup=False)
+
+
 ns = Collection(
     implement,
     answer,
@@ -460,4 +497,5 @@ ns = Collection(
     bench,
     state,
     ci_job,
+    ci_route,
 )
