@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from middle.app.ci_slots import claim_slot, release_slot
 from middle.app.demo import sample_epic
 from middle.store import open_db
 from tests.conftest import REPO_ROOT
@@ -369,3 +370,43 @@ def test_importing_the_same_state_twice_adds_no_rows(world: World) -> None:
         assert db[table].count == source[table].count, table
     (row,) = other.workflows()
     assert Path(row["worktree_path"], ".git").exists()  # rebuilt from the pushed branch
+
+
+def test_no_free_slot_queues_the_issue_and_the_sweep_starts_it(world: World) -> None:
+    """Both repository-wide slots (max_concurrent = 2) are held by other jobs' agents."""
+    world.script({"do": "ask", "question": "Which backoff base?"})
+    others = world.machine("others")
+    held = [claim_slot(others.checkout, 2, issue=n, job=f"other-{n}") for n in ("1", "2")]
+    assert all(held)
+
+    queued = world.machine("job1").job("issues", labeled(world))
+
+    assert queued.returncode == 0, queued.stderr  # queued is parked: a green job
+    assert "queued" in queued.stdout
+    assert world.saved()["job"]["queued_at"]
+    assert world.agent_log("launch") == []
+    for slot in held:
+        release_slot(others.checkout, slot)  # type: ignore[arg-type]
+
+    sweeper = world.machine("sweep")
+    swept = sweeper.job("schedule", world.event("schedule", {"schedule": "23 * * * *"}))
+
+    assert swept.returncode == 0, swept.stderr
+    (run,) = sweeper.workflows()
+    assert run["state"] == "waiting-human"
+    assert len(world.agent_log("launch")) == 1
+    assert world.saved()["job"] == {}
+    assert not [r for r in world.remote_refs() if r.startswith("refs/middle/slots/")]
+
+
+def test_the_sweep_acts_on_an_answer_whose_event_was_missed(world: World) -> None:
+    world.script({"do": "ask", "question": "Which backoff base?"}, {"do": "done", "pr": "ready"})
+    assert world.machine("job1").job("issues", labeled(world)).returncode == 0
+    world.fake.comment(ISSUE, "alice", "Base 2 seconds.")  # its job never ran
+
+    sweeper = world.machine("sweep")
+    swept = sweeper.job("schedule", world.event("schedule", {"schedule": "23 * * * *"}))
+
+    assert swept.returncode == 0, swept.stderr
+    assert "Base 2 seconds." in world.agent_log("turn")[-1]["brief"]
+    assert (sweeper.folder / "artifacts" / f"issue-{ISSUE}" / "transcript.jsonl").exists()
