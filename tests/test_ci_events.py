@@ -80,3 +80,27 @@ def test_who_may_start_work(name: str, event: dict[str, Any], acts: bool) -> Non
 
 def test_the_schedule_is_the_sweep() -> None:
     assert read_trigger("schedule", {}, FakeGh({}), SLUG).kind == "sweep"  # type: ignore[arg-type]
+
+
+def test_git_gets_the_job_token_through_its_environment_only_on_actions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import base64
+    import os
+
+    from middle.app.ci_main import git_auth_from_env
+
+    monkeypatch.setenv("GH_TOKEN", "t0ken")
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GIT_CONFIG_COUNT", raising=False)
+    git_auth_from_env()
+    assert "GIT_CONFIG_COUNT" not in os.environ  # not on Actions: the user's own git setup
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")  # someone else's entry is kept
+    for name in ("GIT_CONFIG_KEY_1", "GIT_CONFIG_VALUE_1"):
+        monkeypatch.delenv(name, raising=False)
+    git_auth_from_env()
+    assert os.environ["GIT_CONFIG_COUNT"] == "2"
+    assert os.environ["GIT_CONFIG_KEY_1"] == "http.https://github.com/.extraheader"
+    basic = base64.b64encode(b"x-access-token:t0ken").decode()
+    assert os.environ["GIT_CONFIG_VALUE_1"] == f"AUTHORIZATION: basic {basic}"
