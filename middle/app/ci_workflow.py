@@ -38,6 +38,7 @@ TRUSTED = """contains(fromJSON('["OWNER", "MEMBER", "COLLABORATOR"]'), {})"""
 SETUP = f"""\
       - uses: {CHECKOUT}
         with:
+          ref: ${{{{ github.event.repository.default_branch }}}}  # never a PR's code
           fetch-depth: 0
           persist-credentials: false
       - uses: {SETUP_PYTHON}
