@@ -76,6 +76,9 @@ def test_the_workflow_has_the_contracted_shape() -> None:
         "contents": "write", "issues": "write", "pull-requests": "write"
     }  # fmt: skip
     for name, body in workflow["jobs"].items():
+        checkout = body["steps"][0]
+        assert checkout["with"]["ref"] == "${{ github.event.repository.default_branch }}", name
+        assert checkout["with"]["persist-credentials"] is False, name
         for step in body["steps"]:
             run = step.get("run", "")
             assert "${{" not in run, (name, run)  # no expression ever reaches a shell

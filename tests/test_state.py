@@ -141,3 +141,16 @@ def test_a_bundle_from_a_newer_middle_is_refused(tmp_path: Path) -> None:
 
 def test_claude_sessions_follow_the_worktree(tmp_path: Path) -> None:
     assert claude_project_dir(Path("/u"), Path("/w/a.b/issue-1")).name == "-w-a-b-issue-1"
+
+
+def test_a_bundle_clashing_with_a_live_run_here_is_refused_whole(tmp_path: Path) -> None:
+    db, home, repo = make_run(tmp_path)
+    bundle = export_state(db, ["wf-1"], home=home, repo=repo)
+    target = open_db(tmp_path / "b" / "db.sqlite3")
+    create_workflow_record(
+        target, id="wf-other", kind="implementation", repo=str(repo), epic_ref="7",
+        adapter="command",
+    )  # fmt: skip
+    with pytest.raises(StateFormatError, match="already has another live run"):
+        import_state(target, bundle, home=home, repo=repo, worktrees=False)
+    assert target["steps"].count == 0 and target["events"].count == 0  # nothing half-done

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,8 @@ JSON_COLUMNS = ("meta_json", "output_json", "payload_json")
 
 
 class StateFormatError(MiddleError):
-    """A state bundle middle cannot read: not one, or from a newer middle."""
+    """A state bundle middle cannot read or import: not one, from a newer middle, or
+    clashing with a live run of the same issue."""
 
 
 @dataclass
@@ -114,7 +116,14 @@ def import_state(
         name: [rebase_row(row, rebase) for row in rows]
         for name, rows in bundle.doc.get("tables", {}).items()
     }
-    added = import_run_rows(db, tables)
+    try:
+        added = import_run_rows(db, tables)
+    except sqlite3.IntegrityError as exc:  # the one-live-implementation index, say
+        ids = ", ".join(row["id"] for row in tables.get("workflows", []))
+        raise StateFormatError(
+            f"cannot import workflow {ids} here ({exc}): this home already has another live "
+            f"run of that issue; end it with `middle cancel`, or import into a fresh MIDDLE_HOME"
+        ) from exc
     for row in tables.get("workflows", []):
         if worktrees and row["state"] not in TERMINAL_STATES:
             rebuild_worktree(repo, row)
