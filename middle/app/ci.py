@@ -35,6 +35,7 @@ from middle.app.stateref import (
     save_state,
 )
 from middle.config import load_config, middle_home
+from middle.errors import GitError, MiddleError
 from middle.progress import Progress
 from middle.refs import branch_name
 from middle.store import find_live_implementation, list_workflows
@@ -168,13 +169,22 @@ def _save(repo: Path, ref: str, saved: Saved, claimed: str, *, job: str, queued:
     db = open_home_db(home)
     rows = list_workflows(db, repo=str(repo), epic_ref=ref)
     bundle = saved.bundle
+    unpushed: GitError | None = None
     if rows:
         if git.branch_exists(repo, branch_name(ref)):
-            push_branch(repo, branch_name(ref))
+            try:
+                push_branch(repo, branch_name(ref))
+            except GitError as exc:  # still save the state and release the claim
+                unpushed = exc
         bundle = export_state(db, [rows[-1]["id"]], home=home, repo=repo)
     record: dict[str, Any] = {"queued_at": iso(datetime.now(UTC)), "by": job} if queued else {}
     state = rows[-1]["state"] if rows else ("queued" if queued else "none")
     save_state(repo, ref, bundle, record, expected=claimed, message=f"{state} after {job}")
+    if unpushed is not None:
+        raise GitError(
+            f"the run of issue {ref} is saved, but its branch {branch_name(ref)} could not be "
+            f"pushed ({unpushed}); give the job's token contents: write"
+        ) from unpushed
 
 
 def sweep(
@@ -189,5 +199,8 @@ def sweep(
         parked = any(row["state"] in PARKED_STATES for row in rows)
         if saved.job.get("queued_at") or parked:
             trigger = Trigger("sweep", ref, "schedule")
-            results.append(run_job(repo, trigger, job=job, agent=agent, progress=progress))
+            try:
+                results.append(run_job(repo, trigger, job=job, agent=agent, progress=progress))
+            except MiddleError as exc:  # one issue's trouble must not starve the others
+                results.append(JobResult(ref, "failed", str(exc), False))
     return results

@@ -410,3 +410,22 @@ def test_the_sweep_acts_on_an_answer_whose_event_was_missed(world: World) -> Non
     assert swept.returncode == 0, swept.stderr
     assert "Base 2 seconds." in world.agent_log("turn")[-1]["brief"]
     assert (sweeper.folder / "artifacts" / f"issue-{ISSUE}" / "transcript.jsonl").exists()
+
+
+def test_a_branch_that_cannot_be_pushed_still_saves_the_run_and_frees_the_issue(
+    world: World,
+) -> None:
+    """Seen red: with the branch pushed before the save and no guard, the failed push left
+    the claim on the state ref (job.json claimed_by) for 6 hours."""
+    hook = world.remote / "hooks" / "update"
+    hook.write_text('#!/bin/sh\ncase "$1" in refs/heads/middle/*) exit 1 ;; esac\nexit 0\n')
+    hook.chmod(0o755)
+    world.script({"do": "ask", "question": "Which backoff base?"})
+
+    done = world.machine("job1").job("issues", labeled(world))
+
+    saved = world.saved()
+    assert saved["job"] == {}
+    assert saved["state"]["tables"]["workflows"][0]["state"] == "waiting-human"
+    assert done.returncode == 1
+    assert "could not be pushed" in done.stderr
