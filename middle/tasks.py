@@ -350,12 +350,25 @@ def rate_limit(c: Context, action: str, adapter: str) -> None:
     _console().print(f"{adapter} is available for dispatch again.")
 
 
-@middle_task(help={"repo": REPO_HELP, "github": "issues live on GitHub (GitHub mode)"})
-def init(c: Context, repo: str = ".", github: bool = False) -> None:
+@middle_task(
+    help={
+        "repo": REPO_HELP,
+        "github": "issues live on GitHub (GitHub mode)",
+        "ci": "also write .github/workflows/middle.yml: each issue a GitHub Actions job",
+    }
+)
+def init(c: Context, repo: str = ".", github: bool = False, ci: bool = False) -> None:
     """Set a repository up for middle (idempotent)."""
     from middle.app.init import init_repo
 
-    changes = init_repo(repo, github=github)
+    changes = init_repo(repo, github=github or ci)
+    if ci:  # issue 14
+        from middle import git
+        from middle.app.ci_workflow import write_workflow
+        from middle.app.repo import resolve_repo
+
+        written = write_workflow(git.repo_root(resolve_repo(repo)))
+        changes += [written] if written else []
     console = _console()
     for change in changes:
         console.print(f"✓ {change}", markup=False)
@@ -374,6 +387,9 @@ def demo(c: Context) -> None:
         run_demo(lambda text: console.print(text, markup=False, highlight=False), progress)
 
 
+# -- issue 14: a run that moves between machines; its tasks use the helpers above.
+from middle.tasks_ci import ci_job, ci_route, state  # noqa: E402
+
 ns = Collection(
     implement,
     answer,
@@ -390,4 +406,7 @@ ns = Collection(
     demo,
     rate_limit,
     bench,
+    state,
+    ci_job,
+    ci_route,
 )

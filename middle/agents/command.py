@@ -8,6 +8,7 @@ everything such a CLI must do; `python -m middle.agents.standin` is a complete e
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, ClassVar
 
 from middle.agents.base import BaseAdapter
@@ -21,6 +22,14 @@ class CommandAdapter(BaseAdapter):
 
     def argv(self) -> list[str]:
         return [str(part) for part in self.settings.get("argv", [])]
+
+    def launch_argv(self, worktree: Path, resume_session: str | None = None) -> list[str]:
+        """`argv`, plus `resume_argv` (with `{session_id}` filled in) to continue a session:
+        for the stand-in, `resume_argv = ["--resume", "{session_id}"]`."""
+        if not resume_session:
+            return self.argv()
+        extra = [str(part) for part in self.settings.get("resume_argv", [])]
+        return [*self.argv(), *(part.replace("{session_id}", resume_session) for part in extra)]
 
     @property
     def confirms_prompts(self) -> bool:  # type: ignore[override]

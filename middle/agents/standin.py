@@ -5,7 +5,7 @@ SessionStart hook, reads each prompt from the terminal, does some work (writes a
 commits it), leaves a sentinel, fires a Stop hook, and waits for the next prompt without
 exiting. What it does on each turn comes from a script:
 
-    python -m middle.agents.standin --script turns.json --log agent.jsonl
+    python -m middle.agents.standin --script turns.json --log agent.jsonl [--resume ID]
 
 where `turns.json` is a list of actions, one per prompt it receives (a nudge counts):
 
@@ -18,8 +18,15 @@ Actions: `done` (commit, then done.json; `"touch": [files]` also creates them, a
 `rate-limit` (a `StopFailure` hook with Claude Code's usage-limit message, resetting in
 `"reset_in"` seconds, default 3600), `hang` (never sends Stop), `idle` (a
 Notification hook every second for `"seconds"`, then stops); any action may
-take `"delay": seconds` first. Turns past the end of the script are `done`.
+take `"delay": seconds` first, or `"wait_for": path` (until that file exists).
+Turns past the end of the script are `done`.
 `{"exit_at_launch": true}` as the script makes it exit at once.
+
+Its memory is its transcript (`.middle/agent/transcript.jsonl`): the turn number is one
+more than the prompts recorded there, so a transcript carried to another machine carries
+its place in the script. `--resume ID` continues session ID, as `claude --resume ID` and
+`codex resume ID` do: the SessionStart hook reports that id (with `"source": "resume"`)
+instead of a new one.
 """
 
 from __future__ import annotations
@@ -35,13 +42,16 @@ from typing import Any
 
 
 class StandIn:
-    def __init__(self, worktree: Path, script: Any, log: Path | None) -> None:
+    def __init__(
+        self, worktree: Path, script: Any, log: Path | None, resume: str | None = None
+    ) -> None:
         self.worktree = worktree
         self.turns: list[dict[str, Any]] = script if isinstance(script, list) else []
         self.log_path = log
         self.state_dir = worktree / ".middle" / "agent"
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.session_id = uuid.uuid4().hex
+        self.resumed = resume is not None
+        self.session_id = resume or uuid.uuid4().hex
         self.transcript = self.state_dir / "transcript.jsonl"
 
     def log(self, **entry: Any) -> None:
@@ -60,20 +70,21 @@ class StandIn:
         print(text, flush=True)
 
     def next_turn(self) -> int:
-        counter = self.state_dir / "turns"
-        turn = int(counter.read_text() or 0) + 1 if counter.exists() else 1
-        counter.write_text(str(turn))
-        return turn
+        """One more than the prompts its transcript holds (a nudge counts)."""
+        if not self.transcript.exists():
+            return 1
+        lines = self.transcript.read_text().splitlines()
+        return 1 + sum(1 for line in lines if json.loads(line).get("type") == "user")
 
     def run(self) -> int:
-        self.log(event="launch", session_id=self.session_id)
+        self.log(event="launch", session_id=self.session_id, resumed=self.resumed)
         self.hook(
             "SessionStart",
             {
                 "session_id": self.session_id,
                 "transcript_path": str(self.transcript),
                 "cwd": str(self.worktree),
-                "source": "startup",
+                "source": "resume" if self.resumed else "startup",
             },
         )
         print("stand-in agent ready", flush=True)
@@ -117,6 +128,9 @@ class StandIn:
         sentinel = self.worktree / ".middle"
         kind = action.get("do", "done")
         time.sleep(float(action.get("delay", 0)))  # a turn that takes a while
+        gate = action.get("wait_for")
+        while gate and not Path(gate).exists():  # a test's start line
+            time.sleep(0.05)
         if kind == "done":
             work = self.worktree / "STANDIN_WORK.md"
             with work.open("a") as handle:
@@ -165,12 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="middle-standin", description=__doc__.split("\n")[0])
     parser.add_argument("--script", type=Path, help="JSON list of per-turn actions")
     parser.add_argument("--log", type=Path, help="append what it does here, as JSON lines")
+    parser.add_argument("--resume", metavar="ID", help="continue this session instead of a new one")
     args = parser.parse_args(argv)
     script: Any = json.loads(args.script.read_text()) if args.script else []
     if isinstance(script, dict) and script.get("exit_at_launch"):
         print("stand-in agent: exiting at once, as scripted", file=sys.stderr)
         return 3
-    return StandIn(Path.cwd(), script, args.log).run()
+    return StandIn(Path.cwd(), script, args.log, args.resume).run()
 
 
 if __name__ == "__main__":

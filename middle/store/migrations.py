@@ -152,6 +152,28 @@ MIGRATIONS += (
     ),
 )
 
+# Issue 14 (a run that moves between machines): version 6 was reserved for it.
+MIGRATIONS += (
+    Migration(
+        6,
+        "event origins",
+        (
+            # Events have an AUTOINCREMENT id, which means nothing on another machine. An
+            # imported event is known by `uid`, a digest fixed where the event was first
+            # recorded; this table maps it to the local row, so importing twice adds none.
+            """
+            CREATE TABLE event_origins (
+                workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
+                uid         TEXT NOT NULL,
+                event_id    INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+                PRIMARY KEY (workflow_id, uid)
+            )
+            """,
+            "CREATE UNIQUE INDEX event_origins_by_event ON event_origins (event_id)",
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 _CREATE_SCHEMA_VERSION = """

@@ -87,6 +87,13 @@ def api(state: dict[str, Any], path: str) -> Any:
             }
             for c in state.setdefault("comments", {}).get(number, [])
         ]
+    match = re.fullmatch(rf"repos/{re.escape(repo)}/collaborators/([^/]+)/permission", path)
+    if match:  # GitHub answers 404 for someone who is not a collaborator at all
+        permission = state.get("permissions", {}).get(match[1])
+        if permission is None:
+            fail("gh: Not Found (HTTP 404)")
+        legacy = {"maintain": "write", "triage": "read"}.get(permission, permission)
+        return {"permission": legacy, "role_name": permission, "user": user(match[1])}
     match = re.fullmatch(rf"repos/{re.escape(repo)}/pulls/(\d+)/reviews", path)
     if match:
         pr = next((p for p in state["prs"] if p["number"] == int(match[1])), None)
@@ -122,6 +129,28 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         return None
     if args[0] == "api" and len(args) == 2:
         return api(state, args[1])
+    if args[:3] == ["api", "--method", "PATCH"] and args[4:] == ["--input", "-"]:
+        match = re.fullmatch(rf"repos/{re.escape(repo)}/issues/comments/(\d+)", args[3])
+        found = [
+            (number, c)
+            for number, comments in state.get("comments", {}).items()
+            for c in comments
+            if match and c["id"] == int(match[1])
+        ]
+        if not found:
+            fail("gh: Not Found (HTTP 404)")
+        number, comment = found[0]
+        comment["body"] = json.loads(stdin)["body"]
+        comment["updated_at"] = now()
+        return {
+            "id": comment["id"],
+            "body": comment["body"],
+            "user": user(comment["login"]),
+            "html_url": f"{HOST}/{repo}/issues/{number}#issuecomment-{comment['id']}",
+            "created_at": comment["created_at"],
+            "updated_at": comment["updated_at"],
+            "author_association": "MEMBER",
+        }
     if args[:2] == ["issue", "view"] and option(args, "--repo") == repo and "--json" in args:
         number = args[2]
         issue = state["issues"].get(number)

@@ -1,0 +1,427 @@
+"""Three machines: each CI job in a fresh MIDDLE_HOME, a fresh clone of a bare "GitHub"
+remote and its own tmux server, with the fake `gh` and the event JSON Actions would pass,
+running exactly what the generated workflow's job runs (`middle ci-job`).
+
+Seen red: with `rebuild_worktree` a no-op, job 2 runs the agent in a folder that is not a
+checkout, and its work never reaches the remote branch;
+with no claim written (run_job going straight to `_act`), the racing job launches a
+second agent; with `read_trigger` trusting every comment, the stranger's comment is acted on
+(the job claims the issue and reports "idle" instead of "skipped").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from middle.app.ci_slots import claim_slot, release_slot
+from middle.app.demo import sample_epic
+from middle.store import open_db
+from tests.conftest import REPO_ROOT
+from tests.e2e.conftest import git, wait_until
+from tests.e2e.test_github import FakeGitHub
+
+ISSUE = "108"
+SLUG = "acme/webhooks"
+POLICY = """\
+[repo]
+default_adapter = "command"
+
+[epic_store]
+mode = "github"
+
+[limits]
+launch_timeout_seconds = 30
+turn_timeout_seconds = 60
+max_concurrent = 2
+
+[adapters.command]
+resume_argv = ["--resume", "{session_id}"]
+env_pass = ["FAKE_GH_STATE"]  # the agent's environment is an allow-list; its gh needs this
+"""
+
+
+@dataclass
+class World:
+    """GitHub (a bare remote and the fake gh's state) and what every job shares."""
+
+    root: Path
+    remote: Path
+    fake: FakeGitHub
+    log: Path
+    bin_dir: Path
+    sockets: list[str]
+
+    def script(self, *turns: dict[str, Any]) -> None:
+        (self.root / "script.json").write_text(json.dumps(list(turns)))
+
+    def event(self, name: str, payload: dict[str, Any]) -> Path:
+        path = self.root / f"event-{len(list(self.root.glob('event-*')))}.json"
+        path.write_text(json.dumps(payload))
+        return path
+
+    def machine(self, name: str) -> Machine:
+        """A fresh runner: its own clone, MIDDLE_HOME and tmux server."""
+        folder = self.root / name
+        folder.mkdir()
+        checkout = folder / "webhooks"
+        subprocess.run(
+            ["git", "clone", "-q", str(self.remote), str(checkout)], check=True, capture_output=True
+        )
+        socket_dir = tempfile.mkdtemp(prefix="mt-", dir="/tmp")
+        socket = str(Path(socket_dir) / "tmux.sock")
+        self.sockets.append(socket)
+        command = [sys.executable, "-m", "middle.agents.standin"]
+        command += ["--script", str(self.root / "script.json"), "--log", str(self.log)]
+        env = {
+            **os.environ,
+            "MIDDLE_HOME": str(folder / "home"),
+            "MIDDLE_TMUX_SOCKET": socket,
+            "MIDDLE_AGENT_COMMAND": shlex.join(command),
+            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "GITHUB_RUN_ID": name,
+            "GITHUB_STEP_SUMMARY": str(folder / "summary.md"),
+            "GIT_AUTHOR_NAME": "runner", "GIT_AUTHOR_EMAIL": "runner@example.com",
+            "GIT_COMMITTER_NAME": "runner", "GIT_COMMITTER_EMAIL": "runner@example.com",
+        }  # fmt: skip
+        return Machine(folder, checkout, env)
+
+    def agent_log(self, event: str) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        entries = [json.loads(line) for line in self.log.read_text().splitlines()]
+        return [e for e in entries if e["event"] == event]
+
+    def saved(self) -> dict[str, Any]:
+        """The state ref's `state.json` and `job.json`, as on the remote."""
+        ref = f"refs/middle/state/{ISSUE}"
+        show = ["git", "--git-dir", str(self.remote), "show"]
+        doc = subprocess.run([*show, f"{ref}:state.json"], capture_output=True, text=True)
+        job = subprocess.run([*show, f"{ref}:job.json"], capture_output=True, text=True)
+        return {
+            "state": json.loads(doc.stdout) if doc.returncode == 0 else None,
+            "job": json.loads(job.stdout) if job.returncode == 0 else None,
+        }
+
+    def remote_refs(self) -> list[str]:
+        out = subprocess.run(
+            ["git", "--git-dir", str(self.remote), "for-each-ref", "--format=%(refname)"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return out.stdout.split()
+
+
+@dataclass
+class Machine:
+    folder: Path
+    checkout: Path
+    env: dict[str, str]
+
+    def argv(self, event_name: str, event: Path) -> list[str]:
+        return [
+            sys.executable, "-m", "middle", "ci-job", "--event-name", event_name,
+            "--event-path", str(event), "--artifacts", str(self.folder / "artifacts"),
+        ]  # fmt: skip
+
+    def job(self, event_name: str, event: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(event_name, event), cwd=self.checkout, env=self.env,
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+
+    def start(self, event_name: str, event: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(event_name, event), cwd=self.checkout, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def middle(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "middle", *args], cwd=self.checkout, env=self.env,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    def workflows(self) -> list[dict[str, Any]]:
+        return list(open_db(self.folder / "home" / "db.sqlite3")["workflows"].rows)
+
+    def steps(self) -> dict[str, dict[str, Any]]:
+        rows = open_db(self.folder / "home" / "db.sqlite3")["steps"].rows
+        return {row["name"]: row for row in rows}
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("MIDDLE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "gh"
+    fake_gh = REPO_ROOT / "tests" / "fakes" / "gh_fake.py"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{fake_gh}" "$@"\n')
+    shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("FAKE_GH_STATE", str(tmp_path / "github.json"))
+    fake = FakeGitHub(tmp_path / "github.json")
+    body = "Deliveries fail now and then.\n\n- [ ] Failed deliveries retry with backoff\n"
+    fake.write(
+        {
+            "login": "middle-bot",
+            "repo": SLUG,
+            "issues": {
+                ISSUE: {"title": "Retry failed webhooks", "body": body, "labels": ["approved"],
+                        "sub_issues": [109, 110]},
+                "109": {"title": "Retry queue", "body": "Persist them.", "parent": 108},
+                "110": {"title": "Backoff", "body": "Exponential.", "parent": 108},
+            },
+            "prs": [],
+            "permissions": {"alice": "admin", "bob": "write", "mallory": "read"},
+        }
+    )  # fmt: skip
+    # The "GitHub" remote: its path ends in github.com/acme/webhooks.git, which is what
+    # middle reads the repository's slug from.
+    seed = tmp_path / "seed"
+    (seed / ".middle").mkdir(parents=True)
+    (seed / ".middle" / "policy.toml").write_text(POLICY)
+    (seed / "README.md").write_text(sample_epic()[:200])
+    git(seed, "init", "-q", "-b", "main")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "initial")
+    remote = tmp_path / "github.com" / "acme" / "webhooks.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(remote)], check=True)
+    made = World(tmp_path, remote, fake, tmp_path / "agent.jsonl", bin_dir, [])
+    yield made
+    for socket in made.sockets:
+        subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
+        shutil.rmtree(Path(socket).parent, ignore_errors=True)
+
+
+def labeled(world: World, sender: str = "alice") -> Path:
+    return world.event(
+        "issues",
+        {
+            "action": "labeled",
+            "issue": {"number": int(ISSUE), "title": "Retry failed webhooks"},
+            "label": {"name": "approved"},
+            "repository": {"full_name": SLUG},
+            "sender": {"login": sender},
+        },
+    )
+
+
+def commented(world: World, login: str, association: str, body: str) -> Path:
+    return world.event(
+        "issue_comment",
+        {
+            "action": "created",
+            "issue": {"number": int(ISSUE)},
+            "comment": {"id": 900, "body": body, "user": {"login": login},
+                        "author_association": association},
+            "repository": {"full_name": SLUG},
+            "sender": {"login": login},
+        },
+    )  # fmt: skip
+
+
+def reviewed(world: World, login: str, state: str) -> Path:
+    pr = world.fake.pr()
+    return world.event(
+        "pull_request_review",
+        {
+            "action": "submitted",
+            "review": {"state": state.lower(), "user": {"login": login},
+                       "author_association": "MEMBER", "body": ""},
+            "pull_request": {"number": pr["number"], "head": {
+                "ref": f"middle/issue-{ISSUE}", "repo": {"full_name": SLUG}}},
+            "repository": {"full_name": SLUG},
+            "sender": {"login": login},
+        },
+    )  # fmt: skip
+
+
+def test_three_machines_label_then_answer_then_approval(world: World) -> None:
+    world.script({"do": "ask", "question": "Which backoff base?"}, {"do": "done", "pr": "ready"})
+
+    # job 1: the label. The agent asks; the run parks and its state is saved.
+    first = world.machine("job1")
+    done = first.job("issues", labeled(world))
+    assert done.returncode == 0, done.stderr
+    (run,) = first.workflows()
+    assert run["state"] == "waiting-human"
+    saved = world.saved()
+    assert saved["job"] == {}  # the claim was released
+    assert saved["state"]["tables"]["workflows"][0]["id"] == run["id"]
+    assert f"refs/heads/middle/issue-{ISSUE}" in world.remote_refs()
+    assert "waiting-human" in (first.folder / "summary.md").read_text()
+    assert (first.folder / "artifacts" / f"issue-{ISSUE}" / "events.jsonl").exists()
+
+    # job 2, a day later on another runner: the answer comes as a comment.
+    world.fake.comment(ISSUE, "alice", "Base 2 seconds, capped at 5 minutes.")
+    second = world.machine("job2")
+    done = second.job("issue_comment", commented(world, "alice", "MEMBER", "Base 2 seconds"))
+    assert done.returncode == 0, done.stderr
+    (continued,) = second.workflows()
+    assert continued["id"] == run["id"]  # the same workflow id continues
+    assert continued["state"] == "waiting-human"
+    assert continued["worktree_path"].startswith(str(second.folder))
+    assert Path(continued["worktree_path"], ".git").exists()  # rebuilt from the branch
+    log = ["git", "--git-dir", str(world.remote), "log", "--format=%s", f"middle/issue-{ISSUE}"]
+    pushed = subprocess.run(log, capture_output=True, text=True, check=True).stdout
+    assert "stand-in: turn 2" in pushed  # the agent's work on job 2 reached GitHub
+    briefs = [turn["brief"] for turn in world.agent_log("turn")]
+    assert "Base 2 seconds, capped at 5 minutes." in briefs[-1]
+    assert len(world.agent_log("launch")) == 2  # exactly one launch in job 2
+    steps = second.steps()
+    assert steps["prepare-worktree"]["attempts"] == 1  # not replayed on this machine
+    assert steps["launch-and-drive"]["attempts"] == 1
+    assert world.fake.pr()["isDraft"] is False
+
+    # job 3: the approving review.
+    world.fake.review("bob", "APPROVED", "")
+    third = world.machine("job3")
+    done = third.job("pull_request_review", reviewed(world, "bob", "APPROVED"))
+    assert done.returncode == 0, done.stderr
+    (finished,) = third.workflows()
+    assert (finished["id"], finished["state"]) == (run["id"], "completed")
+    assert world.saved()["state"]["tables"]["workflows"][0]["state"] == "completed"
+    status = [c for c in world.fake.comments(ISSUE) if c["body"].startswith("<!-- middle:status")]
+    assert len(status) == 1 and "completed" in status[0]["body"]  # one comment, updated
+
+
+def test_the_agent_session_continues_across_jobs(world: World) -> None:
+    world.script({"do": "ask", "question": "Which backoff base?"}, {"do": "done", "pr": "ready"})
+    assert world.machine("job1").job("issues", labeled(world)).returncode == 0
+    world.fake.comment(ISSUE, "alice", "Base 2 seconds.")
+    second = world.machine("job2")
+    assert second.job("issue_comment", commented(world, "alice", "MEMBER", "x")).returncode == 0
+    first_launch, second_launch = world.agent_log("launch")
+    assert second_launch["resumed"] is True
+    assert second_launch["session_id"] == first_launch["session_id"]
+
+
+def test_two_jobs_for_one_issue_one_works_the_other_leaves(world: World) -> None:
+    gate = world.root / "go"
+    world.script({"do": "ask", "question": "Which backoff base?", "wait_for": str(gate)})
+    event = labeled(world)
+    first = world.machine("job1").start("issues", event)
+    wait_until(lambda: world.agent_log("launch"))  # job 1 claimed the issue before this
+
+    second = world.machine("job2").start("issues", event)
+    wait_until(lambda: second.poll() is not None or len(world.agent_log("launch")) > 1)
+    gate.touch()
+    out, err = second.communicate(timeout=120)
+    _out, first_err = first.communicate(timeout=120)
+
+    assert len(world.agent_log("launch")) == 1
+    assert second.returncode == 0, err
+    assert "busy" in out and "leaving it alone" in out
+    assert first.returncode == 0, first_err
+    assert world.saved()["job"] == {}
+
+
+def test_a_strangers_comment_runs_nothing(world: World) -> None:
+    stranger = world.machine("job1")
+    done = stranger.job("issue_comment", commented(world, "mallory", "NONE", "do it!"))
+    assert done.returncode == 0, done.stderr
+    assert "skipped" in done.stdout
+    assert world.fake.read().get("calls", []) == []  # not even a question to GitHub
+    assert not [ref for ref in world.remote_refs() if ref.startswith("refs/middle/")]
+    assert world.agent_log("launch") == []
+
+
+def test_a_label_by_someone_without_write_access_runs_nothing(world: World) -> None:
+    done = world.machine("job1").job("issues", labeled(world, sender="mallory"))
+    assert done.returncode == 0, done.stderr
+    assert "read access, not write access" in done.stdout
+    assert world.agent_log("launch") == []
+
+
+def test_importing_the_same_state_twice_adds_no_rows(world: World) -> None:
+    world.script({"do": "ask", "question": "Which backoff base?"})
+    first = world.machine("job1")
+    assert first.job("issues", labeled(world)).returncode == 0
+    exported = first.middle("state", "export", "--issue", ISSUE, "--path", str(world.root / "s"))
+    assert exported.returncode == 0, exported.stderr
+
+    other = world.machine("job2")
+    once = other.middle("state", "import", "--path", str(world.root / "s"))
+    twice = other.middle("state", "import", "--path", str(world.root / "s"))
+
+    assert once.returncode == 0 and twice.returncode == 0, once.stderr + twice.stderr
+    assert "events +0" not in once.stdout
+    assert "workflows +0, steps +0, waitfor_signals +0, events +0" in twice.stdout
+    db = open_db(other.folder / "home" / "db.sqlite3")
+    source = open_db(first.folder / "home" / "db.sqlite3")
+    for table in ("workflows", "steps", "events", "waitfor_signals", "hook_deliveries"):
+        assert db[table].count == source[table].count, table
+    (row,) = other.workflows()
+    assert Path(row["worktree_path"], ".git").exists()  # rebuilt from the pushed branch
+
+
+def test_no_free_slot_queues_the_issue_and_the_sweep_starts_it(world: World) -> None:
+    """Both repository-wide slots (max_concurrent = 2) are held by other jobs' agents."""
+    world.script({"do": "ask", "question": "Which backoff base?"})
+    others = world.machine("others")
+    held = [claim_slot(others.checkout, 2, issue=n, job=f"other-{n}") for n in ("1", "2")]
+    assert all(held)
+
+    queued = world.machine("job1").job("issues", labeled(world))
+
+    assert queued.returncode == 0, queued.stderr  # queued is parked: a green job
+    assert "queued" in queued.stdout
+    assert world.saved()["job"]["queued_at"]
+    assert world.agent_log("launch") == []
+    for slot in held:
+        release_slot(others.checkout, slot)  # type: ignore[arg-type]
+
+    sweeper = world.machine("sweep")
+    swept = sweeper.job("schedule", world.event("schedule", {"schedule": "23 * * * *"}))
+
+    assert swept.returncode == 0, swept.stderr
+    (run,) = sweeper.workflows()
+    assert run["state"] == "waiting-human"
+    assert len(world.agent_log("launch")) == 1
+    assert world.saved()["job"] == {}
+    assert not [r for r in world.remote_refs() if r.startswith("refs/middle/slots/")]
+
+
+def test_the_sweep_acts_on_an_answer_whose_event_was_missed(world: World) -> None:
+    world.script({"do": "ask", "question": "Which backoff base?"}, {"do": "done", "pr": "ready"})
+    assert world.machine("job1").job("issues", labeled(world)).returncode == 0
+    world.fake.comment(ISSUE, "alice", "Base 2 seconds.")  # its job never ran
+
+    sweeper = world.machine("sweep")
+    swept = sweeper.job("schedule", world.event("schedule", {"schedule": "23 * * * *"}))
+
+    assert swept.returncode == 0, swept.stderr
+    assert "Base 2 seconds." in world.agent_log("turn")[-1]["brief"]
+    assert (sweeper.folder / "artifacts" / f"issue-{ISSUE}" / "transcript.jsonl").exists()
+
+
+def test_a_branch_that_cannot_be_pushed_still_saves_the_run_and_frees_the_issue(
+    world: World,
+) -> None:
+    """Seen red: with the branch pushed before the save and no guard, the failed push left
+    the claim on the state ref (job.json claimed_by) for 6 hours."""
+    hook = world.remote / "hooks" / "update"
+    hook.write_text('#!/bin/sh\ncase "$1" in refs/heads/middle/*) exit 1 ;; esac\nexit 0\n')
+    hook.chmod(0o755)
+    world.script({"do": "ask", "question": "Which backoff base?"})
+
+    done = world.machine("job1").job("issues", labeled(world))
+
+    saved = world.saved()
+    assert saved["job"] == {}
+    assert saved["state"]["tables"]["workflows"][0]["state"] == "waiting-human"
+    assert done.returncode == 1
+    assert "could not be pushed" in done.stderr

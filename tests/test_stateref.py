@@ -1,0 +1,74 @@
+"""The state ref and the slot refs: compare-and-swap writes on a real bare remote.
+
+Seen red: with `cas` pushing without `--force-with-lease` (a plain `+` force push), the
+second writer with a stale expectation overwrites the first instead of raising.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from middle.app.ci_slots import claim_slot, release_slot, slot_holders
+from middle.app.state import StateBundle
+from middle.app.stateref import StateRaceError, load_state, save_state
+from tests.e2e.conftest import git
+
+
+@pytest.fixture
+def clones(tmp_path: Path) -> tuple[Path, Path]:
+    """Two clones of one bare remote: two machines."""
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    git(seed, "init", "-q", "-b", "main")
+    git(seed, "commit", "-q", "--allow-empty", "-m", "initial")
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(remote)], check=True)
+    pair = []
+    for name in ("a", "b"):
+        subprocess.run(["git", "clone", "-q", str(remote), str(tmp_path / name)], check=True)
+        pair.append(tmp_path / name)
+    return pair[0], pair[1]
+
+
+def bundle(note: str) -> StateBundle:
+    doc = {"format": "middle-state", "version": 1, "note": note, "tables": {}}
+    return StateBundle(doc, {"transcripts/wf-1": b"\x00\xffbytes"})
+
+
+def test_a_saved_bundle_reads_back_on_another_clone(clones: tuple[Path, Path]) -> None:
+    a, b = clones
+    assert load_state(a, "7").sha is None
+    sha = save_state(a, "7", bundle("one"), {"claimed_by": "a"}, expected=None, message="m")
+    saved = load_state(b, "7")
+    assert saved.sha == sha and saved.job == {"claimed_by": "a"}
+    assert saved.bundle is not None and saved.bundle.doc["note"] == "one"
+    assert saved.bundle.files == {"transcripts/wf-1": b"\x00\xffbytes"}
+
+
+def test_two_writers_that_read_the_same_value_cannot_both_write(
+    clones: tuple[Path, Path],
+) -> None:
+    a, b = clones
+    first = save_state(a, "7", bundle("one"), {}, expected=None, message="m")
+    assert load_state(b, "7").sha == first
+    save_state(a, "7", bundle("two"), {}, expected=first, message="m")
+    with pytest.raises(StateRaceError):
+        save_state(b, "7", bundle("three"), {}, expected=first, message="m")
+    with pytest.raises(StateRaceError):  # "must not exist" fails once it does
+        save_state(b, "7", bundle("four"), {}, expected=None, message="m")
+    saved = load_state(b, "7").bundle
+    assert saved is not None and saved.doc["note"] == "two"
+
+
+def test_slots_cap_the_agents_across_clones(clones: tuple[Path, Path]) -> None:
+    a, b = clones
+    one = claim_slot(a, 2, issue="1", job="j1")
+    two = claim_slot(b, 2, issue="2", job="j2")
+    assert one is not None and two is not None and one.ref != two.ref
+    assert claim_slot(a, 2, issue="3", job="j3") is None  # full
+    assert {h["issue"] for h in slot_holders(b, 2)} == {"1", "2"}
+    release_slot(a, one)
+    assert claim_slot(b, 2, issue="3", job="j3") is not None
