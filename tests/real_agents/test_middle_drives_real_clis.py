@@ -134,6 +134,11 @@ def test_a_question_is_parked_and_the_answer_reaches_the_model(real: RealRun) ->
     assert answered.returncode == 0, answered.stderr
     assert "ready for review" in answered.stdout, [p[:80] for p in real.server.prompts()]
     assert "Base 3, capped at 5 minutes." in real.server.prompts()[-1]
+    first, second = (event["argv"] for event in real.sandbox.events("agent.launched"))
+    session = real.sandbox.workflow()["session_id"]
+    resume = ["--resume", session] if real.cli == "claude" else ["resume", session]
+    assert session and resume not in [first[i : i + 2] for i in range(len(first))]
+    assert resume in [second[i : i + 2] for i in range(len(second))]  # the same conversation
 
 
 @pytest.mark.turns(done())
