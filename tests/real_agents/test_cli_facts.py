@@ -359,3 +359,80 @@ def test_codex_hooks_json_fires_user_prompt_submit_with_bypass_hook_trust(
         record("codex.hook_payloads", read_jsonl(log))
     assert submit["prompt"] == "Please do the task"
     assert stop["last_assistant_message"] == "All done."
+
+
+def test_claude_resume_continues_the_session_offline(
+    agent_bin: Path, checkout: Checkout, terminal: MakeTerminal, tmp_path: Path
+) -> None:
+    """`claude --resume <session_id>` in a new tmux server re-sends the history: the next
+    prompt is the conversation's second (turns[1]), under the same session id."""
+    log = tmp_path / "hooks.jsonl"
+    with ModelServer([{"say": "first"}, {"say": "second"}]) as server:
+        env = claude_env(tmp_path, server.url, checkout.repo, agent_bin)
+        skip_bypass_warning(env)
+        first = terminal()
+        session = start_claude(first, env, checkout, log, "--dangerously-skip-permissions")
+        submit_prompt(first, log, "One")
+        wait_for(lambda: hook(log, "Stop"), 30, "Stop", first.pane)
+        first.kill()
+        log.unlink()
+        again = terminal()
+        resumed = start_claude(
+            again,
+            env,
+            checkout,
+            log,
+            "--dangerously-skip-permissions",
+            "--resume",
+            session["session_id"],
+        )
+        submit_prompt(again, log, "Two")
+        stop = wait_for(lambda: hook(log, "Stop"), 30, "Stop", again.pane)[0]
+    record("claude.resume_session_start", {k: resumed[k] for k in ("source", "session_id")})
+    assert stop["last_assistant_message"] == "second"
+    assert stop["session_id"] == session["session_id"]
+    assert server.prompts() == ["One", "Two"]
+
+
+def test_codex_resume_continues_the_thread_offline(
+    agent_bin: Path, checkout: Checkout, terminal: MakeTerminal, tmp_path: Path
+) -> None:
+    """`codex resume <thread-id>` re-sends the history: the next prompt is turns[1]. After a
+    resume, notify's `input-messages` lists every user message of the thread (["One", "Two"]),
+    and a fresh title request notifies again under another thread-id."""
+    script, notes = notify_script(tmp_path)
+    with ModelServer([{"say": "first"}, {"say": "second"}]) as server:
+        env = codex_env(tmp_path, server.url, checkout.repo, agent_bin)
+        codex_config(
+            env,
+            f'notify = ["{script}"]\nsandbox_mode = "danger-full-access"\n'
+            'approval_policy = "never"\n',
+        )
+        first = terminal()
+        start_codex(first, env, checkout)
+        first.paste("One")
+        done = wait_for(
+            lambda: [n for n in read_jsonl(notes) if n["input-messages"] == ["One"]],
+            30,
+            "notify",
+            first.pane,
+        )[0]
+        first.kill()
+        again = terminal()
+        launched = again.start(
+            ["codex", "--no-daemon", "-c", "disable_paste_burst=true", "resume", done["thread-id"]],
+            env,
+            checkout.worktree,
+        )
+        again.wait_pane(CODEX_READY)
+        record("codex.resume_launch_to_ready_s", since(launched))
+        again.paste("Two")
+        resumed = wait_for(
+            lambda: [n for n in read_jsonl(notes) if n["input-messages"][-1:] == ["Two"]],
+            30,
+            "notify",
+            again.pane,
+        )[0]
+    assert resumed["thread-id"] == done["thread-id"]
+    assert resumed["last-assistant-message"] == "second"
+    assert server.prompts() == ["One", "Two"]
