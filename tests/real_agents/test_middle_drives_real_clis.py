@@ -25,7 +25,7 @@ import pytest
 
 from tests.e2e.conftest import REF, Sandbox, git, sandbox, wait_until
 from tests.fakes.model_server import ModelServer
-from tests.real_agents.harness import agent_bin_dir, claude_env, codex_env
+from tests.real_agents.harness import claude_env, codex_env
 
 __all__ = ["sandbox"]  # the e2e sandbox fixture, reused
 
@@ -58,18 +58,6 @@ def cli(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def bin_dir() -> Path:
-    """The installed CLIs. Locally a missing install skips; in CI it fails, so CI can never
-    pass without running these tests."""
-    found = agent_bin_dir()
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("the agent CLIs are not installed; .ci/run must run .ci/install-agent-clis")
-        pytest.skip("the agent CLIs are not installed (run .ci/install-agent-clis)")
-    return found
-
-
 class RealRun:
     """One repo, one CLI, one scripted model."""
 
@@ -89,13 +77,13 @@ class RealRun:
 
 @pytest.fixture
 def real(
-    sandbox: Sandbox, cli: str, bin_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
+    sandbox: Sandbox, cli: str, agent_bin: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[RealRun]:
     turns = request.node.get_closest_marker("turns")
     server = ModelServer(list(turns.args) if turns else [done()])
     with server:
         make_env = claude_env if cli == "claude" else codex_env
-        env = make_env(tmp_path, server.url, sandbox.repo, bin_dir)
+        env = make_env(tmp_path, server.url, sandbox.repo, agent_bin)
         policy = sandbox.repo / ".middle" / "policy.toml"
         policy.write_text(
             policy.read_text()
@@ -171,11 +159,11 @@ def usage_limit_turn(cli: str, reset: int) -> dict[str, Any]:
 
 
 def test_a_usage_limit_parks_the_run_rate_limited(
-    sandbox: Sandbox, cli: str, bin_dir: Path, tmp_path: Path
+    sandbox: Sandbox, cli: str, agent_bin: Path, tmp_path: Path
 ) -> None:
     reset = int(time.time()) + 3 * 3600
     with ModelServer([usage_limit_turn(cli, reset)]) as server:
-        run = _run(sandbox, cli, server, bin_dir, tmp_path)
+        run = _run(sandbox, cli, server, agent_bin, tmp_path)
         result = run.implement()
     assert result.returncode == 0, result.stderr
     assert sandbox.workflow()["state"] == "rate-limited"
@@ -188,12 +176,12 @@ def _run(
     sandbox: Sandbox,
     cli: str,
     server: ModelServer,
-    bin_dir: Path,
+    agent_bin: Path,
     tmp: Path,
     trusted: Path | None = None,
 ) -> RealRun:
     make_env = claude_env if cli == "claude" else codex_env
-    env = make_env(tmp, server.url, trusted or sandbox.repo, bin_dir)
+    env = make_env(tmp, server.url, trusted or sandbox.repo, agent_bin)
     policy = sandbox.repo / ".middle" / "policy.toml"
     policy.write_text(
         policy.read_text()
@@ -206,12 +194,12 @@ def _run(
 
 
 def test_a_permission_prompt_parks_a_question_and_yes_continues(
-    sandbox: Sandbox, bin_dir: Path, tmp_path: Path
+    sandbox: Sandbox, agent_bin: Path, tmp_path: Path
 ) -> None:
     """Claude in `default` permission mode asks before Bash. Seen red: middle waited until
     the idle kill."""
     with ModelServer([done("allowed")]) as server:
-        run = _run(sandbox, "claude", server, bin_dir, tmp_path)
+        run = _run(sandbox, "claude", server, agent_bin, tmp_path)
         asked = run.implement()
         assert asked.returncode == 0, asked.stderr
         assert "asks permission to run Bash: echo allowed" in asked.stdout
@@ -227,7 +215,7 @@ def test_a_permission_prompt_parks_a_question_and_yes_continues(
 
 
 def test_a_fresh_home_that_trusts_nothing_starts_without_a_human(
-    sandbox: Sandbox, cli: str, bin_dir: Path, tmp_path: Path
+    sandbox: Sandbox, cli: str, agent_bin: Path, tmp_path: Path
 ) -> None:
     """A HOME (or CODEX_HOME) that never trusted the repo. Claude asks whether to trust the
     worktree, and middle answers (seen red: the dialog held the start until the launch
@@ -235,7 +223,7 @@ def test_a_fresh_home_that_trusts_nothing_starts_without_a_human(
     nothing = tmp_path / "nothing-trusted"
     nothing.mkdir()
     with ModelServer([done("trusted")]) as server:
-        run = _run(sandbox, cli, server, bin_dir, tmp_path, trusted=nothing)
+        run = _run(sandbox, cli, server, agent_bin, tmp_path, trusted=nothing)
         (sandbox.repo / ".middle" / "policy.toml").write_text(
             (sandbox.repo / ".middle" / "policy.toml")
             .read_text()
