@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from middle.issues.store import Issue
+from middle.issues.base import Issue
 
 OPERATING_RULES = """\
 ## How to work

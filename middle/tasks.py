@@ -6,42 +6,18 @@ Mount them in any project's `tasks.py` with `ns.add_collection(middle.tasks.ns)`
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from invoke import Collection, Context, Exit, task
-from invoke.tasks import Task
+from invoke import Collection, Context, Exit
 
 if TYPE_CHECKING:
-    from rich.console import Console
     from rich.table import Table
 
 from middle.errors import MiddleError
-
-
-def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
-    """`invoke.task(**options)`, plus the one rule for errors: a `MiddleError` becomes one
-    line on stderr and exit code 1; anything else is a bug and keeps its traceback."""
-
-    def decorate(body: Callable[..., Any]) -> Task[Any]:
-        @functools.wraps(body)
-        def run(c: Context, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return body(c, *args, **kwargs)
-            except MiddleError as exc:
-                raise Exit(f"middle: {exc}", code=1) from exc
-
-        return task(run, **options)  # type: ignore[return-value]  # invoke.task is untyped
-
-    return decorate
-
-
-def _console() -> Console:
-    from rich.console import Console  # rich loads only when something is printed
-
-    return Console(highlight=False, soft_wrap=True)
+from middle.task_helpers import ISSUE_HELP, REPO_HELP, middle_task
+from middle.task_helpers import console as _console
+from middle.task_helpers import require as _require
 
 
 def escape(text: str) -> str:
@@ -175,15 +151,6 @@ def bench(c: Context, workflows: int = 300) -> None:
         print(json.dumps(bench_engine(Path(workdir), workflows), indent=2))
 
 
-def _require(**values: str) -> None:
-    """Required flags are declared optional so `middle TASK --help` shows help instead of
-    being taken as the flag's value; a missing one is still a one-line error."""
-    missing = [name for name, value in values.items() if not value]
-    if missing:
-        flags = ", ".join(f"--{name}" for name in missing)
-        raise Exit(f"middle: {flags} is required; see: middle --help <task>", code=1)
-
-
 def _report(outcome: Any) -> None:
     """Print how the workflow was left; exit 1 with the reason unless that is a success."""
     if not outcome.ok:
@@ -191,10 +158,6 @@ def _report(outcome: Any) -> None:
     console = _console()
     console.print(f"issue {outcome.ref}: {outcome.state} (workflow {outcome.workflow_id})")
     console.print(outcome.message, markup=False)
-
-
-ISSUE_HELP = "the issue: a GitHub issue number, or an Epic's slug in file mode"
-REPO_HELP = "the repository (default: the current directory)"
 
 
 @middle_task(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from invoke import Context, Exit
 
-from middle.tasks import REPO_HELP, _console, _require, middle_task
+from middle.task_helpers import REPO_HELP, middle_task
+from middle.task_helpers import console as _console
+from middle.task_helpers import require as _require
 
 
 @middle_task(

@@ -15,7 +15,7 @@ from middle import hookimpl
 from middle.agents import BaseAdapter, ClaudeAdapter, CodexAdapter, CommandAdapter, Signal
 from middle.agents.base import UNAVAILABLE_QUESTION
 from middle.agents.launch import agent_environment, launch_argv
-from middle.engine import load_plugins
+from middle.app.plugins import load_plugins
 from middle.errors import AgentError, ConfigError, PluginError
 from middle.hooks import Hook
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from middle.engine import load_plugins
+from middle.app.plugins import load_plugins
 from middle.errors import DuplicateStepError, PluginError, WorkflowError
 from tests.conftest import REPO_ROOT
 
@@ -116,7 +116,8 @@ def test_each_load_builds_a_fresh_registry(tmp_path: Path) -> None:
 ENTRY_POINT_DRIVER = """
 import json, subprocess, sys
 from middle import Workflow
-from middle.engine import Registry, Runner, load_plugins, step
+from middle.app.plugins import load_plugins
+from middle.engine import Registry, Runner, step
 from middle.store import open_db
 
 loaded = load_plugins().registry

@@ -413,7 +413,8 @@ def middle_register_workflows(registry):
 DRIVER = """
 import sys
 from pathlib import Path
-from middle.engine import Runner, load_plugins
+from middle.app.plugins import load_plugins
+from middle.engine import Runner
 from middle.store import open_db
 
 repo, db_path, verb = Path(sys.argv[1]), sys.argv[2], sys.argv[3]

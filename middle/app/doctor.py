@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from middle.agents import BaseAdapter
+from middle.app.plugins import load_plugins
 from middle.config import db_path, load_config
-from middle.engine import load_plugins
 from middle.errors import MiddleError
 from middle.issues.epic_file import parse_epic
 from middle.issues.store import FileEpicStore, open_epic_store

@@ -17,9 +17,10 @@ from sqlite_utils import Database
 
 from middle import git
 from middle.app.home import open_home_db
+from middle.app.plugins import load_plugins
 from middle.app.repo import resolve_repo
 from middle.config import load_config, middle_home
-from middle.engine import Registry, Runner, RunResult, load_plugins
+from middle.engine import Registry, Runner, RunResult
 from middle.errors import EpicError, MiddleError, UnknownWorkflowError
 from middle.issues.store import open_epic_store
 from middle.progress import Progress

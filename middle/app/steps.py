@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from middle.app.plugins import load_plugins
 from middle.app.repo import resolve_repo
-from middle.engine import load_plugins
 
 
 def describe_steps(repo: str | Path) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Load plugins into a fresh pluggy manager and build the registry they describe.
 
-Order: built-ins, then packages in the entry-point group `middle` (skipped when
+Order: the host's built-ins, then packages in the entry-point group `middle` (skipped when
 `MIDDLE_DISABLE_PLUGIN_AUTOLOAD=1`), then the target repo's `.middle/plugins/*.py`, imported
 by path like pytest's conftest files. Every call builds a new manager and registry.
 """
@@ -26,7 +26,6 @@ from middle.errors import MiddleError, PluginError
 
 ENTRY_POINT_GROUP = "middle"
 AUTOLOAD_OFF_ENV = "MIDDLE_DISABLE_PLUGIN_AUTOLOAD"
-BUILTIN_PLUGINS = ("middle.agents", "middle.steps", "middle.workflows")
 
 
 @dataclass(frozen=True)
@@ -38,12 +37,16 @@ class Plugins:
 def load_plugins(
     repo: Path | None = None,
     *,
+    builtins: Iterable[ModuleType] = (),
     autoload: bool | None = None,
     extra: Iterable[tuple[object, str]] = (),
 ) -> Plugins:
     """Load every plugin for `repo` and return the manager and the configured registry.
 
-    `extra` is `(plugin, origin)` pairs registered after the repo's plugins (tests use it).
+    `builtins` are the host's own plugin modules, registered first with origin "built-in":
+    the engine names no package above it, so the app passes middle's in
+    (`middle.app.plugins`). `extra` is `(plugin, origin)` pairs registered after the repo's
+    plugins (tests use it).
     """
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
@@ -53,8 +56,8 @@ def load_plugins(
         manager.register(plugin, name=name or origin)
         origins[id(plugin)] = origin
 
-    for module_name in BUILTIN_PLUGINS:
-        register(importlib.import_module(module_name), "built-in", name=module_name)
+    for module in builtins:
+        register(module, "built-in", name=module.__name__)
     if autoload is None:
         autoload = os.environ.get(AUTOLOAD_OFF_ENV, "") not in ("1", "true", "yes")
     if autoload:

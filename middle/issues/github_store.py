@@ -15,8 +15,8 @@ from typing import Any
 
 from middle.errors import EpicError, GitHubError, InvalidRefError, UnknownEpicError
 from middle.github import Gh, github_slug, is_not_found
+from middle.issues.base import Issue
 from middle.issues.epic_file import Criterion, Question, SubIssue
-from middle.issues.store import Issue
 
 QUESTION_MARKER = "<!-- middle:question"
 ANSWER_MARKER = "<!-- middle:answer -->"

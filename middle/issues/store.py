@@ -1,56 +1,18 @@
-"""Where issues live. `EpicStore` is the protocol; `FileEpicStore` keeps Epics as files in
-the repo (file mode, the embedded default); a GitHub store slots in beside it."""
+"""Where issues live. `FileEpicStore` keeps Epics as files in the repo (file mode, the
+embedded default); `open_epic_store` picks it or the GitHub store by the policy's mode.
+The protocol both implement is `middle.issues.base.EpicStore`."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from middle.errors import ConfigError, EpicFormatError, UnknownEpicError
-from middle.issues.epic_file import Criterion, EpicDocument, Question, SubIssue, parse_epic
+from middle.issues.base import EpicStore, Issue
+from middle.issues.epic_file import EpicDocument, Question, parse_epic
 from middle.store.base import utcnow
-
-
-@dataclass(frozen=True)
-class Issue:
-    """An issue or Epic as a dispatch sees it, whatever store it came from."""
-
-    ref: str
-    title: str
-    context: str
-    criteria: list[Criterion]
-    sub_issues: list[SubIssue]
-    approved: bool
-    closed: bool
-    adapter: str | None
-    complexity_ceiling: int | None
-    source: str  # where it lives, for messages: a file path or a URL
-
-
-class EpicStore(Protocol):
-    mode: str
-
-    def load(self, ref: str) -> Issue: ...
-
-    def open_question(self, ref: str) -> Question | None: ...
-
-    def record_question(self, ref: str, text: str, *, kind: str) -> str: ...
-
-    def record_answer(self, ref: str, text: str, *, author: str) -> None: ...
-
-    def all_refs(self) -> list[str]: ...
-
-    def confirms_done(self, branch: str) -> str | None:
-        """None if a `done` stands; otherwise what the agent must still do."""
-        ...
-
-    def post_note(self, ref: str, text: str) -> None:
-        """Tell the humans following the issue something (a comment, or a conversation
-        event in the Epic file)."""
-        ...
 
 
 class FileEpicStore:

@@ -1,0 +1,25 @@
+"""The plugins every command loads: middle's own adapters, steps and workflows first, then
+installed packages and the repo's `.middle/plugins/` (see `middle.engine.load_plugins`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import middle.agents
+import middle.steps
+import middle.workflows
+from middle.engine import Plugins
+from middle.engine import load_plugins as load_engine_plugins
+
+BUILTINS = (middle.agents, middle.steps, middle.workflows)
+
+
+def load_plugins(
+    repo: Path | None = None,
+    *,
+    autoload: bool | None = None,
+    extra: Iterable[tuple[object, str]] = (),
+) -> Plugins:
+    """middle's built-ins, installed plugins (unless autoload is off), the repo's own."""
+    return load_engine_plugins(repo, builtins=BUILTINS, autoload=autoload, extra=extra)

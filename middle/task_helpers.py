@@ -1,0 +1,51 @@
+"""What every middle task shares: the error rule, the console, required flags and the
+flag help texts. `middle.tasks` and `middle.tasks_ci` both build on it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from invoke import Context, Exit, task
+from invoke.tasks import Task
+
+from middle.errors import MiddleError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+ISSUE_HELP = "the issue: a GitHub issue number, or an Epic's slug in file mode"
+REPO_HELP = "the repository (default: the current directory)"
+
+
+def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
+    """`invoke.task(**options)`, plus the one rule for errors: a `MiddleError` becomes one
+    line on stderr and exit code 1; anything else is a bug and keeps its traceback."""
+
+    def decorate(body: Callable[..., Any]) -> Task[Any]:
+        @functools.wraps(body)
+        def run(c: Context, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return body(c, *args, **kwargs)
+            except MiddleError as exc:
+                raise Exit(f"middle: {exc}", code=1) from exc
+
+        return task(run, **options)  # type: ignore[return-value]  # invoke.task is untyped
+
+    return decorate
+
+
+def console() -> Console:
+    from rich.console import Console  # rich loads only when something is printed
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def require(**values: str) -> None:
+    """Required flags are declared optional so `middle TASK --help` shows help instead of
+    being taken as the flag's value; a missing one is still a one-line error."""
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        flags = ", ".join(f"--{name}" for name in missing)
+        raise Exit(f"middle: {flags} is required; see: middle --help <task>", code=1)

@@ -1,0 +1,88 @@
+"""The layers of docs/architecture.md hold: no module of `middle/` imports a layer above
+its own, and no files import each other in a circle. Seen red on the code before issue 10's
+first moves: the engine loaded `middle.steps` and `middle.workflows` by name,
+`middle.issues.store` and `middle.issues.github_store` imported each other, and so did
+`middle.tasks` and `middle.tasks_ci`."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+PACKAGE = REPO_ROOT / "middle"
+
+
+def layers() -> dict[str, int]:
+    """Each top-level unit of `middle/` (module or package) and its layer, 0 at the top."""
+    doc = (REPO_ROOT / "docs" / "architecture.md").read_text()
+    (block,) = re.findall(r"```layers\n(.+?)```", doc, re.S)
+    return {name: rank for rank, line in enumerate(block.splitlines()) for name in line.split()}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """The `middle` modules a file imports, wherever in the file (functions included), and
+    those it names in a string, as `importlib.import_module("middle.steps")` does."""
+    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:  # `from middle import git` imports middle.git
+                submodule = f"{node.module}.{alias.name}"
+                names.add(submodule if submodule in modules else node.module)
+        elif isinstance(node, ast.Constant) and node.value in modules and "." in node.value:
+            names.add(node.value)  # a module named to `importlib.import_module`
+    return {name for name in names if name in modules}
+
+
+def unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def graph() -> dict[str, set[str]]:
+    return {module_name(p): imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+def test_every_unit_of_middle_has_a_layer() -> None:
+    units = {unit(module) for module in graph()}
+    assert units - set(layers()) == set()
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    rank = layers()
+    upward = sorted(
+        f"{module} -> {target}"
+        for module, targets in graph().items()
+        for target in targets
+        if unit(target) != unit(module) and rank[unit(target)] < rank[unit(module)]
+    )
+    assert upward == []
+
+
+def test_no_files_import_each_other_in_a_circle() -> None:
+    edges = graph()
+    package_inits = {
+        m for m in edges if (PACKAGE / Path(*m.split(".")[1:]) / "__init__.py").exists()
+    }
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for target in edges.get(todo.pop(), set()) - package_inits:
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return seen
+
+    circles = sorted(m for m in edges if m not in package_inits and m in reach(m))
+    assert circles == []
