@@ -10,6 +10,7 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     ├── EpicError                an issue or Epic that cannot be dispatched
     │   ├── EpicFormatError      a malformed Epic file (names the line)
     │   └── UnknownEpicError     no issue or Epic with that ref
+    ├── StateIssueError          a state issue body that is not format v1 (names the line)
     ├── GitError                 a git command failed (carries git's own message)
     ├── GitHubError              a gh command failed (carries gh's own message)
     ├── AgentError               the agent CLI could not be launched or driven
@@ -61,6 +62,11 @@ class EpicFormatError(EpicError):
 
 class UnknownEpicError(EpicError):
     """No issue or Epic has that ref."""
+
+
+class StateIssueError(MiddleError):
+    """A state issue body that is not format v1; the message names the line and what was
+    expected. A body that raises this is never overwritten."""
 
 
 class GitError(MiddleError):
