@@ -1,6 +1,7 @@
 """The state issue, format v1: the ranked plan a recommender writes and the dispatcher
 keeps current. `parse` and `render` are exact inverses on every body `parse` accepts."""
 
+from middle.state_issue.blockers import BlockerStatus, resolve_blockers
 from middle.state_issue.dispatcher import (
     DispatcherSections,
     update_dispatcher_sections,
@@ -30,6 +31,7 @@ __all__ = [
     "SECTIONS",
     "BlockedItem",
     "Blocker",
+    "BlockerStatus",
     "DispatcherSections",
     "Excluded",
     "InFlight",
@@ -42,6 +44,7 @@ __all__ = [
     "parse",
     "reason_problem",
     "render",
+    "resolve_blockers",
     "update_dispatcher_sections",
     "validate",
     "with_dispatcher_sections",
