@@ -54,7 +54,7 @@ def escape(text: str) -> str:
 def status(c: Context, json_: bool = False) -> None:
     """Show the state of every workflow."""
     from middle.app.home import open_home_db
-    from middle.app.status import github_quota, workflow_summaries
+    from middle.app.status import blocked_epics, github_quota, workflow_summaries
     from middle.store.limits import active_rate_limit, list_rate_limits
 
     db = open_home_db()
@@ -76,6 +76,8 @@ def status(c: Context, json_: bool = False) -> None:
     quota = github_quota(".")
     if quota is not None:
         console.print(quota, markup=False)
+    for ref, blockers in blocked_epics("."):
+        console.print(f"Epic {ref} is blocked by {', '.join(blockers)}", markup=False)
 
 
 def _status_table(summaries: list[dict[str, Any]]) -> Table:
@@ -192,16 +194,19 @@ REPO_HELP = "the repository (default: the current directory)"
         "issue": ISSUE_HELP,
         "repo": REPO_HELP,
         "agent": "the agent adapter: claude, codex or command (default: from config)",
+        "force": "dispatch even if the Epic's blockers are still open",
     }
 )
-def implement(c: Context, issue: str = "", repo: str = ".", agent: str | None = None) -> None:
+def implement(
+    c: Context, issue: str = "", repo: str = ".", agent: str | None = None, force: bool = False
+) -> None:
     """Dispatch an agent at an issue and run it until it parks or settles."""
     _require(issue=issue)
     from middle.app.implement import implement as run_implement
     from middle.progress import Progress
 
     with Progress() as progress:
-        outcome = run_implement(repo, issue, agent, progress)
+        outcome = run_implement(repo, issue, agent, progress, force=force)
     _report(outcome)
 
 

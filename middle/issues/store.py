@@ -44,6 +44,16 @@ class EpicStore(Protocol):
 
     def all_refs(self) -> list[str]: ...
 
+    def open_blockers(self, ref: str) -> list[str]:
+        """The refs this issue waits on that are not closed yet, as a person writes them
+        (`queue`, `#12`, `acme/widgets#7`)."""
+        ...
+
+    def blocker_status(self, ref: str) -> tuple[str, str]:
+        """(`open` | `closed` | `missing`, title) of a blocker ref as the state issue
+        writes it, without its `#` (`12`, `acme/widgets#7`, `slug`)."""
+        ...
+
     def confirms_done(self, branch: str) -> str | None:
         """None if a `done` stands; otherwise what the agent must still do."""
         ...
@@ -136,8 +146,9 @@ class FileEpicStore:
         return [slug for slug in self.blocked_by(ref) if self.blocker_status(slug)[0] != "closed"]
 
     def blocker_status(self, slug: str) -> tuple[str, str]:
-        """(`open` | `closed` | `missing`, title) of the Epic `slug`."""
-        if not self.path(slug).is_file():
+        """(`open` | `closed` | `missing`, title) of the Epic `slug`. A cross-repo ref
+        (`owner/repo#n`) is out of v1's scope in file mode, so it is missing."""
+        if "/" in slug or "#" in slug or not self.path(slug).is_file():
             return "missing", ""
         try:
             doc = self.document(slug)

@@ -47,6 +47,7 @@ def rest_issue(state: dict[str, Any], number: str) -> dict[str, Any]:
         "state": "open" if issue.get("state", "OPEN") == "OPEN" else "closed",
         "html_url": f"{HOST}/{state['repo']}/issues/{number}",
         "url": f"https://api.github.com/repos/{state['repo']}/issues/{number}",
+        "repository_url": f"https://api.github.com/repos/{state['repo']}",
         "user": user(issue.get("author", "alice")),
         "labels": [{"name": name} for name in issue.get("labels", [])],
         "sub_issues_summary": {"total": len(issue.get("sub_issues", [])), "completed": 0},
@@ -60,6 +61,11 @@ def api(state: dict[str, Any], path: str) -> Any:
     if path == "rate_limit":
         core = {"limit": 5000, "used": 13, "remaining": 4987, "reset": 1_900_000_000}
         return {"resources": {"core": core, "graphql": dict(core)}, "rate": core}
+    match = re.fullmatch(rf"repos/{re.escape(repo)}/issues/(\d+)/dependencies/blocked_by", path)
+    if match:  # GitHub's issue dependencies: the issues this one is blocked by
+        if match[1] not in state["issues"]:
+            fail("gh: Not Found (HTTP 404)")
+        return [rest_issue(state, str(n)) for n in state["issues"][match[1]].get("blocked_by", [])]
     match = re.fullmatch(
         rf"repos/{re.escape(repo)}/issues/(\d+)/(sub_issues|parent|comments)", path
     )
@@ -122,9 +128,10 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         return None
     if args[0] == "api" and len(args) == 2:
         return api(state, args[1])
-    if args[:2] == ["issue", "view"] and option(args, "--repo") == repo and "--json" in args:
-        number = args[2]
-        issue = state["issues"].get(number)
+    if args[:2] == ["issue", "view"] and "--json" in args:
+        number, where = args[2], option(args, "--repo")
+        issues = state["issues"] if where == repo else state.get("foreign", {}).get(where, {})
+        issue = issues.get(number)
         if issue is None:
             resolve = "Could not resolve to an issue or pull request with the number of"
             fail(f"GraphQL: {resolve} {number}. (repository.issue)")
