@@ -369,7 +369,30 @@ def demo(c: Context) -> None:
         run_demo(lambda text: console.print(text, markup=False, highlight=False), progress)
 
 
+# -- issue 13: the recommender -----------------------------------------------------------
+
+
+@middle_task(
+    help={
+        "repo": REPO_HELP,
+        "agent": "the agent adapter for this run (default: [recommender] adapter, then the "
+        "repo's default)",
+    }
+)
+def recommend(c: Context, repo: str = ".", agent: str | None = None) -> None:
+    """Rank the repo's open Epics with an agent and write the state issue."""
+    from middle.app.recommend import recommend as run_recommend
+    from middle.progress import Progress
+
+    with Progress() as progress:
+        outcome = run_recommend(repo, progress, agent=agent)
+    if not outcome.ok:
+        raise Exit(f"middle: recommend {outcome.message}", code=1)
+    _console().print(outcome.message, markup=False)
+
+
 ns = Collection(
+    recommend,
     implement,
     answer,
     review,

@@ -92,3 +92,12 @@ def test_a_freed_item_already_ranked_is_not_ranked_twice() -> None:
     resolved = resolve_blockers(parse(text), lookup, promote)
     assert [r.ref for r in resolved.ready] == ["42", "60", "54"]
     assert resolved.blocked == ()
+
+
+def test_an_item_with_two_blockers_stays_blocked_until_both_close() -> None:
+    text = body_with_blocked(
+        "- **#49** waiting on #43 · closed one", "- **#49** waiting on #42 · open one"
+    )
+    resolved = resolve_blockers(parse(text), lookup, promote)
+    assert [r.ref for r in resolved.ready] == ["42", "60", "54"]
+    assert [(b.ref, b.blocker.ref) for b in resolved.blocked] == [("49", "#42")]

@@ -31,8 +31,8 @@ Promote = Callable[[BlockedItem], ReadyRow]  # a freed item → its Ready row (r
 
 
 def resolve_blockers(state: StateIssue, lookup: Lookup, promote: Promote) -> StateIssue:
-    """`state` with each issue blocker re-read through `lookup`; items whose blocker closed
-    move to the end of Ready. Each distinct ref is looked up once."""
+    """`state` with each issue blocker re-read through `lookup`; an item whose blockers
+    (one line each) all closed moves to the end of Ready. Each ref is looked up once."""
     seen: dict[str, BlockerStatus] = {}
     still_blocked: list[BlockedItem] = []
     freed: list[ReadyRow] = []
@@ -51,8 +51,8 @@ def resolve_blockers(state: StateIssue, lookup: Lookup, promote: Promote) -> Sta
             note = f"stale blocker: {blocker.ref}"
         still_blocked.append(dataclasses.replace(item, blocker=Blocker(blocker.ref, note)))
     ready = [*state.ready]
-    present = {row.ref for row in ready}
-    for row in freed:
+    present = {row.ref for row in ready} | {item.ref for item in still_blocked}
+    for row in freed:  # an item with another line still blocked stays blocked
         if row.ref not in present:
             present.add(row.ref)
             ready.append(dataclasses.replace(row, rank=len(ready) + 1))
