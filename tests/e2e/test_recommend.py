@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from middle.app.demo import sample_epic
+from middle.issues.state_store import STATE_LABEL
 from middle.state_issue import parse
 from tests.e2e.conftest import REF, Sandbox, git
+from tests.e2e.test_github import EPIC, FakeGitHub, github  # noqa: F401  (the fixture)
 
 
 def add_epic(
@@ -94,3 +96,33 @@ def test_a_state_file_that_is_not_v1_is_never_overwritten(sandbox: Sandbox) -> N
     assert "is not a v1 state issue, so middle will not overwrite it" in result.stderr
     assert "line 2" in result.stderr
     assert "hand edits" in state(sandbox)
+
+
+def test_github_mode_creates_the_state_issue_once_and_edits_it(
+    sandbox: Sandbox,
+    github: FakeGitHub,  # noqa: F811
+) -> None:
+    state = github.read()
+    state["issues"]["120"] = {"title": "Rate limiter", "body": "- [ ] limits", "labels": []}
+    state["issues"][EPIC]["blocked_by"] = [120]
+    github.write(state)
+    sandbox.script({"do": "done"}, {"do": "done"})
+
+    for _ in range(2):  # init is idempotent: one state issue
+        assert sandbox.middle("init").returncode == 0
+    labelled = [n for n, i in github.read()["issues"].items() if STATE_LABEL in i.get("labels", [])]
+    assert len(labelled) == 1
+    (number,) = labelled
+    assert parse(github.read()["issues"][number]["body"]).ready == ()
+
+    for _ in range(2):
+        result = sandbox.middle("recommend", "--agent", "command")
+        assert result.returncode == 0, result.stderr
+    issues = github.read()["issues"]
+    assert [n for n, i in issues.items() if STATE_LABEL in i.get("labels", [])] == [number]
+    plan = parse(issues[number]["body"])
+    assert [r.ref for r in plan.ready] == ["120"]  # 108 waits on it; 109/110 are sub-issues
+    assert [b.blocker.text() for b in plan.blocked] == ["#120 (Rate limiter)"]
+    assert [r.name for r in plan.rate_limits][-1] == "github"
+    edits = [c for c in github.read()["calls"] if c[:2] == ["issue", "edit"]]
+    assert len(edits) == 2 and all(c[2] == number for c in edits)

@@ -147,6 +147,48 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
             "url": f"{HOST}/{repo}/issues/{number}",
         }
         return {key: full[key] for key in option(args, "--json", "").split(",")}
+    if args[:2] == ["issue", "list"] and option(args, "--repo") == repo:
+        wanted = option(args, "--label")
+        open_only = option(args, "--state", "open") == "open"
+        fields = option(args, "--json", "").split(",")
+        listed = []
+        for number, issue in sorted(state["issues"].items(), key=lambda kv: -int(kv[0])):
+            if open_only and issue.get("state", "OPEN") != "OPEN":
+                continue
+            if wanted is not None and wanted not in issue.get("labels", []):
+                continue
+            full = {
+                "number": int(number),
+                "title": issue["title"],
+                "body": issue.get("body", ""),
+                "labels": [
+                    {"id": f"LA_{n}", "name": n, "description": "", "color": "ededed"}
+                    for n in issue.get("labels", [])
+                ],
+                "state": issue.get("state", "OPEN"),
+                "url": f"{HOST}/{repo}/issues/{number}",
+            }
+            listed.append({key: full[key] for key in fields})
+        return listed[: int(option(args, "--limit", "30") or 30)]
+    if args[:2] == ["issue", "create"] and option(args, "--repo") == repo:
+        number = str(1 + max((int(n) for n in state["issues"]), default=0))
+        label = option(args, "--label")
+        if label is not None and label not in state.get("labels", {}):
+            fail(f"could not add label: '{label}' not found")
+        state["issues"][number] = {
+            "title": option(args, "--title", ""),
+            "body": stdin if option(args, "--body-file") == "-" else option(args, "--body", ""),
+            "labels": [label] if label else [],
+        }
+        print(f"{HOST}/{repo}/issues/{number}")
+        return None
+    if args[:2] == ["issue", "edit"] and option(args, "--repo") == repo:
+        number = args[2]
+        if number not in state["issues"]:
+            fail(f"GraphQL: Could not resolve to an issue with the number of {number}.")
+        state["issues"][number]["body"] = stdin
+        print(f"{HOST}/{repo}/issues/{number}")
+        return None
     if args[:2] == ["issue", "comment"] and option(args, "--body-file") == "-":
         number = args[2]
         comments = state.setdefault("comments", {}).setdefault(number, [])
