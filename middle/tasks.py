@@ -301,14 +301,19 @@ def watchdog(c: Context) -> None:
     help={
         "poll-seconds": "seconds between poll passes (default 60)",
         "watchdog-seconds": "seconds between watchdog passes (default 30)",
+        "repo": "the repo whose recommender and auto-dispatch serve runs (default: here)",
     }
 )
-def serve(c: Context, poll_seconds: str = "60", watchdog_seconds: str = "30") -> None:
+def serve(
+    c: Context, poll_seconds: str = "60", watchdog_seconds: str = "30", repo: str = "."
+) -> None:
     """Run the poller and the watchdog in the foreground until SIGTERM."""
     from middle.app.serve import Service
 
     service = Service(
-        _seconds("--poll-seconds", poll_seconds), _seconds("--watchdog-seconds", watchdog_seconds)
+        _seconds("--poll-seconds", poll_seconds),
+        _seconds("--watchdog-seconds", watchdog_seconds),
+        repo=repo,
     )
     _console().print(f"middle serve: logging to {service.log_path}; stop with SIGTERM or Ctrl-C")
     service.run()
@@ -391,8 +396,26 @@ def recommend(c: Context, repo: str = ".", agent: str | None = None) -> None:
     _console().print(outcome.message, markup=False)
 
 
+@middle_task(help={"repo": REPO_HELP})
+def auto_dispatch(c: Context, repo: str = ".") -> None:
+    """One auto-dispatch pass: dispatch the state issue's top eligible Ready item."""
+    from middle import git
+    from middle.app.autodispatch import dispatch_next
+    from middle.app.home import open_home_db
+    from middle.app.repo import resolve_repo
+
+    found = dispatch_next(open_home_db(), git.repo_root(resolve_repo(repo)))
+    if found is None:
+        _console().print("Nothing to dispatch.")
+    else:
+        _console().print(
+            f"dispatched {found.ref} ({found.workflow_id}): {found.reason}", markup=False
+        )
+
+
 ns = Collection(
     recommend,
+    auto_dispatch,
     implement,
     answer,
     review,
