@@ -84,3 +84,20 @@ def test_two_dispatchers_at_once_dispatch_the_item_once(sandbox: Sandbox) -> Non
     assert [e["ref"] for e in sandbox.events("dispatch.auto")] == ["queue"]
     wait_until(lambda: implementations(sandbox)[0]["state"] == "waiting-human", timeout=60)
     assert [r["epic_ref"] for r in implementations(sandbox)] == ["queue"]
+
+
+def test_serve_runs_the_recommender_every_interval(sandbox: Sandbox) -> None:
+    policy = POLICY + '\n[repo]\ndefault_adapter = "command"\n\n[recommender]\ninterval = "1h"\n'
+    (sandbox.repo / ".middle" / "policy.toml").write_text(policy)
+    sandbox.script({"do": "done"})
+    service = sandbox.popen("serve", "--poll-seconds", "0.3", "--watchdog-seconds", "600")
+    state = sandbox.repo / ".middle" / "state.md"
+    try:
+        wait_until(lambda: state.exists(), timeout=60)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.communicate(timeout=60)
+    assert "| 1 | #retry-webhooks Retry failed webhooks | command | 1 |" in state.read_text()
+    assert "interval: 1h" in state.read_text()
+    runs = list(sandbox.db()["workflows"].rows_where("kind = 'recommender'"))
+    assert len(runs) == 1  # once per interval, not once per poll
