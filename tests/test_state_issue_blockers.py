@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+
 from middle.state_issue import (
     BlockedItem,
     BlockerStatus,
     ReadyRow,
+    StateIssue,
     parse,
     render,
     resolve_blockers,
 )
+from tests.test_state_issue import states
 
 EXAMPLE = (Path(__file__).parent / "fixtures" / "state_issue" / "reference-example.md").read_text(
     encoding="utf-8"
@@ -101,3 +105,16 @@ def test_an_item_with_two_blockers_stays_blocked_until_both_close() -> None:
     resolved = resolve_blockers(parse(text), lookup, promote)
     assert [r.ref for r in resolved.ready] == ["42", "60", "54"]
     assert [(b.ref, b.blocker.ref) for b in resolved.blocked] == [("49", "#42")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(states())
+def test_any_state_resolves_idempotently(state: StateIssue) -> None:
+    """For any body: a second resolution against the same live state changes nothing."""
+    statuses = ["open", "closed", "missing"]
+
+    def stable(ref: str) -> BlockerStatus:
+        return BlockerStatus(statuses[sum(map(ord, ref)) % 3], f"Title of {ref}")  # type: ignore[arg-type]
+
+    once = render(resolve_blockers(state, stable, promote))
+    assert render(resolve_blockers(parse(once), stable, promote)) == once

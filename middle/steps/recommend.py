@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from tenacity import stop_after_attempt
+from tenacity import retry_if_not_exception_type, stop_after_attempt
 
 from middle import git
 from middle.agents.base import Stop
@@ -170,7 +170,11 @@ def another_attempt(ctx: StepContext) -> bool:
     return not checked["ok"] and int(checked["attempt"]) < limit
 
 
-@step("write-state-issue", stop=stop_after_attempt(3))
+@step(
+    "write-state-issue",
+    stop=stop_after_attempt(3),
+    retry=retry_if_not_exception_type(StateIssueError),  # a refusal does not heal
+)
 def write_state_issue(ctx: StepContext) -> dict[str, Any]:
     """Resolve blockers against live state, apply the dispatcher's sections, and write
     the state issue (never over a body that is not v1). Safe to re-run: it rewrites the
