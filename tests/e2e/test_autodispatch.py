@@ -73,17 +73,21 @@ def test_auto_dispatch_is_off_by_default(sandbox: Sandbox) -> None:
 
 
 def test_two_dispatchers_at_once_dispatch_the_item_once(sandbox: Sandbox) -> None:
-    """Four passes at once (what two serves would run): one dispatch. Which guard stops
-    the others depends on timing (the pending row counted as a taken slot, or the
-    partial UNIQUE index); tests/test_autodispatch.py pins the index path."""
+    """Four passes at once (what two serves would run): one dispatch. The dispatched
+    agent keeps working (it never stops), so its slot stays taken throughout. Which
+    guard stops the others depends on timing (the pending row counted as a taken slot,
+    or the partial UNIQUE index); tests/test_autodispatch.py pins the index path."""
     setup_queue(sandbox)
+    sandbox.script({"do": "hang"})
     passes = [sandbox.popen("auto-dispatch") for _ in range(4)]
     outputs = [p.communicate(timeout=60)[0] for p in passes]
     assert all(p.returncode == 0 for p in passes)
     assert sum(out.startswith("dispatched queue") for out in outputs) == 1
+    wait_until(lambda: implementations(sandbox)[0]["state"] == "running", timeout=60)
+    assert sandbox.middle("auto-dispatch").stdout.strip() == "Nothing to dispatch."
     assert [e["ref"] for e in sandbox.events("dispatch.auto")] == ["queue"]
-    wait_until(lambda: implementations(sandbox)[0]["state"] == "waiting-human", timeout=60)
     assert [r["epic_ref"] for r in implementations(sandbox)] == ["queue"]
+    assert sandbox.middle("cancel", "--issue", "queue").returncode == 0
 
 
 def test_serve_runs_the_recommender_every_interval(sandbox: Sandbox) -> None:
