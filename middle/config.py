@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "repo": {},
     "epic_store": {"mode": "file", "epics_dir": "planning/epics"},
     "limits": {"max_concurrent": 3, "complexity_ceiling": 3},
+    # issue 13: the recommender runs every `interval` under serve ("off": only by hand)
+    "recommender": {"interval": "off", "auto_dispatch": False, "max_attempts": 3},
 }
 
 

@@ -9,7 +9,9 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     ├── InvalidRefError          an issue ref outside [A-Za-z0-9][A-Za-z0-9._-]{0,99}
     ├── EpicError                an issue or Epic that cannot be dispatched
     │   ├── EpicFormatError      a malformed Epic file (names the line)
+    │   ├── EpicBlockedError     an Epic with open blockers (names them)
     │   └── UnknownEpicError     no issue or Epic with that ref
+    ├── StateIssueError          a state issue body that is not format v1 (names the line)
     ├── GitError                 a git command failed (carries git's own message)
     ├── GitHubError              a gh command failed (carries gh's own message)
     ├── AgentError               the agent CLI could not be launched or driven
@@ -59,8 +61,17 @@ class EpicFormatError(EpicError):
     """A malformed Epic file; the message names the line and what was expected."""
 
 
+class EpicBlockedError(EpicError):
+    """An Epic that waits on others still open; `--force` dispatches it anyway."""
+
+
 class UnknownEpicError(EpicError):
     """No issue or Epic has that ref."""
+
+
+class StateIssueError(MiddleError):
+    """A state issue body that is not format v1; the message names the line and what was
+    expected. A body that raises this is never overwritten."""
 
 
 class GitError(MiddleError):

@@ -30,7 +30,7 @@ def escape(text: str) -> str:
 def status(c: Context, json_: bool = False) -> None:
     """Show the state of every workflow."""
     from middle.app.home import open_home_db
-    from middle.app.status import github_quota, workflow_summaries
+    from middle.app.status import blocked_epics, github_quota, workflow_summaries
     from middle.store.limits import active_rate_limit, list_rate_limits
 
     db = open_home_db()
@@ -56,6 +56,8 @@ def status(c: Context, json_: bool = False) -> None:
     quota = github_quota(".")
     if quota is not None:
         console.print(quota, markup=False)
+    for ref, blockers in blocked_epics("."):
+        console.print(f"Epic {ref} is blocked by {', '.join(blockers)}", markup=False)
 
 
 def _status_table(summaries: list[dict[str, Any]]) -> Table:
@@ -165,16 +167,19 @@ def _report(outcome: Any) -> None:
         "issue": ISSUE_HELP,
         "repo": REPO_HELP,
         "agent": "the agent adapter: claude, codex or command (default: from config)",
+        "force": "dispatch even if the Epic's blockers are still open",
     }
 )
-def implement(c: Context, issue: str = "", repo: str = ".", agent: str | None = None) -> None:
+def implement(
+    c: Context, issue: str = "", repo: str = ".", agent: str | None = None, force: bool = False
+) -> None:
     """Dispatch an agent at an issue and run it until it parks or settles."""
     _require(issue=issue)
     from middle.app.implement import implement as run_implement
     from middle.progress import Progress
 
     with Progress() as progress:
-        outcome = run_implement(repo, issue, agent, progress)
+        outcome = run_implement(repo, issue, agent, progress, force=force)
     _report(outcome)
 
 
@@ -269,14 +274,19 @@ def watchdog(c: Context) -> None:
     help={
         "poll-seconds": "seconds between poll passes (default 60)",
         "watchdog-seconds": "seconds between watchdog passes (default 30)",
+        "repo": "the repo whose recommender and auto-dispatch serve runs (default: here)",
     }
 )
-def serve(c: Context, poll_seconds: str = "60", watchdog_seconds: str = "30") -> None:
+def serve(
+    c: Context, poll_seconds: str = "60", watchdog_seconds: str = "30", repo: str = "."
+) -> None:
     """Run the poller and the watchdog in the foreground until SIGTERM."""
     from middle.app.serve import Service
 
     service = Service(
-        _seconds("--poll-seconds", poll_seconds), _seconds("--watchdog-seconds", watchdog_seconds)
+        _seconds("--poll-seconds", poll_seconds),
+        _seconds("--watchdog-seconds", watchdog_seconds),
+        repo=repo,
     )
     _console().print(f"middle serve: logging to {service.log_path}; stop with SIGTERM or Ctrl-C")
     service.run()
@@ -350,10 +360,51 @@ def demo(c: Context) -> None:
         run_demo(lambda text: console.print(text, markup=False, highlight=False), progress)
 
 
+# -- issue 13: the recommender -----------------------------------------------------------
+
+
+@middle_task(
+    help={
+        "repo": REPO_HELP,
+        "agent": "the agent adapter for this run (default: [recommender] adapter, then the "
+        "repo's default)",
+    }
+)
+def recommend(c: Context, repo: str = ".", agent: str | None = None) -> None:
+    """Rank the repo's open Epics with an agent and write the state issue."""
+    from middle.app.recommend import recommend as run_recommend
+    from middle.progress import Progress
+
+    with Progress() as progress:
+        outcome = run_recommend(repo, progress, agent=agent)
+    if not outcome.ok:
+        raise Exit(f"middle: recommend {outcome.message}", code=1)
+    _console().print(outcome.message, markup=False)
+
+
+@middle_task(help={"repo": REPO_HELP})
+def auto_dispatch(c: Context, repo: str = ".") -> None:
+    """One auto-dispatch pass: dispatch the state issue's top eligible Ready item."""
+    from middle import git
+    from middle.app.autodispatch import dispatch_next
+    from middle.app.home import open_home_db
+    from middle.app.repo import resolve_repo
+
+    found = dispatch_next(open_home_db(), git.repo_root(resolve_repo(repo)))
+    if found is None:
+        _console().print("Nothing to dispatch.")
+    else:
+        _console().print(
+            f"dispatched {found.ref} ({found.workflow_id}): {found.reason}", markup=False
+        )
+
+
 # -- issue 14: a run that moves between machines; its tasks use the helpers above.
 from middle.tasks_ci import ci_job, ci_route, state  # noqa: E402
 
 ns = Collection(
+    recommend,
+    auto_dispatch,
     implement,
     answer,
     review,

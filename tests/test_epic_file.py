@@ -44,14 +44,14 @@ def test_fields_of_a_full_epic() -> None:
 def test_answering_and_asking_touch_only_the_conversation() -> None:
     text = (Path(__file__).parent / "fixtures" / "epics" / "mid-question.md").read_text()
     doc = parse_epic(text)
-    edited = doc.answer_question("1", "Run it now.", ts="T1", author="ana").append_question(
-        "Which queue?\n<!-- /middle:question -->", kind="complexity", ts="T2", author="agent"
+    edited = doc.answer_question("1", "Run it now.").append_question(
+        "Which queue?\n<!-- /middle:question -->", kind="complexity", ts="T2"
     )
     head = text.split("<!-- middle:conversation -->")[0]
     assert edited.render().startswith(head)
     assert parse_epic(edited.render()).render() == edited.render()
     first, second = edited.questions
-    assert (first.status, first.answer) == ("answered", "Run it now.")
+    assert (first.status, first.answer) == ("resolved", "Run it now.")
     assert (second.id, second.kind, second.status) == ("2", "complexity", "open")
     assert "<!-- /middle:question -->" in second.text  # neutralized, kept as prose
 
@@ -101,7 +101,7 @@ def test_any_rendered_epic_parses_to_its_fields_and_round_trips(
     assert (doc.title, doc.slug, doc.approved, doc.context) == (title, slug, approved, context)
     assert [c.text for c in doc.criteria] == criteria
     assert [(s.id, s.title, s.body) for s in doc.sub_issues] == sub_issues
-    asked = doc.append_question("why?", kind="question", ts="T", author="agent")
+    asked = doc.append_question("why?", kind="question", ts="T")
     assert parse_epic(asked.render()).render() == asked.render()
 
 

@@ -21,7 +21,7 @@ from middle.app.plugins import load_plugins
 from middle.app.repo import resolve_repo
 from middle.config import load_config, middle_home
 from middle.engine import Registry, Runner, RunResult
-from middle.errors import EpicError, MiddleError, UnknownWorkflowError
+from middle.errors import EpicBlockedError, EpicError, MiddleError, UnknownWorkflowError
 from middle.issues.store import open_epic_store
 from middle.progress import Progress
 from middle.refs import validate_ref
@@ -52,15 +52,29 @@ class Outcome:
 
 
 def implement(
-    repo: str | Path, ref: str, agent: str | None = None, progress: Progress | None = None
+    repo: str | Path,
+    ref: str,
+    agent: str | None = None,
+    progress: Progress | None = None,
+    *,
+    force: bool = False,
+    source: str = "manual",
 ) -> Outcome:
-    """Dispatch the issue and run it in the foreground until it parks or settles."""
+    """Dispatch the issue and run it in the foreground until it parks or settles. An
+    Epic with open blockers is refused unless `force`."""
     ref = validate_ref(ref)
     root = git.repo_root(resolve_repo(repo))
     config = load_config(middle_home(), root)
-    issue = open_epic_store(root, config).load(ref)
+    store = open_epic_store(root, config)
+    issue = store.load(ref)
     if issue.closed:
         raise EpicError(f"Epic {ref} is closed ({issue.source}); reopen it to dispatch it")
+    blockers = [] if force else store.open_blockers(ref)
+    if blockers:
+        raise EpicBlockedError(
+            f"Epic {ref} is blocked by {', '.join(blockers)} (still open); dispatch those "
+            f"first, or pass --force"
+        )
     adapter = (
         agent or issue.adapter or config["repo"].get("default_adapter")
         or config["global"]["default_adapter"]
@@ -72,7 +86,7 @@ def implement(
         "epic_ref": ref,
         "adapter": adapter,
         "base": git.current_branch(root),
-        "source": "manual",
+        "source": source,
     }
     runner = runner_for(run_input, progress, config=config, registry=registry)
     limited = active_rate_limit(runner.db, adapter)

@@ -8,6 +8,9 @@ from middle import git
 from middle.app.repo import resolve_repo
 from middle.config import load_config, middle_home
 from middle.github import Gh, github_slug
+from middle.issues.state_store import STATE_LABEL, StateIssueOnGitHub
+from middle.state_issue import StateIssue, render
+from middle.store.base import utcnow
 
 POLICY = """\
 # middle's settings for this repository (merged over $MIDDLE_HOME/config.toml).
@@ -81,7 +84,13 @@ LABELS = (
     ("agent:claude", "5319e7", "middle: implement with Claude Code"),
     ("agent:codex", "1d76db", "middle: implement with Codex"),
     ("agent:command", "bfdadc", "middle: implement with the configured agent command"),
+    ("agent-queue:state", "fbca04", "middle: the state issue, the ranked plan of what is next"),
 )
+
+
+def empty_state() -> StateIssue:
+    """The state issue before the first recommender run: every section empty."""
+    return StateIssue(generated=utcnow(), run_id="00000000", interval="off")
 
 
 def init_repo(repo: str | Path, *, github: bool = False) -> list[str]:
@@ -110,6 +119,9 @@ def init_repo(repo: str | Path, *, github: bool = False) -> list[str]:
             gh.run("label", "create", name, "--color", color, "--description", description,
                    "--force", "--repo", slug)  # fmt: skip
         changes.append(f"created or updated {len(LABELS)} labels on {slug}")
+        number, created = StateIssueOnGitHub(root, gh).ensure(render(empty_state()))
+        if created:
+            changes.append(f"created the state issue #{number} ({STATE_LABEL}) on {slug}")
     readme = root / "planning" / "epics" / "README.md"
     if not readme.exists():
         readme.parent.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,12 @@ class ServeAlreadyRunningError(MiddleError):
 
 
 class Service:
-    def __init__(self, poll_seconds: float = 60, watchdog_seconds: float = 30) -> None:
+    def __init__(
+        self, poll_seconds: float = 60, watchdog_seconds: float = 30, repo: str | None = None
+    ) -> None:
         self.home = middle_home()
+        self.repo = repo  # issue 13: the repo whose state issue serve keeps and acts on
+        self.next_recommend = 0.0
         self.poll_seconds = poll_seconds
         self.watchdog_seconds = watchdog_seconds
         self.pidfile = self.home / "serve.pid"
@@ -92,10 +96,51 @@ class Service:
                             f"poll: issue {action.ref} ({action.workflow_id}): {action.signal}"
                         )
                     next_poll = now + self.poll_seconds
+                    self.queue_tick(now)
                 time.sleep(0.2)
         finally:
             self.pidfile.unlink(missing_ok=True)
             self.log("stopped")
+
+    def queue_tick(self, now: float) -> None:
+        """Issue 13, once per poll, for a repo whose recommender is on (an `interval`, or
+        `auto_dispatch`): start the recommender when its interval is due, keep the state
+        issue's dispatcher sections current, and auto-dispatch if enabled. A failure here
+        is logged; it never stops the service."""
+        if self.repo is None:
+            return
+        from middle import git
+        from middle.app.autodispatch import dispatch_next
+        from middle.app.repo import resolve_repo
+        from middle.app.state_refresh import (
+            interval_seconds,
+            recommender_running,
+            refresh_dispatcher_sections,
+            spawn_recommend,
+        )
+        from middle.config import load_config
+
+        try:
+            root = git.repo_root(resolve_repo(self.repo))
+            settings = load_config(self.home, root)["recommender"]
+            every = interval_seconds(settings["interval"])
+            if every is None and not settings.get("auto_dispatch"):
+                return  # the recommender is off for this repo: serve leaves its state alone
+            db = open_home_db()
+            if every is not None and now >= self.next_recommend:
+                self.next_recommend = now + every
+                if not recommender_running(db, root):
+                    spawn_recommend(root)
+                    self.log(f"recommend: started for {root}")
+            refresh_dispatcher_sections(db, root)
+            dispatched = dispatch_next(db, root)
+            if dispatched is not None:
+                self.log(
+                    f"auto-dispatch: issue {dispatched.ref} ({dispatched.workflow_id}): "
+                    f"{dispatched.reason}"
+                )
+        except MiddleError as exc:
+            self.log(f"queue: {exc}")
 
 
 def _alive(pid: int) -> bool:

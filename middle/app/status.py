@@ -9,16 +9,22 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from middle.config import load_config, middle_home
 from middle.errors import MiddleError
+from middle.issues.base import EpicStore
+from middle.issues.store import open_epic_store
 from middle.store import list_workflows
 from middle.store.checkpoints import current_step, load_checkpoints
 from middle.store.records import last_event
+from middle.store.schema import TERMINAL_STATES
 
 
 def workflow_summaries(db: Database) -> list[dict[str, Any]]:
-    """Every workflow, oldest first, with its current step and its last event."""
+    """Every workflow, oldest first, with its current step, its last event and, while it
+    is live, the blockers of its Epic that are still open."""
     now = datetime.now(UTC)
     summaries = []
+    blockers = _BlockerCache()
     for row in list_workflows(db):
         step = current_step(db, row["id"]) or {}
         event = last_event(db, row["id"]) or {}
@@ -40,6 +46,7 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
                 "last_event_at": event.get("ts"),
                 "end_reason": row["end_reason"],
                 "last_message": _last_message(db, row["id"]) if row["state"] in PARKED else None,
+                "blocked_by": blockers.of(row) if row["state"] not in TERMINAL_STATES else None,
                 "created_at": row["created_at"],
                 "updated_at": row["updated_at"],
             }
@@ -63,6 +70,52 @@ def _last_message(db: Database, workflow_id: str) -> str | None:
     return message if isinstance(message, str) else None
 
 
+class _BlockerCache:
+    """Open blockers per workflow row, one Epic store per repo; unknown (None) when the
+    repo or its Epic cannot be read now, since status must never fail on that."""
+
+    def __init__(self) -> None:
+        self.stores: dict[str, EpicStore | None] = {}
+
+    def of(self, row: dict[str, Any]) -> list[str] | None:
+        repo = row["repo"]
+        if repo not in self.stores:
+            try:
+                root = Path(repo)
+                self.stores[repo] = open_epic_store(root, load_config(middle_home(), root))
+            except MiddleError:
+                self.stores[repo] = None
+        store = self.stores[repo]
+        if store is None or not row["epic_ref"]:
+            return None
+        try:
+            return store.open_blockers(row["epic_ref"])
+        except MiddleError:
+            return None
+
+
+def blocked_epics(repo: str) -> list[tuple[str, list[str]]]:
+    """The repo's file-mode Epics that wait on open blockers, with those blockers."""
+    from middle import git
+    from middle.app.repo import resolve_repo
+
+    try:
+        root = git.repo_root(resolve_repo(repo))
+        store = open_epic_store(root, load_config(middle_home(), root))
+        refs = store.all_refs()
+    except MiddleError:
+        return []
+    found = []
+    for ref in refs:
+        try:
+            open_ones = store.open_blockers(ref)
+        except MiddleError:
+            continue
+        if open_ones:
+            found.append((ref, open_ones))
+    return found
+
+
 def _worktree(path: str | None) -> str | None:
     """The worktree's path, or that it is gone (approval and compensation remove it)."""
     if path is None:
@@ -82,7 +135,6 @@ def github_quota(repo: str) -> str | None:
     """GitHub's API quota for the user's `gh` login, when `repo` is in GitHub mode."""
     from middle import git
     from middle.app.repo import resolve_repo
-    from middle.config import load_config, middle_home
     from middle.github import Gh
 
     try:

@@ -38,6 +38,16 @@ class EpicStore(Protocol):
 
     def all_refs(self) -> list[str]: ...
 
+    def open_blockers(self, ref: str) -> list[str]:
+        """The refs this issue waits on that are not closed yet, as a person writes them
+        (`queue`, `#12`, `acme/widgets#7`)."""
+        ...
+
+    def blocker_status(self, ref: str) -> tuple[str, str]:
+        """(`open` | `closed` | `missing`, title) of a blocker ref as the state issue
+        writes it, without its `#` (`12`, `acme/widgets#7`, `slug`)."""
+        ...
+
     def confirms_done(self, branch: str) -> str | None:
         """None if a `done` stands; otherwise what the agent must still do."""
         ...

@@ -15,6 +15,11 @@ for every file middle accepts, and an edit touches nothing outside the conversat
     ## Context / ## Acceptance criteria (- [ ] items) / ## Sub-issues
     <!-- middle:sub-issue id=1 --> - [ ] **1 — Title** + indented body <!-- /middle:sub-issue -->
     <!-- middle:conversation --> questions, answers, events <!-- /middle:conversation -->
+
+The blocks middle writes into the conversation, and the v1 vocabulary they follow, are in
+`epic_blocks`. Both implementations of the format read these files, so the parser also
+accepts what the other one writes: a `blocked-by: [slug, ...]` meta key and
+`<!-- middle:parse-error -->` blocks.
 """
 
 from __future__ import annotations
@@ -24,6 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from middle.errors import EpicFormatError
+from middle.issues.epic_blocks import (
+    PARSE_ERROR_CLOSE,
+    event_block,
+    migrate_conversation,
+    question_block,
+    resolve_question,
+)
+from middle.issues.epic_blocks import render_new_epic as render_new_epic  # its old home
 
 HEADER = "<!-- middle:epic v1 -->"
 _MARKER = re.compile(
@@ -32,10 +45,15 @@ _MARKER = re.compile(
 _ATTR = re.compile(r"([a-z_]+)=(\S+)")
 _CHECKBOX = re.compile(r"^- \[(?P<mark>[ xX])\] (?P<text>.*)$")
 _SUB_TITLE = re.compile(r"^\*\*(?P<id>[^*]+?) — (?P<title>.+?)\*\*(?P<rest>.*)$")
-_KNOWN_BLOCKS = {"sub-issue", "conversation", "question", "answer", "dispatch-event", "event"}
-ANSWER_PLACEHOLDER = (
-    "<!-- Human edits here: write the answer below this line, or run `middle answer`. -->"
-)
+_KNOWN_BLOCKS = {
+    "sub-issue",
+    "conversation",
+    "question",
+    "answer",
+    "dispatch-event",
+    "event",
+    "parse-error",
+}
 
 
 @dataclass(frozen=True)
@@ -95,10 +113,18 @@ class EpicDocument:
 
     @property
     def labels(self) -> list[str]:
-        raw = self.meta.get("labels", "").strip()
+        return self.meta_list("labels")
+
+    @property
+    def blocked_by(self) -> list[str]:
+        """Slugs of the Epics this one waits on (`blocked-by: [a, b]`)."""
+        return self.meta_list("blocked-by")
+
+    def meta_list(self, key: str) -> list[str]:
+        raw = self.meta.get(key, "").strip()
         if raw.startswith("[") and raw.endswith("]"):
             raw = raw[1:-1]
-        return [label.strip() for label in raw.split(",") if label.strip()]
+        return [item.strip() for item in raw.split(",") if item.strip()]
 
     def meta_int(self, key: str) -> int | None:
         value = self.meta.get(key)
@@ -113,43 +139,29 @@ class EpicDocument:
     def open_question(self) -> Question | None:
         return next((q for q in reversed(self.questions) if q.status == "open"), None)
 
-    def append_question(self, text: str, *, kind: str, ts: str, author: str) -> EpicDocument:
+    def append_question(self, text: str, *, kind: str, ts: str) -> EpicDocument:
         """A new document with an open question (and its empty answer block) appended."""
         number = str(1 + max((int(q.id) for q in self.questions if q.id.isdigit()), default=0))
-        block = (
-            f"<!-- middle:question id={number} status=open ts={ts} kind={kind} "
-            f"author={author} -->\n{neutralize(text)}\n\n"
-            f"<!-- middle:answer for={number} -->\n{ANSWER_PLACEHOLDER}\n"
-            f"<!-- /middle:answer -->\n<!-- /middle:question -->\n"
-        )
-        return self._append(block)
+        return self._append(question_block(number, text, kind=kind, ts=ts))
 
-    def answer_question(self, question_id: str, text: str, *, ts: str, author: str) -> EpicDocument:
-        """A new document where question `question_id` is answered with `text`, verbatim."""
+    def answer_question(self, question_id: str, text: str) -> EpicDocument:
+        """A new document where question `question_id` is resolved with `text`, verbatim."""
         start, end = self._conversation
-        inner = self.source[start:end]
-        pattern = re.compile(
-            rf"^<!-- middle:question id={re.escape(question_id)} status=\S+(?P<rest>.*?) -->\n"
-            rf"(?P<body>.*?)^<!-- middle:answer for={re.escape(question_id)}[^\n]*-->\n"
-            rf".*?^<!-- /middle:answer -->\n",
-            re.S | re.M,
-        )
-        match = pattern.search(inner)
-        if match is None:
+        inner = resolve_question(self.source[start:end], question_id, text)
+        if inner is None:
             raise EpicFormatError(f"the Epic has no question {question_id} to answer")
-        replacement = (
-            f"<!-- middle:question id={question_id} status=answered{match['rest']} -->\n"
-            f"{match['body']}<!-- middle:answer for={question_id} ts={ts} author={author} -->\n"
-            f"{neutralize(text)}\n<!-- /middle:answer -->\n"
-        )
-        inner = inner[: match.start()] + replacement + inner[match.end() :]
         return parse_epic(self.source[:start] + inner + self.source[end:])
 
     def append_event(self, text: str, *, kind: str, ts: str) -> EpicDocument:
-        body = neutralize(text)
-        return self._append(
-            f"<!-- middle:event ts={ts} kind={kind} -->\n{body}\n<!-- /middle:event -->\n"
-        )
+        return self._append(event_block(text, kind=kind, ts=ts))
+
+    def migrated(self) -> EpicDocument:
+        """This document with the conversation in the v1 vocabulary (itself if it is)."""
+        start, end = self._conversation
+        inner = migrate_conversation(self.source[start:end])
+        if inner == self.source[start:end]:
+            return self
+        return parse_epic(self.source[:start] + inner + self.source[end:])
 
     def _append(self, block: str) -> EpicDocument:
         """Append `block` to the conversation, one blank line from what came before."""
@@ -157,15 +169,6 @@ class EpicDocument:
         before = self.source[start:end].rstrip("\n")
         inner = f"{before}\n\n{block}\n" if before else f"\n{block}\n"
         return parse_epic(self.source[:start] + inner + self.source[end:])
-
-
-def neutralize(text: str) -> str:
-    """`text` with any line that looks like a middle marker indented by one space, so an
-    agent's question or a person's answer can never open or close a block."""
-    return "\n".join(
-        f" {line}" if line.lstrip().startswith(("<!-- middle:", "<!-- /middle:")) else line
-        for line in text.rstrip().splitlines()
-    )
 
 
 def parse_epic(text: str) -> EpicDocument:
@@ -228,7 +231,7 @@ class _Parser:
             entry = self.line()
             if entry.strip():
                 key, colon, value = entry.partition(":")
-                if not colon or not re.fullmatch(r"[a-z_]+", key.strip()):
+                if not colon or not re.fullmatch(r"[a-z_][a-z_-]*", key.strip()):
                     raise self.fail("a `key: value` line in the meta block")
                 meta[key.strip()] = value.strip()
             self.i += 1
@@ -253,6 +256,9 @@ class _Parser:
                 raise self.fail("a marker like `<!-- middle:NAME key=value -->`")
             if marker is not None:
                 name = marker["name"]
+                if name == "parse-error" and not marker["close"]:
+                    self.skip_parse_error()
+                    continue
                 if marker["close"] or name not in ("sub-issue", "conversation"):
                     raise self.fail(f"prose, a section or a block here, not `{raw}`")
                 if name == "sub-issue":
@@ -271,6 +277,17 @@ class _Parser:
         if conversation is None:
             raise self.fail("a `<!-- middle:conversation -->` block before the end of the file")
         return {k: "".join(v) for k, v in sections.items()}, sub_issues, conversation
+
+    def skip_parse_error(self) -> None:
+        """Step over a parse-error block outside the conversation: the note another run
+        (of either implementation) appended when this file last failed to parse."""
+        opened = self.i
+        self.i += 1
+        while self.i < len(self.lines) and self.line() != PARSE_ERROR_CLOSE:
+            self.i += 1
+        if self.i >= len(self.lines):
+            raise self.fail(f"`{PARSE_ERROR_CLOSE}` closing the block opened here", opened)
+        self.i += 1
 
     def parse_sub_issue(self, attrs: dict[str, str]) -> SubIssue:
         opened = self.i
@@ -311,7 +328,8 @@ class _Parser:
             if marker is not None:
                 if marker["name"] not in _KNOWN_BLOCKS:
                     raise self.fail(
-                        f"a known block (question, answer, event), not {marker['name']}"
+                        "a known block (question, answer, dispatch-event, parse-error), "
+                        f"not {marker['name']}"
                     )
                 if marker["close"]:
                     if not depth or depth[-1][0] != marker["name"]:
@@ -371,26 +389,3 @@ def _questions(conversation: str) -> list[Question]:
             )
         )
     return questions
-
-
-def render_new_epic(
-    *,
-    title: str,
-    slug: str,
-    context: str,
-    criteria: list[str],
-    sub_issues: list[tuple[str, str, str]],
-    approved: bool = True,
-) -> str:
-    """The canonical text of a new Epic (used by `middle init`, the demo and tests)."""
-    lines = [HEADER, f"# {title}", "", "<!-- middle:meta", f"slug: {slug}"]
-    lines += [f"approved: {'true' if approved else 'false'}", "-->", "", "## Context", ""]
-    lines += [context.strip("\n"), "", "## Acceptance criteria", ""]
-    lines += [f"- [ ] {text}" for text in criteria]
-    lines += ["", "## Sub-issues", ""]
-    for number, sub_title, body in sub_issues:
-        lines += [f"<!-- middle:sub-issue id={number} -->", f"- [ ] **{number} — {sub_title}**"]
-        lines += [f"  {line}" if line else "" for line in body.strip("\n").splitlines()]
-        lines += ["<!-- /middle:sub-issue -->", ""]
-    lines += ["<!-- middle:conversation -->", "<!-- /middle:conversation -->", ""]
-    return "\n".join(lines)

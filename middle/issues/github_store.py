@@ -104,6 +104,32 @@ class GitHubEpicStore:
     def all_refs(self) -> list[str]:
         return []
 
+    # -- blockers -----------------------------------------------------------------------
+
+    def open_blockers(self, ref: str) -> list[str]:
+        """GitHub's issue dependencies: the open issues `ref` is blocked by."""
+        found = self.gh.api(f"repos/{self.slug}/issues/{ref}/dependencies/blocked_by") or []
+        return [self._blocker_name(issue) for issue in found if issue.get("state") == "open"]
+
+    def _blocker_name(self, issue: dict[str, Any]) -> str:
+        owner_repo = str(issue.get("repository_url", "")).split("/repos/")[-1]
+        number = issue["number"]
+        return f"#{number}" if owner_repo in ("", self.slug) else f"{owner_repo}#{number}"
+
+    def blocker_status(self, ref: str) -> tuple[str, str]:
+        slug, _, number = ref.rpartition("#")
+        if not number.isdigit():
+            return "missing", ""
+        try:
+            issue = self.gh.json(
+                "issue", "view", number, "--repo", slug or self.slug, "--json", "state,title"
+            )
+        except GitHubError as exc:
+            if "Could not resolve" in str(exc) or is_not_found(exc):
+                return "missing", ""
+            raise
+        return ("open" if issue["state"] == "OPEN" else "closed"), issue["title"]
+
     # -- the conversation ---------------------------------------------------------------
 
     def login(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from middle.errors import ConfigError, EpicFormatError, UnknownEpicError
 from middle.issues.base import EpicStore, Issue
+from middle.issues.epic_blocks import with_parse_error
 from middle.issues.epic_file import EpicDocument, Question, parse_epic
 from middle.store.base import utcnow
 
@@ -39,7 +40,15 @@ class FileEpicStore:
         try:
             return parse_epic(text)
         except EpicFormatError as exc:
+            self._note_parse_error(path, text, str(exc))
             raise EpicFormatError(f"{path}: {exc}") from exc
+
+    def _note_parse_error(self, path: Path, text: str, message: str) -> None:
+        """Leave one parse-error block in the file, so the operator sees the problem
+        where they will fix it. Idempotent: the same failure writes nothing new."""
+        noted = with_parse_error(text, message, ts=utcnow())
+        if noted != text:
+            _replace_file(path, noted)
 
     def load(self, ref: str) -> Issue:
         doc = self.document(ref)
@@ -60,18 +69,44 @@ class FileEpicStore:
         return self.document(ref).open_question
 
     def record_question(self, ref: str, text: str, *, kind: str) -> str:
-        doc = self.document(ref).append_question(text, kind=kind, ts=utcnow(), author="agent")
+        doc = self.editable(ref).append_question(text, kind=kind, ts=utcnow())
         self._write(ref, doc)
         return doc.questions[-1].id
 
     def record_answer(self, ref: str, text: str, *, author: str) -> None:
-        doc = self.document(ref)
+        """Resolve the open question with `text` (v1 has no place for `author`; the
+        answer is written verbatim), or log `text` as a note when nothing is open."""
+        doc = self.editable(ref)
         question = doc.open_question
         if question is None:
-            doc = doc.append_event(text, kind="human-note", ts=utcnow())
+            doc = doc.append_event(text, kind="human_note", ts=utcnow())
         else:
-            doc = doc.answer_question(question.id, text, ts=utcnow(), author=author)
+            doc = doc.answer_question(question.id, text)
         self._write(ref, doc)
+
+    def editable(self, ref: str) -> EpicDocument:
+        """The document, its conversation migrated to the v1 vocabulary: every edit starts
+        here, so a file an earlier middle wrote is migrated the first time it is touched."""
+        return self.document(ref).migrated()
+
+    def blocked_by(self, ref: str) -> list[str]:
+        return self.document(ref).blocked_by
+
+    def open_blockers(self, ref: str) -> list[str]:
+        """The `blocked-by` slugs whose Epic is not closed (a missing Epic counts as open:
+        the dependency cannot be shown to be done)."""
+        return [slug for slug in self.blocked_by(ref) if self.blocker_status(slug)[0] != "closed"]
+
+    def blocker_status(self, slug: str) -> tuple[str, str]:
+        """(`open` | `closed` | `missing`, title) of the Epic `slug`. A cross-repo ref
+        (`owner/repo#n`) is out of v1's scope in file mode, so it is missing."""
+        if "/" in slug or "#" in slug or not self.path(slug).is_file():
+            return "missing", ""
+        try:
+            doc = self.document(slug)
+        except EpicFormatError:
+            return "open", ""
+        return ("closed" if doc.closed else "open"), doc.title
 
     def all_refs(self) -> list[str]:
         return sorted(p.stem for p in self.folder.glob("*.md") if p.name != "README.md")
@@ -80,15 +115,18 @@ class FileEpicStore:
         return None  # in file mode the agent's done.json is the whole signal
 
     def post_note(self, ref: str, text: str) -> None:
-        self._write(ref, self.document(ref).append_event(text, kind="note", ts=utcnow()))
+        self._write(ref, self.editable(ref).append_event(text, kind="note", ts=utcnow()))
 
     def _write(self, ref: str, doc: EpicDocument) -> None:
-        """Replace the file atomically, so a crash never leaves half an Epic."""
-        path = self.path(ref)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(doc.render())
-        os.replace(tmp, path)
+        _replace_file(self.path(ref), doc.render())
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Replace the file atomically, so a crash never leaves half an Epic."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def open_epic_store(repo: Path, config: dict[str, Any]) -> EpicStore:

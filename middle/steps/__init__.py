@@ -6,6 +6,13 @@ from middle.engine import hookimpl
 from middle.engine.registry import OriginBoundRegistry
 from middle.steps.dispatch import check_slots, prepare_worktree
 from middle.steps.outcome import park_for_resume, record_terminal, resume_or_finalize
+from middle.steps.recommend import (
+    check_plan,
+    gather_queue,
+    prepare_recommender,
+    recommend_turn,
+    write_state_issue,
+)
 from middle.steps.turn import launch_and_drive
 
 BUILTIN_STEPS = (
@@ -15,6 +22,11 @@ BUILTIN_STEPS = (
     park_for_resume,
     record_terminal,
     resume_or_finalize,
+    gather_queue,
+    prepare_recommender,
+    recommend_turn,
+    check_plan,
+    write_state_issue,
 )
 
 

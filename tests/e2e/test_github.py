@@ -227,12 +227,14 @@ def test_doctor_checks_gh_login_in_github_mode(sandbox: Sandbox, github: FakeGit
 def test_init_creates_the_labels_middle_reads(sandbox: Sandbox, github: FakeGitHub) -> None:
     result = sandbox.middle("init")
     assert result.returncode == 0, result.stderr
-    assert "created or updated 4 labels on acme/webhooks" in result.stdout
+    # issue 13 adds the state issue's label, so init can create that issue
+    assert "created or updated 5 labels on acme/webhooks" in result.stdout
     assert set(github.read()["labels"]) == {
         "approved",
         "agent:claude",
         "agent:codex",
         "agent:command",
+        "agent-queue:state",
     }
 
 

@@ -59,7 +59,7 @@ def test_a_question_parks_and_the_answer_reaches_the_resumed_agent_verbatim(
     assert len(sandbox.agent_log("launch")) == 2  # a fresh session for the new turn...
     assert str(sandbox.worktree()) in sandbox.workflow()["worktree_path"]  # ...same worktree
     epic = (sandbox.repo / "planning" / "epics" / f"{REF}.md").read_text()
-    assert "status=answered" in epic and answer in epic
+    assert "status=resolved" in epic and answer in epic  # v1 vocabulary (issue 13)
 
 
 def test_a_bare_stop_is_nudged_then_the_agent_finishes(sandbox: Sandbox) -> None:

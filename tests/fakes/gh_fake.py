@@ -47,6 +47,7 @@ def rest_issue(state: dict[str, Any], number: str) -> dict[str, Any]:
         "state": "open" if issue.get("state", "OPEN") == "OPEN" else "closed",
         "html_url": f"{HOST}/{state['repo']}/issues/{number}",
         "url": f"https://api.github.com/repos/{state['repo']}/issues/{number}",
+        "repository_url": f"https://api.github.com/repos/{state['repo']}",
         "user": user(issue.get("author", "alice")),
         "labels": [{"name": name} for name in issue.get("labels", [])],
         "sub_issues_summary": {"total": len(issue.get("sub_issues", [])), "completed": 0},
@@ -60,6 +61,11 @@ def api(state: dict[str, Any], path: str) -> Any:
     if path == "rate_limit":
         core = {"limit": 5000, "used": 13, "remaining": 4987, "reset": 1_900_000_000}
         return {"resources": {"core": core, "graphql": dict(core)}, "rate": core}
+    match = re.fullmatch(rf"repos/{re.escape(repo)}/issues/(\d+)/dependencies/blocked_by", path)
+    if match:  # GitHub's issue dependencies: the issues this one is blocked by
+        if match[1] not in state["issues"]:
+            fail("gh: Not Found (HTTP 404)")
+        return [rest_issue(state, str(n)) for n in state["issues"][match[1]].get("blocked_by", [])]
     match = re.fullmatch(
         rf"repos/{re.escape(repo)}/issues/(\d+)/(sub_issues|parent|comments)", path
     )
@@ -151,9 +157,10 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
             "updated_at": comment["updated_at"],
             "author_association": "MEMBER",
         }
-    if args[:2] == ["issue", "view"] and option(args, "--repo") == repo and "--json" in args:
-        number = args[2]
-        issue = state["issues"].get(number)
+    if args[:2] == ["issue", "view"] and "--json" in args:
+        number, where = args[2], option(args, "--repo")
+        issues = state["issues"] if where == repo else state.get("foreign", {}).get(where, {})
+        issue = issues.get(number)
         if issue is None:
             resolve = "Could not resolve to an issue or pull request with the number of"
             fail(f"GraphQL: {resolve} {number}. (repository.issue)")
@@ -169,6 +176,48 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
             "url": f"{HOST}/{repo}/issues/{number}",
         }
         return {key: full[key] for key in option(args, "--json", "").split(",")}
+    if args[:2] == ["issue", "list"] and option(args, "--repo") == repo:
+        wanted = option(args, "--label")
+        open_only = option(args, "--state", "open") == "open"
+        fields = option(args, "--json", "").split(",")
+        listed = []
+        for number, issue in sorted(state["issues"].items(), key=lambda kv: -int(kv[0])):
+            if open_only and issue.get("state", "OPEN") != "OPEN":
+                continue
+            if wanted is not None and wanted not in issue.get("labels", []):
+                continue
+            full = {
+                "number": int(number),
+                "title": issue["title"],
+                "body": issue.get("body", ""),
+                "labels": [
+                    {"id": f"LA_{n}", "name": n, "description": "", "color": "ededed"}
+                    for n in issue.get("labels", [])
+                ],
+                "state": issue.get("state", "OPEN"),
+                "url": f"{HOST}/{repo}/issues/{number}",
+            }
+            listed.append({key: full[key] for key in fields})
+        return listed[: int(option(args, "--limit", "30") or 30)]
+    if args[:2] == ["issue", "create"] and option(args, "--repo") == repo:
+        number = str(1 + max((int(n) for n in state["issues"]), default=0))
+        label = option(args, "--label")
+        if label is not None and label not in state.get("labels", {}):
+            fail(f"could not add label: '{label}' not found")
+        state["issues"][number] = {
+            "title": option(args, "--title", ""),
+            "body": stdin if option(args, "--body-file") == "-" else option(args, "--body", ""),
+            "labels": [label] if label else [],
+        }
+        print(f"{HOST}/{repo}/issues/{number}")
+        return None
+    if args[:2] == ["issue", "edit"] and option(args, "--repo") == repo:
+        number = args[2]
+        if number not in state["issues"]:
+            fail(f"GraphQL: Could not resolve to an issue with the number of {number}.")
+        state["issues"][number]["body"] = stdin
+        print(f"{HOST}/{repo}/issues/{number}")
+        return None
     if args[:2] == ["issue", "comment"] and option(args, "--body-file") == "-":
         number = args[2]
         comments = state.setdefault("comments", {}).setdefault(number, [])

@@ -1,0 +1,71 @@
+"""The dispatcher's side of the state issue between recommender runs: keep In-flight,
+Rate limits and Slot usage current, touching nothing else, and start the recommender
+every `[recommender] interval` from `serve`."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from middle.config import load_config, middle_home
+from middle.errors import ConfigError
+from middle.issues.state_store import state_location
+from middle.issues.store import open_epic_store
+from middle.state_issue import update_dispatcher_sections
+from middle.steps.queue_facts import dispatcher_sections, gather_runs, github_quota_status
+from middle.store import list_workflows
+
+_PART = re.compile(r"(\d+)([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def interval_seconds(interval: str) -> float | None:
+    """`15m`, `1h30m` → seconds; `off` → None (the default: only `middle recommend`)."""
+    text = str(interval).strip()
+    if text == "off":
+        return None
+    if not re.fullmatch(r"(?:\d+[smhd])+", text):
+        raise ConfigError(
+            f"[recommender] interval = {interval!r} is not a duration like 15m, 1h30m or off"
+        )
+    total = sum(int(n) * _SECONDS[unit] for n, unit in _PART.findall(text))
+    if total <= 0:
+        raise ConfigError(f"[recommender] interval = {interval!r} must be longer than 0s")
+    return float(total)
+
+
+def refresh_dispatcher_sections(db: Database, repo: Path) -> bool:
+    """Rewrite the state issue's dispatcher sections if they changed; whether it wrote.
+    No state issue yet: nothing to do. A body that is not v1 raises, untouched."""
+    config = load_config(middle_home(), repo)
+    location = state_location(repo, config)
+    body = location.read()
+    if body is None or not body.strip():
+        return False
+    store = open_epic_store(repo, config)
+    runs = gather_runs(db, repo, store)
+    sections = dispatcher_sections(db, repo, config, runs, github_quota_status(store))
+    updated = update_dispatcher_sections(body, sections)
+    if updated == body:
+        return False
+    location.write(updated)
+    return True
+
+
+def recommender_running(db: Database, repo: Path) -> bool:
+    return bool(list_workflows(db, kind="recommender", live=True, repo=str(repo)))
+
+
+def spawn_recommend(repo: Path) -> None:
+    """Run `middle recommend` in its own process, so a long agent turn never blocks serve."""
+    logs = middle_home() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / "recommend.log").open("a") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "middle", "recommend", "--repo", str(repo)],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip

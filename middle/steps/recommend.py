@@ -1,0 +1,222 @@
+"""The recommender's steps: gather the facts, brief an agent in a read-only worktree,
+check the plan it wrote against v1 (re-prompting with the errors a bounded number of
+times), then resolve blockers, apply the dispatcher's sections and write the state issue.
+
+The worktree is a detached checkout of the base branch's HEAD: nothing the agent commits
+there is kept, and only `.middle/plan.md` is read back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from tenacity import retry_if_not_exception_type, stop_after_attempt
+
+from middle import git
+from middle.agents.base import Stop
+from middle.briefs import write_brief
+from middle.engine import StepContext, step
+from middle.errors import StateIssueError
+from middle.issues.state_store import state_location, write_state
+from middle.refs import repo_slug
+from middle.state_issue import (
+    BlockedItem,
+    BlockerStatus,
+    ReadyRow,
+    cut_title,
+    parse,
+    render,
+    resolve_blockers,
+    validate,
+    with_dispatcher_sections,
+)
+from middle.state_issue.draft import EpicFacts, RunFacts, draft_plan
+from middle.steps.queue_facts import (
+    configured_adapters,
+    dispatcher_sections,
+    gather_epics,
+    gather_runs,
+    github_quota_status,
+)
+from middle.steps.recommend_brief import recommender_brief
+from middle.steps.turn import Turn
+from middle.store import update_workflow
+from middle.store.base import utcnow
+
+PLAN = Path(".middle") / "plan.md"
+FACTS = Path(".middle") / "queue.json"
+
+
+def _remove_worktree(ctx: StepContext) -> None:
+    output = ctx.results.get("prepare-recommender") or {}
+    if output.get("session"):
+        ctx.services["tmux"].kill_session(output["session"])
+    if output.get("worktree"):
+        git.remove_worktree(Path(ctx.input["repo"]), Path(output["worktree"]))
+
+
+@step("gather-queue", stop=stop_after_attempt(2))
+def gather_queue(ctx: StepContext) -> dict[str, Any]:
+    """Read the open Epics, their progress and blockers, and the live runs."""
+    repo, store = Path(ctx.input["repo"]), ctx.services["store"]
+    epics = gather_epics(store, ctx.services["config"])
+    runs = gather_runs(ctx.db, repo, store)
+    return {
+        "epics": [dataclasses.asdict(e) for e in epics],
+        "runs": [dataclasses.asdict(r) for r in runs],
+    }
+
+
+@step("prepare-recommender", compensate=_remove_worktree)
+def prepare_recommender(ctx: StepContext) -> dict[str, Any]:
+    """A detached worktree holding the facts and middle's own draft plan (valid v1)."""
+    repo, config = Path(ctx.input["repo"]), ctx.services["config"]
+    path = ctx.services["home"] / "worktrees" / repo_slug(repo) / f"recommender-{ctx.workflow_id}"
+    if not (path / ".git").exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        git.git("worktree", "add", "--detach", str(path), str(ctx.input["base"]), cwd=repo)
+    git.ignore_middle_files(repo)
+    facts = ctx.results["gather-queue"]
+    draft = _draft(ctx, facts)
+    (path / ".middle").mkdir(exist_ok=True)
+    (path / FACTS).write_text(json.dumps(facts, indent=2))
+    (path / PLAN).write_text(render(draft))
+    session = f"middle-{repo_slug(repo)}--recommender-{ctx.workflow_id[-8:]}"
+    update_workflow(
+        ctx.db,
+        ctx.workflow_id,
+        worktree_path=str(path),
+        session_name=session,
+        session_token=secrets.token_hex(16),
+        pr_branch=None,
+    )
+    return {"worktree": str(path), "session": session, "adapters": configured_adapters(config)}
+
+
+def _draft(ctx: StepContext, facts: dict[str, Any]) -> Any:
+    epics = [EpicFacts(**{**e, "blockers": tuple(e["blockers"])}) for e in facts["epics"]]
+    runs = [RunFacts(**r) for r in facts["runs"]]
+    state = draft_plan(
+        epics,
+        runs,
+        generated=utcnow(),
+        run_id=ctx.workflow_id[-8:],
+        interval=str(ctx.services["config"]["recommender"]["interval"]),
+    )
+    return with_dispatcher_sections(state, _sections(ctx, facts))
+
+
+def _sections(ctx: StepContext, facts: dict[str, Any]) -> Any:
+    store = ctx.services["store"]
+    runs = [RunFacts(**r) for r in facts["runs"]]
+    quota = github_quota_status(store)
+    return dispatcher_sections(ctx.db, Path(ctx.input["repo"]), ctx.services["config"], runs, quota)
+
+
+class RecommenderTurn(Turn):
+    """A turn of the implementation engine with the recommender's brief, and no gates,
+    pull requests or nudges: the plan file is checked by the next step instead."""
+
+    def write_brief(self, brief: dict[str, Any]) -> tuple[str, str]:
+        checked = self.ctx.results.get("check-plan") if self.ctx.round > 1 else None
+        errors = list((checked or {}).get("errors", []))
+        facts = self.ctx.results["gather-queue"]
+        config = self.ctx.services["config"]
+        text = recommender_brief(facts, configured_adapters(config), errors)
+        write_brief(self.worktree, text)
+        return "initial", text
+
+    def drive(self) -> tuple[Stop, str]:
+        stop = self.agent.wait_for_stop()
+        return stop, stop.kind
+
+
+@step("recommend-turn", stop=stop_after_attempt(1))
+def recommend_turn(ctx: StepContext) -> dict[str, Any]:
+    """One agent turn over the plan file."""
+    return RecommenderTurn(ctx, None).run()
+
+
+@step("check-plan", stop=stop_after_attempt(1))
+def check_plan(ctx: StepContext) -> dict[str, Any]:
+    """Parse and validate the plan the agent left; the errors go into the next brief."""
+    turn = ctx.results["recommend-turn"]
+    if turn["outcome"] in ("failed", "rate-limited"):
+        raise StateIssueError(
+            f"the recommender agent ended its turn {turn['outcome']}: "
+            f"{turn.get('reason') or turn.get('reset_at') or 'no reason given'}"
+        )
+    worktree = Path(ctx.results["prepare-recommender"]["worktree"])
+    mode = ctx.services["store"].mode
+    try:
+        text = (worktree / PLAN).read_text(encoding="utf-8")
+        errors = validate(
+            parse(text), adapters=configured_adapters(ctx.services["config"]), mode=mode
+        )
+    except FileNotFoundError:
+        errors = [f"{PLAN} is missing; write the plan there"]
+    except StateIssueError as exc:
+        errors = [str(exc)]
+    ctx.record_event("recommender.plan-checked", {"attempt": ctx.round, "errors": errors})
+    return {"ok": not errors, "errors": errors, "attempt": ctx.round}
+
+
+def another_attempt(ctx: StepContext) -> bool:
+    checked = ctx.results["check-plan"]
+    limit = int(ctx.services["config"]["recommender"]["max_attempts"])
+    return not checked["ok"] and int(checked["attempt"]) < limit
+
+
+@step(
+    "write-state-issue",
+    stop=stop_after_attempt(3),
+    retry=retry_if_not_exception_type(StateIssueError),  # a refusal does not heal
+)
+def write_state_issue(ctx: StepContext) -> dict[str, Any]:
+    """Resolve blockers against live state, apply the dispatcher's sections, and write
+    the state issue (never over a body that is not v1). Safe to re-run: it rewrites the
+    same plan."""
+    checked = ctx.results["check-plan"]
+    if not checked["ok"]:
+        raise StateIssueError(
+            f"the recommender's plan is still not valid v1 after {checked['attempt']} "
+            f"attempt(s): {checked['errors'][0]}"
+        )
+    worktree = Path(ctx.results["prepare-recommender"]["worktree"])
+    store, facts = ctx.services["store"], ctx.results["gather-queue"]
+    titles = {e["ref"]: e for e in facts["epics"]}
+    plan = parse((worktree / PLAN).read_text(encoding="utf-8"))
+
+    def lookup(ref: str) -> BlockerStatus:
+        state, title = store.blocker_status(ref.removeprefix("#"))
+        return BlockerStatus(state, title)
+
+    def promote(item: BlockedItem) -> ReadyRow:
+        known = titles.get(item.ref, {})
+        return ReadyRow(
+            0,
+            item.ref,
+            cut_title(str(known.get("title") or item.ref)),
+            str(known.get("adapter") or ctx.input["adapter"]),
+            int(known.get("open_subs") or 1),
+            f"blocker `{item.blocker.ref}` closed; re-ranked on the next run",
+        )
+
+    state = resolve_blockers(plan, lookup, promote)
+    interval = str(ctx.services["config"]["recommender"]["interval"])
+    state = dataclasses.replace(
+        state, generated=utcnow(), run_id=ctx.workflow_id[-8:], interval=interval
+    )
+    state = with_dispatcher_sections(state, _sections(ctx, facts))
+    location = state_location(Path(ctx.input["repo"]), ctx.services["config"])
+    write_state(location, state)
+    _remove_worktree(ctx)
+    ctx.record_event(
+        "recommender.wrote",
+        {"where": location.where, "ready": [row.ref for row in state.ready]},
+    )
+    return {"where": location.where, "ready": [row.ref for row in state.ready]}
