@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from middle import git
 from middle.agents import ADAPTERS, get_adapter
+from middle.app.control import refuse_if_paused
 from middle.app.home import open_home_db
 from middle.app.repo import resolve_repo
 from middle.config import load_config, middle_home
@@ -74,6 +75,7 @@ def implement(
         "source": "manual",
     }
     runner = runner_for(run_input, progress)
+    refuse_if_paused(runner.db, str(root))
     limited = active_rate_limit(runner.db, adapter)
     if limited is not None:  # refused before any row exists (check-slots is the backstop)
         raise_rate_limited(adapter, limited)

@@ -31,6 +31,7 @@ from middle.app.implement import (
     latest_checkpoint,
     runner_for,
 )
+from middle.app.control import is_paused
 from middle.config import load_config, middle_home
 from middle.errors import MiddleError
 from middle.issues.github_store import GitHubEpicStore
@@ -55,6 +56,8 @@ def poll_once(*, background: bool = False, progress: Progress | None = None) -> 
     actions = []
     for row in list_workflows(db, kind=WORKFLOW, state=list(PARKED_STATES)):
         run_input = json.loads(row["meta_json"])["input"]
+        if is_paused(db, row["repo"]):
+            continue  # a paused repo's runs wait for `middle unpause`
         try:
             signal = due_signal(db, row, run_input)
         except MiddleError as exc:
