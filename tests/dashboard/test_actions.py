@@ -1,0 +1,57 @@
+"""Actions from the browser that must not lie: a stale form, and the per-repo pause that
+`implement` respects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.dashboard.conftest import Dashboard
+from tests.e2e.conftest import REF, Sandbox
+
+
+def test_an_answer_to_a_run_that_moved_on_says_so_and_sends_nothing(
+    sandbox: Sandbox, dashboard: Dashboard, page: Any
+) -> None:
+    """The page still shows the question, but the run was answered from the CLI meanwhile.
+    Seen red: with the state check in `actions.expect` skipped, the page reports
+    "answer sent" (a stale success) while the spawned `middle answer` fails."""
+    sandbox.script({"do": "ask", "question": "Which base?"}, {"do": "done"})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    expect(page.locator("#needs-you")).to_contain_text("Which base?", timeout=20_000)
+    page.get_by_label("Answer").fill("Base 3")  # a filled form is left alone by live updates
+
+    answered = sandbox.middle("answer", "--issue", REF, "--text", "Base 2")
+    assert answered.returncode == 0, answered.stderr
+    page.get_by_role("button", name="Send answer").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text(f"issue {REF} has moved on: it is waiting-human (done) now")
+    expect(alert).to_contain_text("nothing was sent")
+    assert len(sandbox.agent_log("turn")) == 2  # the CLI's answer only
+
+
+def test_a_repo_paused_from_the_browser_refuses_implement_until_resumed(
+    sandbox: Sandbox, dashboard: Dashboard, page: Any
+) -> None:
+    """Seen red: without `refuse_if_paused` in `implement`, the paused repo dispatches."""
+    sandbox.script({"do": "done"})
+    assert sandbox.middle("pause", "--repo", str(sandbox.repo)).returncode == 0
+    assert sandbox.middle("unpause", "--repo", str(sandbox.repo)).returncode == 0
+    page.get_by_role("link", name="Repos").click()
+    page.get_by_role("button", name="Pause dispatch").click()
+    expect(page.get_by_role("status").filter(has_text="dispatch paused")).to_be_visible()
+    expect(page.locator("#repos")).to_contain_text("paused")
+
+    refused = sandbox.middle("implement", "--issue", REF, "--agent", "command")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"middle: dispatch is paused for {sandbox.repo}; resume it with: "
+        f"middle unpause --repo {sandbox.repo}"
+    )
+    assert list(sandbox.db()["workflows"].rows) == []  # nothing left behind
+
+    page.get_by_role("button", name="Resume dispatch").click()
+    expect(page.locator("#repos")).to_contain_text("active")
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
