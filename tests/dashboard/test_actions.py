@@ -55,3 +55,18 @@ def test_a_repo_paused_from_the_browser_refuses_implement_until_resumed(
     page.get_by_role("button", name="Resume dispatch").click()
     expect(page.locator("#repos")).to_contain_text("active")
     assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+
+
+def test_poll_leaves_a_paused_repos_runs_parked(sandbox: Sandbox) -> None:
+    """Seen red: without the `is_paused` check in `poll_once`, the first poll resumes it."""
+    sandbox.script({"do": "rate-limit"}, {"do": "done"})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    assert sandbox.middle("rate-limit", "clear", "command").returncode == 0
+    assert sandbox.middle("pause").returncode == 0
+
+    assert "Nothing to resume." in sandbox.middle("poll").stdout
+    assert sandbox.workflow()["state"] == "rate-limited"
+
+    assert sandbox.middle("unpause").returncode == 0
+    polled = sandbox.middle("poll")
+    assert f"issue {REF}: continue" in polled.stdout, polled.stdout
