@@ -67,9 +67,7 @@ def _set_control(db: Database, workflow_id: str, who: str) -> Control:
     update_workflow(db, workflow_id, controlled_by=who)
     record_event(db, workflow_id, "control.changed", {"controlled_by": who})
     session = row["session_name"]
-    return Control(
-        workflow_id, row["epic_ref"], who, attach_command(session) if session else None
-    )
+    return Control(workflow_id, row["epic_ref"], who, attach_command(session) if session else None)
 
 
 def _root(repo: str | Path) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from middle.app.control import is_paused
 from middle.app.home import open_home_db
 from middle.app.implement import (
     PARKED_STATES,
@@ -31,7 +32,6 @@ from middle.app.implement import (
     latest_checkpoint,
     runner_for,
 )
-from middle.app.control import is_paused
 from middle.config import load_config, middle_home
 from middle.errors import MiddleError
 from middle.issues.github_store import GitHubEpicStore

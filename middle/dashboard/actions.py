@@ -83,7 +83,9 @@ class Jobs:
             db.close()
 
 
-def expect(db: Database, workflow_id: str, states: tuple[str, ...], reasons: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+def expect(
+    db: Database, workflow_id: str, states: tuple[str, ...], reasons: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The run, if it is still in one of `states` (and parked for one of `reasons`)."""
     row = get_workflow(db, workflow_id)
     where = row["state"]

@@ -79,8 +79,7 @@ class Dashboard:
             csrf=csrf_token(self.secret),
             notice=notice,
             path=request.url.path,
-            here=str(request.url.path)
-            + (f"?{request.url.query}" if request.url.query else ""),
+            here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
             jobs=list(self.jobs.recent)[:8],
             **context,
         )
@@ -103,7 +102,11 @@ def _safe_back(value: object) -> str:
 
 def _with_notice(back: str, key: str) -> str:
     base = back.split("?", 1)[0]
-    query = [part for part in back.partition("?")[2].split("&") if part and not part.startswith("notice=")]
+    query = [
+        part
+        for part in back.partition("?")[2].split("&")
+        if part and not part.startswith("notice=")
+    ]
     return base + "?" + "&".join([*query, f"notice={key}"])
 
 

@@ -60,7 +60,9 @@ class StoreCollector(Collector):
             "middle_rate_limited", "1 while the adapter is rate-limited", labels=["adapter"]
         )
         for limit in list_rate_limits(db):
-            limited.add_metric([limit["adapter"]], 1 if active_rate_limit(db, limit["adapter"]) else 0)
+            limited.add_metric(
+                [limit["adapter"]], 1 if active_rate_limit(db, limit["adapter"]) else 0
+            )
         yield limited
         latency = GaugeMetricFamily(
             "middle_hook_latency_seconds",
@@ -77,7 +79,9 @@ class StoreCollector(Collector):
         )
 
 
-def build_registry(open_db: Callable[[], Database], clients: Callable[[], int]) -> CollectorRegistry:
+def build_registry(
+    open_db: Callable[[], Database], clients: Callable[[], int]
+) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(open_db, clients))
     return registry

@@ -50,9 +50,7 @@ class TokenAuth:
             if kept:
                 target += "?" + urlencode(kept)
             response = RedirectResponse(target, status_code=303)
-            response.set_cookie(
-                COOKIE, self.secret, httponly=True, samesite="strict", path="/"
-            )
+            response.set_cookie(COOKIE, self.secret, httponly=True, samesite="strict", path="/")
             await response(scope, receive, send)
             return
         bearer = request.headers.get("authorization", "")

@@ -125,10 +125,10 @@ def _take_message(
             pending[str(block.get("id", ""))] = call
             entry.tools.append(call)
         elif kind == "tool_result":
-            call = pending.get(str(block.get("tool_use_id", "")))
             result = _clip(_text_of(block.get("content")))
-            if call is not None:
-                call.result = result
+            called = pending.get(str(block.get("tool_use_id", "")))
+            if called is not None:
+                called.result = result
             else:
                 entry.tools.append(ToolCall("tool result", "", result))
     entry.text = _clip("\n".join(texts).strip())

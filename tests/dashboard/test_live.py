@@ -81,7 +81,11 @@ def test_a_reconnecting_client_misses_no_event(home: Path, bare_dashboard: Dashb
         rest, _ = read_events(client, last_id, 8)
         writer.join()
     ids = [e["id"] for e in first + rest]
-    assert [e["type"] for e in first + rest] == ["test.live", *["test.away"] * 5, *["test.live"] * 3]
+    assert [e["type"] for e in first + rest] == [
+        "test.live",
+        *["test.away"] * 5,
+        *["test.live"] * 3,
+    ]
     assert ids == sorted(set(ids)) and len(ids) == 9
 
 

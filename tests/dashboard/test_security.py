@@ -88,7 +88,7 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
     page.set_content(
         f'<form method="post" action="{dashboard.base}/actions/answer">'
         f'<input name="workflow_id" value="{workflow_id}"><input name="text" value="forged">'
-        '<button>go</button></form>'
+        "<button>go</button></form>"
     )
     with page.expect_navigation():
         page.get_by_role("button", name="go").click()
