@@ -11,7 +11,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle.app.control import CONTROLLABLE_STATES, attach_command
-from middle.app.implement import PARKED_STATES, latest_output
+from middle.app.implement import PARKED_STATES
 from middle.config import load_config, middle_home
 from middle.errors import MiddleError
 from middle.issues.store import open_epic_store
@@ -44,8 +44,13 @@ def park_of(db: Database, row: dict[str, Any]) -> dict[str, Any]:
     """Why a parked run waits: reason, message and (for a question) the question."""
     if row["state"] not in PARKED_STATES:
         return {}
-    park = latest_output(db, row["id"], "park-for-resume") or {}
-    turn = latest_output(db, row["id"], "launch-and-drive") or {}
+    latest: dict[str, dict[str, Any]] = {}
+    for checkpoint in load_checkpoints(db, row["id"]):  # one read for both steps
+        name = checkpoint["name"].partition("#")[0]
+        if checkpoint["status"] == "completed" and checkpoint["output_json"]:
+            latest[name] = json.loads(checkpoint["output_json"])
+    park = latest.get("park-for-resume", {})
+    turn = latest.get("launch-and-drive", {})
     question = turn.get("question") if park.get("reason") == "asked-question" else None
     return {**park, "question": question}
 
