@@ -70,3 +70,43 @@ def test_poll_leaves_a_paused_repos_runs_parked(sandbox: Sandbox) -> None:
     assert sandbox.middle("unpause").returncode == 0
     polled = sandbox.middle("poll")
     assert f"issue {REF}: continue" in polled.stdout, polled.stdout
+
+
+def test_a_rate_limited_adapter_shows_its_reset_and_can_be_cleared(
+    sandbox: Sandbox, dashboard: Dashboard, page: Any
+) -> None:
+    sandbox.script({"do": "rate-limit"})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    limited = page.locator("#needs-you article.limited")
+    expect(limited).to_contain_text("command", timeout=20_000)
+    expect(limited).to_contain_text("Resets")
+    page.get_by_role("button", name="Clear rate limit").click()
+    expect(page.get_by_role("status").filter(has_text="available for dispatch")).to_be_visible()
+    expect(page.locator("#needs-you article.limited")).to_have_count(0)
+    assert "rate-limited until" not in sandbox.middle("status").stdout
+
+
+def test_serve_with_dashboard_runs_it_and_stops_it(sandbox: Sandbox) -> None:
+    import signal
+
+    import httpx
+
+    service = sandbox.popen(
+        "serve", "--dashboard", "--port", "0", "--poll-seconds", "600", "--watchdog-seconds", "600"
+    )
+    assert service.stdout is not None
+    line = ""
+    while "middle dashboard: http://" not in line:
+        line = service.stdout.readline()
+        assert line, service.stderr.read() if service.stderr else "serve ended"
+    base = line.split(": ", 1)[1].strip().partition("/?token=")[0]
+    assert httpx.get(base + "/health").text == "ok"
+    service.send_signal(signal.SIGTERM)
+    service.communicate(timeout=30)
+    assert service.returncode == 0
+    try:
+        httpx.get(base + "/health", timeout=2)
+    except httpx.ConnectError:
+        pass
+    else:
+        raise AssertionError("the dashboard outlived serve")

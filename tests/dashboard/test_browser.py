@@ -80,6 +80,7 @@ def test_take_over_keeps_the_watchdog_away_then_release_hands_back(
         wait_until(lambda: sandbox.sessions() and sandbox.workflow()["state"] == "running")
         page.reload()
         row_of(page, REF).get_by_role("link", name=REF).click()
+        expect(page.locator("#pane")).to_contain_text("stand-in agent ready")  # the live pane
         page.get_by_role("button", name="Take over").click()
         expect(page.locator(".controlled-by")).to_have_text("human")
         attach = page.locator("code.attach")
