@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from middle import git
 from middle.app.control import release, take_over
 from middle.app.implement import clear_rate_limit
 from middle.config import db_path, middle_home
@@ -46,6 +47,7 @@ class Dashboard:
 
     def __init__(self, secret: str, home: Path) -> None:
         self.secret = secret
+        self.repos = _started_in()
         self.home = home
         self.feed = EventFeed(db_path(home))
         self.jobs = actions.Jobs(home)
@@ -84,6 +86,15 @@ class Dashboard:
             **context,
         )
         return HTMLResponse(html)
+
+
+def _started_in() -> tuple[str, ...]:
+    """The repository the dashboard was started in, if any: shown even before its first
+    run, as `--repo` defaults to it on the command line."""
+    try:
+        return (str(git.repo_root(Path.cwd())),)
+    except MiddleError:
+        return ()
 
 
 def _pretty(text: str | None) -> str:
@@ -140,10 +151,10 @@ def create_app(secret: str | None = None, home: Path | None = None) -> Starlette
         return dash.render(request, "run.html", **views.inspector(db, row, Tmux()))
 
     def epics_page(request: Request) -> Response:
-        return dash.render(request, "epics.html", repos=views.epics_view(dash.db()))
+        return dash.render(request, "epics.html", repos=views.epics_view(dash.db(), dash.repos))
 
     def repos_page(request: Request) -> Response:
-        return dash.render(request, "repos.html", repos=views.repos_view(dash.db()))
+        return dash.render(request, "repos.html", repos=views.repos_view(dash.db(), dash.repos))
 
     def activity_page(request: Request) -> Response:
         return dash.render(request, "activity.html", events=recent_events(dash.db(), 200))

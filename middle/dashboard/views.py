@@ -154,18 +154,19 @@ def inspector(db: Database, row: dict[str, Any], tmux: Tmux) -> dict[str, Any]:
     }
 
 
-def known_repos(db: Database) -> list[str]:
-    repos = set(distinct_values(db, "repo"))
+def known_repos(db: Database, extra: tuple[str, ...] = ()) -> list[str]:
+    """Repos with runs or settings, plus `extra` (the one the dashboard started in)."""
+    repos = set(distinct_values(db, "repo")) | set(extra)
     repos.update(str(row["repo"]) for row in list_repo_settings(db))
     return sorted(repos)
 
 
-def repos_view(db: Database) -> list[dict[str, Any]]:
+def repos_view(db: Database, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     settings = {row["repo"]: json.loads(row["config_json"]) for row in list_repo_settings(db)}
     slots = slots_in_use(db)
     live = live_counts_by_repo(db)
     out = []
-    for repo in known_repos(db):
+    for repo in known_repos(db, extra):
         try:
             limit = int(load_config(middle_home(), Path(repo))["limits"]["max_concurrent"])
         except (MiddleError, KeyError, ValueError):
@@ -182,10 +183,10 @@ def repos_view(db: Database) -> list[dict[str, Any]]:
     return out
 
 
-def epics_view(db: Database) -> list[dict[str, Any]]:
+def epics_view(db: Database, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Per repo: its Epics (file mode or GitHub mode), approval, state, and live run."""
     out = []
-    for repo in known_repos(db):
+    for repo in known_repos(db, extra):
         entry: dict[str, Any] = {"repo": repo, "epics": [], "error": None, "mode": "?"}
         try:
             root = Path(repo)

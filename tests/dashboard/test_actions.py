@@ -110,3 +110,19 @@ def test_serve_with_dashboard_runs_it_and_stops_it(sandbox: Sandbox) -> None:
         pass
     else:
         raise AssertionError("the dashboard outlived serve")
+
+
+def test_dispatch_an_approved_epic_from_the_epics_page(
+    sandbox: Sandbox, dashboard: Dashboard, page: Any
+) -> None:
+    sandbox.script({"do": "done"})
+    policy = sandbox.repo / ".middle" / "policy.toml"  # the page dispatches with the default
+    policy.write_text(policy.read_text() + '\n[repo]\ndefault_adapter = "command"\n')
+    page.get_by_role("link", name="Epics").click()
+    epic = page.locator(f"tr[data-ref='{REF}']")
+    expect(epic).to_contain_text("Retry failed webhooks")
+    expect(epic).to_contain_text("yes")  # approved
+    epic.get_by_role("button", name="Dispatch").click()
+    expect(page.get_by_role("status").filter(has_text=f"dispatching issue {REF}")).to_be_visible()
+    expect(page.locator(f"tr[data-ref='{REF}']")).to_contain_text("waiting-human", timeout=60_000)
+    assert sandbox.workflow()["state"] == "waiting-human"
