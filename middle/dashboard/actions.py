@@ -48,7 +48,6 @@ class Jobs:
     def __init__(self, home: Path | None = None) -> None:
         self.home = home or middle_home()
         self.recent: deque[Job] = deque(maxlen=50)
-        self.processes: list[subprocess.Popen[str]] = []
 
     def spawn(self, job: Job, argv: list[str], cwd: str | None = None) -> Job:
         logs = self.home / "logs"
@@ -58,7 +57,6 @@ class Jobs:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             text=True, cwd=cwd, start_new_session=True,
         )  # fmt: skip
-        self.processes.append(process)
         self.recent.appendleft(job)
         threading.Thread(target=self._finish, args=(job, process), daemon=True).start()
         return job

@@ -98,3 +98,24 @@ def test_take_over_keeps_the_watchdog_away_then_release_hands_back(
     finally:
         run.kill()
         run.communicate()  # reaps it and closes its pipes
+
+
+def test_request_changes_starts_another_round_then_cancel_ends_it(
+    sandbox: Sandbox, dashboard: Dashboard, page: Any
+) -> None:
+    sandbox.script({"do": "done"}, {"do": "done"})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    needs = page.locator("#needs-you")
+    expect(needs.get_by_text("ready for review")).to_be_visible(timeout=20_000)
+
+    page.get_by_label("Review feedback").fill("Cap the backoff at 5 minutes.")
+    page.get_by_role("button", name="Request changes").click()
+    wait_until(lambda: len(sandbox.agent_log("turn")) == 2, timeout=60)
+    assert "Cap the backoff at 5 minutes." in sandbox.agent_log("turn")[1]["brief"]
+    expect(page.locator("#jobs")).to_contain_text("request-changes", timeout=60_000)
+    expect(page.locator("#jobs li").first).to_contain_text("ok", timeout=60_000)
+
+    row_of(page, REF).get_by_role("link", name=REF).click()
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#run-head")).to_contain_text("cancelled", timeout=60_000)
+    assert sandbox.workflow()["state"] == "cancelled"
