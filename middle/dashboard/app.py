@@ -48,6 +48,7 @@ class Dashboard:
     def __init__(self, secret: str, home: Path) -> None:
         self.secret = secret
         self.repos = _started_in()
+        self.epic_cache: views.EpicCache = {}
         self.home = home
         self.feed = EventFeed(db_path(home))
         self.jobs = actions.Jobs(home)
@@ -151,7 +152,9 @@ def create_app(secret: str | None = None, home: Path | None = None) -> Starlette
         return dash.render(request, "run.html", **views.inspector(db, row, Tmux()))
 
     def epics_page(request: Request) -> Response:
-        return dash.render(request, "epics.html", repos=views.epics_view(dash.db(), dash.repos))
+        return dash.render(
+            request, "epics.html", repos=views.epics_view(dash.db(), dash.repos, dash.epic_cache)
+        )
 
     def repos_page(request: Request) -> Response:
         return dash.render(request, "repos.html", repos=views.repos_view(dash.db(), dash.repos))

@@ -148,7 +148,7 @@ def inspector(db: Database, row: dict[str, Any], tmux: Tmux) -> dict[str, Any]:
         "pane": pane,
         "live_session": live_session,
         "attach": attach_command(session) if session else None,
-        "branch": row["pr_branch"] or (f"middle/issue-{row['epic_ref']}" if meta else None),
+        "branch": row["pr_branch"] or f"middle/issue-{row['epic_ref']}",
         "epic_title": title,
         "source": meta.get("input", {}).get("source"),
     }
@@ -183,8 +183,39 @@ def repos_view(db: Database, extra: tuple[str, ...] = ()) -> list[dict[str, Any]
     return out
 
 
-def epics_view(db: Database, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+GITHUB_TTL = 60.0  # seconds a GitHub-mode Epic list is reused: live refreshes re-render
+EpicCache = dict[str, tuple[float, list[dict[str, Any]]]]
+
+
+def _epics_of(store: Any, repo: str, cache: EpicCache) -> list[dict[str, Any]]:
+    """The repo's Epics; in GitHub mode reused for a minute, so a page that refreshes
+    on every event does not call the GitHub API each time."""
+    import time
+
+    if store.mode == "github":
+        cached = cache.get(repo)
+        if cached and time.monotonic() - cached[0] < GITHUB_TTL:
+            return cached[1]
+    epics: list[dict[str, Any]] = []
+    for ref in store.all_refs():
+        try:
+            issue = store.load(ref)
+        except MiddleError as exc:
+            epics.append({"ref": ref, "title": one_line(str(exc)), "bad": True})
+            continue
+        epics.append(
+            {"ref": ref, "title": issue.title, "approved": issue.approved, "closed": issue.closed}
+        )
+    if store.mode == "github":
+        cache[repo] = (time.monotonic(), epics)
+    return epics
+
+
+def epics_view(
+    db: Database, extra: tuple[str, ...] = (), cache: EpicCache | None = None
+) -> list[dict[str, Any]]:
     """Per repo: its Epics (file mode or GitHub mode), approval, state, and live run."""
+    cache = {} if cache is None else cache
     out = []
     for repo in known_repos(db, extra):
         entry: dict[str, Any] = {"repo": repo, "epics": [], "error": None, "mode": "?"}
@@ -197,21 +228,9 @@ def epics_view(db: Database, extra: tuple[str, ...] = ()) -> list[dict[str, Any]
                 for row in runs_in_states(db, ("pending", "launching", "running", *PARKED_STATES))
                 if row["repo"] == repo
             }
-            for ref in store.all_refs():
-                try:
-                    issue = store.load(ref)
-                except MiddleError as exc:
-                    entry["epics"].append({"ref": ref, "title": one_line(str(exc)), "bad": True})
-                    continue
-                entry["epics"].append(
-                    {
-                        "ref": ref,
-                        "title": issue.title,
-                        "approved": issue.approved,
-                        "closed": issue.closed,
-                        "run": live.get(ref),
-                    }
-                )
+            entry["epics"] = [
+                {**epic, "run": live.get(epic["ref"])} for epic in _epics_of(store, repo, cache)
+            ]
         except MiddleError as exc:
             entry["error"] = one_line(str(exc))
         out.append(entry)

@@ -4,6 +4,8 @@
 (function () {
   "use strict";
   var timer = null;
+  var lastRefresh = 0;
+  var MIN_GAP = 400; // ms between page refreshes, however busy the event stream is
   var seen = (window.middleSeen = {});
 
   function busy(region) {
@@ -16,6 +18,7 @@
 
   function refresh() {
     timer = null;
+    lastRefresh = Date.now();
     fetch(location.pathname + location.search, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
@@ -31,7 +34,9 @@
       .catch(function () {});
   }
 
-  function schedule() { if (!timer) timer = setTimeout(refresh, 60); }
+  function schedule() {
+    if (!timer) timer = setTimeout(refresh, Math.max(50, MIN_GAP - (Date.now() - lastRefresh)));
+  }
 
   function addToFeed(ev) {
     var feed = document.getElementById("feed");
