@@ -275,18 +275,26 @@ def watchdog(c: Context) -> None:
         "poll-seconds": "seconds between poll passes (default 60)",
         "watchdog-seconds": "seconds between watchdog passes (default 30)",
         "repo": "the repo whose recommender and auto-dispatch serve runs (default: here)",
+        "dashboard": "also serve the browser dashboard (on 127.0.0.1:--port)",
+        "port": "the dashboard's port with --dashboard (default 4120)",
     }
 )
 def serve(
-    c: Context, poll_seconds: str = "60", watchdog_seconds: str = "30", repo: str = "."
+    c: Context,
+    poll_seconds: str = "60",
+    watchdog_seconds: str = "30",
+    repo: str = ".",
+    dashboard: bool = False,
+    port: int = 4120,
 ) -> None:
-    """Run the poller and the watchdog in the foreground until SIGTERM."""
+    """Run the poller and the watchdog (and the dashboard) in the foreground until SIGTERM."""
     from middle.app.serve import Service
 
     service = Service(
         _seconds("--poll-seconds", poll_seconds),
         _seconds("--watchdog-seconds", watchdog_seconds),
         repo=repo,
+        dashboard_port=port if dashboard else None,
     )
     _console().print(f"middle serve: logging to {service.log_path}; stop with SIGTERM or Ctrl-C")
     service.run()
@@ -399,6 +407,49 @@ def auto_dispatch(c: Context, repo: str = ".") -> None:
         )
 
 
+# -- issue 12: the dashboard, and per-repo pause ----------------------------------------
+
+
+@middle_task(
+    help={
+        "host": "the address to listen on (default 127.0.0.1; others need --allow-remote)",
+        "port": "the port (default 4120; 0 picks a free one)",
+        "open": "open the URL in a browser",
+        "allow-remote": "allow a --host beyond loopback (prints a warning)",
+    }
+)
+def dashboard(
+    c: Context,
+    host: str = "127.0.0.1",
+    port: int = 4120,
+    open: bool = False,
+    allow_remote: bool = False,
+) -> None:
+    """Serve the live browser dashboard and print its URL (with its access token)."""
+    from middle.dashboard.server import serve_dashboard
+
+    serve_dashboard(
+        host, port, allow_remote=allow_remote, open_browser=open,
+        say=lambda text: print(text, flush=True),
+    )  # fmt: skip
+
+
+@middle_task(help={"repo": REPO_HELP})
+def pause(c: Context, repo: str = ".") -> None:
+    """Pause dispatch for a repository: implement refuses, poll and serve skip it."""
+    from middle.app.control import pause_repo
+
+    _console().print(f"dispatch paused for {pause_repo(repo)}", markup=False)
+
+
+@middle_task(help={"repo": REPO_HELP})
+def unpause(c: Context, repo: str = ".") -> None:
+    """Resume dispatch for a repository paused with `middle pause`."""
+    from middle.app.control import unpause_repo
+
+    _console().print(f"dispatch resumed for {unpause_repo(repo)}", markup=False)
+
+
 # -- issue 14: a run that moves between machines; its tasks use the helpers above.
 from middle.tasks_ci import ci_job, ci_route, state  # noqa: E402
 
@@ -423,4 +474,7 @@ ns = Collection(
     state,
     ci_job,
     ci_route,
+    dashboard,
+    pause,
+    unpause,
 )

@@ -3,7 +3,7 @@ dispatch the top Ready item of the state issue that may run now.
 
 An item may run when its Epic is approved and open, has no open blockers, has no live run
 and no run since the plan was generated (one automatic dispatch per item per plan), its
-repo is not paused (`[repo] paused = true`), its adapter is not rate-limited, and the
+repo is not paused (`middle pause`), its adapter is not rate-limited, and the
 global, repo and adapter slot limits have room.
 
 The dispatch creates the workflow row here, through the same idempotent insert as every
@@ -22,6 +22,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle import git
+from middle.app.control import is_paused
 from middle.app.poll import spawn_resume
 from middle.config import load_config, middle_home
 from middle.errors import AlreadyInFlight, MiddleError
@@ -46,7 +47,7 @@ def dispatch_next(db: Database, repo: Path, *, spawn: bool = True) -> AutoDispat
     """Dispatch the top Ready item that may run now, if auto-dispatch is on; None when
     nothing was dispatched (off, paused, no room, nothing eligible, or another won)."""
     config = load_config(middle_home(), repo)
-    if not config["recommender"].get("auto_dispatch") or config["repo"].get("paused"):
+    if not config["recommender"].get("auto_dispatch") or is_paused(db, str(repo)):
         return None
     state = current_state(state_location(repo, config))
     if state is None:

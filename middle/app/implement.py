@@ -16,6 +16,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle import git
+from middle.app.control import refuse_if_paused
 from middle.app.home import open_home_db
 from middle.app.plugins import load_plugins
 from middle.app.repo import resolve_repo
@@ -89,6 +90,7 @@ def implement(
         "source": source,
     }
     runner = runner_for(run_input, progress, config=config, registry=registry)
+    refuse_if_paused(runner.db, str(root))
     limited = active_rate_limit(runner.db, adapter)
     if limited is not None:  # refused before any row exists (check-slots is the backstop)
         raise_rate_limited(adapter, limited)

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from middle.app.control import is_paused
 from middle.app.home import open_home_db
 from middle.app.implement import (
     PARKED_STATES,
@@ -55,6 +56,8 @@ def poll_once(*, background: bool = False, progress: Progress | None = None) -> 
     actions = []
     for row in list_workflows(db, kind=WORKFLOW, state=list(PARKED_STATES)):
         run_input = json.loads(row["meta_json"])["input"]
+        if is_paused(db, row["repo"]):
+            continue  # a paused repo's runs wait for `middle unpause`
         try:
             signal = due_signal(db, row, run_input)
         except MiddleError as exc:

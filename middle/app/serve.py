@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from types import FrameType
@@ -31,11 +33,16 @@ class ServeAlreadyRunningError(MiddleError):
 
 class Service:
     def __init__(
-        self, poll_seconds: float = 60, watchdog_seconds: float = 30, repo: str | None = None
+        self,
+        poll_seconds: float = 60,
+        watchdog_seconds: float = 30,
+        repo: str | None = None,
+        dashboard_port: int | None = None,
     ) -> None:
         self.home = middle_home()
         self.repo = repo  # issue 13: the repo whose state issue serve keeps and acts on
         self.next_recommend = 0.0
+        self.dashboard_port = dashboard_port
         self.poll_seconds = poll_seconds
         self.watchdog_seconds = watchdog_seconds
         self.pidfile = self.home / "serve.pid"
@@ -74,11 +81,21 @@ class Service:
             spawn_resume(row["id"], run_input)
             self.log(f"adopted issue {row['epic_ref']} ({row['id']})")
 
+    def start_dashboard(self) -> subprocess.Popen[bytes] | None:
+        """`middle dashboard` as a child process: it prints its URL on our stdout, and a
+        slow page never delays a poll or a watchdog pass."""
+        if self.dashboard_port is None:
+            return None
+        argv = [sys.executable, "-m", "middle", "dashboard", "--port", str(self.dashboard_port)]
+        self.log(f"dashboard on 127.0.0.1:{self.dashboard_port}")
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+
     def run(self) -> None:
         self.claim_pidfile()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self.stop)
         self.log(f"started (pid {os.getpid()}), polling every {self.poll_seconds:g}s")
+        dashboard = self.start_dashboard()
         try:
             self.adopt()
             next_poll = next_watch = time.monotonic()
@@ -99,6 +116,9 @@ class Service:
                     self.queue_tick(now)
                 time.sleep(0.2)
         finally:
+            if dashboard is not None:
+                dashboard.terminate()
+                dashboard.wait(timeout=10)
             self.pidfile.unlink(missing_ok=True)
             self.log("stopped")
 

@@ -62,7 +62,9 @@ def test_serve_takes_the_top_eligible_item_each_time_a_slot_frees(sandbox: Sandb
 
 
 def test_a_paused_repo_dispatches_nothing(sandbox: Sandbox) -> None:
-    setup_queue(sandbox, AUTO.replace("[repo]\n", "[repo]\npaused = true\n"))
+    """One pause for everything: `middle pause` (or the dashboard's) stops auto-dispatch."""
+    setup_queue(sandbox)
+    assert sandbox.middle("pause", "--repo", str(sandbox.repo)).returncode == 0
     assert sandbox.middle("auto-dispatch").stdout.strip() == "Nothing to dispatch."
     assert sandbox.events("dispatch.auto") == []
 

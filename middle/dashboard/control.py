@@ -1,0 +1,16 @@
+"""The Repos page's pause / unpause form, through the app layer's use cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from middle.app.control import pause_repo, unpause_repo
+
+
+def pause_from_form(db: Database, form: dict[str, Any]) -> str:
+    repo = str(form.get("repo") or "")
+    if form.get("pause") == "pause":
+        return f"dispatch paused for {pause_repo(repo, db)}"
+    return f"dispatch resumed for {unpause_repo(repo, db)}"
