@@ -132,10 +132,23 @@ class Runner:
             meta={"workflow": definition.name, "input": dict(input)},
         )
         if not created:
+            self._refuse_other_input(workflow_id, definition.name, input)
             return self.resume(workflow_id)
         with self.locks.hold(workflow_id):
             run_input = MappingProxyType(dict(input))
             return self._drive(RunState(workflow_id, definition, run_input, {}, {}, "pending"))
+
+    def _refuse_other_input(self, workflow_id: str, name: str, input: Mapping[str, Any]) -> None:
+        """An id is an idempotency key for one request: the same id with another workflow
+        or input is a caller's mistake, not a retry, and resuming the old run would hide it."""
+        meta = json.loads(get_workflow(self.db, workflow_id)["meta_json"] or "{}")
+        asked = {"workflow": name, "input": json.loads(json.dumps(dict(input)))}
+        recorded = {"workflow": meta.get("workflow"), "input": meta.get("input")}
+        if asked != recorded:
+            raise WorkflowError(
+                f"workflow id {workflow_id!r} was started with {recorded}, not {asked}; "
+                f"use a new id for a different request"
+            )
 
     def resume(self, workflow_id: str) -> RunResult:
         """Continue a run from its checkpoints: after a crash, or after a signal arrived."""
