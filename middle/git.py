@@ -64,6 +64,7 @@ def add_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
     Returns whether a worktree was created. Safe to re-run after a failure part-way.
     """
     if (path / ".git").exists():
+        check_worktree_belongs(repo, path, branch)
         return False
     git("worktree", "prune", cwd=repo)  # forget a worktree whose folder was deleted
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +73,28 @@ def add_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
     else:
         git("worktree", "add", "-b", branch, str(path), base, cwd=repo)
     return True
+
+
+def _common_dir(path: Path) -> Path:
+    common = Path(git("rev-parse", "--git-common-dir", cwd=path))
+    return (common if common.is_absolute() else path / common).resolve()
+
+
+def check_worktree_belongs(repo: Path, path: Path, branch: str) -> None:
+    """Refuse to reuse a folder at `path` unless it is a worktree of `repo` on `branch`,
+    so one repo's agent can never run in, or commit to, another's checkout."""
+    owner = _common_dir(path)
+    if owner != _common_dir(repo):
+        raise GitError(
+            f"{path} is a worktree of {owner.parent}, not of {repo}; move it aside "
+            f"(git -C {owner.parent} worktree remove {path}) and dispatch again"
+        )
+    checked_out = git("rev-parse", "--abbrev-ref", "HEAD", cwd=path)
+    if checked_out != branch:
+        raise GitError(
+            f"{path} has branch {checked_out!r} checked out, not {branch!r}; move it aside "
+            f"(git -C {repo} worktree remove {path}) and dispatch again"
+        )
 
 
 def remove_worktree(repo: Path, path: Path) -> None:

@@ -72,7 +72,8 @@ def raise_rate_limited(adapter: str, limit: dict[str, Any]) -> None:
 def remove_worktree(ctx: StepContext) -> None:
     """Compensation: end the agent's session and remove the worktree (the branch stays)."""
     repo, ref = Path(ctx.input["repo"]), str(ctx.input["epic_ref"])
-    ctx.services["tmux"].kill_session(session_name(repo, ref))
+    recorded = get_workflow(ctx.db, ctx.workflow_id)["session_name"]
+    ctx.services["tmux"].kill_session(recorded or session_name(repo, ref))
     output = ctx.results.get("prepare-worktree") or {}
     if output.get("worktree"):
         git.remove_worktree(repo, Path(output["worktree"]))

@@ -122,6 +122,20 @@ def find_live_implementation(db: Database, *, repo: str, epic_ref: str | None) -
     return rows[0] if rows else None
 
 
+def live_session_owner(db: Database, session: str, *, besides: str) -> Row | None:
+    """The other live workflow that owns tmux session `session`, if any. A launch that
+    finds a leftover session by its name kills it only when this returns None."""
+    rows = list(
+        db["workflows"].rows_where(
+            f"session_name = ? AND id != ? AND state NOT IN "
+            f"({', '.join('?' for _ in TERMINAL_STATES)})",
+            [session, besides, *TERMINAL_STATES],
+            limit=1,
+        )
+    )
+    return rows[0] if rows else None
+
+
 def get_workflow(db: Database, workflow_id: str) -> Row:
     """The workflow row; `UnknownWorkflowError` if there is none."""
     try:
