@@ -39,9 +39,13 @@ def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
 
 
 def _console() -> Console:
+    import sys
+
     from rich.console import Console  # rich loads only when something is printed
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped or redirected output is for a program or a file: never cut a cell to fit.
+    width = None if sys.stdout.isatty() else 10_000
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 def escape(text: str) -> str:
@@ -79,23 +83,24 @@ def status(c: Context, json_: bool = False) -> None:
 
 
 def _status_table(summaries: list[dict[str, Any]]) -> Table:
+    """Six columns that fit 80 columns; sessions and worktrees are in `status --json`."""
+    from pathlib import Path
+
     from rich.table import Column, Table
 
-    from middle.app.status import humanize_age
+    from middle.app.status import humanize_age, status_note
 
     table = Table(
-        Column("ref", no_wrap=True),
+        Column("repo", overflow="fold"),
+        Column("ref", overflow="fold"),
         Column("state", no_wrap=True),
         Column("step", overflow="fold"),
-        Column("attempts", justify="right"),
         Column("age", no_wrap=True),
-        Column("session", overflow="fold"),
-        Column("worktree", overflow="fold"),
-        Column("last event", overflow="fold"),
+        Column("note", overflow="fold"),
     )
     for s in summaries:
-        cells = [s["ref"], s["state"], s["step"], str(s["attempts"])]
-        cells += [humanize_age(s["age_seconds"]), s["session"], s["worktree"], s["last_event"]]
+        cells = [Path(s["repo"]).name, s["ref"], s["state"], s["step"]]
+        cells += [humanize_age(s["age_seconds"]), status_note(s) or s["last_event"]]
         table.add_row(*(escape(cell or "-") for cell in cells))
     return table
 

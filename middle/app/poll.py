@@ -39,6 +39,7 @@ from middle.progress import Progress
 from middle.store import list_workflows
 from middle.store.checkpoints import load_checkpoints
 from middle.store.limits import active_rate_limit
+from middle.store.records import record_pull_request
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ def due_signal(
     reason = json.loads(park["output_json"])["reason"]
     acted_on = _acted_on(db, row["id"])  # replies and reviews earlier rounds already used
     pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
+    if pr is not None:
+        record_pull_request(db, row["id"], pr.number, pr.url)
     if pr is not None and pr.state in ("MERGED", "CLOSED"):
         return {"kind": f"pr-{pr.state.lower()}", "pr": pr.number}
     if reason in ("asked-question", "bare-stop", "gates-failed"):
@@ -101,17 +104,21 @@ def due_signal(
             return {
                 "kind": "answer",
                 "text": reply.body,
-                "author": reply.login,
+                "author": f"@{reply.login}",
+                "origin": "github",
+                "url": reply.url,
                 "acted_on": [f"comment-{reply.id}"],
             }
     if reason in ("done", "held", "gates-failed") and pr is not None:
-        if pr.review_decision == "APPROVED":
-            return {"kind": "approve", "author": "github", "pr": pr.number}
+        reviews = store.reviews(pr.number)  # trusted reviewers only, oldest first
         requested = [
             review
-            for review in store.reviews(pr.number)
+            for review in latest_per_reviewer(reviews)
             if review["state"] == "CHANGES_REQUESTED" and f"review-{review['id']}" not in acted_on
         ]
+        approver = approved_by(pr.review_decision, reviews)
+        if approver is not None and not requested:
+            return {"kind": "approve", "author": approver, "pr": pr.number}
         if requested:
             feedback = "\n\n".join(
                 f"@{review['user']['login']}: {review['body']}".strip() for review in requested
@@ -119,9 +126,36 @@ def due_signal(
             return {
                 "kind": "request-changes",
                 "text": feedback,
-                "author": "github",
+                "author": ", ".join(f"@{review['user']['login']}" for review in requested),
                 "acted_on": [f"review-{review['id']}" for review in requested],
             }
+    return None
+
+
+DECISIVE = ("APPROVED", "CHANGES_REQUESTED", "DISMISSED")
+
+
+def latest_per_reviewer(reviews: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each reviewer's latest decisive review (a comment-only review changes nothing)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for review in reviews:
+        if review["state"] in DECISIVE:
+            latest[review["user"]["login"]] = review
+    return list(latest.values())
+
+
+def approved_by(decision: str | None, reviews: list[dict[str, Any]]) -> str | None:
+    """Who approved, or None. GitHub fills `reviewDecision` only when the base branch
+    requires reviews; without it, the newest decisive review among the trusted reviewers'
+    latest decides, so a later CHANGES_REQUESTED from anyone trusted still wins."""
+    if decision == "APPROVED":
+        approvers = [r for r in latest_per_reviewer(reviews) if r["state"] == "APPROVED"]
+        return ", ".join(f"@{r['user']['login']}" for r in approvers) or "github"
+    if decision:  # CHANGES_REQUESTED or REVIEW_REQUIRED, decided by branch protection
+        return None
+    standing = [r for r in latest_per_reviewer(reviews) if r["state"] != "DISMISSED"]
+    if standing and standing[-1]["state"] == "APPROVED":
+        return f"@{standing[-1]['user']['login']}"
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from sqlite_utils import Database
 
 from middle.errors import MiddleError
 from middle.store import list_workflows
-from middle.store.checkpoints import current_step
+from middle.store.checkpoints import current_step, load_checkpoints
 from middle.store.records import last_event
 
 
@@ -22,6 +23,7 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
         step = current_step(db, row["id"]) or {}
         event = last_event(db, row["id"]) or {}
         created = datetime.fromisoformat(row["created_at"])
+        meta = json.loads(row["meta_json"] or "{}")
         summaries.append(
             {
                 "id": row["id"],
@@ -38,11 +40,36 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
                 "last_event": event.get("type"),
                 "last_event_at": event.get("ts"),
                 "end_reason": row["end_reason"],
+                "pr_number": row["pr_number"],
+                "pr_url": meta.get("pr_url"),
+                "resumed_by": _resumed_by(db, row["id"]),
+                "queued": meta.get("queued"),
+                "rescue": meta.get("rescue"),
                 "created_at": row["created_at"],
                 "updated_at": row["updated_at"],
             }
         )
     return summaries
+
+
+def _resumed_by(db: Database, workflow_id: str) -> str | None:
+    """Whose signal last resumed the run: "answer by @dana", "approve by @carol"."""
+    for checkpoint in reversed(load_checkpoints(db, workflow_id)):
+        if checkpoint["name"].partition("#")[0] == "wait-for-resume" and checkpoint["output_json"]:
+            signal = json.loads(checkpoint["output_json"])
+            return f"{signal.get('kind', 'signal')} by {signal.get('author') or 'someone'}"
+    return None
+
+
+def status_note(summary: dict[str, Any]) -> str:
+    """The one thing a person should know about a run: why it waits or ended, its PR."""
+    parts = [
+        summary.get("queued"),
+        summary.get("end_reason"),
+        summary.get("resumed_by"),
+        summary.get("pr_url"),
+    ]
+    return "; ".join(str(part) for part in parts if part)
 
 
 def _worktree(path: str | None) -> str | None:

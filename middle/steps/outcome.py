@@ -9,9 +9,9 @@ from tenacity import stop_after_attempt
 
 from middle import git
 from middle.engine import StepContext, step
-from middle.refs import session_name
+from middle.refs import branch_name, session_name
 from middle.store import record_event
-from middle.store.records import transition_workflow
+from middle.store.records import record_pull_request, transition_workflow
 
 MAX_REVIEW_ROUNDS = 5
 
@@ -44,6 +44,11 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
         message = f"the agent {label}:\n\n  {turn['question']}\n\n{hints['answer']}"
     elif outcome == "done":
         message = f"the branch is ready for review.\n{hints['review']}"
+        find_pr = getattr(ctx.services["store"], "pull_request", None)  # GitHub mode
+        pr = find_pr(branch_name(ref)) if find_pr is not None else None
+        if pr is not None:
+            record_pull_request(ctx.db, ctx.workflow_id, pr.number, pr.url)
+            message = f"pull request #{pr.number} is ready for review: {pr.url}"
     elif outcome == "rate-limited":
         state = "rate-limited"
         when = turn.get("reset_at") or "an unknown time"
@@ -116,9 +121,13 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
             "review_round": review_round + 1,
         }
     if kind == "answer":
-        ctx.services["store"].record_answer(
-            ref, signal.get("text", ""), author=signal.get("author", "human")
-        )
+        author = signal.get("author", "human")
+        if signal.get("origin") == "github":  # already on the issue: never re-post it
+            ctx.services["store"].post_note(
+                ref, f"middle: took {author}'s answer ({signal.get('url', '')}) to the agent."
+            )
+        else:
+            ctx.services["store"].record_answer(ref, signal.get("text", ""), author=author)
         return {
             "next": "continue",
             "brief": "answer",

@@ -217,6 +217,15 @@ def merge_workflow_meta(db: Database, workflow_id: str, patch: Mapping[str, Any]
         raise UnknownWorkflowError(f"no workflow with id {workflow_id!r}")
 
 
+def record_pull_request(db: Database, workflow_id: str, number: int, url: str) -> None:
+    """Fill `workflows.pr_number`, and the PR's URL in `meta_json`, in one statement."""
+    db.execute(
+        "UPDATE workflows SET pr_number = ?, meta_json = json_patch(meta_json, ?), "
+        "updated_at = ? WHERE id = ? AND pr_number IS NOT ?",
+        [number, json.dumps({"pr_url": url}), utcnow(), workflow_id, number],
+    )
+
+
 def cancel_requested(db: Database, workflow_id: str) -> bool:
     """Whether `request_cancel` was called for the run (one indexed read)."""
     return run_requests(db, workflow_id)[0]

@@ -181,3 +181,20 @@ def test_task_help_works_after_the_task_name(home: Path) -> None:
     missing = run_middle("implement")
     assert missing.returncode == 1
     assert missing.stderr.strip() == "middle: --issue is required; see: middle --help <task>"
+
+
+def test_piped_steps_and_status_are_never_cut_and_status_names_the_repo(
+    home: Path, tmp_path: Path
+) -> None:
+    """Issue 11 item 19. Seen red: a piped `middle steps` at COLUMNS=80 folded the origin
+    path, and status had no repo column."""
+    steps = run_middle("steps", "--repo", str(REPO_ROOT), env={"COLUMNS": "80"})
+    origin = json.loads(run_middle("steps", "--json", "--repo", str(REPO_ROOT)).stdout)
+    assert origin["steps"][0]["origin"] in steps.stdout
+    repo = tmp_path / "a-repository-with-a-rather-long-folder-name-for-the-test"
+    db = open_db(home / "db.sqlite3")
+    create_workflow_record(
+        db, id="wf-1", kind="implementation", repo=str(repo), epic_ref="108", adapter="claude"
+    )
+    status = run_middle("status", env={"COLUMNS": "80"})
+    assert "repo" in status.stdout.splitlines()[1] and repo.name in status.stdout

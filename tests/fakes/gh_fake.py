@@ -83,7 +83,7 @@ def api(state: dict[str, Any], path: str) -> Any:
                 "created_at": c["created_at"],
                 "updated_at": c["created_at"],
                 "html_url": f"{HOST}/{repo}/issues/{number}#issuecomment-{c['id']}",
-                "author_association": "MEMBER",
+                "author_association": c.get("association", "MEMBER"),
             }
             for c in state.setdefault("comments", {}).get(number, [])
         ]
@@ -96,6 +96,7 @@ def api(state: dict[str, Any], path: str) -> Any:
             {
                 "id": index + 1,
                 "user": user(r["login"], r.get("bot", False)),
+                "author_association": r.get("association", "COLLABORATOR"),
                 "body": r.get("body", ""),
                 "state": r["state"],
                 "submitted_at": r["submitted_at"],
@@ -105,6 +106,25 @@ def api(state: dict[str, Any], path: str) -> Any:
             for index, r in enumerate(pr.get("reviews", []))
         ]
     fail(f"fake gh: unsupported api path: {path}")
+
+
+class Raw(str):
+    """Output printed as is (several JSON documents back to back)."""
+
+
+def paged(result: Any, path: str, paginate: bool) -> Any:
+    """A list as GitHub's REST API pages it: `per_page` items (default 30, at most 100)
+    from `page` (default 1). Without `--paginate`, gh prints that one page; with it, gh
+    follows the Link headers and prints each page's JSON array one after another."""
+    if not isinstance(result, list):
+        return result
+    query = dict(p.partition("=")[::2] for p in path.partition("?")[2].split("&") if p)
+    size = min(int(query.get("per_page", 30)), 100)
+    pages = [result[i : i + size] for i in range(0, len(result), size)] or [[]]
+    if paginate:
+        return Raw("".join(json.dumps(page) for page in pages))
+    number = int(query.get("page", 1))
+    return pages[number - 1] if number <= len(pages) else []
 
 
 def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
@@ -120,8 +140,8 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
             file=sys.stderr,
         )
         return None
-    if args[0] == "api" and len(args) == 2:
-        return api(state, args[1])
+    if args[0] == "api" and len(args) in (2, 3) and set(args[1:-1]) <= {"--paginate"}:
+        return paged(api(state, args[-1].partition("?")[0]), args[-1], "--paginate" in args)
     if args[:2] == ["issue", "view"] and option(args, "--repo") == repo and "--json" in args:
         number = args[2]
         issue = state["issues"].get(number)
@@ -153,8 +173,16 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         head = option(args, "--head")
         prs = [p for p in state["prs"] if p["head"] == head]
         fields = option(args, "--json", "").split(",")
+        owner = repo.split("/")[0]
         return [
-            {k: {**p, "url": f"{HOST}/{repo}/pull/{p['number']}"}.get(k) for k in fields}
+            {
+                k: {
+                    **p,
+                    "url": f"{HOST}/{repo}/pull/{p['number']}",
+                    "headRepositoryOwner": {"login": p.get("head_owner", owner)},
+                }.get(k)
+                for k in fields
+            }
             for p in prs
         ]
     if args[:2] == ["pr", "create"]:
@@ -197,7 +225,9 @@ def main() -> None:
             file.seek(0)
             file.truncate()
             json.dump(state, file, indent=1)
-    if result is not None:
+    if isinstance(result, Raw):
+        print(result)
+    elif result is not None:
         print(json.dumps(result))
 
 
