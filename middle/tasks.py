@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -58,11 +59,12 @@ def escape(text: str) -> str:
 def status(c: Context, json_: bool = False) -> None:
     """Show the state of every workflow."""
     from middle.app.home import open_home_db
-    from middle.app.status import github_quota, workflow_summaries
+    from middle.app.status import broken_configs, github_quota, workflow_summaries
     from middle.store.limits import active_rate_limit, list_rate_limits
 
     db = open_home_db()
     summaries = workflow_summaries(db)
+    broken = broken_configs(db)
     if json_:
         print(json.dumps(summaries, indent=2))
         return
@@ -71,6 +73,8 @@ def status(c: Context, json_: bool = False) -> None:
         console.print(_status_table(summaries))
     else:
         console.print("No workflows yet. Start one with: middle implement --issue REF")
+    for repo, problem in broken.items():
+        console.print(f"config broken in {repo}, its runs wait: {problem}", markup=False)
     for limit in list_rate_limits(db):
         if active_rate_limit(db, limit["adapter"]):
             console.print(
@@ -275,6 +279,7 @@ def poll(c: Context) -> None:
 
     with Progress() as progress:
         actions = poll_once(progress=progress)
+    actions = [action for action in actions if action.error is None]  # noted as they came
     console = _console()
     if not actions:
         console.print("Nothing to resume.")
@@ -294,7 +299,11 @@ def watchdog(c: Context) -> None:
     if not findings:
         console.print("All agent sessions look healthy.")
     for found in findings:
-        console.print(f"issue {found.ref} ({found.workflow_id}): {found.action}", markup=False)
+        if found.action.startswith("error: "):  # the pass went on; say which run it skipped
+            where = f"issue {found.ref} in {found.repo} ({found.workflow_id})"
+            print(f"middle: {where}: cannot check it: {found.action[7:]}", file=sys.stderr)
+        else:
+            console.print(f"issue {found.ref} ({found.workflow_id}): {found.action}", markup=False)
 
 
 @middle_task(

@@ -26,7 +26,7 @@ from middle.store import (
     record_event,
     update_workflow,
 )
-from middle.store.records import live_session_owner
+from middle.store.records import live_session_owner, transition_workflow
 from middle.store.schema import EVENT_PAYLOAD_MAX_BYTES
 
 RECORD = {"kind": "implementation", "repo": "/src/app", "epic_ref": "108", "adapter": "claude"}
@@ -246,3 +246,17 @@ def test_live_session_owner_names_only_another_live_run(db: Database) -> None:
     assert live_session_owner(db, "middle-app-108-abc", besides="wf-1") is None
     update_workflow(db, "wf-1", state="completed")
     assert live_session_owner(db, "middle-app-108-abc", besides="wf-2") is None
+
+
+def test_a_transition_names_the_state_it_leaves_and_changes_nothing_otherwise(
+    db: Database,
+) -> None:
+    """Issue 11 item 7: a compare-and-set. Seen red: `transition_workflow` moved any live
+    row, so a decision from a stale read (running) failed a run that had parked."""
+    create_workflow_record(db, id="wf-1", **RECORD)
+    update_workflow(db, "wf-1", state="waiting-human")
+    assert not transition_workflow(db, "wf-1", "failed", leaving="running", end_reason="x")
+    assert get_workflow(db, "wf-1")["state"] == "waiting-human"
+    assert transition_workflow(db, "wf-1", "failed", leaving=("running", "waiting-human"))
+    assert not transition_workflow(db, "wf-1", "cancelled", leaving="failed")  # terminal
+    assert get_workflow(db, "wf-1")["state"] == "failed"

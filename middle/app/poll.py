@@ -32,6 +32,7 @@ from middle.app.implement import (
     runner_for,
 )
 from middle.config import load_config, middle_home
+from middle.engine.runstate import describe_error
 from middle.errors import MiddleError
 from middle.issues.github_store import GitHubEpicStore
 from middle.issues.store import open_epic_store
@@ -46,8 +47,9 @@ from middle.store.records import record_pull_request
 class PollAction:
     ref: str
     workflow_id: str
-    signal: str  # the signal's kind: approve, answer, ...
+    signal: str  # the signal's kind: approve, answer, ...; or "error"
     outcome: Outcome | None  # None when the resume was handed to a background process
+    error: str | None = None  # why the run could not be polled (the pass went on)
 
 
 def poll_once(*, background: bool = False, progress: Progress | None = None) -> list[PollAction]:
@@ -55,25 +57,37 @@ def poll_once(*, background: bool = False, progress: Progress | None = None) -> 
     db = open_home_db()
     actions = []
     for row in list_workflows(db, kind=WORKFLOW, state=list(PARKED_STATES)):
-        run_input = json.loads(row["meta_json"])["input"]
         try:
-            signal = due_signal(db, row, run_input)
-        except MiddleError as exc:
+            action = _poll_run(db, row, background, progress)
+        except Exception as exc:  # per run: one broken repo or run must not stop the pass
             if progress is not None:
-                progress.note(f"issue {row['epic_ref']}: cannot poll it: {exc}")
+                progress.note(
+                    f"issue {row['epic_ref']} in {row['repo']} ({row['id']}): cannot poll it: "
+                    f"{exc if isinstance(exc, MiddleError) else describe_error(exc)}"
+                )
+            actions.append(PollAction(row["epic_ref"], row["id"], "error", None, str(exc)))
             continue
-        if signal is None:
-            continue
-        runner = runner_for(run_input, progress)
-        if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
-            continue  # another pass got there first
-        if background:
-            spawn_resume(row["id"], run_input)
-            outcome = None
-        else:
-            outcome = describe(runner, runner.resume(row["id"]), row["epic_ref"])
-        actions.append(PollAction(row["epic_ref"], row["id"], signal["kind"], outcome))
+        if action is not None:
+            actions.append(action)
     return actions
+
+
+def _poll_run(
+    db: Database, row: dict[str, Any], background: bool, progress: Progress | None
+) -> PollAction | None:
+    run_input = json.loads(row["meta_json"])["input"]
+    signal = due_signal(db, row, run_input)
+    if signal is None:
+        return None
+    runner = runner_for(run_input, progress)
+    if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
+        return None  # another pass got there first
+    if background:
+        spawn_resume(row["id"], run_input)
+        outcome = None
+    else:
+        outcome = describe(runner, runner.resume(row["id"]), row["epic_ref"])
+    return PollAction(row["epic_ref"], row["id"], signal["kind"], outcome)
 
 
 def due_signal(

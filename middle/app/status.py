@@ -52,6 +52,20 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
     return summaries
 
 
+def broken_configs(db: Database) -> dict[str, str]:
+    """Repos with live workflows whose merged config cannot be read, and why: poll, serve
+    and the watchdog skip their runs until it is fixed."""
+    from middle.config import load_config, middle_home
+
+    broken: dict[str, str] = {}
+    for repo in sorted({row["repo"] for row in list_workflows(db, live=True)}):
+        try:
+            load_config(middle_home(), Path(repo))
+        except MiddleError as exc:
+            broken[repo] = str(exc)
+    return broken
+
+
 def _resumed_by(db: Database, workflow_id: str) -> str | None:
     """Whose signal last resumed the run: "answer by @dana", "approve by @carol"."""
     for checkpoint in reversed(load_checkpoints(db, workflow_id)):

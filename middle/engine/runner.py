@@ -68,7 +68,7 @@ from middle.store.records import (
     request_cancel,
     transition_workflow,
 )
-from middle.store.schema import TERMINAL_STATES
+from middle.store.schema import LIVE_STATES, TERMINAL_STATES
 from middle.store.signals import arm_signal, consume_signal, deliver_signal, get_signal
 
 
@@ -229,7 +229,9 @@ class Runner:
             return RunResult(run.workflow_id, PARKED, dict(run.results), waiting_for=parked_on)
         with write_transaction(self.db):
             self._record_finished_step(run)
-            completed = transition_workflow(self.db, run.workflow_id, "completed")
+            completed = transition_workflow(
+                self.db, run.workflow_id, "completed", leaving=LIVE_STATES
+            )
         if completed:
             run.state = "completed"
         else:  # a step ended the run itself (say, `failed` on the agent's word): keep that
@@ -431,7 +433,8 @@ class Runner:
     def _set_state(self, run: RunState, state: str) -> None:
         """Move the row to `state` once; a drive that only replays writes nothing."""
         if run.state != state:
-            transition_workflow(self.db, run.workflow_id, state)
+            # the turn step moves the row through launching/running itself
+            transition_workflow(self.db, run.workflow_id, state, leaving=LIVE_STATES)
             run.state = state
 
     # -- endings ----------------------------------------------------------------------
@@ -443,7 +446,9 @@ class Runner:
             fail_step(self.db, run.workflow_id, run.current, describe_error(exc))
         undone = self._compensate(run)
         state = "compensated" if undone else "failed"
-        transition_workflow(self.db, run.workflow_id, state, end_reason=reason[:2000])
+        transition_workflow(
+            self.db, run.workflow_id, state, leaving=LIVE_STATES, end_reason=reason[:2000]
+        )
         run.state = state
         record_event(
             self.db,
@@ -454,7 +459,9 @@ class Runner:
 
     def _finish_cancelled(self, run: RunState) -> RunResult:
         self._compensate(run)
-        transition_workflow(self.db, run.workflow_id, "cancelled", end_reason="cancelled")
+        transition_workflow(
+            self.db, run.workflow_id, "cancelled", leaving=LIVE_STATES, end_reason="cancelled"
+        )
         record_event(self.db, run.workflow_id, "workflow.cancelled", {})
         return RunResult(run.workflow_id, "cancelled")
 

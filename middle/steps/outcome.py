@@ -12,6 +12,7 @@ from middle.engine import StepContext, step
 from middle.refs import branch_name, session_name
 from middle.store import record_event
 from middle.store.records import record_pull_request, transition_workflow
+from middle.store.schema import LIVE_STATES
 
 MAX_REVIEW_ROUNDS = 5
 
@@ -75,7 +76,13 @@ def record_terminal(ctx: StepContext) -> dict[str, Any]:
     """The agent gave up: end the run `failed` with its reason; keep branch and worktree
     so a person can see how far it got."""
     reason = ctx.results["launch-and-drive"].get("reason") or "(no reason given)"
-    transition_workflow(ctx.db, ctx.workflow_id, "failed", end_reason=f"agent gave up: {reason}")
+    transition_workflow(
+        ctx.db,
+        ctx.workflow_id,
+        "failed",
+        leaving=("launching", "running"),
+        end_reason=f"agent gave up: {reason}",
+    )
     return {"state": "failed", "reason": reason}
 
 
@@ -97,6 +104,7 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
                 ctx.db,
                 ctx.workflow_id,
                 "cancelled",
+                leaving=LIVE_STATES,  # resumed from a park: pending, running or parked
                 end_reason=f"pull request #{signal.get('pr')} was closed without merging",
             )
         return {"next": "finish", "review_round": review_round}

@@ -191,17 +191,29 @@ def update_workflow(db: Database, workflow_id: str, **columns: Any) -> None:
 
 
 def transition_workflow(
-    db: Database, workflow_id: str, state: str, *, end_reason: str | None = None
+    db: Database,
+    workflow_id: str,
+    state: str,
+    *,
+    leaving: str | Iterable[str],
+    end_reason: str | None = None,
 ) -> bool:
-    """Move a live workflow to `state`; False (and no change) if it is already terminal.
+    """Move the workflow from one of the `leaving` states to `state` (a compare-and-set);
+    False, and no change, if it is in another state by now.
 
-    Terminal states are final: a run finishing in one process cannot overwrite the
-    `cancelled` another process wrote a moment before.
+    Every caller names the state it read, so a decision taken on a stale read (the
+    watchdog failing a run that has just parked, say) changes nothing. `LIVE_STATES` means
+    "whatever live state it is in". Terminal states are never left: a run finishing in
+    one process cannot overwrite the `cancelled` another process wrote a moment before.
     """
+    expected = [leaving] if isinstance(leaving, str) else list(leaving)
+    expected = [s for s in expected if s not in TERMINAL_STATES]
+    if not expected:
+        return False
     cursor = db.execute(
         "UPDATE workflows SET state = ?, end_reason = coalesce(?, end_reason), updated_at = ? "
-        f"WHERE id = ? AND state NOT IN ({', '.join('?' for _ in TERMINAL_STATES)})",
-        [state, end_reason, utcnow(), workflow_id, *TERMINAL_STATES],
+        f"WHERE id = ? AND state IN ({', '.join('?' for _ in expected)})",
+        [state, end_reason, utcnow(), workflow_id, *expected],
     )
     return cursor.rowcount == 1
 
