@@ -14,7 +14,7 @@ from middle.errors import GitError, MiddleError
 from middle.refs import branch_name, repo_slug, session_name
 from middle.store import get_workflow, update_workflow, write_transaction
 from middle.store.limits import active_rate_limit
-from middle.store.slots import claim_slot, slot_holders
+from middle.store.slots import busy_scope, claim_slot, slot_holders
 
 
 class SlotsFullError(MiddleError):
@@ -40,25 +40,11 @@ def check_slots(ctx: StepContext) -> dict[str, Any]:
         limited = active_rate_limit(ctx.db, adapter)
         if limited is not None:
             raise_rate_limited(adapter, limited)
-        me = get_workflow(ctx.db, ctx.workflow_id)
-        busy = slot_holders(ctx.db, besides=ctx.workflow_id)
-        adapter_limit = config["adapters"].get(adapter, {}).get("max_concurrent")
-        in_repo = [row for row in busy if row["repo"] == me["repo"]]
-        on_adapter = [row for row in busy if row["adapter"] == adapter]
-        limits = [
-            ("global", config["global"]["max_concurrent"], busy),
-            ("repo", config["limits"]["max_concurrent"], in_repo),
-            (f"{adapter} adapter", adapter_limit, on_adapter),
-        ]
-        for scope, limit, taken in limits:
-            if limit is not None and len(taken) >= int(limit):
-                names = ", ".join(f"{r['epic_ref']} ({r['id']})" for r in taken)
-                raise SlotsFullError(
-                    f"all {limit} {scope} agent slot(s) are busy: {names}; wait for one to "
-                    f"park or finish, or raise max_concurrent"
-                )
+        full = busy_scope(ctx.db, ctx.workflow_id, adapter, config)
+        if full is not None:
+            raise SlotsFullError(f"{full}; wait for one to park or finish, or raise max_concurrent")
         claim_slot(ctx.db, ctx.workflow_id)
-    return {"running": len(busy)}
+    return {"running": len(slot_holders(ctx.db, besides=ctx.workflow_id))}
 
 
 def raise_rate_limited(adapter: str, limit: dict[str, Any]) -> None:
