@@ -97,6 +97,26 @@ def check_worktree_belongs(repo: Path, path: Path, branch: str) -> None:
         )
 
 
+def has_uncommitted_changes(path: Path) -> bool:
+    """Whether the worktree holds edits or new files that no commit has (middle's own
+    files are excluded through `info/exclude`, so they never count)."""
+    return bool(git("status", "--porcelain", "--untracked-files=all", cwd=path))
+
+
+def rescue_uncommitted(repo: Path, path: Path, ref: str) -> str:
+    """Commit everything uncommitted in the worktree onto a new branch
+    `middle/rescue/<ref>-<n>` (the issue branch is not moved) and return its name."""
+    n = 1
+    while branch_exists(repo, f"middle/rescue/{ref}-{n}"):
+        n += 1
+    rescue = f"middle/rescue/{ref}-{n}"
+    identity = ["-c", "user.name=middle", "-c", "user.email=middle@localhost"]
+    git("switch", "-q", "-c", rescue, cwd=path)
+    git("add", "-A", cwd=path)
+    git(*identity, "commit", "-q", "--no-verify", "-m", f"middle: rescued work of {ref}", cwd=path)
+    return rescue
+
+
 def remove_worktree(repo: Path, path: Path) -> None:
     """Remove the worktree (the branch stays). A no-op if it is already gone."""
     if path.exists():

@@ -446,6 +446,7 @@ class Runner:
             fail_step(self.db, run.workflow_id, run.current, describe_error(exc))
         undone = self._compensate(run)
         state = "compensated" if undone else "failed"
+        reason = self._with_end_note(run, reason)
         transition_workflow(
             self.db, run.workflow_id, state, leaving=LIVE_STATES, end_reason=reason[:2000]
         )
@@ -457,10 +458,21 @@ class Runner:
             {"step": run.current, "type": type(exc).__name__, "message": str(exc)},
         )
 
+    def _with_end_note(self, run: RunState, reason: str) -> str:
+        """`reason`, plus what a compensation wanted said (`end_note` in `meta_json`: where
+        it saved the agent's work, say)."""
+        meta = json.loads(get_workflow(self.db, run.workflow_id)["meta_json"] or "{}")
+        note = meta.get("end_note")
+        return f"{reason[:1500]}; {note}" if note else reason
+
     def _finish_cancelled(self, run: RunState) -> RunResult:
         self._compensate(run)
         transition_workflow(
-            self.db, run.workflow_id, "cancelled", leaving=LIVE_STATES, end_reason="cancelled"
+            self.db,
+            run.workflow_id,
+            "cancelled",
+            leaving=LIVE_STATES,
+            end_reason=self._with_end_note(run, "cancelled"),
         )
         record_event(self.db, run.workflow_id, "workflow.cancelled", {})
         return RunResult(run.workflow_id, "cancelled")

@@ -12,7 +12,7 @@ from middle import git
 from middle.engine import StepContext, step
 from middle.errors import GitError, MiddleError
 from middle.refs import branch_name, repo_slug, session_name
-from middle.store import get_workflow, update_workflow, write_transaction
+from middle.store import get_workflow, merge_workflow_meta, update_workflow, write_transaction
 from middle.store.limits import active_rate_limit
 from middle.store.slots import busy_scope, claim_slot, slot_holders
 
@@ -56,13 +56,25 @@ def raise_rate_limited(adapter: str, limit: dict[str, Any]) -> None:
 
 
 def remove_worktree(ctx: StepContext) -> None:
-    """Compensation: end the agent's session and remove the worktree (the branch stays)."""
+    """Compensation: end the agent's session and remove the worktree (the branch stays).
+    Uncommitted work is first committed to `middle/rescue/<ref>-<n>`; if that fails the
+    worktree is kept. Either way `end_note` says so, and the run's end reason carries it."""
     repo, ref = Path(ctx.input["repo"]), str(ctx.input["epic_ref"])
     recorded = get_workflow(ctx.db, ctx.workflow_id)["session_name"]
     ctx.services["tmux"].kill_session(recorded or session_name(repo, ref))
     output = ctx.results.get("prepare-worktree") or {}
-    if output.get("worktree"):
-        git.remove_worktree(repo, Path(output["worktree"]))
+    if not output.get("worktree"):
+        return
+    path = Path(output["worktree"])
+    if path.exists() and git.has_uncommitted_changes(path):
+        try:  # never delete the agent's work: save it first, or keep the worktree
+            saved = f"uncommitted work saved to branch {git.rescue_uncommitted(repo, path, ref)}"
+        except GitError as exc:
+            note = f"worktree kept at {path}: it has uncommitted work that could not be saved"
+            merge_workflow_meta(ctx.db, ctx.workflow_id, {"end_note": f"{note} ({exc})"})
+            return
+        merge_workflow_meta(ctx.db, ctx.workflow_id, {"end_note": saved})
+    git.remove_worktree(repo, path)
 
 
 @step("prepare-worktree", compensate=remove_worktree)
