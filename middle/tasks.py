@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,14 @@ def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
                 return body(c, *args, **kwargs)
             except MiddleError as exc:
                 raise Exit(f"middle: {exc}", code=1) from exc
+            except (sqlite3.Error, OSError) as exc:  # a full disk mid-command is no bug
+                from middle.store.db import disk_full, is_disk_full
+
+                if not is_disk_full(exc):
+                    raise
+                from middle.config import db_path, middle_home
+
+                raise Exit(f"middle: {disk_full(db_path(middle_home()), exc)}", code=1) from exc
 
         return task(run, **options)  # type: ignore[return-value]  # invoke.task is untyped
 
