@@ -16,8 +16,8 @@ from sqlite_utils import Database
 from middle import StepContext, Workflow, step
 from middle.engine import Registry, Runner
 from middle.errors import DiskFullError
-from middle.store import get_workflow, open_db
 from middle.store import db as store_db
+from middle.store import get_workflow, open_db
 
 INPUT = {"repo": "/src/app", "epic_ref": "108", "adapter": "claude"}
 
