@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from middle.config_schema import config_problems
 from middle.errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {
@@ -42,17 +43,31 @@ def db_path(home: Path) -> Path:
 
 
 def load_config(home: Path, repo: Path | None = None) -> dict[str, Any]:
-    """The merged configuration for `repo` (or for no repo in particular)."""
+    """The merged configuration for `repo` (or for no repo in particular). A file that
+    breaks the schema raises `ConfigError` naming the file, key, value and expectation."""
+    config, problems = load_config_checked(home, repo)
+    if problems:
+        more = f" (and {len(problems) - 1} more; see: middle doctor)" if len(problems) > 1 else ""
+        raise ConfigError(problems[0] + more)
+    return config
+
+
+def load_config_checked(home: Path, repo: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The merged configuration and every schema problem of its files (doctor lists them
+    all). A file that is not TOML at all still raises `ConfigError`."""
     config = copy.deepcopy(DEFAULTS)
     sources = [home / "config.toml"]
     if repo is not None:
         sources.append(repo / ".middle" / "policy.toml")
+    problems: list[str] = []
     for source in sources:
-        _merge(config, read_toml(source))
+        data = read_toml(source)
+        problems += config_problems(str(source), data)
+        _merge(config, data)
     command = os.environ.get("MIDDLE_AGENT_COMMAND")
     if command:
         config["adapters"]["command"]["argv"] = shlex.split(command)
-    return config
+    return config, problems
 
 
 def read_toml(path: Path) -> dict[str, Any]:
