@@ -60,14 +60,37 @@ def load_config_checked(home: Path, repo: Path | None = None) -> tuple[dict[str,
     if repo is not None:
         sources.append(repo / ".middle" / "policy.toml")
     problems: list[str] = []
+    chosen = False  # whether any file names a default adapter
     for source in sources:
         data = read_toml(source)
         problems += config_problems(str(source), data)
+        chosen = chosen or any(
+            isinstance(data.get(table), dict) and "default_adapter" in data[table]
+            for table in ("global", "repo")
+        )
         _merge(config, data)
     command = os.environ.get("MIDDLE_AGENT_COMMAND")
     if command:
         config["adapters"]["command"]["argv"] = shlex.split(command)
+    if not chosen and config["adapters"]["command"].get("argv"):
+        # Configuring the command adapter's argv, and no default, means "use it".
+        config["global"]["default_adapter"] = "command"
+        config["global"]["adapter_chosen_because"] = "[adapters.command] argv is set"
     return config, problems
+
+
+def adapter_choice(config: Mapping[str, Any], agent: str | None, label: str | None) -> str:
+    """Why this run gets its adapter, in words a refusal can quote."""
+    if agent:
+        return "--agent"
+    if label:
+        return "the issue's agent: label"
+    if config["repo"].get("default_adapter"):
+        return "[repo] default_adapter"
+    return str(
+        config["global"].get("adapter_chosen_because")
+        or "[global] default_adapter (the built-in default is claude; set it, or pass --agent)"
+    )
 
 
 def read_toml(path: Path) -> dict[str, Any]:

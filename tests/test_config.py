@@ -20,7 +20,8 @@ def test_sources_merge_lowest_to_highest(tmp_path: Path, monkeypatch: pytest.Mon
 
     config = load_config(home, repo)
 
-    assert config["global"] == {"default_adapter": "claude", "max_concurrent": 8}
+    assert config["global"]["max_concurrent"] == 8
+    assert config["global"]["default_adapter"] == "command"  # argv set, no default named
     assert config["limits"] == {"max_concurrent": 2, "complexity_ceiling": 3}
     assert config["adapters"]["command"]["argv"] == ["python3", "/opt/my agent.py", "--fast"]
     assert config["adapters"]["claude"]["binary"] == "claude"
@@ -124,3 +125,14 @@ def test_doctor_lists_every_config_problem_and_every_broken_epic(tmp_path: Path)
         (epics / f"{name}.md").write_text("<!-- middle:epic v1 -->\n\nno title here\n")
     found = check_epics(repo, DEFAULTS)
     assert found.verdict == "fail" and "one.md" in found.detail and "two.md" in found.detail
+
+
+def test_setting_only_the_command_adapters_argv_makes_it_the_default(tmp_path: Path) -> None:
+    """Issue 11 item 14. Seen red: `[adapters.command] argv` alone still dispatched to
+    claude; naming a default adapter anywhere still wins."""
+    (tmp_path / "config.toml").write_text('[adapters.command]\nargv = ["python3", "a.py"]\n')
+    assert load_config(tmp_path)["global"]["default_adapter"] == "command"
+    (tmp_path / "config.toml").write_text(
+        '[global]\ndefault_adapter = "claude"\n[adapters.command]\nargv = ["python3", "a.py"]\n'
+    )
+    assert load_config(tmp_path)["global"]["default_adapter"] == "claude"

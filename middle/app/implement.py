@@ -19,7 +19,7 @@ from middle import git
 from middle.agents import ADAPTERS, get_adapter
 from middle.app.home import open_home_db
 from middle.app.repo import resolve_repo
-from middle.config import load_config, middle_home
+from middle.config import adapter_choice, load_config, middle_home
 from middle.engine import Runner, RunResult, load_plugins
 from middle.errors import EpicError, MiddleError, UnknownWorkflowError
 from middle.issues.store import open_epic_store
@@ -65,7 +65,11 @@ def implement(
         agent or issue.adapter or config["repo"].get("default_adapter")
         or config["global"]["default_adapter"]
     )  # fmt: skip
-    get_adapter(adapter, config).check_available()
+    try:
+        get_adapter(adapter, config).check_available()
+    except MiddleError as exc:
+        why = adapter_choice(config, agent, issue.adapter)
+        raise type(exc)(f"{exc} (middle chose the {adapter} adapter from {why})") from exc
     run_input = {
         "repo": str(root),
         "epic_ref": ref,

@@ -386,3 +386,17 @@ def test_gates_that_keep_failing_park_for_a_human_after_three_reports(sandbox: S
     assert result.returncode == 0, result.stderr
     assert "gates still fail after 3 nudges (never)" in result.stdout
     assert len(sandbox.events("gates.failed")) == 3
+
+
+def test_a_missing_agent_cli_says_why_that_adapter_was_chosen(sandbox: Sandbox) -> None:
+    """Issue 11 item 14. Seen red: the refusal named claude's binary but not why claude
+    was chosen (the built-in default), so a user who set only the command adapter's argv
+    in the wrong file could not tell what to change."""
+    (sandbox.home).mkdir(parents=True, exist_ok=True)
+    (sandbox.home / "config.toml").write_text(
+        '[adapters.claude]\nbinary = "definitely-not-installed"\n'
+    )
+    result = sandbox.middle("implement", "--issue", REF, env={"MIDDLE_AGENT_COMMAND": ""})
+    assert result.returncode == 1
+    assert "middle chose the claude adapter from [global] default_adapter" in result.stderr
+    assert "pass --agent" in result.stderr
