@@ -210,16 +210,19 @@ REPO_HELP = "the repository (default: the current directory)"
         "issue": ISSUE_HELP,
         "repo": REPO_HELP,
         "agent": "the agent adapter: claude, codex or command (default: from config)",
+        "force": "dispatch even if the issue is not approved",
     }
 )
-def implement(c: Context, issue: str = "", repo: str = ".", agent: str | None = None) -> None:
+def implement(
+    c: Context, issue: str = "", repo: str = ".", agent: str | None = None, force: bool = False
+) -> None:
     """Dispatch an agent at an issue and run it until it parks or settles."""
     _require(issue=issue)
     from middle.app.implement import implement as run_implement
     from middle.progress import Progress
 
     with Progress() as progress:
-        outcome = run_implement(repo, issue, agent, progress)
+        outcome = run_implement(repo, issue, agent, progress, force=force)
     _report(outcome)
 
 

@@ -52,15 +52,28 @@ class Outcome:
 
 
 def implement(
-    repo: str | Path, ref: str, agent: str | None = None, progress: Progress | None = None
+    repo: str | Path,
+    ref: str,
+    agent: str | None = None,
+    progress: Progress | None = None,
+    *,
+    force: bool = False,
 ) -> Outcome:
-    """Dispatch the issue and run it in the foreground until it parks or settles."""
+    """Dispatch the issue and run it in the foreground until it parks or settles. An
+    issue nobody approved is refused unless `force`."""
     ref = validate_ref(ref)
     root = git.repo_root(resolve_repo(repo))
     config = load_config(middle_home(), root)
     issue = open_epic_store(root, config).load(ref)
     if issue.closed:
         raise EpicError(f"Epic {ref} is closed ({issue.source}); reopen it to dispatch it")
+    if not issue.approved and not force:
+        how = (
+            f"add the approved label (gh issue edit {ref} --add-label approved)"
+            if config["epic_store"].get("mode") == "github"
+            else f"set `approved: true` in its meta block ({issue.source})"
+        )
+        raise EpicError(f"issue {ref} is not approved; {how}, or dispatch it anyway with --force")
     adapter = (
         agent or issue.adapter or config["repo"].get("default_adapter")
         or config["global"]["default_adapter"]

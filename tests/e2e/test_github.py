@@ -397,3 +397,18 @@ def test_the_pr_is_recorded_and_status_shows_its_url(sandbox: Sandbox, github: F
     url = f"https://github.com/acme/webhooks/pull/{number}"
     assert url in sandbox.middle("status").stdout
     assert json.loads(sandbox.middle("status", "--json").stdout)[0]["pr_url"] == url
+
+
+def test_an_issue_without_the_approved_label_is_refused_unless_forced(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    """Issue 11 item 16, GitHub mode. Seen red: an unlabelled issue dispatched silently."""
+    state = github.read()
+    state["issues"][EPIC]["labels"] = []
+    github.write(state)
+    sandbox.script({"do": "done", "pr": "ready"})
+    refused = implement(sandbox)
+    assert refused.returncode == 1
+    assert "gh issue edit 108 --add-label approved" in refused.stderr
+    forced = sandbox.middle("implement", "--issue", EPIC, "--agent", "command", "--force")
+    assert forced.returncode == 0, forced.stderr

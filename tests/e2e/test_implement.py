@@ -400,3 +400,16 @@ def test_a_missing_agent_cli_says_why_that_adapter_was_chosen(sandbox: Sandbox) 
     assert result.returncode == 1
     assert "middle chose the claude adapter from [global] default_adapter" in result.stderr
     assert "pass --agent" in result.stderr
+
+
+def test_an_unapproved_epic_is_refused_unless_forced(sandbox: Sandbox) -> None:
+    """Issue 11 item 16. Seen red: `approved: false` dispatched silently."""
+    epic = sandbox.repo / "planning" / "epics" / f"{REF}.md"
+    epic.write_text(epic.read_text().replace("approved: true", "approved: false"))
+    sandbox.script({"do": "done"})
+    refused = sandbox.middle("implement", "--issue", REF, "--agent", "command")
+    assert refused.returncode == 1
+    assert f"issue {REF} is not approved; set `approved: true`" in refused.stderr
+    assert "--force" in refused.stderr and sandbox.db()["workflows"].count == 0
+    forced = sandbox.middle("implement", "--issue", REF, "--agent", "command", "--force")
+    assert forced.returncode == 0, forced.stderr
