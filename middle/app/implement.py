@@ -103,6 +103,14 @@ def answer(repo: str | Path, ref: str, text: str, progress: Progress | None = No
     if not text.strip():
         raise MiddleError("--text is empty; say what the agent should know")
     db, row, park = _parked(repo, ref, "answer")
+    store = open_epic_store(Path(row["repo"]), load_config(middle_home(), Path(row["repo"])))
+    written = getattr(store, "written_answer", lambda ref: None)(ref)
+    if written is not None:  # never overwrite what a person wrote into the Epic file
+        raise NothingParkedError(
+            f"question {written.id} of issue {ref} already has an answer written in "
+            f"{getattr(store, 'path', lambda r: 'the Epic file')(ref)}; send it with: "
+            f"middle poll (or edit it there)"
+        )
     if park["reason"] not in ("asked-question", "bare-stop", "gates-failed"):
         raise NothingParkedError(
             f"issue {ref} is waiting for a review, not an answer; use: middle review "

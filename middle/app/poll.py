@@ -35,7 +35,7 @@ from middle.config import load_config, middle_home
 from middle.engine.runstate import describe_error
 from middle.errors import MiddleError
 from middle.issues.github_store import GitHubEpicStore
-from middle.issues.store import open_epic_store
+from middle.issues.store import FileEpicStore, open_epic_store
 from middle.progress import Progress
 from middle.store import list_workflows
 from middle.store.checkpoints import load_checkpoints
@@ -100,8 +100,10 @@ def due_signal(
         return None
     repo = Path(run_input["repo"])
     store = open_epic_store(repo, load_config(middle_home(), repo))
+    if isinstance(store, FileEpicStore):
+        return _file_answer(db, row, store)
     if not isinstance(store, GitHubEpicStore):
-        return None  # file mode: people answer and review through the CLI
+        return None
     park = latest_checkpoint(db, row["id"], "park-for-resume")
     if park is None:
         return None
@@ -171,6 +173,23 @@ def approved_by(decision: str | None, reviews: list[dict[str, Any]]) -> str | No
     if standing and standing[-1]["state"] == "APPROVED":
         return f"@{standing[-1]['user']['login']}"
     return None
+
+
+def _file_answer(db: Database, row: dict[str, Any], store: FileEpicStore) -> dict[str, Any] | None:
+    """File mode: an answer a person wrote into the Epic file, under the open question,
+    resumes the run like a GitHub reply (reviews still go through the CLI)."""
+    park = latest_checkpoint(db, row["id"], "park-for-resume")
+    if park is None or json.loads(park["output_json"])["reason"] != "asked-question":
+        return None
+    question = store.written_answer(row["epic_ref"])
+    if question is None or question.answer is None:
+        return None
+    return {
+        "kind": "answer",
+        "text": question.answer,
+        "author": "epic-file",  # one token: it becomes an attribute in the Epic file
+        "acted_on": [f"file-question-{question.id}"],
+    }
 
 
 def _acted_on(db: Database, workflow_id: str) -> set[str]:

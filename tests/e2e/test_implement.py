@@ -413,3 +413,36 @@ def test_an_unapproved_epic_is_refused_unless_forced(sandbox: Sandbox) -> None:
     assert "--force" in refused.stderr and sandbox.db()["workflows"].count == 0
     forced = sandbox.middle("implement", "--issue", REF, "--agent", "command", "--force")
     assert forced.returncode == 0, forced.stderr
+
+
+def write_answer_into_the_epic(sandbox: Sandbox, text: str) -> Path:
+    from middle.issues.epic_file import ANSWER_PLACEHOLDER
+
+    epic = sandbox.repo / "planning" / "epics" / f"{REF}.md"
+    epic.write_text(epic.read_text().replace(ANSWER_PLACEHOLDER, f"{ANSWER_PLACEHOLDER}\n{text}"))
+    return epic
+
+
+def test_an_answer_written_into_the_epic_file_is_picked_up_by_poll(sandbox: Sandbox) -> None:
+    """Issue 11 item 15. Seen red: poll ignored an answer written where the Epic says to
+    write it ("Nothing to resume.")."""
+    sandbox.script({"do": "ask", "question": "Base 2 or 3?"}, {"do": "done"})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    epic = write_answer_into_the_epic(sandbox, "Base 2, capped at 5 minutes.")
+
+    polled = sandbox.middle("poll")
+
+    assert f"issue {REF}: answer" in polled.stdout, polled.stdout + polled.stderr
+    assert "Base 2, capped at 5 minutes." in sandbox.agent_log("turn")[1]["brief"]
+    assert "status=answered" in epic.read_text()
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+
+
+def test_middle_answer_never_overwrites_an_answer_written_in_the_file(sandbox: Sandbox) -> None:
+    """Issue 11 item 15. Seen red: a later `middle answer` replaced the written answer."""
+    sandbox.script({"do": "ask", "question": "Base 2 or 3?"}, {"do": "done"})
+    sandbox.middle("implement", "--issue", REF, "--agent", "command")
+    epic = write_answer_into_the_epic(sandbox, "Base 2.")
+    result = sandbox.middle("answer", "--issue", REF, "--text", "Base 3.")
+    assert result.returncode == 1 and "already has an answer written in" in result.stderr
+    assert "Base 2." in epic.read_text() and "Base 3." not in epic.read_text()
