@@ -6,6 +6,7 @@ import os
 import signal
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
