@@ -183,13 +183,13 @@ def bench(c: Context, workflows: int = 300) -> None:
         print(json.dumps(bench_engine(Path(workdir), workflows), indent=2))
 
 
-def _require(**values: str) -> None:
+def _require(task_name: str, **values: str) -> None:
     """Required flags are declared optional so `middle TASK --help` shows help instead of
     being taken as the flag's value; a missing one is still a one-line error."""
     missing = [name for name, value in values.items() if not value]
     if missing:
-        flags = ", ".join(f"--{name}" for name in missing)
-        raise Exit(f"middle: {flags} is required; see: middle --help <task>", code=1)
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in missing)
+        raise Exit(f"middle: {flags} is required; see: middle {task_name} --help", code=1)
 
 
 def _report(outcome: Any) -> None:
@@ -217,7 +217,7 @@ def implement(
     c: Context, issue: str = "", repo: str = ".", agent: str | None = None, force: bool = False
 ) -> None:
     """Dispatch an agent at an issue and run it until it parks or settles."""
-    _require(issue=issue)
+    _require("implement", issue=issue)
     from middle.app.implement import implement as run_implement
     from middle.progress import Progress
 
@@ -229,7 +229,7 @@ def implement(
 @middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP, "text": "the answer, verbatim"})
 def answer(c: Context, issue: str = "", text: str = "", repo: str = ".") -> None:
     """Answer the agent's question and continue in the same worktree."""
-    _require(issue=issue, text=text)
+    _require("answer", issue=issue, text=text)
     from middle.app.implement import answer as run_answer
     from middle.progress import Progress
 
@@ -254,7 +254,7 @@ def review(
     request_changes: str | None = None,
 ) -> None:
     """Give the local-mode review verdict on a finished branch."""
-    _require(issue=issue)
+    _require("review", issue=issue)
     from middle.app.implement import review as run_review
     from middle.progress import Progress
 
@@ -348,7 +348,7 @@ def _seconds(flag: str, text: str) -> float:
 @middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP})
 def cancel(c: Context, issue: str = "", repo: str = ".") -> None:
     """End an issue's workflow: stop the agent, undo its steps, mark it cancelled."""
-    _require(issue=issue)
+    _require("cancel", issue=issue)
     from middle.app.implement import cancel as run_cancel
 
     outcome = run_cancel(repo, issue)

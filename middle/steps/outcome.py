@@ -11,7 +11,7 @@ from middle import git
 from middle.engine import StepContext, step
 from middle.refs import branch_name, session_name
 from middle.store import record_event
-from middle.store.records import record_pull_request, transition_workflow
+from middle.store.records import record_pull_request, transition_workflow, turn_timed_out
 from middle.store.schema import LIVE_STATES
 
 MAX_REVIEW_ROUNDS = 5
@@ -64,6 +64,11 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
         message = (
             f"review round cap ({MAX_REVIEW_ROUNDS}) reached: a human must take over.\n"
             f"{hints['review']}, or cancel with: middle cancel --issue {ref}"
+        )
+    elif (seconds := turn_timed_out(ctx.db, ctx.workflow_id)) is not None:
+        message = (
+            f"the agent's turn timed out after {seconds:g}s (turn_timeout_seconds under "
+            f"[limits]); it may need longer, or help.\n{hints['answer']}"
         )
     else:  # bare-stop
         message = f"the agent stopped 3 times without finishing.\n{hints['answer']}"

@@ -264,6 +264,18 @@ def last_event(db: Database, workflow_id: str) -> Row | None:
     return rows[0] if rows else None
 
 
+def turn_timed_out(db: Database, workflow_id: str) -> float | None:
+    """The turn timeout in seconds, if the run's latest turn (since its last launch or
+    adoption) hit it; None otherwise."""
+    row = db.execute(
+        "SELECT payload_json FROM events WHERE workflow_id = ? AND type = 'agent.turn-timeout' "
+        "AND id > coalesce((SELECT max(id) FROM events WHERE workflow_id = ? AND type IN "
+        "('agent.launched', 'agent.adopted')), 0) ORDER BY id DESC LIMIT 1",
+        [workflow_id, workflow_id],
+    ).fetchone()
+    return None if row is None else float(json.loads(row[0]).get("seconds", 0))
+
+
 def last_hook_at(db: Database, workflow_id: str) -> str | None:
     """When the run's agent last sent a hook."""
     row = db.execute(

@@ -447,3 +447,21 @@ def test_middle_answer_never_overwrites_an_answer_written_in_the_file(sandbox: S
     result = sandbox.middle("answer", "--issue", REF, "--text", "Base 3.")
     assert result.returncode == 1 and "already has an answer written in" in result.stderr
     assert "Base 2." in epic.read_text() and "Base 3." not in epic.read_text()
+
+
+def test_a_turn_timeout_is_reported_as_a_timeout(sandbox: Sandbox) -> None:
+    """Issue 11 item 17. Seen red: a turn that hit turn_timeout_seconds was reported as
+    "the agent stopped 3 times without finishing"."""
+    (sandbox.repo / ".middle" / "policy.toml").write_text(
+        "[limits]\nlaunch_timeout_seconds = 30\nturn_timeout_seconds = 0.5\n"
+    )
+    sandbox.script(*[{"do": "hang"}] * 4)
+    result = sandbox.middle("implement", "--issue", REF, "--agent", "command")
+    assert result.returncode == 0, result.stderr
+    assert "the agent's turn timed out after 0.5s (turn_timeout_seconds" in result.stdout
+
+
+def test_a_missing_required_flag_names_the_task_in_its_hint(sandbox: Sandbox) -> None:
+    """Issue 11 item 17. Seen red: the hint printed a literal `<task>` placeholder."""
+    result = sandbox.middle("answer", "--issue", REF)
+    assert result.stderr.strip() == "middle: --text is required; see: middle answer --help"
