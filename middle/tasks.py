@@ -171,7 +171,10 @@ def steps(c: Context, repo: str = ".", json_: bool = False) -> None:
             console.print(f"  {line}", markup=False)
 
 
-@middle_task(help={"workflows": "how many 3-step workflows to time (default 300)"})
+@middle_task(
+    help={"workflows": "how many 3-step workflows to time (default 300)"},
+    auto_shortflags=False,  # an auto -w would read as invoke's -w (--warn-only)
+)
 def bench(c: Context, workflows: int = 300) -> None:
     """Time the durable engine against the raw SQLite floor; print JSON."""
     import tempfile
@@ -211,7 +214,8 @@ REPO_HELP = "the repository (default: the current directory)"
         "repo": REPO_HELP,
         "agent": "the agent adapter: claude, codex or command (default: from config)",
         "force": "dispatch even if the issue is not approved",
-    }
+    },
+    auto_shortflags=False,  # an auto -f would read as invoke's -f (--config)
 )
 def implement(
     c: Context, issue: str = "", repo: str = ".", agent: str | None = None, force: bool = False
@@ -244,7 +248,8 @@ def answer(c: Context, issue: str = "", text: str = "", repo: str = ".") -> None
         "repo": REPO_HELP,
         "approve": "accept the branch: the run completes, the branch stays",
         "request-changes": "send this feedback to the agent for another round",
-    }
+    },
+    auto_shortflags=False,  # an auto -e would read as invoke's -e (--echo)
 )
 def review(
     c: Context,
@@ -322,7 +327,8 @@ def watchdog(c: Context) -> None:
     help={
         "poll-seconds": "seconds between poll passes (default 60)",
         "watchdog-seconds": "seconds between watchdog passes (default 30)",
-    }
+    },
+    auto_shortflags=False,  # auto -p and -w would read as invoke's --pty, --warn-only
 )
 def serve(c: Context, poll_seconds: str = "60", watchdog_seconds: str = "30") -> None:
     """Run the poller and the watchdog in the foreground until SIGTERM."""

@@ -180,7 +180,7 @@ def test_task_help_works_after_the_task_name(home: Path) -> None:
     assert result.returncode == 0 and "--issue=STRING" in result.stdout
     missing = run_middle("implement")
     assert missing.returncode == 1
-    assert missing.stderr.strip() == "middle: --issue is required; see: middle --help <task>"
+    assert missing.stderr.strip() == "middle: --issue is required; see: middle implement --help"
 
 
 def test_piped_steps_and_status_are_never_cut_and_status_names_the_repo(
@@ -198,3 +198,22 @@ def test_piped_steps_and_status_are_never_cut_and_status_names_the_repo(
     )
     status = run_middle("status", env={"COLUMNS": "80"})
     assert "repo" in status.stdout.splitlines()[1] and repo.name in status.stdout
+
+
+def test_middle_help_leads_with_middles_commands_and_options(home: Path) -> None:
+    """Issue 11 item 18. Seen red: `middle --help` opened with invoke's core options."""
+    text = run_middle("--help").stdout
+    assert text.index("Commands:") < text.index("implement") < text.index("--echo")
+    assert text.index("Options:") < text.index("Invoke's options") < text.index("--echo")
+
+
+def test_no_command_has_a_short_flag_that_means_something_else_to_invoke(home: Path) -> None:
+    """Issue 11 item 18. Seen red: `-e` was `--echo` before a command and
+    `--request-changes` after `review` (and `-f`, `-p`, `-w` clashed likewise)."""
+    from middle.tasks import ns
+
+    core = {"-d", "-D", "-e", "-f", "-F", "-h", "-l", "-p", "-R", "-T", "-V", "-w"}
+    for name in ns.task_names:
+        shown = run_middle(name, "--help").stdout
+        clashing = [flag for flag in core if f"  {flag} " in shown or f", {flag}" in shown]
+        assert not clashing, (name, clashing)
