@@ -30,6 +30,7 @@ from middle.store import find_live_implementation, get_workflow, list_workflows
 from middle.store.checkpoints import load_checkpoints
 from middle.store.limits import active_rate_limit, set_rate_limit
 from middle.store.records import request_cancel
+from middle.store.slots import QUEUED, SlotsBusy, claim_slot_at_launch
 from middle.tmux import Tmux
 
 WORKFLOW = "implementation"
@@ -163,8 +164,12 @@ def resume(
     for row in rows:
         run_input = json.loads(row["meta_json"])["input"]
         runner = runner_for(run_input, progress)
-        if row["state"] == "rate-limited":
+        if row["state"] == "rate-limited":  # (whoever signals a parked run claims for it)
             runner.signal(row["id"], "resume", {"kind": "continue", "author": _user()})
+            busy = claim_launch_slot(runner, row, "continue")
+            if busy is not None:
+                outcomes.append(queued_outcome(row, busy))
+                continue
         outcomes.append(describe(runner, runner.resume(row["id"]), row["epic_ref"]))
     return outcomes
 
@@ -262,11 +267,42 @@ def _continue(
     db: Database, row: dict[str, Any], signal: dict[str, Any], progress: Progress | None
 ) -> Outcome:
     runner = runner_for(json.loads(row["meta_json"])["input"], progress)
+    if json.loads(row["meta_json"]).get("queued"):
+        raise NothingParkedError(
+            f"issue {row['epic_ref']} already has its signal and waits for a free slot; "
+            f"see: middle status"
+        )
     if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
         raise NothingParkedError(
             f"issue {row['epic_ref']} was resumed by someone else a moment ago; see: middle status"
         )
+    busy = claim_launch_slot(runner, row, signal["kind"])
+    if busy is not None:
+        return queued_outcome(row, busy)
     return describe(runner, runner.resume(row["id"]), row["epic_ref"])
+
+
+# Signals whose continuation launches the agent again, and so needs a slot.
+LAUNCHING_SIGNALS = ("answer", "request-changes", "continue")
+
+
+def claim_launch_slot(runner: Runner, row: dict[str, Any], kind: str) -> SlotsBusy | None:
+    """Claim an agent slot for the launch a signal of `kind` leads to; when none is free
+    the run stays parked, marked queued, with its signal delivered for later."""
+    if kind not in LAUNCHING_SIGNALS:
+        return None  # an approval or a PR's end launches nothing
+    adapter = str(json.loads(row["meta_json"])["input"]["adapter"])
+    return claim_slot_at_launch(runner.db, row["id"], adapter, runner.services["config"])
+
+
+def queued_outcome(row: dict[str, Any], busy: SlotsBusy) -> Outcome:
+    return Outcome(
+        row["id"],
+        row["epic_ref"],
+        row["state"],
+        f"{QUEUED} ({busy}); middle poll (or serve) continues it when a slot frees",
+        True,
+    )
 
 
 def describe(runner: Runner, result: RunResult, ref: str) -> Outcome:

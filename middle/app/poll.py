@@ -27,6 +27,7 @@ from middle.app.implement import (
     PARKED_STATES,
     WORKFLOW,
     Outcome,
+    claim_launch_slot,
     describe,
     latest_checkpoint,
     runner_for,
@@ -41,6 +42,7 @@ from middle.store import list_workflows
 from middle.store.checkpoints import load_checkpoints
 from middle.store.limits import active_rate_limit
 from middle.store.records import record_pull_request
+from middle.store.slots import QUEUED
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ def poll_once(*, background: bool = False, progress: Progress | None = None) -> 
     """Fire every due signal; resume those runs here, or in background processes."""
     db = open_home_db()
     actions = []
-    for row in list_workflows(db, kind=WORKFLOW, state=list(PARKED_STATES)):
+    parked = list_workflows(db, kind=WORKFLOW, state=list(PARKED_STATES))
+    queued_first = sorted(parked, key=lambda row: not json.loads(row["meta_json"]).get("queued"))
+    for row in queued_first:  # queued runs first, oldest first: slots go to those waiting
         try:
             action = _poll_run(db, row, background, progress)
         except Exception as exc:  # per run: one broken repo or run must not stop the pass
@@ -75,13 +79,24 @@ def poll_once(*, background: bool = False, progress: Progress | None = None) -> 
 def _poll_run(
     db: Database, row: dict[str, Any], background: bool, progress: Progress | None
 ) -> PollAction | None:
-    run_input = json.loads(row["meta_json"])["input"]
-    signal = due_signal(db, row, run_input)
-    if signal is None:
-        return None
-    runner = runner_for(run_input, progress)
-    if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
-        return None  # another pass got there first
+    meta = json.loads(row["meta_json"])
+    run_input = meta["input"]
+    if meta.get("queued"):  # its signal came earlier; it waits for a slot
+        runner = runner_for(run_input, progress)
+        if claim_launch_slot(runner, row, "continue") is not None:
+            return None
+        signal = {"kind": "slot-free"}
+    else:
+        found = due_signal(db, row, run_input)
+        if found is None:
+            return None
+        signal = found
+        runner = runner_for(run_input, progress)
+        if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
+            return None  # another pass got there first
+        busy = claim_launch_slot(runner, row, signal["kind"])
+        if busy is not None:
+            return PollAction(row["epic_ref"], row["id"], f"{signal['kind']} ({QUEUED})", None)
     if background:
         spawn_resume(row["id"], run_input)
         outcome = None
