@@ -85,13 +85,3 @@ def claim_slot_at_launch(
             merge_workflow_meta(db, workflow_id, {"queued": f"{QUEUED} ({full})"})
     return full
 
-
-def queued_runs(db: Database) -> list[Row]:
-    """Parked runs waiting for a slot, oldest first: the order poll continues them in."""
-    return list(
-        db["workflows"].rows_where(
-            "state IN ('waiting-human', 'rate-limited') "
-            "AND json_extract(meta_json, '$.queued') IS NOT NULL",
-            order_by="created_at, id",
-        )
-    )
