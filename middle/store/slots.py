@@ -84,4 +84,3 @@ def claim_slot_at_launch(
         else:
             merge_workflow_meta(db, workflow_id, {"queued": f"{QUEUED} ({full})"})
     return full
-
