@@ -96,24 +96,26 @@ def status(c: Context, json_: bool = False) -> None:
 
 
 def _status_table(summaries: list[dict[str, Any]]) -> Table:
-    """Six columns that fit 80 columns; sessions and worktrees are in `status --json`."""
+    """Five columns that read at 80 columns: repo, ref, state and age stay whole, the
+    note folds. Sessions and worktrees are in `status --json`."""
     from pathlib import Path
 
+    from rich import box
     from rich.table import Column, Table
 
     from middle.app.status import humanize_age, status_note
 
     table = Table(
-        Column("repo", overflow="fold"),
-        Column("ref", overflow="fold"),
+        Column("repo", no_wrap=True),
+        Column("ref", no_wrap=True),
         Column("state", no_wrap=True),
-        Column("step", overflow="fold"),
         Column("age", no_wrap=True),
-        Column("note", overflow="fold"),
+        Column("note", overflow="fold", ratio=1),
+        box=box.SIMPLE_HEAD,
     )
     for s in summaries:
-        cells = [Path(s["repo"]).name, s["ref"], s["state"], s["step"]]
-        cells += [humanize_age(s["age_seconds"]), status_note(s) or s["last_event"]]
+        note = status_note(s) or f"step {s['step'] or '-'}, last event {s['last_event'] or '-'}"
+        cells = [Path(s["repo"]).name, s["ref"], s["state"], humanize_age(s["age_seconds"]), note]
         table.add_row(*(escape(cell or "-") for cell in cells))
     return table
 

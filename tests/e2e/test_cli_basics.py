@@ -217,3 +217,26 @@ def test_no_command_has_a_short_flag_that_means_something_else_to_invoke(home: P
         shown = run_middle(name, "--help").stdout
         clashing = [flag for flag in core if f"  {flag} " in shown or f", {flag}" in shown]
         assert not clashing, (name, clashing)
+
+
+def test_the_status_table_reads_at_80_columns() -> None:
+    """Issue 11 item 19. Seen red: at 80 columns the table (eight columns, and a first
+    six-column fix) folded the ref and the repo into slivers; they now stay whole."""
+    import io
+
+    from rich.console import Console
+
+    from middle.tasks import _status_table
+
+    summary = {
+        "repo": "/home/me/src/webhooks-service", "ref": "retry-webhooks",
+        "state": "waiting-human", "step": "wait-for-resume", "age_seconds": 120,
+        "last_event": "workflow.parked", "end_reason": None, "resumed_by": "answer by @dana",
+        "pr_url": "https://github.com/acme/webhooks/pull/200", "queued": None,
+    }  # fmt: skip
+    out = io.StringIO()
+    Console(file=out, width=80).print(_status_table([summary]))
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    for whole in ("waiting-human", "retry-webhooks", "webhooks-service"):
+        assert any(whole in line for line in lines), whole
