@@ -309,6 +309,9 @@ def test_the_fake_pages_like_github(sandbox: Sandbox, github: FakeGitHub) -> Non
     from middle.github import join_json_arrays
 
     assert len(join_json_arrays(gh("api", "--paginate", f"{path}?per_page=20"), "gh")) == 35
+    head = gh("api", "-i", path).split("\n\n", 1)[0]
+    assert 'page=2>; rel="next"' in head and 'page=2>; rel="last"' in head
+    assert "Link:" not in gh("api", "-i", f"{path}?page=2").split("\n\n", 1)[0]
 
 
 def test_only_people_with_a_role_on_the_repo_answer(sandbox: Sandbox, github: FakeGitHub) -> None:

@@ -115,7 +115,8 @@ class Raw(str):
 def paged(result: Any, path: str, paginate: bool) -> Any:
     """A list as GitHub's REST API pages it: `per_page` items (default 30, at most 100)
     from `page` (default 1). Without `--paginate`, gh prints that one page; with it, gh
-    follows the Link headers and prints each page's JSON array one after another."""
+    follows the Link headers and prints each page's JSON array one after another (the
+    form older gh versions print; middle's reader also takes one merged array)."""
     if not isinstance(result, list):
         return result
     query = dict(p.partition("=")[::2] for p in path.partition("?")[2].split("&") if p)
@@ -125,6 +126,24 @@ def paged(result: Any, path: str, paginate: bool) -> Any:
         return Raw("".join(json.dumps(page) for page in pages))
     number = int(query.get("page", 1))
     return pages[number - 1] if number <= len(pages) else []
+
+
+def with_headers(result: Any, path: str, page: Any) -> Raw:
+    """`gh api -i`: the status line and headers, with GitHub's Link header on a list that
+    has more pages (`rel="next"` and `rel="last"`), then the body."""
+    headers = ["HTTP/2.0 200 OK", "Content-Type: application/json; charset=utf-8"]
+    if isinstance(result, list):
+        base, _, query = path.partition("?")
+        params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        size = min(int(params.get("per_page", 30)), 100)
+        number, last = int(params.get("page", 1)), max(1, -(-len(result) // size))
+        url = f"https://api.github.com/{base}?per_page={size}&page="
+        links = [f'<{url}{number + 1}>; rel="next"'] if number < last else []
+        links += [f'<{url}{last}>; rel="last"'] if number < last else []
+        if links:
+            headers.append("Link: " + ", ".join(links))
+    body = page if isinstance(page, Raw) else json.dumps(page)
+    return Raw("\n".join(headers) + "\n\n" + body)
 
 
 def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
@@ -140,8 +159,10 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
             file=sys.stderr,
         )
         return None
-    if args[0] == "api" and len(args) in (2, 3) and set(args[1:-1]) <= {"--paginate"}:
-        return paged(api(state, args[-1].partition("?")[0]), args[-1], "--paginate" in args)
+    if args[0] == "api" and len(args) in (2, 3, 4) and set(args[1:-1]) <= {"--paginate", "-i"}:
+        result = api(state, args[-1].partition("?")[0])
+        page = paged(result, args[-1], "--paginate" in args)
+        return with_headers(result, args[-1], page) if "-i" in args else page
     if args[:2] == ["issue", "view"] and option(args, "--repo") == repo and "--json" in args:
         number = args[2]
         issue = state["issues"].get(number)
