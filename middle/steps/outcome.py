@@ -10,7 +10,7 @@ from tenacity import stop_after_attempt
 from middle import git
 from middle.engine import StepContext, step
 from middle.refs import branch_name, session_name
-from middle.store import record_event
+from middle.store import get_workflow, record_event
 from middle.store.records import record_pull_request, transition_workflow, turn_timed_out
 from middle.store.schema import LIVE_STATES
 
@@ -102,7 +102,8 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
     kind = signal.get("kind")
     if kind in ("approve", "pr-merged", "pr-closed"):
         repo = Path(ctx.input["repo"])
-        ctx.services["tmux"].kill_session(session_name(repo, ref))
+        recorded = get_workflow(ctx.db, ctx.workflow_id)["session_name"]  # its own name
+        ctx.services["tmux"].kill_session(recorded or session_name(repo, ref))
         git.remove_worktree(repo, Path(ctx.results["prepare-worktree"]["worktree"]))
         if kind == "pr-closed":  # middle never merges; a closed PR ends the run
             transition_workflow(
