@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from middle.config_schema import config_problems
 from middle.errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {
@@ -40,17 +41,54 @@ def db_path(home: Path) -> Path:
 
 
 def load_config(home: Path, repo: Path | None = None) -> dict[str, Any]:
-    """The merged configuration for `repo` (or for no repo in particular)."""
+    """The merged configuration for `repo` (or for no repo in particular). A file that
+    breaks the schema raises `ConfigError` naming the file, key, value and expectation."""
+    config, problems = load_config_checked(home, repo)
+    if problems:
+        more = f" (and {len(problems) - 1} more; see: middle doctor)" if len(problems) > 1 else ""
+        raise ConfigError(problems[0] + more)
+    return config
+
+
+def load_config_checked(home: Path, repo: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The merged configuration and every schema problem of its files (doctor lists them
+    all). A file that is not TOML at all still raises `ConfigError`."""
     config = copy.deepcopy(DEFAULTS)
     sources = [home / "config.toml"]
     if repo is not None:
         sources.append(repo / ".middle" / "policy.toml")
+    problems: list[str] = []
+    chosen = False  # whether any file names a default adapter
     for source in sources:
-        _merge(config, read_toml(source))
+        data = read_toml(source)
+        problems += config_problems(str(source), data)
+        chosen = chosen or any(
+            isinstance(data.get(table), dict) and "default_adapter" in data[table]
+            for table in ("global", "repo")
+        )
+        _merge(config, data)
     command = os.environ.get("MIDDLE_AGENT_COMMAND")
     if command:
         config["adapters"].setdefault("command", {})["argv"] = shlex.split(command)
-    return config
+    if not chosen and config["adapters"].get("command", {}).get("argv"):
+        # Configuring the command adapter's argv, and no default, means "use it".
+        config["global"]["default_adapter"] = "command"
+        config["global"]["adapter_chosen_because"] = "[adapters.command] argv is set"
+    return config, problems
+
+
+def adapter_choice(config: Mapping[str, Any], agent: str | None, label: str | None) -> str:
+    """Why this run gets its adapter, in words a refusal can quote."""
+    if agent:
+        return "--agent"
+    if label:
+        return "the issue's agent: label"
+    if config["repo"].get("default_adapter"):
+        return "[repo] default_adapter"
+    return str(
+        config["global"].get("adapter_chosen_because")
+        or "[global] default_adapter (the built-in default is claude; set it, or pass --agent)"
+    )
 
 
 def read_toml(path: Path) -> dict[str, Any]:

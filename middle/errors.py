@@ -16,7 +16,8 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     ├── GitHubError              a gh command failed (carries gh's own message)
     ├── AgentError               the agent CLI could not be launched or driven
     ├── StoreError               the database cannot be used as it is
-    │   └── AlreadyInFlight      a second live implementation for one (repo, ref)
+    │   ├── AlreadyInFlight      a second live implementation for one (repo, ref)
+    │   └── DiskFullError        the disk is full (temporary: nothing is corrupt)
     ├── PluginError              a plugin could not be loaded or registered
     │   └── DuplicateStepError   two steps share a name (names both origins)
     └── WorkflowError            a workflow cannot run as asked
@@ -92,6 +93,10 @@ class StoreError(MiddleError):
 
 class AlreadyInFlight(StoreError):
     """A live implementation workflow already exists for this (repo, ref)."""
+
+
+class DiskFullError(StoreError):
+    """The disk holding the database is full: free space and retry; nothing is lost."""
 
 
 class PluginError(MiddleError):

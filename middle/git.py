@@ -64,6 +64,7 @@ def add_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
     Returns whether a worktree was created. Safe to re-run after a failure part-way.
     """
     if (path / ".git").exists():
+        check_worktree_belongs(repo, path, branch)
         return False
     git("worktree", "prune", cwd=repo)  # forget a worktree whose folder was deleted
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +73,48 @@ def add_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
     else:
         git("worktree", "add", "-b", branch, str(path), base, cwd=repo)
     return True
+
+
+def _common_dir(path: Path) -> Path:
+    common = Path(git("rev-parse", "--git-common-dir", cwd=path))
+    return (common if common.is_absolute() else path / common).resolve()
+
+
+def check_worktree_belongs(repo: Path, path: Path, branch: str) -> None:
+    """Refuse to reuse a folder at `path` unless it is a worktree of `repo` on `branch`,
+    so one repo's agent can never run in, or commit to, another's checkout."""
+    owner = _common_dir(path)
+    if owner != _common_dir(repo):
+        raise GitError(
+            f"{path} is a worktree of {owner.parent}, not of {repo}; move it aside "
+            f"(git -C {owner.parent} worktree remove {path}) and dispatch again"
+        )
+    checked_out = git("rev-parse", "--abbrev-ref", "HEAD", cwd=path)
+    if checked_out != branch:
+        raise GitError(
+            f"{path} has branch {checked_out!r} checked out, not {branch!r}; move it aside "
+            f"(git -C {repo} worktree remove {path}) and dispatch again"
+        )
+
+
+def has_uncommitted_changes(path: Path) -> bool:
+    """Whether the worktree holds edits or new files that no commit has (middle's own
+    files are excluded through `info/exclude`, so they never count)."""
+    return bool(git("status", "--porcelain", "--untracked-files=all", cwd=path))
+
+
+def rescue_uncommitted(repo: Path, path: Path, ref: str) -> str:
+    """Commit everything uncommitted in the worktree onto a new branch
+    `middle/rescue/<ref>-<n>` (the issue branch is not moved) and return its name."""
+    n = 1
+    while branch_exists(repo, f"middle/rescue/{ref}-{n}"):
+        n += 1
+    rescue = f"middle/rescue/{ref}-{n}"
+    identity = ["-c", "user.name=middle", "-c", "user.email=middle@localhost"]
+    git("switch", "-q", "-c", rescue, cwd=path)
+    git("add", "-A", cwd=path)
+    git(*identity, "commit", "-q", "--no-verify", "-m", f"middle: rescued work of {ref}", cwd=path)
+    return rescue
 
 
 def remove_worktree(repo: Path, path: Path) -> None:

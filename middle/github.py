@@ -45,7 +45,37 @@ class Gh:
             ) from exc
 
     def api(self, path: str) -> Any:
+        """One REST object. Never for a list: GitHub sends only its first page (30 items)."""
         return self.json("api", path)
+
+    def api_list(self, path: str) -> list[Any]:
+        """Every item of a REST list, all pages: `gh api --paginate` at 100 per page.
+
+        gh prints each page's JSON array as it arrives (older versions back to back, as
+        `[...][...]`; newer ones may merge them), so the output is read as a stream of
+        JSON arrays and joined.
+        """
+        out = self.run("api", "--paginate", f"{path}{'&' if '?' in path else '?'}per_page=100")
+        return join_json_arrays(out, f"gh api {path}")
+
+
+def join_json_arrays(text: str, what: str) -> list[Any]:
+    """The items of every JSON array in `text`, which holds zero or more arrays in a row."""
+    decoder = json.JSONDecoder()
+    items: list[Any] = []
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            return items
+        try:
+            page, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise GitHubError(f"{what} printed something that is not JSON: {exc}") from exc
+        if not isinstance(page, list):
+            raise GitHubError(f"{what} printed a JSON {type(page).__name__}, not a list")
+        items.extend(page)
 
 
 def is_not_found(error: GitHubError) -> bool:

@@ -22,8 +22,8 @@ from middle.store import insert_idempotent, record_event, update_workflow, utcno
 
 HOOK_SCRIPT = """#!/bin/sh
 # middle's hook relay: `hook.sh EVENT` with the JSON payload on stdin (or as "$2").
-# It only writes the event to a spool file for middle to pick up: it never blocks or
-# fails the agent, and nothing it receives is ever interpreted by a shell.
+# It only writes the event to a spool file for middle to pick up: it never blocks the
+# agent, and nothing it receives is ever interpreted by a shell.
 # Shell builtins where they do (a hook is on the agent's hot path): no dirname, and
 # mkdir only if the spool is gone.
 case "$0" in */*) here="${0%/*}" ;; *) here=. ;; esac
@@ -33,8 +33,12 @@ name="$(date +%s%N 2>/dev/null)-$$"
 {
   printf '%s\\n%s\\n' "${1:-unknown}" "${MIDDLE_SESSION_TOKEN:-}"
   if [ -n "${2:-}" ]; then printf '%s' "$2"; elif [ ! -t 0 ]; then cat; fi
-} > "$spool/.$name.tmp" 2>/dev/null && mv -f "$spool/.$name.tmp" "$spool/$name.hook" 2>/dev/null
-exit 0
+} > "$spool/.$name.tmp" 2>/dev/null && mv -f "$spool/.$name.tmp" "$spool/$name.hook" 2>/dev/null \\
+  && exit 0
+# A hook that cannot be spooled is lost: say so, so the agent CLI shows it (a non-zero exit
+# other than 2 blocks nothing in Claude Code or Codex).
+echo "middle: hook.sh cannot write to $spool; the ${1:-unknown} hook is lost" >&2
+exit 1
 """
 
 

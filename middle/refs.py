@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -24,9 +25,15 @@ def validate_ref(ref: str) -> str:
     return ref
 
 
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+
+
 def repo_slug(repo: Path) -> str:
-    """A short name for the repo, safe in paths and tmux session names."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", repo.name) or "repo"
+    """A readable name for the repo, unique per checkout: its folder name plus a short hash
+    of its resolved path, so two repos both called `proj` never share a worktree folder."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", repo.name) or "repo"
+    return f"{name}-{_short_hash(str(repo.resolve()))}"
 
 
 def branch_name(ref: str) -> str:
@@ -34,5 +41,11 @@ def branch_name(ref: str) -> str:
 
 
 def session_name(repo: Path, ref: str) -> str:
-    # tmux treats '.' and ':' as target separators
-    return f"middle-{repo_slug(repo)}-{ref.replace('.', '_')}"
+    """The tmux session of (repo, ref): readable, and distinct for distinct pairs.
+
+    tmux treats '.' and ':' as target separators, so '.' becomes '_'; the trailing hash of
+    the repo path and the ref as given keeps `fix.1` and `fix_1` apart.
+    """
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", repo.name) or "repo"
+    readable = ref.replace(".", "_")
+    return f"middle-{name}-{readable}-{_short_hash(str(repo.resolve()), ref)}"

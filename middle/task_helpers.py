@@ -4,6 +4,8 @@ flag help texts. `middle.tasks` and `middle.tasks_ci` both build on it."""
 from __future__ import annotations
 
 import functools
+import sqlite3
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,14 @@ def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
                 return body(c, *args, **kwargs)
             except MiddleError as exc:
                 raise Exit(f"middle: {exc}", code=1) from exc
+            except (sqlite3.Error, OSError) as exc:  # a full disk mid-command is no bug
+                from middle.store.db import disk_full, is_disk_full
+
+                if not is_disk_full(exc):
+                    raise
+                from middle.config import db_path, middle_home
+
+                raise Exit(f"middle: {disk_full(db_path(middle_home()), exc)}", code=1) from exc
 
         return task(run, **options)  # type: ignore[return-value]  # invoke.task is untyped
 
@@ -39,13 +49,15 @@ def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
 def console() -> Console:
     from rich.console import Console  # rich loads only when something is printed
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped or redirected output is for a program or a file: never cut a cell to fit.
+    width = None if sys.stdout.isatty() else 10_000
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
-def require(**values: str) -> None:
+def require(task_name: str, **values: str) -> None:
     """Required flags are declared optional so `middle TASK --help` shows help instead of
     being taken as the flag's value; a missing one is still a one-line error."""
     missing = [name for name, value in values.items() if not value]
     if missing:
-        flags = ", ".join(f"--{name}" for name in missing)
-        raise Exit(f"middle: {flags} is required; see: middle --help <task>", code=1)
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in missing)
+        raise Exit(f"middle: {flags} is required; see: middle {task_name} --help", code=1)

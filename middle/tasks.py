@@ -7,6 +7,7 @@ Mount them in any project's `tasks.py` with `ns.add_collection(middle.tasks.ns)`
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, Exit
@@ -30,11 +31,12 @@ def escape(text: str) -> str:
 def status(c: Context, json_: bool = False) -> None:
     """Show the state of every workflow."""
     from middle.app.home import open_home_db
-    from middle.app.status import blocked_epics, github_quota, workflow_summaries
+    from middle.app.status import blocked_epics, broken_configs, github_quota, workflow_summaries
     from middle.store.limits import active_rate_limit, list_rate_limits
 
     db = open_home_db()
     summaries = workflow_summaries(db)
+    broken = broken_configs(db)
     if json_:
         print(json.dumps(summaries, indent=2))
         return
@@ -47,6 +49,8 @@ def status(c: Context, json_: bool = False) -> None:
                 console.print(f"{s['ref']}: the agent last said: {said[:300]}", markup=False)
     else:
         console.print("No workflows yet. Start one with: middle implement --issue REF")
+    for repo, problem in broken.items():
+        console.print(f"config broken in {repo}, its runs wait: {problem}", markup=False)
     for limit in list_rate_limits(db):
         if active_rate_limit(db, limit["adapter"]):
             console.print(
@@ -61,23 +65,26 @@ def status(c: Context, json_: bool = False) -> None:
 
 
 def _status_table(summaries: list[dict[str, Any]]) -> Table:
+    """Five columns that read at 80 columns: repo, ref, state and age stay whole, the
+    note folds. Sessions and worktrees are in `status --json`."""
+    from pathlib import Path
+
+    from rich import box
     from rich.table import Column, Table
 
-    from middle.app.status import humanize_age
+    from middle.app.status import humanize_age, status_note
 
     table = Table(
+        Column("repo", no_wrap=True),
         Column("ref", no_wrap=True),
         Column("state", no_wrap=True),
-        Column("step", overflow="fold"),
-        Column("attempts", justify="right"),
         Column("age", no_wrap=True),
-        Column("session", overflow="fold"),
-        Column("worktree", overflow="fold"),
-        Column("last event", overflow="fold"),
+        Column("note", overflow="fold", ratio=1),
+        box=box.SIMPLE_HEAD,
     )
     for s in summaries:
-        cells = [s["ref"], s["state"], s["step"], str(s["attempts"])]
-        cells += [humanize_age(s["age_seconds"]), s["session"], s["worktree"], s["last_event"]]
+        note = status_note(s) or f"step {s['step'] or '-'}, last event {s['last_event'] or '-'}"
+        cells = [Path(s["repo"]).name, s["ref"], s["state"], humanize_age(s["age_seconds"]), note]
         table.add_row(*(escape(cell or "-") for cell in cells))
     return table
 
@@ -141,7 +148,10 @@ def steps(c: Context, repo: str = ".", json_: bool = False) -> None:
         )
 
 
-@middle_task(help={"workflows": "how many 3-step workflows to time (default 300)"})
+@middle_task(
+    help={"workflows": "how many 3-step workflows to time (default 300)"},
+    auto_shortflags=False,  # an auto -w would read as invoke's -w (--warn-only)
+)
 def bench(c: Context, workflows: int = 300) -> None:
     """Time the durable engine against the raw SQLite floor; print JSON."""
     import tempfile
@@ -167,14 +177,15 @@ def _report(outcome: Any) -> None:
         "issue": ISSUE_HELP,
         "repo": REPO_HELP,
         "agent": "the agent adapter: claude, codex or command (default: from config)",
-        "force": "dispatch even if the Epic's blockers are still open",
-    }
+        "force": "dispatch even if the issue is not approved or its blockers are still open",
+    },
+    auto_shortflags=False,  # an auto -f would read as invoke's -f (--config)
 )
 def implement(
     c: Context, issue: str = "", repo: str = ".", agent: str | None = None, force: bool = False
 ) -> None:
     """Dispatch an agent at an issue and run it until it parks or settles."""
-    _require(issue=issue)
+    _require("implement", issue=issue)
     from middle.app.implement import implement as run_implement
     from middle.progress import Progress
 
@@ -186,7 +197,7 @@ def implement(
 @middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP, "text": "the answer, verbatim"})
 def answer(c: Context, issue: str = "", text: str = "", repo: str = ".") -> None:
     """Answer the agent's question and continue in the same worktree."""
-    _require(issue=issue, text=text)
+    _require("answer", issue=issue, text=text)
     from middle.app.implement import answer as run_answer
     from middle.progress import Progress
 
@@ -201,7 +212,8 @@ def answer(c: Context, issue: str = "", text: str = "", repo: str = ".") -> None
         "repo": REPO_HELP,
         "approve": "accept the branch: the run completes, the branch stays",
         "request-changes": "send this feedback to the agent for another round",
-    }
+    },
+    auto_shortflags=False,  # an auto -e would read as invoke's -e (--echo)
 )
 def review(
     c: Context,
@@ -211,7 +223,7 @@ def review(
     request_changes: str | None = None,
 ) -> None:
     """Give the local-mode review verdict on a finished branch."""
-    _require(issue=issue)
+    _require("review", issue=issue)
     from middle.app.implement import review as run_review
     from middle.progress import Progress
 
@@ -248,6 +260,7 @@ def poll(c: Context) -> None:
 
     with Progress() as progress:
         actions = poll_once(progress=progress)
+    actions = [action for action in actions if action.error is None]  # noted as they came
     console = _console()
     if not actions:
         console.print("Nothing to resume.")
@@ -267,7 +280,11 @@ def watchdog(c: Context) -> None:
     if not findings:
         console.print("All agent sessions look healthy.")
     for found in findings:
-        console.print(f"issue {found.ref} ({found.workflow_id}): {found.action}", markup=False)
+        if found.action.startswith("error: "):  # the pass went on; say which run it skipped
+            where = f"issue {found.ref} in {found.repo} ({found.workflow_id})"
+            print(f"middle: {where}: cannot check it: {found.action[7:]}", file=sys.stderr)
+        else:
+            console.print(f"issue {found.ref} ({found.workflow_id}): {found.action}", markup=False)
 
 
 @middle_task(
@@ -277,7 +294,8 @@ def watchdog(c: Context) -> None:
         "repo": "the repo whose recommender and auto-dispatch serve runs (default: here)",
         "dashboard": "also serve the browser dashboard (on 127.0.0.1:--port)",
         "port": "the dashboard's port with --dashboard (default 4120)",
-    }
+    },
+    auto_shortflags=False,  # auto -p and -w would read as invoke's --pty, --warn-only
 )
 def serve(
     c: Context,
@@ -313,7 +331,7 @@ def _seconds(flag: str, text: str) -> float:
 @middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP})
 def cancel(c: Context, issue: str = "", repo: str = ".") -> None:
     """End an issue's workflow: stop the agent, undo its steps, mark it cancelled."""
-    _require(issue=issue)
+    _require("cancel", issue=issue)
     from middle.app.implement import cancel as run_cancel
 
     outcome = run_cancel(repo, issue)

@@ -30,7 +30,7 @@ def state(
     """Export a run's state to a file or directory, or import one: middle state export|import."""
     from middle.app.state_cli import export_to, import_from
 
-    _require(path=path)
+    _require("state", path=path)
     if action == "export":
         written = export_to(repo, path, ref=issue, workflow_id=workflow)
         _console().print(f"exported workflow {', '.join(written)} to {path}", markup=False)
@@ -67,7 +67,7 @@ def ci_job(
 
     name = event_name or os.environ.get("GITHUB_EVENT_NAME", "")
     path = event_path or os.environ.get("GITHUB_EVENT_PATH", "")
-    _require(**{"event-name": name})
+    _require("ci-job", event_name=name)
     with Progress() as progress:
         results = run_ci_job(
             repo, event_name=name, event_path=path, agent=agent, artifacts=artifacts,
@@ -101,7 +101,7 @@ def ci_route(c: Context, event_name: str = "", event_path: str = "") -> None:
 
     name = event_name or os.environ.get("GITHUB_EVENT_NAME", "")
     path = event_path or os.environ.get("GITHUB_EVENT_PATH", "")
-    _require(**{"event-name": name})
+    _require("ci-route", event_name=name)
     issue = route(name, path)
     output = os.environ.get("GITHUB_OUTPUT")
     if output:

@@ -104,3 +104,16 @@ def test_a_hook_file_left_behind_by_a_crashed_drainer_is_recorded_once(
     assert drain_hooks(db, "wf-1", worktree, TOKEN) == []
     assert db["events"].count == 1
     assert list(spool_dir(worktree).glob("*.hook")) == []
+
+
+def test_a_hook_that_cannot_be_spooled_is_not_lost_silently(tmp_path: Path) -> None:
+    """Seen red: hook.sh exited 0 whatever happened, so a full disk dropped hooks unseen."""
+    script = install_hook_script(tmp_path)
+    spool = tmp_path / ".middle" / "spool"
+    spool.rmdir()
+    spool.write_text("a file where the spool folder should be")
+    done = subprocess.run(
+        [str(script), "Stop"], input="{}", capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert "cannot write to" in done.stderr and "the Stop hook is lost" in done.stderr

@@ -26,6 +26,7 @@ from middle.store import (
     record_event,
     update_workflow,
 )
+from middle.store.records import live_session_owner, transition_workflow
 from middle.store.schema import EVENT_PAYLOAD_MAX_BYTES
 
 RECORD = {"kind": "implementation", "repo": "/src/app", "epic_ref": "108", "adapter": "claude"}
@@ -233,3 +234,29 @@ def test_open_db_sets_the_pragmas(tmp_path: Path) -> None:
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert db.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+
+
+def test_live_session_owner_names_only_another_live_run(db: Database) -> None:
+    """Issue 11 item 1: a launch may kill a leftover session only when no other live run
+    owns it. (The kill site is turn.py; this is the check it calls.)"""
+    create_workflow_record(db, id="wf-1", **RECORD)
+    create_workflow_record(db, id="wf-2", **{**RECORD, "epic_ref": "109"})
+    update_workflow(db, "wf-1", state="running", session_name="middle-app-108-abc")
+    assert live_session_owner(db, "middle-app-108-abc", besides="wf-2")["id"] == "wf-1"
+    assert live_session_owner(db, "middle-app-108-abc", besides="wf-1") is None
+    update_workflow(db, "wf-1", state="completed")
+    assert live_session_owner(db, "middle-app-108-abc", besides="wf-2") is None
+
+
+def test_a_transition_names_the_state_it_leaves_and_changes_nothing_otherwise(
+    db: Database,
+) -> None:
+    """Issue 11 item 7: a compare-and-set. Seen red: `transition_workflow` moved any live
+    row, so a decision from a stale read (running) failed a run that had parked."""
+    create_workflow_record(db, id="wf-1", **RECORD)
+    update_workflow(db, "wf-1", state="waiting-human")
+    assert not transition_workflow(db, "wf-1", "failed", leaving="running", end_reason="x")
+    assert get_workflow(db, "wf-1")["state"] == "waiting-human"
+    assert transition_workflow(db, "wf-1", "failed", leaving=("running", "waiting-human"))
+    assert not transition_workflow(db, "wf-1", "cancelled", leaving="failed")  # terminal
+    assert get_workflow(db, "wf-1")["state"] == "failed"

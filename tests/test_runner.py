@@ -25,6 +25,7 @@ from middle.errors import (
     StepOutputError,
     WorkflowBusyError,
     WorkflowChangedError,
+    WorkflowError,
 )
 from middle.store import create_workflow_record, get_workflow, open_db
 from middle.store.checkpoints import load_checkpoints
@@ -329,6 +330,18 @@ def test_starting_an_existing_id_resumes_it_instead_of_rerunning(
     assert again.status == "completed"
     assert calls.runs == ["a", "b"]
     assert db["workflows"].count == 1
+
+
+def test_starting_an_existing_id_with_different_input_is_refused_naming_both(
+    db: Database, registry: Registry, runner: Runner, calls: Calls
+) -> None:
+    """Issue 11 item 11. Seen red: the old run was silently resumed and returned."""
+    workflow = define(registry, "wf", noop("a", calls), noop("b", calls))
+    runner.start(workflow, INPUT, "wf-1")
+    other = {**INPUT, "epic_ref": "109"}
+    with pytest.raises(WorkflowError, match=r"wf-1.*'epic_ref': '108'.*'epic_ref': '109'"):
+        runner.start(workflow, other, "wf-1")
+    assert calls.runs == ["a", "b"]
 
 
 def test_a_changed_definition_is_refused_naming_both_steps(

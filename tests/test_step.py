@@ -54,3 +54,14 @@ def test_composed_policies_read_as_words(stop: object, wait: object, words: str)
     def s(ctx: StepContext) -> None: ...
 
     assert s.policy == words
+
+
+def test_the_name_can_be_given_by_keyword_as_pytest_and_invoke_allow() -> None:
+    """Issue 11 item 20. Seen red: `@step(name="x")` raised TypeError (positional-only)."""
+
+    @step(name="prepare-worktree", stop=stop_after_attempt(1))
+    def anything(ctx: StepContext) -> None:
+        return None
+
+    assert anything.name == "prepare-worktree"
+    assert anything.policy == "1 attempt, no retry"

@@ -1,15 +1,17 @@
 """`demo`: the whole loop on a sample repository, with the bundled stand-in agent.
 
-It makes a small git repository with one Epic in a temporary folder and drives it the
-way a person would: dispatch, the agent asks a question, answer, the agent finishes, ask
-for a change, the agent finishes again, approve. Runs are recorded in your MIDDLE_HOME, so
-`middle status` shows them afterwards; the repository stays for you to look at.
+It makes a small git repository with one Epic and drives it the way a person would:
+dispatch, the agent asks a question, answer, the agent finishes, ask for a change, the
+agent finishes again, approve. Runs are recorded in your MIDDLE_HOME, so `middle status`
+shows them afterwards. The repository stays for you to look at, under
+`$MIDDLE_HOME/demos/` rather than in /tmp, and the next demo removes the previous ones.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from middle.app.implement import Outcome, answer, implement, review
+from middle.config import middle_home
 from middle.issues.epic_file import render_new_epic
 from middle.progress import Progress
 
@@ -78,8 +81,24 @@ def _hermetic_agent() -> Iterator[None]:
             os.environ["MIDDLE_AGENT_COMMAND"] = saved
 
 
+def _middle_command() -> str:
+    """How to run middle from this shell: the venv's script when it is not on PATH."""
+    script = Path(sys.executable).parent / "middle"
+    if script.exists() and shutil.which("middle") != str(script):
+        return str(script)
+    return "middle"
+
+
+def _fresh_demo_folder(demos: Path) -> Path:
+    """A new folder for this demo's repository; the earlier demos' folders are removed."""
+    demos.mkdir(parents=True, exist_ok=True)
+    for old in demos.glob("middle-demo-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix="middle-demo-", dir=demos))
+
+
 def run_demo(say: Callable[[str], None], progress: Progress | None = None) -> DemoPaths:
-    paths = make_sample_repo(Path(tempfile.mkdtemp(prefix="middle-demo-")))
+    paths = make_sample_repo(_fresh_demo_folder(middle_home() / "demos"))
     say(f"Sample repository: {paths.repo} (Epic planning/epics/{REF}.md)")
     repo = paths.repo
     stages: list[tuple[str, Callable[[], Outcome]]] = [
@@ -106,6 +125,6 @@ def run_demo(say: Callable[[str], None], progress: Progress | None = None) -> De
         f"  the branch:        git -C {paths.repo} log --oneline middle/issue-{REF}\n"
         f"  the conversation:  {paths.repo}/planning/epics/{REF}.md\n"
         f"  what the agent did: {paths.agent_log}\n"
-        "  every run:         middle status"
+        f"  every run:         {_middle_command()} status"
     )
     return paths

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from middle.agents import BaseAdapter
 from middle.app.plugins import load_plugins
-from middle.config import db_path, load_config
+from middle.config import db_path, load_config, load_config_checked
 from middle.errors import MiddleError
 from middle.issues.epic_file import parse_epic
 from middle.issues.store import FileEpicStore, open_epic_store
@@ -150,13 +150,16 @@ def check_epics(repo: Path, config: dict[str, Any]) -> Check:
     if not isinstance(store, FileEpicStore):
         return Check("ok", "epics", f"{store.mode} mode: nothing to check on disk")
     refs = store.all_refs()
-    for ref in refs:
+    broken = []
+    for ref in refs:  # every broken Epic, not just the first
         try:
             text = store.path(ref).read_text(encoding="utf-8")
             if parse_epic(text).render() != text:
-                return Check("fail", "epics", f"{store.path(ref)} does not round-trip")
+                broken.append(f"{store.path(ref)} does not round-trip")
         except MiddleError as exc:
-            return Check("fail", "epics", f"{store.path(ref)}: {exc}")
+            broken.append(f"{store.path(ref)}: {exc}")
+    if broken:
+        return Check("fail", "epics", "\n  ".join(broken))
     return Check("ok", "epics", f"{len(refs)} Epic file(s) in {store.folder} round-trip")
 
 
@@ -172,15 +175,33 @@ def check_home(home: Path) -> Check:
 
 
 def check_config(home: Path, repo: Path | None = None) -> Check:
+    """The same schema check `load_config` makes, listing every problem."""
     try:
-        load_config(home, repo)
+        config, problems = load_config_checked(home, repo)
     except MiddleError as exc:
         return Check("fail", "config", str(exc))
+    problems += unknown_adapters(config, repo)
+    if problems:
+        return Check("fail", "config", "\n  ".join(problems))
     sources = [home / "config.toml"]
     if repo is not None:
         sources.append(repo / ".middle" / "policy.toml")
     found = [str(source) for source in sources if source.exists()]
     return Check("ok", "config", ", ".join(found) or "defaults (no config files)")
+
+
+def unknown_adapters(config: dict[str, Any], repo: Path | None) -> list[str]:
+    """Default adapters that no plugin registers (the schema cannot know the plugins)."""
+    try:
+        known = load_plugins(repo).registry.adapters
+    except MiddleError:
+        return []  # the plugins check reports it
+    named = [(table, config[table].get("default_adapter")) for table in ("global", "repo")]
+    return [
+        f"[{table}] default_adapter = {name!r}: expected one of {', '.join(sorted(known))}"
+        for table, name in named
+        if name and name not in known
+    ]
 
 
 def check_database(home: Path) -> Check:

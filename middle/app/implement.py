@@ -20,7 +20,7 @@ from middle.app.control import refuse_if_paused
 from middle.app.home import open_home_db
 from middle.app.plugins import load_plugins
 from middle.app.repo import resolve_repo
-from middle.config import load_config, middle_home
+from middle.config import adapter_choice, load_config, middle_home
 from middle.engine import Registry, Runner, RunResult
 from middle.errors import EpicBlockedError, EpicError, MiddleError, UnknownWorkflowError
 from middle.issues.store import open_epic_store
@@ -31,6 +31,7 @@ from middle.store import find_live_implementation, get_workflow, list_workflows
 from middle.store.checkpoints import load_checkpoints
 from middle.store.limits import active_rate_limit, set_rate_limit
 from middle.store.records import request_cancel
+from middle.store.slots import QUEUED, SlotsBusy, claim_slot_at_launch
 from middle.tmux import Tmux
 
 WORKFLOW = "implementation"
@@ -62,7 +63,7 @@ def implement(
     source: str = "manual",
 ) -> Outcome:
     """Dispatch the issue and run it in the foreground until it parks or settles. An
-    Epic with open blockers is refused unless `force`."""
+    issue nobody approved, or an Epic with open blockers, is refused unless `force`."""
     ref = validate_ref(ref)
     root = git.repo_root(resolve_repo(repo))
     config = load_config(middle_home(), root)
@@ -70,6 +71,13 @@ def implement(
     issue = store.load(ref)
     if issue.closed:
         raise EpicError(f"Epic {ref} is closed ({issue.source}); reopen it to dispatch it")
+    if not issue.approved and not force:
+        how = (
+            f"add the approved label (gh issue edit {ref} --add-label approved)"
+            if config["epic_store"].get("mode") == "github"
+            else f"set `approved: true` in its meta block ({issue.source})"
+        )
+        raise EpicError(f"issue {ref} is not approved; {how}, or dispatch it anyway with --force")
     blockers = [] if force else store.open_blockers(ref)
     if blockers:
         raise EpicBlockedError(
@@ -81,7 +89,11 @@ def implement(
         or config["global"]["default_adapter"]
     )  # fmt: skip
     registry = load_plugins(root).registry
-    registry.adapter(adapter, config).check_available()
+    try:
+        registry.adapter(adapter, config).check_available()
+    except MiddleError as exc:
+        why = adapter_choice(config, agent, issue.adapter)
+        raise type(exc)(f"{exc} (middle chose the {adapter} adapter from {why})") from exc
     run_input = {
         "repo": str(root),
         "epic_ref": ref,
@@ -103,6 +115,14 @@ def answer(repo: str | Path, ref: str, text: str, progress: Progress | None = No
     if not text.strip():
         raise MiddleError("--text is empty; say what the agent should know")
     db, row, park = _parked(repo, ref, "answer")
+    store = open_epic_store(Path(row["repo"]), load_config(middle_home(), Path(row["repo"])))
+    written = getattr(store, "written_answer", lambda ref: None)(ref)
+    if written is not None:  # never overwrite what a person wrote into the Epic file
+        raise NothingParkedError(
+            f"question {written.id} of issue {ref} already has an answer written in "
+            f"{getattr(store, 'path', lambda r: 'the Epic file')(ref)}; send it with: "
+            f"middle poll (or edit it there)"
+        )
     if park["reason"] not in ("asked-question", "bare-stop", "gates-failed"):
         raise NothingParkedError(
             f"issue {ref} is waiting for a review, not an answer; use: middle review "
@@ -155,8 +175,12 @@ def resume(
     for row in rows:
         run_input = json.loads(row["meta_json"])["input"]
         runner = runner_for(run_input, progress)
-        if row["state"] == "rate-limited":
+        if row["state"] == "rate-limited":  # (whoever signals a parked run claims for it)
             runner.signal(row["id"], "resume", {"kind": "continue", "author": _user()})
+            busy = claim_launch_slot(runner, row, "continue")
+            if busy is not None:
+                outcomes.append(queued_outcome(row, busy))
+                continue
         outcomes.append(describe(runner, runner.resume(row["id"]), row["epic_ref"]))
     return outcomes
 
@@ -260,11 +284,42 @@ def _continue(
     db: Database, row: dict[str, Any], signal: dict[str, Any], progress: Progress | None
 ) -> Outcome:
     runner = runner_for(json.loads(row["meta_json"])["input"], progress)
+    if json.loads(row["meta_json"]).get("queued"):
+        raise NothingParkedError(
+            f"issue {row['epic_ref']} already has its signal and waits for a free slot; "
+            f"see: middle status"
+        )
     if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
         raise NothingParkedError(
             f"issue {row['epic_ref']} was resumed by someone else a moment ago; see: middle status"
         )
+    busy = claim_launch_slot(runner, row, signal["kind"])
+    if busy is not None:
+        return queued_outcome(row, busy)
     return describe(runner, runner.resume(row["id"]), row["epic_ref"])
+
+
+# Signals whose continuation launches the agent again, and so needs a slot.
+LAUNCHING_SIGNALS = ("answer", "request-changes", "continue")
+
+
+def claim_launch_slot(runner: Runner, row: dict[str, Any], kind: str) -> SlotsBusy | None:
+    """Claim an agent slot for the launch a signal of `kind` leads to; when none is free
+    the run stays parked, marked queued, with its signal delivered for later."""
+    if kind not in LAUNCHING_SIGNALS:
+        return None  # an approval or a PR's end launches nothing
+    adapter = str(json.loads(row["meta_json"])["input"]["adapter"])
+    return claim_slot_at_launch(runner.db, row["id"], adapter, runner.services["config"])
+
+
+def queued_outcome(row: dict[str, Any], busy: SlotsBusy) -> Outcome:
+    return Outcome(
+        row["id"],
+        row["epic_ref"],
+        row["state"],
+        f"{QUEUED} ({busy}); middle poll (or serve) continues it when a slot frees",
+        True,
+    )
 
 
 def describe(runner: Runner, result: RunResult, ref: str) -> Outcome:

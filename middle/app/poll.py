@@ -28,54 +28,84 @@ from middle.app.implement import (
     PARKED_STATES,
     WORKFLOW,
     Outcome,
+    claim_launch_slot,
     describe,
     latest_checkpoint,
     runner_for,
 )
 from middle.config import load_config, middle_home
+from middle.engine.runstate import describe_error
 from middle.errors import MiddleError
 from middle.issues.github_store import GitHubEpicStore
-from middle.issues.store import open_epic_store
+from middle.issues.store import FileEpicStore, open_epic_store
 from middle.progress import Progress
 from middle.store import list_workflows
 from middle.store.checkpoints import load_checkpoints
 from middle.store.limits import active_rate_limit
+from middle.store.records import record_pull_request
+from middle.store.slots import QUEUED
 
 
 @dataclass(frozen=True)
 class PollAction:
     ref: str
     workflow_id: str
-    signal: str  # the signal's kind: approve, answer, ...
+    signal: str  # the signal's kind: approve, answer, ...; or "error"
     outcome: Outcome | None  # None when the resume was handed to a background process
+    error: str | None = None  # why the run could not be polled (the pass went on)
 
 
 def poll_once(*, background: bool = False, progress: Progress | None = None) -> list[PollAction]:
     """Fire every due signal; resume those runs here, or in background processes."""
     db = open_home_db()
     actions = []
-    for row in list_workflows(db, kind=WORKFLOW, state=list(PARKED_STATES)):
-        run_input = json.loads(row["meta_json"])["input"]
+    parked = list_workflows(db, kind=WORKFLOW, state=list(PARKED_STATES))
+    queued_first = sorted(parked, key=lambda row: not json.loads(row["meta_json"]).get("queued"))
+    for row in queued_first:  # queued runs first, oldest first: slots go to those waiting
         if is_paused(db, row["repo"]):
             continue  # a paused repo's runs wait for `middle unpause`
         try:
-            signal = due_signal(db, row, run_input)
-        except MiddleError as exc:
+            action = _poll_run(db, row, background, progress)
+        except Exception as exc:  # per run: one broken repo or run must not stop the pass
             if progress is not None:
-                progress.note(f"issue {row['epic_ref']}: cannot poll it: {exc}")
+                progress.note(
+                    f"issue {row['epic_ref']} in {row['repo']} ({row['id']}): cannot poll it: "
+                    f"{exc if isinstance(exc, MiddleError) else describe_error(exc)}"
+                )
+            actions.append(PollAction(row["epic_ref"], row["id"], "error", None, str(exc)))
             continue
-        if signal is None:
-            continue
+        if action is not None:
+            actions.append(action)
+    return actions
+
+
+def _poll_run(
+    db: Database, row: dict[str, Any], background: bool, progress: Progress | None
+) -> PollAction | None:
+    meta = json.loads(row["meta_json"])
+    run_input = meta["input"]
+    if meta.get("queued"):  # its signal came earlier; it waits for a slot
+        runner = runner_for(run_input, progress)
+        if claim_launch_slot(runner, row, "continue") is not None:
+            return None
+        signal = {"kind": "slot-free"}
+    else:
+        found = due_signal(db, row, run_input)
+        if found is None:
+            return None
+        signal = found
         runner = runner_for(run_input, progress)
         if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
-            continue  # another pass got there first
-        if background:
-            spawn_resume(row["id"], run_input)
-            outcome = None
-        else:
-            outcome = describe(runner, runner.resume(row["id"]), row["epic_ref"])
-        actions.append(PollAction(row["epic_ref"], row["id"], signal["kind"], outcome))
-    return actions
+            return None  # another pass got there first
+        busy = claim_launch_slot(runner, row, signal["kind"])
+        if busy is not None:
+            return PollAction(row["epic_ref"], row["id"], f"{signal['kind']} ({QUEUED})", None)
+    if background:
+        spawn_resume(row["id"], run_input)
+        outcome = None
+    else:
+        outcome = describe(runner, runner.resume(row["id"]), row["epic_ref"])
+    return PollAction(row["epic_ref"], row["id"], signal["kind"], outcome)
 
 
 def due_signal(
@@ -88,14 +118,18 @@ def due_signal(
         return None
     repo = Path(run_input["repo"])
     store = open_epic_store(repo, load_config(middle_home(), repo))
+    if isinstance(store, FileEpicStore):
+        return _file_answer(db, row, store)
     if not isinstance(store, GitHubEpicStore):
-        return None  # file mode: people answer and review through the CLI
+        return None
     park = latest_checkpoint(db, row["id"], "park-for-resume")
     if park is None:
         return None
     reason = json.loads(park["output_json"])["reason"]
     acted_on = _acted_on(db, row["id"])  # replies and reviews earlier rounds already used
     pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
+    if pr is not None:
+        record_pull_request(db, row["id"], pr.number, pr.url)
     if pr is not None and pr.state in ("MERGED", "CLOSED"):
         return {"kind": f"pr-{pr.state.lower()}", "pr": pr.number}
     if reason in ("asked-question", "bare-stop", "gates-failed"):
@@ -104,17 +138,21 @@ def due_signal(
             return {
                 "kind": "answer",
                 "text": reply.body,
-                "author": reply.login,
+                "author": f"@{reply.login}",
+                "origin": "github",
+                "url": reply.url,
                 "acted_on": [f"comment-{reply.id}"],
             }
     if reason in ("done", "held", "gates-failed") and pr is not None:
-        if pr.review_decision == "APPROVED":
-            return {"kind": "approve", "author": "github", "pr": pr.number}
+        reviews = store.reviews(pr.number)  # trusted reviewers only, oldest first
         requested = [
             review
-            for review in store.reviews(pr.number)
+            for review in latest_per_reviewer(reviews)
             if review["state"] == "CHANGES_REQUESTED" and f"review-{review['id']}" not in acted_on
         ]
+        approver = approved_by(pr.review_decision, reviews)
+        if approver is not None and not requested:
+            return {"kind": "approve", "author": approver, "pr": pr.number}
         if requested:
             feedback = "\n\n".join(
                 f"@{review['user']['login']}: {review['body']}".strip() for review in requested
@@ -122,10 +160,54 @@ def due_signal(
             return {
                 "kind": "request-changes",
                 "text": feedback,
-                "author": "github",
+                "author": ", ".join(f"@{review['user']['login']}" for review in requested),
                 "acted_on": [f"review-{review['id']}" for review in requested],
             }
     return None
+
+
+DECISIVE = ("APPROVED", "CHANGES_REQUESTED", "DISMISSED")
+
+
+def latest_per_reviewer(reviews: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each reviewer's latest decisive review (a comment-only review changes nothing)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for review in reviews:
+        if review["state"] in DECISIVE:
+            latest[review["user"]["login"]] = review
+    return list(latest.values())
+
+
+def approved_by(decision: str | None, reviews: list[dict[str, Any]]) -> str | None:
+    """Who approved, or None. GitHub fills `reviewDecision` only when the base branch
+    requires reviews; without it, the newest decisive review among the trusted reviewers'
+    latest decides, so a later CHANGES_REQUESTED from anyone trusted still wins."""
+    if decision == "APPROVED":
+        approvers = [r for r in latest_per_reviewer(reviews) if r["state"] == "APPROVED"]
+        return ", ".join(f"@{r['user']['login']}" for r in approvers) or "github"
+    if decision:  # CHANGES_REQUESTED or REVIEW_REQUIRED, decided by branch protection
+        return None
+    standing = [r for r in latest_per_reviewer(reviews) if r["state"] != "DISMISSED"]
+    if standing and standing[-1]["state"] == "APPROVED":
+        return f"@{standing[-1]['user']['login']}"
+    return None
+
+
+def _file_answer(db: Database, row: dict[str, Any], store: FileEpicStore) -> dict[str, Any] | None:
+    """File mode: an answer a person wrote into the Epic file, under the open question,
+    resumes the run like a GitHub reply (reviews still go through the CLI)."""
+    park = latest_checkpoint(db, row["id"], "park-for-resume")
+    if park is None or json.loads(park["output_json"])["reason"] != "asked-question":
+        return None
+    question = store.written_answer(row["epic_ref"])
+    if question is None or question.answer is None:
+        return None
+    return {
+        "kind": "answer",
+        "text": question.answer,
+        "author": "epic-file",  # one token: it becomes an attribute in the Epic file
+        "acted_on": [f"file-question-{question.id}"],
+    }
 
 
 def _acted_on(db: Database, workflow_id: str) -> set[str]:

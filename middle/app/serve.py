@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 
@@ -23,6 +25,7 @@ from middle.app.implement import WORKFLOW, runner_for
 from middle.app.poll import poll_once, spawn_resume
 from middle.app.watchdog import watchdog_once
 from middle.config import middle_home
+from middle.engine.runstate import describe_error
 from middle.errors import MiddleError, WorkflowBusyError
 from middle.store import list_workflows
 
@@ -72,13 +75,18 @@ class Service:
         """Resume live workflows that no dispatcher drives (after a crash or reboot)."""
         db = open_home_db()
         for row in list_workflows(db, kind=WORKFLOW, state=["pending", "launching", "running"]):
-            run_input = json.loads(row["meta_json"])["input"]
             try:
+                run_input = json.loads(row["meta_json"])["input"]
                 with runner_for(run_input, None).locks.hold(row["id"]):
                     pass  # free: nobody drives it
+                spawn_resume(row["id"], run_input)
             except WorkflowBusyError:
                 continue
-            spawn_resume(row["id"], run_input)
+            except Exception as exc:  # per run: a broken repo must not stop the service
+                self.log_error(
+                    f"adopt: issue {row['epic_ref']} in {row['repo']} ({row['id']})", exc
+                )
+                continue
             self.log(f"adopted issue {row['epic_ref']} ({row['id']})")
 
     def start_dashboard(self) -> subprocess.Popen[bytes] | None:
@@ -90,6 +98,35 @@ class Service:
         self.log(f"dashboard on 127.0.0.1:{self.dashboard_port}")
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
 
+    def log_error(self, where: str, exc: BaseException) -> None:
+        """One line for a user's mistake; the traceback too for anything else (a bug)."""
+        if isinstance(exc, MiddleError):
+            self.log(f"{where}: {exc}")
+        else:
+            self.log(f"{where}: {describe_error(exc)}\n{traceback.format_exc().rstrip()}")
+
+    def pass_safely(self, name: str, run_pass: Callable[[], None]) -> None:
+        """Run one watchdog or poll pass; an error is logged and the service carries on."""
+        try:
+            run_pass()
+        except Exception as exc:
+            self.log_error(f"{name} pass failed", exc)
+
+    def watch(self) -> None:
+        for found in watchdog_once():
+            if found.action.startswith("error: "):
+                where = f"watchdog: issue {found.ref} in {found.repo} ({found.workflow_id})"
+                self.log(f"{where}: cannot check it: {found.action[7:]}")
+            else:
+                self.log(f"watchdog: issue {found.ref} ({found.workflow_id}): {found.action}")
+
+    def poll(self) -> None:
+        for action in poll_once(background=True):
+            if action.error is not None:
+                self.log(f"poll: issue {action.ref} ({action.workflow_id}): {action.error}")
+            else:
+                self.log(f"poll: issue {action.ref} ({action.workflow_id}): {action.signal}")
+
     def run(self) -> None:
         self.claim_pidfile()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -97,21 +134,15 @@ class Service:
         self.log(f"started (pid {os.getpid()}), polling every {self.poll_seconds:g}s")
         dashboard = self.start_dashboard()
         try:
-            self.adopt()
+            self.pass_safely("adopt", self.adopt)
             next_poll = next_watch = time.monotonic()
             while not self.stopping:
                 now = time.monotonic()
                 if now >= next_watch:
-                    for found in watchdog_once():
-                        self.log(
-                            f"watchdog: issue {found.ref} ({found.workflow_id}): {found.action}"
-                        )
+                    self.pass_safely("watchdog", self.watch)
                     next_watch = now + self.watchdog_seconds
                 if now >= next_poll:
-                    for action in poll_once(background=True):
-                        self.log(
-                            f"poll: issue {action.ref} ({action.workflow_id}): {action.signal}"
-                        )
+                    self.pass_safely("poll", self.poll)
                     next_poll = now + self.poll_seconds
                     self.queue_tick(now)
                 time.sleep(0.2)

@@ -29,6 +29,7 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
         step = current_step(db, row["id"]) or {}
         event = last_event(db, row["id"]) or {}
         created = datetime.fromisoformat(row["created_at"])
+        meta = json.loads(row["meta_json"] or "{}")
         summaries.append(
             {
                 "id": row["id"],
@@ -47,6 +48,11 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
                 "end_reason": row["end_reason"],
                 "last_message": _last_message(db, row["id"]) if row["state"] in PARKED else None,
                 "blocked_by": blockers.of(row) if row["state"] not in TERMINAL_STATES else None,
+                "pr_number": row["pr_number"],
+                "pr_url": meta.get("pr_url"),
+                "resumed_by": _resumed_by(db, row["id"]),
+                "queued": meta.get("queued"),
+                "rescue": meta.get("rescue"),
                 "created_at": row["created_at"],
                 "updated_at": row["updated_at"],
             }
@@ -114,6 +120,40 @@ def blocked_epics(repo: str) -> list[tuple[str, list[str]]]:
         if open_ones:
             found.append((ref, open_ones))
     return found
+
+
+def broken_configs(db: Database) -> dict[str, str]:
+    """Repos with live workflows whose merged config cannot be read, and why: poll, serve
+    and the watchdog skip their runs until it is fixed."""
+    from middle.config import load_config, middle_home
+
+    broken: dict[str, str] = {}
+    for repo in sorted({row["repo"] for row in list_workflows(db, live=True)}):
+        try:
+            load_config(middle_home(), Path(repo))
+        except MiddleError as exc:
+            broken[repo] = str(exc)
+    return broken
+
+
+def _resumed_by(db: Database, workflow_id: str) -> str | None:
+    """Whose signal last resumed the run: "answer by @dana", "approve by @carol"."""
+    for checkpoint in reversed(load_checkpoints(db, workflow_id)):
+        if checkpoint["name"].partition("#")[0] == "wait-for-resume" and checkpoint["output_json"]:
+            signal = json.loads(checkpoint["output_json"])
+            return f"{signal.get('kind', 'signal')} by {signal.get('author') or 'someone'}"
+    return None
+
+
+def status_note(summary: dict[str, Any]) -> str:
+    """The one thing a person should know about a run: why it waits or ended, its PR."""
+    parts = [
+        summary.get("queued"),
+        summary.get("end_reason"),
+        summary.get("resumed_by"),
+        summary.get("pr_url"),
+    ]
+    return "; ".join(str(part) for part in parts if part)
 
 
 def _worktree(path: str | None) -> str | None:

@@ -24,8 +24,9 @@ from middle.app.home import open_home_db
 from middle.app.implement import WORKFLOW, runner_for
 from middle.app.poll import spawn_resume
 from middle.config import load_config, middle_home
+from middle.engine.runstate import describe_error
 from middle.errors import WorkflowBusyError
-from middle.store import list_workflows, merge_workflow_meta, record_event
+from middle.store import get_workflow, list_workflows, merge_workflow_meta, record_event
 from middle.store.records import last_hook_at, transition_workflow
 from middle.tmux import Tmux
 
@@ -37,24 +38,34 @@ IDLE_KILL_SECONDS = 15 * 60
 class Finding:
     ref: str
     workflow_id: str
-    action: str  # failed, resumed, warned, told-dispatcher
+    action: str  # failed, resumed, warned, told-dispatcher, or "error: ..."
+    repo: str = ""
 
 
 def watchdog_once(now: datetime | None = None) -> list[Finding]:
+    """One pass. A run that cannot be checked (its repo's config is broken, tmux timed
+    out) is reported as an `error: ...` finding, and the pass goes on to the next."""
     now = now or datetime.now(UTC)
     db = open_home_db()
     tmux = Tmux()
     findings = []
     for row in list_workflows(db, kind=WORKFLOW, state=["launching", "running"]):
-        run_input = json.loads(row["meta_json"])["input"]
-        limits = load_config(middle_home(), Path(run_input["repo"]))["limits"]
-        verdict = _verdict(db, row, tmux, limits, now)
-        if verdict is None:
-            continue
-        action = _act(row, run_input, verdict, tmux)
+        try:
+            action = _check(db, row, tmux, now)
+        except Exception as exc:  # per run: one broken repo must not stop the pass
+            action = f"error: {describe_error(exc)}"
         if action is not None:
-            findings.append(Finding(row["epic_ref"], row["id"], action))
+            findings.append(Finding(row["epic_ref"], row["id"], action, row["repo"]))
     return findings
+
+
+def _check(db: Any, row: dict[str, Any], tmux: Tmux, now: datetime) -> str | None:
+    run_input = json.loads(row["meta_json"])["input"]
+    limits = load_config(middle_home(), Path(run_input["repo"]))["limits"]
+    verdict = _verdict(db, row, tmux, limits, now)
+    if verdict is None:
+        return None
+    return _act(row, run_input, verdict, tmux, limits, now)
 
 
 def _verdict(
@@ -92,7 +103,14 @@ def _last_activity(db: Any, row: dict[str, Any]) -> datetime:
     return max(moments)
 
 
-def _act(row: dict[str, Any], run_input: dict[str, Any], verdict: str, tmux: Tmux) -> str | None:
+def _act(
+    row: dict[str, Any],
+    run_input: dict[str, Any],
+    verdict: str,
+    tmux: Tmux,
+    limits: dict[str, Any],
+    now: datetime,
+) -> str | None:
     runner = runner_for(run_input, None)
     db = runner.db
     if verdict == "warn-idle":
@@ -101,12 +119,20 @@ def _act(row: dict[str, Any], run_input: dict[str, Any], verdict: str, tmux: Tmu
         return "warned"
     try:
         with runner.locks.hold(row["id"]):  # free: no dispatcher is driving this run
+            # Decide again from what is true now: the run may have parked, or ended,
+            # between the unlocked read and taking the lock.
+            fresh = get_workflow(db, row["id"])
+            if fresh["state"] != row["state"] or _verdict(db, fresh, tmux, limits, now) != verdict:
+                return None
             if verdict == "blocked":
                 spawn_resume(row["id"], run_input)
                 return "resumed"
-            if row["session_name"]:
-                tmux.kill_session(row["session_name"])
-            transition_workflow(db, row["id"], "failed", end_reason=verdict)
+            if not transition_workflow(
+                db, row["id"], "failed", leaving=fresh["state"], end_reason=verdict
+            ):
+                return None
+            if fresh["session_name"]:
+                tmux.kill_session(fresh["session_name"])
             record_event(db, row["id"], "watchdog.failed", {"reason": verdict})
             return "failed"
     except WorkflowBusyError:

@@ -68,7 +68,7 @@ from middle.store.records import (
     request_cancel,
     transition_workflow,
 )
-from middle.store.schema import TERMINAL_STATES
+from middle.store.schema import LIVE_STATES, TERMINAL_STATES
 from middle.store.signals import arm_signal, consume_signal, deliver_signal, get_signal
 
 
@@ -132,10 +132,23 @@ class Runner:
             meta={"workflow": definition.name, "input": dict(input)},
         )
         if not created:
+            self._refuse_other_input(workflow_id, definition.name, input)
             return self.resume(workflow_id)
         with self.locks.hold(workflow_id):
             run_input = MappingProxyType(dict(input))
             return self._drive(RunState(workflow_id, definition, run_input, {}, {}, "pending"))
+
+    def _refuse_other_input(self, workflow_id: str, name: str, input: Mapping[str, Any]) -> None:
+        """An id is an idempotency key for one request: the same id with another workflow
+        or input is a caller's mistake, not a retry, and resuming the old run would hide it."""
+        meta = json.loads(get_workflow(self.db, workflow_id)["meta_json"] or "{}")
+        asked = {"workflow": name, "input": json.loads(json.dumps(dict(input)))}
+        recorded = {"workflow": meta.get("workflow"), "input": meta.get("input")}
+        if asked != recorded:
+            raise WorkflowError(
+                f"workflow id {workflow_id!r} was started with {recorded}, not {asked}; "
+                f"use a new id for a different request"
+            )
 
     def resume(self, workflow_id: str) -> RunResult:
         """Continue a run from its checkpoints: after a crash, or after a signal arrived."""
@@ -216,7 +229,9 @@ class Runner:
             return RunResult(run.workflow_id, PARKED, dict(run.results), waiting_for=parked_on)
         with write_transaction(self.db):
             self._record_finished_step(run)
-            completed = transition_workflow(self.db, run.workflow_id, "completed")
+            completed = transition_workflow(
+                self.db, run.workflow_id, "completed", leaving=LIVE_STATES
+            )
         if completed:
             run.state = "completed"
         else:  # a step ended the run itself (say, `failed` on the agent's word): keep that
@@ -418,7 +433,8 @@ class Runner:
     def _set_state(self, run: RunState, state: str) -> None:
         """Move the row to `state` once; a drive that only replays writes nothing."""
         if run.state != state:
-            transition_workflow(self.db, run.workflow_id, state)
+            # the turn step moves the row through launching/running itself
+            transition_workflow(self.db, run.workflow_id, state, leaving=LIVE_STATES)
             run.state = state
 
     # -- endings ----------------------------------------------------------------------
@@ -430,7 +446,10 @@ class Runner:
             fail_step(self.db, run.workflow_id, run.current, describe_error(exc))
         undone = self._compensate(run)
         state = "compensated" if undone else "failed"
-        transition_workflow(self.db, run.workflow_id, state, end_reason=reason[:2000])
+        reason = self._with_end_note(run, reason)
+        transition_workflow(
+            self.db, run.workflow_id, state, leaving=LIVE_STATES, end_reason=reason[:2000]
+        )
         run.state = state
         record_event(
             self.db,
@@ -439,9 +458,22 @@ class Runner:
             {"step": run.current, "type": type(exc).__name__, "message": str(exc)},
         )
 
+    def _with_end_note(self, run: RunState, reason: str) -> str:
+        """`reason`, plus what a compensation wanted said (`end_note` in `meta_json`: where
+        it saved the agent's work, say)."""
+        meta = json.loads(get_workflow(self.db, run.workflow_id)["meta_json"] or "{}")
+        note = meta.get("end_note")
+        return f"{reason[:1500]}; {note}" if note else reason
+
     def _finish_cancelled(self, run: RunState) -> RunResult:
         self._compensate(run)
-        transition_workflow(self.db, run.workflow_id, "cancelled", end_reason="cancelled")
+        transition_workflow(
+            self.db,
+            run.workflow_id,
+            "cancelled",
+            leaving=LIVE_STATES,
+            end_reason=self._with_end_note(run, "cancelled"),
+        )
         record_event(self.db, run.workflow_id, "workflow.cancelled", {})
         return RunResult(run.workflow_id, "cancelled")
 

@@ -70,7 +70,6 @@ def step(name: StepFunction, /) -> Step: ...
 @overload
 def step(
     name: str | None = None,
-    /,
     *,
     stop: stop_base = ...,
     wait: wait_base = ...,
@@ -81,14 +80,14 @@ def step(
 
 def step(
     name: str | StepFunction | None = None,
-    /,
     *,
     stop: stop_base = DEFAULT_STOP,
     wait: wait_base = DEFAULT_WAIT,
     retry: retry_base = DEFAULT_RETRY,
     compensate: Compensation | None = None,
 ) -> Step | Callable[[StepFunction], Step]:
-    """Declare a step, bare (`@step`) or with options (`@step("name", stop=...)`).
+    """Declare a step, bare (`@step`) or with options (`@step("name", stop=...)`, or
+    `@step(name="name", ...)` as pytest's and invoke's decorators allow).
 
     The name defaults to the function's name in kebab-case. The defaults are 3 attempts,
     exponential backoff with jitter capped at 30 s, retry on any `Exception`, and the real

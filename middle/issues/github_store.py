@@ -2,8 +2,13 @@
 
 An issue with sub-issues is an Epic; one with neither parent nor children is standalone;
 a sub-issue is refused as a dispatch unit, naming its Epic. The agent's question is an
-issue comment carrying a marker, so it can be found again; a human's reply is a later
-comment by someone who is neither middle's own account nor a bot.
+issue comment carrying a marker, so it can be found again.
+
+Trust: a comment is a question only if middle's own account wrote it; a reply or a review
+counts only from someone with a role on the repository (`author_association` OWNER,
+MEMBER or COLLABORATOR), never from a bot; a pull request counts only if its head branch
+lives in this repository's owner's account, so a fork's PR with the same branch name
+cannot end the run. Every list is read to its last page.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from middle.issues.epic_file import Criterion, Question, SubIssue
 
 QUESTION_MARKER = "<!-- middle:question"
 ANSWER_MARKER = "<!-- middle:answer -->"
+TRUSTED = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 _CHECKBOX = re.compile(r"^\s*- \[(?P<mark>[ xX])\] (?P<text>.+)$", re.M)
 
 
@@ -39,6 +45,13 @@ class Comment:
     body: str
     login: str
     created_at: str
+    url: str = ""
+
+
+def trusted(item: dict[str, Any]) -> bool:
+    """Whether a comment's or review's author has a role on the repo (and is no bot)."""
+    user = item.get("user") or {}
+    return user.get("type") != "Bot" and item.get("author_association") in TRUSTED
 
 
 class GitHubEpicStore:
@@ -70,7 +83,7 @@ class GitHubEpicStore:
                 f"issue #{ref} is a sub-issue of #{parent['number']} ({parent['title']}); "
                 f"dispatch its Epic instead: middle implement --issue {parent['number']}"
             )
-        subs = self.gh.api(f"repos/{self.slug}/issues/{ref}/sub_issues") or []
+        subs = self.gh.api_list(f"repos/{self.slug}/issues/{ref}/sub_issues")
         labels = [label["name"] for label in issue.get("labels", [])]
         agent = next((name.split(":", 1)[1] for name in labels if name.startswith("agent:")), None)
         body = issue.get("body") or ""
@@ -139,7 +152,17 @@ class GitHubEpicStore:
         return self._login
 
     def comments(self, ref: str) -> list[dict[str, Any]]:
-        return list(self.gh.api(f"repos/{self.slug}/issues/{ref}/comments") or [])
+        return self.gh.api_list(f"repos/{self.slug}/issues/{ref}/comments")
+
+    def _asked(self, comments: list[dict[str, Any]]) -> list[int]:
+        """Positions of the questions middle's own account asked (a stranger can post the
+        marker too)."""
+        return [
+            i
+            for i, c in enumerate(comments)
+            if c["body"].startswith(QUESTION_MARKER)
+            and (c.get("user") or {}).get("login") == self.login()
+        ]
 
     def record_question(self, ref: str, text: str, *, kind: str) -> str:
         heading = "needs a decision (complexity)" if kind == "complexity" else "has a question"
@@ -152,7 +175,7 @@ class GitHubEpicStore:
 
     def open_question(self, ref: str) -> Question | None:
         comments = self.comments(ref)
-        asked = [i for i, c in enumerate(comments) if c["body"].startswith(QUESTION_MARKER)]
+        asked = self._asked(comments)
         if not asked or self._reply_after(comments, asked[-1]) is not None:
             return None
         question = comments[asked[-1]]
@@ -163,19 +186,21 @@ class GitHubEpicStore:
         return Question("github", "open", kind, question["created_at"], text, None)
 
     def human_reply(self, ref: str) -> Comment | None:
-        """The first comment after the latest question by a person other than middle."""
+        """The first comment after middle's latest question by a trusted person other than
+        middle."""
         comments = self.comments(ref)
-        asked = [i for i, c in enumerate(comments) if c["body"].startswith(QUESTION_MARKER)]
+        asked = self._asked(comments)
         return self._reply_after(comments, asked[-1]) if asked else None
 
     def _reply_after(self, comments: list[dict[str, Any]], index: int) -> Comment | None:
         for comment in comments[index + 1 :]:
             user = comment.get("user") or {}
-            if user.get("type") == "Bot" or user.get("login") == self.login():
+            if not trusted(comment) or user.get("login") == self.login():
                 continue
             return Comment(
-                comment["id"], comment["body"], user.get("login", "?"), comment["created_at"]
-            )
+                comment["id"], comment["body"], user.get("login", "?"), comment["created_at"],
+                comment.get("html_url", ""),
+            )  # fmt: skip
         return None
 
     def record_answer(self, ref: str, text: str, *, author: str) -> None:
@@ -188,20 +213,29 @@ class GitHubEpicStore:
     # -- pull requests ------------------------------------------------------------------
 
     def pull_request(self, branch: str) -> PullRequest | None:
+        owner = self.slug.split("/")[0].lower()
         found = self.gh.json(
             "pr", "list", "--repo", self.slug, "--head", branch, "--state", "all",
-            "--json", "number,isDraft,reviewDecision,state,headRefOid,url",
+            "--limit", "100",
+            "--json", "number,isDraft,reviewDecision,state,headRefOid,url,headRepositoryOwner",
         )  # fmt: skip
-        if not found:
+        ours = [
+            pr
+            for pr in found or []
+            if str((pr.get("headRepositoryOwner") or {}).get("login", "")).lower() == owner
+        ]
+        if not ours:
             return None
-        pr = found[0]
+        pr = ours[0]
         return PullRequest(
             pr["number"], pr["isDraft"], pr.get("reviewDecision") or None, pr["state"],
             pr["headRefOid"], pr["url"],
         )  # fmt: skip
 
     def reviews(self, number: int) -> list[dict[str, Any]]:
-        return list(self.gh.api(f"repos/{self.slug}/pulls/{number}/reviews") or [])
+        """Every review of the PR, oldest first, from trusted reviewers only."""
+        everyone = self.gh.api_list(f"repos/{self.slug}/pulls/{number}/reviews")
+        return [review for review in everyone if trusted(review)]
 
     def confirms_done(self, branch: str) -> str | None:
         """None if the branch has a ready PR; otherwise what the agent still has to do."""

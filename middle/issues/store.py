@@ -73,6 +73,12 @@ class FileEpicStore:
         self._write(ref, doc)
         return doc.questions[-1].id
 
+    def written_answer(self, ref: str) -> Question | None:
+        """The open question, if a person has written its answer into the Epic file (below
+        the placeholder line) and it has not been sent to the agent yet."""
+        question = self.document(ref).open_question
+        return question if question is not None and question.answer else None
+
     def record_answer(self, ref: str, text: str, *, author: str) -> None:
         """Resolve the open question with `text` (v1 has no place for `author`; the
         answer is written verbatim), or log `text` as a note when nothing is open."""

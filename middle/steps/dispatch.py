@@ -12,9 +12,9 @@ from middle import git
 from middle.engine import StepContext, step
 from middle.errors import GitError, MiddleError
 from middle.refs import branch_name, repo_slug, session_name
-from middle.store import get_workflow, update_workflow, write_transaction
+from middle.store import get_workflow, merge_workflow_meta, update_workflow, write_transaction
 from middle.store.limits import active_rate_limit
-from middle.store.slots import claim_slot, slot_holders
+from middle.store.slots import busy_scope, claim_slot, slot_holders
 
 
 class SlotsFullError(MiddleError):
@@ -40,25 +40,11 @@ def check_slots(ctx: StepContext) -> dict[str, Any]:
         limited = active_rate_limit(ctx.db, adapter)
         if limited is not None:
             raise_rate_limited(adapter, limited)
-        me = get_workflow(ctx.db, ctx.workflow_id)
-        busy = slot_holders(ctx.db, besides=ctx.workflow_id)
-        adapter_limit = config["adapters"].get(adapter, {}).get("max_concurrent")
-        in_repo = [row for row in busy if row["repo"] == me["repo"]]
-        on_adapter = [row for row in busy if row["adapter"] == adapter]
-        limits = [
-            ("global", config["global"]["max_concurrent"], busy),
-            ("repo", config["limits"]["max_concurrent"], in_repo),
-            (f"{adapter} adapter", adapter_limit, on_adapter),
-        ]
-        for scope, limit, taken in limits:
-            if limit is not None and len(taken) >= int(limit):
-                names = ", ".join(f"{r['epic_ref']} ({r['id']})" for r in taken)
-                raise SlotsFullError(
-                    f"all {limit} {scope} agent slot(s) are busy: {names}; wait for one to "
-                    f"park or finish, or raise max_concurrent"
-                )
+        full = busy_scope(ctx.db, ctx.workflow_id, adapter, config)
+        if full is not None:
+            raise SlotsFullError(f"{full}; wait for one to park or finish, or raise max_concurrent")
         claim_slot(ctx.db, ctx.workflow_id)
-    return {"running": len(busy)}
+    return {"running": len(slot_holders(ctx.db, besides=ctx.workflow_id))}
 
 
 def raise_rate_limited(adapter: str, limit: dict[str, Any]) -> None:
@@ -70,12 +56,25 @@ def raise_rate_limited(adapter: str, limit: dict[str, Any]) -> None:
 
 
 def remove_worktree(ctx: StepContext) -> None:
-    """Compensation: end the agent's session and remove the worktree (the branch stays)."""
+    """Compensation: end the agent's session and remove the worktree (the branch stays).
+    Uncommitted work is first committed to `middle/rescue/<ref>-<n>`; if that fails the
+    worktree is kept. Either way `end_note` says so, and the run's end reason carries it."""
     repo, ref = Path(ctx.input["repo"]), str(ctx.input["epic_ref"])
-    ctx.services["tmux"].kill_session(session_name(repo, ref))
+    recorded = get_workflow(ctx.db, ctx.workflow_id)["session_name"]
+    ctx.services["tmux"].kill_session(recorded or session_name(repo, ref))
     output = ctx.results.get("prepare-worktree") or {}
-    if output.get("worktree"):
-        git.remove_worktree(repo, Path(output["worktree"]))
+    if not output.get("worktree"):
+        return
+    path = Path(output["worktree"])
+    if path.exists() and git.has_uncommitted_changes(path):
+        try:  # never delete the agent's work: save it first, or keep the worktree
+            saved = f"uncommitted work saved to branch {git.rescue_uncommitted(repo, path, ref)}"
+        except GitError as exc:
+            note = f"worktree kept at {path}: it has uncommitted work that could not be saved"
+            merge_workflow_meta(ctx.db, ctx.workflow_id, {"end_note": f"{note} ({exc})"})
+            return
+        merge_workflow_meta(ctx.db, ctx.workflow_id, {"end_note": saved})
+    git.remove_worktree(repo, path)
 
 
 @step("prepare-worktree", compensate=remove_worktree)

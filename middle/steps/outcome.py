@@ -10,9 +10,10 @@ from tenacity import stop_after_attempt
 
 from middle import git
 from middle.engine import StepContext, step
-from middle.refs import session_name
-from middle.store import record_event
-from middle.store.records import transition_workflow
+from middle.refs import branch_name, session_name
+from middle.store import get_workflow, record_event
+from middle.store.records import record_pull_request, transition_workflow, turn_timed_out
+from middle.store.schema import LIVE_STATES
 
 MAX_REVIEW_ROUNDS = 5
 
@@ -45,6 +46,11 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
         message = f"the agent {label}:\n\n  {turn['question']}\n\n{hints['answer']}"
     elif outcome == "done":
         message = f"the branch is ready for review.\n{hints['review']}"
+        find_pr = getattr(ctx.services["store"], "pull_request", None)  # GitHub mode
+        pr = find_pr(branch_name(ref)) if find_pr is not None else None
+        if pr is not None:
+            record_pull_request(ctx.db, ctx.workflow_id, pr.number, pr.url)
+            message = f"pull request #{pr.number} is ready for review: {pr.url}"
     elif outcome == "rate-limited":
         state = "rate-limited"
         when = local_time(turn["reset_at"]) if turn.get("reset_at") else "at an unknown time"
@@ -60,6 +66,11 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
             f"review round cap ({MAX_REVIEW_ROUNDS}) reached: a human must take over.\n"
             f"{hints['review']}, or cancel with: middle cancel --issue {ref}"
         )
+    elif (seconds := turn_timed_out(ctx.db, ctx.workflow_id)) is not None:
+        message = (
+            f"the agent's turn timed out after {seconds:g}s (turn_timeout_seconds under "
+            f"[limits]); it may need longer, or help.\n{hints['answer']}"
+        )
     else:  # bare-stop
         message = f"the agent stopped 3 times without finishing.\n{hints['answer']}"
     ctx.record_event("workflow.waiting", {"reason": outcome, "message": message})
@@ -71,7 +82,13 @@ def record_terminal(ctx: StepContext) -> dict[str, Any]:
     """The agent gave up: end the run `failed` with its reason; keep branch and worktree
     so a person can see how far it got."""
     reason = ctx.results["launch-and-drive"].get("reason") or "(no reason given)"
-    transition_workflow(ctx.db, ctx.workflow_id, "failed", end_reason=f"agent gave up: {reason}")
+    transition_workflow(
+        ctx.db,
+        ctx.workflow_id,
+        "failed",
+        leaving=("launching", "running"),
+        end_reason=f"agent gave up: {reason}",
+    )
     return {"state": "failed", "reason": reason}
 
 
@@ -86,13 +103,15 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
     kind = signal.get("kind")
     if kind in ("approve", "pr-merged", "pr-closed"):
         repo = Path(ctx.input["repo"])
-        ctx.services["tmux"].kill_session(session_name(repo, ref))
+        recorded = get_workflow(ctx.db, ctx.workflow_id)["session_name"]  # its own name
+        ctx.services["tmux"].kill_session(recorded or session_name(repo, ref))
         git.remove_worktree(repo, Path(ctx.results["prepare-worktree"]["worktree"]))
         if kind == "pr-closed":  # middle never merges; a closed PR ends the run
             transition_workflow(
                 ctx.db,
                 ctx.workflow_id,
                 "cancelled",
+                leaving=LIVE_STATES,  # resumed from a park: pending, running or parked
                 end_reason=f"pull request #{signal.get('pr')} was closed without merging",
             )
         return {"next": "finish", "review_round": review_round}
@@ -117,9 +136,13 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
             "review_round": review_round + 1,
         }
     if kind == "answer":
-        ctx.services["store"].record_answer(
-            ref, signal.get("text", ""), author=signal.get("author", "human")
-        )
+        author = signal.get("author", "human")
+        if signal.get("origin") == "github":  # already on the issue: never re-post it
+            ctx.services["store"].post_note(
+                ref, f"middle: took {author}'s answer ({signal.get('url', '')}) to the agent."
+            )
+        else:
+            ctx.services["store"].record_answer(ref, signal.get("text", ""), author=author)
         turn = ctx.results.get("launch-and-drive") or {}
         return {
             "next": "continue",

@@ -28,13 +28,16 @@ from middle.agents.base import BaseAdapter, Stop, consume_sentinels
 from middle.agents.launch import agent_environment, env_file, launch_argv
 from middle.briefs import answer_brief, initial_brief, resume_brief, write_brief
 from middle.engine import StepContext, step
+from middle.errors import AgentError
 from middle.gates import load_gates, run_gates
 from middle.ratelimits import parse_reset
 from middle.refs import session_name
 from middle.steps.session import AgentSession, TurnRecord
-from middle.store import get_workflow, update_workflow
+from middle.store import get_workflow
 from middle.store.base import iso, utcnow
 from middle.store.limits import active_rate_limit, set_rate_limit
+from middle.store.records import live_session_owner, transition_workflow
+from middle.store.schema import LIVE_STATES
 from middle.tmux import Tmux
 
 MAX_NUDGES = 3
@@ -42,9 +45,10 @@ LIVE_PARKS = ("permission", "dialog")  # question kinds answered inside the live
 
 
 def end_session(ctx: StepContext) -> None:
-    """Compensation: make sure no agent is left running."""
+    """Compensation: make sure no agent of this run is left running."""
     repo, ref = Path(ctx.input["repo"]), str(ctx.input["epic_ref"])
-    ctx.services["tmux"].kill_session(session_name(repo, ref))
+    recorded = get_workflow(ctx.db, ctx.workflow_id)["session_name"]
+    ctx.services["tmux"].kill_session(recorded or session_name(repo, ref))
 
 
 @step("launch-and-drive", stop=stop_after_attempt(1), compensate=end_session)
@@ -81,6 +85,14 @@ class Turn:
     def note(self, text: str) -> None:
         self.agent.note(text)
 
+    def enter(self, state: str, *, leaving: str | tuple[str, ...]) -> None:
+        """Move the run to `state`, from the state it must be in; a run another process
+        ended meanwhile (a cancel, the watchdog) is not brought back."""
+        if not transition_workflow(self.ctx.db, self.ctx.workflow_id, state, leaving=leaving):
+            self.ctx.check_cancelled()
+            row = get_workflow(self.ctx.db, self.ctx.workflow_id)
+            raise AgentError(f"the run is {row['state']} now, so this turn stops")
+
     def run(self) -> dict[str, Any]:
         if "output" in self.state:  # the turn ended, but the process died before its checkpoint
             return dict(json.loads(self.state["output"]))
@@ -103,7 +115,7 @@ class Turn:
                 if stop is not None:
                     return self.finish(stop, stop.kind)
                 self.agent.deliver(self.adapter.prompt_text(self.prompt_kind, text))  # type: ignore[arg-type]
-                update_workflow(self.ctx.db, self.ctx.workflow_id, state="running")
+                self.enter("running", leaving=LIVE_STATES)
                 self.remember(prompted_at=utcnow())
                 self.note(f"the agent accepted the {self.prompt_kind} brief")
             stop, outcome = self.drive()
@@ -141,7 +153,7 @@ class Turn:
                 if instead:  # denied: say what to do instead, as a prompt of its own
                     self.agent.wait_for_screen("ready")
                     self.agent.deliver(instead)
-                update_workflow(self.ctx.db, self.ctx.workflow_id, state="running")
+                self.enter("running", leaving=LIVE_STATES)
                 self.remember(prompted_at=utcnow())
             else:
                 self.event("agent.dialog-answered", {"by": "human"})
@@ -160,8 +172,14 @@ class Turn:
         resume = self.resumable_session()
         argv = self.adapter.launch_argv(self.worktree, resume_session=resume)
         consume_sentinels(self.worktree)  # a stale sentinel must not end this turn
-        self.tmux.kill_session(self.session)  # a leftover from a turn that never ended
-        update_workflow(self.ctx.db, self.ctx.workflow_id, state="launching")
+        owner = live_session_owner(self.ctx.db, self.session, besides=self.ctx.workflow_id)
+        if owner is not None:
+            raise AgentError(
+                f"tmux session {self.session} belongs to live workflow {owner['id']}; "
+                f"middle will not kill it (see: middle status)"
+            )
+        self.tmux.kill_session(self.session)  # a leftover from a turn of this run
+        self.enter("launching", leaving=LIVE_STATES)
         self.tmux.new_session(self.session, self.worktree, launch_argv(self.worktree, argv, env))
         self.remember(launched_at=utcnow(), launched_epoch=time.time())
         self.event("agent.launched", {"session": self.session, "argv": argv})

@@ -8,13 +8,14 @@ of failing with `database is locked`.
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from middle.errors import StoreError
+from middle.errors import DiskFullError, StoreError
 from middle.store.migrations import migrate
 
 BUSY_TIMEOUT_MS = 10_000
@@ -27,7 +28,12 @@ def open_db(path: str | Path) -> Database:
     `write_transaction(db)`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise disk_full(path, exc) from exc
+        raise
     conn = sqlite3.connect(
         path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
     )
@@ -43,11 +49,32 @@ def open_db(path: str | Path) -> Database:
         conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise
+        if is_disk_full(exc):
+            raise disk_full(path, exc) from exc
+        if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            raise StoreError(
+                f"the database {path} cannot be opened ({exc}); check that you may read and "
+                f"write it and its folder, then run the command again"
+            ) from exc
         raise StoreError(
             f"the database {path} cannot be read ({exc}); run `middle doctor`, and if it "
             f"reports corruption move the file aside so middle can start a fresh one"
         ) from exc
     return db
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether SQLite (SQLITE_FULL) or the OS (ENOSPC) said the disk is full."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+
+
+def disk_full(path: Path, exc: BaseException) -> DiskFullError:
+    return DiskFullError(
+        f"the disk holding {path} is full ({exc}); free some space and run the command "
+        f"again (nothing is corrupt; a run cut short continues with: middle resume)"
+    )
 
 
 def _use_wal(db: Database) -> None:

@@ -122,6 +122,20 @@ def find_live_implementation(db: Database, *, repo: str, epic_ref: str | None) -
     return rows[0] if rows else None
 
 
+def live_session_owner(db: Database, session: str, *, besides: str) -> Row | None:
+    """The other live workflow that owns tmux session `session`, if any. A launch that
+    finds a leftover session by its name kills it only when this returns None."""
+    rows = list(
+        db["workflows"].rows_where(
+            f"session_name = ? AND id != ? AND state NOT IN "
+            f"({', '.join('?' for _ in TERMINAL_STATES)})",
+            [session, besides, *TERMINAL_STATES],
+            limit=1,
+        )
+    )
+    return rows[0] if rows else None
+
+
 def get_workflow(db: Database, workflow_id: str) -> Row:
     """The workflow row; `UnknownWorkflowError` if there is none."""
     try:
@@ -177,17 +191,29 @@ def update_workflow(db: Database, workflow_id: str, **columns: Any) -> None:
 
 
 def transition_workflow(
-    db: Database, workflow_id: str, state: str, *, end_reason: str | None = None
+    db: Database,
+    workflow_id: str,
+    state: str,
+    *,
+    leaving: str | Iterable[str],
+    end_reason: str | None = None,
 ) -> bool:
-    """Move a live workflow to `state`; False (and no change) if it is already terminal.
+    """Move the workflow from one of the `leaving` states to `state` (a compare-and-set);
+    False, and no change, if it is in another state by now.
 
-    Terminal states are final: a run finishing in one process cannot overwrite the
-    `cancelled` another process wrote a moment before.
+    Every caller names the state it read, so a decision taken on a stale read (the
+    watchdog failing a run that has just parked, say) changes nothing. `LIVE_STATES` means
+    "whatever live state it is in". Terminal states are never left: a run finishing in
+    one process cannot overwrite the `cancelled` another process wrote a moment before.
     """
+    expected = [leaving] if isinstance(leaving, str) else list(leaving)
+    expected = [s for s in expected if s not in TERMINAL_STATES]
+    if not expected:
+        return False
     cursor = db.execute(
         "UPDATE workflows SET state = ?, end_reason = coalesce(?, end_reason), updated_at = ? "
-        f"WHERE id = ? AND state NOT IN ({', '.join('?' for _ in TERMINAL_STATES)})",
-        [state, end_reason, utcnow(), workflow_id, *TERMINAL_STATES],
+        f"WHERE id = ? AND state IN ({', '.join('?' for _ in expected)})",
+        [state, end_reason, utcnow(), workflow_id, *expected],
     )
     return cursor.rowcount == 1
 
@@ -201,6 +227,15 @@ def merge_workflow_meta(db: Database, workflow_id: str, patch: Mapping[str, Any]
     )
     if cursor.rowcount == 0:
         raise UnknownWorkflowError(f"no workflow with id {workflow_id!r}")
+
+
+def record_pull_request(db: Database, workflow_id: str, number: int, url: str) -> None:
+    """Fill `workflows.pr_number`, and the PR's URL in `meta_json`, in one statement."""
+    db.execute(
+        "UPDATE workflows SET pr_number = ?, meta_json = json_patch(meta_json, ?), "
+        "updated_at = ? WHERE id = ? AND pr_number IS NOT ?",
+        [number, json.dumps({"pr_url": url}), utcnow(), workflow_id, number],
+    )
 
 
 def cancel_requested(db: Database, workflow_id: str) -> bool:
@@ -227,6 +262,18 @@ def last_event(db: Database, workflow_id: str) -> Row | None:
         db.table("events").rows_where("workflow_id = ?", [workflow_id], order_by="id DESC", limit=1)
     )
     return rows[0] if rows else None
+
+
+def turn_timed_out(db: Database, workflow_id: str) -> float | None:
+    """The turn timeout in seconds, if the run's latest turn (since its last launch or
+    adoption) hit it; None otherwise."""
+    row = db.execute(
+        "SELECT payload_json FROM events WHERE workflow_id = ? AND type = 'agent.turn-timeout' "
+        "AND id > coalesce((SELECT max(id) FROM events WHERE workflow_id = ? AND type IN "
+        "('agent.launched', 'agent.adopted')), 0) ORDER BY id DESC LIMIT 1",
+        [workflow_id, workflow_id],
+    ).fetchone()
+    return None if row is None else float(json.loads(row[0]).get("seconds", 0))
 
 
 def last_hook_at(db: Database, workflow_id: str) -> str | None:

@@ -18,5 +18,6 @@ WORKFLOW_STATES = (
     "cancelled",
 )
 TERMINAL_STATES = ("completed", "compensated", "failed", "cancelled")
+LIVE_STATES = tuple(s for s in WORKFLOW_STATES if s not in TERMINAL_STATES)
 STEP_STATUSES = ("running", "completed", "failed", "compensating", "compensated")
 EVENT_PAYLOAD_MAX_BYTES = 16 * 1024

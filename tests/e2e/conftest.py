@@ -18,6 +18,7 @@ import pytest
 from sqlite_utils import Database
 
 from middle.app.demo import REF, sample_epic
+from middle.steps.dispatch import worktree_path
 from middle.store import open_db
 from tests.conftest import run_middle
 
@@ -98,7 +99,7 @@ class Sandbox:
         return listed.stdout.split() if listed.returncode == 0 else []
 
     def worktree(self) -> Path:
-        return self.home / "worktrees" / "repo" / f"issue-{REF}"
+        return worktree_path(self.home, self.repo, REF)
 
 
 @pytest.fixture

@@ -180,4 +180,63 @@ def test_task_help_works_after_the_task_name(home: Path) -> None:
     assert result.returncode == 0 and "--issue=STRING" in result.stdout
     missing = run_middle("implement")
     assert missing.returncode == 1
-    assert missing.stderr.strip() == "middle: --issue is required; see: middle --help <task>"
+    assert missing.stderr.strip() == "middle: --issue is required; see: middle implement --help"
+
+
+def test_piped_steps_and_status_are_never_cut_and_status_names_the_repo(
+    home: Path, tmp_path: Path
+) -> None:
+    """Issue 11 item 19. Seen red: a piped `middle steps` at COLUMNS=80 folded the origin
+    path, and status had no repo column."""
+    steps = run_middle("steps", "--repo", str(REPO_ROOT), env={"COLUMNS": "80"})
+    origin = json.loads(run_middle("steps", "--json", "--repo", str(REPO_ROOT)).stdout)
+    assert origin["steps"][0]["origin"] in steps.stdout
+    repo = tmp_path / "a-repository-with-a-rather-long-folder-name-for-the-test"
+    db = open_db(home / "db.sqlite3")
+    create_workflow_record(
+        db, id="wf-1", kind="implementation", repo=str(repo), epic_ref="108", adapter="claude"
+    )
+    status = run_middle("status", env={"COLUMNS": "80"})
+    assert "repo" in status.stdout.splitlines()[1] and repo.name in status.stdout
+
+
+def test_middle_help_leads_with_middles_commands_and_options(home: Path) -> None:
+    """Issue 11 item 18. Seen red: `middle --help` opened with invoke's core options."""
+    text = run_middle("--help").stdout
+    assert text.index("Commands:") < text.index("implement") < text.index("--echo")
+    assert text.index("Options:") < text.index("Invoke's options") < text.index("--echo")
+
+
+def test_no_command_has_a_short_flag_that_means_something_else_to_invoke(home: Path) -> None:
+    """Issue 11 item 18. Seen red: `-e` was `--echo` before a command and
+    `--request-changes` after `review` (and `-f`, `-p`, `-w` clashed likewise)."""
+    from middle.tasks import ns
+
+    core = {"-d", "-D", "-e", "-f", "-F", "-h", "-l", "-p", "-R", "-T", "-V", "-w"}
+    for name in ns.task_names:
+        shown = run_middle(name, "--help").stdout
+        clashing = [flag for flag in core if f"  {flag} " in shown or f", {flag}" in shown]
+        assert not clashing, (name, clashing)
+
+
+def test_the_status_table_reads_at_80_columns() -> None:
+    """Issue 11 item 19. Seen red: at 80 columns the table (eight columns, and a first
+    six-column fix) folded the ref and the repo into slivers; they now stay whole."""
+    import io
+
+    from rich.console import Console
+
+    from middle.tasks import _status_table
+
+    summary = {
+        "repo": "/home/me/src/webhooks-service", "ref": "retry-webhooks",
+        "state": "waiting-human", "step": "wait-for-resume", "age_seconds": 120,
+        "last_event": "workflow.parked", "end_reason": None, "resumed_by": "answer by @dana",
+        "pr_url": "https://github.com/acme/webhooks/pull/200", "queued": None,
+    }  # fmt: skip
+    out = io.StringIO()
+    Console(file=out, width=80).print(_status_table([summary]))
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    for whole in ("waiting-human", "retry-webhooks", "webhooks-service"):
+        assert any(whole in line for line in lines), whole

@@ -28,8 +28,19 @@ def test_the_demo_runs_the_whole_loop_and_status_shows_it(
         assert expected in result.stdout
     (row,) = json.loads(run_middle("status", "--json").stdout)
     assert (row["ref"], row["state"]) == ("retry-webhooks", "completed")
-    (demo_root,) = tmp_path.glob("middle-demo-*")
+    assert not list(tmp_path.glob("middle-demo-*"))  # issue 11 item 17: nothing in /tmp
+    (demo_root,) = (home / "demos").glob("middle-demo-*")
     assert (
         "Only 5xx and timeouts"
         in (demo_root / "webhooks-service" / "planning" / "epics" / "retry-webhooks.md").read_text()
     )
+
+
+def test_a_second_demo_removes_the_first_ones_repository(
+    home: Path, tmux_socket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 item 17. Seen red: every demo left its repository in /tmp for good."""
+    monkeypatch.setenv("MIDDLE_AGENT_COMMAND", "false")
+    assert run_middle("demo").returncode == 0
+    assert run_middle("demo").returncode == 0
+    assert len(list((home / "demos").glob("middle-demo-*"))) == 1

@@ -8,6 +8,7 @@ import stat
 import subprocess
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -391,3 +392,81 @@ def test_gates_that_keep_failing_park_for_a_human_after_three_reports(sandbox: S
     assert result.returncode == 0, result.stderr
     assert "gates still fail after 3 nudges (never)" in result.stdout
     assert len(sandbox.events("gates.failed")) == 3
+
+
+def test_a_missing_agent_cli_says_why_that_adapter_was_chosen(sandbox: Sandbox) -> None:
+    """Issue 11 item 14. Seen red: the refusal named claude's binary but not why claude
+    was chosen (the built-in default), so a user who set only the command adapter's argv
+    in the wrong file could not tell what to change."""
+    (sandbox.home).mkdir(parents=True, exist_ok=True)
+    (sandbox.home / "config.toml").write_text(
+        '[adapters.claude]\nbinary = "definitely-not-installed"\n'
+    )
+    result = sandbox.middle("implement", "--issue", REF, env={"MIDDLE_AGENT_COMMAND": ""})
+    assert result.returncode == 1
+    assert "middle chose the claude adapter from [global] default_adapter" in result.stderr
+    assert "pass --agent" in result.stderr
+
+
+def test_an_unapproved_epic_is_refused_unless_forced(sandbox: Sandbox) -> None:
+    """Issue 11 item 16. Seen red: `approved: false` dispatched silently."""
+    epic = sandbox.repo / "planning" / "epics" / f"{REF}.md"
+    epic.write_text(epic.read_text().replace("approved: true", "approved: false"))
+    sandbox.script({"do": "done"})
+    refused = sandbox.middle("implement", "--issue", REF, "--agent", "command")
+    assert refused.returncode == 1
+    assert f"issue {REF} is not approved; set `approved: true`" in refused.stderr
+    assert "--force" in refused.stderr and sandbox.db()["workflows"].count == 0
+    forced = sandbox.middle("implement", "--issue", REF, "--agent", "command", "--force")
+    assert forced.returncode == 0, forced.stderr
+
+
+def write_answer_into_the_epic(sandbox: Sandbox, text: str) -> Path:
+    from middle.issues.epic_file import ANSWER_PLACEHOLDER
+
+    epic = sandbox.repo / "planning" / "epics" / f"{REF}.md"
+    epic.write_text(epic.read_text().replace(ANSWER_PLACEHOLDER, f"{ANSWER_PLACEHOLDER}\n{text}"))
+    return epic
+
+
+def test_an_answer_written_into_the_epic_file_is_picked_up_by_poll(sandbox: Sandbox) -> None:
+    """Issue 11 item 15. Seen red: poll ignored an answer written where the Epic says to
+    write it ("Nothing to resume.")."""
+    sandbox.script({"do": "ask", "question": "Base 2 or 3?"}, {"do": "done"})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    epic = write_answer_into_the_epic(sandbox, "Base 2, capped at 5 minutes.")
+
+    polled = sandbox.middle("poll")
+
+    assert f"issue {REF}: answer" in polled.stdout, polled.stdout + polled.stderr
+    assert "Base 2, capped at 5 minutes." in sandbox.agent_log("turn")[1]["brief"]
+    assert "status=answered" in epic.read_text()
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+
+
+def test_middle_answer_never_overwrites_an_answer_written_in_the_file(sandbox: Sandbox) -> None:
+    """Issue 11 item 15. Seen red: a later `middle answer` replaced the written answer."""
+    sandbox.script({"do": "ask", "question": "Base 2 or 3?"}, {"do": "done"})
+    sandbox.middle("implement", "--issue", REF, "--agent", "command")
+    epic = write_answer_into_the_epic(sandbox, "Base 2.")
+    result = sandbox.middle("answer", "--issue", REF, "--text", "Base 3.")
+    assert result.returncode == 1 and "already has an answer written in" in result.stderr
+    assert "Base 2." in epic.read_text() and "Base 3." not in epic.read_text()
+
+
+def test_a_turn_timeout_is_reported_as_a_timeout(sandbox: Sandbox) -> None:
+    """Issue 11 item 17. Seen red: a turn that hit turn_timeout_seconds was reported as
+    "the agent stopped 3 times without finishing"."""
+    (sandbox.repo / ".middle" / "policy.toml").write_text(
+        "[limits]\nlaunch_timeout_seconds = 30\nturn_timeout_seconds = 0.5\n"
+    )
+    sandbox.script(*[{"do": "hang"}] * 4)
+    result = sandbox.middle("implement", "--issue", REF, "--agent", "command")
+    assert result.returncode == 0, result.stderr
+    assert "the agent's turn timed out after 0.5s (turn_timeout_seconds" in result.stdout
+
+
+def test_a_missing_required_flag_names_the_task_in_its_hint(sandbox: Sandbox) -> None:
+    """Issue 11 item 17. Seen red: the hint printed a literal `<task>` placeholder."""
+    result = sandbox.middle("answer", "--issue", REF)
+    assert result.stderr.strip() == "middle: --text is required; see: middle answer --help"

@@ -45,3 +45,32 @@ def test_a_dispatch_over_max_concurrent_is_refused_naming_the_holders(sandbox: S
     assert refused.returncode == 1
     assert "all 1 global agent slot(s) are busy: 9 (wf-busy)" in refused.stderr
     assert sandbox.sessions() == [] and not sandbox.worktree().exists()
+
+
+def test_an_answer_waits_for_a_free_slot_and_poll_continues_it(sandbox: Sandbox) -> None:
+    """Issue 11 item 6. Seen red: with max_concurrent = 1, answering a parked run while
+    another agent ran launched a second agent at once."""
+    sandbox.script({"do": "ask", "question": "Base 2 or 3?"}, {"do": "done"})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    db = sandbox.db()
+    create_workflow_record(
+        db, id="wf-busy", kind="implementation", repo="/elsewhere", epic_ref="9", adapter="claude"
+    )
+    update_workflow(db, "wf-busy", state="running")
+    claim_slot(db, "wf-busy")
+    (sandbox.home / "config.toml").write_text("[global]\nmax_concurrent = 1\n")
+
+    answered = sandbox.middle("answer", "--issue", REF, "--text", "Base 2.")
+
+    assert answered.returncode == 0, answered.stderr
+    assert "queued: no free slot" in answered.stdout
+    assert len(sandbox.agent_log("launch")) == 1  # no second agent
+    assert "queued: no free slot" in sandbox.middle("status").stdout
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."  # still busy
+
+    update_workflow(db, "wf-busy", state="completed")  # the slot frees
+    polled = sandbox.middle("poll")
+
+    assert f"issue {REF}: slot-free" in polled.stdout, polled.stdout + polled.stderr
+    assert "Base 2." in sandbox.agent_log("turn")[1]["brief"]
+    assert "queued" not in sandbox.middle("status").stdout

@@ -6,6 +6,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from middle.store import update_workflow
 from tests.e2e.conftest import REF, Sandbox, wait_until
 
@@ -100,3 +102,68 @@ def test_a_session_under_human_control_is_never_killed_for_idling(sandbox: Sandb
     assert sandbox.middle("watchdog").stdout.strip() == "All agent sessions look healthy."
     assert sandbox.workflow()["state"] == "running"
     assert sandbox.sessions() != []
+
+
+def parked_behind_the_watchdogs_back(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A running run whose session vanished; the first time the watchdog judges it, the
+    dispatcher parks it on a question right after that (unlocked) read."""
+    from middle.app import watchdog
+
+    crashed_dispatcher(sandbox, {"do": "hang"})
+    subprocess.run(["tmux", "-S", sandbox.socket, "kill-server"], capture_output=True)
+    workflow_id = str(sandbox.workflow()["id"])
+    judge = watchdog._verdict
+    calls = []
+
+    def verdict_then_park(*args: object, **kwargs: object) -> object:
+        found = judge(*args, **kwargs)  # type: ignore[arg-type]
+        if not calls:
+            update_workflow(sandbox.db(), workflow_id, state="waiting-human")
+        calls.append(found)
+        return found
+
+    monkeypatch.setattr(watchdog, "_verdict", verdict_then_park)
+    return workflow_id
+
+
+def test_the_watchdog_acts_on_what_it_reads_under_the_lock(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 item 7. Seen red: the watchdog decided from its unlocked read and marked
+    a run that had just parked on a question `failed`."""
+    from middle.app.watchdog import watchdog_once
+
+    parked_behind_the_watchdogs_back(sandbox, monkeypatch)
+    assert watchdog_once() == []
+    assert sandbox.workflow()["state"] == "waiting-human"
+
+
+def test_a_broken_repo_config_does_not_stop_the_watchdog_pass(sandbox: Sandbox) -> None:
+    """Issue 11 item 8. Seen red: a half-edited policy.toml made `middle watchdog` exit 1
+    with a traceback-free error and check nothing else."""
+    crashed_dispatcher(sandbox, {"do": "hang"})
+    (sandbox.repo / ".middle" / "policy.toml").write_text("[limits\nmax_concurrent = ")
+    result = sandbox.middle("watchdog")
+    assert result.returncode == 0, result.stderr
+    assert f"issue {REF}" in result.stderr and "cannot check it" in result.stderr
+    assert "policy.toml is not valid TOML" in result.stderr
+
+
+def test_serve_and_poll_carry_on_past_a_broken_repo_and_status_names_it(
+    sandbox: Sandbox,
+) -> None:
+    """Issue 11 item 8. Seen red: `middle serve` exited at start (adopting the run raised
+    ConfigError), and `middle status` did not say which repo was broken."""
+    crashed_dispatcher(sandbox, {"do": "hang"})
+    (sandbox.repo / ".middle" / "policy.toml").write_text("[limits\n")
+    service = sandbox.popen("serve", "--poll-seconds", "0.2", "--watchdog-seconds", "0.2")
+    log = sandbox.home / "logs" / "serve.log"
+    wait_until(lambda: log.exists() and log.read_text().count("cannot check it") >= 2)
+    assert service.poll() is None  # still serving
+    service.send_signal(signal.SIGTERM)
+    service.communicate(timeout=30)
+    assert service.returncode == 0
+    text = log.read_text()
+    assert f"adopt: issue {REF} in {sandbox.repo}" in text and "not valid TOML" in text
+    status = sandbox.middle("status")
+    assert status.returncode == 0 and "config broken in" in status.stdout

@@ -89,7 +89,7 @@ def api(state: dict[str, Any], path: str) -> Any:
                 "created_at": c["created_at"],
                 "updated_at": c["created_at"],
                 "html_url": f"{HOST}/{repo}/issues/{number}#issuecomment-{c['id']}",
-                "author_association": "MEMBER",
+                "author_association": c.get("association", "MEMBER"),
             }
             for c in state.setdefault("comments", {}).get(number, [])
         ]
@@ -109,6 +109,7 @@ def api(state: dict[str, Any], path: str) -> Any:
             {
                 "id": index + 1,
                 "user": user(r["login"], r.get("bot", False)),
+                "author_association": r.get("association", "COLLABORATOR"),
                 "body": r.get("body", ""),
                 "state": r["state"],
                 "submitted_at": r["submitted_at"],
@@ -118,6 +119,44 @@ def api(state: dict[str, Any], path: str) -> Any:
             for index, r in enumerate(pr.get("reviews", []))
         ]
     fail(f"fake gh: unsupported api path: {path}")
+
+
+class Raw(str):
+    """Output printed as is (several JSON documents back to back)."""
+
+
+def paged(result: Any, path: str, paginate: bool) -> Any:
+    """A list as GitHub's REST API pages it: `per_page` items (default 30, at most 100)
+    from `page` (default 1). Without `--paginate`, gh prints that one page; with it, gh
+    follows the Link headers and prints each page's JSON array one after another (the
+    form older gh versions print; middle's reader also takes one merged array)."""
+    if not isinstance(result, list):
+        return result
+    query = dict(p.partition("=")[::2] for p in path.partition("?")[2].split("&") if p)
+    size = min(int(query.get("per_page", 30)), 100)
+    pages = [result[i : i + size] for i in range(0, len(result), size)] or [[]]
+    if paginate:
+        return Raw("".join(json.dumps(page) for page in pages))
+    number = int(query.get("page", 1))
+    return pages[number - 1] if number <= len(pages) else []
+
+
+def with_headers(result: Any, path: str, page: Any) -> Raw:
+    """`gh api -i`: the status line and headers, with GitHub's Link header on a list that
+    has more pages (`rel="next"` and `rel="last"`), then the body."""
+    headers = ["HTTP/2.0 200 OK", "Content-Type: application/json; charset=utf-8"]
+    if isinstance(result, list):
+        base, _, query = path.partition("?")
+        params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        size = min(int(params.get("per_page", 30)), 100)
+        number, last = int(params.get("page", 1)), max(1, -(-len(result) // size))
+        url = f"https://api.github.com/{base}?per_page={size}&page="
+        links = [f'<{url}{number + 1}>; rel="next"'] if number < last else []
+        links += [f'<{url}{last}>; rel="last"'] if number < last else []
+        if links:
+            headers.append("Link: " + ", ".join(links))
+    body = page if isinstance(page, Raw) else json.dumps(page)
+    return Raw("\n".join(headers) + "\n\n" + body)
 
 
 def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
@@ -133,8 +172,10 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
             file=sys.stderr,
         )
         return None
-    if args[0] == "api" and len(args) == 2:
-        return api(state, args[1])
+    if args[0] == "api" and len(args) in (2, 3, 4) and set(args[1:-1]) <= {"--paginate", "-i"}:
+        result = api(state, args[-1].partition("?")[0])
+        page = paged(result, args[-1], "--paginate" in args)
+        return with_headers(result, args[-1], page) if "-i" in args else page
     if args[:3] == ["api", "--method", "PATCH"] and args[4:] == ["--input", "-"]:
         match = re.fullmatch(rf"repos/{re.escape(repo)}/issues/comments/(\d+)", args[3])
         found = [
@@ -231,8 +272,16 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         head = option(args, "--head")
         prs = [p for p in state["prs"] if p["head"] == head]
         fields = option(args, "--json", "").split(",")
+        owner = repo.split("/")[0]
         return [
-            {k: {**p, "url": f"{HOST}/{repo}/pull/{p['number']}"}.get(k) for k in fields}
+            {
+                k: {
+                    **p,
+                    "url": f"{HOST}/{repo}/pull/{p['number']}",
+                    "headRepositoryOwner": {"login": p.get("head_owner", owner)},
+                }.get(k)
+                for k in fields
+            }
             for p in prs
         ]
     if args[:2] == ["pr", "create"]:
@@ -275,7 +324,9 @@ def main() -> None:
             file.seek(0)
             file.truncate()
             json.dump(state, file, indent=1)
-    if result is not None:
+    if isinstance(result, Raw):
+        print(result)
+    elif result is not None:
         print(json.dumps(result))
 
 

@@ -100,3 +100,27 @@ def test_a_corrupted_database_stops_every_command(sandbox: Sandbox) -> None:
     assert doctor.returncode == 1 and "✗ database:" in doctor.stdout
     assert "move the file aside" in doctor.stdout
     assert not Path(sandbox.worktree()).exists()
+
+
+def test_a_dead_tmux_never_deletes_the_agents_uncommitted_work(sandbox: Sandbox) -> None:
+    """Issue 11 item 9. Seen red: the compensation ran `git worktree remove --force`, and
+    the agent's uncommitted file was gone for good."""
+    sandbox.script({"do": "hang"})
+    dispatcher = sandbox.popen("implement", "--issue", REF, "--agent", "command")
+    deadline = time.monotonic() + 30
+    while not sandbox.agent_log("turn"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    (sandbox.worktree() / "half-done.py").write_text("print('work in progress')\n")
+    subprocess.run(["tmux", "-S", sandbox.socket, "kill-server"], capture_output=True)
+    dispatcher.communicate(timeout=60)
+
+    assert sandbox.workflow()["state"] == "compensated"
+    rescue = f"middle/rescue/{REF}-1"
+    assert f"uncommitted work saved to branch {rescue}" in sandbox.workflow()["end_reason"]
+    saved = subprocess.run(
+        ["git", "show", f"{rescue}:half-done.py"], cwd=sandbox.repo, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    assert "work in progress" in saved.stdout
+    assert rescue in sandbox.middle("status").stdout

@@ -1,0 +1,40 @@
+"""git as middle uses it, against real repositories."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from middle import git
+from middle.errors import GitError
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "init"]):
+        subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
+    return path
+
+
+def test_a_worktree_of_another_repo_is_never_reused(tmp_path: Path) -> None:
+    """Issue 11 item 1. Seen red: any folder with a `.git` was reused, so repo B's agent
+    ran in repo A's worktree and committed to A's branch."""
+    a, b = make_repo(tmp_path / "a" / "proj"), make_repo(tmp_path / "b" / "proj")
+    path = tmp_path / "worktrees" / "issue-7"
+    assert git.add_worktree(a, path, "middle/issue-7", "main")
+    with pytest.raises(GitError, match=r"is a worktree of .*a/proj, not of .*b/proj"):
+        git.add_worktree(b, path, "middle/issue-7", "main")
+    assert git.add_worktree(a, path, "middle/issue-7", "main") is False  # its own: reused
+
+
+def test_a_worktree_on_another_branch_is_never_reused(tmp_path: Path) -> None:
+    """Issue 11 item 1. Seen red: the worktree of `fix_1` was reused for `fix.1`."""
+    repo = make_repo(tmp_path / "repo")
+    path = tmp_path / "worktrees" / "issue-x"
+    git.add_worktree(repo, path, "middle/issue-fix_1", "main")
+    with pytest.raises(
+        GitError, match=r"'middle/issue-fix_1' checked out, not 'middle/issue-fix.1'"
+    ):
+        git.add_worktree(repo, path, "middle/issue-fix.1", "main")

@@ -1,0 +1,39 @@
+"""Names derived from (repo, ref): they must never collide for distinct pairs (issue 11
+item 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from middle.refs import repo_slug, session_name
+from middle.steps.dispatch import worktree_path
+
+
+def test_two_repos_with_the_same_folder_name_get_distinct_worktrees_and_sessions(
+    tmp_path: Path,
+) -> None:
+    """Seen red: both `proj` checkouts mapped to worktrees/proj/issue-7 and middle-proj-7,
+    so repo B's agent ran in repo A's worktree."""
+    a, b = tmp_path / "a" / "proj", tmp_path / "b" / "proj"
+    home = tmp_path / "home"
+    assert worktree_path(home, a, "7") != worktree_path(home, b, "7")
+    assert session_name(a, "7") != session_name(b, "7")
+    assert repo_slug(a).startswith("proj-")  # still readable
+
+
+@pytest.mark.parametrize(("one", "other"), [("fix.1", "fix_1"), ("a.b", "a_b")])
+def test_refs_that_differ_only_by_dot_and_underscore_get_distinct_sessions(
+    tmp_path: Path, one: str, other: str
+) -> None:
+    """Seen red: `fix.1` and `fix_1` both became session middle-repo-fix_1, so launching
+    one killed the other's agent."""
+    repo = tmp_path / "repo"
+    assert session_name(repo, one) != session_name(repo, other)
+    assert "." not in session_name(repo, one) and ":" not in session_name(repo, one)
+
+
+def test_names_are_stable_for_the_same_repo_and_ref(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    assert session_name(repo, "7") == session_name(tmp_path / "x" / ".." / "repo", "7")
