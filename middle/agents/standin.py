@@ -11,7 +11,8 @@ where `turns.json` is a list of actions, one per prompt it receives (a nudge cou
 
     [{"do": "ask", "question": "Backoff base?"}, {"do": "done"}]
 
-Actions: `done` (commit, then done.json; `"touch": [files]` also creates them, and
+Actions: `done` (commit, then done.json; `"touch": [files]` also creates them,
+`"write": {path: text}` writes those files with that text, and
 `"pr": "ready"` or `"draft"` opens a pull request with `gh` first), `ask`
 (blocked.json; `"kind": "complexity"` or `"malformed": true` optional), `fail`
 (failed.json with `reason`), `bare` (just stop),
@@ -137,6 +138,8 @@ class StandIn:
                 handle.write(f"turn {turn}: work done\n")
             for name in action.get("touch", []):  # files a verification gate may look for
                 (self.worktree / name).write_text(f"turn {turn}\n")
+            for name, content in action.get("write", {}).items():  # e.g. a recommender's plan
+                (self.worktree / name).write_text(content)
             identity = ["-c", "user.name=stand-in", "-c", "user.email=standin@middle.invalid"]
             subprocess.run(["git", *identity, "add", "STANDIN_WORK.md"], cwd=self.worktree)
             subprocess.run(

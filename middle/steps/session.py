@@ -331,7 +331,11 @@ class AgentSession:
         return tail + "\n" + self.tmux.capture(self.session, 40)
 
     def can_nudge(self) -> bool:
-        return not self.session_over and self.tmux.has_session(self.session)
+        """Only a live session that middle controls: a human who took it over (the
+        dashboard's "Take over") is typing there, and gets no "continue" from middle."""
+        if self.session_over or not self.tmux.has_session(self.session):
+            return False
+        return bool(get_workflow(self.ctx.db, self.ctx.workflow_id)["controlled_by"] != "human")
 
 
 def _dialog_excerpt(pane: str, marker: str) -> str:

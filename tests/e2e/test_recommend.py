@@ -126,3 +126,36 @@ def test_github_mode_creates_the_state_issue_once_and_edits_it(
     assert [r.name for r in plan.rate_limits][-1] == "github"
     edits = [c for c in github.read()["calls"] if c[:2] == ["issue", "edit"]]
     assert len(edits) == 2 and all(c[2] == number for c in edits)
+
+
+def test_a_refused_plan_then_a_fixed_one_is_the_agents_ranking_that_gets_written(
+    sandbox: Sandbox,
+) -> None:
+    """The agent's own ranking wins once it is valid v1, after a refused first try. Seen
+    red before the stand-in could write a file: every plan was middle's own draft."""
+    add_epic(sandbox.repo, "queue", subs=3)
+    git(sandbox.repo, "add", "-A")
+    git(sandbox.repo, "commit", "-q", "-m", "epics")
+    sandbox.script({"do": "done"})
+    assert sandbox.middle("recommend", "--agent", "command").returncode == 0
+    draft = state(sandbox)
+    drafted = [r.ref for r in parse(draft).ready]
+    assert sorted(drafted) == sorted(["queue", REF])
+    lines = draft.splitlines(keepends=True)
+    one, two = (
+        next(i for i, line in enumerate(lines) if line.startswith(f"| {n} |")) for n in (1, 2)
+    )
+    head_one, _, tail_one = lines[one].partition(" | #")
+    head_two, _, tail_two = lines[two].partition(" | #")
+    lines[one], lines[two] = f"{head_one} | #{tail_two}", f"{head_two} | #{tail_one}"
+    mine = "".join(lines)
+
+    sandbox.log.unlink()
+    sandbox.script(
+        {"do": "done", "touch": [".middle/plan.md"]},
+        {"do": "done", "write": {".middle/plan.md": mine}},
+    )
+    result = sandbox.middle("recommend", "--agent", "command")
+    assert result.returncode == 0, result.stderr
+    assert len(sandbox.agent_log("turn")) == 2
+    assert [r.ref for r in parse(state(sandbox)).ready] == drafted[::-1]

@@ -13,10 +13,11 @@ from tests.e2e.conftest import REF, Sandbox, wait_until
 
 
 def crashed_dispatcher(sandbox: Sandbox, *turns: dict[str, object]) -> None:
-    """Start a turn, then SIGKILL the dispatcher once the agent has its prompt."""
+    """Start a turn, then SIGKILL the dispatcher once the agent has its prompt and the
+    dispatcher has recorded that (the run is `running`, not still `launching`)."""
     sandbox.script(*turns)
     dispatcher = sandbox.popen("implement", "--issue", REF, "--agent", "command")
-    wait_until(lambda: sandbox.agent_log("turn"))
+    wait_until(lambda: sandbox.agent_log("turn") and sandbox.workflow()["state"] == "running")
     dispatcher.send_signal(signal.SIGKILL)
     dispatcher.communicate()
 
