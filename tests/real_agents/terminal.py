@@ -58,8 +58,12 @@ class Terminal:
         self.workdir = workdir
 
     def tmux(self, *args: str, data: bytes | None = None) -> str:
+        front = list(args[:2]) if args[:1] == ("-f",) else []  # a server option goes first
         done = subprocess.run(
-            ["tmux", "-S", self.socket, *args], input=data, capture_output=True, check=True
+            ["tmux", *front, "-S", self.socket, *args[len(front) :]],
+            input=data,
+            capture_output=True,
+            check=True,
         )
         return done.stdout.decode(errors="replace")
 
@@ -68,8 +72,12 @@ class Terminal:
         script = self.folder / "launch.sh"
         exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
         script.write_text(f"{exports}cd {shlex.quote(str(cwd))}\nexec {shlex.join(argv)}\n")
+        config = self.folder / "tmux.conf"  # read before the CLI starts: no race
+        config.write_text("set -g remain-on-exit on\n")  # keep a dead CLI's last screen
         started = time.monotonic()
         self.tmux(
+            "-f",
+            str(config),
             "new-session",
             "-d",
             "-s",

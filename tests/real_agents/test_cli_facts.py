@@ -185,8 +185,9 @@ def test_claude_rate_limit_ends_in_stop_failure(
 def test_claude_default_permission_mode_shows_a_dialog_for_bash(
     agent_bin: Path, checkout: Checkout, terminal: MakeTerminal, tmp_path: Path
 ) -> None:
-    """(c) `--permission-mode default` stops at a permission dialog before Bash; a
-    Notification `permission_prompt` follows; answering "1" runs the command."""
+    """(c) `--permission-mode default` stops at a permission dialog before Bash: the
+    PermissionRequest hook fires with the command at once, Notification `permission_prompt`
+    seconds later; answering "1" runs the command."""
     log = tmp_path / "hooks.jsonl"
     with ModelServer([{"run": ["touch allowed.txt"], "say": "All done."}]) as server:
         env = claude_env(tmp_path, server.url, checkout.repo, agent_bin)
@@ -194,17 +195,20 @@ def test_claude_default_permission_mode_shows_a_dialog_for_bash(
         start_claude(term, env, checkout, log, "--permission-mode", "default")
         pasted = time.monotonic()
         submit_prompt(term, log, "Please do the task")
+        asked = wait_for(lambda: hook(log, "PermissionRequest"), 30, "PermissionRequest")[0]
+        record("claude.enter_to_permission_request_hook_s", since(pasted))
         pane = term.wait_pane("Do you want to proceed?")
         record("claude.enter_to_permission_dialog_s", since(pasted))
         record("claude.permission_dialog_pane", pane.rstrip())
         note = wait_for(lambda: hook(log, "Notification"), 30, "Notification")[0]
         record("claude.enter_to_permission_notification_s", since(pasted))
         record("claude.permission_notification", note)
-        record("claude.permission_request_hook", hook(log, "PermissionRequest"))
+        record("claude.permission_request_hook", asked)
         assert not (checkout.worktree / "allowed.txt").exists()
         term.keys("1")
         wait_for(lambda: hook(log, "Stop"), 30, "Stop after answering 1")
     assert note["notification_type"] == "permission_prompt"
+    assert asked["tool_input"]["command"] == "touch allowed.txt"
     assert (checkout.worktree / "allowed.txt").exists()
 
 
@@ -373,7 +377,19 @@ def test_claude_resume_continues_the_session_offline(
         first = terminal()
         session = start_claude(first, env, checkout, log, "--dangerously-skip-permissions")
         submit_prompt(first, log, "One")
-        wait_for(lambda: hook(log, "Stop"), 30, "Stop", first.pane)
+        stop = wait_for(lambda: hook(log, "Stop"), 30, "Stop", first.pane)[0]
+        # Killed right after Stop, Claude once left the transcript without the "One" line,
+        # and the resumed conversation then started without it: wait for the line.
+        transcript = Path(stop["transcript_path"])
+        wait_for(
+            lambda: [
+                row
+                for row in read_jsonl(transcript)
+                if row["type"] == "user" and row["message"]["content"] == "One"
+            ],
+            10,
+            "the prompt in the transcript",
+        )
         first.kill()
         log.unlink()
         again = terminal()

@@ -35,3 +35,14 @@ def test_environments_are_private_and_point_at_the_server(
     assert config["projects"][str(checkout.repo)]["trust_level"] == "trusted"
     for env in (claude, codex):
         assert env["PATH"].startswith(str(agent_bin)) and str(tmp_path) in env["HOME"]
+
+
+def test_doctor_tests_the_versions_ci_installs() -> None:
+    """One pin, two readers: `.ci/install-agent-clis` installs what the adapters'
+    `tested_versions` (so `middle doctor`) call tested."""
+    from middle.agents import ClaudeAdapter, CodexAdapter
+    from tests.real_agents.harness import pinned_versions
+
+    pins = pinned_versions()
+    assert ClaudeAdapter.tested_versions == (pins["CLAUDE_CODE_VERSION"],) * 2
+    assert CodexAdapter.tested_versions == (pins["CODEX_VERSION"],) * 2
