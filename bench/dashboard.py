@@ -45,7 +45,8 @@ def seed(home: Path, repo: Path, runs: int, events: int, live: int) -> list[str]
                 db, id=workflow_id, kind="implementation", repo=str(repo),
                 epic_ref=f"epic-{n}", adapter="command", meta={"input": {}},
             )  # fmt: skip
-            transition_workflow(db, workflow_id, "running" if n >= runs - live else STATES[n % 9])
+            state = "running" if n >= runs - live else STATES[n % 9]
+            transition_workflow(db, workflow_id, state, leaving="pending")
     for start in range(0, events, 5000):
         with write_transaction(db):
             for n in range(start, min(events, start + 5000)):

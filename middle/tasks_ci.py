@@ -49,7 +49,8 @@ def state(
         "agent": "the agent adapter (default: from config)",
         "artifacts": "write summary.md, events.jsonl and transcript.jsonl here",
         "repo": REPO_HELP,
-    }
+    },
+    auto_shortflags=False,  # auto -e and -p would read as invoke's --echo and --pty
 )
 def ci_job(
     c: Context,
@@ -89,7 +90,8 @@ def ci_job(
     help={
         "event-name": "the event's name (default: $GITHUB_EVENT_NAME)",
         "event-path": "the event's JSON file (default: $GITHUB_EVENT_PATH)",
-    }
+    },
+    auto_shortflags=False,  # an auto -e would read as invoke's --echo
 )
 def ci_route(c: Context, event_name: str = "", event_path: str = "") -> None:
     """Name the issue an Actions event is for, if its sender may start work.

@@ -24,7 +24,12 @@ def test_the_quick_benchmark_suite_runs_and_reports() -> None:
         "start-up",
         "hook-channel",
         "scale",
+        "real-agents",
     }
     assert by_name["hook-channel"]["lost"] == 0 and by_name["hook-channel"]["duplicated"] == 0
     assert by_name["scale"]["database_locked_errors"] == 0
     assert by_name["scale"]["hooks_recorded"] == by_name["scale"]["hooks_expected"]
+    real = by_name["real-agents"]
+    if "skipped" not in real:  # the CLIs are installed (always so in CI)
+        for cli in ("claude", "codex"):
+            assert set(real[cli]) >= {"implement_to_prompt_accepted_ms", "turn_end_to_parked_ms"}

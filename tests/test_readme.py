@@ -43,7 +43,7 @@ def code_blocks(language: str) -> list[str]:
 def test_every_block_is_checked_by_a_test_below() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     languages = set(re.findall(r"```(\w+)\n", readme))
-    assert languages <= {"sh", "python", "toml", "ini"}, languages
+    assert languages <= {"sh", "python", "toml", "ini", "yaml"}, languages
 
 
 def tasks_blocks() -> list[str]:
@@ -68,7 +68,7 @@ def test_the_plugin_and_its_test_run(tmp_path: Path) -> None:
     plugin, plugin_test = (b for b in code_blocks("python") if "my_plugin" in b)
     (tmp_path / "my_plugin.py").write_text(plugin)
     (tmp_path / "test_my_plugin.py").write_text(plugin_test)
-    from middle.engine import load_plugins
+    from middle.app.plugins import load_plugins
 
     repo = tmp_path / "repo"
     (repo / ".middle" / "plugins").mkdir(parents=True)
@@ -92,6 +92,24 @@ def test_the_toml_and_ini_blocks_parse_and_the_gate_loads(tmp_path: Path) -> Non
     assert [g.name for g in load_gates(tmp_path)] == ["tests"]
     for block in code_blocks("ini"):
         configparser.ConfigParser().read_string(block)
+
+
+def test_the_yaml_blocks_parse_and_run_only_middle_commands() -> None:
+    """The GitLab CI example: valid YAML whose scripts call middle's own commands."""
+    from ruamel.yaml import YAML
+
+    from middle.tasks import ns
+
+    for block in code_blocks("yaml"):
+        document = YAML(typ="safe").load(block)
+        scripts = [
+            line
+            for job in document.values()
+            if isinstance(job, dict)
+            for line in job.get("script", [])
+        ]
+        called = {line.split()[1] for line in scripts if line.startswith("middle ")}
+        assert called and called <= set(ns.task_names), called
 
 
 def test_every_middle_command_in_the_sh_blocks_exists() -> None:

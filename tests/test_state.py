@@ -21,6 +21,7 @@ from middle.app.state import (
     read_bundle,
     write_bundle,
 )
+from middle.steps.dispatch import worktree_path
 from middle.store import create_workflow_record, open_db, record_event, update_workflow
 from middle.store.checkpoints import begin_attempt, complete_step
 from middle.store.signals import arm_signal
@@ -100,7 +101,7 @@ def test_paths_are_rebased_and_the_transcript_restored(tmp_path: Path) -> None:
     )
 
     row = target["workflows"].get("wf-1")
-    worktree = new_home / "worktrees" / "repo" / "issue-7"
+    worktree = worktree_path(new_home, new_repo, "7")
     assert row["repo"] == str(new_repo)
     assert row["worktree_path"] == str(worktree)
     assert json.loads(row["meta_json"])["input"]["repo"] == str(new_repo)

@@ -94,7 +94,7 @@ def test_metrics_and_health(home: Path, bare_dashboard: Dashboard) -> None:
     create_workflow_record(
         db, id="w1", kind="implementation", repo="/r", epic_ref="a", adapter="claude"
     )
-    transition_workflow(db, "w1", "waiting-human")
+    transition_workflow(db, "w1", "waiting-human", leaving="pending")
     bearer = {"Authorization": f"Bearer {bare_dashboard.token}"}
     metrics = httpx.get(bare_dashboard.base + "/metrics", headers=bearer).text
     assert 'middle_runs{state="waiting-human"} 1.0' in metrics

@@ -21,7 +21,7 @@ def test_filter_by_state_and_adapter_and_page_through(
             db, id=f"w{n:03d}", kind="implementation", repo=str(sandbox.repo),
             epic_ref=f"epic-{n}", adapter="claude" if n % 2 else "codex",
         )  # fmt: skip
-        transition_workflow(db, f"w{n:03d}", "completed" if n % 3 else "failed")
+        transition_workflow(db, f"w{n:03d}", "completed" if n % 3 else "failed", leaving="pending")
     page.get_by_role("link", name="Runs", exact=True).click()
     expect(page.locator("h1")).to_contain_text("120")
     expect(page.locator("tr.run-row")).to_have_count(50)

@@ -422,7 +422,7 @@ def test_an_unapproved_epic_is_refused_unless_forced(sandbox: Sandbox) -> None:
 
 
 def write_answer_into_the_epic(sandbox: Sandbox, text: str) -> Path:
-    from middle.issues.epic_file import ANSWER_PLACEHOLDER
+    from middle.issues.epic_blocks import ANSWER_PLACEHOLDER
 
     epic = sandbox.repo / "planning" / "epics" / f"{REF}.md"
     epic.write_text(epic.read_text().replace(ANSWER_PLACEHOLDER, f"{ANSWER_PLACEHOLDER}\n{text}"))
@@ -440,7 +440,7 @@ def test_an_answer_written_into_the_epic_file_is_picked_up_by_poll(sandbox: Sand
 
     assert f"issue {REF}: answer" in polled.stdout, polled.stdout + polled.stderr
     assert "Base 2, capped at 5 minutes." in sandbox.agent_log("turn")[1]["brief"]
-    assert "status=answered" in epic.read_text()
+    assert "status=resolved" in epic.read_text()
     assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from middle.steps.dispatch import worktree_path
 from tests.e2e.conftest import REF, Sandbox, git, sandbox, wait_until
 from tests.fakes.model_server import ModelServer
 from tests.real_agents.harness import claude_env, codex_env
@@ -71,8 +72,8 @@ class RealRun:
         return self.middle("implement", "--issue", ref)
 
     def brief(self, ref: str = REF) -> str:
-        home = self.sandbox.home / "worktrees" / "repo" / f"issue-{ref}"
-        return (home / ".middle" / "prompt.md").read_text()
+        worktree = worktree_path(self.sandbox.home, self.sandbox.repo, ref)
+        return (worktree / ".middle" / "prompt.md").read_text()
 
 
 @pytest.fixture
