@@ -434,7 +434,8 @@ def auto_dispatch(c: Context, repo: str = ".") -> None:
         "port": "the port (default 4120; 0 picks a free one)",
         "open": "open the URL in a browser",
         "allow-remote": "allow a --host beyond loopback (prints a warning)",
-    }
+    },
+    auto_shortflags=False,  # auto -h and -p would read as invoke's --help and --pty
 )
 def dashboard(
     c: Context,
