@@ -386,91 +386,10 @@ def demo(c: Context) -> None:
         run_demo(lambda text: console.print(text, markup=False, highlight=False), progress)
 
 
-# -- issue 13: the recommender -----------------------------------------------------------
-
-
-@middle_task(
-    help={
-        "repo": REPO_HELP,
-        "agent": "the agent adapter for this run (default: [recommender] adapter, then the "
-        "repo's default)",
-    }
-)
-def recommend(c: Context, repo: str = ".", agent: str | None = None) -> None:
-    """Rank the repo's open Epics with an agent and write the state issue."""
-    from middle.app.recommend import recommend as run_recommend
-    from middle.progress import Progress
-
-    with Progress() as progress:
-        outcome = run_recommend(repo, progress, agent=agent)
-    if not outcome.ok:
-        raise Exit(f"middle: recommend {outcome.message}", code=1)
-    _console().print(outcome.message, markup=False)
-
-
-@middle_task(help={"repo": REPO_HELP})
-def auto_dispatch(c: Context, repo: str = ".") -> None:
-    """One auto-dispatch pass: dispatch the state issue's top eligible Ready item."""
-    from middle import git
-    from middle.app.autodispatch import dispatch_next
-    from middle.app.home import open_home_db
-    from middle.app.repo import resolve_repo
-
-    found = dispatch_next(open_home_db(), git.repo_root(resolve_repo(repo)))
-    if found is None:
-        _console().print("Nothing to dispatch.")
-    else:
-        _console().print(
-            f"dispatched {found.ref} ({found.workflow_id}): {found.reason}", markup=False
-        )
-
-
-# -- issue 12: the dashboard, and per-repo pause ----------------------------------------
-
-
-@middle_task(
-    help={
-        "host": "the address to listen on (default 127.0.0.1; others need --allow-remote)",
-        "port": "the port (default 4120; 0 picks a free one)",
-        "open": "open the URL in a browser",
-        "allow-remote": "allow a --host beyond loopback (prints a warning)",
-    },
-    auto_shortflags=False,  # auto -h and -p would read as invoke's --help and --pty
-)
-def dashboard(
-    c: Context,
-    host: str = "127.0.0.1",
-    port: int = 4120,
-    open: bool = False,
-    allow_remote: bool = False,
-) -> None:
-    """Serve the live browser dashboard and print its URL (with its access token)."""
-    from middle.dashboard.server import serve_dashboard
-
-    serve_dashboard(
-        host, port, allow_remote=allow_remote, open_browser=open,
-        say=lambda text: print(text, flush=True),
-    )  # fmt: skip
-
-
-@middle_task(help={"repo": REPO_HELP})
-def pause(c: Context, repo: str = ".") -> None:
-    """Pause dispatch for a repository: implement refuses, poll and serve skip it."""
-    from middle.app.control import pause_repo
-
-    _console().print(f"dispatch paused for {pause_repo(repo)}", markup=False)
-
-
-@middle_task(help={"repo": REPO_HELP})
-def unpause(c: Context, repo: str = ".") -> None:
-    """Resume dispatch for a repository paused with `middle pause`."""
-    from middle.app.control import unpause_repo
-
-    _console().print(f"dispatch resumed for {unpause_repo(repo)}", markup=False)
-
-
-# -- issue 14: a run that moves between machines; its tasks use the helpers above.
+# The tasks of issues 12, 13 and 14 live in modules of their own, on the same helpers.
 from middle.tasks_ci import ci_job, ci_route, state  # noqa: E402
+from middle.tasks_dashboard import dashboard, pause, unpause  # noqa: E402
+from middle.tasks_queue import auto_dispatch, recommend  # noqa: E402
 
 ns = Collection(
     recommend,
