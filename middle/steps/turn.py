@@ -117,7 +117,8 @@ class Turn:
                 self.agent.deliver(self.adapter.prompt_text(self.prompt_kind, text))  # type: ignore[arg-type]
                 self.enter("running", leaving=LIVE_STATES)
                 self.remember(prompted_at=utcnow())
-                self.note(f"the agent accepted the {self.prompt_kind} brief")
+                said = "accepted" if self.adapter.confirms_prompts else "was sent"
+                self.note(f"the agent {said} the {self.prompt_kind} brief")
             stop, outcome = self.drive()
             return self.finish(stop, outcome)
         finally:
