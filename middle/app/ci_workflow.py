@@ -25,9 +25,11 @@ import re
 from pathlib import Path
 
 from middle import __version__
+from middle.agents import ClaudeAdapter
 
 WORKFLOW_PATH = Path(".github") / "workflows" / "middle.yml"
-CLAUDE_CODE_VERSION = "2.1.332"
+# The Claude Code version middle's test suite ran (the CI pin; a test keeps them equal).
+CLAUDE_CODE_VERSION = ClaudeAdapter.tested_versions[1] if ClaudeAdapter.tested_versions else ""
 CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683  # v4.2.2"
 SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065  # v5.6.0"
 UPLOAD_ARTIFACT = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02  # v4.6.2"
@@ -46,6 +48,21 @@ SETUP = f"""\
           python-version: "3.12"
       - name: Install middle
         run: python -m pip install "middle=={__version__}"
+"""
+
+# What the issue job and the sweep share: middle and the agent CLI installed, and the
+# environment middle runs in.
+AGENT_SETUP = f"""\
+{SETUP}      - name: Install the agent CLI
+        run: npm install --global "@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"
+      - name: Install tmux
+        run: sudo apt-get install --yes --no-install-recommends tmux
+"""
+JOB_ENV = """\
+        env:
+          GH_TOKEN: ${{ github.token }}
+          ANTHROPIC_API_KEY: ${{ secrets.ANTHROPIC_API_KEY }}
+          MIDDLE_HOME: ${{ runner.temp }}/middle-home
 """
 
 BODY = f"""\
@@ -109,17 +126,9 @@ jobs:
       issues: write  # the agent's questions and middle's status comment
       pull-requests: write  # the agent opens its pull request
     steps:
-{SETUP}      - name: Install the agent CLI
-        run: npm install --global "@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"
-      - name: Install tmux
-        run: sudo apt-get install --yes --no-install-recommends tmux
-      - name: Run middle for the issue
+{AGENT_SETUP}      - name: Run middle for the issue
         run: middle ci-job --artifacts "$RUNNER_TEMP/middle-artifacts"
-        env:
-          GH_TOKEN: ${{{{ github.token }}}}
-          ANTHROPIC_API_KEY: ${{{{ secrets.ANTHROPIC_API_KEY }}}}
-          MIDDLE_HOME: ${{{{ runner.temp }}}}/middle-home
-      - uses: {UPLOAD_ARTIFACT}
+{JOB_ENV}      - uses: {UPLOAD_ARTIFACT}
         if: always()
         with:
           name: middle-issue-${{{{ needs.route.outputs.issue }}}}-${{{{ github.run_attempt }}}}
@@ -139,17 +148,9 @@ jobs:
       issues: write  # the agent's questions and middle's status comment
       pull-requests: write  # the agent opens its pull request
     steps:
-{SETUP}      - name: Install the agent CLI
-        run: npm install --global "@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"
-      - name: Install tmux
-        run: sudo apt-get install --yes --no-install-recommends tmux
-      - name: Sweep queued and parked issues
+{AGENT_SETUP}      - name: Sweep queued and parked issues
         run: middle ci-job --artifacts "$RUNNER_TEMP/middle-artifacts"
-        env:
-          GH_TOKEN: ${{{{ github.token }}}}
-          ANTHROPIC_API_KEY: ${{{{ secrets.ANTHROPIC_API_KEY }}}}
-          MIDDLE_HOME: ${{{{ runner.temp }}}}/middle-home
-      - uses: {UPLOAD_ARTIFACT}
+{JOB_ENV}      - uses: {UPLOAD_ARTIFACT}
         if: always()
         with:
           name: middle-sweep-${{{{ github.run_attempt }}}}

@@ -5,13 +5,13 @@ where they fail: CI must never pass by silently skipping the suite that proves t
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import git
 from tests.real_agents.harness import agent_bin_dir
 from tests.real_agents.terminal import Terminal
 
@@ -25,14 +25,6 @@ def agent_bin() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return folder
-
-
-def git(cwd: Path, *args: str) -> str:
-    identity = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
-    done = subprocess.run(
-        ["git", *identity, *args], cwd=cwd, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
 
 
 @dataclass
