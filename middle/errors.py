@@ -18,6 +18,15 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     ├── StoreError               the database cannot be used as it is
     │   ├── AlreadyInFlight      a second live implementation for one (repo, ref)
     │   └── DiskFullError        the disk is full (temporary: nothing is corrupt)
+    ├── NothingParkedError       answer/review/resume/cancel for a run not waiting for it
+    ├── RunMovedOnError          a request made for a state the run has left
+    ├── RepoPausedError          dispatch is paused for the repository
+    ├── SlotsFullError           every slot that max_concurrent allows is taken
+    ├── RateLimitedError         the adapter's usage limit has not reset yet
+    ├── ServeAlreadyRunningError another `middle serve` owns this MIDDLE_HOME
+    ├── StateFormatError         a state bundle that cannot be read or imported
+    ├── StateRaceError           another job wrote the state ref first
+    ├── RemoteBindError          a dashboard --host beyond loopback without --allow-remote
     ├── PluginError              a plugin could not be loaded or registered
     │   └── DuplicateStepError   two steps share a name (names both origins)
     └── WorkflowError            a workflow cannot run as asked
@@ -137,3 +146,43 @@ class SignalTimeoutError(WorkflowError):
 
 class WorkflowCancelled(BaseException):
     """Raised inside a running step when its workflow has been cancelled."""
+
+
+# -- refusals of the use cases (middle/app, middle/steps, middle/dashboard) --------------
+
+
+class NothingParkedError(MiddleError):
+    """`answer` or `review` for an issue that is not waiting for one."""
+
+
+class StateRaceError(MiddleError):
+    """Another job wrote the state ref since this one read it."""
+
+
+class StateFormatError(MiddleError):
+    """A state bundle middle cannot read or import: not one, from a newer middle, or
+    clashing with a live run of the same issue."""
+
+
+class RepoPausedError(MiddleError):
+    """Dispatch is paused for the repository."""
+
+
+class RunMovedOnError(MiddleError):
+    """The run is no longer in the state the request was made for."""
+
+
+class ServeAlreadyRunningError(MiddleError):
+    """Another `middle serve` owns this MIDDLE_HOME."""
+
+
+class SlotsFullError(MiddleError):
+    """Every agent slot allowed by max_concurrent is taken."""
+
+
+class RateLimitedError(MiddleError):
+    """The adapter hit its usage limit and has not reset yet."""
+
+
+class RemoteBindError(MiddleError):
+    """A non-loopback --host without --allow-remote."""

@@ -13,7 +13,8 @@ import pytest
 
 from middle.app.ci_slots import claim_slot, release_slot, slot_holders
 from middle.app.state import StateBundle
-from middle.app.stateref import StateRaceError, load_state, save_state
+from middle.app.stateref import load_state, save_state
+from middle.errors import StateRaceError
 from tests.e2e.conftest import git
 
 

@@ -28,14 +28,13 @@ from middle.app.poll import due_signal
 from middle.app.state import export_state, import_state
 from middle.app.stateref import (
     Saved,
-    StateRaceError,
     list_state_refs,
     load_state,
     push_branch,
     save_state,
 )
 from middle.config import load_config, middle_home
-from middle.errors import GitError, MiddleError
+from middle.errors import GitError, MiddleError, StateRaceError
 from middle.progress import Progress
 from middle.refs import branch_name
 from middle.store import find_live_implementation, list_workflows

@@ -18,14 +18,13 @@ from pathlib import Path
 
 from middle.app.stateref import (
     IDENTITY,
-    StateRaceError,
     cas,
     fetch_ref,
     git_out,
     read_tree,
     write_tree,
 )
-from middle.errors import GitError
+from middle.errors import GitError, StateRaceError
 from middle.store.base import iso
 
 SLOT_HOURS = 6  # GitHub's own limit on a job's run time

@@ -18,19 +18,11 @@ from sqlite_utils import Database
 from middle import git
 from middle.app.home import open_home_db
 from middle.app.repo import resolve_repo
-from middle.errors import MiddleError
+from middle.errors import RepoPausedError, RunMovedOnError
 from middle.store import get_workflow, record_event, update_workflow
 from middle.store.repos import merge_repo_settings, repo_settings
 
 CONTROLLABLE_STATES = ("launching", "running")
-
-
-class RepoPausedError(MiddleError):
-    """Dispatch is paused for the repository."""
-
-
-class RunMovedOnError(MiddleError):
-    """The run is no longer in the state the request was made for."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,13 @@ from middle.app.plugins import load_plugins
 from middle.app.repo import resolve_repo
 from middle.config import adapter_choice, load_config, middle_home
 from middle.engine import Registry, Runner, RunResult
-from middle.errors import EpicBlockedError, EpicError, MiddleError, UnknownWorkflowError
+from middle.errors import (
+    EpicBlockedError,
+    EpicError,
+    MiddleError,
+    NothingParkedError,
+    UnknownWorkflowError,
+)
 from middle.issues.store import open_epic_store
 from middle.progress import Progress
 from middle.refs import validate_ref
@@ -36,10 +42,6 @@ from middle.tmux import Tmux
 
 WORKFLOW = "implementation"
 PARKED_STATES = ("waiting-human", "rate-limited")
-
-
-class NothingParkedError(MiddleError):
-    """`answer` or `review` for an issue that is not waiting for one."""
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,8 @@ from middle.app.poll import poll_once, spawn_resume
 from middle.app.watchdog import watchdog_once
 from middle.config import middle_home
 from middle.engine.runstate import describe_error
-from middle.errors import MiddleError, WorkflowBusyError
+from middle.errors import MiddleError, ServeAlreadyRunningError, WorkflowBusyError
 from middle.store import list_workflows
-
-
-class ServeAlreadyRunningError(MiddleError):
-    """Another `middle serve` owns this MIDDLE_HOME."""
 
 
 class Service:

@@ -29,7 +29,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle import git
-from middle.errors import GitError, MiddleError
+from middle.errors import GitError, MiddleError, StateFormatError
 from middle.refs import validate_ref
 from middle.steps.dispatch import worktree_path
 from middle.store import encode_event_payload, list_workflows, utcnow
@@ -41,11 +41,6 @@ FORMAT = "middle-state"
 VERSION = 1
 DOCUMENT = "state.json"
 JSON_COLUMNS = ("meta_json", "output_json", "payload_json")
-
-
-class StateFormatError(MiddleError):
-    """A state bundle middle cannot read or import: not one, from a newer middle, or
-    clashing with a live run of the same issue."""
 
 
 @dataclass

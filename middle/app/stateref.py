@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from middle.app.state import DOCUMENT, StateBundle, check_format
-from middle.errors import GitError, MiddleError
+from middle.errors import GitError, StateRaceError
 from middle.git import git
 
 JOB_FILE = "job.json"
@@ -33,10 +33,6 @@ IDENTITY = {
     "GIT_COMMITTER_NAME": "middle",
     "GIT_COMMITTER_EMAIL": "middle@users.noreply.github.com",
 }
-
-
-class StateRaceError(MiddleError):
-    """Another job wrote the state ref since this one read it."""
 
 
 def state_ref(ref: str) -> str:

@@ -24,9 +24,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from middle.app.control import RunMovedOnError
 from middle.app.home import open_home_db
 from middle.config import middle_home
+from middle.errors import RunMovedOnError
 from middle.store import get_workflow, record_event
 
 from .views import ANSWERABLE, REVIEWABLE, park_of

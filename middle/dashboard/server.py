@@ -12,13 +12,9 @@ from collections.abc import Callable
 import uvicorn
 
 from middle.dashboard.app import create_app
-from middle.errors import MiddleError
+from middle.errors import MiddleError, RemoteBindError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
-class RemoteBindError(MiddleError):
-    """A non-loopback --host without --allow-remote."""
 
 
 def check_host(host: str, allow_remote: bool) -> str | None:

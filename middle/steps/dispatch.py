@@ -10,19 +10,11 @@ from tenacity import stop_after_attempt
 
 from middle import git
 from middle.engine import StepContext, step
-from middle.errors import GitError, MiddleError
+from middle.errors import GitError, RateLimitedError, SlotsFullError
 from middle.refs import branch_name, repo_slug, session_name
 from middle.store import get_workflow, merge_workflow_meta, update_workflow, write_transaction
 from middle.store.limits import active_rate_limit
 from middle.store.slots import busy_scope, claim_slot, slot_holders
-
-
-class SlotsFullError(MiddleError):
-    """Every agent slot allowed by max_concurrent is taken."""
-
-
-class RateLimitedError(MiddleError):
-    """The adapter hit its usage limit and has not reset yet."""
 
 
 def worktree_path(home: Path, repo: Path, ref: str) -> Path:

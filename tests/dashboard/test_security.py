@@ -8,7 +8,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from middle.dashboard.server import RemoteBindError, check_host
+from middle.dashboard.server import check_host
+from middle.errors import RemoteBindError
 from middle.store import update_workflow
 from tests.dashboard.conftest import Dashboard
 from tests.e2e.conftest import REF, Sandbox, git
