@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from middle.issues.base import Issue
+from middle.worktree import prompt_path
 
 OPERATING_RULES = """\
 ## How to work
@@ -59,7 +60,7 @@ def resume_brief(feedback: str, review_round: int) -> str:
 
 
 def write_brief(worktree: Path, text: str) -> Path:
-    path = worktree / ".middle" / "prompt.md"
+    path = prompt_path(worktree)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path

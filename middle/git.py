@@ -7,18 +7,10 @@ import subprocess
 from pathlib import Path
 
 from middle.errors import GitError, RepoError
+from middle.worktree import IGNORED
 
-# What middle writes into a worktree and never wants committed.
-IGNORED_IN_WORKTREES = (
-    "/.middle/prompt.md",
-    "/.middle/hooks/",
-    "/.middle/spool/",
-    "/.middle/done.json",
-    "/.middle/blocked.json",
-    "/.middle/failed.json",
-    "/.middle/agent/",
-    "/.claude/settings.local.json",
-)
+# `info/exclude` patterns: anchored at the worktree's root.
+IGNORED_IN_WORKTREES = tuple(f"/{pattern}" for pattern in IGNORED)
 
 
 def git(*args: str, cwd: Path) -> str:

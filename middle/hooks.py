@@ -19,6 +19,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle.store import insert_idempotent, record_event, update_workflow, utcnow, write_transaction
+from middle.worktree import hook_script, spool_dir
 
 HOOK_SCRIPT = """#!/bin/sh
 # middle's hook relay: `hook.sh EVENT` with the JSON payload on stdin (or as "$2").
@@ -53,14 +54,6 @@ def _sent_at(name: str) -> float | None:
     """`hook.sh` names each spool file `<epoch ns>-<pid>.hook`."""
     stamp = name.partition("-")[0]
     return int(stamp) / 1e9 if stamp.isdigit() else None
-
-
-def hook_script(worktree: Path) -> Path:
-    return worktree / ".middle" / "hooks" / "hook.sh"
-
-
-def spool_dir(worktree: Path) -> Path:
-    return worktree / ".middle" / "spool"
 
 
 def install_hook_script(worktree: Path) -> Path:

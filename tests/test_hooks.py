@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from middle.hooks import drain_hooks, install_hook_script, spool_dir
+from middle.hooks import drain_hooks, install_hook_script
 from middle.store import create_workflow_record, get_workflow
+from middle.worktree import spool_dir
 
 TOKEN = "s3cret-token"
 

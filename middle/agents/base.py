@@ -19,10 +19,10 @@ from typing import Any, ClassVar, Literal
 
 from middle.errors import AgentError
 from middle.hooks import Hook, install_hook_script
+from middle.worktree import SENTINELS, sentinel_path
 
 PromptKind = Literal["initial", "answer", "resume", "nudge"]
 StopKind = Literal["asked-question", "rate-limited", "done", "failed", "bare-stop"]
-SENTINELS = ("done.json", "blocked.json", "failed.json")
 UNAVAILABLE_QUESTION = "(question text unavailable)"
 
 POINTER_LINES: dict[str, str] = {
@@ -245,7 +245,7 @@ def describe_tool(payload: Mapping[str, Any]) -> str:
 
 def read_sentinel(worktree: Path, name: str) -> dict[str, Any] | None:
     """The sentinel's JSON object; `{}` if it exists but is not one; None if absent."""
-    path = worktree / ".middle" / name
+    path = sentinel_path(worktree, name)
     try:
         value = json.loads(path.read_text(encoding="utf-8", errors="replace") or "{}")
     except FileNotFoundError:
@@ -297,4 +297,4 @@ def classify_stop(worktree: Path, signal: Signal, text_limit: str | None) -> Sto
 def consume_sentinels(worktree: Path) -> None:
     """Remove the turn's sentinels, so the next turn starts from a clean slate."""
     for name in SENTINELS:
-        (worktree / ".middle" / name).unlink(missing_ok=True)
+        sentinel_path(worktree, name).unlink(missing_ok=True)

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from middle.agents.base import BaseAdapter, Screen, Signal
-from middle.hooks import Hook, hook_script
+from middle.hooks import Hook
+from middle.worktree import hook_script
 
 # "You\u2019ve hit your usage limit ... try again at 9:02 PM." (a typographic apostrophe)
 _USAGE_LIMIT = re.compile(

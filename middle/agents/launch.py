@@ -17,6 +17,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from middle.worktree import env_file
+
 # What any CLI needs to run as the user: identity, paths, locale, proxies and CA files.
 BASE_ENV = (
     "HOME", "USER", "LOGNAME", "PATH", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR",
@@ -52,10 +54,6 @@ def agent_environment(
         and any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed)
     }
     return {**env, **hook_vars}
-
-
-def env_file(worktree: Path) -> Path:
-    return worktree / ".middle" / "agent-env.json"
 
 
 def launch_argv(worktree: Path, argv: list[str], env: Mapping[str, str]) -> list[str]:

@@ -11,6 +11,7 @@ from middle.github import Gh, github_slug
 from middle.issues.state_store import STATE_LABEL, StateIssueOnGitHub
 from middle.state_issue import StateIssue, render
 from middle.store.base import utcnow
+from middle.worktree import IGNORED
 
 POLICY = """\
 # middle's settings for this repository (merged over $MIDDLE_HOME/config.toml).
@@ -28,16 +29,7 @@ complexity_ceiling = 3
 # turn_timeout_seconds = 14400
 """
 
-GITIGNORE = (
-    ".middle/prompt.md",
-    ".middle/hooks/",
-    ".middle/spool/",
-    ".middle/agent/",
-    ".middle/done.json",
-    ".middle/blocked.json",
-    ".middle/failed.json",
-    ".claude/settings.local.json",
-)
+GITIGNORE = IGNORED  # what middle writes into worktrees (middle.worktree)
 
 EPICS_README = """\
 # Epics

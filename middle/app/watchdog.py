@@ -29,6 +29,7 @@ from middle.errors import WorkflowBusyError
 from middle.store import get_workflow, list_workflows, merge_workflow_meta, record_event
 from middle.store.records import last_hook_at, transition_workflow
 from middle.tmux import Tmux
+from middle.worktree import sentinel_path
 
 IDLE_WARNING_SECONDS = 5 * 60
 IDLE_KILL_SECONDS = 15 * 60
@@ -78,7 +79,7 @@ def _verdict(
     session = row["session_name"]
     if row["state"] == "running" and session and not tmux.has_session(session):
         worktree = Path(row["worktree_path"] or "/nonexistent")
-        return "blocked" if (worktree / ".middle" / "blocked.json").exists() else "session-vanished"
+        return "blocked" if sentinel_path(worktree, "blocked.json").exists() else "session-vanished"
     if row["controlled_by"] == "human" or not session:
         return None
     idle = (now - _last_activity(db, row)).total_seconds()

@@ -25,7 +25,7 @@ from typing import Any
 from tenacity import stop_after_attempt
 
 from middle.agents.base import BaseAdapter, Stop, consume_sentinels
-from middle.agents.launch import agent_environment, env_file, launch_argv
+from middle.agents.launch import agent_environment, launch_argv
 from middle.briefs import answer_brief, initial_brief, resume_brief, write_brief
 from middle.engine import StepContext, step
 from middle.errors import AgentError
@@ -39,6 +39,7 @@ from middle.store.limits import active_rate_limit, set_rate_limit
 from middle.store.records import live_session_owner, transition_workflow
 from middle.store.schema import LIVE_STATES
 from middle.tmux import Tmux
+from middle.worktree import env_file
 
 MAX_NUDGES = 3
 LIVE_PARKS = ("permission", "dialog")  # question kinds answered inside the live session

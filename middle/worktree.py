@@ -1,0 +1,51 @@
+"""What middle keeps in a worktree's `.middle/` folder, named in one place.
+
+- `prompt.md`: the brief for the current turn;
+- `hooks/hook.sh`: the relay the agent's hook config calls, and `spool/`, where it
+  leaves each hook for middle to record;
+- `done.json`, `blocked.json`, `failed.json`: the sentinels the agent writes;
+- `agent/`: files of the bundled stand-in agent;
+- `agent-env.json`: the agent's environment, for the moment between writing it and the
+  launcher reading and deleting it.
+
+None of it belongs in the agent's commits: `IGNORED` is what `git.exclude_middle_files`
+writes into the worktree's `info/exclude`, and what `middle init` adds to `.gitignore`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FOLDER = ".middle"
+SENTINELS = ("done.json", "blocked.json", "failed.json")
+CLAUDE_LOCAL_SETTINGS = ".claude/settings.local.json"  # Claude Code's untracked settings
+
+IGNORED = (
+    f"{FOLDER}/prompt.md",
+    f"{FOLDER}/hooks/",
+    f"{FOLDER}/spool/",
+    f"{FOLDER}/agent/",
+    f"{FOLDER}/agent-env.json",
+    *(f"{FOLDER}/{name}" for name in SENTINELS),
+    CLAUDE_LOCAL_SETTINGS,
+)
+
+
+def prompt_path(worktree: Path) -> Path:
+    return worktree / FOLDER / "prompt.md"
+
+
+def sentinel_path(worktree: Path, name: str) -> Path:
+    return worktree / FOLDER / name
+
+
+def hook_script(worktree: Path) -> Path:
+    return worktree / FOLDER / "hooks" / "hook.sh"
+
+
+def spool_dir(worktree: Path) -> Path:
+    return worktree / FOLDER / "spool"
+
+
+def env_file(worktree: Path) -> Path:
+    return worktree / FOLDER / "agent-env.json"
