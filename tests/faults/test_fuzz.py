@@ -29,6 +29,12 @@ FUZZ = settings(
 )
 
 
+def json_containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    """Lists and objects of `inner`. A named function: hypothesis reads a lambda's source
+    to check that it recurses, and that read misfired on the multi-line lambda once."""
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+
+
 @pytest.fixture
 def worktree_db(tmp_path: Path) -> tuple[Path, Database]:
     db = open_db(tmp_path / "db.sqlite3")
@@ -47,10 +53,7 @@ def worktree_db(tmp_path: Path) -> tuple[Path, Database]:
         st.binary(max_size=3000).map(lambda b: b.decode("latin-1")),
         st.recursive(
             st.none() | st.booleans() | st.integers() | st.text(max_size=50),
-            lambda inner: (
-                st.lists(inner, max_size=4)
-                | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-            ),
+            json_containers,
             max_leaves=20,
         ).map(json.dumps),
         st.text(max_size=100).map(lambda t: t * 400),  # oversized: past the 16 KB cap
