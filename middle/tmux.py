@@ -44,11 +44,6 @@ class Tmux:
     def has_session(self, name: str) -> bool:
         return self._run("has-session", "-t", f"={name}", check=False).returncode == 0
 
-    def send_line(self, name: str, text: str) -> None:
-        """Type `text` literally into the session, then press Enter."""
-        self._run("send-keys", "-t", f"={name}:", "-l", "--", text)
-        self._run("send-keys", "-t", f"={name}:", "Enter")
-
     def paste(self, name: str, text: str) -> None:
         """Paste `text` into the session as one bracketed paste (`paste-buffer -p`), so a
         TUI takes it as a single input, newlines and all. Unlike `send-keys`, there is no
