@@ -58,6 +58,12 @@ AGENT_SETUP = f"""\
       - name: Install tmux
         run: sudo apt-get install --yes --no-install-recommends tmux
 """
+WRITE_PERMISSIONS = """\
+    permissions:
+      contents: write  # push the agent's branch and the refs/middle/ state
+      issues: write  # the agent's questions and middle's status comment
+      pull-requests: write  # the agent opens its pull request
+"""
 JOB_ENV = """\
         env:
           GH_TOKEN: ${{ github.token }}
@@ -121,11 +127,7 @@ jobs:
     concurrency:
       group: middle-issue-${{{{ needs.route.outputs.issue }}}}
       cancel-in-progress: false
-    permissions:
-      contents: write  # push the agent's branch and the refs/middle/ state
-      issues: write  # the agent's questions and middle's status comment
-      pull-requests: write  # the agent opens its pull request
-    steps:
+{WRITE_PERMISSIONS}    steps:
 {AGENT_SETUP}      - name: Run middle for the issue
         run: middle ci-job --artifacts "$RUNNER_TEMP/middle-artifacts"
 {JOB_ENV}      - uses: {UPLOAD_ARTIFACT}
@@ -143,11 +145,7 @@ jobs:
     concurrency:
       group: middle-sweep
       cancel-in-progress: false
-    permissions:
-      contents: write  # push the agent's branch and the refs/middle/ state
-      issues: write  # the agent's questions and middle's status comment
-      pull-requests: write  # the agent opens its pull request
-    steps:
+{WRITE_PERMISSIONS}    steps:
 {AGENT_SETUP}      - name: Sweep queued and parked issues
         run: middle ci-job --artifacts "$RUNNER_TEMP/middle-artifacts"
 {JOB_ENV}      - uses: {UPLOAD_ARTIFACT}
