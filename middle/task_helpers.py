@@ -33,7 +33,7 @@ def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
             except MiddleError as exc:
                 raise Exit(f"middle: {exc}", code=1) from exc
             except (sqlite3.Error, OSError) as exc:  # a full disk mid-command is no bug
-                from middle.store.db import disk_full, is_disk_full
+                from middle.store import disk_full, is_disk_full
 
                 if not is_disk_full(exc):
                     raise

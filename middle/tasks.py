@@ -32,7 +32,7 @@ def status(c: Context, json_: bool = False) -> None:
     """Show the state of every workflow."""
     from middle.app.home import open_home_db
     from middle.app.status import blocked_epics, broken_configs, github_quota, workflow_summaries
-    from middle.store.limits import active_rate_limit, list_rate_limits
+    from middle.store import active_rate_limit, list_rate_limits
 
     db = open_home_db()
     summaries = workflow_summaries(db)

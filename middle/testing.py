@@ -6,7 +6,8 @@ Fixtures:
 - `middle_registry`: an empty step registry;
 - `middle_runner`: a runner over both that never sleeps between attempts;
 - `middle_harness`: runs one step or a small workflow, optionally failing chosen steps'
-  first attempts, and reads back events and checkpoints.
+  first attempts, and reads back events and checkpoints. `use_services(...)` hands the
+  steps middle's `Services` (config, issue store, adapter, tmux), for steps that use them.
 
     def test_my_step_recovers(middle_harness):
         result = middle_harness.run(my_step, fail={"my-step": 1})
@@ -16,6 +17,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping
@@ -25,10 +27,12 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
+from middle.config import DEFAULTS
 from middle.engine import Registry, Runner, RunResult, Step, StepContext, Workflow
 from middle.engine.workflow import NodeLike
+from middle.steps.services import Services
 from middle.store import open_db
-from middle.store.checkpoints import load_checkpoints
+from middle.tmux import Tmux
 
 
 class InjectedFailure(Exception):
@@ -64,17 +68,35 @@ class StepHarness:
         if failures:
             raise ValueError(f"fail names steps not in this run: {sorted(failures)}")
         workflow = Workflow(name, nodes)
-        run_input = {"repo": str(self.repo), "epic_ref": None, **(input or {})}
+        run_input = {"repo": str(self.repo), **(input or {})}
         return self.runner.start(workflow, run_input, workflow_id)
 
+    def use_services(self, **parts: Any) -> Services:
+        """Give the steps middle's `Services`, made of `parts` (`config`, `issues`,
+        `adapter`, `tmux`, `home`, `progress`). A part left out is middle's default where
+        there is one (the default config, a home under the test's directory, this
+        harness's registry, a tmux handle), and None otherwise, so a step that reaches for
+        it fails at once."""
+        defaults: dict[str, Any] = {
+            "home": self.repo / "middle-home",
+            "config": copy.deepcopy(DEFAULTS),
+            "issues": None,
+            "adapter": None,
+            "tmux": Tmux(),
+            "plugins": self.registry,
+        }
+        services = Services(**{**defaults, **parts})
+        self.runner.services = services
+        return services
+
     def events(self, type: str | None = None) -> list[dict[str, Any]]:
-        """Event payloads, oldest first, optionally of one type."""
+        """Event payloads of every run, oldest first, optionally of one type."""
         where, params = ("type = ?", [type]) if type else (None, [])
         rows = self.db.table("events").rows_where(where, params, order_by="id")
         return [json.loads(row["payload_json"]) for row in rows]
 
     def checkpoints(self, workflow_id: str) -> list[dict[str, Any]]:
-        return load_checkpoints(self.db, workflow_id)
+        return self.runner.runs.checkpoints(workflow_id)
 
 
 def _failing(step: Step, plan: int | tuple[int, BaseException]) -> Step:

@@ -35,7 +35,7 @@ def run_loop(harness: StepHarness, tmp_path: Path, plans: list[str]) -> Any:
         (worktree / PLAN).write_text(plans[min(ctx.round, len(plans)) - 1])
         return {"outcome": "done"}
 
-    harness.runner.services = {"store": Store(), "config": DEFAULTS}
+    harness.use_services(issues=Store(), config=DEFAULTS)
     harness.registry.add(check_plan, "test")
     harness.registry.add(turn, "test")
     return harness.run(

@@ -24,16 +24,19 @@ from sqlite_utils import Database
 from middle import git
 from middle.app.control import is_paused
 from middle.app.poll import spawn_resume
+from middle.app.runtime import WORKFLOW, Runtime
 from middle.config import load_config, middle_home
 from middle.errors import AlreadyInFlight, MiddleError
 from middle.issues.base import EpicStore
 from middle.issues.state_store import current_state, state_location
 from middle.issues.store import open_epic_store
-from middle.store import list_workflows, record_event
-from middle.store.limits import active_rate_limit
-from middle.store.records import create_workflow_record
-from middle.store.schema import TERMINAL_STATES
-from middle.store.slots import slot_holders
+from middle.store import (
+    TERMINAL_STATES,
+    active_rate_limit,
+    list_workflows,
+    record_event,
+    slot_holders,
+)
 
 
 @dataclass(frozen=True)
@@ -115,23 +118,14 @@ def _dispatch(
 ) -> AutoDispatch | None:
     run_input = {
         "repo": str(repo),
-        "epic_ref": ref,
+        "ref": ref,
         "adapter": adapter,
         "base": git.current_branch(repo),
         "source": "auto",
     }
     workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
     try:
-        created = create_workflow_record(
-            db,
-            id=workflow_id,
-            kind="implementation",
-            repo=str(repo),
-            epic_ref=ref,
-            adapter=adapter,
-            source="auto",
-            meta={"workflow": "implementation", "input": run_input},
-        )
+        created = Runtime(repo).runner(adapter).enqueue(WORKFLOW, run_input, workflow_id)
     except AlreadyInFlight:
         return None  # another dispatcher won the race
     if not created:

@@ -13,7 +13,6 @@ nothing. A claim whose job died expires after `CLAIM_HOURS`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,8 +22,9 @@ from middle import git
 from middle.app.ci_events import Trigger
 from middle.app.ci_slots import Slot, claim_slot, release_slot
 from middle.app.home import open_home_db
-from middle.app.implement import PARKED_STATES, describe, implement, runner_for
+from middle.app.implement import implement
 from middle.app.poll import due_signal
+from middle.app.runtime import PARKED_STATES, describe, runner_of
 from middle.app.state import export_state, import_state
 from middle.app.stateref import (
     Saved,
@@ -34,11 +34,11 @@ from middle.app.stateref import (
     save_state,
 )
 from middle.config import load_config, middle_home
+from middle.engine.runs import Runs
 from middle.errors import GitError, MiddleError, StateRaceError
 from middle.progress import Progress
 from middle.refs import branch_name
-from middle.store import find_live_implementation, list_workflows
-from middle.store.base import iso
+from middle.store import find_live_implementation, iso, list_workflows
 
 CLAIM_HOURS = 6
 NEEDS_AGENT = ("answer", "request-changes", "continue")
@@ -116,7 +116,7 @@ def _act(
             ref, live["state"], f"workflow {live['id']} is {live['state']}; a job that died "
             f"left it so: end it with `middle cancel --issue {ref}`", False, live["id"],
         )  # fmt: skip
-    run_input = json.loads(live["meta_json"])["input"]
+    run_input = Runs.meta(live)["input"]
     signal = due_signal(db, live, run_input)
     if signal is None:
         return JobResult(
@@ -126,7 +126,7 @@ def _act(
     with _slot(repo, ref, job, needed=needs_agent) as slot:
         if needs_agent and slot is None:
             return _queued(repo, ref, live["id"])
-        runner = runner_for(run_input, progress)
+        runner = runner_of(live, progress)
         if not runner.signal(live["id"], "resume", signal, when_state=PARKED_STATES):
             return JobResult(ref, "busy", "someone else resumed the run a moment ago")
         outcome = describe(runner, runner.resume(live["id"]), ref)

@@ -14,8 +14,7 @@ from middle.app.ci import JobResult
 from middle.app.home import open_home_db
 from middle.errors import GitHubError
 from middle.github import Gh
-from middle.store import get_workflow
-from middle.store.checkpoints import load_checkpoints
+from middle.store import get_workflow, load_checkpoints
 
 STATUS_MARKER = "<!-- middle:status -->"
 NEXT = {

@@ -25,7 +25,7 @@ from middle.app.stateref import (
     write_tree,
 )
 from middle.errors import GitError, StateRaceError
-from middle.store.base import iso
+from middle.store import iso
 
 SLOT_HOURS = 6  # GitHub's own limit on a job's run time
 

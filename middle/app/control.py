@@ -19,8 +19,13 @@ from middle import git
 from middle.app.home import open_home_db
 from middle.app.repo import resolve_repo
 from middle.errors import RepoPausedError, RunMovedOnError
-from middle.store import get_workflow, record_event, update_workflow
-from middle.store.repos import merge_repo_settings, repo_settings
+from middle.store import (
+    get_workflow,
+    merge_repo_settings,
+    record_event,
+    repo_settings,
+    update_workflow,
+)
 
 CONTROLLABLE_STATES = ("launching", "running")
 

@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from middle.app.implement import Outcome, answer, implement, review
+from middle.app.implement import answer, implement, review
+from middle.app.runtime import Outcome
 from middle.config import middle_home
 from middle.issues.epic_file import render_new_epic
 from middle.progress import Progress

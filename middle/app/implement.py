@@ -7,52 +7,40 @@ session, then hands the run to the engine and reports how it left the workflow.
 from __future__ import annotations
 
 import getpass
-import json
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from sqlite_utils import Database
 
 from middle import git
 from middle.app.control import refuse_if_paused
 from middle.app.home import open_home_db
 from middle.app.plugins import load_plugins
 from middle.app.repo import resolve_repo
-from middle.config import adapter_choice, load_config, middle_home
-from middle.engine import Registry, Runner, RunResult
-from middle.errors import (
-    EpicBlockedError,
-    EpicError,
-    MiddleError,
-    NothingParkedError,
-    UnknownWorkflowError,
+from middle.app.runtime import (
+    PARKED_STATES,
+    WORKFLOW,
+    Outcome,
+    Runtime,
+    describe,
+    live_run,
+    parked_run,
+    runner_of,
 )
-from middle.issues.store import open_epic_store
+from middle.config import adapter_choice
+from middle.engine import Runner
+from middle.engine.runs import Runs
+from middle.errors import EpicBlockedError, EpicError, MiddleError, NothingParkedError
 from middle.progress import Progress
 from middle.refs import validate_ref
 from middle.steps.dispatch import raise_rate_limited
-from middle.store import find_live_implementation, get_workflow, list_workflows
-from middle.store.checkpoints import load_checkpoints
-from middle.store.limits import active_rate_limit, set_rate_limit
-from middle.store.records import request_cancel
-from middle.store.slots import QUEUED, SlotsBusy, claim_slot_at_launch
-from middle.tmux import Tmux
-
-WORKFLOW = "implementation"
-PARKED_STATES = ("waiting-human", "rate-limited")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a command left a workflow, in words, and whether that is a success (exit 0)."""
-
-    workflow_id: str
-    ref: str
-    state: str
-    message: str
-    ok: bool
+from middle.store import (
+    QUEUED,
+    Row,
+    SlotsBusy,
+    active_rate_limit,
+    claim_slot_at_launch,
+    set_rate_limit,
+)
 
 
 def implement(
@@ -67,10 +55,9 @@ def implement(
     """Dispatch the issue and run it in the foreground until it parks or settles. An
     issue nobody approved, or an Epic with open blockers, is refused unless `force`."""
     ref = validate_ref(ref)
-    root = git.repo_root(resolve_repo(repo))
-    config = load_config(middle_home(), root)
-    store = open_epic_store(root, config)
-    issue = store.load(ref)
+    runtime = Runtime(git.repo_root(resolve_repo(repo)))
+    root, config = runtime.root, runtime.config
+    issue = runtime.issues.load(ref)
     if issue.closed:
         raise EpicError(f"Epic {ref} is closed ({issue.source}); reopen it to dispatch it")
     if not issue.approved and not force:
@@ -80,7 +67,7 @@ def implement(
             else f"set `approved: true` in its meta block ({issue.source})"
         )
         raise EpicError(f"issue {ref} is not approved; {how}, or dispatch it anyway with --force")
-    blockers = [] if force else store.open_blockers(ref)
+    blockers = [] if force else runtime.issues.open_blockers(ref)
     if blockers:
         raise EpicBlockedError(
             f"Epic {ref} is blocked by {', '.join(blockers)} (still open); dispatch those "
@@ -90,24 +77,23 @@ def implement(
         agent or issue.adapter or config["repo"].get("default_adapter")
         or config["global"]["default_adapter"]
     )  # fmt: skip
-    registry = load_plugins(root).registry
     try:
-        registry.adapter(adapter, config).check_available()
+        runner = runtime.runner(adapter, progress)
+        runner.services.adapter.check_available()
     except MiddleError as exc:
         why = adapter_choice(config, agent, issue.adapter)
         raise type(exc)(f"{exc} (middle chose the {adapter} adapter from {why})") from exc
+    refuse_if_paused(runtime.db, str(root))
+    limited = active_rate_limit(runtime.db, adapter)
+    if limited is not None:  # refused before any row exists (check-slots is the backstop)
+        raise_rate_limited(adapter, limited)
     run_input = {
         "repo": str(root),
-        "epic_ref": ref,
+        "ref": ref,
         "adapter": adapter,
         "base": git.current_branch(root),
         "source": source,
     }
-    runner = runner_for(run_input, progress, config=config, registry=registry)
-    refuse_if_paused(runner.db, str(root))
-    limited = active_rate_limit(runner.db, adapter)
-    if limited is not None:  # refused before any row exists (check-slots is the backstop)
-        raise_rate_limited(adapter, limited)
     workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
     return describe(runner, runner.start(WORKFLOW, run_input, workflow_id), ref)
 
@@ -116,21 +102,22 @@ def answer(repo: str | Path, ref: str, text: str, progress: Progress | None = No
     """Record a human's answer and continue the run in the same worktree."""
     if not text.strip():
         raise MiddleError("--text is empty; say what the agent should know")
-    db, row, park = _parked(repo, ref, "answer")
-    store = open_epic_store(Path(row["repo"]), load_config(middle_home(), Path(row["repo"])))
-    written = getattr(store, "written_answer", lambda ref: None)(ref)
+    runtime = Runtime(git.repo_root(resolve_repo(repo)))
+    row, park = parked_run(runtime.runs, runtime.root, validate_ref(ref), "answer")
+    written = getattr(runtime.issues, "written_answer", lambda ref: None)(ref)
     if written is not None:  # never overwrite what a person wrote into the Epic file
         raise NothingParkedError(
             f"question {written.id} of issue {ref} already has an answer written in "
-            f"{getattr(store, 'path', lambda r: 'the Epic file')(ref)}; send it with: "
-            f"middle poll (or edit it there)"
+            f"{getattr(runtime.issues, 'path', lambda r: 'the Epic file')(ref)}; send it "
+            f"with: middle poll (or edit it there)"
         )
     if park["reason"] not in ("asked-question", "bare-stop", "gates-failed"):
         raise NothingParkedError(
             f"issue {ref} is waiting for a review, not an answer; use: middle review "
             f"--issue {ref} --approve (or --request-changes '...')"
         )
-    return _continue(db, row, {"kind": "answer", "text": text, "author": _user()}, progress)
+    signal = {"kind": "answer", "text": text, "author": _user()}
+    return _continue(runtime, row, signal, progress)
 
 
 def review(
@@ -146,7 +133,8 @@ def review(
         raise MiddleError("give exactly one of --approve or --request-changes TEXT")
     if request_changes is not None and not request_changes.strip():
         raise MiddleError("--request-changes needs the feedback text")
-    db, row, park = _parked(repo, ref, "review")
+    runtime = Runtime(git.repo_root(resolve_repo(repo)))
+    row, park = parked_run(runtime.runs, runtime.root, validate_ref(ref), "review")
     if park["reason"] not in ("done", "held", "gates-failed"):
         raise NothingParkedError(
             f"issue {ref} is not waiting for a review ({park['reason']}); see: middle status"
@@ -156,27 +144,22 @@ def review(
         if approve
         else {"kind": "request-changes", "text": request_changes, "author": _user()}
     )
-    return _continue(db, row, verdict, progress)
+    return _continue(runtime, row, verdict, progress)
 
 
 def resume(
     repo: str | Path | None, ref: str | None, progress: Progress | None = None
 ) -> list[Outcome]:
     """Adopt in-flight workflows after a crash: one issue's, or every live one."""
-    db = open_home_db()
+    runs = Runs(open_home_db())
     if ref is not None:
         ref = validate_ref(ref)
-        root = git.repo_root(resolve_repo(repo or "."))
-        live = find_live_implementation(db, repo=str(root), epic_ref=ref)
-        if live is None:
-            raise NothingParkedError(f"issue {ref} in {root} has no live workflow to resume")
-        rows = [live]
+        rows = [live_run(runs, git.repo_root(resolve_repo(repo or ".")), ref, "resume")]
     else:
-        rows = list_workflows(db, kind=WORKFLOW, live=True)
+        rows = runs.find(kind=WORKFLOW, live=True)
     outcomes = []
     for row in rows:
-        run_input = json.loads(row["meta_json"])["input"]
-        runner = runner_for(run_input, progress)
+        runner = runner_of(row, progress)
         if row["state"] == "rate-limited":  # (whoever signals a parked run claims for it)
             runner.signal(row["id"], "resume", {"kind": "continue", "author": _user()})
             busy = claim_launch_slot(runner, row, "continue")
@@ -190,15 +173,12 @@ def resume(
 def cancel(repo: str | Path, ref: str) -> Outcome:
     """End the issue's live workflow: stop its agent, undo its steps, mark it cancelled."""
     ref = validate_ref(ref)
-    root = git.repo_root(resolve_repo(repo))
-    db = open_home_db()
-    live = find_live_implementation(db, repo=str(root), epic_ref=ref)
-    if live is None:
-        raise NothingParkedError(f"issue {ref} in {root} has no live workflow to cancel")
-    runner = runner_for(json.loads(live["meta_json"])["input"], None)
-    request_cancel(db, live["id"])  # first, so a dispatcher reads the ended session as a cancel
+    runs = Runs(open_home_db())
+    live = live_run(runs, git.repo_root(resolve_repo(repo)), ref, "cancel")
+    runner = runner_of(live)
+    runs.request_cancel(live["id"])  # first, so a dispatcher reads the ended session as a cancel
     if live["session_name"]:
-        runner.services["tmux"].kill_session(live["session_name"])
+        runner.services.tmux.kill_session(live["session_name"])
     result = runner.cancel(live["id"], wait=60)
     return Outcome(live["id"], ref, result.status, f"cancelled workflow {live['id']}", True)
 
@@ -223,70 +203,11 @@ def _user() -> str:
         return "human"
 
 
-def runner_for(
-    run_input: dict[str, Any],
-    progress: Progress | None,
-    *,
-    config: dict[str, Any] | None = None,
-    registry: Registry | None = None,
-) -> Runner:
-    """A runner whose steps get this run's services: config, store, adapter, tmux.
-    A caller that already loaded the config or the plugins passes them in."""
-    repo = Path(run_input["repo"])
-    home = middle_home()
-    config = config if config is not None else load_config(home, repo)
-    registry = registry if registry is not None else load_plugins(repo).registry
-    services = {
-        "home": home,
-        "config": config,
-        "store": open_epic_store(repo, config),
-        "adapter": registry.adapter(run_input["adapter"], config),
-        "tmux": Tmux(),
-        "progress": progress,
-    }
-    on_step = progress.step if progress is not None else None
-    return Runner(open_home_db(home), registry, services=services, on_step=on_step)
-
-
-def _parked(
-    repo: str | Path, ref: str, verb: str
-) -> tuple[Database, dict[str, Any], dict[str, Any]]:
-    """The issue's parked workflow and why it parked; refuses if it is not parked."""
-    ref = validate_ref(ref)
-    root = git.repo_root(resolve_repo(repo))
-    db = open_home_db()
-    live = find_live_implementation(db, repo=str(root), epic_ref=ref)
-    if live is None or live["state"] not in PARKED_STATES:
-        what = f"is {live['state']}" if live else "has no live workflow"
-        raise NothingParkedError(
-            f"nothing to {verb}: issue {ref} in {root} {what}; see: middle status"
-        )
-    park = latest_output(db, live["id"], "park-for-resume")
-    if park is None:
-        raise UnknownWorkflowError(f"workflow {live['id']} is parked but recorded no reason")
-    return db, live, park
-
-
-def latest_checkpoint(db: Database, workflow_id: str, step: str) -> dict[str, Any] | None:
-    """The newest completed checkpoint of `step` in any loop iteration."""
-    found = [
-        cp
-        for cp in load_checkpoints(db, workflow_id)
-        if cp["name"].partition("#")[0] == step and cp["status"] == "completed"
-    ]
-    return found[-1] if found else None
-
-
-def latest_output(db: Database, workflow_id: str, step: str) -> dict[str, Any] | None:
-    checkpoint = latest_checkpoint(db, workflow_id, step)
-    return json.loads(checkpoint["output_json"]) if checkpoint else None
-
-
 def _continue(
-    db: Database, row: dict[str, Any], signal: dict[str, Any], progress: Progress | None
+    runtime: Runtime, row: Row, signal: dict[str, Any], progress: Progress | None
 ) -> Outcome:
-    runner = runner_for(json.loads(row["meta_json"])["input"], progress)
-    if json.loads(row["meta_json"]).get("queued"):
+    runner = runtime.runner(str(runtime.runs.input(row)["adapter"]), progress)
+    if Runs.meta(row).get("queued"):
         raise NothingParkedError(
             f"issue {row['epic_ref']} already has its signal and waits for a free slot; "
             f"see: middle status"
@@ -305,16 +226,16 @@ def _continue(
 LAUNCHING_SIGNALS = ("answer", "request-changes", "continue")
 
 
-def claim_launch_slot(runner: Runner, row: dict[str, Any], kind: str) -> SlotsBusy | None:
+def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:
     """Claim an agent slot for the launch a signal of `kind` leads to; when none is free
     the run stays parked, marked queued, with its signal delivered for later."""
     if kind not in LAUNCHING_SIGNALS:
         return None  # an approval or a PR's end launches nothing
-    adapter = str(json.loads(row["meta_json"])["input"]["adapter"])
-    return claim_slot_at_launch(runner.db, row["id"], adapter, runner.services["config"])
+    adapter = str(runner.runs.input(row)["adapter"])
+    return claim_slot_at_launch(runner.db, row["id"], adapter, runner.services.config)
 
 
-def queued_outcome(row: dict[str, Any], busy: SlotsBusy) -> Outcome:
+def queued_outcome(row: Row, busy: SlotsBusy) -> Outcome:
     return Outcome(
         row["id"],
         row["epic_ref"],
@@ -322,17 +243,3 @@ def queued_outcome(row: dict[str, Any], busy: SlotsBusy) -> Outcome:
         f"{QUEUED} ({busy}); middle poll (or serve) continues it when a slot frees",
         True,
     )
-
-
-def describe(runner: Runner, result: RunResult, ref: str) -> Outcome:
-    row = get_workflow(runner.db, result.workflow_id)
-    state = row["state"]
-    if result.status == "parked":
-        park = latest_output(runner.db, result.workflow_id, "park-for-resume") or {}
-        return Outcome(result.workflow_id, ref, state, park.get("message", "parked"), True)
-    if state == "completed":
-        branch = row["pr_branch"] or f"middle/issue-{ref}"
-        message = f"branch {branch} is ready; its worktree was removed"
-        return Outcome(result.workflow_id, ref, state, message, True)
-    reason = row["end_reason"] or state
-    return Outcome(result.workflow_id, ref, state, f"{state}: {reason}", False)

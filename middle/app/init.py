@@ -10,7 +10,7 @@ from middle.config import load_config, middle_home
 from middle.github import Gh, github_slug
 from middle.issues.state_store import STATE_LABEL, StateIssueOnGitHub
 from middle.state_issue import StateIssue, render
-from middle.store.base import utcnow
+from middle.store import utcnow
 from middle.worktree import IGNORED
 
 POLICY = """\

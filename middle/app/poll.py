@@ -24,26 +24,28 @@ from sqlite_utils import Database
 
 from middle.app.control import is_paused
 from middle.app.home import open_home_db
-from middle.app.implement import (
+from middle.app.implement import claim_launch_slot
+from middle.app.runtime import (
     PARKED_STATES,
     WORKFLOW,
     Outcome,
-    claim_launch_slot,
     describe,
-    latest_checkpoint,
-    runner_for,
+    runner_of,
 )
 from middle.config import load_config, middle_home
+from middle.engine.runs import Runs
 from middle.engine.runstate import describe_error
 from middle.errors import MiddleError
 from middle.issues.github_store import GitHubEpicStore
 from middle.issues.store import FileEpicStore, open_epic_store
 from middle.progress import Progress
-from middle.store import list_workflows
-from middle.store.checkpoints import load_checkpoints
-from middle.store.limits import active_rate_limit
-from middle.store.records import record_pull_request
-from middle.store.slots import QUEUED
+from middle.store import (
+    QUEUED,
+    active_rate_limit,
+    list_workflows,
+    load_checkpoints,
+    record_pull_request,
+)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def _poll_run(
     meta = json.loads(row["meta_json"])
     run_input = meta["input"]
     if meta.get("queued"):  # its signal came earlier; it waits for a slot
-        runner = runner_for(run_input, progress)
+        runner = runner_of(row, progress)
         if claim_launch_slot(runner, row, "continue") is not None:
             return None
         signal = {"kind": "slot-free"}
@@ -94,7 +96,7 @@ def _poll_run(
         if found is None:
             return None
         signal = found
-        runner = runner_for(run_input, progress)
+        runner = runner_of(row, progress)
         if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
             return None  # another pass got there first
         busy = claim_launch_slot(runner, row, signal["kind"])
@@ -122,10 +124,10 @@ def due_signal(
         return _file_answer(db, row, store)
     if not isinstance(store, GitHubEpicStore):
         return None
-    park = latest_checkpoint(db, row["id"], "park-for-resume")
+    park = Runs(db).latest_output(row["id"], "park-for-resume")
     if park is None:
         return None
-    reason = json.loads(park["output_json"])["reason"]
+    reason = park["reason"]
     acted_on = _acted_on(db, row["id"])  # replies and reviews earlier rounds already used
     pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
     if pr is not None:
@@ -196,8 +198,8 @@ def approved_by(decision: str | None, reviews: list[dict[str, Any]]) -> str | No
 def _file_answer(db: Database, row: dict[str, Any], store: FileEpicStore) -> dict[str, Any] | None:
     """File mode: an answer a person wrote into the Epic file, under the open question,
     resumes the run like a GitHub reply (reviews still go through the CLI)."""
-    park = latest_checkpoint(db, row["id"], "park-for-resume")
-    if park is None or json.loads(park["output_json"])["reason"] != "asked-question":
+    park = Runs(db).latest_output(row["id"], "park-for-resume")
+    if park is None or park["reason"] != "asked-question":
         return None
     question = store.written_answer(row["epic_ref"])
     if question is None or question.answer is None:
@@ -227,7 +229,7 @@ def spawn_resume(workflow_id: str, run_input: dict[str, Any]) -> None:
         subprocess.Popen(
             [
                 sys.executable, "-m", "middle", "resume",
-                "--issue", str(run_input["epic_ref"]), "--repo", str(run_input["repo"]),
+                "--issue", str(run_input["ref"]), "--repo", str(run_input["repo"]),
             ],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip

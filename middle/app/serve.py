@@ -9,7 +9,6 @@ SIGINT, which end it after the current pass. Continuations run in their own proc
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,10 +20,11 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from middle.app.home import open_home_db
-from middle.app.implement import WORKFLOW, runner_for
 from middle.app.poll import poll_once, spawn_resume
+from middle.app.runtime import WORKFLOW, runner_of
 from middle.app.watchdog import watchdog_once
 from middle.config import middle_home
+from middle.engine.runs import Runs
 from middle.engine.runstate import describe_error
 from middle.errors import MiddleError, ServeAlreadyRunningError, WorkflowBusyError
 from middle.store import list_workflows
@@ -72,10 +72,9 @@ class Service:
         db = open_home_db()
         for row in list_workflows(db, kind=WORKFLOW, state=["pending", "launching", "running"]):
             try:
-                run_input = json.loads(row["meta_json"])["input"]
-                with runner_for(run_input, None).locks.hold(row["id"]):
+                with runner_of(row).locks.hold(row["id"]):
                     pass  # free: nobody drives it
-                spawn_resume(row["id"], run_input)
+                spawn_resume(row["id"], Runs.meta(row)["input"])
             except WorkflowBusyError:
                 continue
             except Exception as exc:  # per run: a broken repo must not stop the service

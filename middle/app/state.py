@@ -32,10 +32,16 @@ from middle import git
 from middle.errors import GitError, MiddleError, StateFormatError
 from middle.refs import validate_ref
 from middle.steps.dispatch import worktree_path
-from middle.store import encode_event_payload, list_workflows, utcnow
-from middle.store.records import Row, get_workflow
-from middle.store.schema import TERMINAL_STATES
-from middle.store.transfer import export_run_rows, import_run_rows
+from middle.store import (
+    TERMINAL_STATES,
+    Row,
+    encode_event_payload,
+    export_run_rows,
+    get_workflow,
+    import_run_rows,
+    list_workflows,
+    utcnow,
+)
 
 FORMAT = "middle-state"
 VERSION = 1

@@ -13,10 +13,7 @@ from middle.config import load_config, middle_home
 from middle.errors import MiddleError
 from middle.issues.base import EpicStore
 from middle.issues.store import open_epic_store
-from middle.store import list_workflows
-from middle.store.checkpoints import current_step, load_checkpoints
-from middle.store.records import last_event
-from middle.store.schema import TERMINAL_STATES
+from middle.store import TERMINAL_STATES, current_step, last_event, list_workflows, load_checkpoints
 
 
 def workflow_summaries(db: Database) -> list[dict[str, Any]]:

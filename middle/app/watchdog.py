@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from middle.app.home import open_home_db
-from middle.app.implement import WORKFLOW, runner_for
 from middle.app.poll import spawn_resume
+from middle.app.runtime import WORKFLOW, runner_of
 from middle.config import load_config, middle_home
+from middle.engine.runs import Runs
 from middle.engine.runstate import describe_error
 from middle.errors import WorkflowBusyError
-from middle.store import get_workflow, list_workflows, merge_workflow_meta, record_event
-from middle.store.records import last_hook_at, transition_workflow
+from middle.store import (
+    last_hook_at,
+    list_workflows,
+)
 from middle.tmux import Tmux
 from middle.worktree import sentinel_path
 
@@ -61,7 +64,7 @@ def watchdog_once(now: datetime | None = None) -> list[Finding]:
 
 
 def _check(db: Any, row: dict[str, Any], tmux: Tmux, now: datetime) -> str | None:
-    run_input = json.loads(row["meta_json"])["input"]
+    run_input = Runs.meta(row)["input"]
     limits = load_config(middle_home(), Path(run_input["repo"]))["limits"]
     verdict = _verdict(db, row, tmux, limits, now)
     if verdict is None:
@@ -112,35 +115,33 @@ def _act(
     limits: dict[str, Any],
     now: datetime,
 ) -> str | None:
-    runner = runner_for(run_input, None)
-    db = runner.db
+    runner = runner_of(row)
+    db, runs = runner.db, runner.runs
     if verdict == "warn-idle":
-        record_event(db, row["id"], "watchdog.idle-warning", {})
-        merge_workflow_meta(db, row["id"], {"idle_warned_at": datetime.now(UTC).isoformat()})
+        runs.event(row["id"], "watchdog.idle-warning", {})
+        runs.note(row["id"], {"idle_warned_at": datetime.now(UTC).isoformat()})
         return "warned"
     try:
         with runner.locks.hold(row["id"]):  # free: no dispatcher is driving this run
             # Decide again from what is true now: the run may have parked, or ended,
             # between the unlocked read and taking the lock.
-            fresh = get_workflow(db, row["id"])
+            fresh = runs.get(row["id"])
             if fresh["state"] != row["state"] or _verdict(db, fresh, tmux, limits, now) != verdict:
                 return None
             if verdict == "blocked":
                 spawn_resume(row["id"], run_input)
                 return "resumed"
-            if not transition_workflow(
-                db, row["id"], "failed", leaving=fresh["state"], end_reason=verdict
-            ):
+            if not runs.transition(row["id"], "failed", leaving=fresh["state"], reason=verdict):
                 return None
             if fresh["session_name"]:
                 tmux.kill_session(fresh["session_name"])
-            record_event(db, row["id"], "watchdog.failed", {"reason": verdict})
+            runs.event(row["id"], "watchdog.failed", {"reason": verdict})
             return "failed"
     except WorkflowBusyError:
         if verdict in ("idle-timeout", "stuck-launching"):
-            merge_workflow_meta(db, row["id"], {"fail_requested": verdict})
+            runs.note(row["id"], {"fail_requested": verdict})
             if row["session_name"]:
                 tmux.kill_session(row["session_name"])
-            record_event(db, row["id"], "watchdog.fail-requested", {"reason": verdict})
+            runs.event(row["id"], "watchdog.fail-requested", {"reason": verdict})
             return "told-dispatcher"
         return None  # a live dispatcher sees a vanished session itself

@@ -29,8 +29,7 @@ from middle.app.control import release, take_over
 from middle.app.implement import clear_rate_limit
 from middle.config import db_path, middle_home
 from middle.errors import MiddleError
-from middle.store import get_workflow, open_db
-from middle.store.views import recent_events
+from middle.store import get_workflow, open_db, recent_events
 from middle.tmux import Tmux
 
 from . import actions, views

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from middle.store import open_db
-from middle.store.views import change_marker, events_after, last_event_id
+from middle.store import change_marker, events_after, last_event_id, open_db
 
 QUEUE_SIZE = 1000
 REPLAY_LIMIT = 5000

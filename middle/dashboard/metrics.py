@@ -12,9 +12,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlite_utils import Database
 
-from middle.store.limits import active_rate_limit, list_rate_limits
-from middle.store.schema import WORKFLOW_STATES
-from middle.store.views import counts_by_state, recent_hook_deliveries, slots_in_use, step_totals
+from middle.store import (
+    WORKFLOW_STATES,
+    active_rate_limit,
+    counts_by_state,
+    list_rate_limits,
+    recent_hook_deliveries,
+    slots_in_use,
+    step_totals,
+)
 
 
 def hook_latencies(db: Database) -> list[float]:

@@ -11,16 +11,17 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle.app.control import CONTROLLABLE_STATES, attach_command
-from middle.app.implement import PARKED_STATES
+from middle.app.runtime import PARKED_STATES
 from middle.config import load_config, middle_home
 from middle.errors import MiddleError
 from middle.issues.store import open_epic_store
-from middle.store.checkpoints import load_checkpoints
-from middle.store.limits import active_rate_limit, list_rate_limits
-from middle.store.repos import list_repo_settings
-from middle.store.views import (
+from middle.store import (
+    active_rate_limit,
     distinct_values,
+    list_rate_limits,
+    list_repo_settings,
     live_counts_by_repo,
+    load_checkpoints,
     recent_events,
     runs_in_states,
     runs_page,

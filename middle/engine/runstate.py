@@ -9,7 +9,7 @@ from typing import Any
 
 from middle.engine.workflow import Workflow
 from middle.errors import StepOutputError
-from middle.store.records import Row
+from middle.store import Row
 
 PARKED = "parked"
 
@@ -46,6 +46,8 @@ class RunState:
     # nothing of the next step happens before that commit, so nothing is lost, and each
     # step boundary costs one commit instead of two.
     unrecorded: tuple[str, str] | None = None
+    # (state, reason) a step asked for with `ctx.end`: the run ends so after that step.
+    ending: tuple[str, str] | None = None
 
 
 def plain_name(checkpoint: str) -> str:

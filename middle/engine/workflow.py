@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
+from middle.engine.runs import SUBJECT_LABELS
 from middle.engine.step import Step
 from middle.errors import WorkflowError
-from middle.store.schema import WORKFLOW_KINDS
+from middle.store import WORKFLOW_KINDS
 
 if TYPE_CHECKING:
     from middle.engine.context import StepContext
@@ -87,16 +88,34 @@ def _as_node(node: NodeLike) -> Node:
     return node.name if isinstance(node, Step) else node
 
 
+Subject = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+def subject_labels(input: Mapping[str, Any]) -> dict[str, Any]:
+    """The default subject: the input's values for the subject labels it has."""
+    return {label: input[label] for label in SUBJECT_LABELS if label in input}
+
+
 class Workflow:
-    """A named, ordered list of nodes of one `kind` (a `workflows.kind` value)."""
+    """A named, ordered list of nodes of one `kind` (a `workflows.kind` value).
+
+    `subject` maps a run's input to what the run is about (see `middle.engine.runs`); by
+    default the input's own `repo`, `ref`, `adapter` and `source`.
+    """
 
     def __init__(
-        self, name: str, nodes: Iterable[NodeLike] = (), *, kind: str = "implementation"
+        self,
+        name: str,
+        nodes: Iterable[NodeLike] = (),
+        *,
+        kind: str = "implementation",
+        subject: Subject = subject_labels,
     ) -> None:
-        if kind not in WORKFLOW_KINDS:
+        if kind not in WORKFLOW_KINDS:  # the store's CHECK allows only these
             raise WorkflowError(f"workflow {name!r} has kind {kind!r}; use one of {WORKFLOW_KINDS}")
         self.name = name
         self.kind = kind
+        self.subject = subject
         self.nodes: list[Node] = [_as_node(n) for n in nodes]
         self._check_unique()
 

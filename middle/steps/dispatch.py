@@ -12,9 +12,14 @@ from middle import git
 from middle.engine import StepContext, step
 from middle.errors import GitError, RateLimitedError, SlotsFullError
 from middle.refs import branch_name, repo_slug, session_name
-from middle.store import get_workflow, merge_workflow_meta, update_workflow, write_transaction
-from middle.store.limits import active_rate_limit
-from middle.store.slots import busy_scope, claim_slot, slot_holders
+from middle.steps.services import services
+from middle.store import (
+    active_rate_limit,
+    busy_scope,
+    claim_slot,
+    slot_holders,
+    write_transaction,
+)
 
 
 def worktree_path(home: Path, repo: Path, ref: str) -> Path:
@@ -26,7 +31,7 @@ def check_slots(ctx: StepContext) -> dict[str, Any]:
     """Claim an agent slot, or refuse: when the adapter is rate-limited, or when
     `max_concurrent` agents already run globally, in this repo or on this adapter.
     Counting and claiming are one transaction, so racing dispatches cannot overshoot."""
-    config = ctx.services["config"]
+    config = services(ctx).config
     adapter = str(ctx.input["adapter"])
     with write_transaction(ctx.db):
         limited = active_rate_limit(ctx.db, adapter)
@@ -50,10 +55,11 @@ def raise_rate_limited(adapter: str, limit: dict[str, Any]) -> None:
 def remove_worktree(ctx: StepContext) -> None:
     """Compensation: end the agent's session and remove the worktree (the branch stays).
     Uncommitted work is first committed to `middle/rescue/<ref>-<n>`; if that fails the
-    worktree is kept. Either way `end_note` says so, and the run's end reason carries it."""
-    repo, ref = Path(ctx.input["repo"]), str(ctx.input["epic_ref"])
-    recorded = get_workflow(ctx.db, ctx.workflow_id)["session_name"]
-    ctx.services["tmux"].kill_session(recorded or session_name(repo, ref))
+    worktree is kept. Either way the `end_note` scratch says so, and the run's end reason
+    carries it."""
+    repo, ref = Path(ctx.input["repo"]), str(ctx.input["ref"])
+    recorded = ctx.runs.get(ctx.workflow_id)["session_name"]
+    services(ctx).tmux.kill_session(recorded or session_name(repo, ref))
     output = ctx.results.get("prepare-worktree") or {}
     if not output.get("worktree"):
         return
@@ -63,9 +69,9 @@ def remove_worktree(ctx: StepContext) -> None:
             saved = f"uncommitted work saved to branch {git.rescue_uncommitted(repo, path, ref)}"
         except GitError as exc:
             note = f"worktree kept at {path}: it has uncommitted work that could not be saved"
-            merge_workflow_meta(ctx.db, ctx.workflow_id, {"end_note": f"{note} ({exc})"})
+            ctx.runs.save_scratch(ctx.workflow_id, "end_note", f"{note} ({exc})")
             return
-        merge_workflow_meta(ctx.db, ctx.workflow_id, {"end_note": saved})
+        ctx.runs.save_scratch(ctx.workflow_id, "end_note", saved)
     git.remove_worktree(repo, path)
 
 
@@ -73,8 +79,8 @@ def remove_worktree(ctx: StepContext) -> None:
 def prepare_worktree(ctx: StepContext) -> dict[str, Any]:
     """Check out `middle/issue-<ref>` in the issue's own worktree. Safe to re-run: an
     existing worktree is reused, and the session token is made once."""
-    repo, ref = Path(ctx.input["repo"]), str(ctx.input["epic_ref"])
-    path = worktree_path(ctx.services["home"], repo, ref)
+    repo, ref = Path(ctx.input["repo"]), str(ctx.input["ref"])
+    path = worktree_path(services(ctx).home, repo, ref)
     branch = branch_name(ref)
     try:
         created = git.add_worktree(repo, path, branch, str(ctx.input["base"]))
@@ -84,9 +90,8 @@ def prepare_worktree(ctx: StepContext) -> dict[str, Any]:
             f"{path.parent} is a writable directory"
         ) from exc
     git.ignore_middle_files(repo)
-    token = get_workflow(ctx.db, ctx.workflow_id)["session_token"] or secrets.token_hex(16)
-    update_workflow(
-        ctx.db,
+    token = ctx.runs.get(ctx.workflow_id)["session_token"] or secrets.token_hex(16)
+    ctx.runs.update(
         ctx.workflow_id,
         worktree_path=str(path),
         pr_branch=branch,

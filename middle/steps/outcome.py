@@ -11,9 +11,7 @@ from tenacity import stop_after_attempt
 from middle import git
 from middle.engine import StepContext, step
 from middle.refs import branch_name, session_name
-from middle.store import get_workflow, record_event
-from middle.store.records import record_pull_request, transition_workflow, turn_timed_out
-from middle.store.schema import LIVE_STATES
+from middle.steps.services import services
 
 MAX_REVIEW_ROUNDS = 5
 
@@ -33,12 +31,12 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
     """Record why the run waits and what a human should do. Asked questions go into the
     Epic's conversation (once, even if this step runs again)."""
     turn = ctx.results["launch-and-drive"]
-    ref = str(ctx.input["epic_ref"])
+    ref = str(ctx.input["ref"])
     hints = _hints(ref)
     outcome = turn["outcome"]
     state = "waiting-human"
     if outcome == "asked-question":
-        store = ctx.services["store"]
+        store = services(ctx).issues
         open_question = store.open_question(ref)
         if open_question is None or open_question.text.strip() != turn["question"].strip():
             store.record_question(ref, turn["question"], kind=turn["question_kind"])
@@ -46,10 +44,10 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
         message = f"the agent {label}:\n\n  {turn['question']}\n\n{hints['answer']}"
     elif outcome == "done":
         message = f"the branch is ready for review.\n{hints['review']}"
-        find_pr = getattr(ctx.services["store"], "pull_request", None)  # GitHub mode
+        find_pr = getattr(services(ctx).issues, "pull_request", None)  # GitHub mode
         pr = find_pr(branch_name(ref)) if find_pr is not None else None
         if pr is not None:
-            record_pull_request(ctx.db, ctx.workflow_id, pr.number, pr.url)
+            ctx.runs.record_pull_request(ctx.workflow_id, pr.number, pr.url)
             message = f"pull request #{pr.number} is ready for review: {pr.url}"
     elif outcome == "rate-limited":
         state = "rate-limited"
@@ -66,7 +64,7 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
             f"review round cap ({MAX_REVIEW_ROUNDS}) reached: a human must take over.\n"
             f"{hints['review']}, or cancel with: middle cancel --issue {ref}"
         )
-    elif (seconds := turn_timed_out(ctx.db, ctx.workflow_id)) is not None:
+    elif (seconds := ctx.runs.turn_timed_out(ctx.workflow_id)) is not None:
         message = (
             f"the agent's turn timed out after {seconds:g}s (turn_timeout_seconds under "
             f"[limits]); it may need longer, or help.\n{hints['answer']}"
@@ -82,13 +80,7 @@ def record_terminal(ctx: StepContext) -> dict[str, Any]:
     """The agent gave up: end the run `failed` with its reason; keep branch and worktree
     so a person can see how far it got."""
     reason = ctx.results["launch-and-drive"].get("reason") or "(no reason given)"
-    transition_workflow(
-        ctx.db,
-        ctx.workflow_id,
-        "failed",
-        leaving=("launching", "running"),
-        end_reason=f"agent gave up: {reason}",
-    )
+    ctx.end("failed", f"agent gave up: {reason}")
     return {"state": "failed", "reason": reason}
 
 
@@ -99,31 +91,23 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
     signal = ctx.results["wait-for-resume"]
     previous = ctx.results.get("resume-or-finalize") if ctx.round > 1 else None
     review_round = int((previous or {}).get("review_round", 0))
-    ref = str(ctx.input["epic_ref"])
+    ref = str(ctx.input["ref"])
     kind = signal.get("kind")
     if kind in ("approve", "pr-merged", "pr-closed"):
         repo = Path(ctx.input["repo"])
-        recorded = get_workflow(ctx.db, ctx.workflow_id)["session_name"]  # its own name
-        ctx.services["tmux"].kill_session(recorded or session_name(repo, ref))
+        recorded = ctx.runs.get(ctx.workflow_id)["session_name"]  # its own name
+        services(ctx).tmux.kill_session(recorded or session_name(repo, ref))
         git.remove_worktree(repo, Path(ctx.results["prepare-worktree"]["worktree"]))
         if kind == "pr-closed":  # middle never merges; a closed PR ends the run
-            transition_workflow(
-                ctx.db,
-                ctx.workflow_id,
-                "cancelled",
-                leaving=LIVE_STATES,  # resumed from a park: pending, running or parked
-                end_reason=f"pull request #{signal.get('pr')} was closed without merging",
-            )
+            ctx.end("cancelled", f"pull request #{signal.get('pr')} was closed without merging")
         return {"next": "finish", "review_round": review_round}
     if kind == "request-changes":
         if review_round >= MAX_REVIEW_ROUNDS:
-            record_event(
-                ctx.db,
-                ctx.workflow_id,
+            ctx.record_event(
                 "review.round-cap",
                 {"rounds": review_round, "feedback": signal.get("text", "")},
             )
-            ctx.services["store"].post_note(
+            services(ctx).issues.post_note(
                 ref,
                 f"middle: {MAX_REVIEW_ROUNDS} review rounds reached without approval, so the "
                 f"agent stops here. A human needs to take over the branch.",
@@ -138,11 +122,11 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
     if kind == "answer":
         author = signal.get("author", "human")
         if signal.get("origin") == "github":  # already on the issue: never re-post it
-            ctx.services["store"].post_note(
+            services(ctx).issues.post_note(
                 ref, f"middle: took {author}'s answer ({signal.get('url', '')}) to the agent."
             )
         else:
-            ctx.services["store"].record_answer(ref, signal.get("text", ""), author=author)
+            services(ctx).issues.record_answer(ref, signal.get("text", ""), author=author)
         turn = ctx.results.get("launch-and-drive") or {}
         return {
             "next": "continue",

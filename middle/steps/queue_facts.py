@@ -21,10 +21,7 @@ from middle.issues.base import EpicStore
 from middle.issues.store import FileEpicStore
 from middle.state_issue import DispatcherSections, InFlight, RateLimit, SlotUsage
 from middle.state_issue.draft import EpicFacts, RunFacts
-from middle.store import list_workflows
-from middle.store.checkpoints import load_checkpoints
-from middle.store.limits import active_rate_limit
-from middle.store.slots import slot_holders
+from middle.store import active_rate_limit, list_workflows, load_checkpoints, slot_holders
 
 _CHECKBOX = re.compile(r"^\s*- \[[ xX]\] ", re.M)
 RUNNING = ("pending", "launching", "running", "rate-limited")

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from tenacity import retry_if_not_exception_type, stop_after_attempt
 
@@ -43,9 +43,9 @@ from middle.steps.queue_facts import (
     github_quota_status,
 )
 from middle.steps.recommend_brief import recommender_brief
+from middle.steps.services import services
 from middle.steps.turn import Turn
-from middle.store import update_workflow
-from middle.store.base import utcnow
+from middle.store import utcnow
 
 PLAN = Path(".middle") / "plan.md"
 FACTS = Path(".middle") / "queue.json"
@@ -54,7 +54,7 @@ FACTS = Path(".middle") / "queue.json"
 def _remove_worktree(ctx: StepContext) -> None:
     output = ctx.results.get("prepare-recommender") or {}
     if output.get("session"):
-        ctx.services["tmux"].kill_session(output["session"])
+        services(ctx).tmux.kill_session(output["session"])
     if output.get("worktree"):
         git.remove_worktree(Path(ctx.input["repo"]), Path(output["worktree"]))
 
@@ -62,8 +62,8 @@ def _remove_worktree(ctx: StepContext) -> None:
 @step("gather-queue", stop=stop_after_attempt(2))
 def gather_queue(ctx: StepContext) -> dict[str, Any]:
     """Read the open Epics, their progress and blockers, and the live runs."""
-    repo, store = Path(ctx.input["repo"]), ctx.services["store"]
-    epics = gather_epics(store, ctx.services["config"])
+    repo, store = Path(ctx.input["repo"]), services(ctx).issues
+    epics = gather_epics(store, services(ctx).config)
     runs = gather_runs(ctx.db, repo, store)
     return {
         "epics": [dataclasses.asdict(e) for e in epics],
@@ -74,8 +74,8 @@ def gather_queue(ctx: StepContext) -> dict[str, Any]:
 @step("prepare-recommender", compensate=_remove_worktree)
 def prepare_recommender(ctx: StepContext) -> dict[str, Any]:
     """A detached worktree holding the facts and middle's own draft plan (valid v1)."""
-    repo, config = Path(ctx.input["repo"]), ctx.services["config"]
-    path = ctx.services["home"] / "worktrees" / repo_slug(repo) / f"recommender-{ctx.workflow_id}"
+    repo, config = Path(ctx.input["repo"]), services(ctx).config
+    path = services(ctx).home / "worktrees" / repo_slug(repo) / f"recommender-{ctx.workflow_id}"
     if not (path / ".git").exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         git.git("worktree", "add", "--detach", str(path), str(ctx.input["base"]), cwd=repo)
@@ -86,8 +86,7 @@ def prepare_recommender(ctx: StepContext) -> dict[str, Any]:
     (path / FACTS).write_text(json.dumps(facts, indent=2))
     (path / PLAN).write_text(render(draft))
     session = f"middle-{repo_slug(repo)}--recommender-{ctx.workflow_id[-8:]}"
-    update_workflow(
-        ctx.db,
+    ctx.runs.update(
         ctx.workflow_id,
         worktree_path=str(path),
         session_name=session,
@@ -105,16 +104,16 @@ def _draft(ctx: StepContext, facts: dict[str, Any]) -> Any:
         runs,
         generated=utcnow(),
         run_id=ctx.workflow_id[-8:],
-        interval=str(ctx.services["config"]["recommender"]["interval"]),
+        interval=str(services(ctx).config["recommender"]["interval"]),
     )
     return with_dispatcher_sections(state, _sections(ctx, facts))
 
 
 def _sections(ctx: StepContext, facts: dict[str, Any]) -> Any:
-    store = ctx.services["store"]
+    store = services(ctx).issues
     runs = [RunFacts(**r) for r in facts["runs"]]
     quota = github_quota_status(store)
-    return dispatcher_sections(ctx.db, Path(ctx.input["repo"]), ctx.services["config"], runs, quota)
+    return dispatcher_sections(ctx.db, Path(ctx.input["repo"]), services(ctx).config, runs, quota)
 
 
 class RecommenderTurn(Turn):
@@ -125,7 +124,7 @@ class RecommenderTurn(Turn):
         checked = self.ctx.results.get("check-plan") if self.ctx.round > 1 else None
         errors = list((checked or {}).get("errors", []))
         facts = self.ctx.results["gather-queue"]
-        config = self.ctx.services["config"]
+        config = services(self.ctx).config
         text = recommender_brief(facts, configured_adapters(config), errors)
         write_brief(self.worktree, text)
         return "initial", text
@@ -151,11 +150,11 @@ def check_plan(ctx: StepContext) -> dict[str, Any]:
             f"{turn.get('reason') or turn.get('reset_at') or 'no reason given'}"
         )
     worktree = Path(ctx.results["prepare-recommender"]["worktree"])
-    mode = ctx.services["store"].mode
+    mode = services(ctx).issues.mode
     try:
         text = (worktree / PLAN).read_text(encoding="utf-8")
         errors = validate(
-            parse(text), adapters=configured_adapters(ctx.services["config"]), mode=mode
+            parse(text), adapters=configured_adapters(services(ctx).config), mode=mode
         )
     except FileNotFoundError:
         errors = [f"{PLAN} is missing; write the plan there"]
@@ -167,7 +166,7 @@ def check_plan(ctx: StepContext) -> dict[str, Any]:
 
 def another_attempt(ctx: StepContext) -> bool:
     checked = ctx.results["check-plan"]
-    limit = int(ctx.services["config"]["recommender"]["max_attempts"])
+    limit = int(services(ctx).config["recommender"]["max_attempts"])
     return not checked["ok"] and int(checked["attempt"]) < limit
 
 
@@ -187,13 +186,13 @@ def write_state_issue(ctx: StepContext) -> dict[str, Any]:
             f"attempt(s): {checked['errors'][0]}"
         )
     worktree = Path(ctx.results["prepare-recommender"]["worktree"])
-    store, facts = ctx.services["store"], ctx.results["gather-queue"]
+    store, facts = services(ctx).issues, ctx.results["gather-queue"]
     titles = {e["ref"]: e for e in facts["epics"]}
     plan = parse((worktree / PLAN).read_text(encoding="utf-8"))
 
     def lookup(ref: str) -> BlockerStatus:
         state, title = store.blocker_status(ref.removeprefix("#"))
-        return BlockerStatus(state, title)
+        return BlockerStatus(cast(Literal["open", "closed", "missing"], state), title)
 
     def promote(item: BlockedItem) -> ReadyRow:
         known = titles.get(item.ref, {})
@@ -207,12 +206,12 @@ def write_state_issue(ctx: StepContext) -> dict[str, Any]:
         )
 
     state = resolve_blockers(plan, lookup, promote)
-    interval = str(ctx.services["config"]["recommender"]["interval"])
+    interval = str(services(ctx).config["recommender"]["interval"])
     state = dataclasses.replace(
         state, generated=utcnow(), run_id=ctx.workflow_id[-8:], interval=interval
     )
     state = with_dispatcher_sections(state, _sections(ctx, facts))
-    location = state_location(Path(ctx.input["repo"]), ctx.services["config"])
+    location = state_location(Path(ctx.input["repo"]), services(ctx).config)
     write_state(location, state)
     _remove_worktree(ctx)
     ctx.record_event(

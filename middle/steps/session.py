@@ -2,13 +2,12 @@
 files, its screen) turned into signals, and how to type to it (keys, a confirmed prompt).
 
 `AgentSession` never decides what a turn means; `middle.steps.turn` does. It holds the
-turn's durable record (`TurnRecord`, `meta_json.turns.<round>`), so a dispatcher that died
+turn's durable record (`TurnRecord`, the run's `turns` scratch), so a dispatcher that died
 and adopts the session knows which prompt is the latest and which turn ends it has seen.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,8 @@ from middle.agents.base import BaseAdapter, Signal, Stop
 from middle.engine import StepContext
 from middle.errors import AgentError, WorkflowCancelled
 from middle.hooks import drain_hooks
-from middle.store import get_workflow, merge_workflow_meta, record_event, update_workflow
-from middle.store.base import utcnow
-from middle.store.records import run_requests
-from middle.tmux import Tmux
+from middle.steps.services import services
+from middle.store import utcnow
 
 POLL_SECONDS = 0.1
 SCREEN_SECONDS = 0.5  # how often the pane is read while a turn runs
@@ -31,18 +28,18 @@ TURN_ENDS = ("stop", "rate-limited", "failed", "ended")
 
 
 class TurnRecord:
-    """One turn's progress in `meta_json` (`turns.<round>`): launched, prompted, nudges,
-    the turn ends seen. Written as it happens, so it survives the dispatcher."""
+    """One turn's progress in the run's `turns` scratch, by round: launched, prompted,
+    nudges, the turn ends seen. Written as it happens, so it survives the dispatcher."""
 
     def __init__(self, ctx: StepContext) -> None:
         self.ctx = ctx
         self.key = str(ctx.round)
-        row = get_workflow(ctx.db, ctx.workflow_id)
-        self.state: dict[str, Any] = json.loads(row["meta_json"]).get("turns", {}).get(self.key, {})
+        turns = ctx.runs.scratch(ctx.workflow_id, "turns") or {}
+        self.state: dict[str, Any] = dict(turns.get(self.key, {}))
 
     def remember(self, **fields: Any) -> None:
         self.state.update(fields)
-        merge_workflow_meta(self.ctx.db, self.ctx.workflow_id, {"turns": {self.key: fields}})
+        self.ctx.runs.save_scratch(self.ctx.workflow_id, "turns", {self.key: fields})
 
 
 class AgentSession:
@@ -50,11 +47,11 @@ class AgentSession:
         self.ctx = ctx
         self.record = record
         self.state = record.state
-        self.adapter: BaseAdapter = ctx.services["adapter"]
-        self.tmux: Tmux = ctx.services["tmux"]
-        self.progress = ctx.services.get("progress")
-        self.limits = ctx.services["config"]["limits"]
-        row = get_workflow(ctx.db, ctx.workflow_id)
+        self.adapter: BaseAdapter = services(ctx).adapter
+        self.tmux = services(ctx).tmux
+        self.progress = services(ctx).progress
+        self.limits = services(ctx).config["limits"]
+        row = ctx.runs.get(ctx.workflow_id)
         self.worktree = Path(row["worktree_path"])
         self.session = row["session_name"]
         self.token = row["session_token"]
@@ -69,7 +66,7 @@ class AgentSession:
         self.record.remember(**fields)
 
     def event(self, kind: str, payload: dict[str, Any]) -> None:
-        record_event(self.ctx.db, self.ctx.workflow_id, kind, payload)
+        self.ctx.record_event(kind, payload)
 
     def note(self, text: str) -> None:
         if self.progress is not None:
@@ -108,7 +105,7 @@ class AgentSession:
             for signal in self.adapter.watch(self.worktree, prompted):
                 if signal.kind == "session":
                     fields = {"session_id": signal.detail, "transcript_path": signal.path}
-                    update_workflow(self.ctx.db, self.ctx.workflow_id, **fields)
+                    self.ctx.runs.update(self.ctx.workflow_id, **fields)
                     self.session_id = signal.detail
                 else:
                     self.pending.append(signal)
@@ -247,7 +244,7 @@ class AgentSession:
 
     def check_interrupted(self) -> None:
         """Stop the turn if `middle cancel` or the watchdog asked (one read per poll)."""
-        cancel, ended_by = run_requests(self.ctx.db, self.ctx.workflow_id)
+        cancel, ended_by = self.ctx.runs.requests(self.ctx.workflow_id)
         if cancel:
             raise WorkflowCancelled(self.ctx.workflow_id)
         if ended_by is not None:
@@ -289,7 +286,7 @@ class AgentSession:
                 signal = Signal("stop", f"the turn timed out after {timeout:g}s")
                 break
             if time.monotonic() - beat > 5:
-                update_workflow(self.ctx.db, self.ctx.workflow_id, last_heartbeat=utcnow())
+                self.ctx.runs.update(self.ctx.workflow_id, last_heartbeat=utcnow())
                 beat = time.monotonic()
             time.sleep(POLL_SECONDS)
         stop = self.adapter.classify_stop(self.worktree, signal, self.transcript_tail())
@@ -320,7 +317,7 @@ class AgentSession:
         return Stop("asked-question", question=question, question_kind="permission")
 
     def transcript_tail(self) -> str:
-        row = get_workflow(self.ctx.db, self.ctx.workflow_id)
+        row = self.ctx.runs.get(self.ctx.workflow_id)
         tail = ""
         if row["transcript_path"]:
             path = Path(row["transcript_path"])
@@ -335,7 +332,7 @@ class AgentSession:
         dashboard's "Take over") is typing there, and gets no "continue" from middle."""
         if self.session_over or not self.tmux.has_session(self.session):
             return False
-        return bool(get_workflow(self.ctx.db, self.ctx.workflow_id)["controlled_by"] != "human")
+        return bool(self.ctx.runs.get(self.ctx.workflow_id)["controlled_by"] != "human")
 
 
 def _dialog_excerpt(pane: str, marker: str) -> str:

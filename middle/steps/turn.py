@@ -5,7 +5,7 @@ dialogs its adapter knows), deliver the prompt and wait for the CLI to confirm i
 wait for the turn to end: a hook, a line in the CLI's own log, a permission prompt on its
 screen, or the session ending. Bare stops and failing gates are nudged, at most 3 times.
 
-Its progress is recorded in `meta_json` (`turns.<round>`: launched, prompted, nudges), so
+Its progress is recorded in the run's `turns` scratch (by round: launched, prompted, nudges), so
 a dispatcher that died mid-turn and runs this step again adopts the live session instead
 of launching a second agent, and drains the hooks it sent meanwhile.
 
@@ -32,12 +32,15 @@ from middle.errors import AgentError
 from middle.gates import load_gates, run_gates
 from middle.ratelimits import parse_reset
 from middle.refs import session_name
+from middle.steps.services import services
 from middle.steps.session import AgentSession, TurnRecord
-from middle.store import get_workflow
-from middle.store.base import iso, utcnow
-from middle.store.limits import active_rate_limit, set_rate_limit
-from middle.store.records import live_session_owner, transition_workflow
-from middle.store.schema import LIVE_STATES
+from middle.store import (
+    LIVE_STATES,
+    active_rate_limit,
+    iso,
+    set_rate_limit,
+    utcnow,
+)
 from middle.tmux import Tmux
 from middle.worktree import env_file
 
@@ -47,9 +50,9 @@ LIVE_PARKS = ("permission", "dialog")  # question kinds answered inside the live
 
 def end_session(ctx: StepContext) -> None:
     """Compensation: make sure no agent of this run is left running."""
-    repo, ref = Path(ctx.input["repo"]), str(ctx.input["epic_ref"])
-    recorded = get_workflow(ctx.db, ctx.workflow_id)["session_name"]
-    ctx.services["tmux"].kill_session(recorded or session_name(repo, ref))
+    repo, ref = Path(ctx.input["repo"]), str(ctx.input["ref"])
+    recorded = ctx.runs.get(ctx.workflow_id)["session_name"]
+    services(ctx).tmux.kill_session(recorded or session_name(repo, ref))
 
 
 @step("launch-and-drive", stop=stop_after_attempt(1), compensate=end_session)
@@ -69,13 +72,13 @@ class Turn:
         self.record = TurnRecord(ctx)
         self.state = self.record.state
         self.agent = AgentSession(ctx, self.record)
-        self.adapter: BaseAdapter = ctx.services["adapter"]
-        self.tmux: Tmux = ctx.services["tmux"]
-        self.limits = ctx.services["config"]["limits"]
+        self.adapter: BaseAdapter = services(ctx).adapter
+        self.tmux: Tmux = services(ctx).tmux
+        self.limits = services(ctx).config["limits"]
         self.worktree = self.agent.worktree
         self.session = self.agent.session
         self.token = self.agent.token
-        self.branch = get_workflow(ctx.db, ctx.workflow_id)["pr_branch"]
+        self.branch = ctx.runs.get(ctx.workflow_id)["pr_branch"]
 
     def remember(self, **fields: Any) -> None:
         self.record.remember(**fields)
@@ -89,9 +92,9 @@ class Turn:
     def enter(self, state: str, *, leaving: str | tuple[str, ...]) -> None:
         """Move the run to `state`, from the state it must be in; a run another process
         ended meanwhile (a cancel, the watchdog) is not brought back."""
-        if not transition_workflow(self.ctx.db, self.ctx.workflow_id, state, leaving=leaving):
+        if not self.ctx.runs.transition(self.ctx.workflow_id, state, leaving=leaving):
             self.ctx.check_cancelled()
-            row = get_workflow(self.ctx.db, self.ctx.workflow_id)
+            row = self.ctx.runs.get(self.ctx.workflow_id)
             raise AgentError(f"the run is {row['state']} now, so this turn stops")
 
     def run(self) -> dict[str, Any]:
@@ -136,7 +139,7 @@ class Turn:
             text = resume_brief(brief.get("text", ""), int(brief.get("review_round", 1)))
         else:
             kind = "initial"
-            issue = self.ctx.services["store"].load(str(self.ctx.input["epic_ref"]))
+            issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))
             ceiling = issue.complexity_ceiling or int(self.limits["complexity_ceiling"])
             text = initial_brief(issue, ceiling)
         write_brief(self.worktree, text)
@@ -167,14 +170,14 @@ class Turn:
         hook_vars = {
             "MIDDLE_SESSION": self.session,
             "MIDDLE_SESSION_TOKEN": self.token,
-            "MIDDLE_EPIC": str(self.ctx.input["epic_ref"]),
+            "MIDDLE_EPIC": str(self.ctx.input.get("ref") or ""),
             "MIDDLE_WORKFLOW_ID": self.ctx.workflow_id,
         }
         env = agent_environment(os.environ, self.adapter.env_patterns(), hook_vars)
         resume = self.resumable_session()
         argv = self.adapter.launch_argv(self.worktree, resume_session=resume)
         consume_sentinels(self.worktree)  # a stale sentinel must not end this turn
-        owner = live_session_owner(self.ctx.db, self.session, besides=self.ctx.workflow_id)
+        owner = self.ctx.runs.session_owner(self.session, besides=self.ctx.workflow_id)
         if owner is not None:
             raise AgentError(
                 f"tmux session {self.session} belongs to live workflow {owner['id']}; "
@@ -192,7 +195,7 @@ class Turn:
         on this machine; otherwise the brief alone carries the context."""
         if not self.previous or not self.agent.session_id:
             return None
-        row = get_workflow(self.ctx.db, self.ctx.workflow_id)
+        row = self.ctx.runs.get(self.ctx.workflow_id)
         path = row["transcript_path"]
         return self.agent.session_id if path and Path(path).exists() else None
 
@@ -206,7 +209,7 @@ class Turn:
                 return stop, stop.kind
             nudge = "continue"
             if stop.kind == "done":  # in GitHub mode, done also needs a ready PR
-                missing = self.ctx.services["store"].confirms_done(self.branch)
+                missing = services(self.ctx).issues.confirms_done(self.branch)
                 if missing is not None:
                     consume_sentinels(self.worktree)
                     stop, nudge = Stop("bare-stop", reason=missing), missing

@@ -174,6 +174,33 @@ MIGRATIONS += (
     ),
 )
 
+# Issue 10 (one vocabulary, one scratch): a run's input names its issue `ref`, and what
+# its steps keep between attempts lives under `scratch`. Rewrites the runs of an older
+# middle, so one that was mid-turn when it was upgraded adopts its agent, not a new one.
+MIGRATIONS += (
+    Migration(
+        7,
+        "run input ref and scratch",
+        (
+            """
+            UPDATE workflows SET meta_json = json_remove(json_set(meta_json, '$.input.ref',
+                json_extract(meta_json, '$.input.epic_ref')), '$.input.epic_ref')
+            WHERE json_type(meta_json, '$.input.epic_ref') IS NOT NULL
+            """,
+            """
+            UPDATE workflows SET meta_json = json_remove(json_set(meta_json, '$.scratch.turns',
+                json_extract(meta_json, '$.turns')), '$.turns')
+            WHERE json_type(meta_json, '$.turns') IS NOT NULL
+            """,
+            """
+            UPDATE workflows SET meta_json = json_remove(json_set(meta_json,
+                '$.scratch.end_note', json_extract(meta_json, '$.end_note')), '$.end_note')
+            WHERE json_type(meta_json, '$.end_note') IS NOT NULL
+            """,
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 _CREATE_SCHEMA_VERSION = """

@@ -1,0 +1,137 @@
+"""One place sets up a run, and says how it left it.
+
+A command opens a `Runtime` for its repo once: the configuration, the plugins (steps,
+workflows, adapters), the database and the issue store. `Runtime.runner(adapter)` gives
+the durable runner whose steps get this run's `Services`. Commands that act on a run
+that exists (resume, poll, serve, the watchdog, CI) start from its row: `runtime_of(row)`.
+
+`describe` turns how a run was left into the words and exit status a person sees, and the
+live-run lookups (`live_run`, `parked_run`) are shared by every command that finds a run
+by its issue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from middle.app.home import open_home_db
+from middle.app.plugins import load_plugins
+from middle.config import load_config, middle_home
+from middle.engine import Registry, Runner, RunResult
+from middle.engine.runs import Runs
+from middle.errors import NothingParkedError, UnknownWorkflowError
+from middle.issues.base import EpicStore
+from middle.issues.store import open_epic_store
+from middle.progress import Progress
+from middle.steps.services import Services
+from middle.store import Row
+from middle.tmux import Tmux
+
+WORKFLOW = "implementation"
+PARKED_STATES = ("waiting-human", "rate-limited")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a command left a workflow, in words, and whether that is a success (exit 0)."""
+
+    workflow_id: str
+    ref: str
+    state: str
+    message: str
+    ok: bool
+
+
+class Runtime:
+    """What one command needs for runs in one repo, each part loaded once."""
+
+    def __init__(self, root: Path, *, home: Path | None = None) -> None:
+        self.root = root
+        self.home = home or middle_home()
+        self.config: dict[str, Any] = load_config(self.home, root)
+
+    @cached_property
+    def plugins(self) -> Registry:
+        return load_plugins(self.root).registry
+
+    @cached_property
+    def db(self) -> Database:
+        return open_home_db(self.home)
+
+    @cached_property
+    def runs(self) -> Runs:
+        return Runs(self.db)
+
+    @cached_property
+    def issues(self) -> EpicStore:
+        return open_epic_store(self.root, self.config)
+
+    def services(self, adapter: str, progress: Progress | None = None) -> Services:
+        return Services(
+            home=self.home,
+            config=self.config,
+            issues=self.issues,
+            adapter=self.plugins.adapter(adapter, self.config),
+            tmux=Tmux(),
+            plugins=self.plugins,
+            progress=progress,
+        )
+
+    def runner(self, adapter: str, progress: Progress | None = None) -> Runner:
+        """The durable runner whose steps get this repo's services and `adapter`."""
+        on_step = progress.step if progress is not None else None
+        services = self.services(adapter, progress)
+        return Runner(self.db, self.plugins, services=services, on_step=on_step)
+
+
+def runtime_of(row: Row) -> Runtime:
+    """The runtime of an existing run's repo."""
+    return Runtime(Path(row["repo"]))
+
+
+def runner_of(row: Row, progress: Progress | None = None) -> Runner:
+    """The runner to resume, signal or cancel an existing run with."""
+    runtime = runtime_of(row)
+    return runtime.runner(str(runtime.runs.input(row)["adapter"]), progress)
+
+
+def live_run(runs: Runs, root: Path, ref: str, verb: str) -> Row:
+    """The issue's live run; `NothingParkedError` naming `verb` if there is none."""
+    live = runs.live(repo=str(root), ref=ref)
+    if live is None:
+        raise NothingParkedError(f"issue {ref} in {root} has no live workflow to {verb}")
+    return live
+
+
+def parked_run(runs: Runs, root: Path, ref: str, verb: str) -> tuple[Row, dict[str, Any]]:
+    """The issue's parked run and why it parked (the `park-for-resume` output)."""
+    live = runs.live(repo=str(root), ref=ref)
+    if live is None or live["state"] not in PARKED_STATES:
+        what = f"is {live['state']}" if live else "has no live workflow"
+        raise NothingParkedError(
+            f"nothing to {verb}: issue {ref} in {root} {what}; see: middle status"
+        )
+    park = runs.latest_output(live["id"], "park-for-resume")
+    if park is None:
+        raise UnknownWorkflowError(f"workflow {live['id']} is parked but recorded no reason")
+    return live, park
+
+
+def describe(runner: Runner, result: RunResult, ref: str) -> Outcome:
+    """How `result` left the run, in the words `implement`, `answer` and the rest print."""
+    row = runner.runs.get(result.workflow_id)
+    state = row["state"]
+    if result.status == "parked":
+        park = runner.runs.latest_output(result.workflow_id, "park-for-resume") or {}
+        return Outcome(result.workflow_id, ref, state, park.get("message", "parked"), True)
+    if state == "completed":
+        branch = row["pr_branch"] or f"middle/issue-{ref}"
+        message = f"branch {branch} is ready; its worktree was removed"
+        return Outcome(result.workflow_id, ref, state, message, True)
+    reason = row["end_reason"] or state
+    return Outcome(result.workflow_id, ref, state, f"{state}: {reason}", False)
