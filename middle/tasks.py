@@ -7,7 +7,6 @@ Mount them in any project's `tasks.py` with `ns.add_collection(middle.tasks.ns)`
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, Exit
@@ -252,82 +251,6 @@ def resume(c: Context, issue: str | None = None, repo: str = ".") -> None:
         raise Exit("\n".join(f"middle: issue {o.ref} {o.message}" for o in failed), code=1)
 
 
-@middle_task()
-def poll(c: Context) -> None:
-    """One pass over parked workflows: fire the resume signals that are due."""
-    from middle.app.poll import poll_once
-    from middle.progress import Progress
-
-    with Progress() as progress:
-        actions = poll_once(progress=progress)
-    actions = [action for action in actions if action.error is None]  # noted as they came
-    console = _console()
-    if not actions:
-        console.print("Nothing to resume.")
-    for action in actions:
-        console.print(f"issue {action.ref}: {action.signal}", markup=False)
-        if action.outcome is not None:
-            console.print(f"  → {action.outcome.state}: {action.outcome.message}", markup=False)
-
-
-@middle_task()
-def watchdog(c: Context) -> None:
-    """One watchdog pass: fail stuck or vanished agent sessions, warn on idle ones."""
-    from middle.app.watchdog import watchdog_once
-
-    findings = watchdog_once()
-    console = _console()
-    if not findings:
-        console.print("All agent sessions look healthy.")
-    for found in findings:
-        if found.action.startswith("error: "):  # the pass went on; say which run it skipped
-            where = f"issue {found.ref} in {found.repo} ({found.workflow_id})"
-            print(f"middle: {where}: cannot check it: {found.action[7:]}", file=sys.stderr)
-        else:
-            console.print(f"issue {found.ref} ({found.workflow_id}): {found.action}", markup=False)
-
-
-@middle_task(
-    help={
-        "poll-seconds": "seconds between poll passes (default 60)",
-        "watchdog-seconds": "seconds between watchdog passes (default 30)",
-        "repo": "the repo whose recommender and auto-dispatch serve runs (default: here)",
-        "dashboard": "also serve the browser dashboard (on 127.0.0.1:--port)",
-        "port": "the dashboard's port with --dashboard (default 4120)",
-    },
-    auto_shortflags=False,  # auto -p and -w would read as invoke's --pty, --warn-only
-)
-def serve(
-    c: Context,
-    poll_seconds: str = "60",
-    watchdog_seconds: str = "30",
-    repo: str = ".",
-    dashboard: bool = False,
-    port: int = 4120,
-) -> None:
-    """Run the poller and the watchdog (and the dashboard) in the foreground until SIGTERM."""
-    from middle.app.serve import Service
-
-    service = Service(
-        _seconds("--poll-seconds", poll_seconds),
-        _seconds("--watchdog-seconds", watchdog_seconds),
-        repo=repo,
-        dashboard_port=port if dashboard else None,
-    )
-    _console().print(f"middle serve: logging to {service.log_path}; stop with SIGTERM or Ctrl-C")
-    service.run()
-
-
-def _seconds(flag: str, text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if seconds <= 0:
-        raise Exit(f"middle: {flag} {text!r}: give a positive number of seconds", code=1)
-    return seconds
-
-
 @middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP})
 def cancel(c: Context, issue: str = "", repo: str = ".") -> None:
     """End an issue's workflow: stop the agent, undo its steps, mark it cancelled."""
@@ -386,10 +309,12 @@ def demo(c: Context) -> None:
         run_demo(lambda text: console.print(text, markup=False, highlight=False), progress)
 
 
-# The tasks of issues 12, 13 and 14 live in modules of their own, on the same helpers.
+# The background service's tasks, and those of issues 12, 13 and 14, live in modules of
+# their own, on the same helpers.
 from middle.tasks_ci import ci_job, ci_route, state  # noqa: E402
 from middle.tasks_dashboard import dashboard, pause, unpause  # noqa: E402
 from middle.tasks_queue import auto_dispatch, recommend  # noqa: E402
+from middle.tasks_service import poll, serve, watchdog  # noqa: E402
 
 ns = Collection(
     recommend,

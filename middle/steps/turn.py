@@ -30,7 +30,7 @@ from middle.briefs import answer_brief, initial_brief, resume_brief, write_brief
 from middle.engine import StepContext, step
 from middle.errors import AgentError
 from middle.gates import load_gates, run_gates
-from middle.ratelimits import parse_reset
+from middle.rate_limits import parse_reset
 from middle.refs import session_name
 from middle.steps.services import services
 from middle.steps.session import AgentSession, TurnRecord

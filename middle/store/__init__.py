@@ -27,7 +27,7 @@ from middle.store.db import (
     is_disk_full,
     open_db,
 )
-from middle.store.limits import (
+from middle.store.rate_limits import (
     active_rate_limit,
     get_rate_limit,
     list_rate_limits,
