@@ -103,3 +103,31 @@ def test_every_user_error_is_in_the_tree_of_errors_py() -> None:
         and any(isinstance(base, ast.Name) and base.id in tree for base in node.bases)
     )
     assert outside == []
+
+
+RUN_ROW_MODULES = {"middle.store.records", "middle.store.checkpoints", "middle.store.signals"}
+
+
+def test_the_engine_and_steps_touch_run_rows_only_through_runs() -> None:
+    """`middle.engine.runs.Runs` is the one way the engine and the steps read and change
+    run rows (a run, its checkpoints, signals and events). Seen red with `turn.py`
+    importing `transition_workflow` from the store, as it did before issue 10."""
+    import inspect
+
+    import middle.store
+
+    def run_row_function(name: str) -> bool:
+        value = getattr(middle.store, name, None)
+        return inspect.isfunction(value) and value.__module__ in RUN_ROW_MODULES
+
+    files = [*(PACKAGE / "engine").glob("*.py"), *(PACKAGE / "steps").glob("*.py")]
+    reaching = sorted(
+        f"{module_name(path)}: {alias.name}"
+        for path in files
+        if path.name != "runs.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("middle.store")
+        for alias in node.names
+        if run_row_function(alias.name)
+    )
+    assert reaching == []

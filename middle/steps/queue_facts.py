@@ -7,7 +7,6 @@ live runs, the rate limits and the slots in use.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +15,13 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle.agents import BUILTIN_ADAPTERS
+from middle.engine.runs import Runs
 from middle.errors import MiddleError
 from middle.issues.base import EpicStore
 from middle.issues.store import FileEpicStore
 from middle.state_issue import DispatcherSections, InFlight, RateLimit, SlotUsage
 from middle.state_issue.draft import EpicFacts, RunFacts
-from middle.store import active_rate_limit, list_workflows, load_checkpoints, slot_holders
+from middle.store import active_rate_limit, slot_holders
 
 _CHECKBOX = re.compile(r"^\s*- \[[ xX]\] ", re.M)
 RUNNING = ("pending", "launching", "running", "rate-limited")
@@ -127,15 +127,9 @@ def _github_epics(store: Any, config: dict[str, Any]) -> list[EpicFacts]:
 
 def gather_runs(db: Database, repo: Path, store: EpicStore) -> list[RunFacts]:
     """The repo's live implementation runs."""
-    runs = []
-    for row in list_workflows(db, kind="implementation", live=True, repo=str(repo)):
-        park = None
-        for checkpoint in load_checkpoints(db, row["id"]):
-            if (
-                checkpoint["name"].partition("#")[0] == "park-for-resume"
-                and checkpoint["output_json"]
-            ):
-                park = json.loads(checkpoint["output_json"]).get("reason")
+    runs, rows = [], Runs(db)
+    for row in rows.find(kind="implementation", live=True, repo=str(repo)):
+        park = (rows.latest_output(row["id"], "park-for-resume") or {}).get("reason")
         ref = str(row["epic_ref"])
         link = (
             str(store.path(ref).relative_to(store.repo))
