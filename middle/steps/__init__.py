@@ -1,36 +1,31 @@
-"""middle's built-in steps, registered like any plugin's."""
+"""middle's built-in steps, registered like any plugin's.
+
+Every `@step` defined at the top level of a module of this package is registered, so a
+new built-in step is its function (in a module here) plus its place in a workflow.
+"""
 
 from __future__ import annotations
 
-from middle.engine import hookimpl
-from middle.engine.registry import OriginBoundRegistry
-from middle.steps.dispatch import check_slots, prepare_worktree
-from middle.steps.outcome import park_for_resume, record_terminal, resume_or_finalize
-from middle.steps.recommend import (
-    check_plan,
-    gather_queue,
-    prepare_recommender,
-    recommend_turn,
-    write_state_issue,
-)
-from middle.steps.turn import launch_and_drive
+import importlib
+import pkgutil
 
-BUILTIN_STEPS = (
-    check_slots,
-    prepare_worktree,
-    launch_and_drive,
-    park_for_resume,
-    record_terminal,
-    resume_or_finalize,
-    gather_queue,
-    prepare_recommender,
-    recommend_turn,
-    check_plan,
-    write_state_issue,
-)
+from middle.engine import Step, hookimpl
+from middle.engine.registry import OriginBoundRegistry
+
+
+def builtin_steps() -> list[Step]:
+    """The steps defined in this package's modules, each once (modules import each
+    other's steps), in module order."""
+    found: dict[int, Step] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, Step) and value.fn.__module__ == module.__name__:
+                found.setdefault(id(value), value)
+    return list(found.values())
 
 
 @hookimpl
 def middle_register_steps(registry: OriginBoundRegistry) -> None:
-    for builtin in BUILTIN_STEPS:
+    for builtin in builtin_steps():
         registry.add(builtin)
