@@ -1,6 +1,6 @@
-"""The built-in steps are found, not listed: every `@step` in a module of `middle.steps`
-is registered, and each one is used by a built-in workflow. Seen red with `check-plan`
-taken out of the recommender workflow."""
+"""The built-ins are found, not listed: every `@step` in a module of `middle.steps`, and
+every adapter class in a module of `middle.agents`, is registered. Each built-in step is
+used by a built-in workflow: seen red with `check-plan` taken out of the recommender."""
 
 from __future__ import annotations
 
@@ -13,3 +13,12 @@ def test_every_builtin_step_is_registered_and_used_by_a_builtin_workflow() -> No
     used = {name for workflow in registry.workflows.values() for name in workflow.step_names()}
     assert builtins == used
     assert len(builtins) == 11
+
+
+def test_every_adapter_class_in_middle_agents_is_a_builtin() -> None:
+    registry = load_plugins(None).registry
+    assert {name: registry.adapter_origins[name] for name in registry.adapters} == {
+        "claude": "built-in",
+        "codex": "built-in",
+        "command": "built-in",
+    }

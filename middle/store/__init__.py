@@ -27,16 +27,16 @@ from middle.store.db import (
     is_disk_full,
     open_db,
 )
+from middle.store.migrations import (
+    LATEST_VERSION,
+    migrate,
+    schema_version,
+)
 from middle.store.rate_limits import (
     active_rate_limit,
     get_rate_limit,
     list_rate_limits,
     set_rate_limit,
-)
-from middle.store.migrations import (
-    LATEST_VERSION,
-    migrate,
-    schema_version,
 )
 from middle.store.records import (
     Row,
