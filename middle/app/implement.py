@@ -21,13 +21,13 @@ from middle.app.runtime import (
     WORKFLOW,
     Outcome,
     Runtime,
+    claim_launch_slot,
     describe,
     live_run,
     parked_run,
     runner_of,
 )
 from middle.config import adapter_choice
-from middle.engine import Runner
 from middle.engine.runs import Runs
 from middle.errors import EpicBlockedError, EpicError, MiddleError, NothingParkedError
 from middle.progress import Progress
@@ -38,7 +38,6 @@ from middle.store import (
     Row,
     SlotsBusy,
     active_rate_limit,
-    claim_slot_at_launch,
     set_rate_limit,
 )
 
@@ -220,19 +219,6 @@ def _continue(
     if busy is not None:
         return queued_outcome(row, busy)
     return describe(runner, runner.resume(row["id"]), row["epic_ref"])
-
-
-# Signals whose continuation launches the agent again, and so needs a slot.
-LAUNCHING_SIGNALS = ("answer", "request-changes", "continue")
-
-
-def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:
-    """Claim an agent slot for the launch a signal of `kind` leads to; when none is free
-    the run stays parked, marked queued, with its signal delivered for later."""
-    if kind not in LAUNCHING_SIGNALS:
-        return None  # an approval or a PR's end launches nothing
-    adapter = str(runner.runs.input(row)["adapter"])
-    return claim_slot_at_launch(runner.db, row["id"], adapter, runner.services.config)
 
 
 def queued_outcome(row: Row, busy: SlotsBusy) -> Outcome:

@@ -24,11 +24,11 @@ from sqlite_utils import Database
 
 from middle.app.control import is_paused
 from middle.app.home import open_home_db
-from middle.app.implement import claim_launch_slot
 from middle.app.runtime import (
     PARKED_STATES,
     WORKFLOW,
     Outcome,
+    claim_launch_slot,
     describe,
     runner_of,
 )

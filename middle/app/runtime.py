@@ -5,9 +5,9 @@ workflows, adapters), the database and the issue store. `Runtime.runner(adapter)
 the durable runner whose steps get this run's `Services`. Commands that act on a run
 that exists (resume, poll, serve, the watchdog, CI) start from its row: `runtime_of(row)`.
 
-`describe` turns how a run was left into the words and exit status a person sees, and the
-live-run lookups (`live_run`, `parked_run`) are shared by every command that finds a run
-by its issue.
+`describe` turns how a run was left into the words and exit status a person sees; the
+live-run lookups (`live_run`, `parked_run`) and `claim_launch_slot` are shared by every
+command that finds a run by its issue or continues a parked one.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from middle.issues.base import EpicStore
 from middle.issues.store import open_epic_store
 from middle.progress import Progress
 from middle.steps.services import Services
-from middle.store import Row
+from middle.store import Row, SlotsBusy, claim_slot_at_launch
 from middle.tmux import Tmux
 
 WORKFLOW = "implementation"
@@ -120,6 +120,19 @@ def parked_run(runs: Runs, root: Path, ref: str, verb: str) -> tuple[Row, dict[s
     if park is None:
         raise UnknownWorkflowError(f"workflow {live['id']} is parked but recorded no reason")
     return live, park
+
+
+# Signals whose continuation launches the agent again, and so needs a slot.
+LAUNCHING_SIGNALS = ("answer", "request-changes", "continue")
+
+
+def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:
+    """Claim an agent slot for the launch a signal of `kind` leads to; when none is free
+    the run stays parked, marked queued, with its signal delivered for later."""
+    if kind not in LAUNCHING_SIGNALS:
+        return None  # an approval or a PR's end launches nothing
+    adapter = str(runner.runs.input(row)["adapter"])
+    return claim_slot_at_launch(runner.db, row["id"], adapter, runner.services.config)
 
 
 def describe(runner: Runner, result: RunResult, ref: str) -> Outcome:
