@@ -62,7 +62,7 @@ def poll_once(*, background: bool = False, progress: Progress | None = None) -> 
     db = open_home_db()
     actions = []
     parked = list_workflows(db, kind=WORKFLOW, state=list(PARKED_STATES))
-    queued_first = sorted(parked, key=lambda row: not json.loads(row["meta_json"]).get("queued"))
+    queued_first = sorted(parked, key=lambda row: not Runs.meta(row).get("queued"))
     for row in queued_first:  # queued runs first, oldest first: slots go to those waiting
         if is_paused(db, row["repo"]):
             continue  # a paused repo's runs wait for `middle unpause`
@@ -84,7 +84,7 @@ def poll_once(*, background: bool = False, progress: Progress | None = None) -> 
 def _poll_run(
     db: Database, row: dict[str, Any], background: bool, progress: Progress | None
 ) -> PollAction | None:
-    meta = json.loads(row["meta_json"])
+    meta = Runs.meta(row)
     run_input = meta["input"]
     if meta.get("queued"):  # its signal came earlier; it waits for a slot
         runner = runner_of(row, progress)

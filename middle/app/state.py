@@ -29,6 +29,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle import git
+from middle.engine.runs import Runs
 from middle.errors import GitError, MiddleError, StateFormatError
 from middle.refs import validate_ref
 from middle.steps.dispatch import worktree_path
@@ -147,7 +148,7 @@ def rebuild_worktree(repo: Path, row: Mapping[str, Any]) -> None:
         return
     if not git.branch_exists(repo, branch):
         fetch_branch(repo, branch)
-    base = json.loads(row["meta_json"]).get("input", {}).get("base") or "HEAD"
+    base = Runs.meta(row).get("input", {}).get("base") or "HEAD"
     git.add_worktree(repo, path, branch, base)
     git.ignore_middle_files(repo)
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle.config import load_config, middle_home
+from middle.engine.runs import Runs
 from middle.errors import MiddleError
 from middle.issues.base import EpicStore
 from middle.issues.store import open_epic_store
@@ -26,7 +27,7 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
         step = current_step(db, row["id"]) or {}
         event = last_event(db, row["id"]) or {}
         created = datetime.fromisoformat(row["created_at"])
-        meta = json.loads(row["meta_json"] or "{}")
+        meta = Runs.meta(row)
         summaries.append(
             {
                 "id": row["id"],

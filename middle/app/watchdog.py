@@ -14,7 +14,6 @@ dispatcher's turn loop stops on it. A run nobody drives is ended here, under its
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,7 +88,7 @@ def _verdict(
     if idle > float(limits.get("idle_kill_seconds", IDLE_KILL_SECONDS)):
         return "idle-timeout"
     if idle > float(limits.get("idle_warning_seconds", IDLE_WARNING_SECONDS)):
-        warned = json.loads(row["meta_json"]).get("idle_warned_at")
+        warned = Runs.meta(row).get("idle_warned_at")
         return None if warned and warned >= _last_activity(db, row).isoformat() else "warn-idle"
     return None
 

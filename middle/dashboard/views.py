@@ -13,6 +13,7 @@ from sqlite_utils import Database
 from middle.app.control import CONTROLLABLE_STATES, attach_command
 from middle.app.runtime import PARKED_STATES
 from middle.config import load_config, middle_home
+from middle.engine.runs import Runs
 from middle.errors import MiddleError
 from middle.issues.store import open_epic_store
 from middle.store import (
@@ -131,7 +132,7 @@ def inspector(db: Database, row: dict[str, Any], tmux: Tmux) -> dict[str, Any]:
     session = row["session_name"]
     live_session = bool(session) and row["state"] in CONTROLLABLE_STATES
     pane = tmux.capture(session) if live_session and session else ""
-    meta = json.loads(row["meta_json"] or "{}")
+    meta = Runs.meta(row)
     title = None
     try:
         repo = Path(row["repo"])

@@ -77,7 +77,8 @@ class Runs:
         return store.find_live_implementation(self.db, repo=repo, epic_ref=ref)
 
     @staticmethod
-    def meta(row: Row) -> dict[str, Any]:
+    def meta(row: Mapping[str, Any]) -> dict[str, Any]:
+        """A row's `meta_json`, read."""
         meta: dict[str, Any] = json.loads(row["meta_json"] or "{}")
         return meta
 
