@@ -28,7 +28,10 @@ from middle.errors import (
 )
 
 if TYPE_CHECKING:
-    from middle.engine import StepContext, Workflow, branch, hookimpl, loop, step, wait_for
+    from middle.engine.context import StepContext
+    from middle.engine.hookspecs import hookimpl
+    from middle.engine.step import step
+    from middle.engine.workflow import Workflow, branch, loop, wait_for
 
 _ENGINE_NAMES = {"StepContext", "Workflow", "branch", "hookimpl", "loop", "step", "wait_for"}
 

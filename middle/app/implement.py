@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from middle import git
 from middle.app.control import refuse_if_paused
 from middle.app.home import open_home_db
-from middle.app.plugins import load_plugins
+from middle.app.plugins import load_plugins, open_issue_store
 from middle.app.repo import resolve_repo
 from middle.config import adapter_choice, load_config, middle_home
 from middle.engine import Registry, Runner, RunResult
@@ -29,7 +29,6 @@ from middle.errors import (
     NothingParkedError,
     UnknownWorkflowError,
 )
-from middle.issues.store import open_epic_store
 from middle.progress import Progress
 from middle.refs import validate_ref
 from middle.steps.dispatch import raise_rate_limited
@@ -69,7 +68,8 @@ def implement(
     ref = validate_ref(ref)
     root = git.repo_root(resolve_repo(repo))
     config = load_config(middle_home(), root)
-    store = open_epic_store(root, config)
+    registry = load_plugins(root).registry
+    store = registry.issue_store(root, config)
     issue = store.load(ref)
     if issue.closed:
         raise EpicError(f"Epic {ref} is closed ({issue.source}); reopen it to dispatch it")
@@ -90,7 +90,6 @@ def implement(
         agent or issue.adapter or config["repo"].get("default_adapter")
         or config["global"]["default_adapter"]
     )  # fmt: skip
-    registry = load_plugins(root).registry
     try:
         registry.adapter(adapter, config).check_available()
     except MiddleError as exc:
@@ -117,13 +116,12 @@ def answer(repo: str | Path, ref: str, text: str, progress: Progress | None = No
     if not text.strip():
         raise MiddleError("--text is empty; say what the agent should know")
     db, row, park = _parked(repo, ref, "answer")
-    store = open_epic_store(Path(row["repo"]), load_config(middle_home(), Path(row["repo"])))
-    written = getattr(store, "written_answer", lambda ref: None)(ref)
+    store = open_issue_store(Path(row["repo"]))
+    written = store.written_answer(ref)
     if written is not None:  # never overwrite what a person wrote into the Epic file
         raise NothingParkedError(
             f"question {written.id} of issue {ref} already has an answer written in "
-            f"{getattr(store, 'path', lambda r: 'the Epic file')(ref)}; send it with: "
-            f"middle poll (or edit it there)"
+            f"{store.link(ref)}; send it with: middle poll (or edit it there)"
         )
     if park["reason"] not in ("asked-question", "bare-stop", "gates-failed"):
         raise NothingParkedError(
@@ -239,7 +237,7 @@ def runner_for(
     services = {
         "home": home,
         "config": config,
-        "store": open_epic_store(repo, config),
+        "store": registry.issue_store(repo, config),
         "adapter": registry.adapter(run_input["adapter"], config),
         "tmux": Tmux(),
         "progress": progress,

@@ -14,7 +14,6 @@ from middle.app.plugins import load_plugins
 from middle.app.repo import resolve_repo
 from middle.config import load_config, middle_home
 from middle.engine import Runner
-from middle.issues.store import open_epic_store
 from middle.progress import Progress
 from middle.steps.dispatch import raise_rate_limited
 from middle.store import get_workflow
@@ -51,7 +50,7 @@ def recommend(
     services = {
         "home": home,
         "config": config,
-        "store": open_epic_store(root, config),
+        "store": registry.issue_store(root, config),
         "adapter": adapter,
         "tmux": Tmux(),
         "progress": progress,

@@ -21,7 +21,7 @@ from middle.agents.base import Stop
 from middle.briefs import write_brief
 from middle.engine import StepContext, step
 from middle.errors import StateIssueError
-from middle.issues.state_store import state_location, write_state
+from middle.issues.state_store import write_state
 from middle.refs import repo_slug
 from middle.state_issue import (
     BlockedItem,
@@ -40,7 +40,7 @@ from middle.steps.queue_facts import (
     dispatcher_sections,
     gather_epics,
     gather_runs,
-    github_quota_status,
+    quota_status,
 )
 from middle.steps.recommend_brief import recommender_brief
 from middle.steps.turn import Turn
@@ -113,7 +113,7 @@ def _draft(ctx: StepContext, facts: dict[str, Any]) -> Any:
 def _sections(ctx: StepContext, facts: dict[str, Any]) -> Any:
     store = ctx.services["store"]
     runs = [RunFacts(**r) for r in facts["runs"]]
-    quota = github_quota_status(store)
+    quota = quota_status(store)
     return dispatcher_sections(ctx.db, Path(ctx.input["repo"]), ctx.services["config"], runs, quota)
 
 
@@ -212,7 +212,7 @@ def write_state_issue(ctx: StepContext) -> dict[str, Any]:
         state, generated=utcnow(), run_id=ctx.workflow_id[-8:], interval=interval
     )
     state = with_dispatcher_sections(state, _sections(ctx, facts))
-    location = state_location(Path(ctx.input["repo"]), ctx.services["config"])
+    location = store.state_location()
     write_state(location, state)
     _remove_worktree(ctx)
     ctx.record_event(
