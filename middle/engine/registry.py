@@ -118,7 +118,7 @@ class Registry:
         mode = config.get("epic_store", {}).get("mode", "file")
         if mode not in self.issue_stores:
             raise ConfigError(
-                f"[epic_store] mode = {mode!r} names no issue store; "
+                f"{repo}: [epic_store] mode = {mode!r} names no issue store; "
                 f"{_known(self.issue_stores)} (a plugin can add one)"
             )
         return self.issue_stores[mode](repo, config)
