@@ -36,7 +36,12 @@ ARGV: Check = (
     lambda v: isinstance(v, list) and all(isinstance(part, str) for part in v),
 )
 FLAG: Check = ("true or false", lambda v: isinstance(v, bool))
-MODE: Check = ('"file" or "github"', lambda v: v in ("file", "github"))
+# An issue store's name: which stores exist is the plugins' business too (`middle doctor`
+# checks the mode against them, and opening the store refuses an unknown one).
+MODE: Check = (
+    'an issue store\'s name, e.g. "file" or "github"',
+    lambda v: isinstance(v, str) and v != "",
+)
 
 # Keys any adapter may take. An adapter's own keys (Codex's `sandbox_mode`, a plugin's)
 # are its business: they are not refused here.

@@ -30,7 +30,7 @@ def escape(text: str) -> str:
 def status(c: Context, json_: bool = False) -> None:
     """Show the state of every workflow."""
     from middle.app.home import open_home_db
-    from middle.app.status import blocked_epics, broken_configs, github_quota, workflow_summaries
+    from middle.app.status import api_quota, blocked_epics, broken_configs, workflow_summaries
     from middle.store import active_rate_limit, list_rate_limits
 
     db = open_home_db()
@@ -56,7 +56,7 @@ def status(c: Context, json_: bool = False) -> None:
                 f"{limit['adapter']} is rate-limited until {limit['reset_at']} ({limit['source']})",
                 markup=False,
             )
-    quota = github_quota(".")
+    quota = api_quota(".")
     if quota is not None:
         console.print(quota, markup=False)
     for ref, blockers in blocked_epics("."):

@@ -1,5 +1,6 @@
 """The built-ins are found, not listed: every `@step` in a module of `middle.steps`, and
-every adapter class in a module of `middle.agents`, is registered. Each built-in step is
+every adapter class in a module of `middle.agents`, and every concrete issue store class in
+a module of `middle.issues`, is registered. Each built-in step is
 used by a built-in workflow: seen red with `check-plan` taken out of the recommender."""
 
 from __future__ import annotations
@@ -21,4 +22,12 @@ def test_every_adapter_class_in_middle_agents_is_a_builtin() -> None:
         "claude": "built-in",
         "codex": "built-in",
         "command": "built-in",
+    }
+
+
+def test_every_issue_store_class_in_middle_issues_is_a_builtin() -> None:
+    registry = load_plugins(None).registry
+    assert {mode: registry.issue_store_origins[mode] for mode in registry.issue_stores} == {
+        "file": "built-in",
+        "github": "built-in",
     }

@@ -112,7 +112,7 @@ def test_an_adapter_a_plugin_adds_and_each_adapters_own_keys_pass_the_schema(
 def test_doctor_lists_every_config_problem_and_every_broken_epic(tmp_path: Path) -> None:
     """Seen red: doctor said `✓ config` for `max_concurrent = "four"`, and stopped at the
     first broken Epic."""
-    from middle.app.doctor import check_config, check_epics
+    from middle.app.doctor import check_config, check_issue_store
     from middle.config import DEFAULTS
 
     home, repo = tmp_path / "home", tmp_path / "repo"
@@ -128,7 +128,7 @@ def test_doctor_lists_every_config_problem_and_every_broken_epic(tmp_path: Path)
     epics.mkdir(parents=True)
     for name in ("one", "two"):
         (epics / f"{name}.md").write_text("<!-- middle:epic v1 -->\n\nno title here\n")
-    found = check_epics(repo, DEFAULTS)
+    (found,) = check_issue_store(repo, DEFAULTS)
     assert found.verdict == "fail" and "one.md" in found.detail and "two.md" in found.detail
 
 

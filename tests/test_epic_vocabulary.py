@@ -11,7 +11,7 @@ import pytest
 
 from middle.errors import EpicFormatError
 from middle.issues.epic_file import parse_epic, render_new_epic
-from middle.issues.store import FileEpicStore
+from middle.issues.file_store import FileIssueStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "epics"
 # The v1 marker lines as the schema states them; anything middle writes must match one.
@@ -51,9 +51,9 @@ def new_epic(**meta: str) -> str:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FileEpicStore:
+def store(tmp_path: Path) -> FileIssueStore:
     (tmp_path / "planning" / "epics").mkdir(parents=True)
-    return FileEpicStore(tmp_path)
+    return FileIssueStore(tmp_path)
 
 
 def conversation_markers(text: str) -> list[str]:
@@ -63,7 +63,7 @@ def conversation_markers(text: str) -> list[str]:
     ]
 
 
-def test_what_middle_writes_is_the_v1_vocabulary(store: FileEpicStore) -> None:
+def test_what_middle_writes_is_the_v1_vocabulary(store: FileIssueStore) -> None:
     """Seen red before this issue: `author=agent`, `status=answered` and
     `<!-- middle:event` failed these patterns."""
     store.path("retry").write_text(new_epic())
@@ -83,7 +83,7 @@ def test_what_middle_writes_is_the_v1_vocabulary(store: FileEpicStore) -> None:
     assert "kind=human_note" in text
 
 
-def test_a_file_an_earlier_middle_wrote_is_migrated_on_first_touch(store: FileEpicStore) -> None:
+def test_a_file_an_earlier_middle_wrote_is_migrated_on_first_touch(store: FileIssueStore) -> None:
     old = new_epic().replace(
         "<!-- middle:conversation -->\n<!-- /middle:conversation -->\n", OLD_MIDDLE_CONVERSATION
     )
@@ -99,7 +99,7 @@ def test_a_file_an_earlier_middle_wrote_is_migrated_on_first_touch(store: FileEp
     assert "Ship it.\n<!-- /middle:dispatch-event -->" in text
 
 
-def test_the_other_implementations_keys_and_blocks_are_read(store: FileEpicStore) -> None:
+def test_the_other_implementations_keys_and_blocks_are_read(store: FileIssueStore) -> None:
     text = new_epic(**{"blocked-by": "[queue, auth]"}).replace(
         "<!-- /middle:conversation -->",
         "<!-- middle:parse-error ts=2026-05-29T04:28:40.000Z -->\nline 3: bad\n"
@@ -117,7 +117,7 @@ def test_the_other_implementations_keys_and_blocks_are_read(store: FileEpicStore
     assert store.open_blockers("retry") == ["auth"]  # queue is closed, auth has no file
 
 
-def test_a_parse_failure_leaves_exactly_one_parse_error_block(store: FileEpicStore) -> None:
+def test_a_parse_failure_leaves_exactly_one_parse_error_block(store: FileIssueStore) -> None:
     """Seen red: appending without looking for an existing block added one per read."""
     broken = new_epic().replace("<!-- /middle:sub-issue -->\n", "")
     store.path("retry").write_text(broken)

@@ -8,8 +8,6 @@ built-in adapter is its module.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any
 
 import pluggy
@@ -25,24 +23,17 @@ from middle.agents.base import (
 from middle.agents.claude import ClaudeAdapter
 from middle.agents.codex import CodexAdapter
 from middle.agents.command import CommandAdapter
+from middle.discovery import defined_in
 
-
-def _builtin_adapters() -> tuple[type[BaseAdapter], ...]:
-    found: list[type[BaseAdapter]] = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        found += [
-            value
-            for value in vars(module).values()
-            if isinstance(value, type)
-            and issubclass(value, BaseAdapter)
-            and value is not BaseAdapter
-            and value.__module__ == module.__name__
-        ]
-    return tuple(found)
-
-
-BUILTIN_ADAPTERS = _builtin_adapters()
+BUILTIN_ADAPTERS: tuple[type[BaseAdapter], ...] = tuple(
+    defined_in(
+        __name__,
+        __path__,
+        lambda value: (
+            isinstance(value, type) and issubclass(value, BaseAdapter) and value is not BaseAdapter
+        ),
+    )
+)
 
 # pluggy matches hook implementations by project name: this is the same marker as
 # `middle.hookimpl`, made here so the agents layer needs nothing from the engine above it.

@@ -23,13 +23,13 @@ from sqlite_utils import Database
 
 from middle import git
 from middle.app.control import is_paused
+from middle.app.plugins import open_issue_store
 from middle.app.poll import spawn_resume
 from middle.app.runtime import WORKFLOW, Runtime
 from middle.config import load_config, middle_home
 from middle.errors import AlreadyInFlight, MiddleError
-from middle.issues.base import EpicStore
-from middle.issues.state_store import current_state, state_location
-from middle.issues.store import open_epic_store
+from middle.issues.base import IssueStore
+from middle.issues.state_store import current_state
 from middle.store import (
     TERMINAL_STATES,
     active_rate_limit,
@@ -52,10 +52,10 @@ def dispatch_next(db: Database, repo: Path, *, spawn: bool = True) -> AutoDispat
     config = load_config(middle_home(), repo)
     if not config["recommender"].get("auto_dispatch") or is_paused(db, str(repo)):
         return None
-    state = current_state(state_location(repo, config))
+    store = open_issue_store(repo, config)
+    state = current_state(store.state_location())
     if state is None:
         return None
-    store = open_epic_store(repo, config)
     for row in state.ready:
         why_not = _why_not(db, repo, config, store, row.ref, row.adapter, since=state.generated)
         if why_not is not None:
@@ -70,7 +70,7 @@ def _why_not(
     db: Database,
     repo: Path,
     config: dict[str, Any],
-    store: EpicStore,
+    store: IssueStore,
     ref: str,
     adapter: str,
     *,

@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import re
-import shutil
 import stat
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from middle.agents import BaseAdapter
 from middle.app.plugins import load_plugins
+from middle.checks import Check, check_tool
 from middle.config import db_path, load_config, load_config_checked
 from middle.errors import MiddleError
-from middle.issues.epic_file import parse_epic
-from middle.issues.store import FileEpicStore, open_epic_store
 from middle.store import LATEST_VERSION, integrity_check, open_db, schema_version
-
-Verdict = Literal["ok", "warn", "fail"]
-
-
-@dataclass(frozen=True)
-class Check:
-    verdict: Verdict
-    name: str
-    detail: str
 
 
 def run_checks(home: Path, repo: Path | None = None) -> list[Check]:
     """Every check, in the order a person would fix them. `repo`, when given (a git
-    checkout), adds its policy and its Epic files."""
+    checkout), adds its policy and what its issue store checks (`gh`, the Epic files)."""
     checks = [
         check_python(),
         check_tool("git", ["git", "--version"]),
@@ -46,46 +33,28 @@ def run_checks(home: Path, repo: Path | None = None) -> list[Check]:
         return checks  # check_config already said why
     checks += check_agents(config, repo)
     if repo is not None:
-        if config["epic_store"].get("mode") == "github":
-            checks.append(check_gh(repo))
-        checks.append(check_epics(repo, config))
+        checks += check_issue_store(repo, config)
     return checks
 
 
-def check_gh(repo: Path) -> Check:
-    """GitHub mode needs `gh`, logged in."""
-    found = check_tool("gh", ["gh", "--version"])
-    if found.verdict != "ok":
-        return found
-    status = subprocess.run(
-        ["gh", "auth", "status"], cwd=repo, capture_output=True, text=True, timeout=30
-    )
-    if status.returncode != 0:
-        said = (status.stderr or status.stdout).strip().splitlines()
-        return Check(
-            "fail",
-            "gh",
-            f"not logged in ({said[0] if said else 'gh auth status failed'}); run: gh auth login",
-        )
-    return Check("ok", "gh", "logged in")
+def check_issue_store(repo: Path, config: dict[str, Any]) -> list[Check]:
+    """What the repo's issue store checks about itself. Plugins that fail to load are the
+    agents check's to report, an unknown mode the config check's."""
+    try:
+        registry = load_plugins(repo).registry
+    except MiddleError:
+        return []
+    if config["epic_store"].get("mode") not in registry.issue_stores:
+        return []
+    try:
+        return registry.issue_store(repo, config).doctor_checks()
+    except MiddleError as exc:
+        return [Check("fail", "issue store", str(exc))]
 
 
 def check_python() -> Check:
     """Which interpreter middle runs on (the package itself refuses anything below 3.11)."""
     return Check("ok", "python", f"{'.'.join(map(str, sys.version_info[:3]))} ({sys.executable})")
-
-
-def check_tool(name: str, version_argv: list[str]) -> Check:
-    path = shutil.which(name)
-    if path is None:
-        return Check("fail", name, f"not found on PATH; install {name}")
-    try:
-        result = subprocess.run(version_argv, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Check("fail", name, f"{path} does not run: {exc}")
-    if result.returncode != 0:
-        return Check("fail", name, f"{path} exited {result.returncode}: {result.stderr.strip()}")
-    return Check("ok", name, f"{result.stdout.strip()} ({path})")
 
 
 def check_tmux() -> Check:
@@ -141,28 +110,6 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
 
-def check_epics(repo: Path, config: dict[str, Any]) -> Check:
-    """Every Epic file parses, and renders back byte for byte."""
-    try:
-        store = open_epic_store(repo, config)
-    except MiddleError as exc:
-        return Check("fail", "epics", str(exc))
-    if not isinstance(store, FileEpicStore):
-        return Check("ok", "epics", f"{store.mode} mode: nothing to check on disk")
-    refs = store.all_refs()
-    broken = []
-    for ref in refs:  # every broken Epic, not just the first
-        try:
-            text = store.path(ref).read_text(encoding="utf-8")
-            if parse_epic(text).render() != text:
-                broken.append(f"{store.path(ref)} does not round-trip")
-        except MiddleError as exc:
-            broken.append(f"{store.path(ref)}: {exc}")
-    if broken:
-        return Check("fail", "epics", "\n  ".join(broken))
-    return Check("ok", "epics", f"{len(refs)} Epic file(s) in {store.folder} round-trip")
-
-
 def check_home(home: Path) -> Check:
     mode = stat.S_IMODE(home.stat().st_mode)
     if mode & 0o077:
@@ -180,7 +127,7 @@ def check_config(home: Path, repo: Path | None = None) -> Check:
         config, problems = load_config_checked(home, repo)
     except MiddleError as exc:
         return Check("fail", "config", str(exc))
-    problems += unknown_adapters(config, repo)
+    problems += unknown_plugin_names(config, repo)
     if problems:
         return Check("fail", "config", "\n  ".join(problems))
     sources = [home / "config.toml"]
@@ -190,18 +137,27 @@ def check_config(home: Path, repo: Path | None = None) -> Check:
     return Check("ok", "config", ", ".join(found) or "defaults (no config files)")
 
 
-def unknown_adapters(config: dict[str, Any], repo: Path | None) -> list[str]:
-    """Default adapters that no plugin registers (the schema cannot know the plugins)."""
+def unknown_plugin_names(config: dict[str, Any], repo: Path | None) -> list[str]:
+    """Default adapters and an issue store mode that no plugin registers (the schema
+    cannot know the plugins)."""
     try:
-        known = load_plugins(repo).registry.adapters
+        registry = load_plugins(repo).registry
     except MiddleError:
         return []  # the plugins check reports it
+    known = registry.adapters
     named = [(table, config[table].get("default_adapter")) for table in ("global", "repo")]
-    return [
+    problems = [
         f"[{table}] default_adapter = {name!r}: expected one of {', '.join(sorted(known))}"
         for table, name in named
         if name and name not in known
     ]
+    mode = config["epic_store"].get("mode")
+    if mode not in registry.issue_stores:
+        problems.append(
+            f"[epic_store] mode = {mode!r}: expected one of "
+            f"{', '.join(sorted(registry.issue_stores))}"
+        )
+    return problems
 
 
 def check_database(home: Path) -> Check:

@@ -103,12 +103,11 @@ def answer(repo: str | Path, ref: str, text: str, progress: Progress | None = No
         raise MiddleError("--text is empty; say what the agent should know")
     runtime = Runtime(git.repo_root(resolve_repo(repo)))
     row, park = parked_run(runtime.runs, runtime.root, validate_ref(ref), "answer")
-    written = getattr(runtime.issues, "written_answer", lambda ref: None)(ref)
+    written = runtime.issues.written_answer(ref)
     if written is not None:  # never overwrite what a person wrote into the Epic file
         raise NothingParkedError(
             f"question {written.id} of issue {ref} already has an answer written in "
-            f"{getattr(runtime.issues, 'path', lambda r: 'the Epic file')(ref)}; send it "
-            f"with: middle poll (or edit it there)"
+            f"{runtime.issues.link(ref)}; send it with: middle poll (or edit it there)"
         )
     if park["reason"] not in ("asked-question", "bare-stop", "gates-failed"):
         raise NothingParkedError(

@@ -25,8 +25,7 @@ from middle.config import load_config, middle_home
 from middle.engine import Registry, Runner, RunResult
 from middle.engine.runs import Runs
 from middle.errors import NothingParkedError, UnknownWorkflowError
-from middle.issues.base import EpicStore
-from middle.issues.store import open_epic_store
+from middle.issues.base import IssueStore
 from middle.progress import Progress
 from middle.steps.services import Services
 from middle.store import Row, SlotsBusy, claim_slot_at_launch
@@ -68,8 +67,8 @@ class Runtime:
         return Runs(self.db)
 
     @cached_property
-    def issues(self) -> EpicStore:
-        return open_epic_store(self.root, self.config)
+    def issues(self) -> IssueStore:
+        return self.plugins.issue_store(self.root, self.config)
 
     def services(self, adapter: str, progress: Progress | None = None) -> Services:
         return Services(

@@ -11,12 +11,11 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from middle.app.plugins import open_issue_store
 from middle.config import load_config, middle_home
 from middle.errors import ConfigError
-from middle.issues.state_store import state_location
-from middle.issues.store import open_epic_store
 from middle.state_issue import update_dispatcher_sections
-from middle.steps.queue_facts import dispatcher_sections, gather_runs, github_quota_status
+from middle.steps.queue_facts import dispatcher_sections, gather_runs, quota_status
 from middle.store import list_workflows
 
 _PART = re.compile(r"(\d+)([smhd])")
@@ -42,13 +41,13 @@ def refresh_dispatcher_sections(db: Database, repo: Path) -> bool:
     """Rewrite the state issue's dispatcher sections if they changed; whether it wrote.
     No state issue yet: nothing to do. A body that is not v1 raises, untouched."""
     config = load_config(middle_home(), repo)
-    location = state_location(repo, config)
+    store = open_issue_store(repo, config)
+    location = store.state_location()
     body = location.read()
     if body is None or not body.strip():
         return False
-    store = open_epic_store(repo, config)
     runs = gather_runs(db, repo, store)
-    sections = dispatcher_sections(db, repo, config, runs, github_quota_status(store))
+    sections = dispatcher_sections(db, repo, config, runs, quota_status(store))
     updated = update_dispatcher_sections(body, sections)
     if updated == body:
         return False

@@ -9,11 +9,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from middle.config import load_config, middle_home
+from middle.app.plugins import open_issue_store
 from middle.engine.runs import Runs
 from middle.errors import MiddleError
-from middle.issues.base import EpicStore
-from middle.issues.store import open_epic_store
+from middle.issues.base import IssueStore
 from middle.store import TERMINAL_STATES, current_step, last_event, list_workflows, load_checkpoints
 
 
@@ -75,18 +74,18 @@ def _last_message(db: Database, workflow_id: str) -> str | None:
 
 
 class _BlockerCache:
-    """Open blockers per workflow row, one Epic store per repo; unknown (None) when the
+    """Open blockers per workflow row, one issue store per repo; unknown (None) when the
     repo or its Epic cannot be read now, since status must never fail on that."""
 
     def __init__(self) -> None:
-        self.stores: dict[str, EpicStore | None] = {}
+        self.stores: dict[str, IssueStore | None] = {}
 
     def of(self, row: dict[str, Any]) -> list[str] | None:
         repo = row["repo"]
         if repo not in self.stores:
             try:
                 root = Path(repo)
-                self.stores[repo] = open_epic_store(root, load_config(middle_home(), root))
+                self.stores[repo] = open_issue_store(root)
             except MiddleError:
                 self.stores[repo] = None
         store = self.stores[repo]
@@ -105,7 +104,7 @@ def blocked_epics(repo: str) -> list[tuple[str, list[str]]]:
 
     try:
         root = git.repo_root(resolve_repo(repo))
-        store = open_epic_store(root, load_config(middle_home(), root))
+        store = open_issue_store(root)
         refs = store.all_refs()
     except MiddleError:
         return []
@@ -169,20 +168,23 @@ def humanize_age(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
-def github_quota(repo: str) -> str | None:
-    """GitHub's API quota for the user's `gh` login, when `repo` is in GitHub mode."""
+def api_quota(repo: str) -> str | None:
+    """The API quota `repo`'s issue store spends (GitHub's, for the user's `gh` login, in
+    GitHub mode); None for a store that spends none, or outside a repo."""
     from middle import git
     from middle.app.repo import resolve_repo
-    from middle.github import Gh
 
     try:
-        root = git.repo_root(resolve_repo(repo))
-        if load_config(middle_home(), root)["epic_store"].get("mode") != "github":
-            return None
-        core = Gh(root).api("rate_limit")["resources"]["core"]
+        store = open_issue_store(git.repo_root(resolve_repo(repo)))
+    except MiddleError:
+        return None
+    try:
+        quota = store.quota()
     except MiddleError as exc:
-        return f"GitHub API quota: unknown ({exc})"
-    resets = datetime.fromtimestamp(core["reset"], UTC).strftime("%H:%M UTC")
+        return f"{store.mode} API quota: unknown ({exc})"
+    if quota is None:
+        return None
+    resets = quota.resets_at.strftime("%H:%M UTC")
     return (
-        f"GitHub API quota: {core['remaining']} of {core['limit']} requests left, resets {resets}"
+        f"{quota.host} API quota: {quota.remaining} of {quota.limit} requests left, resets {resets}"
     )

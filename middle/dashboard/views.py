@@ -11,11 +11,12 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle.app.control import CONTROLLABLE_STATES, attach_command
+from middle.app.plugins import open_issue_store
 from middle.app.runtime import PARKED_STATES
 from middle.config import load_config, middle_home
 from middle.engine.runs import Runs
 from middle.errors import MiddleError
-from middle.issues.store import open_epic_store
+from middle.issues import IssueStore
 from middle.store import (
     active_rate_limit,
     distinct_values,
@@ -135,9 +136,8 @@ def inspector(db: Database, row: dict[str, Any], tmux: Tmux) -> dict[str, Any]:
     meta = Runs.meta(row)
     title = None
     try:
-        repo = Path(row["repo"])
-        store = open_epic_store(repo, load_config(middle_home(), repo))
-        if store.mode == "file" and row["epic_ref"]:
+        store = open_issue_store(Path(row["repo"]))
+        if not store.remote and row["epic_ref"]:  # a live page must not call an API per render
             title = store.load(row["epic_ref"]).title
     except MiddleError as exc:
         title = f"(cannot read the Epic: {one_line(str(exc))})"
@@ -185,18 +185,18 @@ def repos_view(db: Database, extra: tuple[str, ...] = ()) -> list[dict[str, Any]
     return out
 
 
-GITHUB_TTL = 60.0  # seconds a GitHub-mode Epic list is reused: live refreshes re-render
+REMOTE_TTL = 60.0  # seconds a remote store's Epic list is reused: live refreshes re-render
 EpicCache = dict[str, tuple[float, list[dict[str, Any]]]]
 
 
-def _epics_of(store: Any, repo: str, cache: EpicCache) -> list[dict[str, Any]]:
-    """The repo's Epics; in GitHub mode reused for a minute, so a page that refreshes
-    on every event does not call the GitHub API each time."""
+def _epics_of(store: IssueStore, repo: str, cache: EpicCache) -> list[dict[str, Any]]:
+    """The repo's Epics; from a remote store (GitHub mode) reused for a minute, so a page
+    that refreshes on every event does not call the API each time."""
     import time
 
-    if store.mode == "github":
+    if store.remote:
         cached = cache.get(repo)
-        if cached and time.monotonic() - cached[0] < GITHUB_TTL:
+        if cached and time.monotonic() - cached[0] < REMOTE_TTL:
             return cached[1]
     epics: list[dict[str, Any]] = []
     for ref in store.all_refs():
@@ -208,7 +208,7 @@ def _epics_of(store: Any, repo: str, cache: EpicCache) -> list[dict[str, Any]]:
         epics.append(
             {"ref": ref, "title": issue.title, "approved": issue.approved, "closed": issue.closed}
         )
-    if store.mode == "github":
+    if store.remote:
         cache[repo] = (time.monotonic(), epics)
     return epics
 
@@ -222,8 +222,7 @@ def epics_view(
     for repo in known_repos(db, extra):
         entry: dict[str, Any] = {"repo": repo, "epics": [], "error": None, "mode": "?"}
         try:
-            root = Path(repo)
-            store = open_epic_store(root, load_config(middle_home(), root))
+            store = open_issue_store(Path(repo))
             entry["mode"] = store.mode
             live = {
                 row["epic_ref"]: row

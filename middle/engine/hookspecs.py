@@ -35,6 +35,12 @@ def middle_register_adapters(registry: OriginBoundRegistry) -> None:
 
 
 @hookspec
+def middle_register_issue_stores(registry: OriginBoundRegistry) -> None:
+    """Add issue stores with `registry.add_issue_store(StoreClass)`: a class implementing
+    `middle.issues.IssueStore` whose `mode` is what `[epic_store] mode` calls it."""
+
+
+@hookspec
 def middle_configure_workflow(workflow: Workflow) -> None:
     """Edit a registered workflow: `workflow.insert_after(existing, new)`, `insert_before`
     or `replace`. Called once per workflow, after every plugin has registered."""

@@ -71,6 +71,7 @@ def load_plugins(
     registry = Registry()
     for hook_name in (
         "middle_register_adapters",
+        "middle_register_issue_stores",
         "middle_register_steps",
         "middle_register_workflows",
     ):

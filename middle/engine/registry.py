@@ -1,4 +1,5 @@
-"""The registry one run's plugins fill: steps and workflows by name, with their origins.
+"""The registry one run's plugins fill: steps, workflows, agent adapters and issue stores
+by name, with their origins.
 
 A fresh registry is built for every run (see `load_plugins`); nothing here is global.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from middle.agents.base import BaseAdapter
@@ -19,6 +21,7 @@ from middle.errors import (
     UnknownStepError,
     UnknownWorkflowError,
 )
+from middle.issues.base import IssueStore
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Registry:
     workflow_origins: dict[str, str] = field(default_factory=dict)
     adapters: dict[str, type[BaseAdapter]] = field(default_factory=dict)
     adapter_origins: dict[str, str] = field(default_factory=dict)
+    issue_stores: dict[str, type[IssueStore]] = field(default_factory=dict)
+    issue_store_origins: dict[str, str] = field(default_factory=dict)
 
     def add(self, step: Step, origin: str = "runtime") -> None:
         """Register `step`; a second step of the same name raises, naming both origins."""
@@ -78,6 +83,46 @@ class Registry:
         settings = config.get("adapters", {}).get(name, {})
         return self.adapters[name](settings)
 
+    def add_issue_store(self, store: type[IssueStore], origin: str = "runtime") -> None:
+        """Register an issue store class under its `mode`; a second one of the same mode
+        raises, naming both origins. A class that lacks a member of the protocol is
+        refused here, naming the members, rather than failing in the middle of a run."""
+        mode = getattr(store, "mode", None) if isinstance(store, type) else None
+        if not isinstance(mode, str) or not mode:
+            raise PluginError(
+                f"{origin} registered {store!r} as an issue store; it must be a class with "
+                f"a `mode` string (what [epic_store] mode calls it) implementing "
+                f"middle.issues.IssueStore"
+            )
+        abstract: frozenset[str] = getattr(store, "__abstractmethods__", frozenset())
+        missing = sorted(
+            name
+            for name in IssueStore.__abstractmethods__
+            if not hasattr(store, name) or name in abstract
+        )
+        if missing:
+            raise PluginError(
+                f"{origin} registered issue store {mode!r} ({store.__name__}), which lacks "
+                f"{', '.join(missing)}; implement them (see middle.issues.IssueStore)"
+            )
+        if mode in self.issue_stores:
+            raise PluginError(
+                f"issue store {mode!r} is registered twice: by "
+                f"{self.issue_store_origins[mode]} and by {origin}; rename one of them"
+            )
+        self.issue_stores[mode] = store
+        self.issue_store_origins[mode] = origin
+
+    def issue_store(self, repo: Path, config: Mapping[str, Any]) -> IssueStore:
+        """The store `[epic_store] mode` names, for `repo`, built from the merged config."""
+        mode = config.get("epic_store", {}).get("mode", "file")
+        if mode not in self.issue_stores:
+            raise ConfigError(
+                f"{repo}: [epic_store] mode = {mode!r} names no issue store; "
+                f"{_known(self.issue_stores)} (a plugin can add one)"
+            )
+        return self.issue_stores[mode](repo, config)
+
     def step(self, name: str) -> Step:
         if name not in self.steps:
             raise UnknownStepError(f"no step named {name!r} is registered; {_known(self.steps)}")
@@ -116,6 +161,9 @@ class OriginBoundRegistry:
 
     def add_workflow(self, workflow: Workflow) -> None:
         self.registry.add_workflow(workflow, self.origin)
+
+    def add_issue_store(self, store: type[IssueStore]) -> None:
+        self.registry.add_issue_store(store, self.origin)
 
 
 def _known(names: Mapping[str, object]) -> str:

@@ -1,12 +1,27 @@
 """What every issue store gives its callers: the `Issue` a dispatch sees, and the
-`EpicStore` protocol the file and GitHub stores implement."""
+`IssueStore` protocol the file and GitHub stores implement (and a plugin's store, which
+registers through `middle_register_issue_stores`).
+
+Callers hold an `IssueStore` and ask it; none of them checks which store it is. Whatever
+differs between stores (where an issue lives, how a parked run learns of an answer or a
+review, what `doctor` checks, what `init` sets up) is a member of the protocol.
+"""
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
 
+from middle.checks import Check
 from middle.issues.epic_file import Criterion, Question, SubIssue
+from middle.issues.state_store import StateFile, StateLocation
+from middle.state_issue.draft import EpicFacts
+
+BlockerState = Literal["open", "closed", "missing"]
 
 
 @dataclass(frozen=True)
@@ -25,34 +40,148 @@ class Issue:
     source: str  # where it lives, for messages: a file path or a URL
 
 
-class EpicStore(Protocol):
-    mode: str
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    draft: bool
+    review_decision: str | None  # APPROVED, CHANGES_REQUESTED, REVIEW_REQUIRED or None
+    state: str  # OPEN, CLOSED or MERGED
+    head_sha: str
+    url: str
 
+
+@dataclass(frozen=True)
+class ParkedRun:
+    """What `poll` knows of a parked run when it asks the run's store for `updates`."""
+
+    ref: str
+    reason: str  # why it parked: asked-question, bare-stop, gates-failed, done, held
+    pr_branch: str | None
+    # ids that earlier resume signals carried (`comment-12`, `review-7`): never act twice
+    acted_on: frozenset[str] = frozenset()
+    # the branch's pull request as `poll` just found (and recorded) it; None without one
+    pull_request: PullRequest | None = None
+
+
+@dataclass(frozen=True)
+class Quota:
+    """An API allowance a store spends, as its host reports it (the state issue's Rate
+    limits section names it after the store's mode)."""
+
+    host: str  # who grants it, as a person names it: "GitHub"
+    used: int
+    limit: int
+    remaining: int
+    resets_at: datetime
+
+
+class IssueStore(Protocol):
+    """Where a repo's issues live. `registry.issue_store(repo, config)` builds the one
+    `[epic_store] mode` names as `cls(repo, config)`, with the merged config: a store's
+    own settings can live in a table of its own (unknown tables pass the schema).
+
+    Implement every abstract member. Subclass this protocol to inherit the defaults of
+    the others, which fit a store with no pull requests, no API quota and nothing to set
+    up; the state issue then lives in `.middle/state.md`.
+    """
+
+    mode: ClassVar[str]  # the `[epic_store] mode` that chooses this store: "file", "github"
+    # True when reads go over the network: the dashboard caches them, and skips the ones
+    # it can live without
+    remote: ClassVar[bool] = False
+    repo: Path
+
+    def __init__(self, repo: Path, config: Mapping[str, Any]) -> None: ...
+
+    # -- issues -------------------------------------------------------------------------
+
+    @abstractmethod
     def load(self, ref: str) -> Issue: ...
 
+    @abstractmethod
+    def all_refs(self) -> list[str]:
+        """Every issue the store can list cheaply ([] where listing costs API calls)."""
+
+    @abstractmethod
+    def link(self, ref: str) -> str:
+        """Where the issue lives, for a person to follow from a message or the state
+        issue: a URL, or the Epic file's path relative to the repo. Reads nothing."""
+
+    @abstractmethod
+    def open_issues(self, default_adapter: str) -> list[EpicFacts]:
+        """The open dispatch units (Epics and standalone issues, never a sub-issue), with
+        their progress and open blockers, for the recommender; `default_adapter` for
+        those that name no agent. An issue that cannot be read is left out."""
+
+    # -- the conversation ---------------------------------------------------------------
+
+    @abstractmethod
     def open_question(self, ref: str) -> Question | None: ...
 
+    @abstractmethod
     def record_question(self, ref: str, text: str, *, kind: str) -> str: ...
 
+    @abstractmethod
     def record_answer(self, ref: str, text: str, *, author: str) -> None: ...
 
-    def all_refs(self) -> list[str]: ...
-
-    def open_blockers(self, ref: str) -> list[str]:
-        """The refs this issue waits on that are not closed yet, as a person writes them
-        (`queue`, `#12`, `acme/widgets#7`)."""
-        ...
-
-    def blocker_status(self, ref: str) -> tuple[str, str]:
-        """(`open` | `closed` | `missing`, title) of a blocker ref as the state issue
-        writes it, without its `#` (`12`, `acme/widgets#7`, `slug`)."""
-        ...
-
-    def confirms_done(self, branch: str) -> str | None:
-        """None if a `done` stands; otherwise what the agent must still do."""
-        ...
-
+    @abstractmethod
     def post_note(self, ref: str, text: str) -> None:
         """Tell the humans following the issue something (a comment, or a conversation
         event in the Epic file)."""
-        ...
+
+    def written_answer(self, ref: str) -> Question | None:
+        """The open question, if a person has answered it where the store keeps it and
+        no resume signal has carried that answer yet (`middle answer` then refuses to
+        write over it)."""
+        return None
+
+    # -- blockers -----------------------------------------------------------------------
+
+    @abstractmethod
+    def open_blockers(self, ref: str) -> list[str]:
+        """The refs this issue waits on that are not closed yet, as a person writes them
+        (`queue`, `#12`, `acme/widgets#7`)."""
+
+    @abstractmethod
+    def blocker_status(self, ref: str) -> tuple[BlockerState, str]:
+        """(`open` | `closed` | `missing`, title) of a blocker ref as the state issue
+        writes it, without its `#` (`12`, `acme/widgets#7`, `slug`)."""
+
+    # -- pull requests and the end of a turn ----------------------------------------------
+
+    def pull_request(self, branch: str) -> PullRequest | None:
+        """The pull request whose head is `branch` (None where the store has none)."""
+        return None
+
+    def confirms_done(self, branch: str) -> str | None:
+        """None if an agent's `done` stands; otherwise what the agent must still do."""
+        return None
+
+    def updates(self, parked: ParkedRun) -> dict[str, Any] | None:
+        """The resume signal a parked run should get now, from what people did where the
+        issue lives (a reply, a review, a merged PR), or None. Its keys are the signal's:
+        `kind` (answer, approve, request-changes, pr-merged, pr-closed), and as the kind
+        needs `text`, `author`, `origin`, `url`, `pr`, and `acted_on` (ids `poll` will
+        hand back in `parked.acted_on`, so the same reply never resumes a run twice).
+        `poll` handles rate-limited runs and queued ones itself."""
+        return None
+
+    # -- operations -----------------------------------------------------------------------
+
+    def quota(self) -> Quota | None:
+        """The API allowance the store spends, or None. Raises `MiddleError` when the
+        host cannot say."""
+        return None
+
+    def state_location(self) -> StateLocation:
+        """Where this repo's state issue (the recommender's plan) lives."""
+        return StateFile(self.repo)
+
+    def doctor_checks(self) -> list[Check]:
+        """What `middle doctor` reports about the store: its tools, its files."""
+        return []
+
+    def set_up(self) -> list[str]:
+        """Create what the store needs (labels, the state issue, a README); idempotent.
+        One line per change, for `middle init`."""
+        return []

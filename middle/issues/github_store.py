@@ -9,43 +9,34 @@ counts only from someone with a role on the repository (`author_association` OWN
 MEMBER or COLLABORATOR), never from a bot; a pull request counts only if its head branch
 lives in this repository's owner's account, so a fork's PR with the same branch name
 cannot end the run. Every list is read to its last page.
+
+A parked run learns of replies, reviews and a merged or closed PR through `updates`, which
+`poll` calls; what each one means is `middle.issues.github_signals`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from middle.checks import Check
 from middle.errors import EpicError, GitHubError, InvalidRefError, UnknownEpicError
 from middle.github import Gh, github_slug, is_not_found
-from middle.issues.base import Issue
+from middle.issues.base import BlockerState, Issue, IssueStore, ParkedRun, PullRequest, Quota
 from middle.issues.epic_file import Criterion, Question, SubIssue
+from middle.issues.github_setup import check_gh, set_up_github
+from middle.issues.github_signals import Comment, reply_signal, review_signal
+from middle.issues.state_store import STATE_LABEL, StateIssueOnGitHub, StateLocation
+from middle.state_issue.draft import EpicFacts
 
 QUESTION_MARKER = "<!-- middle:question"
 ANSWER_MARKER = "<!-- middle:answer -->"
 TRUSTED = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 _CHECKBOX = re.compile(r"^\s*- \[(?P<mark>[ xX])\] (?P<text>.+)$", re.M)
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    number: int
-    draft: bool
-    review_decision: str | None  # APPROVED, CHANGES_REQUESTED, REVIEW_REQUIRED or None
-    state: str  # OPEN, CLOSED or MERGED
-    head_sha: str
-    url: str
-
-
-@dataclass(frozen=True)
-class Comment:
-    id: int
-    body: str
-    login: str
-    created_at: str
-    url: str = ""
+_ANY_CHECKBOX = re.compile(r"^\s*- \[[ xX]\] ", re.M)
 
 
 def trusted(item: dict[str, Any]) -> bool:
@@ -54,10 +45,13 @@ def trusted(item: dict[str, Any]) -> bool:
     return user.get("type") != "Bot" and item.get("author_association") in TRUSTED
 
 
-class GitHubEpicStore:
+class GitHubIssueStore(IssueStore):
     mode = "github"
+    remote = True
 
-    def __init__(self, repo: Path, gh: Gh | None = None) -> None:
+    def __init__(
+        self, repo: Path, config: Mapping[str, Any] | None = None, gh: Gh | None = None
+    ) -> None:
         self.repo = repo
         self.gh = gh or Gh(repo)
         self.slug = github_slug(repo)
@@ -117,6 +111,37 @@ class GitHubEpicStore:
     def all_refs(self) -> list[str]:
         return []
 
+    def link(self, ref: str) -> str:
+        return f"https://github.com/{self.slug}/issues/{ref}"
+
+    def open_issues(self, default_adapter: str) -> list[EpicFacts]:
+        issues = self.gh.json(
+            "issue", "list", "--repo", self.slug, "--state", "open", "--limit", "200",
+            "--json", "number,title,body,labels,url",
+        )  # fmt: skip
+        found = []
+        for issue in issues or []:
+            labels = [label["name"] for label in issue.get("labels", [])]
+            ref = str(issue["number"])
+            if STATE_LABEL in labels or self._parent(ref) is not None:
+                continue  # the state issue itself, or a sub-issue (never a dispatch unit)
+            subs = self.gh.api(f"repos/{self.slug}/issues/{ref}/sub_issues") or []
+            open_subs = sum(1 for sub in subs if sub["state"] == "open")
+            agent = next((n.split(":", 1)[1] for n in labels if n.startswith("agent:")), None)
+            found.append(
+                EpicFacts(
+                    ref=ref,
+                    title=issue["title"],
+                    adapter=agent or default_adapter,
+                    open_subs=open_subs if subs else 1,
+                    has_subs=bool(subs),
+                    has_criteria=bool(_ANY_CHECKBOX.search(issue.get("body") or "")),
+                    blockers=tuple(self.open_blockers(ref)),
+                    link=issue["url"],
+                )
+            )
+        return found
+
     # -- blockers -----------------------------------------------------------------------
 
     def open_blockers(self, ref: str) -> list[str]:
@@ -129,7 +154,7 @@ class GitHubEpicStore:
         number = issue["number"]
         return f"#{number}" if owner_repo in ("", self.slug) else f"{owner_repo}#{number}"
 
-    def blocker_status(self, ref: str) -> tuple[str, str]:
+    def blocker_status(self, ref: str) -> tuple[BlockerState, str]:
         slug, _, number = ref.rpartition("#")
         if not number.isdigit():
             return "missing", ""
@@ -237,6 +262,21 @@ class GitHubEpicStore:
         everyone = self.gh.api_list(f"repos/{self.slug}/pulls/{number}/reviews")
         return [review for review in everyone if trusted(review)]
 
+    def updates(self, parked: ParkedRun) -> dict[str, Any] | None:
+        """A merged or closed PR ends the run; a trusted reply answers the agent's
+        question; a trusted approval approves, and change requests since the last round
+        start another (`middle.issues.github_signals`)."""
+        pr = parked.pull_request
+        if pr is not None and pr.state in ("MERGED", "CLOSED"):
+            return {"kind": f"pr-{pr.state.lower()}", "pr": pr.number}
+        if parked.reason in ("asked-question", "bare-stop", "gates-failed"):
+            answer = reply_signal(self.human_reply(parked.ref), parked.acted_on)
+            if answer is not None:
+                return answer
+        if parked.reason in ("done", "held", "gates-failed") and pr is not None:
+            return review_signal(pr, self.reviews(pr.number), parked.acted_on)
+        return None
+
     def confirms_done(self, branch: str) -> str | None:
         """None if the branch has a ready PR; otherwise what the agent still has to do."""
         pr = self.pull_request(branch)
@@ -245,3 +285,22 @@ class GitHubEpicStore:
         if pr.draft:
             return f"Pull request #{pr.number} is a draft: mark it ready, then finish again."
         return None
+
+    # -- operations -----------------------------------------------------------------------
+
+    def quota(self) -> Quota:
+        """The `gh` login's core API allowance."""
+        core = self.gh.api("rate_limit")["resources"]["core"]
+        resets_at = datetime.fromtimestamp(core["reset"], UTC)
+        return Quota(
+            "GitHub", int(core["used"]), int(core["limit"]), int(core["remaining"]), resets_at
+        )
+
+    def state_location(self) -> StateLocation:
+        return StateIssueOnGitHub(self.repo, self.gh)
+
+    def doctor_checks(self) -> list[Check]:
+        return [check_gh(self.repo), Check("ok", "epics", "github mode: nothing to check on disk")]
+
+    def set_up(self) -> list[str]:
+        return set_up_github(self.repo, self.gh, self.slug)

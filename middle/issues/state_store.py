@@ -1,5 +1,6 @@
-"""Where the state issue lives: `.middle/state.md` in file mode, the open issue labelled
-`agent-queue:state` in GitHub mode. Reads and writes the body as text; the v1 format is
+"""Where the state issue lives: `.middle/state.md` (file mode, and any store that does not
+say otherwise), or the open issue labelled `agent-queue:state` (GitHub mode); a store's
+`state_location()` says which. Reads and writes the body as text; the v1 format is
 `middle.state_issue`'s business.
 
 A body that exists but is not v1 is never overwritten: `write_state` parses what is there
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 from middle.errors import StateIssueError
 from middle.github import Gh, github_slug
+from middle.issues.clock import utc_timestamp
 from middle.state_issue import StateIssue, parse, render
 
 STATE_LABEL = "agent-queue:state"
@@ -94,10 +96,9 @@ class StateIssueOnGitHub:
         self._found = {**self._issue(), "body": body}
 
 
-def state_location(repo: Path, config: dict[str, Any]) -> StateLocation:
-    if config.get("epic_store", {}).get("mode") == "github":
-        return StateIssueOnGitHub(repo)
-    return StateFile(repo)
+def empty_state() -> StateIssue:
+    """The state issue before the first recommender run: every section empty."""
+    return StateIssue(generated=utc_timestamp(), run_id="00000000", interval="off")
 
 
 def current_state(location: StateLocation) -> StateIssue | None:

@@ -6,23 +6,13 @@ new built-in step is its function (in a module here) plus its place in a workflo
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from middle.discovery import defined_in
 from middle.engine import Step, hookimpl
 from middle.engine.registry import OriginBoundRegistry
 
 
 def builtin_steps() -> list[Step]:
-    """The steps defined in this package's modules, each once (modules import each
-    other's steps), in module order."""
-    found: dict[int, Step] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for value in vars(module).values():
-            if isinstance(value, Step) and value.fn.__module__ == module.__name__:
-                found.setdefault(id(value), value)
-    return list(found.values())
+    return defined_in(__name__, __path__, lambda value: isinstance(value, Step))
 
 
 @hookimpl

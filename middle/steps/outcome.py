@@ -44,8 +44,7 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
         message = f"the agent {label}:\n\n  {turn['question']}\n\n{hints['answer']}"
     elif outcome == "done":
         message = f"the branch is ready for review.\n{hints['review']}"
-        find_pr = getattr(services(ctx).issues, "pull_request", None)  # GitHub mode
-        pr = find_pr(branch_name(ref)) if find_pr is not None else None
+        pr = services(ctx).issues.pull_request(branch_name(ref))  # None without PRs
         if pr is not None:
             ctx.runs.record_pull_request(ctx.workflow_id, pr.number, pr.url)
             message = f"pull request #{pr.number} is ready for review: {pr.url}"

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import secrets
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 from tenacity import retry_if_not_exception_type, stop_after_attempt
 
@@ -21,7 +21,7 @@ from middle.agents.base import Stop
 from middle.briefs import write_brief
 from middle.engine import StepContext, step
 from middle.errors import StateIssueError
-from middle.issues.state_store import state_location, write_state
+from middle.issues.state_store import write_state
 from middle.refs import repo_slug
 from middle.state_issue import (
     BlockedItem,
@@ -40,7 +40,7 @@ from middle.steps.queue_facts import (
     dispatcher_sections,
     gather_epics,
     gather_runs,
-    github_quota_status,
+    quota_status,
 )
 from middle.steps.recommend_brief import recommender_brief
 from middle.steps.services import services
@@ -112,7 +112,7 @@ def _draft(ctx: StepContext, facts: dict[str, Any]) -> Any:
 def _sections(ctx: StepContext, facts: dict[str, Any]) -> Any:
     store = services(ctx).issues
     runs = [RunFacts(**r) for r in facts["runs"]]
-    quota = github_quota_status(store)
+    quota = quota_status(store)
     return dispatcher_sections(ctx.db, Path(ctx.input["repo"]), services(ctx).config, runs, quota)
 
 
@@ -192,7 +192,7 @@ def write_state_issue(ctx: StepContext) -> dict[str, Any]:
 
     def lookup(ref: str) -> BlockerStatus:
         state, title = store.blocker_status(ref.removeprefix("#"))
-        return BlockerStatus(cast(Literal["open", "closed", "missing"], state), title)
+        return BlockerStatus(state, title)
 
     def promote(item: BlockedItem) -> ReadyRow:
         known = titles.get(item.ref, {})
@@ -211,7 +211,7 @@ def write_state_issue(ctx: StepContext) -> dict[str, Any]:
         state, generated=utcnow(), run_id=ctx.workflow_id[-8:], interval=interval
     )
     state = with_dispatcher_sections(state, _sections(ctx, facts))
-    location = state_location(Path(ctx.input["repo"]), services(ctx).config)
+    location = store.state_location()
     write_state(location, state)
     _remove_worktree(ctx)
     ctx.record_event(

@@ -13,7 +13,7 @@ from typing import Any
 
 from middle.agents.base import BaseAdapter
 from middle.engine import Registry, StepContext
-from middle.issues.base import EpicStore
+from middle.issues.base import IssueStore
 from middle.progress import Progress
 from middle.tmux import Tmux
 
@@ -28,7 +28,7 @@ class Services:
 
     home: Path
     config: dict[str, Any]
-    issues: EpicStore
+    issues: IssueStore
     adapter: BaseAdapter
     tmux: Tmux
     plugins: Registry

@@ -43,6 +43,14 @@ def test_status_says_plainly_when_there_are_no_workflows(home: Path) -> None:
     assert json.loads(run_middle("status", "--json").stdout) == []
 
 
+def test_status_outside_a_repository_shows_no_api_quota(home: Path, tmp_path: Path) -> None:
+    """Seen red: outside a git checkout, status printed "GitHub API quota: unknown (... is
+    not a git repository ...)", as if a GitHub-mode repo had failed to answer."""
+    result = run_middle("status", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "API quota" not in result.stdout
+
+
 def test_status_lists_a_workflow_as_a_table_and_as_json(home: Path) -> None:
     db = open_db(home / "db.sqlite3")
     create_workflow_record(

@@ -261,6 +261,8 @@ def test_init_creates_the_labels_middle_reads(sandbox: Sandbox, github: FakeGitH
         "agent:command",
         "agent-queue:state",
     }
+    # the Epics README is the file store's setup, so GitHub mode writes none
+    assert not (sandbox.repo / "planning" / "epics" / "README.md").exists()
 
 
 def test_status_shows_githubs_quota_in_github_mode(sandbox: Sandbox, github: FakeGitHub) -> None:

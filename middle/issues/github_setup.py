@@ -1,0 +1,50 @@
+"""What GitHub mode needs before the first dispatch: `gh`, logged in (`middle doctor`), and
+the labels middle reads plus the state issue (`middle init`)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from middle.checks import Check, check_tool
+from middle.github import Gh
+from middle.issues.state_store import STATE_LABEL, StateIssueOnGitHub, empty_state
+from middle.state_issue import render
+
+LABELS = (
+    ("approved", "0e8a16", "middle may dispatch an agent at this issue"),
+    ("agent:claude", "5319e7", "middle: implement with Claude Code"),
+    ("agent:codex", "1d76db", "middle: implement with Codex"),
+    ("agent:command", "bfdadc", "middle: implement with the configured agent command"),
+    (STATE_LABEL, "fbca04", "middle: the state issue, the ranked plan of what is next"),
+)
+
+
+def check_gh(repo: Path) -> Check:
+    """GitHub mode needs `gh`, logged in."""
+    found = check_tool("gh", ["gh", "--version"])
+    if found.verdict != "ok":
+        return found
+    status = subprocess.run(
+        ["gh", "auth", "status"], cwd=repo, capture_output=True, text=True, timeout=30
+    )
+    if status.returncode != 0:
+        said = (status.stderr or status.stdout).strip().splitlines()
+        return Check(
+            "fail",
+            "gh",
+            f"not logged in ({said[0] if said else 'gh auth status failed'}); run: gh auth login",
+        )
+    return Check("ok", "gh", "logged in")
+
+
+def set_up_github(repo: Path, gh: Gh, slug: str) -> list[str]:
+    """Create or update the labels middle reads, and create the state issue once."""
+    for name, color, description in LABELS:
+        gh.run("label", "create", name, "--color", color, "--description", description,
+               "--force", "--repo", slug)  # fmt: skip
+    changes = [f"created or updated {len(LABELS)} labels on {slug}"]
+    number, created = StateIssueOnGitHub(repo, gh).ensure(render(empty_state()))
+    if created:
+        changes.append(f"created the state issue #{number} ({STATE_LABEL}) on {slug}")
+    return changes
