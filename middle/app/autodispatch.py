@@ -23,7 +23,6 @@ from sqlite_utils import Database
 
 from middle import git
 from middle.app.control import is_paused
-from middle.app.plugins import open_issue_store
 from middle.app.poll import spawn_resume
 from middle.app.runtime import WORKFLOW, Runtime
 from middle.config import load_config, middle_home
@@ -52,7 +51,7 @@ def dispatch_next(db: Database, repo: Path, *, spawn: bool = True) -> AutoDispat
     config = load_config(middle_home(), repo)
     if not config["recommender"].get("auto_dispatch") or is_paused(db, str(repo)):
         return None
-    store = open_issue_store(repo, config)
+    store = Runtime(repo, config=config).issues
     state = current_state(store.state_location())
     if state is None:
         return None

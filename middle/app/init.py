@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from middle import git
-from middle.app.plugins import open_issue_store
 from middle.app.repo import resolve_repo
+from middle.app.runtime import Runtime
 from middle.worktree import IGNORED
 
 POLICY = """\
@@ -48,5 +48,5 @@ def init_repo(repo: str | Path, *, github: bool = False) -> list[str]:
         with gitignore.open("a") as handle:
             handle.write(prefix + "\n".join(["# middle", *missing]) + "\n")
         changes.append(f"added {len(missing)} line(s) to .gitignore")
-    changes += open_issue_store(root).set_up()
+    changes += Runtime(root).issues.set_up()
     return changes

@@ -4,9 +4,8 @@ workflows first, then installed packages and the repo's `.middle/plugins/` (see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import middle.agents
 import middle.issues
@@ -14,7 +13,6 @@ import middle.steps
 import middle.workflows
 from middle.engine import Plugins
 from middle.engine import load_plugins as load_engine_plugins
-from middle.issues import IssueStore
 
 BUILTINS = (middle.agents, middle.issues, middle.steps, middle.workflows)
 
@@ -27,12 +25,3 @@ def load_plugins(
 ) -> Plugins:
     """middle's built-ins, installed plugins (unless autoload is off), the repo's own."""
     return load_engine_plugins(repo, builtins=BUILTINS, autoload=autoload, extra=extra)
-
-
-def open_issue_store(repo: Path, config: Mapping[str, Any] | None = None) -> IssueStore:
-    """The repo's issue store, the one `[epic_store] mode` names among its plugins' (for a
-    caller that holds no registry; one that does asks `registry.issue_store`)."""
-    from middle.config import load_config, middle_home
-
-    config = config if config is not None else load_config(middle_home(), repo)
-    return load_plugins(repo).registry.issue_store(repo, config)

@@ -24,11 +24,11 @@ from sqlite_utils import Database
 
 from middle.app.control import is_paused
 from middle.app.home import open_home_db
-from middle.app.plugins import open_issue_store
 from middle.app.runtime import (
     PARKED_STATES,
     WORKFLOW,
     Outcome,
+    Runtime,
     claim_launch_slot,
     describe,
     runner_of,
@@ -121,7 +121,7 @@ def due_signal(
     if park is None:
         return None
     repo = Path(run_input["repo"])
-    store = open_issue_store(repo)
+    store = Runtime(repo).issues
     pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
     if pr is not None:
         record_pull_request(db, row["id"], pr.number, pr.url)

@@ -49,10 +49,12 @@ class Outcome:
 class Runtime:
     """What one command needs for runs in one repo, each part loaded once."""
 
-    def __init__(self, root: Path, *, home: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, *, home: Path | None = None, config: dict[str, Any] | None = None
+    ) -> None:
         self.root = root
         self.home = home or middle_home()
-        self.config: dict[str, Any] = load_config(self.home, root)
+        self.config: dict[str, Any] = config if config is not None else load_config(self.home, root)
 
     @cached_property
     def plugins(self) -> Registry:

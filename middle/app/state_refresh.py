@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from middle.app.plugins import open_issue_store
+from middle.app.runtime import Runtime
 from middle.config import load_config, middle_home
 from middle.errors import ConfigError
 from middle.state_issue import update_dispatcher_sections
@@ -41,7 +41,7 @@ def refresh_dispatcher_sections(db: Database, repo: Path) -> bool:
     """Rewrite the state issue's dispatcher sections if they changed; whether it wrote.
     No state issue yet: nothing to do. A body that is not v1 raises, untouched."""
     config = load_config(middle_home(), repo)
-    store = open_issue_store(repo, config)
+    store = Runtime(repo, config=config).issues
     location = store.state_location()
     body = location.read()
     if body is None or not body.strip():

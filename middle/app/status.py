@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from middle.app.plugins import open_issue_store
+from middle.app.runtime import Runtime
 from middle.engine.runs import Runs
 from middle.errors import MiddleError
 from middle.issues.base import IssueStore
@@ -85,7 +85,7 @@ class _BlockerCache:
         if repo not in self.stores:
             try:
                 root = Path(repo)
-                self.stores[repo] = open_issue_store(root)
+                self.stores[repo] = Runtime(root).issues
             except MiddleError:
                 self.stores[repo] = None
         store = self.stores[repo]
@@ -104,7 +104,7 @@ def blocked_epics(repo: str) -> list[tuple[str, list[str]]]:
 
     try:
         root = git.repo_root(resolve_repo(repo))
-        store = open_issue_store(root)
+        store = Runtime(root).issues
         refs = store.all_refs()
     except MiddleError:
         return []
@@ -175,7 +175,7 @@ def api_quota(repo: str) -> str | None:
     from middle.app.repo import resolve_repo
 
     try:
-        store = open_issue_store(git.repo_root(resolve_repo(repo)))
+        store = Runtime(git.repo_root(resolve_repo(repo))).issues
     except MiddleError:
         return None
     try:

@@ -11,8 +11,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle.app.control import CONTROLLABLE_STATES, attach_command
-from middle.app.plugins import open_issue_store
-from middle.app.runtime import PARKED_STATES
+from middle.app.runtime import PARKED_STATES, Runtime
 from middle.config import load_config, middle_home
 from middle.engine.runs import Runs
 from middle.errors import MiddleError
@@ -136,7 +135,7 @@ def inspector(db: Database, row: dict[str, Any], tmux: Tmux) -> dict[str, Any]:
     meta = Runs.meta(row)
     title = None
     try:
-        store = open_issue_store(Path(row["repo"]))
+        store = Runtime(Path(row["repo"])).issues
         if not store.remote and row["epic_ref"]:  # a live page must not call an API per render
             title = store.load(row["epic_ref"]).title
     except MiddleError as exc:
@@ -222,7 +221,7 @@ def epics_view(
     for repo in known_repos(db, extra):
         entry: dict[str, Any] = {"repo": repo, "epics": [], "error": None, "mode": "?"}
         try:
-            store = open_issue_store(Path(repo))
+            store = Runtime(Path(repo)).issues
             entry["mode"] = store.mode
             live = {
                 row["epic_ref"]: row
