@@ -28,7 +28,7 @@ from middle.app.runtime import WORKFLOW, Runtime
 from middle.config import load_config, middle_home
 from middle.errors import AlreadyInFlight, MiddleError
 from middle.issues.base import IssueStore
-from middle.issues.state_store import current_state
+from middle.issues.state_location import current_state
 from middle.store import (
     TERMINAL_STATES,
     active_rate_limit,

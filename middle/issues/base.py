@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from middle.checks import Check
 from middle.issues.epic_file import Criterion, Question, SubIssue
-from middle.issues.state_store import StateFile, StateLocation
+from middle.issues.state_location import StateFile, StateLocation
 from middle.state_issue.draft import EpicFacts
 
 BlockerState = Literal["open", "closed", "missing"]

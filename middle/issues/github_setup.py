@@ -8,7 +8,7 @@ from pathlib import Path
 
 from middle.checks import Check, check_tool
 from middle.github import Gh
-from middle.issues.state_store import STATE_LABEL, StateIssueOnGitHub, empty_state
+from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, empty_state
 from middle.state_issue import render
 
 LABELS = (

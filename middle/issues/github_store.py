@@ -29,7 +29,7 @@ from middle.issues.base import BlockerState, Issue, IssueStore, ParkedRun, PullR
 from middle.issues.epic_file import Criterion, Question, SubIssue
 from middle.issues.github_setup import check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
-from middle.issues.state_store import STATE_LABEL, StateIssueOnGitHub, StateLocation
+from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, StateLocation
 from middle.state_issue.draft import EpicFacts
 
 QUESTION_MARKER = "<!-- middle:question"

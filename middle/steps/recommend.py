@@ -21,7 +21,7 @@ from middle.agents.base import Stop
 from middle.briefs import write_brief
 from middle.engine import StepContext, step
 from middle.errors import StateIssueError
-from middle.issues.state_store import write_state
+from middle.issues.state_location import write_state
 from middle.refs import repo_slug
 from middle.state_issue import (
     BlockedItem,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from middle.app.demo import sample_epic
-from middle.issues.state_store import STATE_LABEL
+from middle.issues.state_location import STATE_LABEL
 from middle.state_issue import parse
 from tests.e2e.conftest import REF, Sandbox, git
 from tests.e2e.test_github import EPIC, FakeGitHub, github  # noqa: F401  (the fixture)
