@@ -80,7 +80,7 @@ class Runner:
         """
         definition = self._definition(workflow)
         workflow_id = workflow_id or f"wf-{uuid.uuid4().hex[:12]}"
-        if not self.enqueue(definition, input, workflow_id):
+        if not self._create(definition, input, workflow_id):
             return self.resume(workflow_id)
         with self.locks.hold(workflow_id):
             run_input = MappingProxyType(dict(input))
@@ -90,7 +90,9 @@ class Runner:
     def enqueue(self, workflow: Workflow | str, input: Mapping[str, Any], workflow_id: str) -> bool:
         """Create the run's row, `pending`, without driving it (a `resume` drives it);
         False if the id exists already with this same workflow and input."""
-        definition = self._definition(workflow)
+        return self._create(self._definition(workflow), input, workflow_id)
+
+    def _create(self, definition: Workflow, input: Mapping[str, Any], workflow_id: str) -> bool:
         if "repo" not in input:
             raise WorkflowError(f"workflow {definition.name!r} needs input['repo']")
         try:
