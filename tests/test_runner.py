@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +25,19 @@ from middle.errors import (
     WorkflowChangedError,
     WorkflowError,
 )
-from middle.store import create_workflow_record, get_workflow, open_db
+from middle.store import create_workflow_record, database_file, get_workflow
 from middle.store.checkpoints import load_checkpoints
 from middle.store.records import request_cancel
+from middle.testing import StepHarness
 
 INPUT = {"repo": "/src/app", "epic_ref": "108", "adapter": "claude"}
 
 
 class Calls:
-    """Counts step runs and records the runner's requested sleeps (none are slept)."""
+    """Counts step runs. (The runner's requested sleeps are `middle_harness.sleeps`.)"""
 
     def __init__(self) -> None:
         self.runs: list[str] = []
-        self.sleeps: list[float] = []
 
     def count(self, name: str) -> int:
         return self.runs.count(name)
@@ -50,26 +48,6 @@ def calls() -> Calls:
     return Calls()
 
 
-@pytest.fixture
-def registry() -> Registry:
-    return Registry()
-
-
-@pytest.fixture
-def runner(db: Database, registry: Registry, calls: Calls) -> Iterator[Runner]:
-    yield Runner(db, registry, sleep=calls.sleeps.append)
-    # Every write must be committed when the runner returns. Seen red when `begin_attempt`
-    # used UPDATE ... RETURNING, which sqlite-utils leaves in an open transaction.
-    assert not db.conn.in_transaction
-
-
-def events(db: Database, type: str) -> list[dict[str, Any]]:
-    return [
-        json.loads(row["payload_json"])
-        for row in db["events"].rows_where("type = ?", [type], order_by="id")
-    ]
-
-
 def noop(name: str, calls: Calls, **options: Any) -> Any:
     def body(ctx: StepContext) -> dict[str, Any]:
         calls.runs.append(name)
@@ -78,15 +56,8 @@ def noop(name: str, calls: Calls, **options: Any) -> Any:
     return step(name, **options)(body)
 
 
-def define(registry: Registry, name: str, *nodes: Any) -> Workflow:
-    for node in nodes:
-        if hasattr(node, "fn"):
-            registry.add(node)
-    return Workflow(name, nodes)
-
-
 def test_seed_scenario_a_retried_record_insert_does_not_mask_the_recovery(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_db: Database, middle_harness: StepHarness, calls: Calls
 ) -> None:
     """The bug this project was founded on, at the engine level.
 
@@ -106,12 +77,12 @@ def test_seed_scenario_a_retried_record_insert_does_not_mask_the_recovery(
             raise OSError("git worktree add: index.lock exists")
         return {"worktree": "/tmp/wt"}
 
-    result = runner.start(define(registry, "implementation", prepare), INPUT, "wf-seed")
+    result = middle_harness.run(prepare, input=INPUT, workflow_id="wf-seed", name="implementation")
 
     assert result.status == "completed"
     assert calls.count("prepare-worktree") == 2
-    assert db["workflows"].count == 1
-    assert events(db, "step.attempt-failed") == [
+    assert middle_db["workflows"].count == 1
+    assert middle_harness.events("step.attempt-failed") == [
         {
             "step": "prepare-worktree",
             "attempt": 1,
@@ -119,11 +90,11 @@ def test_seed_scenario_a_retried_record_insert_does_not_mask_the_recovery(
             "message": "git worktree add: index.lock exists",
         }
     ]
-    assert calls.sleeps == [2.0]  # the policy's wait was asked for, and not slept
+    assert middle_harness.sleeps == [2.0]  # the policy's wait was asked for, and not slept
 
 
 def test_exhausted_retries_surface_the_real_exception_and_record_every_attempt(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_db: Database, middle_harness: StepHarness, calls: Calls
 ) -> None:
     @step
     def flaky_disk(ctx: StepContext) -> None:
@@ -131,30 +102,30 @@ def test_exhausted_retries_surface_the_real_exception_and_record_every_attempt(
         raise ValueError(f"disk full on attempt {ctx.attempt}")
 
     with pytest.raises(ValueError, match="disk full on attempt 3"):
-        runner.start(define(registry, "wf", flaky_disk), INPUT, "wf-1")
+        middle_harness.run(flaky_disk, input=INPUT, workflow_id="wf-1", name="wf")
 
     assert calls.count("flaky-disk") == 3
-    assert [e["attempt"] for e in events(db, "step.attempt-failed")] == [1, 2, 3]
-    row = get_workflow(db, "wf-1")
+    assert [e["attempt"] for e in middle_harness.events("step.attempt-failed")] == [1, 2, 3]
+    row = get_workflow(middle_db, "wf-1")
     assert row["state"] == "failed"  # nothing had completed: failed, never left pending
     assert row["end_reason"] == "flaky-disk: ValueError: disk full on attempt 3"
-    (checkpoint,) = load_checkpoints(db, "wf-1")
+    (checkpoint,) = middle_harness.checkpoints("wf-1")
     assert (checkpoint["status"], checkpoint["attempts"]) == ("failed", 3)
 
 
-def test_one_attempt_means_no_retry(registry: Registry, runner: Runner, calls: Calls) -> None:
+def test_one_attempt_means_no_retry(middle_harness: StepHarness, calls: Calls) -> None:
     @step(stop=stop_after_attempt(1))
     def once(ctx: StepContext) -> None:
         calls.runs.append("once")
         raise RuntimeError("no")
 
     with pytest.raises(RuntimeError):
-        runner.start(define(registry, "wf", once), INPUT)
-    assert calls.count("once") == 1 and calls.sleeps == []
+        middle_harness.run(once, input=INPUT, name="wf")
+    assert calls.count("once") == 1 and middle_harness.sleeps == []
 
 
 def test_compensations_run_in_reverse_order_and_the_state_is_compensated(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_db: Database, middle_harness: StepHarness, calls: Calls
 ) -> None:
     def undo(name: str) -> Any:
         def compensate(ctx: StepContext) -> None:
@@ -171,13 +142,13 @@ def test_compensations_run_in_reverse_order_and_the_state_is_compensated(
         raise KeyError("missing")
 
     with pytest.raises(KeyError):
-        runner.start(define(registry, "wf", first, second, plain, boom), INPUT, "wf-1")
+        middle_harness.run(first, second, plain, boom, input=INPUT, workflow_id="wf-1", name="wf")
 
     assert calls.runs == ["first", "second", "plain", "undo-second:second", "undo-first:first"]
-    row = get_workflow(db, "wf-1")
+    row = get_workflow(middle_db, "wf-1")
     assert row["state"] == "compensated"
     assert row["end_reason"] == "boom: KeyError: 'missing'"
-    statuses = {cp["name"]: cp["status"] for cp in load_checkpoints(db, "wf-1")}
+    statuses = {cp["name"]: cp["status"] for cp in middle_harness.checkpoints("wf-1")}
     assert statuses == {
         "first": "compensated",
         "second": "compensated",
@@ -187,7 +158,7 @@ def test_compensations_run_in_reverse_order_and_the_state_is_compensated(
 
 
 def test_a_failing_compensation_is_recorded_and_the_rest_still_run(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_db: Database, middle_harness: StepHarness, calls: Calls
 ) -> None:
     def bad_undo(ctx: StepContext) -> None:
         raise RuntimeError("tmux is gone")
@@ -200,33 +171,33 @@ def test_a_failing_compensation_is_recorded_and_the_rest_still_run(
         raise ValueError("real cause")
 
     with pytest.raises(ValueError, match="real cause"):
-        runner.start(define(registry, "wf", first, second, boom), INPUT, "wf-1")
+        middle_harness.run(first, second, boom, input=INPUT, workflow_id="wf-1", name="wf")
 
     assert calls.runs[-1] == "undo-first"
-    assert events(db, "step.compensation-failed") == [
+    assert middle_harness.events("step.compensation-failed") == [
         {"step": "second", "type": "RuntimeError", "message": "tmux is gone"}
     ]
-    assert get_workflow(db, "wf-1")["state"] == "compensated"
+    assert get_workflow(middle_db, "wf-1")["state"] == "compensated"
 
 
 def test_park_then_signal_then_resume_continues_after_the_wait(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_db: Database, middle_harness: StepHarness, middle_runner: Runner, calls: Calls
 ) -> None:
     @step
     def use_answer(ctx: StepContext) -> str:
         calls.runs.append("use-answer")
         return str(ctx.results["wait-for-answer"]["text"])
 
-    workflow = define(registry, "wf", noop("ask", calls), wait_for("answer"), use_answer)
+    nodes = noop("ask", calls), wait_for("answer"), use_answer
 
-    parked = runner.start(workflow, INPUT, "wf-1")
+    parked = middle_harness.run(*nodes, input=INPUT, workflow_id="wf-1", name="wf")
     assert (parked.status, parked.waiting_for) == ("parked", "answer")
-    assert get_workflow(db, "wf-1")["state"] == "waiting-human"
-    assert runner.resume("wf-1").status == "parked"  # no signal yet: still parked, no rerun
+    assert get_workflow(middle_db, "wf-1")["state"] == "waiting-human"
+    assert middle_runner.resume("wf-1").status == "parked"  # no signal yet: parked, no rerun
 
-    assert runner.signal("wf-1", "answer", {"text": "use SQLite"}) is True
-    assert runner.signal("wf-1", "answer", {"text": "a second click"}) is False
-    done = runner.resume("wf-1")
+    assert middle_runner.signal("wf-1", "answer", {"text": "use SQLite"}) is True
+    assert middle_runner.signal("wf-1", "answer", {"text": "a second click"}) is False
+    done = middle_runner.resume("wf-1")
 
     assert done.status == "completed"
     assert done.results["use-answer"] == "use SQLite"
@@ -234,36 +205,36 @@ def test_park_then_signal_then_resume_continues_after_the_wait(
 
 
 def test_a_signal_that_arrives_before_the_wait_falls_straight_through(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_harness: StepHarness, middle_runner: Runner, calls: Calls
 ) -> None:
     @step
     def hook_arrives(ctx: StepContext) -> None:
-        runner.signal(ctx.workflow_id, "stop", {"event": "Stop"})
+        middle_runner.signal(ctx.workflow_id, "stop", {"event": "Stop"})
 
-    workflow = define(registry, "wf", hook_arrives, wait_for("stop"), noop("after", calls))
+    nodes = hook_arrives, wait_for("stop"), noop("after", calls)
 
-    result = runner.start(workflow, INPUT, "wf-1")
+    result = middle_harness.run(*nodes, input=INPUT, workflow_id="wf-1", name="wf")
     assert result.status == "completed"
     assert result.results["wait-for-stop"] == {"event": "Stop"}
-    assert events(db, "workflow.parked") == []
+    assert middle_harness.events("workflow.parked") == []
 
 
 def test_a_wait_past_its_deadline_fails_the_run(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_db: Database, middle_harness: StepHarness, middle_runner: Runner, calls: Calls
 ) -> None:
-    workflow = define(registry, "wf", noop("a", calls), wait_for("answer", timeout=0))
-    assert runner.start(workflow, INPUT, "wf-1").status == "parked"
+    nodes = noop("a", calls), wait_for("answer", timeout=0)
+    assert middle_harness.run(*nodes, input=INPUT, workflow_id="wf-1").status == "parked"
 
     with pytest.raises(SignalTimeoutError, match="waited for signal 'answer'"):
-        runner.resume("wf-1")
-    assert get_workflow(db, "wf-1")["state"] == "failed"  # `a` had nothing to undo
+        middle_runner.resume("wf-1")
+    assert get_workflow(middle_db, "wf-1")["state"] == "failed"  # `a` had nothing to undo
 
 
 def test_a_branch_picks_a_path_and_replays_its_choice(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_registry: Registry, middle_runner: Runner, calls: Calls
 ) -> None:
     for name in ("launch", "park-for-resume", "record-terminal", "resume-or-finalize"):
-        registry.add(noop(name, calls))
+        middle_registry.add(noop(name, calls))
     workflow = Workflow(
         "implementation",
         [
@@ -278,9 +249,9 @@ def test_a_branch_picks_a_path_and_replays_its_choice(
             ),
         ],
     )
-    assert runner.start(workflow, INPUT, "wf-1").status == "parked"
-    runner.signal("wf-1", "resume", {"verdict": "approve"})
-    result = runner.resume("wf-1")
+    assert middle_runner.start(workflow, INPUT, "wf-1").status == "parked"
+    middle_runner.signal("wf-1", "resume", {"verdict": "approve"})
+    result = middle_runner.resume("wf-1")
 
     assert result.status == "completed"
     assert result.results["route"] == "park"
@@ -288,19 +259,19 @@ def test_a_branch_picks_a_path_and_replays_its_choice(
 
 
 def test_cancel_compensates_a_parked_run_and_ends_it_cancelled(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_db: Database, middle_harness: StepHarness, middle_runner: Runner, calls: Calls
 ) -> None:
     first = noop("first", calls, compensate=lambda ctx: calls.runs.append("undo-first"))
-    runner.start(define(registry, "wf", first, wait_for("answer")), INPUT, "wf-1")
+    middle_harness.run(first, wait_for("answer"), input=INPUT, workflow_id="wf-1", name="wf")
 
-    assert runner.cancel("wf-1").status == "cancelled"
+    assert middle_runner.cancel("wf-1").status == "cancelled"
     assert calls.runs == ["first", "undo-first"]
-    assert get_workflow(db, "wf-1")["state"] == "cancelled"
-    assert runner.cancel("wf-1").status == "cancelled"  # idempotent
+    assert get_workflow(middle_db, "wf-1")["state"] == "cancelled"
+    assert middle_runner.cancel("wf-1").status == "cancelled"  # idempotent
 
 
 def test_a_step_that_checks_for_cancellation_stops_the_run(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_db: Database, middle_harness: StepHarness, calls: Calls
 ) -> None:
     """`WorkflowCancelled` is a BaseException: the step's `except Exception` cannot eat it."""
     first = noop("first", calls, compensate=lambda ctx: calls.runs.append("undo-first"))
@@ -314,68 +285,68 @@ def test_a_step_that_checks_for_cancellation_stops_the_run(
             calls.runs.append("swallowed")
         calls.runs.append("finished-anyway")
 
-    result = runner.start(define(registry, "wf", first, long_turn), INPUT, "wf-1")
+    result = middle_harness.run(first, long_turn, input=INPUT, workflow_id="wf-1", name="wf")
 
     assert result.status == "cancelled"
     assert calls.runs == ["first", "undo-first"]
-    assert get_workflow(db, "wf-1")["state"] == "cancelled"
+    assert get_workflow(middle_db, "wf-1")["state"] == "cancelled"
 
 
 def test_starting_an_existing_id_resumes_it_instead_of_rerunning(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_db: Database, middle_harness: StepHarness, calls: Calls
 ) -> None:
-    workflow = define(registry, "wf", noop("a", calls), noop("b", calls))
-    runner.start(workflow, INPUT, "wf-1")
-    again = runner.start(workflow, INPUT, "wf-1")
+    nodes = noop("a", calls), noop("b", calls)
+    middle_harness.run(*nodes, input=INPUT, workflow_id="wf-1", name="wf")
+    again = middle_harness.run(*nodes, input=INPUT, workflow_id="wf-1", name="wf")
     assert again.status == "completed"
     assert calls.runs == ["a", "b"]
-    assert db["workflows"].count == 1
+    assert middle_db["workflows"].count == 1
 
 
 def test_starting_an_existing_id_with_different_input_is_refused_naming_both(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_harness: StepHarness, calls: Calls
 ) -> None:
     """Issue 11 item 11. Seen red: the old run was silently resumed and returned."""
-    workflow = define(registry, "wf", noop("a", calls), noop("b", calls))
-    runner.start(workflow, INPUT, "wf-1")
+    nodes = noop("a", calls), noop("b", calls)
+    middle_harness.run(*nodes, input=INPUT, workflow_id="wf-1", name="wf")
     other = {**INPUT, "epic_ref": "109"}
     with pytest.raises(WorkflowError, match=r"wf-1.*'epic_ref': '108'.*'epic_ref': '109'"):
-        runner.start(workflow, other, "wf-1")
+        middle_harness.run(*nodes, input=other, workflow_id="wf-1", name="wf")
     assert calls.runs == ["a", "b"]
 
 
 def test_a_changed_definition_is_refused_naming_both_steps(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_registry: Registry, middle_harness: StepHarness, calls: Calls
 ) -> None:
-    registry.add(noop("a", calls))
-    registry.add(noop("b", calls))
-    runner.start(Workflow("wf", ["a", wait_for("go")]), INPUT, "wf-1")
+    middle_registry.add(noop("a", calls))
+    middle_registry.add(noop("b", calls))
+    middle_harness.run("a", wait_for("go"), input=INPUT, workflow_id="wf-1", name="wf")
 
-    changed = Registry(steps=registry.steps)
+    changed = Registry(steps=middle_registry.steps)
     changed.add_workflow(Workflow("wf", ["b", wait_for("go")]))
     with pytest.raises(WorkflowChangedError, match=r"recorded step 'a' at position 1.*now has 'b'"):
-        Runner(db, changed).resume("wf-1")
+        middle_harness.another_runner(changed).resume("wf-1")
 
 
 def test_a_run_held_by_another_process_is_refused(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_harness: StepHarness, middle_runner: Runner, calls: Calls
 ) -> None:
-    runner.start(define(registry, "wf", noop("a", calls), wait_for("go")), INPUT, "wf-1")
-    other_process = RunLocks(runner.locks.lock_dir)
+    middle_harness.run(noop("a", calls), wait_for("go"), input=INPUT, workflow_id="wf-1")
+    other_process = RunLocks(middle_runner.locks.lock_dir)
     with other_process.hold("wf-1"), pytest.raises(WorkflowBusyError, match="wf-1"):
-        runner.resume("wf-1")
+        middle_runner.resume("wf-1")
 
 
 def test_a_step_output_that_is_not_json_is_a_clear_error(
-    db: Database, registry: Registry, runner: Runner
+    middle_db: Database, middle_harness: StepHarness
 ) -> None:
     @step
     def returns_a_set(ctx: StepContext) -> set[int]:
         return {1, 2}
 
     with pytest.raises(StepOutputError, match="'returns-a-set' returned a set"):
-        runner.start(define(registry, "wf", returns_a_set), INPUT, "wf-1")
-    assert get_workflow(db, "wf-1")["state"] == "failed"
+        middle_harness.run(returns_a_set, input=INPUT, workflow_id="wf-1", name="wf")
+    assert get_workflow(middle_db, "wf-1")["state"] == "failed"
 
 
 CRASHY_PLUGIN = """
@@ -440,13 +411,16 @@ print(result.status, result.results.get("third"))
 """
 
 
-def test_sigkill_inside_step_two_then_resume_runs_nothing_twice(tmp_path: Path) -> None:
-    """Counts live in files, because the process that counted in memory is dead."""
+def test_sigkill_inside_step_two_then_resume_runs_nothing_twice(
+    tmp_path: Path, middle_db: Database
+) -> None:
+    """Counts live in files, because the process that counted in memory is dead. The two
+    processes drive the run in `middle_db`'s file; this test only reads it."""
     repo, counts = tmp_path / "repo", tmp_path / "counts"
     (repo / ".middle" / "plugins").mkdir(parents=True)
     (repo / ".middle" / "plugins" / "crashy.py").write_text(CRASHY_PLUGIN)
     counts.mkdir()
-    db_path = tmp_path / "db.sqlite3"
+    db_path = database_file(middle_db)
     env = {**os.environ, "CRASH_COUNTS": str(counts), "MIDDLE_DISABLE_PLUGIN_AUTOLOAD": "1"}
     argv = [sys.executable, "-c", textwrap.dedent(DRIVER), str(repo), str(db_path)]
 
@@ -458,20 +432,23 @@ def test_sigkill_inside_step_two_then_resume_runs_nothing_twice(tmp_path: Path) 
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
 
-    db = open_db(db_path)
-    assert get_workflow(db, "wf-crash")["state"] == "running"
+    assert get_workflow(middle_db, "wf-crash")["state"] == "running"
     resumed = subprocess.run([*argv, "resume"], env=env, capture_output=True, text=True)
 
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.split() == ["completed", "onetwo"]
     ran = {name: len((counts / name).read_text()) for name in ("first", "second", "third")}
     assert ran == {"first": 1, "second": 2, "third": 1}
-    attempts = {cp["name"]: cp["attempts"] for cp in load_checkpoints(db, "wf-crash")}
+    attempts = {cp["name"]: cp["attempts"] for cp in load_checkpoints(middle_db, "wf-crash")}
     assert attempts == {"first": 1, "second": 2, "third": 1}
 
 
 def test_a_loop_runs_its_body_again_with_fresh_checkpoints_and_signals(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_db: Database,
+    middle_registry: Registry,
+    middle_harness: StepHarness,
+    middle_runner: Runner,
+    calls: Calls,
 ) -> None:
     """The review loop's shape: each iteration parks on the same signal name, and each
     answer is consumed by exactly one iteration."""
@@ -481,36 +458,31 @@ def test_a_loop_runs_its_body_again_with_fresh_checkpoints_and_signals(
         calls.runs.append(f"turn-{ctx.round}")
         return ctx.round
 
-    registry.add(turn)
-    workflow = Workflow(
-        "wf",
-        [
-            loop(
-                "turns",
-                ["turn", wait_for("resume", state=lambda ctx: "waiting-human")],
-                again=lambda ctx: ctx.results["wait-for-resume"]["again"],
-            )
-        ],
+    middle_registry.add(turn)  # a loop's body names its steps
+    turns = loop(
+        "turns",
+        ["turn", wait_for("resume", state=lambda ctx: "waiting-human")],
+        again=lambda ctx: ctx.results["wait-for-resume"]["again"],
     )
-    assert runner.start(workflow, INPUT, "wf-1").status == "parked"
-    runner.signal("wf-1", "resume", {"again": True})
-    assert runner.resume("wf-1").status == "parked"
-    assert runner.resume("wf-1").status == "parked"  # nothing new: no rerun
-    runner.signal("wf-1", "resume", {"again": False})
-    result = runner.resume("wf-1")
+    assert middle_harness.run(turns, input=INPUT, workflow_id="wf-1").status == "parked"
+    middle_runner.signal("wf-1", "resume", {"again": True})
+    assert middle_runner.resume("wf-1").status == "parked"
+    assert middle_runner.resume("wf-1").status == "parked"  # nothing new: no rerun
+    middle_runner.signal("wf-1", "resume", {"again": False})
+    result = middle_runner.resume("wf-1")
 
     assert result.status == "completed"
     assert calls.runs == ["turn-1", "turn-2"]
-    names = [cp["name"] for cp in load_checkpoints(db, "wf-1")]
+    names = [cp["name"] for cp in middle_harness.checkpoints("wf-1")]
     assert names == [
         "turn", "wait-for-resume", "turn#2", "wait-for-resume#2",
     ]  # fmt: skip
-    assert db["waitfor_signals"].count == 0
+    assert middle_db["waitfor_signals"].count == 0
 
 
 def test_a_wait_can_park_in_another_state(
-    db: Database, registry: Registry, runner: Runner, calls: Calls
+    middle_db: Database, middle_harness: StepHarness, calls: Calls
 ) -> None:
-    workflow = define(registry, "wf", noop("a", calls), wait_for("reset", state="rate-limited"))
-    assert runner.start(workflow, INPUT, "wf-1").status == "parked"
-    assert get_workflow(db, "wf-1")["state"] == "rate-limited"
+    nodes = noop("a", calls), wait_for("reset", state="rate-limited")
+    assert middle_harness.run(*nodes, input=INPUT, workflow_id="wf-1").status == "parked"
+    assert get_workflow(middle_db, "wf-1")["state"] == "rate-limited"
