@@ -1,5 +1,6 @@
 """Shared fixtures. Every test gets its own MIDDLE_HOME and database under `tmp_path`, so the
-suite is xdist-safe and leaves nothing behind."""
+suite is xdist-safe and leaves nothing behind. The store, registry and runner fixtures are
+`middle.testing`'s own (`middle_db`, ...), the ones a plugin author gets."""
 
 from __future__ import annotations
 
@@ -12,9 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlite_utils import Database
-
-from middle.store import open_db
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,14 +36,6 @@ def tmux_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield socket
     subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
     shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    """A migrated store in a real SQLite file."""
-    database = open_db(tmp_path / "store" / "db.sqlite3")
-    yield database
-    database.close()
 
 
 def run_middle(

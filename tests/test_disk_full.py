@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from middle import StepContext, Workflow, step
-from middle.engine import Registry, Runner
+from middle import StepContext, step
 from middle.errors import DiskFullError
 from middle.store import db as store_db
 from middle.store import get_workflow, open_db
+from middle.testing import StepHarness
 
 INPUT = {"repo": "/src/app", "epic_ref": "108", "adapter": "claude"}
 
@@ -46,11 +46,12 @@ def test_a_full_disk_at_open_is_not_reported_as_corruption(
     assert "move the file aside" not in message
 
 
-def test_a_write_failing_mid_run_leaves_a_run_resume_continues(tmp_path: Path) -> None:
+def test_a_write_failing_mid_run_leaves_a_run_resume_continues(
+    middle_db: Database, middle_harness: StepHarness
+) -> None:
     """A guard, not a fix: this passed before any change (the step's checkpoint is written
     with the next step's start, so a failed write leaves the step to run again). It goes
     red if the runner ever marks a run failed on a write it could not make."""
-    db = open_db(tmp_path / "db.sqlite3")
     done: list[str] = []
 
     @step("first")
@@ -65,16 +66,12 @@ def test_a_write_failing_mid_run_leaves_a_run_resume_continues(tmp_path: Path) -
         done.append("second")
         return "ok"
 
-    registry = Registry()
-    registry.add(first)
-    registry.add(second)
-    workflow = Workflow("wf", ["first", "second"])
     with pytest.raises(sqlite3.OperationalError, match="full"):
-        Runner(db, registry, sleep=lambda s: None).start(workflow, INPUT, "wf-1")
-    assert get_workflow(db, "wf-1")["state"] not in ("failed", "compensated")
+        middle_harness.run(first, second, input=INPUT, workflow_id="wf-1", name="wf")
+    assert get_workflow(middle_db, "wf-1")["state"] not in ("failed", "compensated")
 
-    db.execute("PRAGMA max_page_count = 1073741823")  # space freed
-    result = Runner(db, registry, sleep=lambda s: None).resume("wf-1")
+    middle_db.execute("PRAGMA max_page_count = 1073741823")  # space freed
+    result = middle_harness.another_runner().resume("wf-1")  # as the next command would
     assert result.status == "completed"
     assert done == ["first", "first", "second"]
 

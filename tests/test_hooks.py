@@ -28,62 +28,66 @@ def fire(worktree: Path, event: str, payload: str, token: str = TOKEN, *extra: s
     return done.returncode
 
 
-def setup(db: Database, tmp_path: Path) -> Path:
+def setup(middle_db: Database, tmp_path: Path) -> Path:
     create_workflow_record(
-        db, id="wf-1", kind="implementation", repo="/r", epic_ref="1", adapter="command"
+        middle_db, id="wf-1", kind="implementation", repo="/r", epic_ref="1", adapter="command"
     )
     install_hook_script(tmp_path)
     return tmp_path
 
 
-def test_a_hook_sent_while_nobody_listens_waits_in_the_spool(db: Database, tmp_path: Path) -> None:
-    worktree = setup(db, tmp_path)
+def test_a_hook_sent_while_nobody_listens_waits_in_the_spool(
+    middle_db: Database, tmp_path: Path
+) -> None:
+    worktree = setup(middle_db, tmp_path)
     payload = {"session_id": "abc", "transcript_path": "/tmp/t.jsonl"}
     assert fire(worktree, "SessionStart", json.dumps(payload)) == 0
     assert len(list(spool_dir(worktree).glob("*.hook"))) == 1  # kept until drained
 
-    (hook,) = drain_hooks(db, "wf-1", worktree, TOKEN)
+    (hook,) = drain_hooks(middle_db, "wf-1", worktree, TOKEN)
 
     assert (hook.event, hook.payload) == ("SessionStart", payload)
-    row = get_workflow(db, "wf-1")
+    row = get_workflow(middle_db, "wf-1")
     assert (row["session_id"], row["transcript_path"]) == ("abc", "/tmp/t.jsonl")
     assert list(spool_dir(worktree).glob("*.hook")) == []
-    assert db["events"].count == 1
+    assert middle_db["events"].count == 1
 
 
-def test_a_wrong_token_is_dropped_and_logged(db: Database, tmp_path: Path) -> None:
-    worktree = setup(db, tmp_path)
+def test_a_wrong_token_is_dropped_and_logged(middle_db: Database, tmp_path: Path) -> None:
+    worktree = setup(middle_db, tmp_path)
     fire(worktree, "Stop", "{}", token="forged")
-    assert drain_hooks(db, "wf-1", worktree, TOKEN) == []
-    (event,) = db["events"].rows
+    assert drain_hooks(middle_db, "wf-1", worktree, TOKEN) == []
+    (event,) = middle_db["events"].rows
     assert event["type"] == "hook.rejected"
     assert json.loads(event["payload_json"]) == {"event": "Stop", "reason": "wrong session token"}
 
 
-def test_untrusted_payloads_are_stored_verbatim_and_never_run(db: Database, tmp_path: Path) -> None:
-    worktree = setup(db, tmp_path)
+def test_untrusted_payloads_are_stored_verbatim_and_never_run(
+    middle_db: Database, tmp_path: Path
+) -> None:
+    worktree = setup(middle_db, tmp_path)
     nasty = '$(touch pwned); `touch pwned2`; "; rm -rf / #'
     fire(worktree, "Notification", json.dumps({"message": nasty}))
     fire(worktree, "Stop", "not json at all $(touch pwned3)")
-    hooks = drain_hooks(db, "wf-1", worktree, TOKEN)
+    hooks = drain_hooks(middle_db, "wf-1", worktree, TOKEN)
     assert hooks[0].payload == {"message": nasty}
     assert hooks[1].payload["error"] == "payload is not JSON"
     assert not any(worktree.glob("pwned*"))
 
 
-def test_a_payload_given_as_an_argument_is_used_too(db: Database, tmp_path: Path) -> None:
+def test_a_payload_given_as_an_argument_is_used_too(middle_db: Database, tmp_path: Path) -> None:
     """Codex passes its notification JSON as an argument rather than on stdin."""
-    worktree = setup(db, tmp_path)
+    worktree = setup(middle_db, tmp_path)
     fire(worktree, "Stop", "", TOKEN, json.dumps({"type": "agent-turn-complete"}))
-    (hook,) = drain_hooks(db, "wf-1", worktree, TOKEN)
+    (hook,) = drain_hooks(middle_db, "wf-1", worktree, TOKEN)
     assert hook.payload == {"type": "agent-turn-complete"}
 
 
-def test_hooks_drain_in_the_order_they_were_sent(db: Database, tmp_path: Path) -> None:
-    worktree = setup(db, tmp_path)
+def test_hooks_drain_in_the_order_they_were_sent(middle_db: Database, tmp_path: Path) -> None:
+    worktree = setup(middle_db, tmp_path)
     for event in ("SessionStart", "Notification", "Stop"):
         fire(worktree, event, "{}")
-    assert [h.event for h in drain_hooks(db, "wf-1", worktree, TOKEN)] == [
+    assert [h.event for h in drain_hooks(middle_db, "wf-1", worktree, TOKEN)] == [
         "SessionStart",
         "Notification",
         "Stop",
@@ -91,19 +95,19 @@ def test_hooks_drain_in_the_order_they_were_sent(db: Database, tmp_path: Path) -
 
 
 def test_a_hook_file_left_behind_by_a_crashed_drainer_is_recorded_once(
-    db: Database, tmp_path: Path
+    middle_db: Database, tmp_path: Path
 ) -> None:
     """Seen red before `hook_deliveries`: the same spool file drained twice made two
     events (a drainer killed between recording and deleting it leaves it behind)."""
-    worktree = setup(db, tmp_path)
+    worktree = setup(middle_db, tmp_path)
     fire(worktree, "Stop", "{}")
     (spooled,) = spool_dir(worktree).glob("*.hook")
     kept = spooled.read_text()
-    assert len(drain_hooks(db, "wf-1", worktree, TOKEN)) == 1
+    assert len(drain_hooks(middle_db, "wf-1", worktree, TOKEN)) == 1
     spooled.write_text(kept)  # as if the unlink never happened
 
-    assert drain_hooks(db, "wf-1", worktree, TOKEN) == []
-    assert db["events"].count == 1
+    assert drain_hooks(middle_db, "wf-1", worktree, TOKEN) == []
+    assert middle_db["events"].count == 1
     assert list(spool_dir(worktree).glob("*.hook")) == []
 
 

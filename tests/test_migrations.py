@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from middle.errors import StoreError
-from middle.store import LATEST_VERSION, migrate, open_db, schema_version
+from middle.store import LATEST_VERSION, database_file, migrate, open_db, schema_version
 from middle.store.migrations import MIGRATIONS
 
 CONTRACT_TABLES = {
@@ -21,15 +22,13 @@ CONTRACT_TABLES = {
 }
 
 
-def test_a_fresh_database_gets_every_table_of_the_contract(tmp_path: Path) -> None:
-    db = open_db(tmp_path / "db.sqlite3")
-    assert set(db.table_names()) >= CONTRACT_TABLES
-    assert schema_version(db) == LATEST_VERSION
+def test_a_fresh_database_gets_every_table_of_the_contract(middle_db: Database) -> None:
+    assert set(middle_db.table_names()) >= CONTRACT_TABLES
+    assert schema_version(middle_db) == LATEST_VERSION
 
 
-def test_workflows_has_every_contract_column(tmp_path: Path) -> None:
-    db = open_db(tmp_path / "db.sqlite3")
-    assert set(db["workflows"].columns_dict) == {
+def test_workflows_has_every_contract_column(middle_db: Database) -> None:
+    assert set(middle_db["workflows"].columns_dict) == {
         "id",
         "kind",
         "repo",
@@ -53,11 +52,10 @@ def test_workflows_has_every_contract_column(tmp_path: Path) -> None:
     }
 
 
-def test_migrating_twice_is_a_noop(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    db = open_db(path)
-    assert migrate(db) == []
-    assert open_db(path).execute("SELECT count(*) FROM schema_version").fetchone()[0] == (
+def test_migrating_twice_is_a_noop(middle_db: Database) -> None:
+    assert migrate(middle_db) == []
+    reopened = open_db(database_file(middle_db))
+    assert reopened.execute("SELECT count(*) FROM schema_version").fetchone()[0] == (
         len(MIGRATIONS)
     )
 

@@ -19,21 +19,23 @@ def one_slot() -> dict[str, object]:
     return config
 
 
-def test_a_launch_without_a_free_slot_is_queued_and_gets_one_when_it_frees(db: Database) -> None:
+def test_a_launch_without_a_free_slot_is_queued_and_gets_one_when_it_frees(
+    middle_db: Database,
+) -> None:
     """Seen red: only dispatch claimed a slot, so with max_concurrent = 1 an answer's
     launch started a second agent. (Red at the launch site, turn.py; this is the claim it
     calls, which had no launch-time form.)"""
     for ref in ("1", "2"):
-        create_workflow_record(db, id=f"wf-{ref}", epic_ref=ref, **RECORD)
-    assert claim_slot_at_launch(db, "wf-1", "claude", one_slot()) is None
-    update_workflow(db, "wf-1", state="running")
-    update_workflow(db, "wf-2", state="waiting-human")  # answered, about to relaunch
+        create_workflow_record(middle_db, id=f"wf-{ref}", epic_ref=ref, **RECORD)
+    assert claim_slot_at_launch(middle_db, "wf-1", "claude", one_slot()) is None
+    update_workflow(middle_db, "wf-1", state="running")
+    update_workflow(middle_db, "wf-2", state="waiting-human")  # answered, about to relaunch
 
-    busy = claim_slot_at_launch(db, "wf-2", "claude", one_slot())
+    busy = claim_slot_at_launch(middle_db, "wf-2", "claude", one_slot())
 
     assert busy is not None and busy.scope == "global" and busy.holders[0]["id"] == "wf-1"
-    assert "queued: no free slot" in get_workflow(db, "wf-2")["meta_json"]
+    assert "queued: no free slot" in get_workflow(middle_db, "wf-2")["meta_json"]
 
-    update_workflow(db, "wf-1", state="waiting-human")  # parks: its slot frees
-    assert claim_slot_at_launch(db, "wf-2", "claude", one_slot()) is None
-    assert "queued" not in get_workflow(db, "wf-2")["meta_json"]
+    update_workflow(middle_db, "wf-1", state="waiting-human")  # parks: its slot frees
+    assert claim_slot_at_launch(middle_db, "wf-2", "claude", one_slot()) is None
+    assert "queued" not in get_workflow(middle_db, "wf-2")["meta_json"]

@@ -28,10 +28,10 @@ from middle.store.signals import arm_signal
 from middle.store.transfer import run_row_counts
 
 
-def make_run(tmp_path: Path) -> tuple[Database, Path, Path]:
-    """A parked run on "machine A": rows in every run table, and a transcript file."""
+def make_run(db: Database, tmp_path: Path) -> tuple[Path, Path]:
+    """A parked run on "machine A", in `db` (the test's `middle_db`): rows in every run
+    table, and a transcript file. Machine B's store is a second file each test opens."""
     home, repo = tmp_path / "a" / "home", tmp_path / "a" / "repo"
-    db = open_db(home / "db.sqlite3")
     worktree = home / "worktrees" / "repo" / "issue-7"
     transcript = worktree / ".middle" / "agent" / "transcript.jsonl"
     transcript.parent.mkdir(parents=True)
@@ -52,12 +52,12 @@ def make_run(tmp_path: Path) -> tuple[Database, Path, Path]:
     record_event(db, "wf-1", "hook.Stop", {})
     record_event(db, "wf-1", "workflow.waiting", {"reason": "asked-question"})
     db.execute("UPDATE workflows SET meta_json = json_set(meta_json, '$.x', 1) WHERE id = 'wf-1'")
-    return db, home, repo
+    return home, repo
 
 
-def test_importing_twice_adds_no_row_and_no_event(tmp_path: Path) -> None:
-    db, home, repo = make_run(tmp_path)
-    bundle = export_state(db, ["wf-1"], home=home, repo=repo)
+def test_importing_twice_adds_no_row_and_no_event(tmp_path: Path, middle_db: Database) -> None:
+    home, repo = make_run(middle_db, tmp_path)
+    bundle = export_state(middle_db, ["wf-1"], home=home, repo=repo)
     target = open_db(tmp_path / "b" / "home" / "db.sqlite3")
     new_home, new_repo = tmp_path / "b" / "home", tmp_path / "b" / "repo"
 
@@ -71,27 +71,30 @@ def test_importing_twice_adds_no_row_and_no_event(tmp_path: Path) -> None:
     assert counts["events"] == 3 and counts["workflows"] == 1 and counts["steps"] == 1
 
 
-def test_an_export_imported_back_where_it_came_from_adds_nothing(tmp_path: Path) -> None:
-    db, home, repo = make_run(tmp_path)
-    bundle = export_state(db, ["wf-1"], home=home, repo=repo)
-    assert set(import_state(db, bundle, home=home, repo=repo, worktrees=False).values()) == {0}
+def test_an_export_imported_back_where_it_came_from_adds_nothing(
+    tmp_path: Path, middle_db: Database
+) -> None:
+    home, repo = make_run(middle_db, tmp_path)
+    bundle = export_state(middle_db, ["wf-1"], home=home, repo=repo)
+    added = import_state(middle_db, bundle, home=home, repo=repo, worktrees=False)
+    assert set(added.values()) == {0}
 
 
-def test_an_event_keeps_its_identity_across_two_hops(tmp_path: Path) -> None:
+def test_an_event_keeps_its_identity_across_two_hops(tmp_path: Path, middle_db: Database) -> None:
     """A → B → A: B's export of A's events is still recognised on A."""
-    db, home, repo = make_run(tmp_path)
+    home, repo = make_run(middle_db, tmp_path)
     b = open_db(tmp_path / "b" / "db.sqlite3")
-    import_state(b, export_state(db, ["wf-1"], home=home, repo=repo), home=tmp_path / "b",
+    import_state(b, export_state(middle_db, ["wf-1"], home=home, repo=repo), home=tmp_path / "b",
                  repo=tmp_path / "b" / "repo", worktrees=False)  # fmt: skip
     record_event(b, "wf-1", "agent.launched", {"on": "b"})
     back = export_state(b, ["wf-1"], home=tmp_path / "b", repo=tmp_path / "b" / "repo")
-    added = import_state(db, back, home=home, repo=repo, worktrees=False)
+    added = import_state(middle_db, back, home=home, repo=repo, worktrees=False)
     assert added["events"] == 1  # only B's own event
 
 
-def test_paths_are_rebased_and_the_transcript_restored(tmp_path: Path) -> None:
-    db, home, repo = make_run(tmp_path)
-    bundle = export_state(db, ["wf-1"], home=home, repo=repo)
+def test_paths_are_rebased_and_the_transcript_restored(tmp_path: Path, middle_db: Database) -> None:
+    home, repo = make_run(middle_db, tmp_path)
+    bundle = export_state(middle_db, ["wf-1"], home=home, repo=repo)
     write_bundle(bundle, tmp_path / "out")
     new_home, new_repo = tmp_path / "b" / "home", tmp_path / "b" / "repo"
     target = open_db(new_home / "db.sqlite3")
@@ -114,21 +117,23 @@ def test_paths_are_rebased_and_the_transcript_restored(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["bundle.json", "bundle-dir"])
-def test_a_file_and_a_directory_hold_the_same_bundle(tmp_path: Path, name: str) -> None:
-    db, home, repo = make_run(tmp_path)
-    bundle = export_state(db, ["wf-1"], home=home, repo=repo)
+def test_a_file_and_a_directory_hold_the_same_bundle(
+    tmp_path: Path, middle_db: Database, name: str
+) -> None:
+    home, repo = make_run(middle_db, tmp_path)
+    bundle = export_state(middle_db, ["wf-1"], home=home, repo=repo)
     write_bundle(bundle, tmp_path / name)
     again = read_bundle(tmp_path / name)
     assert again.doc == json.loads(json.dumps(bundle.doc)) and again.files == bundle.files
 
 
-def test_the_newer_copy_of_a_run_wins(tmp_path: Path) -> None:
-    db, home, repo = make_run(tmp_path)
-    older = export_state(db, ["wf-1"], home=home, repo=repo)
+def test_the_newer_copy_of_a_run_wins(tmp_path: Path, middle_db: Database) -> None:
+    home, repo = make_run(middle_db, tmp_path)
+    older = export_state(middle_db, ["wf-1"], home=home, repo=repo)
     b = open_db(tmp_path / "b" / "db.sqlite3")
     import_state(b, older, home=home, repo=repo, worktrees=False)
-    update_workflow(db, "wf-1", state="completed")
-    newer = export_state(db, ["wf-1"], home=home, repo=repo)
+    update_workflow(middle_db, "wf-1", state="completed")
+    newer = export_state(middle_db, ["wf-1"], home=home, repo=repo)
     import_state(b, newer, home=home, repo=repo, worktrees=False)
     import_state(b, older, home=home, repo=repo, worktrees=False)  # an older copy does not win back
     assert b["workflows"].get("wf-1")["state"] == "completed"
@@ -144,9 +149,11 @@ def test_claude_sessions_follow_the_worktree(tmp_path: Path) -> None:
     assert claude_project_dir(Path("/u"), Path("/w/a.b/issue-1")).name == "-w-a-b-issue-1"
 
 
-def test_a_bundle_clashing_with_a_live_run_here_is_refused_whole(tmp_path: Path) -> None:
-    db, home, repo = make_run(tmp_path)
-    bundle = export_state(db, ["wf-1"], home=home, repo=repo)
+def test_a_bundle_clashing_with_a_live_run_here_is_refused_whole(
+    tmp_path: Path, middle_db: Database
+) -> None:
+    home, repo = make_run(middle_db, tmp_path)
+    bundle = export_state(middle_db, ["wf-1"], home=home, repo=repo)
     target = open_db(tmp_path / "b" / "db.sqlite3")
     create_workflow_record(
         target, id="wf-other", kind="implementation", repo=str(repo), epic_ref="7",

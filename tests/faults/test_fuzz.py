@@ -19,7 +19,7 @@ from middle.errors import EpicFormatError, InvalidRefError
 from middle.hooks import drain_hooks
 from middle.issues.epic_file import parse_epic
 from middle.refs import validate_ref
-from middle.store import create_workflow_record, open_db
+from middle.store import create_workflow_record
 from middle.worktree import spool_dir
 
 FUZZ = settings(
@@ -36,13 +36,12 @@ def json_containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[objec
 
 
 @pytest.fixture
-def worktree_db(tmp_path: Path) -> tuple[Path, Database]:
-    db = open_db(tmp_path / "db.sqlite3")
+def worktree_db(tmp_path: Path, middle_db: Database) -> tuple[Path, Database]:
     create_workflow_record(
-        db, id="wf-1", kind="implementation", repo="/r", epic_ref="1", adapter="x"
+        middle_db, id="wf-1", kind="implementation", repo="/r", epic_ref="1", adapter="x"
     )
     spool_dir(tmp_path).mkdir(parents=True)
-    return tmp_path, db
+    return tmp_path, middle_db
 
 
 @FUZZ
