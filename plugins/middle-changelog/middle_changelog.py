@@ -12,7 +12,7 @@ import subprocess
 
 from tenacity import stop_after_attempt
 
-from middle import MiddleError, StepContext, hookimpl, step
+from middle import MiddleError, PluginRegistry, StepContext, Workflow, hookimpl, step
 
 
 class ChangelogMissing(MiddleError):
@@ -38,11 +38,11 @@ def require_changelog(ctx: StepContext) -> dict[str, bool]:
 
 
 @hookimpl
-def middle_register_steps(registry) -> None:  # type: ignore[no-untyped-def]
+def middle_register_steps(registry: PluginRegistry) -> None:
     registry.add(require_changelog)
 
 
 @hookimpl
-def middle_configure_workflow(workflow) -> None:  # type: ignore[no-untyped-def]
+def middle_configure_workflow(workflow: Workflow) -> None:
     if workflow.name == "implementation":
         workflow.insert_after("launch-and-drive", require_changelog)
