@@ -52,3 +52,20 @@ def run_middle(
         env={**os.environ, **(env or {})},
         timeout=120,
     )
+
+
+def mypy_strict(path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    """`mypy --strict` on one file, as a plugin author would run it: outside this repo, so
+    no project configuration applies. mypy finds this checkout's `middle` through MYPYPATH,
+    since an editable install's import hook is invisible to it."""
+    return subprocess.run(
+        [
+            sys.executable, "-m", "mypy", "--strict", "--no-error-summary",
+            "--cache-dir", str(cache / "mypy-cache"), str(path),
+        ],
+        cwd=cache,
+        env={**os.environ, "MYPYPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip

@@ -14,7 +14,7 @@ import pytest
 
 from middle.app.plugins import load_plugins
 from middle.errors import DuplicateStepError, PluginError, WorkflowError
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, mypy_strict
 
 WORKFLOW_PLUGIN = """
 from middle import Workflow, hookimpl, step
@@ -218,20 +218,8 @@ def test_the_example_plugin_type_checks_strictly(tmp_path: Path) -> None:
     """A plugin author's hooks type-check without `# type: ignore`, from the names `middle`
     exports. Seen red with the hooks' parameters unannotated (`Function is missing a type
     annotation`), which is why the example carried two `# type: ignore`s before
-    `PluginRegistry` was exported. mypy finds this checkout's `middle` through MYPYPATH
-    (an editable install's import hook is invisible to it); it runs outside the repo, so
-    no project configuration applies but `--strict`."""
+    `PluginRegistry` was exported."""
     plugin = REPO_ROOT / "plugins" / "middle-changelog" / "middle_changelog.py"
-    checked = subprocess.run(
-        [
-            sys.executable, "-m", "mypy", "--strict", "--no-error-summary",
-            "--cache-dir", str(tmp_path / "mypy-cache"), str(plugin),
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "MYPYPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )  # fmt: skip
+    checked = mypy_strict(plugin, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "type: ignore" not in plugin.read_text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, mypy_strict
 
 
 def quick_start_commands() -> list[str]:
@@ -23,6 +23,7 @@ def test_the_quick_start_is_exactly_two_commands_and_ci_runs_the_test_one() -> N
 # -- every code block in the README runs (issue 11 item 12) ----------------------------
 
 import configparser  # noqa: E402
+import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tomllib  # noqa: E402
@@ -77,10 +78,17 @@ def test_the_plugin_and_its_test_run(tmp_path: Path) -> None:
     assert order[order.index("launch-and-drive") + 1] == "write-summary"
     ran = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_plugin.py"],
-        cwd=tmp_path, capture_output=True, text=True, env={**__import__("os").environ,
-        "PYTHONPATH": str(tmp_path)},
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))},
     )  # fmt: skip
     assert ran.returncode == 0, ran.stdout + ran.stderr
+
+
+def test_the_plugin_type_checks_strictly(tmp_path: Path) -> None:
+    (plugin, _) = (b for b in code_blocks("python") if "my_plugin" in b)
+    (tmp_path / "my_plugin.py").write_text(plugin)
+    checked = mypy_strict(tmp_path / "my_plugin.py", tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_toml_and_ini_blocks_parse_and_the_gate_loads(tmp_path: Path) -> None:
