@@ -31,14 +31,14 @@ from middle.errors import (
 if TYPE_CHECKING:
     from middle.engine.context import StepContext
     from middle.engine.hookspecs import hookimpl
-    from middle.engine.registry import OriginBoundRegistry as PluginRegistry
+    from middle.engine.registry import PluginRegistry
     from middle.engine.step import step
     from middle.engine.workflow import Workflow, branch, loop, wait_for
 
 # Public name -> (module, name there). `PluginRegistry` is what the `middle_register_*`
 # hooks receive: the registry bound to the plugin, so whatever it adds names the plugin.
 _LAZY_NAMES = {
-    "PluginRegistry": ("middle.engine.registry", "OriginBoundRegistry"),
+    "PluginRegistry": ("middle.engine.registry", "PluginRegistry"),
     **{
         name: ("middle.engine", name)
         for name in ("StepContext", "Workflow", "branch", "hookimpl", "loop", "step", "wait_for")

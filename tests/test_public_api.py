@@ -24,7 +24,7 @@ def test_all_is_sorted_and_every_name_exists() -> None:
 
 def test_every_hook_argument_type_is_exported_without_loading_the_engine() -> None:
     """A plugin types its hooks from `middle` alone. `PluginRegistry` is the public name of
-    what the `middle_register_*` hooks receive (the engine's `OriginBoundRegistry`).
+    what the `middle_register_*` hooks receive (the engine's `PluginRegistry`).
     Importing `middle` loads no engine module, so `middle --list` stays cheap: checked in a
     subprocess, since this one has loaded the engine."""
     exported = {

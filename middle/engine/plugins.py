@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from middle.engine import hookspecs
-from middle.engine.registry import OriginBoundRegistry, Registry
+from middle.engine.registry import PluginRegistry, Registry
 from middle.errors import MiddleError, PluginError
 
 ENTRY_POINT_GROUP = "middle"
@@ -77,7 +77,7 @@ def load_plugins(
     ):
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             origin = origins.get(id(impl.plugin), impl.plugin_name)
-            _call(impl, hook_name, origin, registry=OriginBoundRegistry(registry, origin))
+            _call(impl, hook_name, origin, registry=PluginRegistry(registry, origin))
     for workflow in registry.workflows.values():
         for impl in manager.hook.middle_configure_workflow.get_hookimpls():
             origin = origins.get(id(impl.plugin), impl.plugin_name)

@@ -147,7 +147,7 @@ class Registry:
 
 
 @dataclass(frozen=True)
-class OriginBoundRegistry:
+class PluginRegistry:
     """What a plugin's hook receives: `add` records the plugin as the step's origin."""
 
     registry: Registry

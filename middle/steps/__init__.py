@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from middle.discovery import defined_in
 from middle.engine import Step, hookimpl
-from middle.engine.registry import OriginBoundRegistry
+from middle.engine.registry import PluginRegistry
 
 
 def builtin_steps() -> list[Step]:
@@ -16,6 +16,6 @@ def builtin_steps() -> list[Step]:
 
 
 @hookimpl
-def middle_register_steps(registry: OriginBoundRegistry) -> None:
+def middle_register_steps(registry: PluginRegistry) -> None:
     for builtin in builtin_steps():
         registry.add(builtin)

@@ -40,6 +40,7 @@ def services(ctx: StepContext) -> Services:
     if not isinstance(ctx.services, Services):
         raise TypeError(
             f"step {ctx.step!r} needs middle's Services as the runner's services, got "
-            f"{type(ctx.services).__name__}; build the runner with middle.app.runtime"
+            f"{type(ctx.services).__name__}; build the runner with middle.app.runtime (in a "
+            f"test: middle_harness.use_services(...))"
         )
     return ctx.services

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from middle.engine import hookimpl
-from middle.engine.registry import OriginBoundRegistry
+from middle.engine.registry import PluginRegistry
 from middle.workflows.implementation import implementation_workflow
 from middle.workflows.recommender import recommender_workflow
 
 
 @hookimpl
-def middle_register_workflows(registry: OriginBoundRegistry) -> None:
+def middle_register_workflows(registry: PluginRegistry) -> None:
     registry.add_workflow(implementation_workflow())
     registry.add_workflow(recommender_workflow())
