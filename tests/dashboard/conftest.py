@@ -69,6 +69,13 @@ def dashboard(sandbox: Sandbox) -> Iterator[Dashboard]:  # noqa: F811
     print(log.read_text())  # pytest shows it when the test failed
 
 
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the browser tests save their screenshots: the README's `docs/` only when asked
+    (`MIDDLE_UPDATE_SCREENSHOTS=1`), so a test run leaves the checkout as it found it."""
+    return DOCS if os.environ.get("MIDDLE_UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():

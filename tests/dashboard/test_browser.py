@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.dashboard.conftest import DOCS, Dashboard
+from tests.dashboard.conftest import Dashboard
 from tests.e2e.conftest import REF, Sandbox, wait_until
 
 QUESTION = "Exponential base 2 or 3?"
@@ -19,7 +20,7 @@ def row_of(page: Any, ref: str) -> Any:
 
 
 def test_question_answer_review_approve_in_the_browser(
-    sandbox: Sandbox, dashboard: Dashboard, page: Any
+    sandbox: Sandbox, dashboard: Dashboard, page: Any, screenshots: Path
 ) -> None:
     """The whole supervision loop from the browser alone. The question appears without a
     reload (the page is loaded before the run exists, and never navigated by the test).
@@ -39,7 +40,7 @@ def test_question_answer_review_approve_in_the_browser(
     # The continuation runs in a spawned `middle answer`; the page follows it live.
     expect(needs.get_by_text("ready for review")).to_be_visible(timeout=60_000)
     assert "Base 2, capped at 5 minutes." in sandbox.agent_log("turn")[1]["brief"]
-    page.screenshot(path=str(DOCS / "dashboard-home.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "dashboard-home.png"), full_page=True)
 
     page.get_by_role("button", name="Approve").click()
     expect(row_of(page, REF)).to_contain_text("completed", timeout=60_000)
@@ -48,7 +49,7 @@ def test_question_answer_review_approve_in_the_browser(
 
 
 def test_the_inspector_shows_the_step_timeline_and_the_transcript(
-    sandbox: Sandbox, dashboard: Dashboard, page: Any
+    sandbox: Sandbox, dashboard: Dashboard, page: Any, screenshots: Path
 ) -> None:
     sandbox.script({"do": "ask", "question": QUESTION})
     assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
@@ -62,7 +63,7 @@ def test_the_inspector_shows_the_step_timeline_and_the_transcript(
     expect(page.locator("#transcript .msg-assistant")).to_contain_text("I have a question.")
     expect(page.locator("#run-events")).to_contain_text("workflow.waiting")
     expect(page.get_by_label("Answer")).to_be_visible()
-    page.screenshot(path=str(DOCS / "dashboard-inspector.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "dashboard-inspector.png"), full_page=True)
 
 
 def test_take_over_keeps_the_watchdog_away_then_release_hands_back(
