@@ -17,8 +17,8 @@ reads one key; `save_scratch(id, key, patch)` merges into it (RFC 7396: a null d
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlite_utils import Database
@@ -28,17 +28,16 @@ from middle.errors import WorkflowError
 from middle.store import Row
 
 SUBJECT_LABELS = ("repo", "ref", "adapter", "source")
+_LABELS = frozenset(SUBJECT_LABELS)
 
 
 class Runs:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[Database]:
         """One write transaction around several calls (a checkpoint and a state change)."""
-        with store.write_transaction(self.db):
-            yield
+        return store.write_transaction(self.db)
 
     # -- the row --------------------------------------------------------------------
 
@@ -46,8 +45,7 @@ class Runs:
         self, run_id: str, *, kind: str, subject: Mapping[str, Any], meta: Mapping[str, Any]
     ) -> bool:
         """Create the run `pending`; False if a run of that id exists (a retry)."""
-        unknown = sorted(set(subject) - set(SUBJECT_LABELS))
-        if unknown or not subject.get("repo"):
+        if not subject.keys() <= _LABELS or not subject.get("repo"):
             raise WorkflowError(
                 f"a run's subject has the labels {', '.join(SUBJECT_LABELS)} and needs a "
                 f"repo; got {dict(subject)}"
