@@ -202,13 +202,6 @@ class Runs:
         """Append an event to the run's log."""
         store.record_event(self.db, run_id, type, payload)
 
-    def events(self, run_id: str, type: str | None = None) -> list[dict[str, Any]]:
-        """The run's event payloads, oldest first, optionally of one type."""
-        return [json.loads(row["payload_json"]) for row in store.list_events(self.db, run_id, type)]
-
-    def last_event(self, run_id: str) -> Row | None:
-        return store.last_event(self.db, run_id)
-
     def turn_timed_out(self, run_id: str) -> float | None:
         """The turn timeout, if the latest turn hit it (an `agent.turn-timeout` event)."""
         return store.turn_timed_out(self.db, run_id)

@@ -332,11 +332,3 @@ def encode_event_payload(payload: Mapping[str, Any]) -> str:
         if overflow <= 0:
             return wrapped
         preview = preview[: max(0, len(preview) - overflow)]
-
-
-def list_events(db: Database, workflow_id: str, type: str | None = None) -> list[Row]:
-    """The run's events, oldest first, optionally of one type."""
-    where, params = "workflow_id = ?", [workflow_id]
-    if type is not None:
-        where, params = where + " AND type = ?", [workflow_id, type]
-    return list(db.table("events").rows_where(where, params, order_by="id"))
