@@ -15,21 +15,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from middle.app.home import open_home_db
-from middle.app.plugins import load_plugins
 from middle.config import load_config, middle_home
-from middle.engine import Registry, Runner, RunResult
 from middle.engine.runs import Runs
 from middle.errors import NothingParkedError, UnknownWorkflowError
-from middle.issues.base import IssueStore
-from middle.progress import Progress
-from middle.steps.services import Services
+from middle.issues import BUILTIN_ISSUE_STORES, IssueStore
 from middle.store import Row, SlotsBusy, claim_slot_at_launch
 from middle.tmux import Tmux
+
+if TYPE_CHECKING:  # the runner's side loads when a command runs something (see `runner`)
+    from middle.engine import Registry, Runner, RunResult
+    from middle.progress import Progress
+    from middle.steps.services import Services
 
 WORKFLOW = "implementation"
 PARKED_STATES = ("waiting-human", "rate-limited")
@@ -58,6 +59,8 @@ class Runtime:
 
     @cached_property
     def plugins(self) -> Registry:
+        from middle.app.plugins import load_plugins
+
         return load_plugins(self.root).registry
 
     @cached_property
@@ -70,9 +73,18 @@ class Runtime:
 
     @cached_property
     def issues(self) -> IssueStore:
+        """The store `[epic_store] mode` names. A built-in mode is built without loading
+        the plugins (no plugin may take a built-in's mode), so `status` and the dashboard,
+        which read many repos' issues, do not import every step to do it."""
+        mode = self.config["epic_store"].get("mode", "file")
+        builtin = {store.mode: store for store in BUILTIN_ISSUE_STORES}.get(mode)
+        if builtin is not None:
+            return builtin(self.root, self.config)
         return self.plugins.issue_store(self.root, self.config)
 
     def services(self, adapter: str, progress: Progress | None = None) -> Services:
+        from middle.steps.services import Services
+
         return Services(
             home=self.home,
             config=self.config,
@@ -85,6 +97,8 @@ class Runtime:
 
     def runner(self, adapter: str, progress: Progress | None = None) -> Runner:
         """The durable runner whose steps get this repo's services and `adapter`."""
+        from middle.engine import Runner
+
         on_step = progress.step if progress is not None else None
         services = self.services(adapter, progress)
         return Runner(self.db, self.plugins, services=services, on_step=on_step)

@@ -14,12 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from middle.checks import Check
 from middle.issues.epic_file import Criterion, Question, SubIssue
-from middle.issues.state_location import StateFile, StateLocation
-from middle.state_issue.draft import EpicFacts
+
+if TYPE_CHECKING:  # the state issue's modules load when a store is asked about it
+    from middle.issues.state_location import StateLocation
+    from middle.state_issue.draft import EpicFacts
 
 BlockerState = Literal["open", "closed", "missing"]
 
@@ -175,6 +177,8 @@ class IssueStore(Protocol):
 
     def state_location(self) -> StateLocation:
         """Where this repo's state issue (the recommender's plan) lives."""
+        from middle.issues.state_location import StateFile
+
         return StateFile(self.repo)
 
     def doctor_checks(self) -> list[Check]:
