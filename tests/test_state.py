@@ -36,7 +36,7 @@ def make_run(db: Database, tmp_path: Path) -> tuple[Path, Path]:
     transcript = worktree / ".middle" / "agent" / "transcript.jsonl"
     transcript.parent.mkdir(parents=True)
     transcript.write_bytes(b'{"type": "user", "text": "go"}\n\xff raw bytes\n')
-    run_input = {"repo": str(repo), "epic_ref": "7", "adapter": "command", "base": "main"}
+    run_input = {"repo": str(repo), "ref": "7", "adapter": "command", "base": "main"}
     create_workflow_record(
         db, id="wf-1", kind="implementation", repo=str(repo), epic_ref="7", adapter="command",
         meta={"input": run_input},
@@ -69,6 +69,34 @@ def test_importing_twice_adds_no_row_and_no_event(tmp_path: Path, middle_db: Dat
     assert set(second.values()) == {0}
     counts = run_row_counts(target, ["wf-1"])
     assert counts["events"] == 3 and counts["workflows"] == 1 and counts["steps"] == 1
+
+
+def test_a_bundle_an_older_middle_exported_is_upgraded_as_it_is_imported(
+    tmp_path: Path, middle_db: Database
+) -> None:
+    """A CI job imports the state an earlier job saved, maybe with an older middle: the
+    run's input names its issue `epic_ref` there, and its turn record and end note sit at
+    the top of `meta_json`. Seen red without the upgrade on import: the resumed steps found
+    no `ref`, and no turn record, so the next job would launch a second agent."""
+    home, repo = make_run(middle_db, tmp_path)
+    bundle = export_state(middle_db, ["wf-1"], home=home, repo=repo)
+    (row,) = bundle.doc["tables"]["workflows"]
+    older = json.loads(row["meta_json"])
+    older["input"]["epic_ref"] = older["input"].pop("ref")
+    older["turns"] = {"1": {"launched_at": "2026-11-27T10:00:00Z"}}
+    older["end_note"] = "worktree kept"
+    row["meta_json"] = json.dumps(older)
+    target = open_db(tmp_path / "b" / "home" / "db.sqlite3")
+
+    import_state(target, bundle, home=tmp_path / "b" / "home", repo=tmp_path / "b" / "repo")
+
+    meta = json.loads(target["workflows"].get("wf-1")["meta_json"])
+    assert meta["input"]["ref"] == "7" and "epic_ref" not in meta["input"]
+    assert meta["scratch"] == {
+        "turns": {"1": {"launched_at": "2026-11-27T10:00:00Z"}},
+        "end_note": "worktree kept",
+    }
+    assert "turns" not in meta and "end_note" not in meta
 
 
 def test_an_export_imported_back_where_it_came_from_adds_nothing(

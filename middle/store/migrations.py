@@ -175,31 +175,28 @@ MIGRATIONS += (
 )
 
 # Issue 10 (one vocabulary, one scratch): a run's input names its issue `ref`, and what
-# its steps keep between attempts lives under `scratch`. Rewrites the runs of an older
-# middle, so one that was mid-turn when it was upgraded adopts its agent, not a new one.
-MIGRATIONS += (
-    Migration(
-        7,
-        "run input ref and scratch",
-        (
-            """
-            UPDATE workflows SET meta_json = json_remove(json_set(meta_json, '$.input.ref',
-                json_extract(meta_json, '$.input.epic_ref')), '$.input.epic_ref')
-            WHERE json_type(meta_json, '$.input.epic_ref') IS NOT NULL
-            """,
-            """
-            UPDATE workflows SET meta_json = json_remove(json_set(meta_json, '$.scratch.turns',
-                json_extract(meta_json, '$.turns')), '$.turns')
-            WHERE json_type(meta_json, '$.turns') IS NOT NULL
-            """,
-            """
-            UPDATE workflows SET meta_json = json_remove(json_set(meta_json,
-                '$.scratch.end_note', json_extract(meta_json, '$.end_note')), '$.end_note')
-            WHERE json_type(meta_json, '$.end_note') IS NOT NULL
-            """,
-        ),
-    ),
+# its steps keep between attempts lives under `scratch`. These rewrite a run an older
+# middle wrote, so one that was mid-turn when it was upgraded (or that arrives in a state
+# bundle an older middle exported) adopts its agent, not a new one. Each touches only rows
+# of the old shape, so running them again changes nothing.
+RUN_META_UPGRADES = (
+    """
+    UPDATE workflows SET meta_json = json_remove(json_set(meta_json, '$.input.ref',
+        json_extract(meta_json, '$.input.epic_ref')), '$.input.epic_ref')
+    WHERE json_type(meta_json, '$.input.epic_ref') IS NOT NULL
+    """,
+    """
+    UPDATE workflows SET meta_json = json_remove(json_set(meta_json, '$.scratch.turns',
+        json_extract(meta_json, '$.turns')), '$.turns')
+    WHERE json_type(meta_json, '$.turns') IS NOT NULL
+    """,
+    """
+    UPDATE workflows SET meta_json = json_remove(json_set(meta_json,
+        '$.scratch.end_note', json_extract(meta_json, '$.end_note')), '$.end_note')
+    WHERE json_type(meta_json, '$.end_note') IS NOT NULL
+    """,
 )
+MIGRATIONS += (Migration(7, "run input ref and scratch", RUN_META_UPGRADES),)
 
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -26,6 +26,7 @@ from sqlite_utils import Database
 from sqlite_utils.db import quote_identifier
 
 from middle.store.base import write_transaction
+from middle.store.migrations import RUN_META_UPGRADES
 from middle.store.records import Row, insert_idempotent, primary_key
 
 RUN_TABLES = ("workflows", "steps", "waitfor_signals", "events", "hook_deliveries")
@@ -80,6 +81,8 @@ def import_run_rows(db: Database, tables: Mapping[str, list[Row]]) -> dict[str, 
                     added[table] += 1
                 elif row["workflow_id"] in refreshed and table != "hook_deliveries":
                     _overwrite(db, table, row)
+        for statement in RUN_META_UPGRADES:  # a bundle an older middle exported
+            db.execute(statement)
         known: dict[str, set[str]] = {}
         for event in tables.get("events", []):
             row = {k: v for k, v in event.items() if k not in ("uid", "id")}
