@@ -17,7 +17,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlite_utils import Database
 
@@ -26,6 +25,7 @@ from middle.app.control import is_paused
 from middle.app.poll import spawn_resume
 from middle.app.runtime import WORKFLOW, Runtime
 from middle.config import load_config, middle_home
+from middle.engine import Runner
 from middle.errors import AlreadyInFlight, MiddleError
 from middle.issues.base import IssueStore
 from middle.issues.state_location import current_state
@@ -51,24 +51,24 @@ def dispatch_next(db: Database, repo: Path, *, spawn: bool = True) -> AutoDispat
     config = load_config(middle_home(), repo)
     if not config["recommender"].get("auto_dispatch") or is_paused(db, str(repo)):
         return None
-    store = Runtime(repo, config=config).issues
+    runtime = Runtime(repo, config=config)
+    store = runtime.issues
     state = current_state(store.state_location())
     if state is None:
         return None
     for row in state.ready:
-        why_not = _why_not(db, repo, config, store, row.ref, row.adapter, since=state.generated)
+        why_not = _why_not(db, runtime, store, row.ref, row.adapter, since=state.generated)
         if why_not is not None:
             continue
         reason = f"rank {row.rank} of the plan generated {state.generated}: {row.reason}"
         # One attempt per pass: losing the race means another dispatcher took the slot.
-        return _dispatch(db, repo, row.ref, row.adapter, reason, spawn=spawn)
+        return _dispatch(db, runtime, row.ref, row.adapter, reason, spawn=spawn)
     return None
 
 
 def _why_not(
     db: Database,
-    repo: Path,
-    config: dict[str, Any],
+    runtime: Runtime,
     store: IssueStore,
     ref: str,
     adapter: str,
@@ -76,8 +76,11 @@ def _why_not(
     since: str,
 ) -> str | None:
     """Why `ref` may not be dispatched automatically now, or None if it may."""
+    repo, config = runtime.root, runtime.config
     if adapter not in config["adapters"]:
         return f"adapter {adapter} is not configured"
+    if adapter not in runtime.plugins.adapters:
+        return f"adapter {adapter} is not registered (is its plugin installed?)"
     if active_rate_limit(db, adapter) is not None:
         return f"{adapter} is rate-limited"
     holders = slot_holders(db, besides="")
@@ -113,8 +116,9 @@ def _why_not(
 
 
 def _dispatch(
-    db: Database, repo: Path, ref: str, adapter: str, reason: str, *, spawn: bool
+    db: Database, runtime: Runtime, ref: str, adapter: str, reason: str, *, spawn: bool
 ) -> AutoDispatch | None:
+    repo = runtime.root
     run_input = {
         "repo": str(repo),
         "ref": ref,
@@ -124,7 +128,7 @@ def _dispatch(
     }
     workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
     try:
-        created = Runtime(repo).runner(adapter).enqueue(WORKFLOW, run_input, workflow_id)
+        created = Runner(db, runtime.plugins).enqueue(WORKFLOW, run_input, workflow_id)
     except AlreadyInFlight:
         return None  # another dispatcher won the race
     if not created:
