@@ -58,11 +58,23 @@ def test_a_store_that_lacks_part_of_the_protocol_is_refused_when_it_registers() 
     with pytest.raises(PluginError, match=r"'half' \(Half\), which lacks all_refs, blocker_s"):
         load_plugins(autoload=False, extra=[(plugin(Half), "half-plugin")])
 
-    class NoMode:
+    class NoMode(IssueStore):
         pass
 
-    with pytest.raises(PluginError, match="must be a class with a `mode` string"):
+    with pytest.raises(PluginError, match="with a `mode` string"):
         load_plugins(autoload=False, extra=[(plugin(NoMode), "nomode")])
+
+
+def test_a_store_that_does_not_subclass_the_protocol_is_refused() -> None:
+    """A class that only looks like a store would lack the optional members' defaults
+    (`updates`, `pull_request`, `quota`, ...) and fail in poll or status. Seen red without
+    the subclass check: it registered."""
+
+    class Lookalike:
+        mode = "lookalike"
+
+    with pytest.raises(PluginError, match=r"must be a subclass of middle\.issues\.IssueStore"):
+        load_plugins(autoload=False, extra=[(plugin(Lookalike), "lookalike")])
 
 
 def test_an_unknown_mode_names_the_registered_ones(tmp_path: Path) -> None:

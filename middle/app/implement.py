@@ -60,11 +60,7 @@ def implement(
     if issue.closed:
         raise EpicError(f"Epic {ref} is closed ({issue.source}); reopen it to dispatch it")
     if not issue.approved and not force:
-        how = (
-            f"add the approved label (gh issue edit {ref} --add-label approved)"
-            if config["epic_store"].get("mode") == "github"
-            else f"set `approved: true` in its meta block ({issue.source})"
-        )
+        how = runtime.issues.how_to_approve(ref, issue)
         raise EpicError(f"issue {ref} is not approved; {how}, or dispatch it anyway with --force")
     blockers = [] if force else runtime.issues.open_blockers(ref)
     if blockers:

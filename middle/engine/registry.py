@@ -85,14 +85,16 @@ class Registry:
 
     def add_issue_store(self, store: type[IssueStore], origin: str = "runtime") -> None:
         """Register an issue store class under its `mode`; a second one of the same mode
-        raises, naming both origins. A class that lacks a member of the protocol is
-        refused here, naming the members, rather than failing in the middle of a run."""
+        raises, naming both origins. A class that does not subclass `IssueStore`, or lacks
+        one of its required members, is refused here, naming them, rather than failing in
+        the middle of a run."""
         mode = getattr(store, "mode", None) if isinstance(store, type) else None
-        if not isinstance(mode, str) or not mode:
+        subclass = isinstance(store, type) and IssueStore in store.__mro__[1:]
+        if not subclass or not isinstance(mode, str) or not mode:
             raise PluginError(
-                f"{origin} registered {store!r} as an issue store; it must be a class with "
-                f"a `mode` string (what [epic_store] mode calls it) implementing "
-                f"middle.issues.IssueStore"
+                f"{origin} registered {store!r} as an issue store; it must be a subclass "
+                f"of middle.issues.IssueStore (which gives the optional members their "
+                f"defaults) with a `mode` string (what [epic_store] mode calls it)"
             )
         abstract: frozenset[str] = getattr(store, "__abstractmethods__", frozenset())
         missing = sorted(

@@ -131,6 +131,10 @@ class IssueStore(Protocol):
         """Tell the humans following the issue something (a comment, or a conversation
         event in the Epic file)."""
 
+    def how_to_approve(self, ref: str, issue: Issue) -> str:
+        """What a person does to approve `issue` for dispatch, for the refusal's message."""
+        return f"mark it approved where it lives ({issue.source})"
+
     def written_answer(self, ref: str) -> Question | None:
         """The open question, if a person has answered it where the store keeps it and
         no resume signal has carried that answer yet (`middle answer` then refuses to
@@ -165,6 +169,8 @@ class IssueStore(Protocol):
         `kind` (answer, approve, request-changes, pr-merged, pr-closed), and as the kind
         needs `text`, `author`, `origin`, `url`, `pr`, and `acted_on` (ids `poll` will
         hand back in `parked.acted_on`, so the same reply never resumes a run twice).
+        `on_issue: true` says the answer is on the issue already, so middle only notes
+        that it took it rather than recording it again.
         `poll` handles rate-limited runs and queued ones itself."""
         return None
 

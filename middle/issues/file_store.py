@@ -116,6 +116,9 @@ class FileIssueStore(IssueStore):
         self._write(ref, doc)
         return doc.questions[-1].id
 
+    def how_to_approve(self, ref: str, issue: Issue) -> str:
+        return f"set `approved: true` in its meta block ({issue.source})"
+
     def written_answer(self, ref: str) -> Question | None:
         """The open question, if a person has written its answer into the Epic file (below
         the placeholder line) and it has not been sent to the agent yet."""

@@ -32,6 +32,7 @@ def reply_signal(reply: Comment | None, acted_on: frozenset[str]) -> dict[str, A
         "text": reply.body,
         "author": f"@{reply.login}",
         "origin": "github",
+        "on_issue": True,
         "url": reply.url,
         "acted_on": [f"comment-{reply.id}"],
     }

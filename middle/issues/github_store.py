@@ -111,6 +111,9 @@ class GitHubIssueStore(IssueStore):
     def all_refs(self) -> list[str]:
         return []
 
+    def how_to_approve(self, ref: str, issue: Issue) -> str:
+        return f"add the approved label (gh issue edit {ref} --add-label approved)"
+
     def link(self, ref: str) -> str:
         return f"https://github.com/{self.slug}/issues/{ref}"
 

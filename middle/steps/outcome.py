@@ -120,7 +120,7 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
         }
     if kind == "answer":
         author = signal.get("author", "human")
-        if signal.get("origin") == "github":  # already on the issue: never re-post it
+        if signal.get("on_issue"):  # already where the issue lives: never re-post it
             services(ctx).issues.post_note(
                 ref, f"middle: took {author}'s answer ({signal.get('url', '')}) to the agent."
             )
