@@ -19,7 +19,7 @@ from middle.store import db as store_db
 from middle.store import get_workflow, open_db
 from middle.testing import StepHarness
 
-INPUT = {"repo": "/src/app", "epic_ref": "108", "adapter": "claude"}
+INPUT = {"repo": "/src/app", "ref": "108", "adapter": "claude"}
 
 
 def fill_up(db: Database) -> None:

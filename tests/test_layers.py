@@ -110,8 +110,10 @@ RUN_ROW_MODULES = {"middle.store.records", "middle.store.checkpoints", "middle.s
 
 def test_the_engine_and_steps_touch_run_rows_only_through_runs() -> None:
     """`middle.engine.runs.Runs` is the one way the engine and the steps read and change
-    run rows (a run, its checkpoints, signals and events). Seen red with `turn.py`
-    importing `transition_workflow` from the store, as it did before issue 10."""
+    run rows (a run, its checkpoints, signals and events), whether a function is imported
+    by name or called through `import middle.store as s`. Seen red with `turn.py` importing
+    `transition_workflow` from the store, as it did before issue 10, and with
+    `s.transition_workflow(...)` after `import middle.store as s`."""
     import inspect
 
     import middle.store
@@ -120,14 +122,31 @@ def test_the_engine_and_steps_touch_run_rows_only_through_runs() -> None:
         value = getattr(middle.store, name, None)
         return inspect.isfunction(value) and value.__module__ in RUN_ROW_MODULES
 
+    def reached(tree: ast.AST) -> set[str]:
+        """Run-row functions imported by name, or used as `<middle.store alias>.name`."""
+        names, aliases = set(), set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("middle"):
+                if node.module == "middle":
+                    aliases |= {a.asname or a.name for a in node.names if a.name == "store"}
+                names |= {a.name for a in node.names if run_row_function(a.name)}
+            elif isinstance(node, ast.Import):
+                aliases |= {a.asname for a in node.names if a.name == "middle.store" and a.asname}
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and run_row_function(node.attr)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+            ):
+                names.add(node.attr)
+        return names
+
     files = [*(PACKAGE / "engine").glob("*.py"), *(PACKAGE / "steps").glob("*.py")]
     reaching = sorted(
-        f"{module_name(path)}: {alias.name}"
+        f"{module_name(path)}: {name}"
         for path in files
         if path.name != "runs.py"
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("middle.store")
-        for alias in node.names
-        if run_row_function(alias.name)
+        for name in reached(ast.parse(path.read_text()))
     )
     assert reaching == []

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlite_utils import Database
+from tenacity import stop_after_attempt
 
 from middle.engine import StepContext, Workflow, step
 from middle.errors import WorkflowError
@@ -78,12 +79,13 @@ def test_only_the_attempt_that_returns_ends_the_run(middle_harness: StepHarness)
 
 
 def test_a_step_cannot_end_a_run_compensated(middle_harness: StepHarness) -> None:
-    @step("odd")
+    @step("odd", stop=stop_after_attempt(1))
     def odd(ctx: StepContext) -> None:
         ctx.end("compensated", "says who")
 
     with pytest.raises(ValueError, match="completed or failed or cancelled"):
-        middle_harness.run(odd, fail={"odd": 0})
+        middle_harness.run(odd, workflow_id="wf-odd")
+    assert middle_harness.runner.runs.get("wf-odd")["state"] == "failed"
 
 
 def test_an_end_does_not_overwrite_a_cancel_from_another_process(

@@ -30,7 +30,7 @@ from middle.store.checkpoints import load_checkpoints
 from middle.store.records import request_cancel
 from middle.testing import StepHarness
 
-INPUT = {"repo": "/src/app", "epic_ref": "108", "adapter": "claude"}
+INPUT = {"repo": "/src/app", "ref": "108", "adapter": "claude"}
 
 
 class Calls:
@@ -309,8 +309,8 @@ def test_starting_an_existing_id_with_different_input_is_refused_naming_both(
     """Issue 11 item 11. Seen red: the old run was silently resumed and returned."""
     nodes = noop("a", calls), noop("b", calls)
     middle_harness.run(*nodes, input=INPUT, workflow_id="wf-1", name="wf")
-    other = {**INPUT, "epic_ref": "109"}
-    with pytest.raises(WorkflowError, match=r"wf-1.*'epic_ref': '108'.*'epic_ref': '109'"):
+    other = {**INPUT, "ref": "109"}
+    with pytest.raises(WorkflowError, match=r"wf-1.*'ref': '108'.*'ref': '109'"):
         middle_harness.run(*nodes, input=other, workflow_id="wf-1", name="wf")
     assert calls.runs == ["a", "b"]
 

@@ -55,7 +55,7 @@ def test_the_harness_reports_an_injected_failure_that_outlasts_the_policy(
 
 
 class FakeIssues:
-    """An issue store that keeps its questions in a list: as much of `EpicStore` as
+    """An issue store that keeps its questions in a list: as much of `IssueStore` as
     `park-for-resume` uses."""
 
     mode = "fake"

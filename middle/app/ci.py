@@ -116,7 +116,7 @@ def _act(
             ref, live["state"], f"workflow {live['id']} is {live['state']}; a job that died "
             f"left it so: end it with `middle cancel --issue {ref}`", False, live["id"],
         )  # fmt: skip
-    run_input = Runs.meta(live)["input"]
+    run_input = Runs.input(live)
     signal = due_signal(db, live, run_input)
     if signal is None:
         return JobResult(

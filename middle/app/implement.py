@@ -200,7 +200,7 @@ def _user() -> str:
 def _continue(
     runtime: Runtime, row: Row, signal: dict[str, Any], progress: Progress | None
 ) -> Outcome:
-    runner = runtime.runner(str(runtime.runs.input(row)["adapter"]), progress)
+    runner = runtime.runner(str(Runs.input(row)["adapter"]), progress)
     if Runs.meta(row).get("queued"):
         raise NothingParkedError(
             f"issue {row['epic_ref']} already has its signal and waits for a free slot; "

@@ -34,7 +34,7 @@ from middle.app.runtime import (
     runner_of,
 )
 from middle.config import middle_home
-from middle.engine.runs import Runs
+from middle.engine.runs import Runs, plain_name
 from middle.engine.runstate import describe_error
 from middle.errors import MiddleError
 from middle.issues import ParkedRun
@@ -139,7 +139,7 @@ def _acted_on(db: Database, workflow_id: str) -> set[str]:
     """Ids (of comments, reviews, answered questions) that earlier resume signals carried."""
     acted: set[str] = set()
     for checkpoint in Runs(db).checkpoints(workflow_id):
-        if checkpoint["name"].partition("#")[0] == "wait-for-resume" and checkpoint["output_json"]:
+        if plain_name(checkpoint["name"]) == "wait-for-resume" and checkpoint["output_json"]:
             acted.update(json.loads(checkpoint["output_json"]).get("acted_on", []))
     return acted
 

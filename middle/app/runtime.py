@@ -112,7 +112,7 @@ def runtime_of(row: Row) -> Runtime:
 def runner_of(row: Row, progress: Progress | None = None) -> Runner:
     """The runner to resume, signal or cancel an existing run with."""
     runtime = runtime_of(row)
-    return runtime.runner(str(runtime.runs.input(row)["adapter"]), progress)
+    return runtime.runner(str(Runs.input(row)["adapter"]), progress)
 
 
 def live_run(runs: Runs, root: Path, ref: str, verb: str) -> Row:
@@ -146,7 +146,7 @@ def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:
     the run stays parked, marked queued, with its signal delivered for later."""
     if kind not in LAUNCHING_SIGNALS:
         return None  # an approval or a PR's end launches nothing
-    adapter = str(runner.runs.input(row)["adapter"])
+    adapter = str(Runs.input(row)["adapter"])
     return claim_slot_at_launch(runner.db, row["id"], adapter, runner.services.config)
 
 

@@ -74,7 +74,7 @@ class Service:
             try:
                 with runner_of(row).locks.hold(row["id"]):
                     pass  # free: nobody drives it
-                spawn_resume(row["id"], Runs.meta(row)["input"])
+                spawn_resume(row["id"], Runs.input(row))
             except WorkflowBusyError:
                 continue
             except Exception as exc:  # per run: a broken repo must not stop the service

@@ -148,7 +148,7 @@ def rebuild_worktree(repo: Path, row: Mapping[str, Any]) -> None:
         return
     if not git.branch_exists(repo, branch):
         fetch_branch(repo, branch)
-    base = Runs.meta(row).get("input", {}).get("base") or "HEAD"
+    base = Runs.input(row).get("base") or "HEAD"
     git.add_worktree(repo, path, branch, base)
     git.ignore_middle_files(repo)
 

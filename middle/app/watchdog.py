@@ -63,7 +63,7 @@ def watchdog_once(now: datetime | None = None) -> list[Finding]:
 
 
 def _check(db: Any, row: dict[str, Any], tmux: Tmux, now: datetime) -> str | None:
-    run_input = Runs.meta(row)["input"]
+    run_input = Runs.input(row)
     limits = load_config(middle_home(), Path(run_input["repo"]))["limits"]
     verdict = _verdict(db, row, tmux, limits, now)
     if verdict is None:

@@ -46,7 +46,7 @@ class StepContext:
     - `round`: the iteration of the innermost loop this step runs in, from 1.
     - `runs`: the run rows (`ctx.runs.get(ctx.workflow_id)`, `scratch`, `update`, ...).
     - `services`: the side-effect handles the runner was given (middle's own steps get a
-      `middle.services.Services`).
+      `middle.steps.services.Services`).
     - `db`: the store, for the tables that are not run rows (rate limits, slots).
     """
 

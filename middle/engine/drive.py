@@ -20,8 +20,8 @@ from tenacity import Retrying
 
 from middle.engine.context import Signals, StepContext
 from middle.engine.registry import Registry
-from middle.engine.runs import Runs
-from middle.engine.runstate import PARKED, RunResult, RunState, describe_error, plain_name, to_json
+from middle.engine.runs import Runs, plain_name
+from middle.engine.runstate import PARKED, RunResult, RunState, describe_error, to_json
 from middle.engine.step import Step
 from middle.engine.workflow import Branch, Loop, Node, Wait, node_name
 from middle.errors import SignalTimeoutError, WorkflowCancelled, WorkflowChangedError, WorkflowError

@@ -40,7 +40,7 @@ class Runner:
     """Runs workflows from a registry against one store.
 
     `services` reach steps as `ctx.services` (any object: middle's own steps get a
-    `middle.services.Services`); `sleep` is tenacity's sleep between attempts (tests
+    `middle.steps.services.Services`); `sleep` is tenacity's sleep between attempts (tests
     inject a no-op); `lock_dir` defaults to `locks/` beside the database file;
     `on_step(name, attempt)` is told as each attempt starts (live progress).
     """

@@ -2,7 +2,7 @@
 events), as the engine and steps read and change them.
 
 It is the one way the engine and steps touch run rows; the SQL stays in `middle/store`.
-Every method takes the run's id first. Record-creating writes go through the store's one
+A method about one run takes its id first. Record-creating writes go through the store's one
 PK-scoped `insert_idempotent`, so a retried step that repeats them changes nothing.
 
 A run's **subject** says what the run is about, as labels: `repo` (required), and
@@ -29,6 +29,11 @@ from middle.store import Row
 
 SUBJECT_LABELS = ("repo", "ref", "adapter", "source")
 _LABELS = frozenset(SUBJECT_LABELS)
+
+
+def plain_name(checkpoint: str) -> str:
+    """The node name of a checkpoint name (`launch-and-drive#2` → `launch-and-drive`)."""
+    return checkpoint.partition("#")[0]
 
 
 class Runs:
@@ -80,10 +85,10 @@ class Runs:
         meta: dict[str, Any] = json.loads(row["meta_json"] or "{}")
         return meta
 
-    def input(self, run: str | Row) -> dict[str, Any]:
-        """The input the run was started with."""
-        row = self.get(run) if isinstance(run, str) else run
-        return dict(self.meta(row).get("input", {}))
+    @staticmethod
+    def input(row: Mapping[str, Any]) -> dict[str, Any]:
+        """The input a run's row says it was started with."""
+        return dict(Runs.meta(row).get("input", {}))
 
     def update(self, run_id: str, **columns: Any) -> None:
         """Set columns that describe the run (`session_name`, `worktree_path`, ...)."""
@@ -146,7 +151,7 @@ class Runs:
         found = [
             cp
             for cp in self.checkpoints(run_id)
-            if cp["name"].partition("#")[0] == step and cp["status"] == "completed"
+            if plain_name(cp["name"]) == step and cp["status"] == "completed"
         ]
         return json.loads(found[-1]["output_json"]) if found else None
 

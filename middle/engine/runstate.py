@@ -50,11 +50,6 @@ class RunState:
     ending: tuple[str, str] | None = None
 
 
-def plain_name(checkpoint: str) -> str:
-    """The node name of a checkpoint name (`launch-and-drive#2` → `launch-and-drive`)."""
-    return checkpoint.partition("#")[0]
-
-
 def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from middle.checks import Check
 from middle.issues.epic_file import Criterion, Question, SubIssue
 
-if TYPE_CHECKING:  # the state issue's modules load when a store is asked about it
+if TYPE_CHECKING:
     from middle.issues.state_location import StateLocation
     from middle.state_issue.draft import EpicFacts
 
