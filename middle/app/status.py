@@ -175,13 +175,14 @@ def api_quota(repo: str) -> str | None:
     from middle.app.repo import resolve_repo
 
     try:
-        store = Runtime(git.repo_root(resolve_repo(repo))).issues
+        runtime = Runtime(git.repo_root(resolve_repo(repo)))
     except MiddleError:
-        return None
+        return None  # outside a repository: no store to ask
+    mode = runtime.config["epic_store"].get("mode", "file")
     try:
-        quota = store.quota()
-    except MiddleError as exc:
-        return f"{store.mode} API quota: unknown ({exc})"
+        quota = runtime.issues.quota()
+    except MiddleError as exc:  # the store cannot say (or cannot be built): say so
+        return f"API quota ({mode} mode): unknown ({exc})"
     if quota is None:
         return None
     resets = quota.resets_at.strftime("%H:%M UTC")
