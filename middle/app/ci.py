@@ -24,7 +24,7 @@ from middle.app.ci_slots import Slot, claim_slot, release_slot
 from middle.app.home import open_home_db
 from middle.app.implement import implement
 from middle.app.poll import due_signal
-from middle.app.runtime import PARKED_STATES, describe, runner_of
+from middle.app.runtime import PARKED_STATES, describe, runtime_of
 from middle.app.state import export_state, import_state
 from middle.app.stateref import (
     Saved,
@@ -116,8 +116,8 @@ def _act(
             ref, live["state"], f"workflow {live['id']} is {live['state']}; a job that died "
             f"left it so: end it with `middle cancel --issue {ref}`", False, live["id"],
         )  # fmt: skip
-    run_input = Runs.input(live)
-    signal = due_signal(db, live, run_input)
+    runtime = runtime_of(live)
+    signal = due_signal(db, live, runtime)
     if signal is None:
         return JobResult(
             ref, live["state"], "still parked: nothing new to act on", True, live["id"]
@@ -126,7 +126,7 @@ def _act(
     with _slot(repo, ref, job, needed=needs_agent) as slot:
         if needs_agent and slot is None:
             return _queued(repo, ref, live["id"])
-        runner = runner_of(live, progress)
+        runner = runtime.runner(Runs.input(live)["adapter"], progress)
         if not runner.signal(live["id"], "resume", signal, when_state=PARKED_STATES):
             return JobResult(ref, "busy", "someone else resumed the run a moment ago")
         outcome = describe(runner, runner.resume(live["id"]), ref)

@@ -17,7 +17,6 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
@@ -31,7 +30,7 @@ from middle.app.runtime import (
     Runtime,
     claim_launch_slot,
     describe,
-    runner_of,
+    runtime_of,
 )
 from middle.config import middle_home
 from middle.engine.runs import Runs, plain_name
@@ -85,17 +84,18 @@ def _poll_run(
 ) -> PollAction | None:
     meta = Runs.meta(row)
     run_input = meta["input"]
+    runtime = runtime_of(row)
     if meta.get("queued"):  # its signal came earlier; it waits for a slot
-        runner = runner_of(row, progress)
+        runner = runtime.runner(run_input["adapter"], progress)
         if claim_launch_slot(runner, row, "continue") is not None:
             return None
         signal = {"kind": "slot-free"}
     else:
-        found = due_signal(db, row, run_input)
+        found = due_signal(db, row, runtime)
         if found is None:
             return None
         signal = found
-        runner = runner_of(row, progress)
+        runner = runtime.runner(run_input["adapter"], progress)
         if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
             return None  # another pass got there first
         busy = claim_launch_slot(runner, row, signal["kind"])
@@ -109,19 +109,17 @@ def _poll_run(
     return PollAction(row["epic_ref"], row["id"], signal["kind"], outcome)
 
 
-def due_signal(
-    db: Database, row: dict[str, Any], run_input: dict[str, Any]
-) -> dict[str, Any] | None:
-    """The resume signal this parked run should get now, if any."""
+def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str, Any] | None:
+    """The resume signal this parked run should get now, if any (`runtime` is the run's
+    repo's: `runtime_of(row)`)."""
     if row["state"] == "rate-limited":
-        if active_rate_limit(db, run_input["adapter"]) is None:
+        if active_rate_limit(db, Runs.input(row)["adapter"]) is None:
             return {"kind": "continue", "author": "middle poll"}
         return None
     park = Runs(db).latest_output(row["id"], "park-for-resume")
     if park is None:
         return None
-    repo = Path(run_input["repo"])
-    store = Runtime(repo).issues
+    store = runtime.issues
     pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
     if pr is not None:
         record_pull_request(db, row["id"], pr.number, pr.url)
