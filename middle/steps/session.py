@@ -87,12 +87,14 @@ class AgentSession:
                 continue
             if hook.event == "SessionStart":
                 self.remember(session_started=True)
+            signal = self.adapter.read_hook(hook)
             said = hook.payload.get("last_assistant_message") or hook.payload.get(
                 "last-assistant-message"
             )
-            if isinstance(said, str) and said.strip():
+            # Only a hook the adapter reads as the agent's says what the agent said: Codex
+            # also notifies for its thread-title request, and that one may come last.
+            if signal is not None and isinstance(said, str) and said.strip():
                 self.last_message = said.strip()[-2000:]
-            signal = self.adapter.read_hook(hook)
             if (
                 signal is not None
                 and signal.kind == "ended"

@@ -1,0 +1,49 @@
+"""What a live session reads from its hooks, with Codex's own notify payloads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from middle.agents.codex import CodexAdapter
+from middle.engine import StepContext, step
+from middle.steps.session import AgentSession, TurnRecord
+from middle.testing import StepHarness
+from middle.worktree import spool_dir
+
+
+def spool(worktree: Path, name: str, payload: dict[str, object]) -> None:
+    folder = spool_dir(worktree)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(f"Stop\ntoken\n{json.dumps(payload)}")
+
+
+def test_codex_title_notify_is_not_what_the_agent_said(
+    middle_harness: StepHarness, tmp_path: Path
+) -> None:
+    """Codex notifies for its thread-title request too, and that notify may come after the
+    turn's own. Seen red in the real-CLI suite, and here without the fix: `status` said
+    the agent last said `{"title": "Scripted task"}`."""
+    worktree = tmp_path / "worktree"
+    spool(worktree, "1000000000-1.hook", {
+        "type": "agent-turn-complete", "turn-id": "t1", "input-messages": ["Fix it"],
+        "last-assistant-message": "Asked.",
+    })  # fmt: skip
+    spool(worktree, "2000000000-2.hook", {
+        "type": "agent-turn-complete", "turn-id": "t2",
+        "input-messages": ["Generate a concise title for this task"],
+        "last-assistant-message": '{"title": "Scripted task"}',
+    })  # fmt: skip
+    middle_harness.use_services(adapter=CodexAdapter({}))
+
+    @step("read-hooks")
+    def read_hooks(ctx: StepContext) -> str | None:
+        ctx.runs.update(
+            ctx.workflow_id, worktree_path=str(worktree), session_name="s", session_token="token"
+        )
+        session = AgentSession(ctx, TurnRecord(ctx))
+        session.poll()
+        return session.last_message
+
+    result = middle_harness.run(read_hooks)
+    assert result.results["read-hooks"] == "Asked."
