@@ -40,7 +40,7 @@ class Drive:
         runs: Runs,
         registry: Registry,
         services: Any,
-        sleep: Callable[[float], None],
+        retrying: Callable[[Step], Retrying],
         on_step: Callable[[str, int], None] | None,
         kill_at: str | None,
     ) -> None:
@@ -48,7 +48,7 @@ class Drive:
         self.runs = runs
         self.registry = registry
         self.services = services
-        self.sleep = sleep
+        self.retrying = retrying
         self.on_step = on_step
         self.kill_at = kill_at
 
@@ -209,10 +209,7 @@ class Drive:
                     )
                 raise
 
-        retrying = Retrying(
-            stop=step.stop, wait=step.wait, retry=step.retry, reraise=True, sleep=self.sleep
-        )
-        output_json = to_json(retrying(attempt), f"step {step.name!r}")
+        output_json = to_json(self.retrying(step)(attempt), f"step {step.name!r}")
         self.fault_point(checkpoint, "after")
         run.unrecorded = (checkpoint, output_json)
         return json.loads(output_json)

@@ -25,12 +25,14 @@ from types import MappingProxyType
 from typing import Any
 
 from sqlite_utils import Database
+from tenacity import Retrying
 
 from middle.engine.drive import Drive
 from middle.engine.locks import RunLocks
 from middle.engine.registry import Registry
 from middle.engine.runs import Runs
 from middle.engine.runstate import RunResult, RunState
+from middle.engine.step import Step
 from middle.engine.workflow import Workflow
 from middle.errors import UnknownWorkflowError, WorkflowError
 from middle.store import TERMINAL_STATES, Row, database_file
@@ -60,6 +62,7 @@ class Runner:
         self.registry = registry
         self.services = services
         self.sleep = sleep
+        self._policies: dict[str, tuple[Step, Retrying]] = {}
         self.locks = RunLocks(lock_dir or database_file(db).parent / "locks")
         self.on_step = on_step
         # Fault injection for tests/faults: "<checkpoint>:before" or "<checkpoint>:after"
@@ -115,10 +118,21 @@ class Runner:
             runs=self.runs,
             registry=self.registry,
             services=self.services,
-            sleep=self.sleep,
+            retrying=self._retrying,
             on_step=self.on_step,
             kill_at=self.kill_at,
         )
+
+    def _retrying(self, step: Step) -> Retrying:
+        """The step's retry policy as tenacity runs it, made once per step and runner (a
+        `Retrying` starts afresh at each call; making one cost about a tenth of a step)."""
+        made = self._policies.get(step.name)
+        if made is None or made[0] is not step:  # a registry may swap a step of that name
+            policy = Retrying(
+                stop=step.stop, wait=step.wait, retry=step.retry, reraise=True, sleep=self.sleep
+            )
+            made = self._policies[step.name] = (step, policy)
+        return made[1]
 
     def _refuse_other_input(self, workflow_id: str, name: str, input: Mapping[str, Any]) -> None:
         """An id is an idempotency key for one request: the same id with another workflow
