@@ -1,9 +1,10 @@
 """`Runs`: the run rows (a `workflows` row with its checkpoints, signals, scratch and
 events), as the engine and steps read and change them.
 
-It is the one way the engine and steps touch run rows; the SQL stays in `middle/store`.
-A method about one run takes its id first. Record-creating writes go through the store's one
-PK-scoped `insert_idempotent`, so a retried step that repeats them changes nothing.
+It is how the engine and steps touch run rows (the hook channel and a slot claim keep
+their own one-transaction writes); the SQL stays in `middle/store`. A method about one run
+takes its id first. Record-creating writes go through the store's one PK-scoped
+`insert_idempotent`, so a retried step that repeats them changes nothing.
 
 A run's **subject** says what the run is about, as labels: `repo` (required), and
 optionally `ref` (the issue), `adapter` (the agent working on it) and `source` (who asked).
