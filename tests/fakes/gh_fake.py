@@ -28,6 +28,21 @@ def fail(message: str, code: int = 1) -> None:
     raise SystemExit(code)
 
 
+def issue_json(repo: str, number: str, issue: dict[str, Any]) -> dict[str, Any]:
+    """An issue as `gh issue view/list --json` gives it, every field; callers pick."""
+    return {
+        "number": int(number),
+        "title": issue["title"],
+        "body": issue.get("body", ""),
+        "labels": [
+            {"id": f"LA_{n}", "name": n, "description": "", "color": "ededed"}
+            for n in issue.get("labels", [])
+        ],
+        "state": issue.get("state", "OPEN"),
+        "url": f"{HOST}/{repo}/issues/{number}",
+    }
+
+
 def option(args: list[str], name: str, default: str | None = None) -> str | None:
     return args[args.index(name) + 1] if name in args else default
 
@@ -205,17 +220,7 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         if issue is None:
             resolve = "Could not resolve to an issue or pull request with the number of"
             fail(f"GraphQL: {resolve} {number}. (repository.issue)")
-        full = {
-            "number": int(number),
-            "title": issue["title"],
-            "body": issue.get("body", ""),
-            "labels": [
-                {"id": f"LA_{n}", "name": n, "description": "", "color": "ededed"}
-                for n in issue.get("labels", [])
-            ],
-            "state": issue.get("state", "OPEN"),
-            "url": f"{HOST}/{repo}/issues/{number}",
-        }
+        full = issue_json(where or repo, number, issue)
         return {key: full[key] for key in option(args, "--json", "").split(",")}
     if args[:2] == ["issue", "list"] and option(args, "--repo") == repo:
         wanted = option(args, "--label")
@@ -227,17 +232,7 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
                 continue
             if wanted is not None and wanted not in issue.get("labels", []):
                 continue
-            full = {
-                "number": int(number),
-                "title": issue["title"],
-                "body": issue.get("body", ""),
-                "labels": [
-                    {"id": f"LA_{n}", "name": n, "description": "", "color": "ededed"}
-                    for n in issue.get("labels", [])
-                ],
-                "state": issue.get("state", "OPEN"),
-                "url": f"{HOST}/{repo}/issues/{number}",
-            }
+            full = issue_json(repo, number, issue)
             listed.append({key: full[key] for key in fields})
         return listed[: int(option(args, "--limit", "30") or 30)]
     if args[:2] == ["issue", "create"] and option(args, "--repo") == repo:
