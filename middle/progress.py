@@ -48,15 +48,16 @@ class Progress:
         if self.live:
             self._refresh()
         else:
-            self.console.print(f"· {self.current}")
+            self.console.print(f"· {self.current}", soft_wrap=True)
 
     def hook(self, event: str) -> None:
         self.last_hook = event
         if self.live:
             self._refresh()
         else:
-            self.console.print(f"  hook {event}")
+            self.console.print(f"  hook {event}", soft_wrap=True)
 
     def note(self, text: str) -> None:
-        self.console.print(f"  {text}", markup=False)
+        # soft_wrap: a log line keeps a session name or a path whole, for copy and grep
+        self.console.print(f"  {text}", markup=False, soft_wrap=True)
         self._refresh()
