@@ -42,7 +42,6 @@ from middle.store import (
     QUEUED,
     active_rate_limit,
     list_workflows,
-    record_pull_request,
 )
 
 
@@ -116,13 +115,14 @@ def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str,
         if active_rate_limit(db, Runs.input(row)["adapter"]) is None:
             return {"kind": "continue", "author": "middle poll"}
         return None
-    park = Runs(db).latest_output(row["id"], "park-for-resume")
+    runs = Runs(db)
+    park = runs.latest_output(row["id"], "park-for-resume")
     if park is None:
         return None
     store = runtime.issues
     pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
     if pr is not None:
-        record_pull_request(db, row["id"], pr.number, pr.url)
+        runs.record_pull_request(row["id"], pr.number, pr.url)
     parked = ParkedRun(
         ref=str(row["epic_ref"]),
         reason=park["reason"],

@@ -5,9 +5,9 @@ dialogs its adapter knows), deliver the prompt and wait for the CLI to confirm i
 wait for the turn to end: a hook, a line in the CLI's own log, a permission prompt on its
 screen, or the session ending. Bare stops and failing gates are nudged, at most 3 times.
 
-Its progress is recorded in the run's `turns` scratch (by round: launched, prompted, nudges), so
-a dispatcher that died mid-turn and runs this step again adopts the live session instead
-of launching a second agent, and drains the hooks it sent meanwhile.
+Its progress is recorded in the run's `turns` scratch (by round: launched, prompted,
+nudges), so a dispatcher that died mid-turn and runs this step again adopts the live
+session instead of launching a second agent, and drains the hooks it sent meanwhile.
 
 A turn that parks on a permission prompt, or on a start-up screen middle does not know,
 leaves the session running: the human's answer is typed into it in the next round.
