@@ -12,6 +12,7 @@ from middle import git
 from middle.engine import StepContext, step
 from middle.refs import branch_name, session_name
 from middle.steps.services import services
+from middle.steps.turn import MAX_NUDGES
 
 MAX_REVIEW_ROUNDS = 5
 
@@ -69,7 +70,13 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
             f"[limits]); it may need longer, or help.\n{hints['answer']}"
         )
     else:  # bare-stop
-        message = f"the agent stopped 3 times without finishing.\n{hints['answer']}"
+        nudged = int(turn.get("nudges", 0))
+        message = (
+            f"the agent stopped {nudged} times without finishing.\n{hints['answer']}"
+            if nudged >= MAX_NUDGES
+            else f"the agent stopped without finishing, and middle could not nudge it (its "
+            f"session ended, or a person took it over).\n{hints['answer']}"
+        )
     ctx.record_event("workflow.waiting", {"reason": outcome, "message": message})
     return {"reason": outcome, "state": state, "message": message}
 

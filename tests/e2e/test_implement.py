@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from middle.store import update_workflow
 from tests.e2e.conftest import REF, Sandbox, git, wait_until
 
 
@@ -80,6 +81,23 @@ def test_three_bare_stops_park_for_a_human(sandbox: Sandbox) -> None:
     assert result.returncode == 0, result.stderr
     assert "stopped 3 times without finishing" in result.stdout
     assert len(sandbox.events("agent.nudged")) == 3
+
+
+def test_a_bare_stop_middle_may_not_nudge_says_so(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A stop without a sentinel in a session a person took over is not nudged, and the
+    park says why. Seen red: it said "the agent stopped 3 times without finishing" after
+    no nudge at all (also what a Claude session that ended at its stop printed in CI)."""
+    gate = tmp_path / "stop-now"
+    sandbox.script({"do": "bare", "wait_for": str(gate)})
+    dispatcher = sandbox.popen("implement", "--issue", REF, "--agent", "command")
+    wait_until(lambda: sandbox.agent_log("turn"))
+    update_workflow(sandbox.db(), sandbox.workflow()["id"], controlled_by="human")
+    gate.touch()
+    out, err = dispatcher.communicate(timeout=60)
+
+    assert dispatcher.returncode == 0, err
+    assert "middle could not nudge it (its session ended, or a person took it over)" in out
+    assert sandbox.events("agent.nudged") == []
 
 
 def test_a_usage_limit_parks_the_run_rate_limited(sandbox: Sandbox) -> None:
