@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import re
-import stat
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from middle.agents import BaseAdapter
 from middle.app.plugins import load_plugins
-from middle.checks import Check, check_tool
+from middle.checks import Check, check_tool, loose_mode, unwritable
 from middle.config import db_path, load_config, load_config_checked
 from middle.errors import MiddleError
-from middle.store import LATEST_VERSION, integrity_check, open_db, schema_version
+from middle.store import (
+    LATEST_VERSION,
+    database_files,
+    integrity_check,
+    open_db,
+    schema_version,
+)
 
 
 def run_checks(home: Path, repo: Path | None = None) -> list[Check]:
@@ -111,14 +118,22 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def check_home(home: Path) -> Check:
-    mode = stat.S_IMODE(home.stat().st_mode)
-    if mode & 0o077:
+    """The home is writable, and private: 0700, and 0600 for the database files holding
+    session tokens (middle tightens them itself; what is still looser is what it could
+    not change)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=home, prefix=".doctor-")
+    except OSError as exc:
+        cause = unwritable(home) or exc.strerror
         return Check(
-            "warn",
-            "home",
-            f"{home} is mode {mode:o}; others can read session tokens (fix: chmod 700 {home})",
+            "fail", "home", f"middle cannot write its home: {cause}; make it writable by you"
         )
-    return Check("ok", "home", str(home))
+    os.close(fd)
+    os.unlink(probe)
+    loose = [why for why in map(loose_mode, [home, *database_files(db_path(home))]) if why]
+    if loose:
+        return Check("warn", "home", "; ".join(loose) + ": others can read session tokens")
+    return Check("ok", "home", f"{home} (writable, private)")
 
 
 def check_config(home: Path, repo: Path | None = None) -> Check:
@@ -161,6 +176,8 @@ def unknown_plugin_names(config: dict[str, Any], repo: Path | None) -> list[str]
 
 
 def check_database(home: Path) -> Check:
+    """The database opens, passes SQLite's integrity check, is at the latest schema, and
+    middle may write it (a read-only file opens and reads fine, then fails every write)."""
     path = db_path(home)
     try:
         db = open_db(path)
@@ -168,7 +185,7 @@ def check_database(home: Path) -> Check:
         return Check("fail", "database", str(exc))
     try:
         integrity = integrity_check(db)
-        version = schema_version(db)
+        version = schema_version(db) if integrity == "ok" else None
     finally:
         db.close()
     if integrity != "ok":
@@ -180,4 +197,7 @@ def check_database(home: Path) -> Check:
         )
     if version != LATEST_VERSION:
         return Check("fail", "database", f"{path} is at schema {version}, not {LATEST_VERSION}")
+    causes = [cause for cause in map(unwritable, database_files(path)) if cause]
+    if causes:
+        return Check("fail", "database", f"middle cannot write it: {causes[0]}")
     return Check("ok", "database", f"{path} (schema v{version}, integrity ok)")
