@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +22,7 @@ from middle.store import (
     open_db,
     schema_version,
 )
+from middle.tmux import Tmux
 
 
 def run_checks(home: Path, repo: Path | None = None) -> list[Check]:
@@ -30,6 +32,7 @@ def run_checks(home: Path, repo: Path | None = None) -> list[Check]:
         check_python(),
         check_tool("git", ["git", "--version"]),
         check_tmux(),
+        check_tmux_server(Tmux()),
         check_home(home),
         check_config(home, repo),
         check_database(home),
@@ -72,6 +75,29 @@ def check_tmux() -> Check:
     if match and (int(match[1]), int(match[2])) < (3, 0):
         return Check("warn", "tmux", f"{found.detail}; middle is tested with tmux 3.0 or newer")
     return found
+
+
+_CREDENTIAL = re.compile(r"TOKEN|KEY|SECRET|PASS|AUTH|CREDENTIAL|^MIDDLE_", re.I)
+
+
+def check_tmux_server(tmux: Tmux) -> Check:
+    """Every agent can read its tmux server's environment: a server middle starts holds
+    only the allow-list, but one started by an older middle or by a person may hold more.
+    Names only, never values."""
+    where = shlex.join(tmux.base)
+    if tmux.server_environment() is None:
+        return Check("ok", "tmux server", f"{where}: not running (middle starts it)")
+    stray = tmux.stray_environment()
+    if not stray:
+        return Check("ok", "tmux server", f"{where}: holds only the allow-listed environment")
+    stray.sort(key=lambda name: _CREDENTIAL.search(name) is None)  # the likely secrets first
+    shown = ", ".join(stray[:8]) + (f" and {len(stray) - 8} more" if len(stray) > 8 else "")
+    return Check(
+        "warn",
+        "tmux server",
+        f"{where} holds {shown} in its environment, which every agent on it can read; "
+        f"once no run is live, restart it: {where} kill-server",
+    )
 
 
 def check_agents(config: dict[str, Any], repo: Path | None = None) -> list[Check]:

@@ -8,11 +8,13 @@ agent may read the tmux server it runs under (`tmux show-environment -g`, the se
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_middle
 from tests.e2e.conftest import REF, Sandbox, wait_until
 
 SECRETS = {
@@ -65,3 +67,24 @@ def test_the_agent_finds_no_secret_in_tmux_or_in_its_own_environment(
         out, err = dispatcher.communicate(timeout=60)
     assert dispatcher.returncode == 0, err
     assert "ready for review" in out
+
+
+def test_doctor_warns_about_a_tmux_server_that_holds_secrets(
+    home: Path, tmux_socket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server started by an older middle (or by a person) holds the environment of
+    whoever started it, and every agent on it can read that. doctor names the variables,
+    never their values, and says how to restart the server. Seen red: no such check."""
+    clean = run_middle("doctor")
+    assert "✓ tmux server:" in clean.stdout and "not running" in clean.stdout
+    env = {**os.environ, **SECRETS}
+    subprocess.run(
+        ["tmux", "-S", tmux_socket, "new-session", "-d", "-s", "old", "sleep", "600"],
+        env=env, check=True,
+    )  # fmt: skip
+    result = run_middle("doctor")
+    (line,) = [line for line in result.stdout.splitlines() if "tmux server" in line]
+    assert line.startswith("! tmux server:")
+    assert all(name in line for name in SECRETS)
+    assert not any(value in result.stdout for value in SECRETS.values())
+    assert f"tmux -S {tmux_socket} kill-server" in line
