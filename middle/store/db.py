@@ -77,14 +77,14 @@ def store_fault(path: Path, exc: BaseException) -> StoreError | None:
     if is_disk_full(exc):
         return disk_full(path, exc)
     name = getattr(exc, "sqlite_errorname", "")
-    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or (
-        isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES)
-    ):
+    errno_ = exc.errno if isinstance(exc, OSError) else None
+    read_only = name.startswith("SQLITE_READONLY") or errno_ == errno.EROFS
+    if read_only or name.startswith("SQLITE_CANTOPEN") or errno_ == errno.EACCES:
         target = Path(exc.filename) if isinstance(exc, OSError) and exc.filename else path
         files = [target] if target != path else [*database_files(path), path.parent]
         causes = [cause for cause in map(unwritable, files) if cause]
-        if not causes and name.startswith("SQLITE_CANTOPEN"):
-            return None  # not a matter of rights: the caller says what it can
+        if not causes and not read_only:
+            return None  # not a matter of this user's rights: the caller says what it can
         cause = causes[0] if causes else str(exc)
         return StoreError(
             f"middle cannot write {target}: {cause}; make it writable by you, or set "
