@@ -145,8 +145,8 @@ def _version(text: str) -> tuple[int, ...]:
 
 def check_home(home: Path) -> Check:
     """The home is writable, and private: 0700, and 0600 for the database files holding
-    session tokens (middle tightens them itself; what is still looser is what it could
-    not change)."""
+    session tokens. middle tightens them whenever it opens them; what doctor finds looser
+    (before its own open, or where middle may not change the mode) it reports with the fix."""
     try:
         fd, probe = tempfile.mkstemp(dir=home, prefix=".doctor-")
     except OSError as exc:
