@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from middle.checks import make_private
 from middle.config_schema import config_problems
 from middle.errors import ConfigError
 
@@ -30,9 +31,11 @@ DEFAULTS: dict[str, Any] = {
 
 
 def middle_home() -> Path:
-    """`$MIDDLE_HOME`, or `~/.middle`; created private (0700) on first use."""
+    """`$MIDDLE_HOME`, or `~/.middle`; created private (0700) on first use, and made
+    private again when found open to others: it holds session tokens."""
     home = Path(os.environ.get("MIDDLE_HOME") or Path.home() / ".middle").expanduser()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)  # racing first runs both succeed
+    make_private(home)
     return home
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from middle.checks import make_private
 from middle.store import insert_idempotent, record_event, update_workflow, utcnow, write_transaction
 from middle.worktree import hook_script, spool_dir
 
@@ -26,7 +27,8 @@ HOOK_SCRIPT = """#!/bin/sh
 # It only writes the event to a spool file for middle to pick up: it never blocks the
 # agent, and nothing it receives is ever interpreted by a shell.
 # Shell builtins where they do (a hook is on the agent's hot path): no dirname, and
-# mkdir only if the spool is gone.
+# mkdir only if the spool is gone. Each spool file holds the session token: private.
+umask 077
 case "$0" in */*) here="${0%/*}" ;; *) here=. ;; esac
 spool="$here/../spool"
 [ -d "$spool" ] || mkdir -p "$spool" 2>/dev/null
@@ -64,6 +66,7 @@ def install_hook_script(worktree: Path) -> Path:
         script.write_text(HOOK_SCRIPT)
     script.chmod(0o755)
     spool_dir(worktree).mkdir(parents=True, exist_ok=True)
+    make_private(spool_dir(worktree))
     return script
 
 

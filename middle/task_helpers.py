@@ -32,14 +32,14 @@ def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
                 return body(c, *args, **kwargs)
             except MiddleError as exc:
                 raise Exit(f"middle: {exc}", code=1) from exc
-            except (sqlite3.Error, OSError) as exc:  # a full disk mid-command is no bug
-                from middle.store import disk_full, is_disk_full
-
-                if not is_disk_full(exc):
-                    raise
+            except (sqlite3.Error, OSError) as exc:  # a full, read-only or damaged disk
                 from middle.config import db_path, middle_home
+                from middle.store import store_fault
 
-                raise Exit(f"middle: {disk_full(db_path(middle_home()), exc)}", code=1) from exc
+                fault = store_fault(db_path(middle_home()), exc)
+                if fault is None:
+                    raise
+                raise Exit(f"middle: {fault}", code=1) from exc
 
         return task(run, **options)  # type: ignore[return-value]  # invoke.task is untyped
 

@@ -76,6 +76,32 @@ def test_a_write_failing_mid_run_leaves_a_run_resume_continues(
     assert done == ["first", "first", "second"]
 
 
+def test_a_full_disk_inside_a_step_leaves_the_run_live_for_resume(
+    middle_db: Database, middle_harness: StepHarness
+) -> None:
+    """A step's own write hits the full disk (before any agent is launched, say). Seen
+    red: the run was marked `failed` once the attempts ran out, while the message said
+    `middle resume` would continue it; resume then refused a run that had ended."""
+    done: list[str] = []
+
+    @step("prepare")
+    def prepare(ctx: StepContext) -> str:
+        done.append("prepare")
+        if len(done) == 1:
+            fill_up(ctx.db)
+        ctx.record_event("note", {"text": "x" * 20_000})  # needs new pages
+        return "ok"
+
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        middle_harness.run(prepare, input=INPUT, workflow_id="wf-1", name="wf")
+    assert get_workflow(middle_db, "wf-1")["state"] == "running"
+
+    middle_db.execute("PRAGMA max_page_count = 1073741823")  # space freed
+    result = middle_harness.another_runner().resume("wf-1")
+    assert result.status == "completed"
+    assert done[-1] == "prepare" and len(done) > 1
+
+
 def test_a_full_disk_mid_command_is_one_line_not_a_traceback(tmp_path: Path, home: Path) -> None:
     """Seen red: a write hitting SQLITE_FULL mid-command escaped as a traceback."""
     from invoke import Context, Exit

@@ -1,34 +1,29 @@
 """How an agent process starts: an allow-listed environment, and nothing secret in `argv`.
 
-tmux runs the agent under its server, whose environment is whatever process started the
-server, so the agent would inherit everything (`GH_TOKEN`, cloud keys, middle's own
-settings). Instead middle writes the agent's whole environment to a private file, and a
-tiny launcher (Python in isolated mode, no site imports) reads it, deletes it and execs
-the CLI with exactly that environment. The session token is in that environment, never
-on a command line, where `ps` shows it to every user of the machine.
+The agent runs under middle's tmux server, which holds only `BASE_ENV` (see
+`middle.tmux`). What the agent gets beyond that (its adapter's `env_allow`, the config's
+`env_pass`, the hook variables) goes to that agent alone: middle writes its whole
+environment to a private file, and a tiny launcher (Python in isolated mode, no site
+imports) reads it, deletes it and execs the CLI with exactly that environment. Not in
+tmux's session environment, which any process on the server can read
+(`tmux show-environment -t`), and not on a command line, where `ps` shows it to every user
+of the machine. From the pane it keeps only the terminal's own variables: not `TMUX`,
+which would point the agent at the server.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from middle.tmux import BASE_ENV, allow_listed
 from middle.worktree import env_file
 
-# What any CLI needs to run as the user: identity, paths, locale, proxies and CA files.
-BASE_ENV = (
-    "HOME", "USER", "LOGNAME", "PATH", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR",
-    "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR",
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "SSH_AUTH_SOCK",
-)  # fmt: skip
-
 # Read by the launcher from its own environment, which is the tmux pane's.
-_PANE_ENV = ("TERM", "COLORTERM", "TMUX", "TMUX_PANE")
+_PANE_ENV = ("TERM", "COLORTERM")
 
 LAUNCHER = """\
 import json, os, sys
@@ -46,14 +41,7 @@ def agent_environment(
 ) -> dict[str, str]:
     """The variables of `source` that `BASE_ENV` or `patterns` allow (`NAME` or a `PREFIX*`
     glob), plus the hook variables. `MIDDLE_*` from `source` never pass: those are middle's."""
-    allowed = (*BASE_ENV, *patterns)
-    env = {
-        name: value
-        for name, value in source.items()
-        if not name.startswith("MIDDLE_")
-        and any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed)
-    }
-    return {**env, **hook_vars}
+    return {**allow_listed(source, (*BASE_ENV, *patterns)), **hook_vars}
 
 
 def launch_argv(worktree: Path, argv: list[str], env: Mapping[str, str]) -> list[str]:

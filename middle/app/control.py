@@ -8,8 +8,6 @@ dispatch there and `poll` (so `serve`) fires no resume signal for its parked run
 
 from __future__ import annotations
 
-import os
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from middle.store import (
     repo_settings,
     update_workflow,
 )
+from middle.tmux import Tmux
 
 CONTROLLABLE_STATES = ("launching", "running")
 
@@ -40,9 +39,7 @@ class Control:
 
 def attach_command(session_name: str) -> str:
     """What a person types to watch or drive the agent's session."""
-    socket = os.environ.get("MIDDLE_TMUX_SOCKET")
-    argv = ["tmux", *(["-S", socket] if socket else []), "attach", "-t", f"={session_name}"]
-    return shlex.join(argv)
+    return Tmux().attach_command(session_name)
 
 
 def take_over(workflow_id: str, db: Database | None = None) -> Control:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import re
-import stat
+import shlex
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from middle.agents import BaseAdapter
 from middle.app.plugins import load_plugins
-from middle.checks import Check, check_tool
+from middle.checks import Check, check_tool, loose_mode, unwritable
 from middle.config import db_path, load_config, load_config_checked
 from middle.errors import MiddleError
-from middle.store import LATEST_VERSION, integrity_check, open_db, schema_version
+from middle.store import (
+    LATEST_VERSION,
+    database_files,
+    integrity_check,
+    open_db,
+    schema_version,
+)
+from middle.tmux import Tmux
 
 
 def run_checks(home: Path, repo: Path | None = None) -> list[Check]:
@@ -23,6 +32,7 @@ def run_checks(home: Path, repo: Path | None = None) -> list[Check]:
         check_python(),
         check_tool("git", ["git", "--version"]),
         check_tmux(),
+        check_tmux_server(Tmux()),
         check_home(home),
         check_config(home, repo),
         check_database(home),
@@ -65,6 +75,29 @@ def check_tmux() -> Check:
     if match and (int(match[1]), int(match[2])) < (3, 0):
         return Check("warn", "tmux", f"{found.detail}; middle is tested with tmux 3.0 or newer")
     return found
+
+
+_CREDENTIAL = re.compile(r"TOKEN|KEY|SECRET|PASS|AUTH|CREDENTIAL|^MIDDLE_", re.I)
+
+
+def check_tmux_server(tmux: Tmux) -> Check:
+    """Every agent can read its tmux server's environment: a server middle starts holds
+    only the allow-list, but one started by an older middle or by a person may hold more.
+    Names only, never values."""
+    where = shlex.join(tmux.base)
+    if tmux.server_environment() is None:
+        return Check("ok", "tmux server", f"{where}: not running (middle starts it)")
+    stray = tmux.stray_environment()
+    if not stray:
+        return Check("ok", "tmux server", f"{where}: holds only the allow-listed environment")
+    stray.sort(key=lambda name: _CREDENTIAL.search(name) is None)  # the likely secrets first
+    shown = ", ".join(stray[:8]) + (f" and {len(stray) - 8} more" if len(stray) > 8 else "")
+    return Check(
+        "warn",
+        "tmux server",
+        f"{where} holds {shown} in its environment, which every agent on it can read; "
+        f"once no run is live, restart it: {where} kill-server",
+    )
 
 
 def check_agents(config: dict[str, Any], repo: Path | None = None) -> list[Check]:
@@ -111,14 +144,22 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def check_home(home: Path) -> Check:
-    mode = stat.S_IMODE(home.stat().st_mode)
-    if mode & 0o077:
+    """The home is writable, and private: 0700, and 0600 for the database files holding
+    session tokens. middle tightens them whenever it opens them; what doctor finds looser
+    (before its own open, or where middle may not change the mode) it reports with the fix."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=home, prefix=".doctor-")
+    except OSError as exc:
+        cause = unwritable(home) or exc.strerror
         return Check(
-            "warn",
-            "home",
-            f"{home} is mode {mode:o}; others can read session tokens (fix: chmod 700 {home})",
+            "fail", "home", f"middle cannot write its home: {cause}; make it writable by you"
         )
-    return Check("ok", "home", str(home))
+    os.close(fd)
+    os.unlink(probe)
+    loose = [why for why in map(loose_mode, [home, *database_files(db_path(home))]) if why]
+    if loose:
+        return Check("warn", "home", "; ".join(loose) + ": others can read session tokens")
+    return Check("ok", "home", f"{home} (writable, private)")
 
 
 def check_config(home: Path, repo: Path | None = None) -> Check:
@@ -161,6 +202,8 @@ def unknown_plugin_names(config: dict[str, Any], repo: Path | None) -> list[str]
 
 
 def check_database(home: Path) -> Check:
+    """The database opens, passes SQLite's integrity check, is at the latest schema, and
+    middle may write it (a read-only file opens and reads fine, then fails every write)."""
     path = db_path(home)
     try:
         db = open_db(path)
@@ -168,7 +211,7 @@ def check_database(home: Path) -> Check:
         return Check("fail", "database", str(exc))
     try:
         integrity = integrity_check(db)
-        version = schema_version(db)
+        version = schema_version(db) if integrity == "ok" else None
     finally:
         db.close()
     if integrity != "ok":
@@ -180,4 +223,7 @@ def check_database(home: Path) -> Check:
         )
     if version != LATEST_VERSION:
         return Check("fail", "database", f"{path} is at schema {version}, not {LATEST_VERSION}")
+    causes = [cause for cause in map(unwritable, database_files(path)) if cause]
+    if causes:
+        return Check("fail", "database", f"middle cannot write it: {causes[0]}")
     return Check("ok", "database", f"{path} (schema v{version}, integrity ok)")

@@ -25,7 +25,7 @@ from middle.engine.runstate import PARKED, RunResult, RunState, describe_error, 
 from middle.engine.step import Step
 from middle.engine.workflow import Branch, Loop, Node, Wait, node_name
 from middle.errors import SignalTimeoutError, WorkflowCancelled, WorkflowChangedError, WorkflowError
-from middle.store import LIVE_STATES, Row, iso, utcnow
+from middle.store import LIVE_STATES, Row, is_disk_full, iso, utcnow
 
 
 class Ended(Exception):
@@ -66,6 +66,8 @@ class Drive:
                 self.runs.fail(run.workflow_id, run.current, "cancelled")
             return self.finish_cancelled()
         except Exception as exc:
+            if is_disk_full(exc):
+                raise  # temporary, not the run's fault: it stays live for `middle resume`
             self.finish_failed(exc)
             raise
         if parked_on is not None:

@@ -22,10 +22,12 @@ from middle.store.checkpoints import (
     record_completed,
 )
 from middle.store.db import (
+    database_files,
     disk_full,
     integrity_check,
     is_disk_full,
     open_db,
+    store_fault,
 )
 from middle.store.migrations import (
     LATEST_VERSION,
@@ -134,6 +136,7 @@ __all__ = [
     "create_workflow_record",
     "current_step",
     "database_file",
+    "database_files",
     "deliver_signal",
     "delivered_signals",
     "disk_full",
@@ -183,6 +186,7 @@ __all__ = [
     "slot_holders",
     "slots_in_use",
     "step_totals",
+    "store_fault",
     "transition_workflow",
     "turn_timed_out",
     "update_workflow",

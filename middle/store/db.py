@@ -9,12 +9,14 @@ of failing with `database is locked`.
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from middle.checks import make_private, unwritable
 from middle.errors import DiskFullError, StoreError
 from middle.store.migrations import migrate
 
@@ -24,16 +26,20 @@ BUSY_TIMEOUT_MS = 10_000
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) and migrate the database at `path`.
 
+    The file and its `-wal` and `-shm` are private (0600): they hold session tokens. A
+    fault of the disk under it (full, read-only, damaged) is a `StoreError` naming it.
     The returned `Database` commits each `db.execute` write on its own; group writes with
     `write_transaction(db)`.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # SQLite would create it 0644; its -wal and -shm copy the mode
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise disk_full(path, exc) from exc
-        raise
+        raise (store_fault(path, exc) or exc) from exc
+    for file in database_files(path):
+        make_private(file)
     conn = sqlite3.connect(
         path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
     )
@@ -49,25 +55,62 @@ def open_db(path: str | Path) -> Database:
         conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise
-        if is_disk_full(exc):
-            raise disk_full(path, exc) from exc
-        if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
-            raise StoreError(
+        raise (
+            store_fault(path, exc)
+            or StoreError(
                 f"the database {path} cannot be opened ({exc}); check that you may read and "
                 f"write it and its folder, then run the command again"
-            ) from exc
-        raise StoreError(
-            f"the database {path} cannot be read ({exc}); run `middle doctor`, and if it "
-            f"reports corruption move the file aside so middle can start a fresh one"
+            )
         ) from exc
     return db
 
 
+def database_files(path: Path) -> list[Path]:
+    """The database file and, while they exist, its `-wal` and `-shm`."""
+    files = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    return [path, *(file for file in files if file.exists())]
+
+
+def store_fault(path: Path, exc: BaseException) -> StoreError | None:
+    """The one-line error for a fault of the disk under the database at `path`: full,
+    read-only, or a damaged file. None when `exc` is none of those (a bug, say)."""
+    if is_disk_full(exc):
+        return disk_full(path, exc)
+    name = getattr(exc, "sqlite_errorname", "")
+    errno_ = exc.errno if isinstance(exc, OSError) else None
+    read_only = name.startswith("SQLITE_READONLY") or errno_ == errno.EROFS
+    if read_only or name.startswith("SQLITE_CANTOPEN") or errno_ == errno.EACCES:
+        target = Path(exc.filename) if isinstance(exc, OSError) and exc.filename else path
+        files = [target] if target != path else [*database_files(path), path.parent]
+        causes = [cause for cause in map(unwritable, files) if cause]
+        if not causes and not read_only:
+            return None  # not a matter of this user's rights: the caller says what it can
+        cause = causes[0] if causes else str(exc)
+        return StoreError(
+            f"middle cannot write {target}: {cause}; make it writable by you, or set "
+            f"MIDDLE_HOME to a folder you can write, then run the command again"
+        )
+    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+        return StoreError(
+            f"the database {path} cannot be read ({exc}); run `middle doctor`, and if it "
+            f"reports corruption move the file aside so middle can start a fresh one"
+        )
+    return None
+
+
 def is_disk_full(exc: BaseException) -> bool:
-    """Whether SQLite (SQLITE_FULL) or the OS (ENOSPC) said the disk is full."""
-    if isinstance(exc, sqlite3.Error):
-        return getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
-    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    """Whether SQLite (SQLITE_FULL) or the OS (ENOSPC) said the disk is full, here or in
+    what caused `exc` (a step's error raised from an OSError, say)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        if getattr(current, "sqlite_errorname", "") == "SQLITE_FULL":
+            return True
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def disk_full(path: Path, exc: BaseException) -> DiskFullError:
@@ -97,5 +140,11 @@ def _use_wal(db: Database) -> None:
 
 
 def integrity_check(db: Database) -> str:
-    """SQLite's own verdict on the file: "ok", or what is damaged."""
-    return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    """SQLite's own verdict on the file: "ok", or what is damaged (a page too damaged for
+    the check itself to read is a verdict too, not an error)."""
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            raise
+        return str(exc)

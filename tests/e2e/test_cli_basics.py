@@ -65,7 +65,7 @@ def test_status_lists_a_workflow_as_a_table_and_as_json(home: Path) -> None:
 def test_doctor_passes_on_a_healthy_machine(home: Path) -> None:
     result = run_middle("doctor")
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("python", "git", "tmux", "database"):
+    for name in ("python", "git", "tmux", "home", "database"):
         assert f"✓ {name}:" in result.stdout
     assert f"schema v{LATEST_VERSION}, integrity ok" in result.stdout
 
