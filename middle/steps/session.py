@@ -258,6 +258,7 @@ class AgentSession:
         timeout = float(self.limits.get("turn_timeout_seconds", 4 * 3600))
         deadline = time.monotonic() + timeout
         beat = checked = 0.0
+        previous_pane = None
         while True:
             self.check_interrupted()
             self.poll()
@@ -274,15 +275,19 @@ class AgentSession:
                     self.session_over = True
                     signal = Signal("ended", "the session vanished")
                     break
+                # A permission prompt parks at once, whatever else the screen shows; a
+                # dialog is answered only once drawn and idle (as at start-up).
                 screen = self.adapter.screen(pane, True)
                 if screen.kind == "permission":
                     return self.permission_question(pane)
-                if screen.kind in ("dialog", "rate-limited"):
-                    self.event("agent.dialog-answered", {"dialog": screen.name})
+                settled, previous_pane = pane == previous_pane, pane
+                if screen.kind in ("dialog", "rate-limited") and settled:
+                    answered = {"dialog": screen.name, "keys": screen.keys}
+                    self.event("agent.dialog-answered", answered)
                     self.press(*screen.keys)
-                if screen.kind == "rate-limited":
-                    signal = Signal("rate-limited", screen.name, reset=screen.reset)
-                    break
+                    if screen.kind == "rate-limited":
+                        signal = Signal("rate-limited", screen.name, reset=screen.reset)
+                        break
             if time.monotonic() > deadline:
                 self.event("agent.turn-timeout", {"seconds": timeout})
                 signal = Signal("stop", f"the turn timed out after {timeout:g}s")
@@ -338,8 +343,9 @@ class AgentSession:
 
 
 def _dialog_excerpt(pane: str, marker: str) -> str:
-    """The lines of a dialog above its question, which say what it is about."""
+    """The lines of a dialog above its question, which say what it is about: the last
+    question on the screen (a command above it can hold the same words)."""
     lines = [line.strip(" │╭╮╰╯─") for line in pane.splitlines()]
-    end = next((i for i, line in enumerate(lines) if marker in line), len(lines))
+    end = max((i for i, line in enumerate(lines) if marker in line), default=len(lines))
     body = [line for line in lines[max(0, end - 8) : end] if line]
     return " / ".join(body) or "(see the session)"
