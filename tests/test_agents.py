@@ -213,10 +213,13 @@ def test_a_dialog_is_only_what_ends_the_screen() -> None:
         (lambda p: p.replace("2. Yes, I accept", "2. Yes, I accept (the command said)"),
          "starting", ()),
     ],
+    ids=["cursor-on-the-answer", "other-option", "more-options", "no-title", "not-a-menu"],
 )  # fmt: skip
 def test_the_bypass_warning_is_its_title_options_and_footer(
     edit: Any, kind: str, keys: tuple[str, ...]
 ) -> None:
+    """The real warning, edited. Seen red: every variant was taken for the warning and
+    answered Down+Enter, even with the cursor already on "Yes, I accept"."""
     screen = ClaudeAdapter().screen(edit(captured("claude-bypass-warning")), False)
     assert (screen.kind, screen.keys) == (kind, keys)
 
@@ -232,6 +235,7 @@ def test_the_bypass_warning_is_its_title_options_and_footer(
         ("/rate-limit-options\n\n What do you want to do?\n\n \u276f 1. Stop and wait for "
          "limit to reset\n   2. Upgrade your plan\n\n Enter to confirm \u00b7 Esc to cancel\n",
          True, "rate-limited", ("Enter",)),
+        # Seen red: the menu's option, said in the scrollback, was taken for the menu.
         ("\u25cf Stop and wait for limit to reset\n" + f"{RULE}\n\u276f \n{RULE}\n", True,
          "ready", ()),
     ],

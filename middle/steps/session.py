@@ -258,7 +258,6 @@ class AgentSession:
         timeout = float(self.limits.get("turn_timeout_seconds", 4 * 3600))
         deadline = time.monotonic() + timeout
         beat = checked = 0.0
-        previous_pane = None
         while True:
             self.check_interrupted()
             self.poll()
@@ -275,19 +274,18 @@ class AgentSession:
                     self.session_over = True
                     signal = Signal("ended", "the session vanished")
                     break
-                # A permission prompt parks at once, whatever else the screen shows; a
-                # dialog is answered only once drawn and idle (as at start-up).
+                # The adapter reads a permission prompt first, whatever it holds, and a
+                # dialog only by its whole shape: a prompt is never answered here.
                 screen = self.adapter.screen(pane, True)
                 if screen.kind == "permission":
                     return self.permission_question(pane)
-                settled, previous_pane = pane == previous_pane, pane
-                if screen.kind in ("dialog", "rate-limited") and settled:
+                if screen.kind in ("dialog", "rate-limited"):
                     answered = {"dialog": screen.name, "keys": screen.keys}
                     self.event("agent.dialog-answered", answered)
                     self.press(*screen.keys)
-                    if screen.kind == "rate-limited":
-                        signal = Signal("rate-limited", screen.name, reset=screen.reset)
-                        break
+                if screen.kind == "rate-limited":
+                    signal = Signal("rate-limited", screen.name, reset=screen.reset)
+                    break
             if time.monotonic() > deadline:
                 self.event("agent.turn-timeout", {"seconds": timeout})
                 signal = Signal("stop", f"the turn timed out after {timeout:g}s")
