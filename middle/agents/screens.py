@@ -1,11 +1,12 @@
 """Reading a CLI's dialogs by their whole shape, never by a phrase.
 
 A dialog middle answers is the last thing on the screen: its footer is the last line, the
-numbered menu of its options is right above it, and its title stands above the menu in
-the same block (nothing but the menu and blank lines between). A command on a permission
-prompt, the agent's output in the scrollback, or text in the input box can hold any of a
-dialog's phrases, even draw the whole dialog line by line, but the CLI draws its own
-prompt or input box below them, so none of them ends the screen as a dialog does.
+numbered menu of its options is right above it (blank lines aside), and its title is a
+line of the block above the menu (up to the nearest rule, or the screen's top). A command
+on a permission prompt, the agent's output in the scrollback, or text in the input box can
+hold any of a dialog's phrases, even draw the whole dialog line by line, but the CLI draws
+its own prompt or input box below them, so none of them ends the screen as a dialog does.
+Adapters check for their permission prompt before any dialog.
 """
 
 from __future__ import annotations
