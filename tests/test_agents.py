@@ -129,17 +129,115 @@ def test_claude_hooks_go_to_local_settings_and_keep_other_keys(tmp_path: Path) -
     assert adapter.launch_argv(tmp_path, "s-1")[-2:] == ["--resume", "s-1"]
 
 
+SCREENS = Path(__file__).parent / "fixtures" / "screens"  # real panes, see its README
+RULE = "\u2500" * 40
+
+
+def captured(name: str) -> str:
+    return (SCREENS / f"{name}.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("adapter", "pane", "started", "kind", "name", "keys"),
+    [
+        (ClaudeAdapter(), "claude-trust-dialog", False, "dialog", "workspace-trust", ("Enter",)),
+        (ClaudeAdapter(), "claude-bypass-warning", False, "dialog", "bypass-permissions-warning",
+         ("Down", "Enter")),
+        (ClaudeAdapter(), "claude-ready", True, "ready", "", ()),
+        (ClaudeAdapter(), "claude-ready", False, "starting", "", ()),
+        (CodexAdapter(), "codex-trust-dialog", False, "dialog", "workspace-trust", ("Enter",)),
+        (CodexAdapter(), "codex-ready", True, "ready", "", ()),
+    ],
+)  # fmt: skip
+def test_real_screens_are_read_by_shape(
+    adapter: BaseAdapter, pane: str, started: bool, kind: str, name: str, keys: tuple[str, ...]
+) -> None:
+    screen = adapter.screen(captured(pane), started)
+    assert (screen.kind, screen.name, screen.keys) == (kind, name, keys)
+
+
+@pytest.mark.parametrize("started", [True, False])
+@pytest.mark.parametrize(
+    ("adapter", "pane"),
+    [
+        (ClaudeAdapter(), "claude-permission-dialog-phrases"),
+        (ClaudeAdapter(), "claude-permission-accept-phrase"),
+        (ClaudeAdapter(), "claude-permission-fake-dialog"),
+        (CodexAdapter(), "codex-permission-dialog-phrases"),
+    ],
+)
+def test_a_permission_prompt_parks_whatever_its_command_says(
+    adapter: BaseAdapter, pane: str, started: bool
+) -> None:
+    """Real prompts for commands that hold the dialogs' phrases, or draw the dialogs line by
+    line. Seen red: Claude's were read as the trust dialog (Enter: the command ran with no
+    human) or, with only "Yes, I accept", as the bypass warning (Down+Enter: "Yes, and
+    always allow", a lasting allow rule); Codex's as its trust dialog (Enter: "Yes,
+    proceed")."""
+    screen = adapter.screen(captured(pane), started)
+    assert (screen.kind, screen.keys) == ("permission", ())
+
+
+def with_below(pane: str, below: str) -> str:
+    lines = pane.rstrip().splitlines()
+    return "\n".join([*lines, below, ""])
+
+
+def test_a_dialog_is_only_what_ends_the_screen() -> None:
+    """A dialog's own lines anywhere but at the bottom of the screen (the agent printed them,
+    and the input box is below) are not that dialog. Seen red: read as the dialog."""
+    ready = captured("claude-ready")
+    box = ready[ready.index(RULE[:20]) :]  # the input box and its status line
+    command = captured("claude-permission-fake-dialog").split(" Bash command\n")[1]
+    printed = command[command.index("    Accessing") : command.index("   END")]  # both dialogs
+    for dialog in ("claude-trust-dialog", "claude-bypass-warning"):
+        assert ClaudeAdapter().screen(with_below(captured(dialog), box), True).kind == "ready"
+    assert ClaudeAdapter().screen(f"{printed}\n{box}", True).kind == "ready"
+    codex = captured("codex-trust-dialog")
+    assert CodexAdapter().screen(with_below(codex, "\u203a Ask Codex"), False).kind == "starting"
+
+
+@pytest.mark.parametrize(
+    ("edit", "kind", "keys"),
+    [
+        # The cursor already on "Yes, I accept" (a Down arrived, its Enter was lost).
+        (lambda p: p.replace("  \u276f 1. No, exit\n    2.", "    1. No, exit\n  \u276f 2."),
+         "dialog", ("Enter",)),
+        # Options middle does not know: not this dialog.
+        (lambda p: p.replace("2. Yes, I accept", "2. Yes, I accept the risk"), "starting", ()),
+        (lambda p: p.replace("2. Yes, I accept", "2. Yes, I accept\n    3. Later"), "starting", ()),
+        # No title: not this dialog.
+        (lambda p: p.replace("WARNING: Claude Code running in Bypass Permissions mode", ""),
+         "starting", ()),
+        # Its options as text rather than menu lines.
+        (lambda p: p.replace("2. Yes, I accept", "2. Yes, I accept (the command said)"),
+         "starting", ()),
+    ],
+    ids=["cursor-on-the-answer", "other-option", "more-options", "no-title", "not-a-menu"],
+)  # fmt: skip
+def test_the_bypass_warning_is_its_title_options_and_footer(
+    edit: Any, kind: str, keys: tuple[str, ...]
+) -> None:
+    """The real warning, edited. Seen red: every variant was taken for the warning and
+    answered Down+Enter, even with the cursor already on "Yes, I accept"."""
+    screen = ClaudeAdapter().screen(edit(captured("claude-bypass-warning")), False)
+    assert (screen.kind, screen.keys) == (kind, keys)
+
+
 @pytest.mark.parametrize(
     ("pane", "started", "kind", "keys"),
     [
-        ("Quick safety check\n> 1. Yes, I trust this folder\n  2. No", False, "dialog", ("Enter",)),
-        ("WARNING: Bypass Permissions mode\n  1. No, exit\n  2. Yes, I accept", False, "dialog",
-         ("Down", "Enter")),
-        ("Bash command\n  rm -rf build\nDo you want to proceed?\n> 1. Yes", True, "permission", ()),
-        (f"{'─' * 40}\n\u276f \n{'─' * 40}\n  ⏵⏵ auto mode on", False, "starting", ()),
-        (f"{'─' * 40}\n\u276f \n{'─' * 40}\n  ⏵⏵ auto mode on", True, "ready", ()),
+        (f"{RULE}\n\u276f \n{RULE}\n  \u23f5\u23f5 auto mode on", False, "starting", ()),
+        (f"{RULE}\n\u276f \n{RULE}\n  \u23f5\u23f5 auto mode on", True, "ready", ()),
         ("  \u276f 1. Yes\n    2. No", True, "starting", ()),
-        ("✻ Thinking… (esc to interrupt)", True, "busy", ()),
+        ("\u273b Thinking\u2026 (esc to interrupt)", True, "busy", ()),
+        # A subscriber's limit menu (its shape as users report it; not captured here).
+        ("/rate-limit-options\n\n What do you want to do?\n\n \u276f 1. Stop and wait for "
+         "limit to reset\n   2. Upgrade your plan\n\n Enter to confirm \u00b7 Esc to cancel\n",
+         True, "rate-limited", ("Enter",)),
+        # Seen red: the menu's option, said in the scrollback, was taken for the menu.
+        ("\u25cf Stop and wait for limit to reset\n" + f"{RULE}\n\u276f \n{RULE}\n", True,
+         "ready", ()),
     ],
 )  # fmt: skip
 def test_claude_screens(pane: str, started: bool, kind: str, keys: tuple[str, ...]) -> None:
@@ -168,12 +266,6 @@ def test_codex_launches_without_a_daemon_and_with_its_notify_hook(tmp_path: Path
     assert json.loads(overrides["notify"]) == [str(tmp_path / ".middle/hooks/hook.sh"), "Stop"]
     assert overrides["disable_paste_burst"] == "true"
     assert CodexAdapter().launch_argv(tmp_path, "t-1")[:3] == ["codex", "resume", "t-1"]
-
-
-def test_codex_answers_its_trust_dialog() -> None:
-    pane = "Trust this folder? Codex can read, edit...\n\u203a 1. Trust and continue\n  2. Back"
-    screen = CodexAdapter().screen(pane, False)
-    assert (screen.kind, screen.name, screen.keys) == ("dialog", "workspace-trust", ("Enter",))
 
 
 def test_codex_ignores_the_notify_of_its_title_request() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from middle.agents.codex import CodexAdapter
 from middle.engine import StepContext, step
-from middle.steps.session import AgentSession, TurnRecord
+from middle.steps.session import AgentSession, TurnRecord, _dialog_excerpt
 from middle.testing import StepHarness
 from middle.worktree import spool_dir
 
@@ -47,3 +47,14 @@ def test_codex_title_notify_is_not_what_the_agent_said(
 
     result = middle_harness.run(read_hooks)
     assert result.results["read-hooks"] == "Asked."
+
+
+def test_a_permission_excerpt_quotes_the_prompt_not_a_command_that_holds_its_words() -> None:
+    """With no PreToolUse text, the permission question quotes the lines above the prompt's
+    question. Seen red: a command holding "Do you want to proceed?" cut the quote at the
+    command's copy, above the command itself."""
+    real = Path(__file__).parent / "fixtures" / "screens" / "claude-permission-dialog-phrases.txt"
+    pane = real.read_text().replace("Yes, I accept", "Do you want to proceed?")
+    excerpt = _dialog_excerpt(pane, "Do you want to proceed?")
+    assert "Bash command / printf 'Yes, I trust this folder" in excerpt
+    assert excerpt.endswith("> proof.txt / Run a scripted command")

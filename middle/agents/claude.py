@@ -13,10 +13,12 @@ import json
 import re
 import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from middle.agents.base import BaseAdapter, Screen
+from middle.agents.screens import Dialog, read_dialog
 from middle.hooks import install_hook_script
 
 HOOK_EVENTS = (
@@ -35,12 +37,37 @@ _USAGE_LIMIT = re.compile(r"Claude AI usage limit reached\|(\d{9,11})")
 # The input box: a rule, then the prompt character (dialogs' menus use it too, unruled).
 _INPUT_BOX = re.compile("^\\s*─{20,}\\s*\\n\\s*\u276f", re.M)  # U+276F: the prompt mark
 
-# Start-up dialogs middle answers, by a phrase only that dialog shows, with the keys that
-# answer it the way a user who asked middle to run the agent here would.
-_DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Yes, I trust this folder", "workspace-trust", ("Enter",)),
-    ("Do you trust the files in this folder?", "workspace-trust", ("Enter",)),
-    ("Yes, I accept", "bypass-permissions-warning", ("Down", "Enter")),
+# Claude's own permission prompt ("Do you want to proceed?" over "1. Yes"); checked before
+# any dialog, so a prompt always parks for a human, whatever its command says.
+_PERMISSION = "Do you want to proceed?"
+_CONFIRM = "Enter to confirm \u00b7 Esc to cancel"
+# The dialogs middle answers, by their whole shape (`middle.agents.screens`), with the
+# answer a user who asked middle to run the agent here would give. Read off Claude Code
+# 2.1.197 (tests/fixtures/screens); the limit menu from users' reports.
+_DIALOGS = (
+    Dialog(
+        "workspace-trust",
+        title="Accessing workspace:",
+        options=("Yes, I trust this folder", "No, exit"),
+        footer=_CONFIRM,
+        answer="Yes, I trust this folder",
+    ),
+    Dialog(
+        "bypass-permissions-warning",
+        title="WARNING: Claude Code running in Bypass Permissions mode",
+        options=("No, exit", "Yes, I accept"),
+        footer=_CONFIRM,
+        answer="Yes, I accept",
+    ),
+    Dialog(
+        "rate-limit-options",  # a subscriber login's limit menu
+        title="What do you want to do?",
+        options=("Stop and wait for limit to reset",),
+        footer=_CONFIRM,
+        answer="Stop and wait for limit to reset",
+        kind="rate-limited",
+        more_options=True,
+    ),
 )
 
 
@@ -75,14 +102,15 @@ class ClaudeAdapter(BaseAdapter):
         settings_path.write_text(json.dumps(settings, indent=2) + "\n")
 
     def screen(self, pane: str, session_started: bool) -> Screen:
-        for phrase, name, keys in _DIALOGS:
-            if phrase in pane:
-                return Screen("dialog", name=name, keys=keys)
-        if "Do you want to proceed?" in pane:
+        """A permission prompt first, wherever it stands and whatever it holds; then a
+        dialog only by its whole shape at the bottom of the screen."""
+        if _PERMISSION in pane:
             return Screen("permission")
-        if "Stop and wait for limit to reset" in pane:  # a subscriber login's limit menu
-            reset = self.usage_limit(pane)
-            return Screen("rate-limited", name="rate-limit-options", keys=("Enter",), reset=reset)
+        dialog = read_dialog(pane, _DIALOGS)
+        if dialog is not None and dialog.kind == "rate-limited":
+            return replace(dialog, reset=self.usage_limit(pane))
+        if dialog is not None:
+            return dialog
         if "esc to interrupt" in pane:
             return Screen("busy")
         if session_started and _INPUT_BOX.search(pane):

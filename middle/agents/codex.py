@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from middle.agents.base import BaseAdapter, Screen, Signal
+from middle.agents.screens import Dialog, read_dialog
 from middle.hooks import Hook
 from middle.worktree import hook_script
 
@@ -27,10 +28,18 @@ from middle.worktree import hook_script
 _USAGE_LIMIT = re.compile(
     r"You[\u2019']ve hit your usage limit\b[^\n]*?(?:try again at ([^\n]+?))?\.?$", re.M
 )
-# Start-up dialogs middle answers (a phrase only that dialog shows, and the keys): the user
-# asked middle to run the agent in this worktree, which is a checkout of their repo.
-_DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("1. Trust and continue", "workspace-trust", ("Enter",)),
+# Codex's approval prompt, checked before any dialog: it always parks for a human.
+_PERMISSION = "Would you like to run the following command?"
+# The dialog middle answers, by its whole shape (`middle.agents.screens`), read off Codex
+# 0.171.0: the user asked middle to run the agent in this worktree, a checkout of their repo.
+_DIALOGS = (
+    Dialog(
+        "workspace-trust",
+        title="Folder access",
+        options=("Trust and continue", "Back to Agent Command Center"),
+        footer="enter continue \u00b7 esc back",
+        answer="Trust and continue",
+    ),
 )
 
 
@@ -121,11 +130,13 @@ class CodexAdapter(BaseAdapter):
         return sorted(found)
 
     def screen(self, pane: str, session_started: bool) -> Screen:
-        for phrase, name, keys in _DIALOGS:
-            if phrase in pane:
-                return Screen("dialog", name=name, keys=keys)
-        if "Would you like to run the following command?" in pane:
+        """A permission prompt first, wherever it stands and whatever it holds; then a
+        dialog only by its whole shape at the bottom of the screen."""
+        if _PERMISSION in pane:
             return Screen("permission")
+        dialog = read_dialog(pane, _DIALOGS)
+        if dialog is not None:
+            return dialog
         if "esc to interrupt" in pane:
             return Screen("busy")
         if "? for shortcuts" in pane and "loading" not in pane.lower():

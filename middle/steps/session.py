@@ -274,11 +274,14 @@ class AgentSession:
                     self.session_over = True
                     signal = Signal("ended", "the session vanished")
                     break
+                # The adapter reads a permission prompt first, whatever it holds, and a
+                # dialog only by its whole shape: a prompt is never answered here.
                 screen = self.adapter.screen(pane, True)
                 if screen.kind == "permission":
                     return self.permission_question(pane)
                 if screen.kind in ("dialog", "rate-limited"):
-                    self.event("agent.dialog-answered", {"dialog": screen.name})
+                    answered = {"dialog": screen.name, "keys": screen.keys}
+                    self.event("agent.dialog-answered", answered)
                     self.press(*screen.keys)
                 if screen.kind == "rate-limited":
                     signal = Signal("rate-limited", screen.name, reset=screen.reset)
@@ -338,8 +341,9 @@ class AgentSession:
 
 
 def _dialog_excerpt(pane: str, marker: str) -> str:
-    """The lines of a dialog above its question, which say what it is about."""
+    """The lines of a dialog above its question, which say what it is about: the last
+    question on the screen (a command above it can hold the same words)."""
     lines = [line.strip(" │╭╮╰╯─") for line in pane.splitlines()]
-    end = next((i for i, line in enumerate(lines) if marker in line), len(lines))
+    end = max((i for i, line in enumerate(lines) if marker in line), default=len(lines))
     body = [line for line in lines[max(0, end - 8) : end] if line]
     return " / ".join(body) or "(see the session)"
