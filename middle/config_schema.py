@@ -47,11 +47,13 @@ MODE: Check = (
 PIP_REQUIREMENT: Check = (
     'a pip requirement on one line, e.g. "middle-management==0.1.0" or '
     '"git+https://github.com/you/middle@v0.1.0"',
-    lambda v: isinstance(v, str)
-    and v.strip() == v != ""
-    and not v.startswith("-")
-    and not any(c in v for c in "\r\n")
-    and "${{" not in v,
+    lambda v: (
+        isinstance(v, str)
+        and v.strip() == v != ""
+        and not v.startswith("-")
+        and not any(c in v for c in "\r\n")
+        and "${{" not in v
+    ),
 )
 
 # Keys any adapter may take. An adapter's own keys (Codex's `sandbox_mode`, a plugin's)

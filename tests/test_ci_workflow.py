@@ -86,11 +86,11 @@ def test_the_workflow_has_the_contracted_shape() -> None:
     assert job["permissions"] == {
         "contents": "write", "issues": "write", "pull-requests": "write"
     }  # fmt: skip
-    for name, body in workflow["jobs"].items():
-        checkout = body["steps"][0]
+    for name, job in workflow["jobs"].items():
+        checkout = job["steps"][0]
         assert checkout["with"]["ref"] == "${{ github.event.repository.default_branch }}", name
         assert checkout["with"]["persist-credentials"] is False, name
-        for step in body["steps"]:
+        for step in job["steps"]:
             run = step.get("run", "")
             assert "${{" not in run, (name, run)  # no expression ever reaches a shell
             if run.startswith("middle ") or f"pip install {DISTRIBUTION}==" in run:
