@@ -2,6 +2,11 @@
 remote and its own tmux server, with the fake `gh` and the event JSON Actions would pass,
 running exactly what the generated workflow's job runs (`middle ci-job`).
 
+As on a real runner, `gh` holds only the job's installation token (`GH_TOKEN`): `GET
+/user` is a 403, what middle writes is authored by `github-actions[bot]`, and the agent,
+which gets no token, has its own `gh` calls refused (exit 4) and cannot push, so middle
+pushes its branch and opens its pull request.
+
 Seen red: with `rebuild_worktree` a no-op, job 2 runs the agent in a folder that is not a
 checkout, and its work never reaches the remote branch;
 with no claim written (run_job going straight to `_act`), the racing job launches a
@@ -35,6 +40,8 @@ from tests.e2e.test_github import FakeGitHub
 
 ISSUE = "108"
 SLUG = "acme/webhooks"
+TOKEN = "ghs_jobtoken0123456789abcdef"
+BOT = "github-actions[bot]"
 POLICY = """\
 [repo]
 default_adapter = "command"
@@ -93,6 +100,7 @@ class World:
             "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
             "GITHUB_RUN_ID": name,
             "GITHUB_STEP_SUMMARY": str(folder / "summary.md"),
+            "GITHUB_ACTIONS": "true", "CI": "true", "GH_TOKEN": TOKEN,  # as on a runner
             "GIT_AUTHOR_NAME": "runner", "GIT_AUTHOR_EMAIL": "runner@example.com",
             "GIT_COMMITTER_NAME": "runner", "GIT_COMMITTER_EMAIL": "runner@example.com",
         }  # fmt: skip
@@ -174,9 +182,12 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("FAKE_GH_STATE", str(tmp_path / "github.json"))
     fake = FakeGitHub(tmp_path / "github.json")
     body = "Deliveries fail now and then.\n\n- [ ] Failed deliveries retry with backoff\n"
+    remote = tmp_path / "github.com" / "acme" / "webhooks.git"
     fake.write(
         {
             "login": "middle-bot",
+            "token": {"value": TOKEN, "bot": BOT},  # the Actions job token: no user
+            "git_remote": str(remote),
             "repo": SLUG,
             "issues": {
                 ISSUE: {"title": "Retry failed webhooks", "body": body, "labels": ["approved"],
@@ -197,7 +208,6 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     git(seed, "init", "-q", "-b", "main")
     git(seed, "add", "-A")
     git(seed, "commit", "-q", "-m", "initial")
-    remote = tmp_path / "github.com" / "acme" / "webhooks.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(remote)], check=True)
     made = World(tmp_path, remote, fake, tmp_path / "agent.jsonl", bin_dir, [])
     yield made
@@ -264,6 +274,9 @@ def test_three_machines_label_then_answer_then_approval(world: World) -> None:
     assert f"refs/heads/middle/issue-{ISSUE}" in world.remote_refs()
     assert "waiting-human" in (first.folder / "summary.md").read_text()
     assert (first.folder / "artifacts" / f"issue-{ISSUE}" / "events.jsonl").exists()
+    (asked,) = [c for c in world.fake.comments(ISSUE) if c["body"].startswith("<!-- middle:st")]
+    assert f"answer in a comment on issue #{ISSUE}" in asked["body"]  # no `middle` at hand
+    assert "middle answer" not in asked["body"]
 
     # job 2, a day later on another runner: the answer comes as a comment.
     world.fake.comment(ISSUE, "alice", "Base 2 seconds, capped at 5 minutes.")
@@ -284,7 +297,18 @@ def test_three_machines_label_then_answer_then_approval(world: World) -> None:
     steps = second.steps()
     assert steps["prepare-worktree"]["attempts"] == 1  # not replayed on this machine
     assert steps["launch-and-drive"]["attempts"] == 1
-    assert world.fake.pr()["isDraft"] is False
+    # The agent has no token: its own `gh pr create` was refused as gh refuses it, and
+    # middle pushed the branch and opened the ready PR with the job's token.
+    github = world.fake.read()
+    (agent_pr,) = [r for r in github.get("refused", []) if r["args"][:2] == ["pr", "create"]]
+    assert agent_pr["code"] == 4
+    assert agent_pr["stderr"].startswith("To get started with GitHub CLI, please run:")
+    pr = world.fake.pr()
+    assert (pr["isDraft"], pr["author"], pr["author_is_bot"]) == (False, BOT, True)
+    head = ["git", "--git-dir", str(world.remote), "rev-parse", f"middle/issue-{ISSUE}"]
+    assert pr["headRefOid"] in subprocess.run(head, capture_output=True, text=True).stdout
+    assert "do not push and do not open a pull request" in briefs[0]
+    assert ["api", "user"] not in github["calls"]  # an installation token has no user
 
     # job 3: the approving review.
     world.fake.review("bob", "APPROVED", "")
@@ -294,8 +318,11 @@ def test_three_machines_label_then_answer_then_approval(world: World) -> None:
     (finished,) = third.workflows()
     assert (finished["id"], finished["state"]) == (run["id"], "completed")
     assert world.saved()["state"]["tables"]["workflows"][0]["state"] == "completed"
-    status = [c for c in world.fake.comments(ISSUE) if c["body"].startswith("<!-- middle:status")]
+    comments = world.fake.comments(ISSUE)
+    status = [c for c in comments if c["body"].startswith("<!-- middle:status")]
     assert len(status) == 1 and "completed" in status[0]["body"]  # one comment, updated
+    (question,) = [c for c in comments if c["body"].startswith("<!-- middle:question")]
+    assert (question["login"], question["bot"]) == (status[0]["login"], True) == (BOT, True)
 
 
 def test_the_agent_session_continues_across_jobs(world: World) -> None:

@@ -118,8 +118,13 @@ def github(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> FakeGitHub:
                 "110": {"title": "Backoff", "body": "Exponential.", "parent": 108},
             },
             "prs": [],
+            # roles on the repository (the collaborator permission endpoint); anyone
+            # else is no collaborator (404)
+            "permissions": {"carol": "write", "dana": "maintain", "erin": "admin",
+                            "frank": "read", "gina": "triage"},
         }
     )  # fmt: skip
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)  # a person's machine, not a runner
     (sandbox.repo / ".middle" / "policy.toml").write_text(
         '[epic_store]\nmode = "github"\n\n[limits]\nlaunch_timeout_seconds = 30\n'
         "turn_timeout_seconds = 60\n\n"
