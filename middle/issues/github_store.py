@@ -323,8 +323,10 @@ class GitHubIssueStore(IssueStore):
         commits again, and an open PR found for the branch is not opened twice. None once
         the PR stands; what the agent must do if its branch holds no commit."""
         match = _BRANCH.fullmatch(branch)
-        ahead = git.git("rev-list", "--count", f"HEAD..refs/heads/{branch}", cwd=self.repo)
-        if match is None or int(ahead or 0) == 0:
+        ahead = "0"
+        if match is not None and git.branch_exists(self.repo, branch):
+            ahead = git.git("rev-list", "--count", f"HEAD..refs/heads/{branch}", cwd=self.repo)
+        if match is None or int(ahead) == 0:
             return (
                 f"Commit your work on branch {branch} (middle pushes it and opens the "
                 "pull request), then finish again."

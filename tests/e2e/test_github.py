@@ -426,3 +426,32 @@ def test_an_issue_without_the_approved_label_is_refused_unless_forced(
     assert "gh issue edit 108 --add-label approved" in refused.stderr
     forced = sandbox.middle("implement", "--issue", EPIC, "--agent", "command", "--force")
     assert forced.returncode == 0, forced.stderr
+
+
+# -- issue 20 item 10: a role is not write access -----------------------------------------
+
+
+def test_a_member_without_write_access_neither_answers_nor_approves(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    """An org MEMBER may have no write role on the repository: GitHub's collaborator
+    permission endpoint decides, asked once per login per command. Seen red: frank (a
+    MEMBER with read access) answered the question, and gina's (triage) approval
+    completed the run."""
+    sandbox.script({"do": "ask", "question": "Retry 4xx too?"}, {"do": "done", "pr": "ready"})
+    implement(sandbox)
+    github.comment(EPIC, "frank", "Yes, retry everything.", association="MEMBER")
+    github.comment(EPIC, "frank", "And 3xx.", association="MEMBER")
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+    asked = [c for c in github.read()["calls"] if c[-1].endswith("/frank/permission")]
+    assert len(asked) == 1  # two comments, one question to GitHub
+
+    github.comment(EPIC, "dana", "No: only 5xx.", association="MEMBER")  # maintain
+    assert "issue 108: answer" in sandbox.middle("poll").stdout
+    assert "retry everything" not in sandbox.agent_log("turn")[1]["brief"]
+
+    github.review("gina", "APPROVED", "lgtm", association="MEMBER", protected=False)
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+    assert sandbox.workflow()["state"] == "waiting-human"
+    github.review("erin", "APPROVED", "", association="MEMBER", protected=False)
+    assert "issue 108: approve" in sandbox.middle("poll").stdout
