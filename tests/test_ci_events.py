@@ -5,12 +5,15 @@ let through (issue 20 item 10)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from middle.app.ci_events import read_trigger
-from middle.errors import GitHubError
+from middle.errors import EventError, GitHubError
 
 SLUG = "acme/webhooks"
 
@@ -105,3 +108,70 @@ def test_a_stranger_is_skipped_without_asking_github() -> None:
     gh = FakeGh(ROLES)
     trigger = read_trigger("issue_comment", comment("NONE", login="zed"), gh, SLUG)  # type: ignore[arg-type]
     assert trigger.skip == "zed is NONE, not a member" and gh.asked == []
+
+
+# -- issue 20 item 13: a malformed event is an EventError, never a traceback -------------
+
+KEYS = [
+    "action", "issue", "number", "sender", "login", "label", "name", "comment", "user",
+    "author_association", "pull_request", "review", "head", "ref", "repo", "full_name",
+    "inputs",
+]  # fmt: skip
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=4)
+    | st.sampled_from(["labeled", "approved", "created", "submitted", "MEMBER", SLUG,
+                       "middle/issue-7", "bob", "7"]),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from(KEYS), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+VALID: dict[str, dict[str, Any]] = {
+    "issues": {**label("alice"), "sender": {"login": "alice"}},
+    "issue_comment": comment("MEMBER"),
+    "pull_request_review": review(),
+    "workflow_dispatch": {"inputs": {"issue": "7"}, "sender": {"login": "alice"}},
+    "schedule": {"schedule": "23 * * * *", "sender": {"login": "alice"}},
+}
+
+
+def paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every key path inside a JSON object."""
+    if not isinstance(value, dict):
+        return []
+    found = []
+    for key, inner in value.items():
+        found += [(*prefix, key), *paths(inner, (*prefix, key))]
+    return found
+
+
+@st.composite
+def mangled(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    """A valid event of some kind with one field replaced by any JSON, or dropped."""
+    name = draw(st.sampled_from(sorted(VALID)))
+    event = copy.deepcopy(VALID[name])
+    path = draw(st.sampled_from(paths(event)))
+    parent = event
+    for key in path[:-1]:
+        parent = parent[key]
+    if draw(st.booleans()):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = draw(JSON)
+    return name, event
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    case=mangled()
+    | st.tuples(st.sampled_from(sorted(VALID)), st.dictionaries(st.sampled_from(KEYS), JSON))
+)
+def test_any_event_is_a_trigger_or_one_event_error(case: tuple[str, dict[str, Any]]) -> None:
+    """Seen red: `{}` for a label raised KeyError; a `sender` or `label` that is a list,
+    AttributeError."""
+    name, event = case
+    try:
+        trigger = read_trigger(name, event, FakeGh(ROLES), SLUG)  # type: ignore[arg-type]
+    except EventError as exc:
+        assert "\n" not in str(exc) and f"the {name} event has no " in str(exc)
+    else:
+        assert trigger.skip is not None or trigger.kind == "sweep" or trigger.issue

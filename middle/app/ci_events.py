@@ -85,65 +85,71 @@ def read_event(path: str | None) -> dict[str, Any]:
     return event
 
 
+def at(event: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of the event, or None where any step is missing or is
+    not an object (event text is untrusted: never index it blindly)."""
+    value: Any = event
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def check_event(event_name: str, event: dict[str, Any]) -> None:
     """`EventError` if the event lacks a field its kind always carries."""
     for path, kind in REQUIRED.get(event_name, ()):
-        value: Any = event
-        for key in path.split("."):
-            value = value.get(key) if isinstance(value, dict) else None
-        if not isinstance(value, kind) or isinstance(value, bool):
+        value = at(event, path)
+        positive = kind is not int or (isinstance(value, int) and value > 0)
+        if not isinstance(value, kind) or isinstance(value, bool) or not positive:
             raise EventError(
                 f"the {event_name} event has no {path} ({_NAMES[kind]}, got {value!r:.60}); "
                 f"pass the JSON file GitHub Actions wrote for it"
             )
 
 
-_NAMES = {str: "a string", int: "a number", dict: "an object"}
+_NAMES = {str: "a string", int: "a positive number", dict: "an object"}
 
 
 def read_trigger(event_name: str, event: dict[str, Any], gh: Gh, slug: str) -> Trigger:
     check_event(event_name, event)
     may_write = WriteAccess(gh, slug)
-    actor = str((event.get("sender") or {}).get("login") or "?")
+    actor = str(at(event, "sender.login") or "?")
     action = event.get("action")
     if event_name == "schedule":
         return Trigger("sweep", None, actor)
     if event_name == "workflow_dispatch":
-        issue = str(event["inputs"].get("issue") or "").strip()
-        if not issue.isdigit():
+        issue = str(at(event, "inputs.issue") or "").strip()
+        if not (issue.isascii() and issue.isdigit()):
             return Trigger("dispatch", None, actor, f"the issue input {issue!r} is not a number")
         return Trigger("dispatch", issue, actor)
     if event_name == "issues":
-        issue = str(event["issue"]["number"])
-        if action != "labeled" or (event.get("label") or {}).get("name") != "approved":
+        issue = str(at(event, "issue.number"))
+        if action != "labeled" or at(event, "label.name") != "approved":
             return Trigger("label", issue, actor, "not the `approved` label being added")
         if not may_write(actor):
             why = f"{actor} has {may_write.permission(actor)} access, not write access"
             return Trigger("label", issue, actor, why)
         return Trigger("label", issue, actor)
     if event_name == "issue_comment":
-        issue = str(event["issue"]["number"])
-        comment = event["comment"]
-        actor = str(comment["user"]["login"])
+        issue = str(at(event, "issue.number"))
+        actor = str(at(event, "comment.user.login"))
         if action != "created":
             return Trigger("comment", issue, actor, f"a comment was {action}, not created")
-        if event["issue"].get("pull_request"):
+        if at(event, "issue.pull_request"):
             return Trigger("comment", issue, actor, "a comment on a pull request, not an issue")
-        skip = _not_trusted(actor, comment["author_association"], may_write)
+        skip = _not_trusted(actor, at(event, "comment.author_association"), may_write)
         return Trigger("comment", issue, actor, skip)
     if event_name == "pull_request_review":
-        review = event["review"]
-        head = event["pull_request"]["head"]
-        actor = str(review["user"]["login"])
-        match = _BRANCH.fullmatch(head["ref"])
+        actor = str(at(event, "review.user.login"))
+        head = str(at(event, "pull_request.head.ref"))
+        match = _BRANCH.fullmatch(head)
         review_issue = match["ref"] if match else None
         if action != "submitted":
             return Trigger("review", review_issue, actor, f"a review was {action}, not submitted")
-        if (head.get("repo") or {}).get("full_name") != slug:
+        if at(event, "pull_request.head.repo.full_name") != slug:
             return Trigger("review", review_issue, actor, "a pull request from a fork")
         if review_issue is None:
-            return Trigger("review", None, actor, f"branch {head['ref']!r} is not middle's")
-        skip = _not_trusted(actor, review["author_association"], may_write)
+            return Trigger("review", None, actor, f"branch {head!r} is not middle's")
+        skip = _not_trusted(actor, at(event, "review.author_association"), may_write)
         return Trigger("review", review_issue, actor, skip)
     return Trigger(event_name, None, actor, f"middle does not act on {event_name} events")
 

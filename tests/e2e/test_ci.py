@@ -578,3 +578,77 @@ def test_nothing_the_agent_can_read_holds_the_token(world: World) -> None:
     assert job.returncode == 0, err
     assert held == []
     assert "extraheader" not in git(machine.checkout, "config", "--list", "--show-origin")
+
+
+MALFORMED: list[tuple[str, str, bytes | None]] = [
+    ("issues", "no file", None),
+    ("issues", "a directory", b"<dir>"),
+    ("issues", "empty", b""),
+    ("issues", "not JSON", b"{nope"),
+    ("schedule", "not UTF-8", b'\xff\xfe{"schedule": 1}'),
+    ("schedule", "a list", b"[]"),
+    ("schedule", "null", b"null"),
+    ("workflow_dispatch", "a string", b'"7"'),
+    ("issues", "{}", b"{}"),
+    ("issue_comment", "{}", b"{}"),
+    ("pull_request_review", "{}", b"{}"),
+    ("workflow_dispatch", "{}", b"{}"),
+    ("issues", "a string number", b'{"action": "labeled", "issue": {"number": "108"},'
+                                   b' "label": {"name": "approved"}, "sender": {"login": "a"}}'),
+    ("issues", "a negative number", b'{"action": "labeled", "issue": {"number": -108},'
+                                     b' "sender": {"login": "alice"}}'),
+    ("issue_comment", "no comment", b'{"action": "created", "issue": {"number": 108},'
+                                    b' "comment": null}'),
+    ("pull_request_review", "no head", b'{"action": "submitted", "review": {"user":'
+                                       b' {"login": "bob"}, "author_association": "MEMBER"},'
+                                       b' "pull_request": {"head": []}}'),
+    ("workflow_dispatch", "inputs a list", b'{"inputs": ["108"]}'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["ci-route", "ci-job"])
+@pytest.mark.parametrize(
+    ("event_name", "what", "content"), MALFORMED, ids=[f"{n}-{w}" for n, w, _ in MALFORMED]
+)
+def test_a_malformed_event_is_one_line_exit_1_and_writes_nothing(
+    world: World, command: str, event_name: str, what: str, content: bytes | None
+) -> None:
+    """Seen red: `{}` gave a KeyError traceback, a missing file FileNotFoundError, and
+    non-JSON a JSONDecodeError, each after ci-job had set git up for the token."""
+    machine = world.machine("job")
+    event = machine.folder / "event.json"
+    if content == b"<dir>":
+        event.mkdir()
+    elif content is not None:
+        event.write_bytes(content)
+    output = machine.folder / "github-output"
+    argv = [sys.executable, "-m", "middle", command, "--event-name", event_name]
+    argv += ["--event-path", str(event)]
+    argv += ["--artifacts", str(machine.folder / "artifacts")] if command == "ci-job" else []
+    env = {**machine.env, "GITHUB_OUTPUT": str(output), "GITHUB_EVENT_PATH": ""}
+
+    done = subprocess.run(argv, cwd=machine.checkout, env=env, capture_output=True, text=True)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("middle: ")
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "event" in done.stderr
+    written = [p.name for p in machine.folder.iterdir()]
+    assert sorted(written) == sorted(["webhooks", *(["event.json"] if content is not None else [])])
+    assert not [r for r in world.remote_refs() if r.startswith("refs/middle/")]
+    assert world.fake.read().get("calls", []) == []  # not even a question to GitHub
+
+
+def test_no_event_file_at_all_is_one_line(world: World) -> None:
+    machine = world.machine("job")
+    env = {**machine.env, "GITHUB_EVENT_PATH": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "middle", "ci-job", "--event-name", "issues"],
+        cwd=machine.checkout, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == (
+        "middle: no event file: pass --event-path, or run on GitHub Actions (it sets "
+        "GITHUB_EVENT_PATH)\n"
+    )
+    assert sorted(p.name for p in machine.folder.iterdir()) == ["webhooks"]
