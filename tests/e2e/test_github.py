@@ -455,3 +455,31 @@ def test_a_member_without_write_access_neither_answers_nor_approves(
     assert sandbox.workflow()["state"] == "waiting-human"
     github.review("erin", "APPROVED", "", association="MEMBER", protected=False)
     assert "issue 108: approve" in sandbox.middle("poll").stdout
+
+
+# -- issue 20 item 2: who middle is, for every kind of token -------------------------------
+
+
+@pytest.mark.parametrize(
+    "bot", [None, "github-actions[bot]", "middle-helper[bot]"], ids=["user", "actions", "app"]
+)
+def test_middle_knows_its_own_account_for_every_kind_of_token(
+    sandbox: Sandbox, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, bot: str | None
+) -> None:
+    """A user's token, the Actions job token and a GitHub App's token: GraphQL's viewer
+    names each, and a question counts when that account wrote it (another bot's marker
+    never does). Seen red: `gh api user` is a 403 for both installation tokens."""
+    from middle.issues.github_store import GitHubIssueStore
+
+    if bot is not None:
+        github.write({**github.read(), "token": {"value": "ghs_x", "bot": bot}})
+        monkeypatch.setenv("GH_TOKEN", "ghs_x")
+    store = GitHubIssueStore(sandbox.repo)
+    assert store.login() == (bot or "middle-bot")
+
+    store.record_question(EPIC, "Retry 4xx too?", kind="question")
+    (mine,) = github.comments(EPIC)
+    assert (mine["login"], mine.get("bot", False)) == (bot or "middle-bot", bot is not None)
+    github.comment(EPIC, "other[bot]", "<!-- middle:question kind=question -->\nx", bot=True)
+    question = GitHubIssueStore(sandbox.repo).open_question(EPIC)
+    assert question is not None and question.text == "Retry 4xx too?"
