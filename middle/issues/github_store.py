@@ -345,7 +345,7 @@ class GitHubIssueStore(IssueStore):
         )
         self.gh.run(
             "pr", "create", "--repo", self.slug, "--head", branch,
-            "--title", str(title["title"]), "--body-file", "-", input=body,
+            f"--title={title['title']}", "--body-file", "-", input=body,  # one word: no option
         )  # fmt: skip
         return None
 

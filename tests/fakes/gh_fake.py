@@ -108,6 +108,10 @@ def issue_json(repo: str, number: str, issue: dict[str, Any]) -> dict[str, Any]:
 
 
 def option(args: list[str], name: str, default: str | None = None) -> str | None:
+    """A flag's value, given as `--name value` or `--name=value` (as gh's pflag reads it)."""
+    for arg in args:
+        if arg.startswith(f"{name}="):
+            return arg.partition("=")[2]
     return args[args.index(name) + 1] if name in args else default
 
 
