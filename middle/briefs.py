@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from middle.github import on_actions
 from middle.issues.base import Issue
 from middle.worktree import prompt_path
 
@@ -22,6 +23,13 @@ OPERATING_RULES = """\
 - If you cannot do it, write `.middle/failed.json` (`{"reason": "..."}`) and stop.
 """
 
+# On GitHub Actions the agent holds no token and no git credentials: middle pushes.
+CI_RULE = """\
+- Commit your work, but do not push and do not open a pull request: you have no
+  credentials here. When you write `.middle/done.json`, middle pushes this branch and
+  opens the pull request.
+"""
+
 
 def initial_brief(issue: Issue, ceiling: int) -> str:
     criteria = "\n".join(f"- [{'x' if c.done else ' '}] {c.text}" for c in issue.criteria)
@@ -37,7 +45,8 @@ def initial_brief(issue: Issue, ceiling: int) -> str:
     ]
     if subs:
         parts.append(f"## Sub-issues\n\n{subs}")
-    parts += [OPERATING_RULES.rstrip(), f"Complexity ceiling: {ceiling} (on a scale of 1 to 5)."]
+    rules = OPERATING_RULES + (CI_RULE if on_actions() else "")
+    parts += [rules.rstrip(), f"Complexity ceiling: {ceiling} (on a scale of 1 to 5)."]
     return "\n\n".join(parts) + "\n"
 
 

@@ -42,6 +42,19 @@ MODE: Check = (
     'an issue store\'s name, e.g. "file" or "github"',
     lambda v: isinstance(v, str) and v != "",
 )
+# What CI jobs give pip (`[ci] install`): a requirement, on one line, that is not an option
+# and holds no Actions expression (it lands in the generated workflow's run line).
+PIP_REQUIREMENT: Check = (
+    'a pip requirement on one line, e.g. "middle-management==0.1.0" or '
+    '"git+https://github.com/you/middle@v0.1.0"',
+    lambda v: (
+        isinstance(v, str)
+        and v.strip() == v != ""
+        and not v.startswith("-")
+        and not any(c in v for c in "\r\n")
+        and "${{" not in v
+    ),
+)
 
 # Keys any adapter may take. An adapter's own keys (Codex's `sandbox_mode`, a plugin's)
 # are its business: they are not refused here.
@@ -67,6 +80,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "idle_kill_seconds": POSITIVE_NUMBER,
         "unknown_screen_seconds": POSITIVE_NUMBER,
     },
+    "ci": {"install": PIP_REQUIREMENT},
 }
 
 

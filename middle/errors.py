@@ -26,6 +26,7 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     ├── ServeAlreadyRunningError another `middle serve` owns this MIDDLE_HOME
     ├── StateFormatError         a state bundle that cannot be read or imported
     ├── StateRaceError           another job wrote the state ref first
+    ├── EventError               a CI event file that cannot be read or lacks its fields
     ├── RemoteBindError          a dashboard --host beyond loopback without --allow-remote
     ├── PluginError              a plugin could not be loaded or registered
     │   └── DuplicateStepError   two steps share a name (names both origins)
@@ -157,6 +158,11 @@ class NothingParkedError(MiddleError):
 
 class StateRaceError(MiddleError):
     """Another job wrote the state ref since this one read it."""
+
+
+class EventError(MiddleError):
+    """A GitHub Actions event file that cannot be read, or that lacks what its event
+    always carries."""
 
 
 class StateFormatError(MiddleError):

@@ -50,6 +50,12 @@ def branch_exists(repo: Path, branch: str) -> bool:
     return True
 
 
+def push_branch(repo: Path, branch: str, remote: str = "origin") -> None:
+    """Push `branch` to `remote` as it is here (forced: the branch is middle's, and this
+    checkout holds its latest commits)."""
+    git("push", "--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}", cwd=repo)
+
+
 def add_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
     """Check out `branch` (created from `base` if new) at `path`; reuse it if it is there.
 

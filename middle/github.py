@@ -1,12 +1,18 @@
 """GitHub through the user's own `gh` login: argument lists in, JSON out, nothing else.
 
 Every call is a `gh` subprocess with an argument list; a failure raises `GitHubError`
-with gh's own message. No Python HTTP client: the user's `gh auth` is the credential.
+with gh's own message. No Python HTTP client: the user's `gh auth` is the credential (on
+GitHub Actions, the job's token in `GH_TOKEN`).
+
+Who middle is on GitHub is whoever `gh` acts as (`viewer_login`): a user, or the bot an
+installation token writes as. Who may answer or approve is whoever has write access to the
+repository (`WriteAccess`), asked of GitHub once per login.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -80,6 +86,68 @@ def join_json_arrays(text: str, what: str) -> list[Any]:
 
 def is_not_found(error: GitHubError) -> bool:
     return "404" in str(error) or "Not Found" in str(error)
+
+
+def on_actions() -> bool:
+    """Whether this process runs in a GitHub Actions job (Actions sets `GITHUB_ACTIONS`).
+    There middle's `gh` holds the job's token and the agent holds none, so middle pushes
+    the agent's branch and opens its pull request itself."""
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+VIEWER_QUERY = "query { viewer { login } }"
+
+
+def viewer_login(gh: Gh) -> str:
+    """The account `gh` acts as, named as GitHub names the author of what it writes: a
+    user's login for a user's token, `github-actions[bot]` for the Actions job token,
+    `<app-slug>[bot]` for a GitHub App's. GraphQL's `viewer` answers for all three; REST's
+    `GET /user` refuses installation tokens (403, "Resource not accessible by
+    integration")."""
+    answer = gh.json("api", "graphql", "-f", f"query={VIEWER_QUERY}")
+    login = ((answer or {}).get("data") or {}).get("viewer", {}).get("login")
+    if not isinstance(login, str) or not login:
+        raise GitHubError(f"gh api graphql named no viewer (it printed {answer!r:.200})")
+    return login
+
+
+# The legacy base permission GitHub reports: `maintain` reads as write, `triage` as read,
+# and a custom role as the base role it extends.
+WRITE_PERMISSIONS = ("admin", "write")
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
+
+
+def repo_permission(gh: Gh, slug: str, login: str) -> str:
+    """The login's base permission on the repository (`admin`, `write`, `read` or `none`),
+    from the collaborator permission endpoint; `none` for someone who is no collaborator
+    (GitHub answers 404) and for anything that is not a GitHub login."""
+    if not _LOGIN.fullmatch(login):
+        return "none"
+    try:
+        answer = gh.api(f"repos/{slug}/collaborators/{login}/permission") or {}
+    except GitHubError as exc:
+        if is_not_found(exc):
+            return "none"
+        raise
+    return str(answer.get("permission") or "none")
+
+
+class WriteAccess:
+    """Who may answer or approve for middle: write access to the repository (an org's
+    MEMBER may have none). Asked of GitHub once per login for as long as this lives (a
+    command's issue store, a CI job's event check)."""
+
+    def __init__(self, gh: Gh, slug: str) -> None:
+        self.gh, self.slug = gh, slug
+        self._known: dict[str, str] = {}
+
+    def permission(self, login: str) -> str:
+        if login not in self._known:
+            self._known[login] = repo_permission(self.gh, self.slug, login)
+        return self._known[login]
+
+    def __call__(self, login: str) -> bool:
+        return self.permission(login) in WRITE_PERMISSIONS
 
 
 _REMOTE = re.compile(r"github\.com[:/](?P<slug>[^/\s]+/[^/\s]+?)(?:\.git)?/?$")

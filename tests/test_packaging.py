@@ -22,3 +22,20 @@ def test_every_runtime_dependency_has_a_major_version_bound() -> None:
         bound = Version(upper[0].version)
         assert bound.release[1:] in ((), (0,), (0, 0)), f"{line}: bound a major version"
         assert bound.major > Version(lower[0].version).major, line
+
+
+def test_the_distribution_has_its_own_name_on_pypi() -> None:
+    """`middle` on PyPI is another project (vltr/middle, with no `middle` command): this
+    one is `middle-management`, at the version `middle.__version__` says, and the import
+    name and the command stay `middle`. Seen red: the name was `middle`."""
+    from importlib.metadata import entry_points, version
+
+    from middle import __version__
+    from middle.app.ci_workflow import DISTRIBUTION
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION == "middle-management"
+    assert project["version"] == __version__ == version(DISTRIBUTION)
+    assert project["scripts"] == {"middle": "middle.cli:main"}
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "middle"]
+    assert script.dist is not None and script.dist.name == DISTRIBUTION

@@ -30,7 +30,6 @@ from middle.app.stateref import (
     Saved,
     list_state_refs,
     load_state,
-    push_branch,
     save_state,
 )
 from middle.config import load_config, middle_home
@@ -172,7 +171,7 @@ def _save(repo: Path, ref: str, saved: Saved, claimed: str, *, job: str, queued:
     if rows:
         if git.branch_exists(repo, branch_name(ref)):
             try:
-                push_branch(repo, branch_name(ref))
+                git.push_branch(repo, branch_name(ref))  # the run's code travels with it
             except GitError as exc:  # still save the state and release the claim
                 unpushed = exc
         bundle = export_state(db, [rows[-1]["id"]], home=home, repo=repo)

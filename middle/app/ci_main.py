@@ -6,14 +6,13 @@ logic of its own (`middle ci-job` is all its run step says).
 
 from __future__ import annotations
 
-import base64
 import os
 from pathlib import Path
 
 from middle import git
 from middle.app.ci import JobResult, run_job, sweep
-from middle.app.ci_events import read_trigger
-from middle.app.ci_output import event_of, report
+from middle.app.ci_events import read_event, read_trigger
+from middle.app.ci_output import report
 from middle.app.repo import resolve_repo
 from middle.github import Gh, github_slug
 from middle.progress import Progress
@@ -27,25 +26,36 @@ def job_name() -> str:
     return f"local-{os.getpid()}"
 
 
-def git_auth_from_env() -> None:
-    """On Actions, let git fetch and push with the job's token (`GH_TOKEN`) the way
-    actions/checkout does, but through git's environment config, so the token is never
-    written to `.git/config` (the checkout runs with `persist-credentials: false`)."""
-    token = os.environ.get("GH_TOKEN")
-    if os.environ.get("GITHUB_ACTIONS") != "true" or not token:
+# What `gh auth setup-git` writes, as git's environment config instead of a file: reset
+# any other helper for github.com, then ask gh, which answers with the token it holds.
+GIT_CREDENTIAL_HELPER = (
+    ("credential.https://github.com.helper", ""),
+    ("credential.https://github.com.helper", "!gh auth git-credential"),
+)
+
+
+def git_credentials_from_gh() -> None:
+    """On Actions, let middle's own git calls (the branch and the state refs) fetch and
+    push with the job's token, by asking `gh` for it. Only the helper's name goes into
+    this process's environment (the token stays where the workflow put it, `GH_TOKEN`),
+    nothing is written to `.git/config` (the checkout runs with
+    `persist-credentials: false`), and the agent, whose environment is an allow-list,
+    gets neither."""
+    if os.environ.get("GITHUB_ACTIONS") != "true" or not os.environ.get("GH_TOKEN"):
         return
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
     index = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
-    os.environ[f"GIT_CONFIG_KEY_{index}"] = "http.https://github.com/.extraheader"
-    os.environ[f"GIT_CONFIG_VALUE_{index}"] = f"AUTHORIZATION: basic {basic}"
-    os.environ["GIT_CONFIG_COUNT"] = str(index + 1)
+    for offset, (key, value) in enumerate(GIT_CREDENTIAL_HELPER):
+        os.environ[f"GIT_CONFIG_KEY_{index + offset}"] = key
+        os.environ[f"GIT_CONFIG_VALUE_{index + offset}"] = value
+    os.environ["GIT_CONFIG_COUNT"] = str(index + len(GIT_CREDENTIAL_HELPER))
 
 
 def ci_route(event_name: str, event_path: str, repo: str | Path = ".") -> str | None:
     """The issue this event is for, if whoever sent it may start work (else None)."""
+    event = read_event(event_path)
     root = git.repo_root(resolve_repo(repo))
     slug = github_slug(root)
-    trigger = read_trigger(event_name, event_of(event_path), Gh(root), slug)
+    trigger = read_trigger(event_name, event, Gh(root), slug)
     return None if trigger.skip is not None else trigger.issue
 
 
@@ -53,11 +63,12 @@ def ci_job(
     repo: str | Path, *, event_name: str, event_path: str, agent: str | None,
     artifacts: str | None, progress: Progress | None = None,
 ) -> list[JobResult]:  # fmt: skip
+    event = read_event(event_path)
     root = git.repo_root(resolve_repo(repo))
-    git_auth_from_env()
     slug = github_slug(root)
     gh = Gh(root)
-    trigger = read_trigger(event_name, event_of(event_path), gh, slug)
+    trigger = read_trigger(event_name, event, gh, slug)
+    git_credentials_from_gh()
     job = job_name()
     if trigger.kind == "sweep":
         results = sweep(root, job=job, agent=agent, progress=progress)

@@ -8,12 +8,11 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from middle.app.ci import JobResult
 from middle.app.home import open_home_db
 from middle.errors import GitHubError
-from middle.github import Gh
+from middle.github import Gh, viewer_login
 from middle.store import get_workflow, load_checkpoints
 
 STATUS_MARKER = "<!-- middle:status -->"
@@ -59,10 +58,17 @@ def write_step_summary(text: str) -> None:
 
 
 def post_status_comment(gh: Gh, slug: str, issue: str, text: str) -> None:
-    """Create the issue's one status comment, or edit it if a job already made it."""
+    """Create the issue's one status comment, or edit it if a job already made it (one
+    that middle's own account wrote: anyone can start a comment with the marker)."""
     body = f"{STATUS_MARKER}\n{text}"
-    comments = gh.api(f"repos/{slug}/issues/{issue}/comments") or []
-    mine = [c for c in comments if str(c.get("body", "")).startswith(STATUS_MARKER)]
+    me = viewer_login(gh)
+    comments = gh.api_list(f"repos/{slug}/issues/{issue}/comments")
+    mine = [
+        c
+        for c in comments
+        if str(c.get("body", "")).startswith(STATUS_MARKER)
+        and (c.get("user") or {}).get("login") == me
+    ]
     if mine:
         gh.run(
             "api", "--method", "PATCH", f"repos/{slug}/issues/comments/{mine[0]['id']}",
@@ -105,9 +111,3 @@ def report(
         except GitHubError as exc:  # the run is saved; a missing comment must not fail it
             write_step_summary(f"(could not update the status comment: {exc})")
     return summary
-
-
-def event_of(path: str | None) -> dict[str, Any]:
-    if not path:
-        return {}
-    return dict(json.loads(Path(path).read_text()))

@@ -14,6 +14,9 @@ The workflow's shape (see the template for the details):
   never cancelling, a running one), running `middle ci-job`.
 - `sweep`: on the schedule, `middle ci-job` picks up queued and parked runs.
 
+Each job installs exactly this project at this version (`DISTRIBUTION==__version__`),
+or what the repository's `[ci] install` names (a pip requirement: a VCS URL, a fork).
+
 No step holds logic or an `${{ }}` expression in a shell line: event data reaches middle
 through `$GITHUB_EVENT_PATH`, never through the shell. No `pull_request_target`.
 """
@@ -21,12 +24,19 @@ through `$GITHUB_EVENT_PATH`, never through the shell. No `pull_request_target`.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import shlex
 from pathlib import Path
+from typing import Any
 
 from middle import __version__
 from middle.agents import ClaudeAdapter
+from middle.config import load_config, middle_home
 
+# This project's name on PyPI (pyproject's `[project] name`; `middle` there is another
+# project). The import name and the `middle` command are `middle`.
+DISTRIBUTION = "middle-management"
 WORKFLOW_PATH = Path(".github") / "workflows" / "middle.yml"
 # The Claude Code version middle's test suite ran (the CI pin; a test keeps them equal).
 CLAUDE_CODE_VERSION = ClaudeAdapter.tested_versions[1] if ClaudeAdapter.tested_versions else ""
@@ -47,7 +57,7 @@ SETUP = f"""\
         with:
           python-version: "3.12"
       - name: Install middle
-        run: python -m pip install "middle=={__version__}"
+        run: {{install}}
 """
 
 # What the issue job and the sweep share: middle and the agent CLI installed, and the
@@ -56,13 +66,13 @@ AGENT_SETUP = f"""\
 {SETUP}      - name: Install the agent CLI
         run: npm install --global "@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"
       - name: Install tmux
-        run: sudo apt-get install --yes --no-install-recommends tmux
+        run: sudo apt-get update && sudo apt-get install --yes --no-install-recommends tmux
 """
 WRITE_PERMISSIONS = """\
     permissions:
       contents: write  # push the agent's branch and the refs/middle/ state
       issues: write  # the agent's questions and middle's status comment
-      pull-requests: write  # the agent opens its pull request
+      pull-requests: write  # middle opens the agent's pull request
 """
 JOB_ENV = """\
         env:
@@ -71,7 +81,7 @@ JOB_ENV = """\
           MIDDLE_HOME: ${{ runner.temp }}/middle-home
 """
 
-BODY = f"""\
+TEMPLATE = f"""\
 name: middle
 
 on:
@@ -157,26 +167,42 @@ jobs:
 """
 
 
-def digest(body: str) -> str:
-    return hashlib.sha256(body.encode()).hexdigest()
+def install_requirement(config: dict[str, Any] | None = None) -> str:
+    """What each job gives pip: `[ci] install` if the repository sets it, else exactly
+    this project at this version."""
+    chosen = ((config or {}).get("ci") or {}).get("install")
+    return str(chosen) if chosen else f"{DISTRIBUTION}=={__version__}"
 
 
-def render() -> str:
+def body(requirement: str) -> str:
+    """The workflow below the marker. The install line is one YAML string (JSON's
+    double-quoted form), and pip gets the requirement as one shell word."""
+    install = json.dumps(f"python -m pip install {shlex.quote(requirement)}")
+    return TEMPLATE.replace("{install}", install)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def render(requirement: str | None = None) -> str:
     """The whole file: the marker, a note for people, then the workflow."""
+    text = body(requirement or install_requirement())
     return (
-        f"# middle init --ci wrote this file (sha256 {digest(BODY)}).\n"
-        "# Edit it freely: once it differs from what middle wrote, middle leaves it alone.\n" + BODY
+        f"# middle init --ci wrote this file (sha256 {digest(text)}).\n"
+        "# Edit it freely: once it differs from what middle wrote, middle leaves it alone.\n" + text
     )
 
 
 def write_workflow(root: Path) -> str | None:
-    """Write or upgrade the workflow; return what changed, or None if nothing did.
+    """Write or upgrade the workflow for the repository's config; return what changed, or
+    None if nothing did.
 
     Raises nothing for a file the user edited: it is left as it is, and the returned line
     says so.
     """
     path = root / WORKFLOW_PATH
-    wanted = render()
+    wanted = render(install_requirement(load_config(middle_home(), root)))
     if path.exists():
         text = path.read_text()
         if text == wanted:

@@ -173,11 +173,6 @@ def _git_bytes(
     return done.stdout
 
 
-def push_branch(repo: Path, branch: str) -> None:
-    """Push the agent's branch to origin (the run's code travels with its state)."""
-    git("push", "--quiet", "--force", REMOTE, f"refs/heads/{branch}:refs/heads/{branch}", cwd=repo)
-
-
 def list_state_refs(repo: Path) -> list[str]:
     """The issue refs that have a state ref on origin."""
     out = git("ls-remote", REMOTE, "refs/middle/state/*", cwd=repo)

@@ -135,6 +135,14 @@ class IssueStore(Protocol):
         """What a person does to approve `issue` for dispatch, for the refusal's message."""
         return f"mark it approved where it lives ({issue.source})"
 
+    def how_to_answer(self, ref: str) -> str:
+        """What a person does to answer the agent's question, for the parked run's message."""
+        return f"answer with: middle answer --issue {ref} --text '...'"
+
+    def how_to_review(self, ref: str) -> str:
+        """What a person does to review the finished branch, for the parked run's message."""
+        return f"review with: middle review --issue {ref} --approve (or --request-changes '...')"
+
     def written_answer(self, ref: str) -> Question | None:
         """The open question, if a person has answered it where the store keeps it and
         no resume signal has carried that answer yet (`middle answer` then refuses to

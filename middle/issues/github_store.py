@@ -4,11 +4,17 @@ An issue with sub-issues is an Epic; one with neither parent nor children is sta
 a sub-issue is refused as a dispatch unit, naming its Epic. The agent's question is an
 issue comment carrying a marker, so it can be found again.
 
-Trust: a comment is a question only if middle's own account wrote it; a reply or a review
-counts only from someone with a role on the repository (`author_association` OWNER,
-MEMBER or COLLABORATOR), never from a bot; a pull request counts only if its head branch
-lives in this repository's owner's account, so a fork's PR with the same branch name
-cannot end the run. Every list is read to its last page.
+Trust: a comment is a question only if middle's own account wrote it (whoever `gh` acts
+as: a user, or on Actions the bot the job token writes as); a reply or a review counts
+only from a person, never a bot, with a role on the repository (`author_association`
+OWNER, MEMBER or COLLABORATOR) and write access to it (an org's MEMBER may have none:
+GitHub is asked, once per login); a pull request counts only if its head branch lives in
+this repository's owner's account, so a fork's PR with the same branch name cannot end
+the run. Every list is read to its last page.
+
+On GitHub Actions the agent holds no token: when it is done, middle pushes its branch and
+opens the pull request itself (`confirms_done`), and people answer by replying in a
+comment.
 
 A parked run learns of replies, reviews and a merged or closed PR through `updates`, which
 `poll` calls; what each one means is `middle.issues.github_signals`.
@@ -22,9 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from middle import git
 from middle.checks import Check
 from middle.errors import EpicError, GitHubError, InvalidRefError, UnknownEpicError
-from middle.github import Gh, github_slug, is_not_found
+from middle.github import Gh, WriteAccess, github_slug, is_not_found, on_actions, viewer_login
 from middle.issues.base import BlockerState, Issue, IssueStore, ParkedRun, PullRequest, Quota
 from middle.issues.epic_file import Criterion, Question, SubIssue
 from middle.issues.github_setup import check_gh, set_up_github
@@ -37,12 +44,7 @@ ANSWER_MARKER = "<!-- middle:answer -->"
 TRUSTED = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 _CHECKBOX = re.compile(r"^\s*- \[(?P<mark>[ xX])\] (?P<text>.+)$", re.M)
 _ANY_CHECKBOX = re.compile(r"^\s*- \[[ xX]\] ", re.M)
-
-
-def trusted(item: dict[str, Any]) -> bool:
-    """Whether a comment's or review's author has a role on the repo (and is no bot)."""
-    user = item.get("user") or {}
-    return user.get("type") != "Bot" and item.get("author_association") in TRUSTED
+_BRANCH = re.compile(r"middle/issue-(?P<ref>[0-9]+)")
 
 
 class GitHubIssueStore(IssueStore):
@@ -56,6 +58,7 @@ class GitHubIssueStore(IssueStore):
         self.gh = gh or Gh(repo)
         self.slug = github_slug(repo)
         self._login: str | None = None
+        self.may_write = WriteAccess(self.gh, self.slug)
 
     # -- issues -------------------------------------------------------------------------
 
@@ -113,6 +116,19 @@ class GitHubIssueStore(IssueStore):
 
     def how_to_approve(self, ref: str, issue: Issue) -> str:
         return f"add the approved label (gh issue edit {ref} --add-label approved)"
+
+    def how_to_answer(self, ref: str) -> str:
+        if on_actions():  # no `middle` at hand: the next job reads the reply
+            return f"answer in a comment on issue #{ref}; the next job picks it up"
+        return super().how_to_answer(ref)
+
+    def how_to_review(self, ref: str) -> str:
+        if on_actions():
+            return (
+                f"review the pull request of branch middle/issue-{ref} on GitHub: an "
+                "approval completes the run, a change request goes to the agent"
+            )
+        return super().how_to_review(ref)
 
     def link(self, ref: str) -> str:
         return f"https://github.com/{self.slug}/issues/{ref}"
@@ -174,10 +190,19 @@ class GitHubIssueStore(IssueStore):
     # -- the conversation ---------------------------------------------------------------
 
     def login(self) -> str:
-        """middle's own account: whoever `gh` is logged in as."""
+        """middle's own account: whoever `gh` acts as (a user, or an installation token's
+        bot, which `GET /user` refuses)."""
         if self._login is None:
-            self._login = str(self.gh.api("user")["login"])
+            self._login = viewer_login(self.gh)
         return self._login
+
+    def trusted(self, item: dict[str, Any]) -> bool:
+        """Whether a comment's or review's author may answer or approve: a person (no
+        bot) with a role on the repository and write access to it."""
+        user = item.get("user") or {}
+        if user.get("type") == "Bot" or item.get("author_association") not in TRUSTED:
+            return False
+        return self.may_write(str(user.get("login") or ""))
 
     def comments(self, ref: str) -> list[dict[str, Any]]:
         return self.gh.api_list(f"repos/{self.slug}/issues/{ref}/comments")
@@ -223,7 +248,7 @@ class GitHubIssueStore(IssueStore):
     def _reply_after(self, comments: list[dict[str, Any]], index: int) -> Comment | None:
         for comment in comments[index + 1 :]:
             user = comment.get("user") or {}
-            if not trusted(comment) or user.get("login") == self.login():
+            if user.get("login") == self.login() or not self.trusted(comment):
                 continue
             return Comment(
                 comment["id"], comment["body"], user.get("login", "?"), comment["created_at"],
@@ -263,7 +288,7 @@ class GitHubIssueStore(IssueStore):
     def reviews(self, number: int) -> list[dict[str, Any]]:
         """Every review of the PR, oldest first, from trusted reviewers only."""
         everyone = self.gh.api_list(f"repos/{self.slug}/pulls/{number}/reviews")
-        return [review for review in everyone if trusted(review)]
+        return [review for review in everyone if self.trusted(review)]
 
     def updates(self, parked: ParkedRun) -> dict[str, Any] | None:
         """A merged or closed PR ends the run; a trusted reply answers the agent's
@@ -281,12 +306,47 @@ class GitHubIssueStore(IssueStore):
         return None
 
     def confirms_done(self, branch: str) -> str | None:
-        """None if the branch has a ready PR; otherwise what the agent still has to do."""
+        """None if the branch has a ready PR; otherwise what the agent still has to do.
+        On Actions middle makes the PR itself (`publish`)."""
         pr = self.pull_request(branch)
+        if on_actions():
+            return self.publish(branch, pr)
         if pr is None or pr.state != "OPEN":
             return f"Open a pull request for branch {branch} (not a draft), then finish again."
         if pr.draft:
             return f"Pull request #{pr.number} is a draft: mark it ready, then finish again."
+        return None
+
+    def publish(self, branch: str, pr: PullRequest | None) -> str | None:
+        """Push the agent's branch and open its pull request, ready for review, with
+        middle's own token (the agent holds none). A retry is safe: the push is the same
+        commits again, and an open PR found for the branch is not opened twice. None once
+        the PR stands; what the agent must do if its branch holds no commit."""
+        match = _BRANCH.fullmatch(branch)
+        ahead = "0"
+        if match is not None and git.branch_exists(self.repo, branch):
+            ahead = git.git("rev-list", "--count", f"HEAD..refs/heads/{branch}", cwd=self.repo)
+        if match is None or int(ahead) == 0:
+            return (
+                f"Commit your work on branch {branch} (middle pushes it and opens the "
+                "pull request), then finish again."
+            )
+        git.push_branch(self.repo, branch)
+        if pr is not None and pr.state == "OPEN":
+            if pr.draft:
+                self.gh.run("pr", "ready", str(pr.number), "--repo", self.slug)
+            return None
+        ref = match["ref"]
+        title = self.gh.json("issue", "view", ref, "--repo", self.slug, "--json", "title")
+        body = (
+            f"The agent's work on #{ref}. middle pushed the branch and opened this pull "
+            "request for it: approve it to complete the run, or request changes to send "
+            "your review to the agent."
+        )
+        self.gh.run(
+            "pr", "create", "--repo", self.slug, "--head", branch,
+            f"--title={title['title']}", "--body-file", "-", input=body,  # one word: no option
+        )  # fmt: skip
         return None
 
     # -- operations -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from tenacity import stop_after_attempt
 
 from middle import git
 from middle.engine import StepContext, step
+from middle.issues.base import IssueStore
 from middle.refs import branch_name, session_name
 from middle.steps.services import services
 from middle.steps.turn import MAX_NUDGES
@@ -17,12 +18,11 @@ from middle.steps.turn import MAX_NUDGES
 MAX_REVIEW_ROUNDS = 5
 
 
-def _hints(ref: str) -> dict[str, str]:
+def _hints(ref: str, store: IssueStore) -> dict[str, str]:
+    """What a person does next, as the run's issue store says (on Actions: a comment)."""
     return {
-        "answer": f"answer with: middle answer --issue {ref} --text '...'",
-        "review": (
-            f"review with: middle review --issue {ref} --approve (or --request-changes '...')"
-        ),
+        "answer": store.how_to_answer(ref),
+        "review": store.how_to_review(ref),
         "resume": f"continue with: middle resume --issue {ref}",
     }
 
@@ -33,7 +33,7 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
     Epic's conversation (once, even if this step runs again)."""
     turn = ctx.results["launch-and-drive"]
     ref = str(ctx.input["ref"])
-    hints = _hints(ref)
+    hints = _hints(ref, services(ctx).issues)
     outcome = turn["outcome"]
     state = "waiting-human"
     if outcome == "asked-question":

@@ -2,6 +2,11 @@
 remote and its own tmux server, with the fake `gh` and the event JSON Actions would pass,
 running exactly what the generated workflow's job runs (`middle ci-job`).
 
+As on a real runner, `gh` holds only the job's installation token (`GH_TOKEN`): `GET
+/user` is a 403, what middle writes is authored by `github-actions[bot]`, and the agent,
+which gets no token, has its own `gh` calls refused (exit 4) and cannot push, so middle
+pushes its branch and opens its pull request.
+
 Seen red: with `rebuild_worktree` a no-op, job 2 runs the agent in a folder that is not a
 checkout, and its work never reaches the remote branch;
 with no claim written (run_job going straight to `_act`), the racing job launches a
@@ -11,6 +16,7 @@ second agent; with `read_trigger` trusting every comment, the stranger's comment
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shlex
@@ -35,6 +41,8 @@ from tests.e2e.test_github import FakeGitHub
 
 ISSUE = "108"
 SLUG = "acme/webhooks"
+TOKEN = "ghs_jobtoken0123456789abcdef"
+BOT = "github-actions[bot]"
 POLICY = """\
 [repo]
 default_adapter = "command"
@@ -93,6 +101,7 @@ class World:
             "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
             "GITHUB_RUN_ID": name,
             "GITHUB_STEP_SUMMARY": str(folder / "summary.md"),
+            "GITHUB_ACTIONS": "true", "CI": "true", "GH_TOKEN": TOKEN,  # as on a runner
             "GIT_AUTHOR_NAME": "runner", "GIT_AUTHOR_EMAIL": "runner@example.com",
             "GIT_COMMITTER_NAME": "runner", "GIT_COMMITTER_EMAIL": "runner@example.com",
         }  # fmt: skip
@@ -174,9 +183,12 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("FAKE_GH_STATE", str(tmp_path / "github.json"))
     fake = FakeGitHub(tmp_path / "github.json")
     body = "Deliveries fail now and then.\n\n- [ ] Failed deliveries retry with backoff\n"
+    remote = tmp_path / "github.com" / "acme" / "webhooks.git"
     fake.write(
         {
             "login": "middle-bot",
+            "token": {"value": TOKEN, "bot": BOT},  # the Actions job token: no user
+            "git_remote": str(remote),
             "repo": SLUG,
             "issues": {
                 ISSUE: {"title": "Retry failed webhooks", "body": body, "labels": ["approved"],
@@ -197,7 +209,6 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     git(seed, "init", "-q", "-b", "main")
     git(seed, "add", "-A")
     git(seed, "commit", "-q", "-m", "initial")
-    remote = tmp_path / "github.com" / "acme" / "webhooks.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(remote)], check=True)
     made = World(tmp_path, remote, fake, tmp_path / "agent.jsonl", bin_dir, [])
     yield made
@@ -264,6 +275,9 @@ def test_three_machines_label_then_answer_then_approval(world: World) -> None:
     assert f"refs/heads/middle/issue-{ISSUE}" in world.remote_refs()
     assert "waiting-human" in (first.folder / "summary.md").read_text()
     assert (first.folder / "artifacts" / f"issue-{ISSUE}" / "events.jsonl").exists()
+    (asked,) = [c for c in world.fake.comments(ISSUE) if c["body"].startswith("<!-- middle:st")]
+    assert f"answer in a comment on issue #{ISSUE}" in asked["body"]  # no `middle` at hand
+    assert "middle answer" not in asked["body"]
 
     # job 2, a day later on another runner: the answer comes as a comment.
     world.fake.comment(ISSUE, "alice", "Base 2 seconds, capped at 5 minutes.")
@@ -284,7 +298,18 @@ def test_three_machines_label_then_answer_then_approval(world: World) -> None:
     steps = second.steps()
     assert steps["prepare-worktree"]["attempts"] == 1  # not replayed on this machine
     assert steps["launch-and-drive"]["attempts"] == 1
-    assert world.fake.pr()["isDraft"] is False
+    # The agent has no token: its own `gh pr create` was refused as gh refuses it, and
+    # middle pushed the branch and opened the ready PR with the job's token.
+    github = world.fake.read()
+    (agent_pr,) = [r for r in github.get("refused", []) if r["args"][:2] == ["pr", "create"]]
+    assert agent_pr["code"] == 4
+    assert agent_pr["stderr"].startswith("To get started with GitHub CLI, please run:")
+    pr = world.fake.pr()
+    assert (pr["isDraft"], pr["author"], pr["author_is_bot"]) == (False, BOT, True)
+    head = ["git", "--git-dir", str(world.remote), "rev-parse", f"middle/issue-{ISSUE}"]
+    assert pr["headRefOid"] in subprocess.run(head, capture_output=True, text=True).stdout
+    assert "do not push and do not open a pull request" in briefs[0]
+    assert ["api", "user"] not in github["calls"]  # an installation token has no user
 
     # job 3: the approving review.
     world.fake.review("bob", "APPROVED", "")
@@ -294,8 +319,11 @@ def test_three_machines_label_then_answer_then_approval(world: World) -> None:
     (finished,) = third.workflows()
     assert (finished["id"], finished["state"]) == (run["id"], "completed")
     assert world.saved()["state"]["tables"]["workflows"][0]["state"] == "completed"
-    status = [c for c in world.fake.comments(ISSUE) if c["body"].startswith("<!-- middle:status")]
+    comments = world.fake.comments(ISSUE)
+    status = [c for c in comments if c["body"].startswith("<!-- middle:status")]
     assert len(status) == 1 and "completed" in status[0]["body"]  # one comment, updated
+    (question,) = [c for c in comments if c["body"].startswith("<!-- middle:question")]
+    assert (question["login"], question["bot"]) == (status[0]["login"], True) == (BOT, True)
 
 
 def test_the_agent_session_continues_across_jobs(world: World) -> None:
@@ -425,3 +453,202 @@ def test_a_branch_that_cannot_be_pushed_still_saves_the_run_and_frees_the_issue(
     assert saved["state"]["tables"]["workflows"][0]["state"] == "waiting-human"
     assert done.returncode == 1
     assert "could not be pushed" in done.stderr
+
+
+# -- issue 20 items 2, 3 and 13: the job token's bot, middle's PR, malformed events --------
+
+
+def test_another_bots_reply_and_a_strangers_question_count_for_nothing(world: World) -> None:
+    """middle's own account is the job token's bot: its question counts, another bot's
+    reply (even with a role) and a stranger's question marker do not. Seen red: with the
+    identity read from `gh api user`, the job failed on the 403."""
+    world.script({"do": "ask", "question": "Which backoff base?"}, {"do": "done"})
+    assert world.machine("job1").job("issues", labeled(world)).returncode == 0
+    world.fake.comment(ISSUE, "renovate[bot]", "Base 10.", bot=True, association="MEMBER")
+    marker = "<!-- middle:question kind=question -->\n**The agent has a question:**\n\nx?"
+    world.fake.comment(ISSUE, "mallory", marker, association="NONE")
+    sweep = world.event("schedule", {"schedule": "23 * * * *"})
+
+    idle = world.machine("sweep1").job("schedule", sweep)
+    assert idle.returncode == 0, idle.stderr
+    assert "still parked: nothing new to act on" in idle.stdout
+    assert len(world.agent_log("launch")) == 1
+
+    world.fake.comment(ISSUE, "alice", "Base 2 seconds.")
+    assert world.machine("sweep2").job("schedule", sweep).returncode == 0
+    assert "Base 2 seconds." in world.agent_log("turn")[-1]["brief"]
+
+
+def test_a_strangers_status_marker_is_not_middles_status_comment(world: World) -> None:
+    """Seen red: the first comment starting with the status marker was taken as middle's
+    own; editing mallory's was refused, and the issue got no status at all."""
+    world.fake.comment(ISSUE, "mallory", "<!-- middle:status -->\nall done!", association="NONE")
+    world.script({"do": "ask", "question": "Which backoff base?"})
+    assert world.machine("job1").job("issues", labeled(world)).returncode == 0
+    status = [c for c in world.fake.comments(ISSUE) if c["body"].startswith("<!-- middle:st")]
+    assert [(c["login"], c["body"].endswith("all done!")) for c in status] == [
+        ("mallory", True), (BOT, False)
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def on_a_runner(world: World, monkeypatch: pytest.MonkeyPatch) -> Machine:
+    """This test process as a job on a runner: a checkout, the job token, the fake gh."""
+    machine = world.machine("job")
+    for name in ("GITHUB_ACTIONS", "CI", "GH_TOKEN", "MIDDLE_HOME", "PATH"):
+        monkeypatch.setenv(name, machine.env[name])
+    return machine
+
+
+def agent_commits(checkout: Path, count: int) -> None:
+    branch = f"middle/issue-{ISSUE}"
+    git(checkout, "checkout", "-q", "-B", branch)
+    for n in range(count):
+        (checkout / f"work{n}.txt").write_text(f"{n}\n")
+        git(checkout, "add", "-A")
+        git(checkout, "commit", "-q", "-m", f"work {n}")
+    git(checkout, "checkout", "-q", "main")
+
+
+def test_done_on_actions_pushes_and_opens_one_ready_pr_however_often_it_runs(
+    world: World, on_a_runner: Machine
+) -> None:
+    """A re-run step finds the PR it opened, and pushes the same branch again. Seen red:
+    without the look-up, the second run's `gh pr create` was refused (a PR for the branch
+    already exists) and the turn failed."""
+    from middle.issues.github_store import GitHubIssueStore
+
+    branch = f"middle/issue-{ISSUE}"
+    store = GitHubIssueStore(on_a_runner.checkout)
+    assert store.confirms_done(branch) is not None  # no branch, no commit: nothing to push
+    agent_commits(on_a_runner.checkout, 0)
+    missing = store.confirms_done(branch)
+    assert missing is not None and missing.startswith(f"Commit your work on branch {branch}")
+    assert world.fake.read()["prs"] == []
+
+    agent_commits(on_a_runner.checkout, 2)
+    assert store.confirms_done(branch) is None
+    assert GitHubIssueStore(on_a_runner.checkout).confirms_done(branch) is None  # a retry
+    (pr,) = world.fake.read()["prs"]
+    assert (pr["isDraft"], pr["author"], pr["title"]) == (False, BOT, "Retry failed webhooks")
+    assert f"refs/heads/{branch}" in world.remote_refs()
+
+    world.fake.update_pr(isDraft=True)  # someone made it a draft: the agent cannot undo it
+    assert store.confirms_done(branch) is None
+    assert world.fake.pr()["isDraft"] is False
+
+
+def test_nothing_the_agent_can_read_holds_the_token(world: World) -> None:
+    """The agent's process environment, the checkout's and the worktree's git config and
+    every file of the job's machine are free of the job token while the agent works.
+    Seen red: middle put `AUTHORIZATION: basic <token>` into its own environment as git
+    config, so the tmux server it started carried it."""
+    gate = world.root / "go"
+    world.script({"do": "ask", "question": "Which backoff base?", "wait_for": str(gate)})
+    machine = world.machine("job1")
+    job = machine.start("issues", labeled(world))
+    wait_until(lambda: world.agent_log("launch"))
+    panes = subprocess.run(
+        ["tmux", "-S", world.sockets[-1], "list-panes", "-a", "-F", "#{pane_pid}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert panes
+    for pid in panes:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        assert TOKEN.encode() not in environ
+        assert b"GIT_CONFIG_" not in environ and b"GH_TOKEN" not in environ
+    # middle made no copy of the token for git in its own environment, which the tmux
+    # server inherits (whether the server keeps GH_TOKEN itself is the agent launch's
+    # business: issue 20 item 8)
+    server = subprocess.run(
+        ["tmux", "-S", world.sockets[-1], "display", "-p", "#{pid}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    basic = base64.b64encode(f"x-access-token:{TOKEN}".encode())
+    for entry in Path(f"/proc/{server}/environ").read_bytes().split(b"\0"):
+        if entry.startswith(b"GIT_CONFIG_"):
+            assert TOKEN.encode() not in entry and basic not in entry
+    held = [
+        path
+        for path in machine.folder.rglob("*")
+        if path.is_file() and TOKEN.encode() in path.read_bytes()
+    ]
+    gate.touch()
+    _out, err = job.communicate(timeout=120)
+    assert job.returncode == 0, err
+    assert held == []
+    assert "extraheader" not in git(machine.checkout, "config", "--list", "--show-origin")
+
+
+MALFORMED: list[tuple[str, str, bytes | None]] = [
+    ("issues", "no file", None),
+    ("issues", "a directory", b"<dir>"),
+    ("issues", "empty", b""),
+    ("issues", "not JSON", b"{nope"),
+    ("schedule", "not UTF-8", b'\xff\xfe{"schedule": 1}'),
+    ("schedule", "a list", b"[]"),
+    ("schedule", "null", b"null"),
+    ("workflow_dispatch", "a string", b'"7"'),
+    ("issues", "{}", b"{}"),
+    ("issue_comment", "{}", b"{}"),
+    ("pull_request_review", "{}", b"{}"),
+    ("workflow_dispatch", "{}", b"{}"),
+    ("issues", "a string number", b'{"action": "labeled", "issue": {"number": "108"},'
+                                   b' "label": {"name": "approved"}, "sender": {"login": "a"}}'),
+    ("issues", "a negative number", b'{"action": "labeled", "issue": {"number": -108},'
+                                     b' "sender": {"login": "alice"}}'),
+    ("issue_comment", "no comment", b'{"action": "created", "issue": {"number": 108},'
+                                    b' "comment": null}'),
+    ("pull_request_review", "no head", b'{"action": "submitted", "review": {"user":'
+                                       b' {"login": "bob"}, "author_association": "MEMBER"},'
+                                       b' "pull_request": {"head": []}}'),
+    ("workflow_dispatch", "inputs a list", b'{"inputs": ["108"]}'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["ci-route", "ci-job"])
+@pytest.mark.parametrize(
+    ("event_name", "what", "content"), MALFORMED, ids=[f"{n}-{w}" for n, w, _ in MALFORMED]
+)
+def test_a_malformed_event_is_one_line_exit_1_and_writes_nothing(
+    world: World, command: str, event_name: str, what: str, content: bytes | None
+) -> None:
+    """Seen red: `{}` gave a KeyError traceback, a missing file FileNotFoundError, and
+    non-JSON a JSONDecodeError, each after ci-job had set git up for the token."""
+    machine = world.machine("job")
+    event = machine.folder / "event.json"
+    if content == b"<dir>":
+        event.mkdir()
+    elif content is not None:
+        event.write_bytes(content)
+    output = machine.folder / "github-output"
+    argv = [sys.executable, "-m", "middle", command, "--event-name", event_name]
+    argv += ["--event-path", str(event)]
+    argv += ["--artifacts", str(machine.folder / "artifacts")] if command == "ci-job" else []
+    env = {**machine.env, "GITHUB_OUTPUT": str(output), "GITHUB_EVENT_PATH": ""}
+
+    done = subprocess.run(argv, cwd=machine.checkout, env=env, capture_output=True, text=True)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("middle: ")
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "event" in done.stderr
+    written = [p.name for p in machine.folder.iterdir()]
+    assert sorted(written) == sorted(["webhooks", *(["event.json"] if content is not None else [])])
+    assert not [r for r in world.remote_refs() if r.startswith("refs/middle/")]
+    assert world.fake.read().get("calls", []) == []  # not even a question to GitHub
+
+
+def test_no_event_file_at_all_is_one_line(world: World) -> None:
+    machine = world.machine("job")
+    env = {**machine.env, "GITHUB_EVENT_PATH": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "middle", "ci-job", "--event-name", "issues"],
+        cwd=machine.checkout, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == (
+        "middle: no event file: pass --event-path, or run on GitHub Actions (it sets "
+        "GITHUB_EVENT_PATH)\n"
+    )
+    assert sorted(p.name for p in machine.folder.iterdir()) == ["webhooks"]

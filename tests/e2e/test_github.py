@@ -118,8 +118,13 @@ def github(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> FakeGitHub:
                 "110": {"title": "Backoff", "body": "Exponential.", "parent": 108},
             },
             "prs": [],
+            # roles on the repository (the collaborator permission endpoint); anyone
+            # else is no collaborator (404)
+            "permissions": {"carol": "write", "dana": "maintain", "erin": "admin",
+                            "frank": "read", "gina": "triage"},
         }
     )  # fmt: skip
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)  # a person's machine, not a runner
     (sandbox.repo / ".middle" / "policy.toml").write_text(
         '[epic_store]\nmode = "github"\n\n[limits]\nlaunch_timeout_seconds = 30\n'
         "turn_timeout_seconds = 60\n\n"
@@ -421,3 +426,60 @@ def test_an_issue_without_the_approved_label_is_refused_unless_forced(
     assert "gh issue edit 108 --add-label approved" in refused.stderr
     forced = sandbox.middle("implement", "--issue", EPIC, "--agent", "command", "--force")
     assert forced.returncode == 0, forced.stderr
+
+
+# -- issue 20 item 10: a role is not write access -----------------------------------------
+
+
+def test_a_member_without_write_access_neither_answers_nor_approves(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    """An org MEMBER may have no write role on the repository: GitHub's collaborator
+    permission endpoint decides, asked once per login per command. Seen red: frank (a
+    MEMBER with read access) answered the question, and gina's (triage) approval
+    completed the run."""
+    sandbox.script({"do": "ask", "question": "Retry 4xx too?"}, {"do": "done", "pr": "ready"})
+    implement(sandbox)
+    github.comment(EPIC, "frank", "Yes, retry everything.", association="MEMBER")
+    github.comment(EPIC, "frank", "And 3xx.", association="MEMBER")
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+    asked = [c for c in github.read()["calls"] if c[-1].endswith("/frank/permission")]
+    assert len(asked) == 1  # two comments, one question to GitHub
+
+    github.comment(EPIC, "dana", "No: only 5xx.", association="MEMBER")  # maintain
+    assert "issue 108: answer" in sandbox.middle("poll").stdout
+    assert "retry everything" not in sandbox.agent_log("turn")[1]["brief"]
+
+    github.review("gina", "APPROVED", "lgtm", association="MEMBER", protected=False)
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+    assert sandbox.workflow()["state"] == "waiting-human"
+    github.review("erin", "APPROVED", "", association="MEMBER", protected=False)
+    assert "issue 108: approve" in sandbox.middle("poll").stdout
+
+
+# -- issue 20 item 2: who middle is, for every kind of token -------------------------------
+
+
+@pytest.mark.parametrize(
+    "bot", [None, "github-actions[bot]", "middle-helper[bot]"], ids=["user", "actions", "app"]
+)
+def test_middle_knows_its_own_account_for_every_kind_of_token(
+    sandbox: Sandbox, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, bot: str | None
+) -> None:
+    """A user's token, the Actions job token and a GitHub App's token: GraphQL's viewer
+    names each, and a question counts when that account wrote it (another bot's marker
+    never does). Seen red: `gh api user` is a 403 for both installation tokens."""
+    from middle.issues.github_store import GitHubIssueStore
+
+    if bot is not None:
+        github.write({**github.read(), "token": {"value": "ghs_x", "bot": bot}})
+        monkeypatch.setenv("GH_TOKEN", "ghs_x")
+    store = GitHubIssueStore(sandbox.repo)
+    assert store.login() == (bot or "middle-bot")
+
+    store.record_question(EPIC, "Retry 4xx too?", kind="question")
+    (mine,) = github.comments(EPIC)
+    assert (mine["login"], mine.get("bot", False)) == (bot or "middle-bot", bot is not None)
+    github.comment(EPIC, "other[bot]", "<!-- middle:question kind=question -->\nx", bot=True)
+    question = GitHubIssueStore(sandbox.repo).open_question(EPIC)
+    assert question is not None and question.text == "Retry 4xx too?"

@@ -3,7 +3,19 @@
 It answers exactly the commands middle (and the stand-in agent) issue, with payloads shaped
 like `gh ... --json` output and GitHub's REST API, and refuses anything else, so a new
 call cannot pass untested. State: the file named by FAKE_GH_STATE; every call is appended
-to its "calls" list.
+to its "calls" list, and every refused one also to "refused" (args, exit code, stderr).
+
+Who gh is logged in as:
+
+- by default a user's own login (`gh auth login`, kept in the keyring): the account
+  `login`, for any process of that user;
+- with `token` set (`{"value": "ghs_...", "bot": "github-actions[bot]"}`), only an
+  installation token, as on a GitHub Actions runner (the job's `GH_TOKEN`) or for a GitHub
+  App (`<app-slug>[bot]`). A call without `GH_TOKEN`/`GITHUB_TOKEN` in its environment
+  fails as gh does with no login at all (exit 4, gh's own hint for Actions, CI or a
+  terminal); `GET /user` is a 403 ("Resource not accessible by integration"); GraphQL's
+  `viewer` is the bot; and what the token writes is authored by the bot (type `Bot`,
+  author association `NONE`).
 """
 
 from __future__ import annotations
@@ -12,6 +24,7 @@ import fcntl
 import json
 import os
 import re
+import subprocess
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -23,9 +36,60 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def fail(message: str, code: int = 1) -> None:
-    print(message, file=sys.stderr)
-    raise SystemExit(code)
+class Refused(Exception):
+    """A call gh would refuse: `message` on stderr, `body` (GitHub's error JSON) on
+    stdout, exit `code`."""
+
+    def __init__(self, message: str, code: int = 1, body: Any = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.body = message, code, body
+
+
+def fail(message: str, code: int = 1, body: Any = None) -> None:
+    raise Refused(message, code, body)
+
+
+BOT_IDS = {"github-actions[bot]": 41898282}
+VIEWER_LOGIN = re.compile(r"\s*(query\s*)?\{\s*viewer\s*\{\s*login\s*\}\s*\}\s*")
+
+
+def auth_help() -> str:
+    """What gh prints, exit code 4, when it has no token at all (gh's own `authHelp`)."""
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        return (
+            "gh: To use GitHub CLI in a GitHub Actions workflow, set the GH_TOKEN environment "
+            "variable. Example:\n  env:\n    GH_TOKEN: ${{ github.token }}"
+        )
+    if os.environ.get("CI"):
+        return "gh: To use GitHub CLI in automation, set the GH_TOKEN environment variable."
+    return (
+        "To get started with GitHub CLI, please run:  gh auth login\n"
+        "Alternatively, populate the GH_TOKEN environment variable with a GitHub API "
+        "authentication token."
+    )
+
+
+def env_token() -> str | None:
+    return os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN") or None
+
+
+def authenticate(state: dict[str, Any]) -> None:
+    """Refuse the call as gh does when this process holds no usable token."""
+    token = state.get("token")
+    if token is None:
+        return  # a user's keyring login: every process of the user has it
+    given = env_token()
+    if given is None:
+        fail(auth_help(), 4)
+    if given != token["value"]:
+        fail("HTTP 401: Bad credentials (https://api.github.com/graphql)\n"
+             "Try authenticating with:  gh auth login")  # fmt: skip
+
+
+def actor(state: dict[str, Any]) -> tuple[str, bool]:
+    """Who this call acts as: (login, is a bot)."""
+    token = state.get("token")
+    return (token["bot"], True) if token is not None else (state["login"], False)
 
 
 def issue_json(repo: str, number: str, issue: dict[str, Any]) -> dict[str, Any]:
@@ -44,11 +108,30 @@ def issue_json(repo: str, number: str, issue: dict[str, Any]) -> dict[str, Any]:
 
 
 def option(args: list[str], name: str, default: str | None = None) -> str | None:
+    """A flag's value, given as `--name value` or `--name=value` (as gh's pflag reads it)."""
+    for arg in args:
+        if arg.startswith(f"{name}="):
+            return arg.partition("=")[2]
     return args[args.index(name) + 1] if name in args else default
 
 
 def user(login: str, bot: bool = False) -> dict[str, Any]:
-    return {"login": login, "id": abs(hash(login)) % 10**7, "type": "Bot" if bot else "User"}
+    number = BOT_IDS.get(login, sum(ord(c) * 31**i for i, c in enumerate(login)) % 10**7)
+    return {"login": login, "id": number, "type": "Bot" if bot else "User"}
+
+
+def comment_json(repo: str, number: str, c: dict[str, Any]) -> dict[str, Any]:
+    """An issue comment as GitHub's REST API gives it."""
+    return {
+        "id": c["id"],
+        "node_id": f"IC_{c['id']}",
+        "body": c["body"],
+        "user": user(c["login"], c.get("bot", False)),
+        "created_at": c["created_at"],
+        "updated_at": c.get("updated_at", c["created_at"]),
+        "html_url": f"{HOST}/{repo}/issues/{number}#issuecomment-{c['id']}",
+        "author_association": c.get("association", "MEMBER"),
+    }
 
 
 def rest_issue(state: dict[str, Any], number: str) -> dict[str, Any]:
@@ -72,6 +155,11 @@ def rest_issue(state: dict[str, Any], number: str) -> dict[str, Any]:
 def api(state: dict[str, Any], path: str) -> Any:
     repo = state["repo"]
     if path == "user":
+        if state.get("token") is not None:  # an installation token has no user
+            docs = "https://docs.github.com/rest/users/users#get-the-authenticated-user"
+            message = "Resource not accessible by integration"
+            body = {"message": message, "documentation_url": docs, "status": "403"}
+            fail(f"gh: {message} (HTTP 403)", 1, body)
         return user(state["login"])
     if path == "rate_limit":
         core = {"limit": 5000, "used": 13, "remaining": 4987, "reset": 1_900_000_000}
@@ -96,25 +184,22 @@ def api(state: dict[str, Any], path: str) -> Any:
                 fail("gh: Not Found (HTTP 404)")
             return rest_issue(state, str(issue["parent"]))
         return [
-            {
-                "id": c["id"],
-                "node_id": f"IC_{c['id']}",
-                "body": c["body"],
-                "user": user(c["login"], c.get("bot", False)),
-                "created_at": c["created_at"],
-                "updated_at": c["created_at"],
-                "html_url": f"{HOST}/{repo}/issues/{number}#issuecomment-{c['id']}",
-                "author_association": c.get("association", "MEMBER"),
-            }
-            for c in state.setdefault("comments", {}).get(number, [])
+            comment_json(repo, number, c) for c in state.setdefault("comments", {}).get(number, [])
         ]
     match = re.fullmatch(rf"repos/{re.escape(repo)}/collaborators/([^/]+)/permission", path)
     if match:  # GitHub answers 404 for someone who is not a collaborator at all
-        permission = state.get("permissions", {}).get(match[1])
-        if permission is None:
-            fail("gh: Not Found (HTTP 404)")
-        legacy = {"maintain": "write", "triage": "read"}.get(permission, permission)
-        return {"permission": legacy, "role_name": permission, "user": user(match[1])}
+        role = state.get("permissions", {}).get(match[1])
+        if role is None:
+            docs = "https://docs.github.com/rest/collaborators/collaborators"
+            body = {"message": "Not Found", "documentation_url": docs, "status": "404"}
+            fail("gh: Not Found (HTTP 404)", 1, body)
+        # `permission` is the legacy base role (maintain reads as write, triage as read,
+        # a custom role as the role it is based on); `role_name` the role itself.
+        # A custom role is written "name:base".
+        name, _, base = role.partition(":")
+        legacy = base or {"maintain": "write", "triage": "read"}.get(name, name)
+        collaborator = {**user(match[1]), "role_name": name}
+        return {"permission": legacy, "role_name": name, "user": collaborator}
     match = re.fullmatch(rf"repos/{re.escape(repo)}/pulls/(\d+)/reviews", path)
     if match:
         pr = next((p for p in state["prs"] if p["number"] == int(match[1])), None)
@@ -174,19 +259,41 @@ def with_headers(result: Any, path: str, page: Any) -> Raw:
     return Raw("\n".join(headers) + "\n\n" + body)
 
 
+def git_credential(state: dict[str, Any], stdin: str) -> Raw | None:
+    """`gh auth git-credential get`: git's credential helper protocol, answering for
+    github.com with the token gh holds (nothing, exit 1, without one)."""
+    asked = dict(line.partition("=")[::2] for line in stdin.splitlines() if "=" in line)
+    token = state.get("token")
+    secret = (env_token() if token is not None else state.get("user_token")) or None
+    if asked.get("host") != "github.com" or secret is None:
+        fail("", 1)
+    login = "x-access-token" if token is not None else state["login"]
+    lines = [f"protocol={asked.get('protocol', 'https')}", "host=github.com"]
+    return Raw("\n".join([*lines, f"username={login}", f"password={secret}"]))
+
+
 def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
     repo = state["repo"]
     if args == ["--version"]:
         print("gh version 2.63.0 (2024-11-27)\nhttps://github.com/cli/cli/releases/tag/v2.63.0")
         return None
-    if args[:2] == ["auth", "status"]:
-        if not state.get("auth_ok", True):
+    if args[:2] == ["auth", "status"]:  # `auth` commands need no login to run
+        if not state.get("auth_ok", True) or (state.get("token") and env_token() is None):
             fail("You are not logged into any GitHub hosts. To log in, run: gh auth login")
+        source = "GH_TOKEN" if state.get("token") else "keyring"
         print(
-            f"github.com\n  ✓ Logged in to github.com account {state['login']} (keyring)",
+            f"github.com\n  ✓ Logged in to github.com account {actor(state)[0]} ({source})",
             file=sys.stderr,
         )
         return None
+    if args == ["auth", "git-credential", "get"]:
+        return git_credential(state, stdin)
+    authenticate(state)
+    if args[:2] == ["api", "graphql"] and len(args) == 4 and args[2] == "-f":
+        query = args[3].removeprefix("query=")
+        if args[3].startswith("query=") and VIEWER_LOGIN.fullmatch(query):
+            return {"data": {"viewer": {"login": actor(state)[0]}}}
+        fail(f"fake gh: unsupported graphql query: {args[3]}")
     if args[0] == "api" and len(args) in (2, 3, 4) and set(args[1:-1]) <= {"--paginate", "-i"}:
         result = api(state, args[-1].partition("?")[0])
         page = paged(result, args[-1], "--paginate" in args)
@@ -202,17 +309,12 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         if not found:
             fail("gh: Not Found (HTTP 404)")
         number, comment = found[0]
+        if (comment["login"], comment.get("bot", False)) != actor(state):
+            fail("gh: Resource not accessible by integration (HTTP 403)"
+                 if state.get("token") else "gh: Not Found (HTTP 404)")  # fmt: skip
         comment["body"] = json.loads(stdin)["body"]
         comment["updated_at"] = now()
-        return {
-            "id": comment["id"],
-            "body": comment["body"],
-            "user": user(comment["login"]),
-            "html_url": f"{HOST}/{repo}/issues/{number}#issuecomment-{comment['id']}",
-            "created_at": comment["created_at"],
-            "updated_at": comment["updated_at"],
-            "author_association": "MEMBER",
-        }
+        return comment_json(repo, number, comment)
     if args[:2] == ["issue", "view"] and "--json" in args:
         number, where = args[2], option(args, "--repo")
         issues = state["issues"] if where == repo else state.get("foreign", {}).get(where, {})
@@ -258,9 +360,11 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         number = args[2]
         comments = state.setdefault("comments", {}).setdefault(number, [])
         comment_id = 100 + sum(len(c) for c in state["comments"].values())
-        comments.append(
-            {"id": comment_id, "login": state["login"], "body": stdin, "created_at": now()}
-        )
+        login, bot = actor(state)
+        written = {"id": comment_id, "login": login, "body": stdin, "created_at": now()}
+        if bot:  # a bot has no role on the repository
+            written.update(bot=True, association="NONE")
+        comments.append(written)
         print(f"{HOST}/{repo}/issues/{number}#issuecomment-{comment_id}")
         return None
     if args[:2] == ["pr", "list"] and option(args, "--repo") == repo:
@@ -280,21 +384,13 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
             for p in prs
         ]
     if args[:2] == ["pr", "create"]:
-        head = option(args, "--head")
-        number = 200 + len(state["prs"])
-        state["prs"].append(
-            {
-                "number": number,
-                "head": head,
-                "title": option(args, "--title", ""),
-                "isDraft": "--draft" in args,
-                "state": "OPEN",
-                "reviewDecision": "",
-                "headRefOid": "0" * 40,
-                "reviews": [],
-            }
-        )
-        print(f"{HOST}/{repo}/pull/{number}")
+        return create_pr(state, args, stdin)
+    if args[:2] == ["pr", "ready"] and option(args, "--repo") == repo:
+        pr = next((p for p in state["prs"] if str(p["number"]) == args[2]), None)
+        if pr is None:
+            fail(f"GraphQL: Could not resolve to a PullRequest with the number of {args[2]}.")
+        pr["isDraft"] = False
+        print(f'✓ Pull request {repo}#{args[2]} is marked as "ready for review"', file=sys.stderr)
         return None
     if args[:2] == ["label", "create"] and "--force" in args and option(args, "--repo") == repo:
         state.setdefault("labels", {})[args[2]] = {
@@ -305,17 +401,68 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
     fail(f"fake gh: unsupported command: gh {' '.join(args)}")
 
 
+def create_pr(state: dict[str, Any], args: list[str], stdin: str) -> None:
+    """`gh pr create --head B --title T --body(-file) ...`, as strict as gh and GitHub: a
+    title and a body are required without a terminal, the head branch must be on GitHub
+    (`git_remote`, when the state names the bare remote), and a branch has one open PR."""
+    repo = state["repo"]
+    head = option(args, "--head")
+    body = stdin if option(args, "--body-file") == "-" else option(args, "--body")
+    if option(args, "--title") is None or body is None:
+        fail("must provide `--title` and `--body` (or `--fill` or `fill-first` or "
+             "`--fillverbose`) when not running interactively")  # fmt: skip
+    oid = "0" * 40
+    if state.get("git_remote"):
+        found = subprocess.run(
+            ["git", "--git-dir", state["git_remote"], "rev-parse", "--verify", "-q",
+             f"refs/heads/{head}"], capture_output=True, text=True,
+        )  # fmt: skip
+        if found.returncode != 0:
+            fail("pull request create failed: GraphQL: Head sha can't be blank, Base sha "
+                 "can't be blank, No commits between main and "
+                 f"{head}, Head ref must be a branch (createPullRequest)")  # fmt: skip
+        oid = found.stdout.strip()
+    for pr in state["prs"]:
+        if pr["head"] == head and pr["state"] == "OPEN" and not pr.get("head_owner"):
+            fail(f'a pull request for branch "{head}" into branch "main" already exists:\n'
+                 f"{HOST}/{repo}/pull/{pr['number']}")  # fmt: skip
+    number = 200 + len(state["prs"])
+    login, bot = actor(state)
+    state["prs"].append(
+        {
+            "number": number,
+            "head": head,
+            "title": option(args, "--title", ""),
+            "body": body,
+            "author": login,
+            "author_is_bot": bot,
+            "isDraft": "--draft" in args,
+            "state": "OPEN",
+            "reviewDecision": "",
+            "headRefOid": oid,
+            "reviews": [],
+        }
+    )
+    print(f"{HOST}/{repo}/pull/{number}")
+
+
 def main() -> None:
     path = os.environ["FAKE_GH_STATE"]
     args = sys.argv[1:] or ["(none)"]
-    stdin = sys.stdin.read() if "-" in args else ""
+    reads_stdin = "-" in args or args[:2] == ["auth", "git-credential"]
+    stdin = sys.stdin.read() if reads_stdin else ""
+    refused: Refused | None = None
     with open(path, "r+") as file:
         fcntl.flock(file, fcntl.LOCK_EX)  # several processes may call gh at once
         state = json.load(file)
         state.setdefault("calls", []).append(args)
         try:
             result = handle(state, args, stdin)
-        finally:  # a refused call is recorded too
+        except Refused as exc:  # a refused call is recorded too
+            refused, result = exc, exc.body
+            entry = {"args": args, "code": exc.code, "stderr": exc.message}
+            state.setdefault("refused", []).append(entry)
+        finally:
             file.seek(0)
             file.truncate()
             json.dump(state, file, indent=1)
@@ -323,6 +470,10 @@ def main() -> None:
         print(result)
     elif result is not None:
         print(json.dumps(result))
+    if refused is not None:
+        if refused.message:
+            print(refused.message, file=sys.stderr)
+        raise SystemExit(refused.code)
 
 
 if __name__ == "__main__":
