@@ -6,7 +6,9 @@ store's whole API. Run rows are read and changed through the engine's `Runs`; th
 
 from middle.store.base import (
     database_file,
+    is_busy,
     iso,
+    patient,
     utcnow,
     write_transaction,
 )
@@ -151,6 +153,7 @@ __all__ = [
     "import_run_rows",
     "insert_idempotent",
     "integrity_check",
+    "is_busy",
     "is_disk_full",
     "iso",
     "last_event",
@@ -166,6 +169,7 @@ __all__ = [
     "merge_workflow_meta",
     "migrate",
     "open_db",
+    "patient",
     "recent_events",
     "recent_hook_deliveries",
     "record_attempt_error",
