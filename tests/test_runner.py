@@ -352,8 +352,9 @@ def test_a_driven_run_waits_out_a_locked_database_past_any_patience(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Issue 20 item 17: a driver never gives up on a busy database, however long other
-    commands would wait (here: not at all). Seen red: the step's write raised
-    `DatabaseBusyError`, and the run failed."""
+    commands would wait (here: not at all). Seen red: the step's write raised `database is
+    locked` (and, with the connection's retry but no driver's patience, `DatabaseBusyError`),
+    and the run failed."""
     monkeypatch.setattr(PatientConnection, "patience", stop_after_attempt(1))
     middle_db.execute("PRAGMA busy_timeout = 20")
 

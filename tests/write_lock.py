@@ -26,8 +26,8 @@ class HeldLock:
 
 @contextmanager
 def write_lock_held(database: Path, seconds: float) -> Iterator[HeldLock]:
-    """Hold the database's write lock from a thread for `seconds` (or until
-    `held.release` is set); the block runs while it is held."""
+    """Hold the database's write lock from a thread for `seconds`, or until
+    `held.release` is set, or the block ends; the block runs while it is held."""
     held = HeldLock(seconds)
     taken = threading.Event()
 

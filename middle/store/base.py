@@ -65,8 +65,8 @@ class PatientConnection(sqlite3.Connection):
             waited = time.monotonic() - started
             raise DatabaseBusyError(
                 f"the database {self.path or '(in memory)'} stayed locked by another "
-                f"process for {waited:.0f}s ({exc}); run the command again once that "
-                f"process is done with it (`fuser {self.path}` names it)"
+                f"process for {waited:.1f}s ({exc}); run the command again once that "
+                f"process is done with it"
             ) from exc
 
 
