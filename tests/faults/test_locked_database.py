@@ -31,9 +31,10 @@ def prompted(sandbox: Sandbox) -> bool:
 def test_a_write_lock_held_past_busy_timeout_mid_turn_does_not_end_the_run(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Seen red: draining the agent's Stop hook raised `database is locked`, the turn's
-    one attempt failed, and the run was compensated while the agent was working, with
-    tracebacks on stderr."""
+    """Seen red, twice: on the code before (with a 12 s hold, past its fixed 10 s busy
+    timeout), and with the busy-timeout knob but no retrying connection: draining the
+    agent's Stop hook raised `database is locked`, the turn's one attempt failed, and the
+    run was compensated, with tracebacks on stderr."""
     finish = tmp_path / "finish"
     sandbox.script({"do": "done", "wait_for": str(finish)})
     monkeypatch.setenv("MIDDLE_BUSY_TIMEOUT_MS", "100")
