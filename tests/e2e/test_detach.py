@@ -124,10 +124,13 @@ def test_a_second_ctrl_c_cancels_the_run_and_rescues_its_work(sandbox: Sandbox) 
     said = stderr_lines_until(dispatcher, DETACHED)
     assert DETACHED in said, said
     dispatcher.send_signal(signal.SIGINT)
-    out, err = dispatcher.communicate(timeout=120)
-    err = "\n".join(said) + "\n" + err
+    assert dispatcher.stdout is not None and dispatcher.stderr is not None
+    err = "\n".join(said) + "\n" + dispatcher.stderr.read()  # (what readline buffered too)
+    out = dispatcher.stdout.read()
+    dispatcher.communicate(timeout=120)  # (closes the pipes)
 
     assert dispatcher.returncode == 1, out + err
+    assert "middle: Ctrl-C again within 2 s cancels the run instead" in err, err
     assert f"middle: a second Ctrl-C: cancelling the run of issue {REF}" in err, err
     assert "Traceback" not in err
     row = sandbox.workflow()
@@ -163,3 +166,32 @@ def test_ctrl_c_detaches_answer_too(sandbox: Sandbox, tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr
     assert "ready for review" in resumed.stdout
     assert len(sandbox.agent_log("launch")) == 2  # one per turn, none for the adoption
+
+
+def test_ctrl_c_detaches_resume_too_and_the_next_resume_adopts_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """`resume` drives the run it adopts in the foreground, so it lets go the same way.
+    Seen red: its Ctrl-C killed the adopted agent."""
+    finish = tmp_path / "finish"
+    sandbox.script({"do": "done", "wait_for": str(finish)})
+    implementing = dispatch_and_wait_for_the_turn(
+        sandbox, "implement", "--issue", REF, "--agent", "command"
+    )
+    implementing.send_signal(signal.SIGTERM)
+    implementing.communicate(timeout=60)
+    resuming = sandbox.popen("resume", "--issue", REF)
+    wait_until(lambda: sandbox.events("agent.adopted") or resuming.poll() is not None)
+
+    resuming.send_signal(signal.SIGINT)
+    out, err = resuming.communicate(timeout=60)
+
+    assert resuming.returncode == 130, out + err
+    assert DETACHED in err.splitlines(), err
+    assert len(sandbox.sessions()) == 1
+    finish.touch()
+    resumed = sandbox.middle("resume", "--issue", REF)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "ready for review" in resumed.stdout
+    assert len(sandbox.agent_log("launch")) == 1
+    assert len(sandbox.events("agent.adopted")) == 2
