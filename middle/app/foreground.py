@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import Any
 
 from middle import git
 from middle.app.home import open_home_db
@@ -41,7 +42,7 @@ class Foreground:
     def __init__(self) -> None:
         self.first: signal.Signals | None = None
         self.again = False
-        self._previous: dict[int, object] = {}
+        self._previous: dict[signal.Signals, Any] = {}
 
     def __enter__(self) -> Foreground:
         if threading.current_thread() is threading.main_thread():
@@ -56,7 +57,7 @@ class Foreground:
         tb: TracebackType | None,
     ) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]  # what signal() gave
+            signal.signal(signum, handler)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.first is None:

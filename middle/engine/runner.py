@@ -242,7 +242,8 @@ class Runner:
             return self._drive(run).finish_cancelled()
 
     def driven(self, workflow_id: str) -> bool:
-        """Whether a process (another than this runner) drives the run now."""
+        """Whether another process (or runner) drives the run now; found without taking
+        the run's lock, so asking never gets in a driver's way."""
         return self.locks.is_held(workflow_id)
 
     @contextmanager

@@ -6,7 +6,6 @@ store's whole API. Run rows are read and changed through the engine's `Runs`; th
 
 from middle.store.base import (
     database_file,
-    is_busy,
     iso,
     patient,
     utcnow,
@@ -153,7 +152,6 @@ __all__ = [
     "import_run_rows",
     "insert_idempotent",
     "integrity_check",
-    "is_busy",
     "is_disk_full",
     "iso",
     "last_event",

@@ -24,9 +24,8 @@ BUSY_WAIT = wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05)
 
 def is_busy(exc: BaseException) -> bool:
     """Whether SQLite said another connection holds the lock a statement needs."""
-    return isinstance(exc, sqlite3.OperationalError) and str(
-        getattr(exc, "sqlite_errorname", "")
-    ).startswith("SQLITE_BUSY")
+    named = getattr(exc, "sqlite_errorname", "") if isinstance(exc, sqlite3.Error) else ""
+    return isinstance(exc, sqlite3.OperationalError) and str(named).startswith("SQLITE_BUSY")
 
 
 class PatientConnection(sqlite3.Connection):
@@ -37,8 +36,9 @@ class PatientConnection(sqlite3.Connection):
     (an autocommit write, or the `BEGIN IMMEDIATE` of `write_transaction`) changed
     nothing, so it runs again, with exponential backoff, until `patience` (a tenacity
     stop) says enough; then `DatabaseBusyError` says which file and for how long. Inside
-    a transaction nothing is retried: this connection's `BEGIN IMMEDIATE` holds the lock
-    already, so a busy there is something else, and surfaces.
+    a transaction nothing is retried: after middle's `BEGIN IMMEDIATE` the lock is held,
+    and in a deferred transaction a busy means its snapshot is stale, which no retry of
+    one statement mends; SQLite's error surfaces.
 
     `patience` is `BUSY_PATIENCE_SECONDS` unless a caller widens it for a while
     (`patient`): the runner does, for as long as it drives a run.
