@@ -17,6 +17,7 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     ├── AgentError               the agent CLI could not be launched or driven
     ├── StoreError               the database cannot be used as it is
     │   ├── AlreadyInFlight      a second live implementation for one (repo, ref)
+    │   ├── DatabaseBusyError    another process kept the database locked too long
     │   └── DiskFullError        the disk is full (temporary: nothing is corrupt)
     ├── NothingParkedError       answer/review/resume/cancel for a run not waiting for it
     ├── RunMovedOnError          a request made for a state the run has left
@@ -38,9 +39,9 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
         ├── StepOutputError      a step returned something that is not JSON
         └── SignalTimeoutError   a wait's deadline passed without its signal
 
-`WorkflowCancelled` is deliberately *not* a `MiddleError`, nor an `Exception`: like
-`asyncio.CancelledError` it derives from `BaseException`, so a step's `except Exception`
-cannot swallow a cancellation by accident.
+`WorkflowCancelled` and `RunDetached` are deliberately *not* a `MiddleError`, nor an
+`Exception`: like `asyncio.CancelledError` they derive from `BaseException`, so a step's
+`except Exception` cannot swallow a cancellation, or a driver letting go, by accident.
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ class AlreadyInFlight(StoreError):
     """A live implementation workflow already exists for this (repo, ref)."""
 
 
+class DatabaseBusyError(StoreError):
+    """Another process held the database's write lock for longer than middle waits (a
+    process driving a run waits for as long as it takes)."""
+
+
 class DiskFullError(StoreError):
     """The disk holding the database is full: free space and retry; nothing is lost."""
 
@@ -147,6 +153,22 @@ class SignalTimeoutError(WorkflowError):
 
 class WorkflowCancelled(BaseException):
     """Raised inside a running step when its workflow has been cancelled."""
+
+
+class RunDetached(BaseException):
+    """Raised in the process driving a run when it lets go of the run (a SIGINT or SIGTERM
+    to a foreground command): the drive unwinds without failing, compensating or
+    checkpointing anything, and its lock is released. The run stays live with no driver,
+    as after a SIGKILL; the agent keeps working; `middle resume` adopts it.
+
+    `signal` names what asked (`SIGINT`); `workflow_id` is the run that was being driven,
+    filled in by the runner that held it (None if the signal came before or after).
+    """
+
+    def __init__(self, signal: str, workflow_id: str | None = None) -> None:
+        super().__init__(signal)
+        self.signal = signal
+        self.workflow_id = workflow_id
 
 
 # -- refusals of the use cases (middle/app, middle/steps, middle/dashboard) --------------

@@ -5,7 +5,9 @@ The agent's hook config runs `.middle/hooks/hook.sh EVENT` with a JSON payload o
 into `.middle/spool/` as one file, so it never blocks or fails the agent, and a hook sent
 while no middle process is listening waits there. `drain_hooks` turns spooled files into
 `events` rows, checking the session token, and deletes them; `hook_deliveries` makes that
-exactly once even if the drainer dies between recording a file and deleting it.
+exactly once even if the drainer dies between recording a file and deleting it. A database
+another process keeps locked is waited out by the store's connection (`PatientConnection`),
+for as long as it takes while a runner drives the run: a busy database never ends a turn.
 """
 
 from __future__ import annotations

@@ -7,17 +7,24 @@ Mount them in any project's `tasks.py` with `ns.add_collection(middle.tasks.ns)`
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from invoke import Collection, Context, Exit
 
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from middle.app.foreground import Foreground
+    from middle.errors import RunDetached
+    from middle.progress import Progress
+
 from middle.errors import MiddleError
 from middle.task_helpers import ISSUE_HELP, REPO_HELP, middle_task
 from middle.task_helpers import console as _console
 from middle.task_helpers import require as _require
+
+T = TypeVar("T")
 
 
 def escape(text: str) -> str:
@@ -162,6 +169,66 @@ def bench(c: Context, workflows: int = 300) -> None:
         print(json.dumps(bench_engine(Path(workdir), workflows), indent=2))
 
 
+def _foreground(repo: str, issue: str | None, drive: Callable[[Progress], T]) -> T:
+    """Run `drive`, a use case that drives a run until it parks or settles, with a live
+    progress line. A SIGINT or SIGTERM lets go of the run, and a second Ctrl-C within
+    2 s cancels it (`middle.app.foreground`)."""
+    from middle.app.foreground import Foreground
+    from middle.errors import RunDetached
+    from middle.progress import Progress
+
+    with Foreground() as foreground:
+        try:
+            with Progress() as progress:
+                return drive(progress)
+        except RunDetached as detached:
+            _let_go(foreground, detached, repo, issue)
+
+
+def _let_go(
+    foreground: Foreground, detached: RunDetached, repo: str, issue: str | None
+) -> NoReturn:
+    """Say how the run was left: detached (exit 128 + the signal's number: 130 for a
+    Ctrl-C, 143 for a SIGTERM), or cancelled by a second Ctrl-C (exit 1, as any cancel)."""
+    import shlex
+    import signal
+    import sys
+
+    from middle.app.foreground import CANCEL_WINDOW, detached_run
+    from middle.app.implement import cancel as run_cancel
+
+    code = 128 + signal.Signals[detached.signal].value
+    row = detached_run(detached, repo, issue)
+    if row is None:  # the signal came before the dispatch, or after the run parked
+        raise Exit("middle: interrupted", code=code)
+    ref = row["epic_ref"]
+    if not foreground.again:
+        where = "" if repo == "." else f" --repo {shlex.quote(row['repo'])}"
+        print(
+            f"middle: detached; the agent keeps working. Continue with: middle resume "
+            f"--issue {ref}{where}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if foreground.first == signal.SIGINT:
+            print(
+                f"middle: Ctrl-C again within {CANCEL_WINDOW:g} s cancels the run instead",
+                file=sys.stderr,
+                flush=True,
+            )
+    if not foreground.cancel_asked():
+        raise Exit(code=code)
+    print(
+        f"middle: a second Ctrl-C: cancelling the run of issue {ref}; its uncommitted "
+        f"work is rescued to a branch, as `middle cancel` does",
+        file=sys.stderr,
+        flush=True,
+    )
+    outcome = run_cancel(row["repo"], ref)
+    _console().print(f"issue {ref}: {outcome.message}", markup=False)
+    raise Exit(code=1)
+
+
 def _report(outcome: Any) -> None:
     """Print how the workflow was left; exit 1 with the reason unless that is a success."""
     if not outcome.ok:
@@ -186,11 +253,8 @@ def implement(
     """Dispatch an agent at an issue and run it until it parks or settles."""
     _require("implement", issue=issue)
     from middle.app.implement import implement as run_implement
-    from middle.progress import Progress
 
-    with Progress() as progress:
-        outcome = run_implement(repo, issue, agent, progress, force=force)
-    _report(outcome)
+    _report(_foreground(repo, issue, lambda p: run_implement(repo, issue, agent, p, force=force)))
 
 
 @middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP, "text": "the answer, verbatim"})
@@ -198,11 +262,8 @@ def answer(c: Context, issue: str = "", text: str = "", repo: str = ".") -> None
     """Answer the agent's question and continue in the same worktree."""
     _require("answer", issue=issue, text=text)
     from middle.app.implement import answer as run_answer
-    from middle.progress import Progress
 
-    with Progress() as progress:
-        outcome = run_answer(repo, issue, text, progress)
-    _report(outcome)
+    _report(_foreground(repo, issue, lambda progress: run_answer(repo, issue, text, progress)))
 
 
 @middle_task(
@@ -224,23 +285,24 @@ def review(
     """Give the local-mode review verdict on a finished branch."""
     _require("review", issue=issue)
     from middle.app.implement import review as run_review
-    from middle.progress import Progress
 
-    with Progress() as progress:
-        outcome = run_review(
-            repo, issue, approve=approve, request_changes=request_changes, progress=progress
+    _report(
+        _foreground(
+            repo,
+            issue,
+            lambda progress: run_review(
+                repo, issue, approve=approve, request_changes=request_changes, progress=progress
+            ),
         )
-    _report(outcome)
+    )
 
 
 @middle_task(help={"issue": "only this issue (default: every live workflow)", "repo": REPO_HELP})
 def resume(c: Context, issue: str | None = None, repo: str = ".") -> None:
     """Adopt in-flight workflows after a crash or restart."""
     from middle.app.implement import resume as run_resume
-    from middle.progress import Progress
 
-    with Progress() as progress:
-        outcomes = run_resume(repo, issue, progress)
+    outcomes = _foreground(repo, issue, lambda progress: run_resume(repo, issue, progress))
     if not outcomes:
         _console().print("No live workflows to resume.")
     failed = [o for o in outcomes if not o.ok]

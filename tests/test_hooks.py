@@ -9,8 +9,9 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from middle.hooks import drain_hooks, install_hook_script
-from middle.store import create_workflow_record, get_workflow
+from middle.store import create_workflow_record, database_file, get_workflow
 from middle.worktree import spool_dir
+from tests.write_lock import write_lock_held
 
 TOKEN = "s3cret-token"
 
@@ -108,6 +109,24 @@ def test_a_hook_file_left_behind_by_a_crashed_drainer_is_recorded_once(
 
     assert drain_hooks(middle_db, "wf-1", worktree, TOKEN) == []
     assert middle_db["events"].count == 1
+    assert list(spool_dir(worktree).glob("*.hook")) == []
+
+
+def test_draining_waits_out_a_write_lock_held_past_busy_timeout(
+    middle_db: Database, tmp_path: Path
+) -> None:
+    """Issue 20 item 17: another process held the write lock for 30 s during a turn.
+    Seen red: the drain raised `database is locked`, which ended the live run."""
+    worktree = setup(middle_db, tmp_path)
+    fire(worktree, "Stop", "{}")
+    middle_db.execute("PRAGMA busy_timeout = 20")
+
+    with write_lock_held(database_file(middle_db), 0.5) as held:
+        (hook,) = drain_hooks(middle_db, "wf-1", worktree, TOKEN)
+        assert held.held_for() >= 0.5
+
+    assert hook.event == "Stop"
+    assert [row["type"] for row in middle_db["events"].rows] == ["hook.Stop"]
     assert list(spool_dir(worktree).glob("*.hook")) == []
 
 

@@ -13,22 +13,26 @@ from typing import Any
 
 import pytest
 from sqlite_utils import Database
-from tenacity import stop_after_attempt, wait_fixed
+from tenacity import retry_if_exception, stop_after_attempt, wait_fixed
 
 from middle import StepContext, Workflow, branch, loop, step, wait_for
 from middle.engine import Registry, Runner
 from middle.engine.locks import RunLocks
 from middle.errors import (
+    RunDetached,
     SignalTimeoutError,
     StepOutputError,
     WorkflowBusyError,
+    WorkflowCancelled,
     WorkflowChangedError,
     WorkflowError,
 )
 from middle.store import create_workflow_record, database_file, get_workflow
+from middle.store.base import PatientConnection
 from middle.store.checkpoints import load_checkpoints
 from middle.store.records import request_cancel
 from middle.testing import StepHarness
+from tests.write_lock import write_lock_held
 
 INPUT = {"repo": "/src/app", "ref": "108", "adapter": "claude"}
 
@@ -290,6 +294,81 @@ def test_a_step_that_checks_for_cancellation_stops_the_run(
     assert result.status == "cancelled"
     assert calls.runs == ["first", "undo-first"]
     assert get_workflow(middle_db, "wf-1")["state"] == "cancelled"
+
+
+def test_a_detach_leaves_the_run_live_with_no_driver_and_resume_finishes_it(
+    middle_db: Database, middle_harness: StepHarness, middle_runner: Runner, calls: Calls
+) -> None:
+    """What a foreground command's Ctrl-C does to the engine (`RunDetached` raised in the
+    middle of a step): nothing is failed, compensated or checkpointed, the lock is free,
+    and a resume runs the interrupted step again."""
+    first = noop("first", calls, compensate=lambda ctx: calls.runs.append("undo-first"))
+
+    @step("turn", retry=retry_if_exception(lambda exc: True))  # even a policy that retries all
+    def turn(ctx: StepContext) -> dict[str, int]:
+        calls.runs.append("turn")
+        if calls.count("turn") == 1:
+            raise RunDetached("SIGINT")
+        return {"attempt": ctx.attempt}
+
+    with pytest.raises(RunDetached) as raised:
+        middle_harness.run(first, turn, input=INPUT, workflow_id="wf-1", name="wf")
+
+    assert raised.value.workflow_id == "wf-1"
+    assert calls.runs == ["first", "turn"]
+    assert get_workflow(middle_db, "wf-1")["state"] == "running"
+    detached = middle_db["events"].rows_where("type = 'workflow.detached'")
+    assert [row["payload_json"] for row in detached] == ['{"signal": "SIGINT"}']
+    assert not RunLocks.beside(database_file(middle_db)).is_held("wf-1")
+
+    result = middle_runner.resume("wf-1")
+
+    assert result.status == "completed"
+    assert result.results["turn"] == {"attempt": 2}
+    assert calls.runs == ["first", "turn", "turn"]
+
+
+def test_a_retry_policy_never_retries_a_cancel(
+    middle_db: Database, middle_harness: StepHarness, calls: Calls
+) -> None:
+    """Seen red: a step whose policy retries every exception ran three times after the
+    cancel, since tenacity hands `BaseException`s to the policy too."""
+
+    @step("turn", retry=retry_if_exception(lambda exc: True))
+    def turn(ctx: StepContext) -> None:
+        calls.runs.append("turn")
+        raise WorkflowCancelled(ctx.workflow_id)
+
+    result = middle_harness.run(turn, input=INPUT, workflow_id="wf-1", name="wf")
+
+    assert result.status == "cancelled"
+    assert calls.runs == ["turn"]
+
+
+def test_a_driven_run_waits_out_a_locked_database_past_any_patience(
+    middle_db: Database,
+    middle_harness: StepHarness,
+    calls: Calls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 20 item 17: a driver never gives up on a busy database, however long other
+    commands would wait (here: not at all). Seen red: the step's write raised `database is
+    locked` (and, with the connection's retry but no driver's patience, `DatabaseBusyError`),
+    and the run failed."""
+    monkeypatch.setattr(PatientConnection, "patience", stop_after_attempt(1))
+    middle_db.execute("PRAGMA busy_timeout = 20")
+
+    @step("turn", stop=stop_after_attempt(1))
+    def turn(ctx: StepContext) -> None:
+        with write_lock_held(database_file(ctx.db), 0.5) as held:
+            ctx.record_event("agent.said", {"text": "still working"})
+            calls.runs.append(f"waited {held.held_for() >= 0.5}")
+
+    result = middle_harness.run(turn, input=INPUT, workflow_id="wf-1", name="wf")
+
+    assert result.status == "completed"
+    assert calls.runs == ["waited True"]
+    assert middle_db.conn.patience == PatientConnection.patience  # only while driving
 
 
 def test_starting_an_existing_id_resumes_it_instead_of_rerunning(

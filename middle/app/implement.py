@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from middle import git
 from middle.app.control import refuse_if_paused
@@ -29,7 +29,13 @@ from middle.app.runtime import (
 )
 from middle.config import adapter_choice
 from middle.engine.runs import Runs
-from middle.errors import EpicBlockedError, EpicError, MiddleError, NothingParkedError
+from middle.errors import (
+    AlreadyInFlight,
+    EpicBlockedError,
+    EpicError,
+    MiddleError,
+    NothingParkedError,
+)
 from middle.progress import Progress
 from middle.refs import validate_ref
 from middle.steps.dispatch import raise_rate_limited
@@ -40,6 +46,9 @@ from middle.store import (
     active_rate_limit,
     set_rate_limit,
 )
+
+if TYPE_CHECKING:
+    from middle.engine import Runner
 
 
 def implement(
@@ -90,7 +99,14 @@ def implement(
         "source": source,
     }
     workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
-    return describe(runner, runner.start(WORKFLOW, run_input, workflow_id), ref)
+    try:
+        result = runner.start(WORKFLOW, run_input, workflow_id)
+    except AlreadyInFlight as exc:
+        undriven = _undriven(runner, root, ref)
+        if undriven is None:
+            raise
+        raise undriven from exc
+    return describe(runner, result, ref)
 
 
 def answer(repo: str | Path, ref: str, text: str, progress: Progress | None = None) -> Outcome:
@@ -174,7 +190,10 @@ def cancel(repo: str | Path, ref: str) -> Outcome:
     if live["session_name"]:
         runner.services.tmux.kill_session(live["session_name"])
     result = runner.cancel(live["id"], wait=60)
-    return Outcome(live["id"], ref, result.status, f"cancelled workflow {live['id']}", True)
+    reason = runs.get(live["id"])["end_reason"] or ""
+    rescued = reason.removeprefix("cancelled") if reason.startswith("cancelled; ") else ""
+    message = f"cancelled workflow {live['id']}{rescued}"  # and where its work was saved
+    return Outcome(live["id"], ref, result.status, message, True)
 
 
 def clear_rate_limit(adapter: str) -> None:
@@ -214,6 +233,19 @@ def _continue(
     if busy is not None:
         return queued_outcome(row, busy)
     return describe(runner, runner.resume(row["id"]), row["epic_ref"])
+
+
+def _undriven(runner: Runner, root: Path, ref: str) -> AlreadyInFlight | None:
+    """The refusal to give when the issue's live run is one nobody drives (it was
+    detached, or its process died), which will not settle by waiting; None otherwise."""
+    live = runner.runs.live(repo=str(root), ref=ref)
+    if live is None or live["state"] not in ("launching", "running") or runner.driven(live["id"]):
+        return None
+    return AlreadyInFlight(
+        f"issue {ref} in {root} already has a live workflow {live['id']} ({live['state']}), "
+        f"and no middle process drives it; continue it with: middle resume --issue {ref} "
+        f"(or end it with `middle cancel --issue {ref}`)"
+    )
 
 
 def queued_outcome(row: Row, busy: SlotsBusy) -> Outcome:

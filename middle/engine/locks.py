@@ -23,11 +23,17 @@ from pathlib import Path
 from middle.errors import WorkflowBusyError
 
 _OFD_SETLK: int | None = getattr(fcntl, "F_OFD_SETLK", None)
+_OFD_GETLK: int | None = getattr(fcntl, "F_OFD_GETLK", None)
+_FLOCK = "hhqqi4x"
 
 
 def _flock_struct(kind: int, offset: int) -> bytes:
     # struct flock {short l_type; short l_whence; off_t l_start; off_t l_len; pid_t l_pid;}
-    return struct.pack("hhqqi4x", kind, os.SEEK_SET, offset, 1, 0)
+    return struct.pack(_FLOCK, kind, os.SEEK_SET, offset, 1, 0)
+
+
+def _offset(workflow_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(workflow_id.encode()).digest()[:7], "big")
 
 
 class RunLocks:
@@ -41,10 +47,15 @@ class RunLocks:
         self.lock_dir = lock_dir
         self._shared_fd: int | None = None
 
+    @classmethod
+    def beside(cls, database: Path) -> RunLocks:
+        """The run locks of the runs in `database`: in `locks/` beside it."""
+        return cls(database.parent / "locks")
+
     @contextmanager
     def hold(self, workflow_id: str, *, wait: float = 0.0) -> Iterator[None]:
         fd = self._shared() if _OFD_SETLK is not None else self._open(f"{workflow_id}.lock")
-        offset = int.from_bytes(hashlib.sha256(workflow_id.encode()).digest()[:7], "big")
+        offset = _offset(workflow_id)
         deadline = time.monotonic() + wait
         try:
             while not _try_lock(fd, offset):
@@ -60,6 +71,20 @@ class RunLocks:
                 fcntl.fcntl(fd, _OFD_SETLK, _flock_struct(fcntl.F_UNLCK, offset))
             else:
                 os.close(fd)  # closing the descriptor releases the flock
+
+    def is_held(self, workflow_id: str) -> bool:
+        """Whether another holder drives the run now, found without taking its lock (a
+        probe that took it, even for a moment, could make that holder's own `hold` find
+        the run busy). Where there is no such probe (macOS), a momentary try."""
+        if _OFD_GETLK is None or _OFD_SETLK is None:
+            try:
+                with self.hold(workflow_id):
+                    return False
+            except WorkflowBusyError:
+                return True
+        asked = _flock_struct(fcntl.F_WRLCK, _offset(workflow_id))
+        answer = fcntl.fcntl(self._shared(), _OFD_GETLK, asked)
+        return bool(struct.unpack(_FLOCK, answer)[0] != fcntl.F_UNLCK)
 
     def close(self) -> None:
         if self._shared_fd is not None:

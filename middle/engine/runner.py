@@ -10,22 +10,30 @@ Guarantees a caller may rely on:
 - Every failed attempt is an `events` row (`step.attempt-failed`) with its message.
 - A `Wait` without its signal parks the run (`waiting-human`); `signal` stores a signal
   durably and `resume` continues after the wait.
-- One process at a time drives a run (`RunLock`).
+- One process at a time drives a run (`RunLocks`). While it does, a locked database is
+  waited out, never a failure: a driver that gave up on it could only strand the run or
+  end it wrongly (`store.patient`).
+- A driver told to let go (`RunDetached`, a foreground command's SIGINT or SIGTERM) leaves
+  the run live with no driver, as a SIGKILL would, and records `workflow.detached`; a
+  later `resume` adopts it. A step's retry policy never retries a cancel or a detach.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from sqlite_utils import Database
-from tenacity import Retrying
+from tenacity import RetryCallState, Retrying, stop_after_delay
+from tenacity.retry import retry_base
 
 from middle.engine.drive import Drive
 from middle.engine.locks import RunLocks
@@ -34,8 +42,29 @@ from middle.engine.runs import Runs
 from middle.engine.runstate import RunResult, RunState
 from middle.engine.step import Step
 from middle.engine.workflow import Workflow
-from middle.errors import UnknownWorkflowError, WorkflowError
-from middle.store import TERMINAL_STATES, Row, database_file
+from middle.errors import (
+    DatabaseBusyError,
+    RunDetached,
+    UnknownWorkflowError,
+    WorkflowCancelled,
+    WorkflowError,
+)
+from middle.store import TERMINAL_STATES, Row, database_file, patient
+
+
+class _UnlessStopped(retry_base):
+    """A step's own retry policy, except that a cancel or a detach is never retried,
+    whatever the policy says: a cancel ends the run, a detach leaves it to `resume`."""
+
+    def __init__(self, retry: retry_base) -> None:
+        self.retry = retry
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        failure = outcome.exception() if outcome is not None and outcome.failed else None
+        if isinstance(failure, WorkflowCancelled | RunDetached):
+            return False
+        return self.retry(retry_state)
 
 
 class Runner:
@@ -63,7 +92,7 @@ class Runner:
         self.services = services
         self.sleep = sleep
         self._policies: dict[str, tuple[Step, Retrying]] = {}
-        self.locks = RunLocks(lock_dir or database_file(db).parent / "locks")
+        self.locks = RunLocks(lock_dir) if lock_dir else RunLocks.beside(database_file(db))
         self.on_step = on_step
         # Fault injection for tests/faults: "<checkpoint>:before" or "<checkpoint>:after"
         # SIGKILLs this process right before a step runs, or right after it returns.
@@ -85,7 +114,7 @@ class Runner:
         workflow_id = workflow_id or f"wf-{uuid.uuid4().hex[:12]}"
         if not self._create(definition, input, workflow_id):
             return self.resume(workflow_id)
-        with self.locks.hold(workflow_id):
+        with self._driving(workflow_id):
             run_input = MappingProxyType(dict(input))
             run = RunState(workflow_id, definition, run_input, {}, {}, "pending")
             return self._drive(run).go()
@@ -129,7 +158,11 @@ class Runner:
         made = self._policies.get(step.name)
         if made is None or made[0] is not step:  # a registry may swap a step of that name
             policy = Retrying(
-                stop=step.stop, wait=step.wait, retry=step.retry, reraise=True, sleep=self.sleep
+                stop=step.stop,
+                wait=step.wait,
+                retry=_UnlessStopped(step.retry),
+                reraise=True,
+                sleep=self.sleep,
             )
             made = self._policies[step.name] = (step, policy)
         return made[1]
@@ -151,7 +184,7 @@ class Runner:
         row = self.runs.get(workflow_id)
         if row["state"] in TERMINAL_STATES:
             return RunResult(workflow_id, row["state"])
-        with self.locks.hold(workflow_id):
+        with self._driving(workflow_id):
             row = self.runs.get(workflow_id)  # re-read: the last holder may have moved it
             if row["state"] in TERMINAL_STATES:
                 return RunResult(workflow_id, row["state"])
@@ -200,13 +233,40 @@ class Runner:
         if row["state"] in TERMINAL_STATES:
             return RunResult(workflow_id, row["state"])
         self.runs.request_cancel(workflow_id)
-        with self.locks.hold(workflow_id, wait=wait):
+        with self._driving(workflow_id, wait=wait):
             row = self.runs.get(workflow_id)
             if row["state"] in TERMINAL_STATES:
                 return RunResult(workflow_id, row["state"])
             definition, run_input = self._recorded_definition(row)
             run = RunState(workflow_id, definition, run_input, {}, {}, row["state"])
             return self._drive(run).finish_cancelled()
+
+    def driven(self, workflow_id: str) -> bool:
+        """Whether another process (or runner) drives the run now; found without taking
+        the run's lock, so asking never gets in a driver's way."""
+        return self.locks.is_held(workflow_id)
+
+    @contextmanager
+    def _driving(self, workflow_id: str, *, wait: float = 0.0) -> Iterator[None]:
+        """Be the run's one driver for the block: hold its lock, and wait out a locked
+        database for as long as it takes. Told to let go (`RunDetached`), release the run
+        as it is and say so in its events."""
+        try:
+            with self.locks.hold(workflow_id, wait=wait), patient(self.db):
+                yield
+        except RunDetached as detached:
+            detached.workflow_id = detached.workflow_id or workflow_id
+            self._record_detach(workflow_id, detached.signal)
+            raise
+
+    def _record_detach(self, workflow_id: str, signal: str) -> None:
+        """History only: the released lock is what says the run has no driver, so a
+        database too busy to take this event now must not hold up the one letting go."""
+        try:
+            with patient(self.db, stop_after_delay(1)):
+                self.runs.event(workflow_id, "workflow.detached", {"signal": signal})
+        except (sqlite3.OperationalError, DatabaseBusyError):
+            pass
 
     # -- lookups ----------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from middle.agents.base import BaseAdapter, Stop, consume_sentinels
 from middle.agents.launch import agent_environment, launch_argv
 from middle.briefs import answer_brief, initial_brief, resume_brief, write_brief
 from middle.engine import StepContext, step
-from middle.errors import AgentError
+from middle.errors import AgentError, RunDetached
 from middle.gates import load_gates, run_gates
 from middle.rate_limits import parse_reset
 from middle.refs import session_name
@@ -112,6 +112,7 @@ class Turn:
         elif self.tmux.has_session(self.session):
             self.note(f"adopting the live agent session {self.session}")
             self.event("agent.adopted", {"session": self.session})
+        detached = False
         try:
             if not self.state.get("prompted_at"):
                 self.prompt_kind, text = self.write_brief(brief)
@@ -125,10 +126,14 @@ class Turn:
                 self.note(f"the agent {said} the {self.prompt_kind} brief")
             stop, outcome = self.drive()
             return self.finish(stop, outcome)
+        except RunDetached:  # middle lets go as a SIGKILL would: the agent works on
+            detached = True
+            raise
         finally:
-            if not self.agent.keep_session:
+            if not (detached or self.agent.keep_session):
                 self.tmux.kill_session(self.session)
-            env_file(self.worktree).unlink(missing_ok=True)
+            if not detached:  # (the launcher deletes it once it has read it)
+                env_file(self.worktree).unlink(missing_ok=True)
 
     def write_brief(self, brief: dict[str, Any]) -> tuple[str, str]:
         """Write `.middle/prompt.md` for this turn; return its kind and text."""

@@ -7,6 +7,7 @@ store's whole API. Run rows are read and changed through the engine's `Runs`; th
 from middle.store.base import (
     database_file,
     iso,
+    patient,
     utcnow,
     write_transaction,
 )
@@ -169,6 +170,7 @@ __all__ = [
     "merge_workflow_meta",
     "migrate",
     "open_db",
+    "patient",
     "recent_events",
     "recent_hook_deliveries",
     "record_attempt_error",

@@ -3,7 +3,8 @@
 WAL lets readers (`middle status`) run beside the dispatcher; `synchronous=NORMAL` is safe
 under WAL (a power cut can lose the last commits, never corrupt the file) and makes a commit
 cost microseconds instead of an fsync; `busy_timeout` makes concurrent writers queue instead
-of failing with `database is locked`.
+of failing with `database is locked`, and past it the connection retries with backoff
+(`PatientConnection`). `MIDDLE_BUSY_TIMEOUT_MS` sets the busy timeout (tests shorten it).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from middle.checks import make_private, unwritable
-from middle.errors import DiskFullError, StoreError
+from middle.errors import ConfigError, DiskFullError, StoreError
+from middle.store.base import PatientConnection
 from middle.store.migrations import migrate
 
 BUSY_TIMEOUT_MS = 10_000
@@ -40,13 +41,19 @@ def open_db(path: str | Path) -> Database:
         raise (store_fault(path, exc) or exc) from exc
     for file in database_files(path):
         make_private(file)
+    busy_ms = busy_timeout_ms()
     conn = sqlite3.connect(
-        path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+        path,
+        check_same_thread=False,
+        timeout=busy_ms / 1000,
+        isolation_level=None,
+        factory=PatientConnection,
     )
+    conn.path = str(path)
     db = Database(conn, execute_plugins=False, recursive_triggers=False)
     try:
         # busy_timeout first: switching to WAL takes a lock that a racing opener may hold.
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA busy_timeout = {busy_ms}")
         _use_wal(db)
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
@@ -98,6 +105,19 @@ def store_fault(path: Path, exc: BaseException) -> StoreError | None:
     return None
 
 
+def busy_timeout_ms() -> int:
+    """How long SQLite itself waits for another connection's lock, in milliseconds."""
+    raw = os.environ.get("MIDDLE_BUSY_TIMEOUT_MS", "").strip()
+    if not raw:
+        return BUSY_TIMEOUT_MS
+    if not raw.isdigit():
+        raise ConfigError(
+            f"MIDDLE_BUSY_TIMEOUT_MS={raw!r} is not a whole number of milliseconds; "
+            f"unset it (the default is {BUSY_TIMEOUT_MS})"
+        )
+    return int(raw)
+
+
 def is_disk_full(exc: BaseException) -> bool:
     """Whether SQLite (SQLITE_FULL) or the OS (ENOSPC) said the disk is full, here or in
     what caused `exc` (a step's error raised from an OSError, say)."""
@@ -123,20 +143,11 @@ def disk_full(path: Path, exc: BaseException) -> DiskFullError:
 def _use_wal(db: Database) -> None:
     """Put the file in WAL mode, which sticks to the file: only a first opener changes it.
 
-    That change needs the file to itself. A `database is locked` showed up once in the
-    scale benchmark under heavy load, with dispatchers opening a fresh database at once;
-    this is the suspected place, so racing first openers retry here for a while.
+    That change needs the file to itself, so racing first openers may find it locked: the
+    connection waits that out as it does any lock (`PatientConnection`).
     """
-    retrying = Retrying(
-        stop=stop_after_delay(BUSY_TIMEOUT_MS / 1000),
-        wait=wait_exponential(multiplier=0.01, max=0.5),
-        retry=retry_if_exception(lambda exc: "locked" in str(exc)),
-        reraise=True,
-    )
-    for attempt in retrying:
-        with attempt:
-            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                db.execute("PRAGMA journal_mode = WAL")
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.execute("PRAGMA journal_mode = WAL")
 
 
 def integrity_check(db: Database) -> str:
