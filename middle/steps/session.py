@@ -188,7 +188,7 @@ class AgentSession:
         question = (
             f"The {self.adapter.name} agent shows a screen middle does not know, so it has "
             f"not started. Answer with what to type there (it is sent, then Enter), or take "
-            f"over with: tmux attach -t {self.session}\n\n{screen}"
+            f"over with: {self.tmux.attach_command(self.session)}\n\n{screen}"
         )
         return Stop("asked-question", question=question, question_kind="dialog")
 
@@ -224,7 +224,7 @@ class AgentSession:
         raise AgentError(
             f"the agent did not accept the prompt after {SUBMIT_ATTEMPTS} tries; its screen "
             f"is in the event log (agent.prompt-not-accepted), or look: "
-            f"tmux attach -t {self.session}"
+            f"{self.tmux.attach_command(self.session)}"
         )
 
     def type_line(self, text: str) -> None:

@@ -54,7 +54,8 @@ def test_an_unknown_start_up_screen_is_a_question_and_the_answer_goes_into_it(
 ) -> None:
     """Seen red: the screen held the start until the launch timeout failed the run. While
     the agent runs, its session token is on no process's command line (seen red: it was an
-    argument of tmux new-session)."""
+    argument of tmux new-session). The question's take-over line names middle's own tmux
+    server (seen red: a plain `tmux attach -t`, which looks on the user's default server)."""
     plugins = sandbox.repo / ".middle" / "plugins"
     plugins.mkdir()
     (plugins / "themed.py").write_text(PLUGIN)
@@ -75,6 +76,7 @@ def test_an_unknown_start_up_screen_is_a_question_and_the_answer_goes_into_it(
     assert asked.returncode == 0, asked.stderr
     assert "shows a screen middle does not know" in asked.stdout
     assert "Pick a colour theme [dark/light]:" in asked.stdout
+    assert f"tmux -S {sandbox.socket} attach -t =" in " ".join(asked.stdout.split())
     assert sandbox.workflow()["state"] == "waiting-human"
     token = sandbox.workflow()["session_token"]
     assert sandbox.sessions() and not any(token in line for line in command_lines())
