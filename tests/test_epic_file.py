@@ -243,3 +243,29 @@ def test_the_state_file_keeps_its_mode(tmp_path: Path) -> None:
     state.path.chmod(0o644)
     state.write("new")
     assert (state.path.read_text(), state.path.stat().st_mode & 0o777) == ("new", 0o644)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    at=st.integers(0, 10_000),
+    inserted=st.binary(max_size=12),
+    drop=st.integers(0, 40),
+)
+def test_any_bytes_in_an_epic_load_or_are_refused_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory, at: int, inserted: bytes, drop: int
+) -> None:
+    """Bytes spliced into a good Epic: it loads, or `EpicError` says why in one line, and
+    doctor's check reports it; never another exception. Seen red: UnicodeDecodeError."""
+    from middle.errors import EpicError
+
+    store = FileIssueStore(tmp_path_factory.mktemp("fuzz"))
+    store.folder.mkdir(parents=True)
+    good = an_epic().encode()
+    at = at % (len(good) + 1)
+    store.path("retry").write_bytes(good[:at] + inserted + good[at + drop :])
+    try:
+        store.load("retry")
+    except EpicError as exc:
+        assert "\n" not in str(exc) and str(store.path("retry")) in str(exc)
+    (check,) = store.doctor_checks()
+    assert check.verdict in ("ok", "fail")
