@@ -67,11 +67,12 @@ def serve(
     """Run the poller and the watchdog (and the dashboard) in the foreground until SIGTERM."""
     from middle.app.serve import Service
 
+    dashboard_port = port_number(port)  # a bad --port is refused even without --dashboard
     service = Service(
         _seconds("--poll-seconds", poll_seconds),
         _seconds("--watchdog-seconds", watchdog_seconds),
         repo=repo,
-        dashboard_port=port_number(port) if dashboard else None,
+        dashboard_port=dashboard_port if dashboard else None,
     )
     _console().print(f"middle serve: logging to {service.log_path}; stop with SIGTERM or Ctrl-C")
     service.run()
