@@ -117,7 +117,8 @@ def with_parse_error(text: str, message: str, *, ts: str) -> tuple[str, str]:
     found = _PARSE_ERROR.search(text)
     if found is not None:
         first = text.count("\n", 0, found.start()) + 1
-        where = f"lines {first}-{first + found[0].rstrip(chr(10)).count(chr(10))}"
+        last = first + found[0].rstrip("\n").count("\n")
+        where = f"lines {first}-{last}"
         if found["body"].rstrip("\n") == neutralize(message):
             return text, f"the parse-error block at {where} says so"
         edited = text[: found.start()] + block + text[found.end() :]
