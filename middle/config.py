@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from middle.checks import make_private
-from middle.config_schema import config_problems
+from middle.config_schema import ADAPTERS, config_problems
 from middle.errors import ConfigError
+from middle.files import not_utf8
 
 DEFAULTS: dict[str, Any] = {
     "global": {"default_adapter": "claude", "max_concurrent": 4},
@@ -34,7 +35,15 @@ def middle_home() -> Path:
     """`$MIDDLE_HOME`, or `~/.middle`; created private (0700) on first use, and made
     private again when found open to others: it holds session tokens."""
     home = Path(os.environ.get("MIDDLE_HOME") or Path.home() / ".middle").expanduser()
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)  # racing first runs both succeed
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)  # racing first runs both succeed
+    except OSError as exc:
+        why = "it is not a directory" if home.exists() and not home.is_dir() else exc.strerror
+        named = "MIDDLE_HOME =" if os.environ.get("MIDDLE_HOME") else "the default home"
+        raise ConfigError(
+            f"{named} {str(home)!r} cannot be middle's home ({why}); "
+            "point MIDDLE_HOME at a directory"
+        ) from exc
     make_private(home)
     return home
 
@@ -60,24 +69,46 @@ def load_config_checked(home: Path, repo: Path | None = None) -> tuple[dict[str,
     sources = [home / "config.toml"]
     if repo is not None:
         sources.append(repo / ".middle" / "policy.toml")
-    problems: list[str] = []
+    files = [(source, read_toml(source)) for source in sources]
     chosen = False  # whether any file names a default adapter
-    for source in sources:
-        data = read_toml(source)
-        problems += config_problems(str(source), data)
+    for _, data in files:
         chosen = chosen or any(
             isinstance(data.get(table), dict) and "default_adapter" in data[table]
             for table in ("global", "repo")
         )
-        _merge(config, data)
+        _merge(config, _tables_only(data))
+    mode = config["epic_store"].get("mode")
+    problems: list[str] = []
+    for source, data in files:
+        problems += config_problems(str(source), data, mode if isinstance(mode, str) else None)
     command = os.environ.get("MIDDLE_AGENT_COMMAND")
     if command:
-        config["adapters"].setdefault("command", {})["argv"] = shlex.split(command)
+        config["adapters"].setdefault("command", {})["argv"] = _split_command(command)
     if not chosen and config["adapters"].get("command", {}).get("argv"):
         # Configuring the command adapter's argv, and no default, means "use it".
         config["global"]["default_adapter"] = "command"
         config["global"]["adapter_chosen_because"] = "[adapters.command] argv is set"
     return config, problems
+
+
+def _split_command(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(
+            f"MIDDLE_AGENT_COMMAND = {command!r} cannot be split into words ({exc}); "
+            "quote it as a shell would"
+        ) from exc
+
+
+def _tables_only(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` without the values that stand where a table belongs (the schema reports
+    each one), so the merged config keeps its shape: every table a dict."""
+    kept = {key: value for key, value in data.items() if isinstance(value, Mapping)}
+    if ADAPTERS in kept:
+        adapters = kept[ADAPTERS].items()
+        kept[ADAPTERS] = {name: value for name, value in adapters if isinstance(value, Mapping)}
+    return kept
 
 
 def adapter_choice(config: Mapping[str, Any], agent: str | None, label: str | None) -> str:
@@ -102,6 +133,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(not_utf8(path, exc)) from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

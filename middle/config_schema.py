@@ -4,14 +4,20 @@ Each problem is one line naming the file, the key, the value and what is expecte
 `~/.middle/config.toml: [global] max_concurrent = 'four': expected a positive integer`.
 `load_config` refuses a config with any problem; `middle doctor` lists every one.
 
-Unknown top-level tables are left alone (a plugin or a newer middle may own them); an
-unknown key inside one of middle's own tables is refused, since it is almost always a
-typo (`max_concurent`).
+`SCHEMA` is the one list of middle's tables and their keys: a table or a key it does not
+name is refused, with a "did you mean" when one is close, since it is almost always a typo
+(`[limit]`, `max_concurent`). A new table is one line there, a new key one entry. Two kinds
+of table hold keys that are not middle's: each `[adapters.NAME]` (the keys every adapter
+shares are typed, an adapter's own are its business) and the table named after the issue
+store's mode (`[notes]` for `mode = "notes"`: a plugin's store reads its own settings there).
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 Check = tuple[str, Callable[[Any], bool]]
@@ -36,6 +42,33 @@ ARGV: Check = (
     lambda v: isinstance(v, list) and all(isinstance(part, str) for part in v),
 )
 FLAG: Check = ("true or false", lambda v: isinstance(v, bool))
+
+
+def _inside_repo(value: Any) -> bool:
+    """A relative folder that never climbs out of the repository."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    path = PurePosixPath(value)
+    return not path.is_absolute() and ".." not in path.parts
+
+
+REPO_FOLDER: Check = ('a folder inside the repository, e.g. "planning/epics"', _inside_repo)
+DURATION = re.compile(r"(?:\d+[smhd])+")
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int | None:
+    """`15m`, `1h30m` as seconds; None if `text` is not such a duration."""
+    if not DURATION.fullmatch(text):
+        return None
+    return sum(int(n) * _SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+INTERVAL: Check = (
+    'a duration like "15m" or "1h30m", or "off"',
+    lambda v: isinstance(v, str) and (v == "off" or (duration_seconds(v) or 0) > 0),
+)
 # An issue store's name: which stores exist is the plugins' business too (`middle doctor`
 # checks the mode against them, and opening the store refuses an unknown one).
 MODE: Check = (
@@ -70,7 +103,7 @@ ADAPTER_KEYS: dict[str, Check] = {
 SCHEMA: dict[str, dict[str, Check]] = {
     "global": {"default_adapter": ADAPTER, "max_concurrent": POSITIVE_INT},
     "repo": {"default_adapter": ADAPTER},
-    "epic_store": {"mode": MODE, "epics_dir": TEXT},
+    "epic_store": {"mode": MODE, "epics_dir": REPO_FOLDER},
     "limits": {
         "max_concurrent": POSITIVE_INT,
         "complexity_ceiling": POSITIVE_INT,
@@ -80,21 +113,52 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "idle_kill_seconds": POSITIVE_NUMBER,
         "unknown_screen_seconds": POSITIVE_NUMBER,
     },
+    "recommender": {
+        "interval": INTERVAL,
+        "auto_dispatch": FLAG,
+        "max_attempts": POSITIVE_INT,
+        "adapter": ADAPTER,
+    },
     "ci": {"install": PIP_REQUIREMENT},
 }
+ADAPTERS = "adapters"  # `[adapters.NAME]`: one table per adapter, typed by ADAPTER_KEYS
 
 
-def config_problems(source: str, data: Mapping[str, Any]) -> list[str]:
-    """Every way `data` (one parsed file, named `source`) breaks the schema."""
+def config_problems(
+    source: str, data: Mapping[str, Any], store_table: str | None = None
+) -> list[str]:
+    """Every way `data` (one parsed file, named `source`) breaks the schema. `store_table`
+    is the merged `[epic_store] mode`: the table of that name is the issue store's own."""
     problems: list[str] = []
-    for table, keys in SCHEMA.items():
-        problems += _table(source, table, data.get(table), keys)
-    adapters = data.get("adapters")
-    if adapters is not None and not isinstance(adapters, Mapping):
-        problems.append(f"{source}: adapters = {adapters!r}: expected a table")
-    elif adapters is not None:
-        for name, settings in adapters.items():
-            problems += _table(source, f"adapters.{name}", settings, ADAPTER_KEYS, strict=False)
+    known = [*SCHEMA, ADAPTERS]
+    for table, value in data.items():
+        if table in SCHEMA:
+            problems += _table(source, table, value, SCHEMA[table])
+        elif table == ADAPTERS:
+            problems += _adapters(source, value)
+        elif table == store_table and table not in known:
+            if not isinstance(value, Mapping):
+                problems.append(f"{source}: {table} = {value!r}: expected a [{table}] table")
+        else:
+            problems.append(_unknown_table(source, table, value, known))
+    return problems
+
+
+def _unknown_table(source: str, table: str, value: Any, known: list[str]) -> str:
+    tables = ", ".join(f"[{name}]" for name in known)
+    close = difflib.get_close_matches(table, known, n=1)
+    hint = f" (did you mean [{close[0]}]?)" if close else ""
+    if isinstance(value, Mapping):
+        return f"{source}: [{table}] is not a table middle knows: expected one of {tables}{hint}"
+    return f"{source}: {table} = {value!r}: expected a table, one of {tables}{hint}"
+
+
+def _adapters(source: str, adapters: Any) -> list[str]:
+    if not isinstance(adapters, Mapping):
+        return [f"{source}: {ADAPTERS} = {adapters!r}: expected a table of [adapters.NAME] tables"]
+    problems = []
+    for name, settings in adapters.items():
+        problems += _table(source, f"{ADAPTERS}.{name}", settings, ADAPTER_KEYS, strict=False)
     return problems
 
 
@@ -102,8 +166,6 @@ def _table(
     source: str, table: str, value: Any, keys: Mapping[str, Check], *, strict: bool = True
 ) -> list[str]:
     """The problems of one table: wrong types, and (if `strict`) keys it does not know."""
-    if value is None:
-        return []
     if not isinstance(value, Mapping):
         return [f"{source}: {table} = {value!r}: expected a [{table}] table"]
     problems = []
@@ -111,9 +173,11 @@ def _table(
         if key not in keys and not strict:
             continue
         if key not in keys:
+            close = difflib.get_close_matches(key, list(keys), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else " (is it misspelt?)"
             problems.append(
                 f"{source}: [{table}] {key} = {item!r}: expected one of the keys "
-                f"{', '.join(keys)} (is it misspelt?)"
+                f"{', '.join(keys)}{hint}"
             )
             continue
         expected, valid = keys[key]

@@ -61,3 +61,20 @@ def require(task_name: str, **values: str) -> None:
     if missing:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in missing)
         raise Exit(f"middle: {flags} is required; see: middle {task_name} --help", code=1)
+
+
+def whole_number(flag: str, text: str, low: int, high: int | None, expected: str) -> int:
+    """A flag's whole-number value (declared as text, so `abc` reaches us): one line and
+    exit 1 if it is not one, or not from `low` to `high`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        raise Exit(f"middle: {flag} {text!r}: expected {expected}", code=1)
+    return value
+
+
+def port_number(text: str) -> int:
+    """`--port`: 0 (a free port) to 65535."""
+    return whole_number("--port", text, 0, 65535, "a port number, 0 to 65535 (0: any free one)")

@@ -23,6 +23,7 @@ from middle.errors import MiddleError
 from middle.task_helpers import ISSUE_HELP, REPO_HELP, middle_task
 from middle.task_helpers import console as _console
 from middle.task_helpers import require as _require
+from middle.task_helpers import whole_number as _whole_number
 
 T = TypeVar("T")
 
@@ -37,12 +38,19 @@ def escape(text: str) -> str:
 def status(c: Context, json_: bool = False) -> None:
     """Show the state of every workflow."""
     from middle.app.home import open_home_db
-    from middle.app.status import api_quota, blocked_epics, broken_configs, workflow_summaries
+    from middle.app.status import (
+        api_quota,
+        blocked_epics,
+        broken_configs,
+        config_problem,
+        workflow_summaries,
+    )
     from middle.store import active_rate_limit, list_rate_limits
 
     db = open_home_db()
     summaries = workflow_summaries(db)
     broken = broken_configs(db)
+    here = config_problem(".")
     if json_:
         print(json.dumps(summaries, indent=2))
         return
@@ -57,6 +65,8 @@ def status(c: Context, json_: bool = False) -> None:
         console.print("No workflows yet. Start one with: middle implement --issue REF")
     for repo, problem in broken.items():
         console.print(f"config broken in {repo}, its runs wait: {problem}", markup=False)
+    if here is not None and here[0] not in broken:
+        console.print(f"config broken in {here[0]}: {here[1]}", markup=False)
     for limit in list_rate_limits(db):
         if active_rate_limit(db, limit["adapter"]):
             console.print(
@@ -66,8 +76,11 @@ def status(c: Context, json_: bool = False) -> None:
     quota = api_quota(".")
     if quota is not None:
         console.print(quota, markup=False)
-    for ref, blockers in blocked_epics("."):
+    blocked, unreadable = blocked_epics(".")
+    for ref, blockers in blocked:
         console.print(f"Epic {ref} is blocked by {', '.join(blockers)}", markup=False)
+    for problem in unreadable:
+        console.print(f"cannot read an Epic: {problem}", markup=False)
 
 
 def _status_table(summaries: list[dict[str, Any]]) -> Table:
@@ -158,15 +171,16 @@ def steps(c: Context, repo: str = ".", json_: bool = False) -> None:
     help={"workflows": "how many 3-step workflows to time (default 300)"},
     auto_shortflags=False,  # an auto -w would read as invoke's -w (--warn-only)
 )
-def bench(c: Context, workflows: int = 300) -> None:
+def bench(c: Context, workflows: str = "300") -> None:
     """Time the durable engine against the raw SQLite floor; print JSON."""
     import tempfile
     from pathlib import Path
 
     from middle.app.bench import bench_engine
 
+    count = _whole_number("--workflows", workflows, 1, None, "a whole number, 1 or more")
     with tempfile.TemporaryDirectory(prefix="middle-bench-") as workdir:
-        print(json.dumps(bench_engine(Path(workdir), workflows), indent=2))
+        print(json.dumps(bench_engine(Path(workdir), count), indent=2))
 
 
 def _foreground(repo: str, issue: str | None, drive: Callable[[Progress], T]) -> T:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke import Context
 
-from middle.task_helpers import REPO_HELP, middle_task
+from middle.task_helpers import REPO_HELP, middle_task, port_number
 from middle.task_helpers import console as _console
 
 
@@ -20,7 +20,7 @@ from middle.task_helpers import console as _console
 def dashboard(
     c: Context,
     host: str = "127.0.0.1",
-    port: int = 4120,
+    port: str = "4120",
     open: bool = False,
     allow_remote: bool = False,
 ) -> None:
@@ -28,7 +28,7 @@ def dashboard(
     from middle.dashboard.server import serve_dashboard
 
     serve_dashboard(
-        host, port, allow_remote=allow_remote, open_browser=open,
+        host, port_number(port), allow_remote=allow_remote, open_browser=open,
         say=lambda text: print(text, flush=True),
     )  # fmt: skip
 

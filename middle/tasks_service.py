@@ -8,7 +8,7 @@ import sys
 from invoke import Context, Exit
 
 from middle.task_helpers import console as _console
-from middle.task_helpers import middle_task
+from middle.task_helpers import middle_task, port_number
 
 
 @middle_task()
@@ -62,16 +62,17 @@ def serve(
     watchdog_seconds: str = "30",
     repo: str = ".",
     dashboard: bool = False,
-    port: int = 4120,
+    port: str = "4120",
 ) -> None:
     """Run the poller and the watchdog (and the dashboard) in the foreground until SIGTERM."""
     from middle.app.serve import Service
 
+    dashboard_port = port_number(port)  # a bad --port is refused even without --dashboard
     service = Service(
         _seconds("--poll-seconds", poll_seconds),
         _seconds("--watchdog-seconds", watchdog_seconds),
         repo=repo,
-        dashboard_port=port if dashboard else None,
+        dashboard_port=dashboard_port if dashboard else None,
     )
     _console().print(f"middle serve: logging to {service.log_path}; stop with SIGTERM or Ctrl-C")
     service.run()

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from middle.errors import EpicFormatError
 from middle.issues.epic_file import parse_epic, render_new_epic
+from middle.issues.file_store import FileIssueStore
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "epics").glob("*.md"))
 
@@ -135,3 +136,136 @@ def test_a_malformed_file_is_refused_with_the_line_and_what_was_expected(
 ) -> None:
     with pytest.raises(EpicFormatError, match=message.replace("[", r"\[")):
         parse_epic(text)
+
+
+# -- an Epic file as a person keeps it (issue 20 items 12 and 16) --------------------------
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileIssueStore:
+    (tmp_path / "planning" / "epics").mkdir(parents=True)
+    return FileIssueStore(tmp_path)
+
+
+def an_epic(slug: str = "retry") -> str:
+    return render_new_epic(
+        title="Retry", slug=slug, context="c", criteria=["a"], sub_issues=[("1", "S", "b")]
+    )
+
+
+def test_an_epic_that_is_not_utf8_names_the_byte_and_is_left_alone(store: FileIssueStore) -> None:
+    """Issue 20 item 12. Seen red: a `UnicodeDecodeError` traceback from `document`."""
+    data = an_epic().encode().replace(b"## Context\n\nc", b"## Context\n\ncaf\xe9")
+    store.path("retry").write_bytes(data)
+    offset = data.index(b"\xe9")
+    with pytest.raises(EpicFormatError) as raised:
+        store.load("retry")
+    assert str(raised.value) == (
+        f"{store.path('retry')} is not UTF-8 text: byte 0xe9 at offset {offset} cannot be "
+        "decoded; save the file as UTF-8"
+    )
+    assert store.path("retry").read_bytes() == data  # no parse-error block written into it
+
+
+def test_one_unreadable_epic_is_reported_and_the_others_are_read(store: FileIssueStore) -> None:
+    """Issue 20 item 16. Seen red: a directory named `x.md` (and a non-UTF-8 Epic) gave
+    IsADirectoryError / UnicodeDecodeError tracebacks from `open_issues` and from doctor's
+    check, for every Epic of the repo."""
+    store.path("retry").write_text(an_epic())
+    store.path("x").mkdir()
+    store.path("latin").write_bytes(an_epic("latin").encode() + b"\xff")
+    with pytest.raises(EpicFormatError, match=r"x\.md is a directory, not an Epic file"):
+        store.load("x")
+    assert [facts.ref for facts in store.open_issues("claude")] == ["retry"]
+    (check,) = store.doctor_checks()
+    assert check.verdict == "fail"
+    assert check.detail.splitlines() == [
+        f"{store.path('latin')} is not UTF-8 text: byte 0xff at offset "
+        f"{len(an_epic('latin').encode())} cannot be decoded; save the file as UTF-8",
+        f"  {store.path('x')} is a directory, not an Epic file",
+    ]
+
+
+def test_the_parse_error_block_middle_writes_is_announced_in_the_error(
+    store: FileIssueStore,
+) -> None:
+    """Issue 20 item 16: middle says it edited the file, and where, in the lines of the
+    file as it was before the edit. Seen red: the message named only the parse error."""
+    broken = an_epic().replace("<!-- /middle:sub-issue -->\n", "")
+    store.path("retry").write_text(broken)
+    last = len(broken.splitlines())
+    with pytest.raises(EpicFormatError) as first:
+        store.load("retry")
+    assert str(first.value).endswith(
+        f"; middle appended a parse-error block saying so after line {last}"
+    )
+    assert "line 19: expected `<!-- /middle:sub-issue -->`" in str(first.value)
+    with pytest.raises(EpicFormatError) as again:  # the same failure: nothing written
+        store.load("retry")
+    block = f"lines {last + 2}-{last + 4}"
+    assert str(again.value).endswith(f"; the parse-error block at {block} says so")
+    edited = store.path("retry").read_text().replace("# Retry", "no title")
+    store.path("retry").write_text(edited)
+    with pytest.raises(EpicFormatError) as changed:
+        store.load("retry")
+    assert str(changed.value).endswith(f"; middle rewrote the parse-error block at {block}")
+
+
+def test_a_rewritten_epic_keeps_its_mode(store: FileIssueStore) -> None:
+    """Issue 20 item 16. Seen red: after `record_question` the Epic was 0600 (mkstemp's)."""
+    store.path("retry").write_text(an_epic())
+    store.path("retry").chmod(0o664)
+    store.record_question("retry", "Which queue?", kind="question")
+    assert store.path("retry").stat().st_mode & 0o777 == 0o664
+
+
+def test_a_symlinked_epic_is_written_through_and_stays_a_link(store: FileIssueStore) -> None:
+    """Issue 20 item 16. Seen red: the link was replaced by a plain file (0600), and the
+    file it pointed at kept the old text."""
+    shared = store.repo / "shared.md"
+    shared.write_text(an_epic("linked"))
+    shared.chmod(0o644)
+    store.path("linked").symlink_to(shared)
+    store.post_note("linked", "Dispatched.")
+    assert store.path("linked").is_symlink()
+    assert "Dispatched." in shared.read_text()
+    assert shared.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in store.repo.glob(".*tmp")] == []  # no temporary file left
+
+
+def test_the_state_file_keeps_its_mode(tmp_path: Path) -> None:
+    """Issue 20 item 16. Seen red: `.middle/state.md` became 0600 on every rewrite."""
+    from middle.issues.state_location import StateFile
+
+    state = StateFile(tmp_path)
+    state.path.parent.mkdir()
+    state.path.write_text("old")
+    state.path.chmod(0o644)
+    state.write("new")
+    assert (state.path.read_text(), state.path.stat().st_mode & 0o777) == ("new", 0o644)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    at=st.integers(0, 10_000),
+    inserted=st.binary(max_size=12),
+    drop=st.integers(0, 40),
+)
+def test_any_bytes_in_an_epic_load_or_are_refused_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory, at: int, inserted: bytes, drop: int
+) -> None:
+    """Bytes spliced into a good Epic: it loads, or `EpicError` says why in one line, and
+    doctor's check reports it; never another exception. Seen red: UnicodeDecodeError."""
+    from middle.errors import EpicError
+
+    store = FileIssueStore(tmp_path_factory.mktemp("fuzz"))
+    store.folder.mkdir(parents=True)
+    good = an_epic().encode()
+    at = at % (len(good) + 1)
+    store.path("retry").write_bytes(good[:at] + inserted + good[at + drop :])
+    try:
+        store.load("retry")
+    except EpicError as exc:
+        assert "\n" not in str(exc) and str(store.path("retry")) in str(exc)
+    (check,) = store.doctor_checks()
+    assert check.verdict in ("ok", "fail")

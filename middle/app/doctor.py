@@ -190,10 +190,10 @@ def unknown_plugin_names(config: dict[str, Any], repo: Path | None) -> list[str]
     problems = [
         f"[{table}] default_adapter = {name!r}: expected one of {', '.join(sorted(known))}"
         for table, name in named
-        if name and name not in known
+        if isinstance(name, str) and name and name not in known  # else the schema said
     ]
     mode = config["epic_store"].get("mode")
-    if mode not in registry.issue_stores:
+    if isinstance(mode, str) and mode not in registry.issue_stores:
         problems.append(
             f"[epic_store] mode = {mode!r}: expected one of "
             f"{', '.join(sorted(registry.issue_stores))}"

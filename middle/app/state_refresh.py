@@ -4,7 +4,6 @@ every `[recommender] interval` from `serve`."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +12,11 @@ from sqlite_utils import Database
 
 from middle.app.runtime import Runtime
 from middle.config import load_config, middle_home
+from middle.config_schema import duration_seconds
 from middle.errors import ConfigError
 from middle.state_issue import update_dispatcher_sections
 from middle.steps.queue_facts import dispatcher_sections, gather_runs, quota_status
 from middle.store import list_workflows
-
-_PART = re.compile(r"(\d+)([smhd])")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def interval_seconds(interval: str) -> float | None:
@@ -27,11 +24,11 @@ def interval_seconds(interval: str) -> float | None:
     text = str(interval).strip()
     if text == "off":
         return None
-    if not re.fullmatch(r"(?:\d+[smhd])+", text):
+    total = duration_seconds(text)
+    if total is None:
         raise ConfigError(
             f"[recommender] interval = {interval!r} is not a duration like 15m, 1h30m or off"
         )
-    total = sum(int(n) * _SECONDS[unit] for n, unit in _PART.findall(text))
     if total <= 0:
         raise ConfigError(f"[recommender] interval = {interval!r} must be longer than 0s")
     return float(total)

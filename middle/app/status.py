@@ -11,7 +11,7 @@ from sqlite_utils import Database
 
 from middle.app.runtime import Runtime
 from middle.engine.runs import Runs
-from middle.errors import MiddleError
+from middle.errors import EpicError, MiddleError
 from middle.issues.base import IssueStore
 from middle.store import TERMINAL_STATES, current_step, last_event, list_workflows, load_checkpoints
 
@@ -97,8 +97,9 @@ class _BlockerCache:
             return None
 
 
-def blocked_epics(repo: str) -> list[tuple[str, list[str]]]:
-    """The repo's file-mode Epics that wait on open blockers, with those blockers."""
+def blocked_epics(repo: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """The repo's Epics that wait on open blockers, with those blockers; and, one line
+    each, the Epics that cannot be read (status names them and goes on with the rest)."""
     from middle import git
     from middle.app.repo import resolve_repo
 
@@ -107,16 +108,37 @@ def blocked_epics(repo: str) -> list[tuple[str, list[str]]]:
         store = Runtime(root).issues
         refs = store.all_refs()
     except MiddleError:
-        return []
-    found = []
+        return [], []
+    found, unreadable = [], []
     for ref in refs:
         try:
             open_ones = store.open_blockers(ref)
-        except MiddleError:
+        except EpicError as exc:
+            unreadable.append(str(exc))
             continue
+        except MiddleError:
+            continue  # the store cannot say now (GitHub down, say): no blockers shown
         if open_ones:
             found.append((ref, open_ones))
-    return found
+    return found, unreadable
+
+
+def config_problem(repo: str) -> tuple[str, str] | None:
+    """Where the config `status` runs under cannot be loaded, and why: the home's
+    config.toml, and the policy of the repository `repo` is in (if it is in one)."""
+    from middle import git
+    from middle.app.repo import resolve_repo
+    from middle.config import load_config, middle_home
+
+    try:
+        root: Path | None = git.repo_root(resolve_repo(repo))
+    except MiddleError:
+        root = None
+    try:
+        load_config(middle_home(), root)
+    except MiddleError as exc:
+        return str(root or middle_home()), str(exc)
+    return None
 
 
 def broken_configs(db: Database) -> dict[str, str]:

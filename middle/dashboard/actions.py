@@ -9,6 +9,10 @@ live feed carries to every open tab.
 Before spawning, the request checks that the run is still where the page showed it (same
 workflow, same state, the same reason for parking): an action on a run that has moved on
 is refused with a message saying where it is now, never a stale success.
+
+A form the page would never send (a field missing, a repository or ref that is not one)
+raises `FormError` or the CLI's own validation error before anything runs: the request
+is answered 400 with the reason as its notice.
 """
 
 from __future__ import annotations
@@ -24,12 +28,32 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from middle import git
 from middle.app.home import open_home_db
+from middle.app.repo import resolve_repo
 from middle.config import middle_home
-from middle.errors import RunMovedOnError
+from middle.errors import InvalidRefError, RepoError, RunMovedOnError, UnknownWorkflowError
+from middle.refs import validate_ref
 from middle.store import get_workflow, record_event
 
 from .views import ANSWERABLE, REVIEWABLE, park_of
+
+
+class FormError(Exception):
+    """A POSTed form the dashboard cannot act on: a field missing. Not a `MiddleError`:
+    the CLI never sees it; the page answers 400 with it as the notice."""
+
+
+# What makes a request a bad one (400) rather than one refused for where its run is now.
+BAD_REQUEST = (FormError, RepoError, InvalidRefError, UnknownWorkflowError)
+
+
+def form_field(form: dict[str, Any], name: str, what: str) -> str:
+    """The form's `name` field; `FormError` if it is missing or blank."""
+    value = form.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise FormError(f"the form names no {what} ({name}); reload the page and try again")
+    return value
 
 
 @dataclass
@@ -133,5 +157,8 @@ def resume(jobs: Jobs, db: Database, workflow_id: str) -> Job:
 
 
 def dispatch(jobs: Jobs, repo: str, ref: str) -> Job:
-    argv = ["implement", "--issue", ref, "--repo", repo]
-    return jobs.spawn(Job("implement", ref, None), argv, repo)
+    """Spawn `middle implement` in `repo`, once the repository and the ref are valid."""
+    ref = validate_ref(ref)
+    root = str(git.repo_root(resolve_repo(repo)))
+    argv = ["implement", "--issue", ref, "--repo", root]
+    return jobs.spawn(Job("implement", ref, None), argv, root)

@@ -73,8 +73,16 @@ class Dashboard:
             self.notices.popitem(last=False)
         return key
 
-    def render(self, request: Request, name: str, **context: Any) -> HTMLResponse:
-        notice = self.notices.get(request.query_params.get("notice", ""))
+    def render(
+        self,
+        request: Request,
+        name: str,
+        *,
+        status_code: int = 200,
+        notice: tuple[str, str] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        notice = notice or self.notices.get(request.query_params.get("notice", ""))
         template = self.env.get_template(name)
         html = template.render(
             request=request,
@@ -85,7 +93,7 @@ class Dashboard:
             jobs=list(self.jobs.recent)[:8],
             **context,
         )
-        return HTMLResponse(html)
+        return HTMLResponse(html, status_code=status_code)
 
 
 def _started_in() -> tuple[str, ...]:
@@ -193,17 +201,23 @@ def create_app(secret: str | None = None, home: Path | None = None) -> Starlette
                 return PlainTextResponse(f"403: {exc}; reload the page", status_code=403)
             values = {key: form.get(key) for key in form}
             values.update(request.path_params)
+            back = _safe_back(values.get("back"))
             try:
                 text = await asyncio.to_thread(handler, values)
                 key = dash.notice("ok", text)
+            except actions.BAD_REQUEST as exc:  # a form no page sends: say why, act on nothing
+                notice = ("error", str(exc))
+                return dash.render(
+                    request, "refused.html", status_code=400, notice=notice, back=back
+                )
             except MiddleError as exc:
                 key = dash.notice("error", str(exc))
-            return RedirectResponse(_with_notice(_safe_back(values.get("back")), key), 303)
+            return RedirectResponse(_with_notice(back, key), 303)
 
         return endpoint
 
     def wid(form: dict[str, Any]) -> str:
-        return str(form["workflow_id"])
+        return actions.form_field(form, "workflow_id", "run")
 
     def do_answer(form: dict[str, Any]) -> str:
         job = actions.answer(dash.jobs, dash.db(), wid(form), str(form.get("text") or ""))
@@ -231,11 +245,13 @@ def create_app(secret: str | None = None, home: Path | None = None) -> Starlette
         return f"middle controls issue {control.ref} again"
 
     def do_clear(form: dict[str, Any]) -> str:
-        clear_rate_limit(str(form.get("adapter") or ""))
-        return f"{form.get('adapter')} is available for dispatch again"
+        adapter = actions.form_field(form, "adapter", "adapter")
+        clear_rate_limit(adapter)
+        return f"{adapter} is available for dispatch again"
 
     def do_dispatch(form: dict[str, Any]) -> str:
-        job = actions.dispatch(dash.jobs, str(form.get("repo")), str(form.get("ref")))
+        repo = actions.form_field(form, "repo", "repository")
+        job = actions.dispatch(dash.jobs, repo, actions.form_field(form, "ref", "issue"))
         return f"dispatching issue {job.ref}"
 
     def do_pause(form: dict[str, Any]) -> str:

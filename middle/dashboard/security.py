@@ -2,6 +2,8 @@
 
 - `GET ...?token=T` with the right token sets an HttpOnly, SameSite=Strict cookie and
   redirects to the same page without the token (so it leaves the address bar and history).
+  The cookie is named by the port (`middle_dashboard_4120`): a browser keeps one cookie
+  per name and host whatever the port, so two dashboards on one host need two names.
 - Every other request needs that cookie (or `Authorization: Bearer T`, for scrapers of
   `/metrics`); without it: 401. `/health` alone is open: it says "ok" and nothing else.
 - Every POST carries a CSRF token (an HMAC of the secret) in a hidden field, and a
@@ -21,6 +23,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 COOKIE = "middle_dashboard"
 OPEN_PATHS = ("/health",)
+
+
+def cookie_name(scope: Scope) -> str:
+    """The login cookie's name on the port this request came in on."""
+    server = scope.get("server")
+    port = server[1] if server else None
+    return f"{COOKIE}_{port}" if port is not None else COOKIE
 
 
 def csrf_token(secret: str) -> str:
@@ -50,11 +59,13 @@ class TokenAuth:
             if kept:
                 target += "?" + urlencode(kept)
             response = RedirectResponse(target, status_code=303)
-            response.set_cookie(COOKIE, self.secret, httponly=True, samesite="strict", path="/")
+            response.set_cookie(
+                cookie_name(scope), self.secret, httponly=True, samesite="strict", path="/"
+            )
             await response(scope, receive, send)
             return
         bearer = request.headers.get("authorization", "")
-        if _same(request.cookies.get(COOKIE), self.secret) or _same(
+        if _same(request.cookies.get(cookie_name(scope)), self.secret) or _same(
             bearer.removeprefix("Bearer ").strip() or None, self.secret
         ):
             await self.app(scope, receive, send)

@@ -109,17 +109,23 @@ def migrate_conversation(conversation: str) -> str:
     return re.sub(r"^<!-- /middle:event -->$", "<!-- /middle:dispatch-event -->", text, flags=re.M)
 
 
-def with_parse_error(text: str, message: str, *, ts: str) -> str:
+def with_parse_error(text: str, message: str, *, ts: str) -> tuple[str, str]:
     """`text` carrying exactly one parse-error block that says `message`: appended at the
-    end the first time, replaced when the message changed, untouched when it is the same."""
+    end the first time, replaced when the message changed, untouched when it is the same.
+    Also what a person should be told about it, in the lines of `text` (before the edit)."""
     block = f"<!-- middle:parse-error ts={ts} -->\n{neutralize(message)}\n{PARSE_ERROR_CLOSE}\n"
     found = _PARSE_ERROR.search(text)
     if found is not None:
+        first = text.count("\n", 0, found.start()) + 1
+        last = first + found[0].rstrip("\n").count("\n")
+        where = f"lines {first}-{last}"
         if found["body"].rstrip("\n") == neutralize(message):
-            return text
-        return text[: found.start()] + block + text[found.end() :]
+            return text, f"the parse-error block at {where} says so"
+        edited = text[: found.start()] + block + text[found.end() :]
+        return edited, f"middle rewrote the parse-error block at {where}"
     body = text if text.endswith("\n") or not text else text + "\n"
-    return f"{body}\n{block}"
+    said = f"middle appended a parse-error block saying so after line {len(text.splitlines())}"
+    return f"{body}\n{block}", said
 
 
 def render_new_epic(

@@ -4,14 +4,13 @@ under it in the file; `poll` picks that up through `updates`."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from middle.checks import Check
 from middle.errors import EpicFormatError, MiddleError, UnknownEpicError
+from middle.files import not_utf8, replace_file
 from middle.issues.base import BlockerState, Issue, IssueStore, ParkedRun
 from middle.issues.clock import utc_timestamp
 from middle.issues.epic_blocks import with_parse_error
@@ -73,25 +72,42 @@ class FileIssueStore(IssueStore):
 
     def document(self, ref: str) -> EpicDocument:
         path = self.path(ref)
+        text = self._read(ref)
         try:
-            text = path.read_text(encoding="utf-8")
+            return parse_epic(text)
+        except EpicFormatError as exc:
+            said = self._note_parse_error(path, text, str(exc))
+            raise EpicFormatError(f"{path}: {exc}; {said}") from exc
+
+    def _read(self, ref: str) -> str:
+        """The Epic file's text; `EpicFormatError` (one line, naming it) if it cannot be
+        read as text: not UTF-8 (the byte offset), a directory, no permission."""
+        path = self.path(ref)
+        try:
+            return path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise UnknownEpicError(
                 f"no Epic {ref!r}: {path} does not exist (file mode looks for "
                 f"{self.folder.relative_to(self.repo)}/<slug>.md)"
             ) from None
-        try:
-            return parse_epic(text)
-        except EpicFormatError as exc:
-            self._note_parse_error(path, text, str(exc))
-            raise EpicFormatError(f"{path}: {exc}") from exc
+        except IsADirectoryError:
+            raise EpicFormatError(f"{path} is a directory, not an Epic file") from None
+        except UnicodeDecodeError as exc:
+            raise EpicFormatError(not_utf8(path, exc)) from None
+        except OSError as exc:
+            raise EpicFormatError(f"cannot read {path}: {exc.strerror}") from exc
 
-    def _note_parse_error(self, path: Path, text: str, message: str) -> None:
+    def _note_parse_error(self, path: Path, text: str, message: str) -> str:
         """Leave one parse-error block in the file, so the operator sees the problem
-        where they will fix it. Idempotent: the same failure writes nothing new."""
-        noted = with_parse_error(text, message, ts=utc_timestamp())
-        if noted != text:
-            _replace_file(path, noted)
+        where they will fix it, and say so. Idempotent: the same failure writes nothing."""
+        noted, said = with_parse_error(text, message, ts=utc_timestamp())
+        if noted == text:
+            return said
+        try:
+            replace_file(path, noted)
+        except OSError as exc:
+            return f"middle could not note it in the file ({exc.strerror})"
+        return said
 
     def load(self, ref: str) -> Issue:
         doc = self.document(ref)
@@ -213,7 +229,11 @@ class FileIssueStore(IssueStore):
         broken = []
         for ref in refs:  # every broken Epic, not just the first
             try:
-                text = self.path(ref).read_text(encoding="utf-8")
+                text = self._read(ref)
+            except MiddleError as exc:
+                broken.append(str(exc))
+                continue
+            try:
                 if parse_epic(text).render() != text:
                     broken.append(f"{self.path(ref)} does not round-trip")
             except MiddleError as exc:
@@ -235,12 +255,4 @@ class FileIssueStore(IssueStore):
         self._write(ref, self.editable(ref).append_event(text, kind="note", ts=utc_timestamp()))
 
     def _write(self, ref: str, doc: EpicDocument) -> None:
-        _replace_file(self.path(ref), doc.render())
-
-
-def _replace_file(path: Path, text: str) -> None:
-    """Replace the file atomically, so a crash never leaves half an Epic."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+        replace_file(self.path(ref), doc.render())

@@ -10,12 +10,11 @@ first and lets `StateIssueError` (naming the line) reach the user.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
 from middle.errors import StateIssueError
+from middle.files import replace_file
 from middle.github import Gh, github_slug
 from middle.issues.clock import utc_timestamp
 from middle.state_issue import StateIssue, parse, render
@@ -45,10 +44,7 @@ class StateFile:
 
     def write(self, body: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state.md.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(body)
-        os.replace(tmp, self.path)  # atomic: a reader never sees half a plan
+        replace_file(self.path, body)  # atomic: a reader never sees half a plan
 
 
 class StateIssueOnGitHub:

@@ -60,7 +60,7 @@ def test_a_reconnecting_client_misses_no_event(home: Path, bare_dashboard: Dashb
     Seen red: with the replay in `EventFeed.stream` removed, the away events never come
     (the read times out at the server's ping after 30 s)."""
     db = open_db(home / "db.sqlite3")
-    cookies = {"middle_dashboard": bare_dashboard.token}
+    cookies = {f"middle_dashboard_{bare_dashboard.base.rsplit(':', 1)[1]}": bare_dashboard.token}
     with httpx.Client(base_url=bare_dashboard.base, cookies=cookies, timeout=20) as client:
         _, last_id = read_events(client, None, 0)  # connect: the hello carries the position
         record_event(db, None, "test.live", {"n": 0})

@@ -61,7 +61,8 @@ def test_without_the_token_every_page_is_401(browser: Any, dashboard: Dashboard)
         assert tab.goto(dashboard.base + "/health").status == 200  # the one open path
         landed = tab.goto(dashboard.url)  # the printed URL sets the cookie and drops the token
         assert landed.status == 200 and "token" not in tab.url
-        cookie = next(c for c in context.cookies() if c["name"] == "middle_dashboard")
+        port = dashboard.base.rsplit(":", 1)[1]
+        cookie = next(c for c in context.cookies() if c["name"] == f"middle_dashboard_{port}")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     finally:
         context.close()

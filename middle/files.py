@@ -1,0 +1,47 @@
+"""The user's files that middle reads and rewrites (config, Epics, the state file): one
+way to say a file is not UTF-8, and one way to replace a file in place."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from pathlib import Path
+
+
+def not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """The one line that says where `path` stops being UTF-8 (`exc` from decoding it)."""
+    byte = exc.object[exc.start]
+    return (
+        f"{path} is not UTF-8 text: byte 0x{byte:02x} at offset {exc.start} cannot be "
+        "decoded; save the file as UTF-8"
+    )
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write `text` over `path` atomically, so a reader or a crash never sees half a file.
+
+    The file is a person's as much as middle's: it keeps its mode (a new one gets the
+    umask's, as any editor would give it), and through a symlink the link's target is
+    rewritten and the link stays a link."""
+    target = Path(os.path.realpath(path))
+    try:
+        mode: int | None = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    temporary = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    # O_EXCL: never write through something already there; 0o666 leaves the mode to umask.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
