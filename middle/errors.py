@@ -54,9 +54,6 @@ class MiddleError(Exception):
 class ConfigError(MiddleError):
     """A config or policy file that cannot be used."""
 
-    """An issue ref that is not a GitHub number or an Epic slug."""
-
-
 class RepoError(MiddleError):
     """A `--repo` path that middle cannot work in."""
 

@@ -53,3 +53,18 @@ def test_the_refresh_rewrites_only_the_dispatchers_sections(home: Path, tmp_path
     assert (flight.ref, flight.adapter, flight.session) == ("queue", "command", "middle-repo-queue")
     assert state.slots.total == (1, 3) and ("command", 1, 3) in state.slots.adapters
     assert [r.status for r in state.rate_limits] == ["AVAILABLE"] * 3
+
+
+def test_a_state_file_that_is_not_utf8_is_one_line_naming_the_byte(tmp_path: Path) -> None:
+    """`.middle/state.md` saved in another encoding is a `StateIssueError` that names the
+    file and the offset, as a config or an Epic file is. Seen red: a UnicodeDecodeError
+    traceback."""
+    from middle.errors import StateIssueError
+    from middle.issues.state_location import StateFile, current_state
+
+    (tmp_path / ".middle").mkdir()
+    (tmp_path / ".middle" / "state.md").write_bytes(b"# plan\ncaf\xe9\n")
+    with pytest.raises(
+        StateIssueError, match=r"state\.md is not UTF-8 text: byte 0xe9 at offset 10"
+    ):
+        current_state(StateFile(tmp_path))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from middle.errors import StateIssueError
-from middle.files import replace_file
+from middle.files import not_utf8, replace_file
 from middle.github import Gh, github_slug
 from middle.issues.clock import utc_timestamp
 from middle.state_issue import StateIssue, parse, render
@@ -41,6 +41,8 @@ class StateFile:
             return self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError as exc:
+            raise StateIssueError(not_utf8(self.path, exc)) from exc
 
     def write(self, body: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
