@@ -54,6 +54,7 @@ class MiddleError(Exception):
 class ConfigError(MiddleError):
     """A config or policy file that cannot be used."""
 
+
 class RepoError(MiddleError):
     """A `--repo` path that middle cannot work in."""
 
