@@ -13,14 +13,10 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from middle.app.state import (
-    StateFormatError,
-    claude_project_dir,
-    export_state,
-    import_state,
-    read_bundle,
-    write_bundle,
-)
+from middle.agents.claude import project_dir as claude_project_dir
+from middle.app.state import export_state, import_state
+from middle.app.state_disk import read_bundle, write_bundle
+from middle.errors import StateFormatError
 from middle.steps.dispatch import worktree_path
 from middle.store import create_workflow_record, open_db, record_event, update_workflow
 from middle.store.checkpoints import begin_attempt, complete_step
@@ -187,6 +183,7 @@ def test_a_bundle_clashing_with_a_live_run_here_is_refused_whole(
         target, id="wf-other", kind="implementation", repo=str(repo), epic_ref="7",
         adapter="command",
     )  # fmt: skip
-    with pytest.raises(StateFormatError, match="already has another live run"):
+    clash = r"already has a live run of issue 7 \(wf-other, pending\)"
+    with pytest.raises(StateFormatError, match=clash):
         import_state(target, bundle, home=home, repo=repo, worktrees=False)
     assert target["steps"].count == 0 and target["events"].count == 0  # nothing half-done

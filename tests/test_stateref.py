@@ -7,15 +7,19 @@ second writer with a stale expectation overwrites the first instead of raising.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from middle.app.ci_slots import claim_slot, release_slot, slot_holders
-from middle.app.state import StateBundle
+from middle.app.state import export_state
+from middle.app.state_bundle import StateBundle
 from middle.app.stateref import load_state, save_state
 from middle.errors import StateRaceError
 from tests.e2e.conftest import git
+from tests.test_state import make_run
 
 
 @pytest.fixture
@@ -34,23 +38,32 @@ def clones(tmp_path: Path) -> tuple[Path, Path]:
     return pair[0], pair[1]
 
 
-def bundle(note: str) -> StateBundle:
-    doc = {"format": "middle-state", "version": 1, "note": note, "tables": {}}
-    return StateBundle(doc, {"transcripts/wf-1": b"\x00\xffbytes"})
+@pytest.fixture
+def bundle(tmp_path: Path, middle_db: Database) -> Callable[[str], StateBundle]:
+    """A real export of a parked run (test_state's), told apart by its `exported_at`."""
+    home, repo = make_run(middle_db, tmp_path)
+
+    def make(note: str) -> StateBundle:
+        exported = export_state(middle_db, ["wf-1"], home=home, repo=repo)
+        return StateBundle({**exported.doc, "exported_at": note}, exported.files)
+
+    return make
 
 
-def test_a_saved_bundle_reads_back_on_another_clone(clones: tuple[Path, Path]) -> None:
+def test_a_saved_bundle_reads_back_on_another_clone(
+    clones: tuple[Path, Path], bundle: Callable[[str], StateBundle]
+) -> None:
     a, b = clones
     assert load_state(a, "7").sha is None
     sha = save_state(a, "7", bundle("one"), {"claimed_by": "a"}, expected=None, message="m")
     saved = load_state(b, "7")
     assert saved.sha == sha and saved.job == {"claimed_by": "a"}
-    assert saved.bundle is not None and saved.bundle.doc["note"] == "one"
-    assert saved.bundle.files == {"transcripts/wf-1": b"\x00\xffbytes"}
+    assert saved.bundle is not None and saved.bundle.doc["exported_at"] == "one"
+    assert saved.bundle.files == bundle("one").files != {}
 
 
 def test_two_writers_that_read_the_same_value_cannot_both_write(
-    clones: tuple[Path, Path],
+    clones: tuple[Path, Path], bundle: Callable[[str], StateBundle]
 ) -> None:
     a, b = clones
     first = save_state(a, "7", bundle("one"), {}, expected=None, message="m")
@@ -61,7 +74,7 @@ def test_two_writers_that_read_the_same_value_cannot_both_write(
     with pytest.raises(StateRaceError):  # "must not exist" fails once it does
         save_state(b, "7", bundle("four"), {}, expected=None, message="m")
     saved = load_state(b, "7").bundle
-    assert saved is not None and saved.doc["note"] == "two"
+    assert saved is not None and saved.doc["exported_at"] == "two"
 
 
 def test_slots_cap_the_agents_across_clones(clones: tuple[Path, Path]) -> None:
