@@ -41,7 +41,7 @@ from middle.app.state_bundle import (
 )
 from middle.app.state_disk import write_private
 from middle.app.state_rows import AdapterOf, Carried, Transcript, Worktree, carry, transcript_root
-from middle.errors import GitError, MiddleError, StateFormatError
+from middle.errors import GitError, MiddleError, StateFormatError, UnknownWorkflowError
 from middle.refs import validate_ref
 from middle.store import (
     TERMINAL_STATES,
@@ -182,6 +182,8 @@ def apply_import(
 ) -> dict[str, int]:
     """Write the carried rows and put their worktrees and transcripts in place, as one
     transaction: a failure anywhere undoes what was done on disk, and no row is written."""
+    for row in carried.tables.get("workflows", []):
+        check_same_run(db, row)
     undo: Undo = []
 
     def place() -> None:
@@ -199,6 +201,21 @@ def apply_import(
         if isinstance(exc, sqlite3.IntegrityError):
             raise _refused_rows(db, carried, exc) from exc
         raise
+
+
+def check_same_run(db: Database, row: Row) -> None:
+    """A workflow id this home already has must be the same run (its newer or older copy),
+    not another issue's."""
+    try:
+        here = get_workflow(db, row["id"])
+    except UnknownWorkflowError:
+        return
+    if (here["repo"], here["epic_ref"]) != (row["repo"], row["epic_ref"]):
+        raise StateFormatError(
+            f"cannot import workflow {row['id']}: this home has a run of that id for issue "
+            f"{here['epic_ref']} in {here['repo']}, not for issue {row['epic_ref']} in "
+            f"{row['repo']}; import into a fresh MIDDLE_HOME"
+        )
 
 
 def _refused_rows(db: Database, carried: Carried, exc: sqlite3.IntegrityError) -> StateFormatError:

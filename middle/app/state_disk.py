@@ -39,7 +39,8 @@ def write_bundle(bundle: StateBundle, path: Path) -> None:
         return
     staging, old = _beside(path, "new"), _beside(path, "old")
     _remove(staging)
-    (staging / TRANSCRIPTS).mkdir(mode=0o700, parents=True)
+    staging.mkdir(mode=0o700)
+    (staging / TRANSCRIPTS).mkdir(mode=0o700)
     _write_synced(staging / DOCUMENT, json.dumps(bundle.doc, indent=1).encode())
     for name, data in bundle.files.items():
         _write_synced(staging / name, data)
