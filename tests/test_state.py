@@ -35,6 +35,7 @@ from middle.store import create_workflow_record, open_db, record_event, update_w
 from middle.store.checkpoints import begin_attempt, complete_step
 from middle.store.signals import arm_signal
 from middle.store.transfer import run_row_counts
+from tests.conftest import run_middle
 from tests.e2e.conftest import git
 
 
@@ -583,3 +584,25 @@ def test_a_workflow_id_that_is_another_issues_run_here_is_refused(
     with pytest.raises(StateFormatError, match="has a run of that id for issue 9"):
         import_state(target, bundle, home=home, repo=repo, worktrees=False)
     assert target["steps"].count == 0 and target["events"].count == 0
+
+
+def test_state_export_says_what_it_left_out(tmp_path: Path, home: Path) -> None:
+    """The real CLI: a warning line on stderr, and the export goes on without the file.
+    Seen red before issue 20: no warning, and the "key" was in the bundle."""
+    db = open_db(home / "db.sqlite3")
+    _, repo = make_run(db, tmp_path)
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    secret = tmp_path / "id_ed25519"
+    secret.write_bytes(b"-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    update_workflow(db, "wf-1", transcript_path=str(secret))
+
+    done = run_middle("state", "export", "--issue", "7", "--path", str(tmp_path / "out"), cwd=repo)
+
+    assert done.returncode == 0, done.stderr
+    (warning,) = done.stderr.strip().splitlines()
+    assert warning.startswith("middle: warning: workflow wf-1's transcript")
+    assert str(secret) in warning and "not exported" in warning
+    assert "exported workflow wf-1" in done.stdout
+    assert not (tmp_path / "out" / "transcripts" / "wf-1").exists()
+    assert b"PRIVATE KEY" not in (tmp_path / "out" / "state.json").read_bytes()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from middle.app.state import StateBundle
+from middle.app.state_bundle import StateBundle
 from middle.app.stateref import load_state, save_state
 from tests.e2e.test_ci import ISSUE, World, commented, labeled
 from tests.e2e.test_ci import world as world  # the fixture
