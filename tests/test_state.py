@@ -606,3 +606,25 @@ def test_state_export_says_what_it_left_out(tmp_path: Path, home: Path) -> None:
     assert "exported workflow wf-1" in done.stdout
     assert not (tmp_path / "out" / "transcripts" / "wf-1").exists()
     assert b"PRIVATE KEY" not in (tmp_path / "out" / "state.json").read_bytes()
+
+
+@pytest.mark.parametrize("what", ["a folder of other files", "a file", "the current folder"])
+def test_an_export_never_replaces_what_is_not_a_bundle(
+    tmp_path: Path, middle_db: Database, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """A bundle directory is swapped in whole, so what it replaces must be a bundle. Seen
+    red before issue 20: the bundle's files were written in among the folder's own (and a
+    file at the path was a FileExistsError traceback)."""
+    home, repo = make_run(middle_db, tmp_path)
+    bundle = export_state(middle_db, ["wf-1"], home=home, repo=repo)
+    target = tmp_path / "work"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    if what == "a file":
+        target = tmp_path / "work" / "notes.txt"
+    monkeypatch.chdir(tmp_path / "work")
+    path = Path(".") if what == "the current folder" else target
+    with pytest.raises(StateFormatError, match="cannot write a state bundle at"):
+        write_bundle(bundle, path)
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["notes.txt"]
+    assert (tmp_path / "work" / "notes.txt").read_text() == "mine"

@@ -31,7 +31,10 @@ from middle.errors import StateFormatError
 
 
 def write_bundle(bundle: StateBundle, path: Path) -> None:
-    """A path ending in `.json` gets one file; any other path becomes a directory."""
+    """A path ending in `.json` gets one file; any other path becomes a directory. What
+    is there already is replaced only if it is a bundle of the same form."""
+    path = Path(os.path.abspath(path))
+    check_replaceable(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.suffix == ".json":
         encoded = {name: base64.b64encode(data).decode() for name, data in bundle.files.items()}
@@ -52,6 +55,29 @@ def write_bundle(bundle: StateBundle, path: Path) -> None:
     os.rename(staging, path)
     _sync_dir(path.parent)
     _remove(old)
+
+
+def check_replaceable(path: Path) -> None:
+    """Refuse to put a bundle where something else is: a folder of other files (the
+    checkout, say) is never moved aside and deleted, nor a folder replaced by a file."""
+    if not (path.exists() or path.is_symlink()):
+        return
+    problem = None
+    if path.is_symlink():
+        problem = "a symbolic link"
+    elif path.suffix == ".json" and path.is_dir():
+        problem = "a folder"
+    elif path.suffix != ".json" and not path.is_dir():
+        problem = "a file (a bundle directory goes there; a path ending in .json is a file)"
+    elif path.suffix != ".json":
+        others = sorted(set(os.listdir(path)) - {DOCUMENT, TRANSCRIPTS})
+        if others:
+            problem = f"a folder holding other files than a bundle's ({others[0]!r}, ...)"
+    if problem is not None:
+        raise StateFormatError(
+            f"cannot write a state bundle at {path}: it is {problem}; give --path a new "
+            f"path, or one an export wrote"
+        )
 
 
 def read_bundle(path: Path) -> StateBundle:
