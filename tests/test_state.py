@@ -628,3 +628,16 @@ def test_an_export_never_replaces_what_is_not_a_bundle(
         write_bundle(bundle, path)
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["notes.txt"]
     assert (tmp_path / "work" / "notes.txt").read_text() == "mine"
+
+
+def test_a_session_id_that_reads_as_an_option_does_not_travel(
+    tmp_path: Path, middle_db: Database
+) -> None:
+    """It comes from the agent's hook, and becomes an argument (`--resume <id>`). Seen red
+    before issue 20: `--config=x` was exported, and imported."""
+    home, repo = make_run(middle_db, tmp_path)
+    update_workflow(middle_db, "wf-1", session_id="--config=x")
+    bundle = export_state(middle_db, ["wf-1"], home=home, repo=repo)
+    assert bundle.doc["tables"]["workflows"][0]["session_id"] is None
+    (warning,) = bundle.warnings
+    assert "'--config=x' is not exported" in warning

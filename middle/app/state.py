@@ -33,6 +33,7 @@ from middle.agents.base import BaseAdapter
 from middle.app.runtime import Runtime
 from middle.app.state_bundle import (
     FORMAT,
+    SESSION_ID,
     TRANSCRIPTS,
     VERSION,
     StateBundle,
@@ -107,6 +108,12 @@ def export_state(
             )
         worktrees[row["id"]] = row["worktree_path"]
         row["session_token"] = None  # this machine's hook channel; an import makes its own
+        if row["session_id"] and not SESSION_ID.fullmatch(row["session_id"]):
+            warnings.append(
+                f"workflow {row['id']}'s agent session id {row['session_id']!r} is not "
+                f"exported (it could be read as an option): the next turn starts a new session"
+            )
+            row["session_id"] = None
         data, warning = read_transcript(row, adapter_of)
         if data is not None:
             files[f"{TRANSCRIPTS}/{row['id']}"] = data

@@ -38,8 +38,10 @@ ORIGIN_KEYS = {"home", "repo", "user_home", "worktrees"}
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a workflow id: a safe file name
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # an adapter's name
-_SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a CLI's session id, an argv item
-_BASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")  # the branch a run started from
+# A CLI's session id and the branch a run started from reach git or the CLI as arguments
+# of their own: what matters is that neither can be read as an option.
+SESSION_ID = re.compile(r"[A-Za-z0-9][!-~]{0,199}")  # printable, no space
+_BASE = re.compile(r"[A-Za-z0-9_][^\x00-\x20\x7f~^:?*\[\\]{0,199}")  # git's ref name rules
 
 
 @dataclass
@@ -280,7 +282,7 @@ def check_workflow(number: int, row: Mapping[str, Any], refuse: Refusal) -> None
             raise refuse(f"{where} has {column} = {_short(row[column])}")
     if not _NAME.fullmatch(row["adapter"]):
         raise refuse(f"{where} has adapter {_short(row['adapter'])}, not an adapter's name")
-    if row.get("session_id") is not None and not _SESSION.fullmatch(row["session_id"]):
+    if row.get("session_id") is not None and not SESSION_ID.fullmatch(row["session_id"]):
         raise refuse(f"{where} has session_id {_short(row['session_id'])}")
     if row.get("pr_branch") is not None and row["pr_branch"] != branch_name(ref):
         raise refuse(
@@ -294,7 +296,7 @@ def check_workflow(number: int, row: Mapping[str, Any], refuse: Refusal) -> None
     if said_ref != ref or run_input.get("adapter", row["adapter"]) != row["adapter"]:
         raise refuse(f"{where}'s meta_json input names another issue or adapter than its row")
     base = run_input.get("base", "HEAD")
-    if not isinstance(base, str) or not _BASE.fullmatch(base) or ".." in base:
+    if not isinstance(base, str) or not _BASE.fullmatch(base) or ".." in base or "@{" in base:
         raise refuse(f"{where}'s meta_json input has base {_short(base)}, not a branch name")
 
 

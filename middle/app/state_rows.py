@@ -85,7 +85,7 @@ def carry(bundle: StateBundle, *, home: Path, repo: Path, adapter_of: AdapterOf)
             continue
         for row in rows:
             moved = rebase_row(row, rebase)
-            if table == "steps" and row["name"] == "prepare-worktree" and row["output_json"]:
+            if table == "steps" and row["name"] == "prepare-worktree" and row.get("output_json"):
                 moved["output_json"] = _rebuilt_output(
                     moved["output_json"], home, repo, refs[row["workflow_id"]]
                 )
