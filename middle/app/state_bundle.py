@@ -53,7 +53,7 @@ class StateBundle:
     doc: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    source: str = "the state bundle"
+    source: str = "the imported bundle"
 
     @property
     def workflow_ids(self) -> list[str]:
@@ -75,10 +75,13 @@ class Refusal:
         self.source = source
 
     def __call__(self, problem: str) -> StateFormatError:
+        fix = (
+            f"delete it (git push origin :{self.source}) and the next job starts over"
+            if self.source.startswith("refs/")
+            else "export it again with `middle state export`"
+        )
         return StateFormatError(
-            f"{self.source} is not a state bundle middle can import: {problem}; export it "
-            f"again with `middle state export` (a CI state ref: delete it, and the next job "
-            f"starts over)"
+            f"{self.source} is not a state bundle middle can import: {problem}; {fix}"
         )
 
 
@@ -260,7 +263,7 @@ def check_columns(table: str, number: int, row: Mapping[str, Any], refuse: Refus
             continue
         if not check(value):
             raise refuse(
-                f"{table} row {number} has {column} = {_short(value)}, which is not "
+                f"{table} row {number} has {column} = {shown(value)}, which is not "
                 f"{_expected(check)}"
             )
 
@@ -269,24 +272,24 @@ def check_workflow(number: int, row: Mapping[str, Any], refuse: Refusal) -> None
     """The values a run's row is used by: names that reach paths, git and argv."""
     where = f"workflows row {number}"
     if not _ID.fullmatch(row["id"]):
-        raise refuse(f"{where} has id {_short(row['id'])}, which is not a workflow id")
+        raise refuse(f"{where} has id {shown(row['id'])}, which is not a workflow id")
     if row["kind"] != "implementation":
-        raise refuse(f"{where} is a {_short(row['kind'])} run; only implementations travel")
+        raise refuse(f"{where} is a {shown(row['kind'])} run; only implementations travel")
     try:
         ref = validate_ref(row["epic_ref"])
     except InvalidRefError:
-        raise refuse(f"{where} has epic_ref {_short(row['epic_ref'])}, not an issue ref") from None
+        raise refuse(f"{where} has epic_ref {shown(row['epic_ref'])}, not an issue ref") from None
     vocabulary = {"state": WORKFLOW_STATES, "controlled_by": ("middle", "human")}
     for column, allowed in vocabulary.items():
         if row[column] not in allowed:
-            raise refuse(f"{where} has {column} = {_short(row[column])}")
+            raise refuse(f"{where} has {column} = {shown(row[column])}")
     if not _NAME.fullmatch(row["adapter"]):
-        raise refuse(f"{where} has adapter {_short(row['adapter'])}, not an adapter's name")
+        raise refuse(f"{where} has adapter {shown(row['adapter'])}, not an adapter's name")
     if row.get("session_id") is not None and not SESSION_ID.fullmatch(row["session_id"]):
-        raise refuse(f"{where} has session_id {_short(row['session_id'])}")
+        raise refuse(f"{where} has session_id {shown(row['session_id'])}")
     if row.get("pr_branch") is not None and row["pr_branch"] != branch_name(ref):
         raise refuse(
-            f"{where} has pr_branch {_short(row['pr_branch'])}; issue {ref}'s branch is "
+            f"{where} has pr_branch {shown(row['pr_branch'])}; issue {ref}'s branch is "
             f"{branch_name(ref)}"
         )
     run_input = json.loads(row["meta_json"]).get("input", {})
@@ -297,7 +300,7 @@ def check_workflow(number: int, row: Mapping[str, Any], refuse: Refusal) -> None
         raise refuse(f"{where}'s meta_json input names another issue or adapter than its row")
     base = run_input.get("base", "HEAD")
     if not isinstance(base, str) or not _BASE.fullmatch(base) or ".." in base or "@{" in base:
-        raise refuse(f"{where}'s meta_json input has base {_short(base)}, not a branch name")
+        raise refuse(f"{where}'s meta_json input has base {shown(base)}, not a branch name")
 
 
 def check_files(files: Mapping[str, bytes], listed: Any, ids: list[str], refuse: Refusal) -> None:
@@ -305,7 +308,7 @@ def check_files(files: Mapping[str, bytes], listed: Any, ids: list[str], refuse:
     allowed = {f"{TRANSCRIPTS}/{run}" for run in ids}
     for name in files:
         if name not in allowed:
-            raise refuse(f"unknown file {_short(name)}")
+            raise refuse(f"unknown file {shown(name)}")
     if listed is None:
         return
     if not isinstance(listed, dict) or not all(
@@ -314,19 +317,20 @@ def check_files(files: Mapping[str, bytes], listed: Any, ids: list[str], refuse:
         raise refuse("its manifest is not a map of names to {size, sha256}")
     for name in sorted(set(listed) | set(files)):
         if name not in files:
-            raise refuse(f"file {_short(name)} is in the manifest but missing")
+            raise refuse(f"file {shown(name)} is in the manifest but missing")
         if name not in listed:
-            raise refuse(f"file {_short(name)} is not in the manifest")
+            raise refuse(f"file {shown(name)} is not in the manifest")
         data, entry = files[name], listed[name]
         if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise refuse(
                 f"file {name} is {len(data)} bytes and not what the manifest says "
-                f"({entry['size']!r} bytes, sha256 {str(entry['sha256'])[:12]}...): it was "
+                f"({shown(entry['size'])} bytes, sha256 {shown(entry['sha256'])}): it was "
                 f"cut short or altered"
             )
 
 
-def _short(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value from the bundle as a message may quote it: its repr, on one line, short."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

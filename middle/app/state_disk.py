@@ -82,7 +82,7 @@ def check_replaceable(path: Path) -> None:
 
 def read_bundle(path: Path) -> StateBundle:
     """The bundle in a `.json` file or a directory written by `write_bundle`, checked."""
-    source = f"state bundle {path}"
+    source = str(path)
     refuse = Refusal(source)
     leftover = _beside(path, "old")
     if not path.exists() and leftover.is_dir():  # an export stopped between its renames
@@ -101,7 +101,7 @@ def read_bundle(path: Path) -> StateBundle:
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deep
         raise refuse(f"it is not JSON ({str(exc)[:120]})") from exc
     except OSError as exc:
-        raise StateFormatError(f"cannot read {source}: {exc.strerror or exc}") from exc
+        raise StateFormatError(f"cannot read the state bundle {source}: {exc.strerror}") from exc
     return StateBundle(check_bundle(doc, files, source), files, source=source)
 
 

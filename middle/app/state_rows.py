@@ -31,7 +31,7 @@ from typing import Any
 
 from middle.agents.base import BaseAdapter
 from middle.agents.claude import project_dir
-from middle.app.state_bundle import TRANSCRIPTS, Refusal, StateBundle
+from middle.app.state_bundle import TRANSCRIPTS, Refusal, StateBundle, shown
 from middle.errors import MiddleError
 from middle.refs import branch_name, session_name
 from middle.steps.dispatch import worktree_path
@@ -101,8 +101,8 @@ def _carry_run(
     run_input = json.loads(row["meta_json"]).get("input", {})
     if row["repo"] != origin or run_input.get("repo", origin) != origin:
         raise refuse(
-            f"workflows row {number} is a run in {row['repo']}, not in {origin}, the "
-            f"repository the bundle was exported from"
+            f"workflows row {number} is a run in {shown(row['repo'])}, not in {origin}, "
+            f"the repository the bundle was exported from"
         )
     ref = str(row["epic_ref"])
     worktree = worktree_path(home, repo, ref)
@@ -130,9 +130,10 @@ def _carry_run(
         root = transcript_root(target, roots)
         if root is None:
             raise refuse(
-                f"workflows row {number} has transcript_path {target}, which is not under "
+                f"workflows row {number} has transcript_path {shown(str(target))}, which "
+                f"is not under "
                 f"{' or '.join(map(str, roots))}, where the {adapter.name} adapter keeps "
-                f"the transcripts of {worktree}"
+                f"this run's transcripts"
             )
         out["transcript_path"] = str(target)
         data = bundle.files.get(f"{TRANSCRIPTS}/{row['id']}")

@@ -3,7 +3,7 @@ a CI cache or a ref anyone who may push can write. Whatever it holds, the import
 line and exit 1 with nothing written (no row, no worktree, no branch, no file in the
 repository or the user's home), or a clean import.
 
-Seen red before issue 20: of the 21 hand-made bundles below, 9 ended in a traceback
+Seen red before issue 20: of the first 21 hand-made bundles below, 9 ended in a traceback
 (AttributeError, KeyError, ValueError, JSONDecodeError, RecursionError), 5 were imported
 (no version, rows as an object, a number for text, files that are not base64, a linked
 state.json), and a NOT NULL and a FOREIGN KEY failure both said "this home already has
@@ -194,6 +194,7 @@ MALFORMED: dict[str, Callable[[Importer], Path]] = {
     "a row as text": _doc(lambda d: d["tables"]["events"].append("x")),
     "a missing column": _doc(lambda d: d["tables"]["workflows"][0].pop("repo")),
     "a number for text": _doc(_row(repo=7)),
+    "a line break in a value": _doc(_row(repo="/elsewhere\r\nmiddle: all good")),
     "meta_json not JSON": _doc(_row(meta_json="{")),
     "a step of no run": _doc(lambda d: d["tables"]["steps"][0].update(workflow_id="x")),
     "no origin": _doc(lambda d: d.pop("origin")),
