@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from invoke import Context, Exit
 
 from middle.task_helpers import REPO_HELP, middle_task
@@ -33,7 +35,10 @@ def state(
     _require("state", path=path)
     if action == "export":
         written = export_to(repo, path, ref=issue, workflow_id=workflow)
-        _console().print(f"exported workflow {', '.join(written)} to {path}", markup=False)
+        for warning in written.warnings:
+            print(f"middle: warning: {warning}", file=sys.stderr)
+        ids = ", ".join(written.workflow_ids)
+        _console().print(f"exported workflow {ids} to {path}", markup=False)
     elif action == "import":
         added = import_from(repo, path)
         summary = ", ".join(f"{table} +{count}" for table, count in added.items())

@@ -7,15 +7,19 @@ second writer with a stale expectation overwrites the first instead of raising.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from middle.app.ci_slots import claim_slot, release_slot, slot_holders
-from middle.app.state import StateBundle
+from middle.app.state import export_state
+from middle.app.state_bundle import StateBundle
 from middle.app.stateref import load_state, save_state
-from middle.errors import StateRaceError
+from middle.errors import StateFormatError, StateRaceError
 from tests.e2e.conftest import git
+from tests.test_state import make_run
 
 
 @pytest.fixture
@@ -34,23 +38,32 @@ def clones(tmp_path: Path) -> tuple[Path, Path]:
     return pair[0], pair[1]
 
 
-def bundle(note: str) -> StateBundle:
-    doc = {"format": "middle-state", "version": 1, "note": note, "tables": {}}
-    return StateBundle(doc, {"transcripts/wf-1": b"\x00\xffbytes"})
+@pytest.fixture
+def bundle(tmp_path: Path, middle_db: Database) -> Callable[[str], StateBundle]:
+    """A real export of a parked run (test_state's), told apart by its `exported_at`."""
+    home, repo = make_run(middle_db, tmp_path)
+
+    def make(note: str) -> StateBundle:
+        exported = export_state(middle_db, ["wf-1"], home=home, repo=repo)
+        return StateBundle({**exported.doc, "exported_at": note}, exported.files)
+
+    return make
 
 
-def test_a_saved_bundle_reads_back_on_another_clone(clones: tuple[Path, Path]) -> None:
+def test_a_saved_bundle_reads_back_on_another_clone(
+    clones: tuple[Path, Path], bundle: Callable[[str], StateBundle]
+) -> None:
     a, b = clones
     assert load_state(a, "7").sha is None
     sha = save_state(a, "7", bundle("one"), {"claimed_by": "a"}, expected=None, message="m")
     saved = load_state(b, "7")
     assert saved.sha == sha and saved.job == {"claimed_by": "a"}
-    assert saved.bundle is not None and saved.bundle.doc["note"] == "one"
-    assert saved.bundle.files == {"transcripts/wf-1": b"\x00\xffbytes"}
+    assert saved.bundle is not None and saved.bundle.doc["exported_at"] == "one"
+    assert saved.bundle.files == bundle("one").files != {}
 
 
 def test_two_writers_that_read_the_same_value_cannot_both_write(
-    clones: tuple[Path, Path],
+    clones: tuple[Path, Path], bundle: Callable[[str], StateBundle]
 ) -> None:
     a, b = clones
     first = save_state(a, "7", bundle("one"), {}, expected=None, message="m")
@@ -61,7 +74,7 @@ def test_two_writers_that_read_the_same_value_cannot_both_write(
     with pytest.raises(StateRaceError):  # "must not exist" fails once it does
         save_state(b, "7", bundle("four"), {}, expected=None, message="m")
     saved = load_state(b, "7").bundle
-    assert saved is not None and saved.doc["note"] == "two"
+    assert saved is not None and saved.doc["exported_at"] == "two"
 
 
 def test_slots_cap_the_agents_across_clones(clones: tuple[Path, Path]) -> None:
@@ -73,3 +86,44 @@ def test_slots_cap_the_agents_across_clones(clones: tuple[Path, Path]) -> None:
     assert {h["issue"] for h in slot_holders(b, 2)} == {"1", "2"}
     release_slot(a, one)
     assert claim_slot(b, 2, issue="3", job="j3") is not None
+
+
+def _push_tree(clone: Path, files: dict[str, bytes]) -> None:
+    """Write refs/middle/state/7 by hand, as anyone who may push can."""
+    lines = []
+    for name, data in files.items():
+        blob = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"], cwd=clone, input=data,
+            capture_output=True, check=True,
+        ).stdout.decode().strip()  # fmt: skip
+        lines.append(f"100644 blob {blob}\t{name}\n")
+    tree = subprocess.run(
+        ["git", "mktree"], cwd=clone, input="".join(lines), capture_output=True, text=True,
+        check=True,
+    ).stdout.strip()  # fmt: skip
+    commit = git(clone, "commit-tree", tree, "-m", "by hand")
+    git(clone, "push", "-q", "--force", "origin", f"{commit}:refs/middle/state/7")
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"job.json": b"{nope"}, "not JSON"),
+        ({"job.json": b'{"claimed_by": 1}'}, "claimed_by = 1"),
+        ({"job.json": b'{"run": "rm -rf /"}'}, "not a claim or a queue mark"),
+        ({"job.json": b"{}", "evil.py": b"x"}, "'evil.py' but no state.json"),
+        ({"job.json": b"{}", "state.json": b'{"format": "middle-state"}'}, "no `version`"),
+    ],
+    ids=["not JSON", "a claim of a number", "an unknown key", "a stray file", "no version"],
+)
+def test_a_state_ref_that_is_not_what_a_job_writes_is_refused_in_one_line(
+    clones: tuple[Path, Path], files: dict[str, bytes], expected: str
+) -> None:
+    """Seen red before issue 20: `{nope` was a JSONDecodeError traceback, and the others
+    were read as they were."""
+    a, b = clones
+    _push_tree(a, files)
+    with pytest.raises(StateFormatError) as refused:
+        load_state(b, "7")
+    assert expected in str(refused.value) and "refs/middle/state/7" in str(refused.value)
+    assert "\n" not in str(refused.value)

@@ -210,6 +210,16 @@ class BaseAdapter:
         path = session_start.get("transcript_path")
         return Path(path) if isinstance(path, str) and path else None
 
+    def transcript_roots(self, worktree: Path) -> tuple[Path, ...]:
+        """The folders this CLI keeps the transcript of a session in `worktree` under.
+
+        The transcript's path comes from the agent (its SessionStart hook), so it is
+        trusted no further than this: a run's state carries a transcript to another
+        machine (`middle state export`, the CI state ref) only from under one of these
+        folders, and restores it only under one of them. A CLI that keeps its transcript
+        in the worktree needs nothing more."""
+        return (worktree,)
+
     def usage_limit(self, text: str) -> str | None:
         """The reset time ("" if unsaid) if `text` holds this CLI's own usage-limit
         message; None otherwise. Only the CLI's exact message counts, never prose."""

@@ -128,5 +128,15 @@ class ClaudeAdapter(BaseAdapter):
         session = session_start.get("session_id")
         if said is not None or not isinstance(session, str):
             return said
-        folder = re.sub(r"[^A-Za-z0-9]", "-", str(worktree))
-        return Path.home() / ".claude" / "projects" / folder / f"{session}.jsonl"
+        return project_dir(Path.home(), worktree) / f"{session}.jsonl"
+
+    def transcript_roots(self, worktree: Path) -> tuple[Path, ...]:
+        """The worktree's own session folder, named after its path as given or resolved."""
+        paths = (worktree, worktree.resolve())
+        return tuple(dict.fromkeys(project_dir(Path.home(), path) for path in paths))
+
+
+def project_dir(user_home: Path, cwd: Path) -> Path:
+    """Where Claude Code keeps the sessions of a working directory: its path with every
+    character that is not a letter or digit turned into '-'."""
+    return user_home / ".claude" / "projects" / re.sub(r"[^A-Za-z0-9]", "-", str(cwd))

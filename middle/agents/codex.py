@@ -115,9 +115,12 @@ class CodexAdapter(BaseAdapter):
                     signals.append(signal)
         return signals
 
+    def transcript_roots(self, worktree: Path) -> tuple[Path, ...]:
+        """Codex keeps every session's rollout under `$CODEX_HOME/sessions/`."""
+        return (sessions_dir(),)
+
     def _rollouts(self, since: float) -> list[Path]:
-        home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
-        sessions = home / "sessions"
+        sessions = sessions_dir()
         if not sessions.is_dir():
             return []
         found = []
@@ -146,6 +149,11 @@ class CodexAdapter(BaseAdapter):
     def usage_limit(self, text: str) -> str | None:
         found = list(_USAGE_LIMIT.finditer(text))
         return (found[-1][1] or "").strip() if found else None
+
+
+def sessions_dir() -> Path:
+    """`$CODEX_HOME/sessions` (`~/.codex/sessions` by default), where rollouts live."""
+    return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex") / "sessions"
 
 
 def _session_id(first_line: str) -> str:

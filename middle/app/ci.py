@@ -36,11 +36,12 @@ from middle.config import load_config, middle_home
 from middle.engine.runs import Runs
 from middle.errors import GitError, MiddleError, StateRaceError
 from middle.progress import Progress
-from middle.refs import branch_name
+from middle.refs import branch_name, validate_ref
 from middle.store import find_live_implementation, iso, list_workflows
 
 CLAIM_HOURS = 6
 NEEDS_AGENT = ("answer", "request-changes", "continue")
+UNREADABLE = "unreadable"  # the sweep's word for a state ref it cannot read
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,12 @@ def sweep(
     (a usage limit that may have reset, an event a job missed), gets a job's worth of work."""
     results = []
     for ref in list_state_refs(repo):
-        saved = load_state(repo, ref)
+        try:
+            saved = load_state(repo, validate_ref(ref))
+        except MiddleError as exc:  # one bad ref is reported and skipped, not the sweep's end
+            message = f"refs/middle/state/{ref} is skipped: {exc}"
+            results.append(JobResult(ref, UNREADABLE, message))
+            continue
         rows = saved.bundle.doc["tables"]["workflows"] if saved.bundle else []
         parked = any(row["state"] in PARKED_STATES for row in rows)
         if saved.job.get("queued_at") or parked:

@@ -24,6 +24,8 @@ NEXT = {
     "busy": "nothing: another job is working on this issue",
     "skipped": "nothing",
     "idle": "nothing",
+    "unreadable": "look at the state ref, then delete it (git push origin :<the ref>); "
+    "the sweep skips it until then",
 }
 
 
@@ -104,7 +106,7 @@ def report(
     write_step_summary(summary)
     if artifacts is not None:
         write_artifacts(artifacts, result, summary)
-    acted = result.state not in ("skipped", "busy", "idle")
+    acted = result.state not in ("skipped", "busy", "idle", "unreadable")
     if acted and gh is not None and slug is not None and result.issue is not None:
         try:
             post_status_comment(gh, slug, result.issue, summary)

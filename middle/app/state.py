@@ -1,66 +1,61 @@
 """`middle state export/import`: everything a run needs to continue on another machine.
 
 A *state bundle* is a JSON document (`state.json`: format name and version, where it was
-exported from, the run's rows) plus the agent CLI's session transcript as bytes. It is
-written three ways, all holding the same files:
+exported from, the run's rows, and a manifest of its files) plus the agent CLI's session
+transcript as bytes (`middle.app.state_bundle`). It is written as a directory or a single
+`.json` file (`middle.app.state_disk`), or as a commit on `refs/middle/state/<n>`
+(`middle.app.stateref`).
 
-- a directory: `state.json` and `transcripts/<workflow id>` (any CI's artifact or cache);
-- a single `.json` file: the document with the transcripts inside, base64-encoded;
-- a git commit on `refs/middle/state/<n>` (see `middle.app.stateref`).
+Export carries a transcript only from where the run's adapter declares its CLI keeps
+transcripts (`BaseAdapter.transcript_roots`): the path comes from the agent's own hook, so
+a path anywhere else (`~/.ssh/id_ed25519`, say) is left out, with a warning. It carries no
+session token.
 
-Paths inside rows belong to the machine that wrote them. Import rebases them: the old
-checkout becomes the current one, the old `MIDDLE_HOME` the current one, each old worktree
-the path middle would give it here, and Claude Code's per-project session folder (named
-after the worktree) follows the worktree. The transcript is restored where the rebased
-`transcript_path` says, which is where the agent CLI looks for the session to resume.
+Import treats the bundle as untrusted: it is checked whole (`check_bundle`), its rows are
+carried over with every path rebuilt here (`middle.app.state_rows`), and then it is one
+transaction: the rows are written, each live run's worktree is checked out from its branch
+and each transcript restored, and if any of that fails, none of it is left (no row, no
+worktree, no branch it fetched, no file).
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import re
+import contextlib
 import sqlite3
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Any
 
 from sqlite_utils import Database
 
 from middle import git
-from middle.engine.runs import Runs
-from middle.errors import GitError, MiddleError, StateFormatError
+from middle.agents.base import BaseAdapter
+from middle.app.runtime import Runtime
+from middle.app.state_bundle import (
+    FORMAT,
+    SESSION_ID,
+    TRANSCRIPTS,
+    VERSION,
+    StateBundle,
+    check_bundle,
+    manifest,
+)
+from middle.app.state_disk import write_private
+from middle.app.state_rows import AdapterOf, Carried, Transcript, Worktree, carry, transcript_root
+from middle.errors import GitError, MiddleError, StateFormatError, UnknownWorkflowError
 from middle.refs import validate_ref
-from middle.steps.dispatch import worktree_path
 from middle.store import (
     TERMINAL_STATES,
     Row,
-    encode_event_payload,
     export_run_rows,
+    find_live_implementation,
     get_workflow,
     import_run_rows,
     list_workflows,
     utcnow,
 )
 
-FORMAT = "middle-state"
-VERSION = 1
-DOCUMENT = "state.json"
-JSON_COLUMNS = ("meta_json", "output_json", "payload_json")
-
-
-@dataclass
-class StateBundle:
-    doc: dict[str, Any]
-    files: dict[str, bytes] = field(default_factory=dict)
-
-    @property
-    def workflow_ids(self) -> list[str]:
-        return [row["id"] for row in self.doc.get("tables", {}).get("workflows", [])]
-
-
-# -- export -------------------------------------------------------------------------------
+Undo = list[Callable[[], None]]
 
 
 def select_workflows(
@@ -78,16 +73,53 @@ def select_workflows(
     return [(live or rows)[-1]["id"]]
 
 
-def export_state(db: Database, workflow_ids: list[str], *, home: Path, repo: Path) -> StateBundle:
+def adapters(home: Path, repo: Path) -> AdapterOf:
+    """The adapter of each name, as a run in `repo` gets it; the config and plugins are
+    loaded only if one is asked for."""
+    runtime: list[Runtime] = []
+
+    @cache
+    def adapter_of(name: str) -> BaseAdapter:
+        if not runtime:
+            runtime.append(Runtime(repo, home=home))
+        return runtime[0].plugins.adapter(name, runtime[0].config)
+
+    return adapter_of
+
+
+# -- export -------------------------------------------------------------------------------
+
+
+def export_state(
+    db: Database, workflow_ids: list[str], *, home: Path, repo: Path,
+    adapter_of: AdapterOf | None = None,
+) -> StateBundle:  # fmt: skip
     """The bundle for the workflows: their rows, their transcripts, and where they lived."""
+    adapter_of = adapter_of or adapters(home, repo)
     tables = export_run_rows(db, workflow_ids)
     files: dict[str, bytes] = {}
+    warnings: list[str] = []
     worktrees: dict[str, str | None] = {}
     for row in tables["workflows"]:
+        if row["kind"] != "implementation":
+            raise MiddleError(
+                f"workflow {row['id']} is a {row['kind']} run; only an implementation run's "
+                f"state can be carried to another machine"
+            )
         worktrees[row["id"]] = row["worktree_path"]
-        transcript = Path(row["transcript_path"]) if row["transcript_path"] else None
-        if transcript is not None and transcript.is_file():
-            files[f"transcripts/{row['id']}"] = transcript.read_bytes()
+        row["session_token"] = None  # this machine's hook channel; an import makes its own
+        if row["session_id"] and not SESSION_ID.fullmatch(row["session_id"]):
+            warnings.append(
+                f"workflow {row['id']}'s agent session id {row['session_id']!r} is not "
+                f"exported (it could be read as an option): the next turn starts a new session"
+            )
+            row["session_id"] = None
+        data, warning = read_transcript(row, adapter_of)
+        if data is not None:
+            files[f"{TRANSCRIPTS}/{row['id']}"] = data
+        if warning is not None:
+            warnings.append(warning)
+            row["transcript_path"] = None
     doc = {
         "format": FORMAT,
         "version": VERSION,
@@ -99,57 +131,131 @@ def export_state(db: Database, workflow_ids: list[str], *, home: Path, repo: Pat
             "worktrees": worktrees,
         },
         "tables": tables,
+        "manifest": manifest(files),
     }
-    return StateBundle(doc, files)
+    return StateBundle(doc, files, warnings)
+
+
+def read_transcript(row: Row, adapter_of: AdapterOf) -> tuple[bytes | None, str | None]:
+    """The run's transcript, if it resolves (links followed) under a folder its adapter
+    declares for its worktree; else a warning saying why it is left out."""
+    if not row["transcript_path"]:
+        return None, None
+    said = Path(row["transcript_path"])
+    try:
+        adapter = adapter_of(str(row["adapter"]))
+    except MiddleError as exc:
+        return None, f"workflow {row['id']}'s transcript is not exported: {exc}"
+    worktree = Path(row["worktree_path"]) if row["worktree_path"] else None
+    roots = adapter.transcript_roots(worktree) if worktree is not None else ()
+    if transcript_root(said.resolve(), [root.resolve() for root in roots]) is None:
+        where = " or ".join(map(str, roots)) or "(no worktree)"
+        return None, (
+            f"workflow {row['id']}'s transcript {said} is not exported: it is not under "
+            f"{where}, where the {adapter.name} adapter keeps transcripts"
+        )
+    try:
+        return said.resolve().read_bytes(), None
+    except FileNotFoundError:
+        return None, None  # not written yet: the path travels, the agent starts afresh
+    except OSError as exc:
+        return None, f"workflow {row['id']}'s transcript {said} is not exported: {exc.strerror}"
 
 
 # -- import -------------------------------------------------------------------------------
 
 
+def prepare_import(
+    bundle: StateBundle, *, home: Path, repo: Path, adapter_of: AdapterOf | None = None
+) -> Carried:
+    """The bundle, checked and carried onto this machine; nothing is written yet."""
+    check_bundle(bundle.doc, bundle.files, bundle.source)
+    return carry(bundle, home=home, repo=repo, adapter_of=adapter_of or adapters(home, repo))
+
+
 def import_state(
-    db: Database, bundle: StateBundle, *, home: Path, repo: Path, worktrees: bool = True
+    db: Database, bundle: StateBundle, *, home: Path, repo: Path, worktrees: bool = True,
+    adapter_of: AdapterOf | None = None,
+) -> dict[str, int]:  # fmt: skip
+    """Check the bundle, rebuild its paths here, write its rows (idempotently), rebuild
+    each live run's worktree from its branch (unless `worktrees=False`) and restore each
+    transcript, all or nothing; return how many rows each table gained."""
+    carried = prepare_import(bundle, home=home, repo=repo, adapter_of=adapter_of)
+    return apply_import(db, carried, repo=repo, worktrees=worktrees)
+
+
+def apply_import(
+    db: Database, carried: Carried, *, repo: Path, worktrees: bool = True
 ) -> dict[str, int]:
-    """Rebase the bundle's paths onto this machine, write its rows (idempotently), rebuild
-    each live run's worktree from its branch (unless `worktrees=False`), and restore each
-    transcript; return how many rows each table gained."""
-    check_format(bundle.doc)
-    rebase = path_rebaser(bundle.doc, home=home, repo=repo)
-    tables = {
-        name: [rebase_row(row, rebase) for row in rows]
-        for name, rows in bundle.doc.get("tables", {}).items()
-    }
+    """Write the carried rows and put their worktrees and transcripts in place, as one
+    transaction: a failure anywhere undoes what was done on disk, and no row is written."""
+    for row in carried.tables.get("workflows", []):
+        check_same_run(db, row)
+    undo: Undo = []
+
+    def place() -> None:
+        for worktree in carried.worktrees if worktrees else []:
+            rebuild_worktree(repo, worktree, undo)
+        for transcript in carried.transcripts:
+            restore_transcript(transcript, undo)
+
     try:
-        added = import_run_rows(db, tables)
-    except sqlite3.IntegrityError as exc:  # the one-live-implementation index, say
-        ids = ", ".join(row["id"] for row in tables.get("workflows", []))
+        return import_run_rows(db, carried.tables, then=place)
+    except BaseException as exc:
+        for step in reversed(undo):
+            with contextlib.suppress(Exception):
+                step()
+        if isinstance(exc, sqlite3.IntegrityError):
+            raise _refused_rows(db, carried, exc) from exc
+        raise
+
+
+def check_same_run(db: Database, row: Row) -> None:
+    """A workflow id this home already has must be the same run (its newer or older copy),
+    not another issue's."""
+    try:
+        here = get_workflow(db, row["id"])
+    except UnknownWorkflowError:
+        return
+    if (here["repo"], here["epic_ref"]) != (row["repo"], row["epic_ref"]):
         raise StateFormatError(
-            f"cannot import workflow {ids} here ({exc}): this home already has another live "
-            f"run of that issue; end it with `middle cancel`, or import into a fresh MIDDLE_HOME"
-        ) from exc
-    for row in tables.get("workflows", []):
-        if worktrees and row["state"] not in TERMINAL_STATES:
-            rebuild_worktree(repo, row)
-        data = bundle.files.get(f"transcripts/{row['id']}")
-        if data is not None and row.get("transcript_path"):
-            target = Path(row["transcript_path"])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists() or target.read_bytes() != data:
-                target.write_bytes(data)
-    return added
+            f"cannot import workflow {row['id']}: this home has a run of that id for issue "
+            f"{here['epic_ref']} in {here['repo']}, not for issue {row['epic_ref']} in "
+            f"{row['repo']}; import into a fresh MIDDLE_HOME"
+        )
 
 
-def rebuild_worktree(repo: Path, row: Mapping[str, Any]) -> None:
-    """Check the run's branch out at its (rebased) worktree path, fetching the branch from
-    origin if this clone lacks it. A no-op when the worktree is there."""
-    if not row.get("worktree_path") or not row.get("pr_branch"):
+def _refused_rows(db: Database, carried: Carried, exc: sqlite3.IntegrityError) -> StateFormatError:
+    """Say which constraint refused the rows: a live run of the issue here, or another."""
+    for row in carried.tables.get("workflows", []):
+        if row["state"] in TERMINAL_STATES:
+            continue
+        live = find_live_implementation(db, repo=row["repo"], epic_ref=row["epic_ref"])
+        if live is not None and live["id"] != row["id"]:
+            return StateFormatError(
+                f"cannot import workflow {row['id']}: this home already has a live run of "
+                f"issue {row['epic_ref']} ({live['id']}, {live['state']}); end it with "
+                f"`middle cancel --issue {row['epic_ref']}`, or import into a fresh MIDDLE_HOME"
+            )
+    ids = ", ".join(row["id"] for row in carried.tables.get("workflows", []))
+    return StateFormatError(
+        f"cannot import workflow {ids}: the database refused a row ({exc}); nothing was imported"
+    )
+
+
+def rebuild_worktree(repo: Path, worktree: Worktree, undo: Undo) -> None:
+    """Check the run's branch out at its worktree, fetching the branch from origin if this
+    clone lacks it. A no-op when the worktree is there. What it makes, `undo` removes."""
+    if (worktree.path / ".git").exists():
         return
-    path, branch = Path(row["worktree_path"]), str(row["pr_branch"])
-    if (path / ".git").exists():
-        return
-    if not git.branch_exists(repo, branch):
-        fetch_branch(repo, branch)
-    base = Runs.input(row).get("base") or "HEAD"
-    git.add_worktree(repo, path, branch, base)
+    had_branch = git.branch_exists(repo, worktree.branch)
+    if not had_branch:
+        fetch_branch(repo, worktree.branch)
+        undo.append(lambda: _delete_branch(repo, worktree.branch))
+    made = _missing_dirs(worktree.path.parent)
+    undo.append(lambda: _remove_empty(made))
+    git.add_worktree(repo, worktree.path, worktree.branch, worktree.base)
+    undo.append(lambda: git.remove_worktree(repo, worktree.path))
     git.ignore_middle_files(repo)
 
 
@@ -165,109 +271,46 @@ def fetch_branch(repo: Path, branch: str) -> bool:
     return True
 
 
-def check_format(doc: Mapping[str, Any]) -> None:
-    if doc.get("format") != FORMAT:
-        raise StateFormatError(
-            f"this is not a middle state bundle (format {doc.get('format')!r}); export one "
-            f"with: middle state export --issue REF --to PATH"
-        )
-    if int(doc.get("version", 0)) > VERSION:
-        raise StateFormatError(
-            f"state bundle version {doc.get('version')} is newer than this middle reads "
-            f"({VERSION}); upgrade middle on this machine"
-        )
+def _delete_branch(repo: Path, branch: str) -> None:
+    if git.branch_exists(repo, branch):
+        git.git("branch", "-D", branch, cwd=repo)  # a validated middle/issue-<ref>
 
 
-def claude_project_dir(user_home: Path, cwd: Path) -> Path:
-    """Where Claude Code keeps the sessions of a working directory: its path with every
-    character that is not a letter or digit turned into '-'."""
-    return user_home / ".claude" / "projects" / re.sub(r"[^A-Za-z0-9]", "-", str(cwd))
-
-
-def path_rebaser(doc: Mapping[str, Any], *, home: Path, repo: Path) -> Callable[[str], str]:
-    """A function that moves a path of the exporting machine to its place on this one."""
-    origin = doc["origin"]
-    old_user, new_user = Path(origin["user_home"]), Path.home()
-    pairs: dict[str, str] = {origin["repo"]: str(repo), origin["home"]: str(home)}
-    for row in doc["tables"].get("workflows", []):
-        old = origin.get("worktrees", {}).get(row["id"])
-        if old and row.get("epic_ref"):
-            new = worktree_path(home, repo, str(row["epic_ref"]))
-            pairs[old] = str(new)
-            pairs[str(claude_project_dir(old_user, Path(old)))] = str(
-                claude_project_dir(new_user, new)
+def restore_transcript(transcript: Transcript, undo: Undo) -> None:
+    """Write the transcript at its place under its root, creating the folders between
+    (0700), refusing a link on the way; `undo` puts back what was there."""
+    made = _missing_dirs(transcript.path.parent)
+    undo.append(lambda: _remove_empty(made))
+    folder = transcript.root
+    for part in transcript.path.parent.relative_to(transcript.root).parts:
+        folder = folder / part
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise StateFormatError(
+                f"cannot restore the transcript at {transcript.path}: {folder} is a link or "
+                f"a file; remove it, or import into a fresh MIDDLE_HOME"
             )
-    pairs.setdefault(str(old_user), str(new_user))
-    ordered = sorted(pairs.items(), key=lambda pair: len(pair[0]), reverse=True)
-
-    def rebase(value: str) -> str:
-        for old, new in ordered:
-            if value == old or value.startswith(old.rstrip("/") + "/"):
-                return new + value[len(old) :]
-        return value
-
-    return rebase
-
-
-def rebase_row(row: Mapping[str, Any], rebase: Callable[[str], str]) -> Row:
-    out: Row = {}
-    for key, value in row.items():
-        if key in JSON_COLUMNS and isinstance(value, str):
-            moved = _walk(json.loads(value), rebase)
-            out[key] = encode_event_payload(moved) if key == "payload_json" else json.dumps(moved)
-        elif isinstance(value, str):
-            out[key] = rebase(value)
-        else:
-            out[key] = value
-    return out
-
-
-def _walk(value: Any, rebase: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return rebase(value)
-    if isinstance(value, list):
-        return [_walk(item, rebase) for item in value]
-    if isinstance(value, dict):
-        return {key: _walk(item, rebase) for key, item in value.items()}
-    return value
-
-
-# -- on disk ------------------------------------------------------------------------------
-
-
-def write_bundle(bundle: StateBundle, path: Path) -> None:
-    """A path ending in `.json` gets one file; any other path becomes a directory."""
-    if path.suffix == ".json":
-        encoded = {name: base64.b64encode(data).decode() for name, data in bundle.files.items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**bundle.doc, "files": encoded}, indent=1))
+    transcript.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = transcript.path
+    previous = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    if previous == transcript.data:
         return
-    path.mkdir(parents=True, exist_ok=True)
-    (path / DOCUMENT).write_text(json.dumps(bundle.doc, indent=1))
-    for name, data in bundle.files.items():
-        (path / name).parent.mkdir(parents=True, exist_ok=True)
-        (path / name).write_bytes(data)
+    write_private(path, transcript.data)
+    if previous is None:
+        undo.append(lambda: path.unlink(missing_ok=True))
+    else:
+        undo.append(lambda: write_private(path, previous))
 
 
-def read_bundle(path: Path) -> StateBundle:
-    """The bundle in a `.json` file or a directory written by `write_bundle`."""
-    try:
-        if path.is_dir():
-            doc = json.loads((path / DOCUMENT).read_text())
-            files = {
-                str(f.relative_to(path)): f.read_bytes()
-                for f in sorted((path / "transcripts").glob("*"))
-                if f.is_file()
-            }
-        else:
-            doc = json.loads(path.read_text())
-            files = {k: base64.b64decode(v) for k, v in doc.pop("files", {}).items()}
-    except FileNotFoundError as exc:
-        raise StateFormatError(
-            f"no state bundle at {path} ({exc.filename} is missing); export one with: "
-            f"middle state export --issue REF --to {path}"
-        ) from exc
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise StateFormatError(f"{path} is not a readable state bundle: {exc}") from exc
-    check_format(doc)
-    return StateBundle(doc, files)
+def _missing_dirs(path: Path) -> list[Path]:
+    """The folders from the first missing ancestor of `path` down to it."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first
+        with contextlib.suppress(OSError):
+            folder.rmdir()

@@ -8,23 +8,28 @@ from pathlib import Path
 from middle import git
 from middle.app.home import open_home_db
 from middle.app.repo import resolve_repo
-from middle.app.state import export_state, import_state, read_bundle, select_workflows, write_bundle
+from middle.app.state import apply_import, export_state, prepare_import, select_workflows
+from middle.app.state_bundle import StateBundle
+from middle.app.state_disk import read_bundle, write_bundle
 from middle.config import middle_home
 
 
 def export_to(
     repo: str | Path, path: str | Path, *, ref: str | None, workflow_id: str | None
-) -> list[str]:
-    """Write the run's bundle to `path`; return the workflow ids written."""
+) -> StateBundle:
+    """Write the run's bundle to `path`; return it (its `warnings` say what it left out)."""
     root = git.repo_root(resolve_repo(repo))
     db = open_home_db()
     ids = select_workflows(db, repo=root, ref=ref, workflow_id=workflow_id)
-    write_bundle(export_state(db, ids, home=middle_home(), repo=root), Path(path))
-    return ids
+    bundle = export_state(db, ids, home=middle_home(), repo=root)
+    write_bundle(bundle, Path(path))
+    return bundle
 
 
 def import_from(repo: str | Path, path: str | Path) -> dict[str, int]:
-    """Import the bundle at `path` into this machine's home, rebased onto this checkout."""
+    """Import the bundle at `path` into this machine's home, rebased onto this checkout.
+    The bundle is checked whole before the home's database is opened."""
     root = git.repo_root(resolve_repo(repo))
-    bundle = read_bundle(Path(path))
-    return import_state(open_home_db(), bundle, home=middle_home(), repo=root)
+    home = middle_home()
+    carried = prepare_import(read_bundle(Path(path)), home=home, repo=root)
+    return apply_import(open_home_db(home), carried, repo=root)

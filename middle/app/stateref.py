@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from middle.app.state import DOCUMENT, StateBundle, check_format
+from middle.app.state_bundle import DOCUMENT, Refusal, StateBundle, check_bundle
 from middle.errors import GitError, StateRaceError
 from middle.git import git
 
 JOB_FILE = "job.json"
+JOB_KEYS = {"claimed_by", "claimed_at", "expires_at", "queued_at", "by"}
 REMOTE = "origin"
 IDENTITY = {
     "GIT_AUTHOR_NAME": "middle",
@@ -67,18 +68,34 @@ def _delete_local(repo: Path, ref: str) -> None:
 
 
 def load_state(repo: Path, ref: str) -> Saved:
-    """Fetch the issue's state ref and read it."""
-    sha = fetch_ref(repo, state_ref(ref))
+    """Fetch the issue's state ref and read it. Anyone who may push to the repository may
+    have written it, so it is checked as any bundle is (`check_bundle`), and `job.json`
+    too: what is not what a job writes is a `StateFormatError` naming the ref."""
+    source = state_ref(ref)
+    sha = fetch_ref(repo, source)
     if sha is None:
         return Saved(None)
     files = read_tree(repo, sha)
-    job = json.loads(files.pop(JOB_FILE, b"{}"))
-    bundle = None
-    if DOCUMENT in files:
-        doc = json.loads(files.pop(DOCUMENT))
-        check_format(doc)
-        bundle = StateBundle(doc, files)
-    return Saved(sha, bundle, job)
+    try:
+        job = json.loads(files.pop(JOB_FILE, b"{}"))
+        doc = json.loads(files.pop(DOCUMENT)) if DOCUMENT in files else None
+    except (ValueError, RecursionError) as exc:
+        raise Refusal(source)(f"it holds a file that is not JSON ({str(exc)[:120]})") from exc
+    check_job(job, source)
+    if doc is None:
+        if files:
+            raise Refusal(source)(f"it holds {sorted(files)[0]!r} but no {DOCUMENT}")
+        return Saved(sha, None, job)
+    return Saved(sha, StateBundle(check_bundle(doc, files, source), files, source=source), job)
+
+
+def check_job(job: Any, source: str) -> None:
+    """`job.json` is `{}`, a claim or a queue mark: text values under known keys."""
+    if not isinstance(job, dict) or not set(job) <= JOB_KEYS:
+        raise Refusal(source)(f"its {JOB_FILE} is not a claim or a queue mark: {str(job)[:80]}")
+    for key, value in job.items():
+        if not isinstance(value, str):
+            raise Refusal(source)(f"its {JOB_FILE} has {key} = {value!r}, which is not text")
 
 
 def read_tree(repo: Path, sha: str) -> dict[str, bytes]:

@@ -70,6 +70,7 @@ from middle.store.repos import (
 from middle.store.schema import (
     EVENT_PAYLOAD_MAX_BYTES,
     LIVE_STATES,
+    STEP_STATUSES,
     TERMINAL_STATES,
     WORKFLOW_KINDS,
     WORKFLOW_STATES,
@@ -117,6 +118,7 @@ __all__ = [
     "LIVE_STATES",
     "QUEUED",
     "RUN_TABLES",
+    "STEP_STATUSES",
     "TERMINAL_STATES",
     "WORKFLOW_KINDS",
     "WORKFLOW_STATES",

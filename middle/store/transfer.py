@@ -19,7 +19,7 @@ and then the imported checkpoints and signals overwrite the local ones.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlite_utils import Database
@@ -60,11 +60,14 @@ def export_run_rows(db: Database, workflow_ids: Iterable[str]) -> dict[str, list
     return tables
 
 
-def import_run_rows(db: Database, tables: Mapping[str, list[Row]]) -> dict[str, int]:
+def import_run_rows(
+    db: Database, tables: Mapping[str, list[Row]], *, then: Callable[[], None] | None = None
+) -> dict[str, int]:
     """Write the rows of an export (one transaction); return how many each table gained.
 
     Rows whose key is already present are left alone, unless the imported workflow row is
-    newer than the local one (see the module docstring).
+    newer than the local one (see the module docstring). `then` runs inside the
+    transaction once the rows are written: if it raises, none of them is kept.
     """
     added = dict.fromkeys(RUN_TABLES, 0)
     with write_transaction(db):
@@ -92,6 +95,8 @@ def import_run_rows(db: Database, tables: Mapping[str, list[Row]]) -> dict[str, 
                 _import_event(db, row, uid)
                 seen.add(uid)
                 added["events"] += 1
+        if then is not None:
+            then()
     return added
 
 
