@@ -21,6 +21,12 @@ ISSUE_HELP = "the issue: a GitHub issue number, or an Epic's slug in file mode"
 REPO_HELP = "the repository (default: the current directory)"
 
 
+def one_line(message: str) -> str:
+    """`message` as the one line a user mistake prints: a message that carries another
+    program's words (gh's, git's) can hold several lines, joined here with "; "."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
 def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
     """`invoke.task(**options)`, plus the one rule for errors: a `MiddleError` becomes one
     line on stderr and exit code 1; anything else is a bug and keeps its traceback."""
@@ -31,7 +37,7 @@ def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
             try:
                 return body(c, *args, **kwargs)
             except MiddleError as exc:
-                raise Exit(f"middle: {exc}", code=1) from exc
+                raise Exit(f"middle: {one_line(str(exc))}", code=1) from exc
             except (sqlite3.Error, OSError) as exc:  # a full, read-only or damaged disk
                 from middle.config import db_path, middle_home
                 from middle.store import store_fault

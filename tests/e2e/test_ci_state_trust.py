@@ -67,7 +67,6 @@ def test_a_state_ref_cannot_plant_a_file_in_the_next_jobs_checkout(
     rewrite_state(world, plant)
     world.fake.comment(ISSUE, "alice", "Base 2 seconds.")
     second = world.machine("job2")
-    second.env["GH_TOKEN"] = "ghs_job_token_of_job2"
     done = second.job("issue_comment", commented(world, "alice", "MEMBER", "Base 2"))
 
     assert done.returncode == 1
