@@ -31,7 +31,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from middle.gates import load_gates  # noqa: E402
+from middle.verify.gates import load_gates  # noqa: E402
 
 
 def code_blocks(language: str) -> list[str]:

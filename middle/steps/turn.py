@@ -29,7 +29,6 @@ from middle.agents.launch import agent_environment, launch_argv
 from middle.briefs import answer_brief, initial_brief, resume_brief, write_brief
 from middle.engine import StepContext, step
 from middle.errors import AgentError
-from middle.gates import load_gates, run_gates
 from middle.rate_limits import parse_reset
 from middle.refs import session_name
 from middle.steps.services import services
@@ -42,6 +41,7 @@ from middle.store import (
     utcnow,
 )
 from middle.tmux import Tmux
+from middle.verify.gates import load_gates, run_gates
 from middle.worktree import env_file
 
 MAX_NUDGES = 3
