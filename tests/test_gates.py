@@ -307,3 +307,19 @@ def test_gates_leave_no_worktree_registered_and_run_no_repo_hooks(
     checkout.remove()
     assert not (tmp_path / "hook-ran").exists()
     assert len(git(repo, "worktree", "list").splitlines()) == 1
+
+
+# -- what a person reads ----------------------------------------------------------------
+
+
+def test_a_park_on_gates_the_agent_never_heard_of_does_not_claim_three_reports() -> None:
+    """Seen red: the park said "after 3 nudges" also when the agent's session had ended
+    (or a person had taken it over) and no report reached it."""
+    from middle.steps.outcome import gates_still_fail
+
+    failed = {"gate": "lint", "category": "unit", "result": "failed", "duration_seconds": 1.0}
+    run = {"head": "f" * 40, "results": [{**failed, "head": "f" * 40, "tail": "E501\n"}]}
+    said = gates_still_fail({"gates": run, "gate_nudges": 0})
+    assert said.startswith(f"verification gates still fail on commit {'f' * 12}, and middle")
+    assert "could not report them" in said and said.endswith("\n  lint [unit] failed: E501")
+    assert "after 3 reports" in gates_still_fail({"gates": run, "gate_nudges": 3})
