@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dispatch, engine, hooks, real_agents, scale, startup
+from bench import dispatch, engine, gates, hooks, real_agents, scale, startup
 
 
 def main() -> None:
@@ -23,7 +23,8 @@ def main() -> None:
         f"Python {platform.python_version()}",
         "quick": quick,
         "results": [
-            module.run(quick) for module in (engine, dispatch, startup, hooks, scale, real_agents)
+            module.run(quick)
+            for module in (engine, dispatch, startup, hooks, scale, gates, real_agents)
         ],
     }
     text = json.dumps(report, indent=2)

@@ -24,6 +24,7 @@ def test_the_quick_benchmark_suite_runs_and_reports() -> None:
         "start-up",
         "hook-channel",
         "scale",
+        "gate-overhead",
         "real-agents",
     }
     assert by_name["hook-channel"]["lost"] == 0 and by_name["hook-channel"]["duplicated"] == 0

@@ -31,7 +31,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from middle.gates import load_gates  # noqa: E402
+from middle.verify.gates import load_gates  # noqa: E402
 
 
 def code_blocks(language: str) -> list[str]:
@@ -96,8 +96,12 @@ def test_the_toml_and_ini_blocks_parse_and_the_gate_loads(tmp_path: Path) -> Non
         tomllib.loads(block)
     (gate,) = (b for b in code_blocks("toml") if "[[gate]]" in b)
     (tmp_path / ".middle").mkdir()
-    (tmp_path / ".middle" / "verify.toml").write_text(gate)
-    assert [g.name for g in load_gates(tmp_path)] == ["tests"]
+    (tmp_path / ".middle" / "verify.toml").write_text(gate.replace("# phases", "phases"))
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], [*identity, "commit", "-q", "-m", "gates"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+    (loaded,) = load_gates(tmp_path, "HEAD")  # the gates are read from a commit
+    assert (loaded.name, loaded.category, loaded.phases) == ("tests", "unit", ("2", "retry-queue"))
     for block in code_blocks("ini"):
         configparser.ConfigParser().read_string(block)
 

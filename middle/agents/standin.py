@@ -12,6 +12,7 @@ where `turns.json` is a list of actions, one per prompt it receives (a nudge cou
     [{"do": "ask", "question": "Backoff base?"}, {"do": "done"}]
 
 Actions: `done` (commit, then done.json; `"touch": [files]` also creates them,
+uncommitted, `"commit": [files]` creates them and commits them with the turn's work,
 `"write": {path: text}` writes those files with that text, and
 `"pr": "ready"` or `"draft"` opens a pull request with `gh` first), `ask`
 (blocked.json; `"kind": "complexity"` or `"malformed": true` optional), `fail`
@@ -136,12 +137,13 @@ class StandIn:
             work = self.worktree / "STANDIN_WORK.md"
             with work.open("a") as handle:
                 handle.write(f"turn {turn}: work done\n")
-            for name in action.get("touch", []):  # files a verification gate may look for
-                (self.worktree / name).write_text(f"turn {turn}\n")
+            for name in [*action.get("touch", []), *action.get("commit", [])]:
+                (self.worktree / name).write_text(f"turn {turn}\n")  # a gate may look for it
             for name, content in action.get("write", {}).items():  # e.g. a recommender's plan
                 (self.worktree / name).write_text(content)
             identity = ["-c", "user.name=stand-in", "-c", "user.email=standin@middle.invalid"]
-            subprocess.run(["git", *identity, "add", "STANDIN_WORK.md"], cwd=self.worktree)
+            committed = ["STANDIN_WORK.md", *action.get("commit", [])]
+            subprocess.run(["git", *identity, "add", "--", *committed], cwd=self.worktree)
             subprocess.run(
                 ["git", *identity, "commit", "-q", "-m", f"stand-in: turn {turn}"],
                 cwd=self.worktree,

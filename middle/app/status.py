@@ -50,6 +50,7 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
                 "resumed_by": _resumed_by(db, row["id"]),
                 "queued": meta.get("queued"),
                 "rescue": meta.get("rescue"),
+                "failing_gates": (meta.get("gates") or {}).get("failed") or None,
                 "created_at": row["created_at"],
                 "updated_at": row["updated_at"],
             }
@@ -166,8 +167,10 @@ def _resumed_by(db: Database, workflow_id: str) -> str | None:
 
 def status_note(summary: dict[str, Any]) -> str:
     """The one thing a person should know about a run: why it waits or ended, its PR."""
+    gates = summary.get("failing_gates")
     parts = [
         summary.get("queued"),
+        f"gates failed: {', '.join(gates)}" if gates else None,
         summary.get("end_reason"),
         summary.get("resumed_by"),
         summary.get("pr_url"),

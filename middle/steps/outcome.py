@@ -14,6 +14,7 @@ from middle.issues.base import IssueStore
 from middle.refs import branch_name, session_name
 from middle.steps.services import services
 from middle.steps.turn import MAX_NUDGES
+from middle.verify.gates import GateResult
 
 MAX_REVIEW_ROUNDS = 5
 
@@ -54,11 +55,7 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
         when = local_time(turn["reset_at"]) if turn.get("reset_at") else "at an unknown time"
         message = f"the agent hit its usage limit (it resets {when}).\n{hints['resume']}"
     elif outcome == "gates-failed":
-        failing = ", ".join(turn.get("failing_gates", []))
-        message = (
-            f"verification gates still fail after 3 nudges ({failing}).\n"
-            f"{hints['answer']}\nor {hints['review']}"
-        )
+        message = f"{gates_still_fail(turn)}\n{hints['answer']}\nor {hints['review']}"
     elif outcome == "held":
         message = (
             f"review round cap ({MAX_REVIEW_ROUNDS}) reached: a human must take over.\n"
@@ -146,6 +143,25 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
         }
     # "continue": pick the work up again (after a usage limit reset, say)
     return {"next": "continue", "brief": "initial", "review_round": review_round}
+
+
+def gates_still_fail(turn: dict[str, Any]) -> str:
+    """Why a run parked on its gates: after how many reports to the agent, on which
+    commit, and each failing gate with the last line of its output."""
+    run = turn.get("gates") or {}
+    failing = [r for r in run.get("results", []) if r["result"] != "passed"]
+    lines = [f"  {GateResult(**r).summary()}" for r in failing]
+    if not lines:  # a turn recorded before results were kept
+        lines = [f"  {name}" for name in turn.get("failing_gates", [])]
+    reported = int(turn.get("gate_nudges", MAX_NUDGES))
+    why = (
+        f"after {reported} reports to the agent"
+        if reported >= MAX_NUDGES
+        else "and middle could not report them to the agent (its session ended, or a "
+        "person took it over)"
+    )
+    on = f" on commit {run['head'][:12]}" if run.get("head") else ""
+    return "\n".join([f"verification gates still fail{on}, {why}:", *lines])
 
 
 def local_time(stamp: str) -> str:

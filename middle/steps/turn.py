@@ -28,8 +28,7 @@ from middle.agents.base import BaseAdapter, Stop, consume_sentinels
 from middle.agents.launch import agent_environment, launch_argv
 from middle.briefs import answer_brief, initial_brief, resume_brief, write_brief
 from middle.engine import StepContext, step
-from middle.errors import AgentError, RunDetached
-from middle.gates import load_gates, run_gates
+from middle.errors import AgentError, MiddleError, RunDetached
 from middle.rate_limits import parse_reset
 from middle.refs import session_name
 from middle.steps.services import services
@@ -42,6 +41,8 @@ from middle.store import (
     utcnow,
 )
 from middle.tmux import Tmux
+from middle.verify.checkout import GateCheckout, checkout_path, head_of
+from middle.verify.gates import Gate, GateResult, failure_report, load_gates, run_gates
 from middle.worktree import env_file
 
 MAX_NUDGES = 3
@@ -79,6 +80,8 @@ class Turn:
         self.session = self.agent.session
         self.token = self.agent.token
         self.branch = ctx.runs.get(ctx.workflow_id)["pr_branch"]
+        self.checkout: GateCheckout | None = None  # made by the turn's first gate run
+        self.gates_run: dict[str, Any] = {}  # the last gate run: head, results
 
     def remember(self, **fields: Any) -> None:
         self.record.remember(**fields)
@@ -134,6 +137,7 @@ class Turn:
                 self.tmux.kill_session(self.session)
             if not detached:  # (the launcher deletes it once it has read it)
                 env_file(self.worktree).unlink(missing_ok=True)
+            self.remove_checkout()
 
     def write_brief(self, brief: dict[str, Any]) -> tuple[str, str]:
         """Write `.middle/prompt.md` for this turn; return its kind and text."""
@@ -207,7 +211,8 @@ class Turn:
     def drive(self) -> tuple[Stop, str]:
         """Wait for the stop; nudge a bare stop, and send gate failures back, each at most
         three times. Returns the stop and the turn's outcome."""
-        gates = load_gates(Path(self.ctx.input["repo"]))
+        repo = Path(self.ctx.input["repo"])
+        gates = load_gates(repo, str(self.ctx.input.get("base") or "HEAD"))
         while True:
             stop = self.agent.wait_for_stop()
             if stop.question_kind == "permission":
@@ -227,22 +232,50 @@ class Turn:
                 self.agent.deliver(nudge)
                 continue
             if stop.kind == "done" and gates:
-                failing = [r for r in run_gates(gates, self.worktree) if not r.passed]
-                self.state["failing_gates"] = [r.name for r in failing]
+                failing = [r for r in self.verify(repo, gates) if not r.passed]
                 gate_nudges = int(self.state.get("gate_nudges", 0))
                 if failing and gate_nudges < MAX_NUDGES and self.agent.can_nudge():
                     self.remember(gate_nudges=gate_nudges + 1)
-                    report = "; ".join(f"{r.name}: {r.output.strip()[-300:]}" for r in failing)
-                    self.event("gates.failed", {"report": report})
+                    report = failure_report(failing)
+                    self.event("gates.failed", {"head": failing[0].head, "report": report})
+                    self.note(f"sending the failing gates back to the agent ({gate_nudges + 1}/3)")
                     consume_sentinels(self.worktree)
-                    self.agent.deliver(
-                        f"Verification failed, so the work is not done yet: {report} "
-                        f"Fix it, commit, and write .middle/done.json again.".replace("\n", " ")
-                    )
+                    self.agent.deliver(report)
                     continue
                 if failing:
                     return stop, "gates-failed"
             return stop, stop.kind
+
+    def verify(self, repo: Path, gates: list[Gate]) -> list[GateResult]:
+        """Run the gates on a clean checkout of the branch's committed head; record the
+        results (an event, and the run's `gates` note that `status` shows) and say them."""
+        head = head_of(repo, self.branch)
+        if self.checkout is None:
+            home, ref = services(self.ctx).home, str(self.ctx.input["ref"])
+            self.checkout = GateCheckout(repo, checkout_path(home, repo, ref))
+        results = run_gates(gates, self.checkout.at(head), head)
+        failing = [r for r in results if not r.passed]
+        self.gates_run = {"head": head, "results": [r.as_dict() for r in results]}
+        self.event("gates.ran", self.gates_run)
+        self.ctx.runs.note(
+            self.ctx.workflow_id, {"gates": {"head": head, "failed": [r.gate for r in failing]}}
+        )
+        for result in failing:
+            self.note(f"gate {result.summary()} (on {head[:12]})")
+        if not failing:
+            seconds = sum(r.duration_seconds for r in results)
+            self.note(f"{len(results)} gate(s) passed on {head[:12]} ({seconds:.1f}s)")
+        return results
+
+    def remove_checkout(self) -> None:
+        """The gates' checkout goes with the turn. One that cannot be removed now is
+        cleaned by the issue's next gate run, so it is noted, and the turn goes on."""
+        if self.checkout is None:
+            return
+        try:
+            self.checkout.remove()
+        except (MiddleError, OSError) as exc:
+            self.event("gates.checkout-left", {"path": str(self.checkout.path), "error": str(exc)})
 
     def finish(self, stop: Stop, outcome: str) -> dict[str, Any]:
         if outcome == "rate-limited":
@@ -257,7 +290,11 @@ class Turn:
             "reason": stop.reason,
             "reset_at": stop.reset_at,
             "nudges": int(self.state.get("nudges", 0)),
-            "failing_gates": self.state.get("failing_gates", []),
+            "failing_gates": [
+                r["gate"] for r in self.gates_run.get("results", []) if r["result"] != "passed"
+            ],
+            "gate_nudges": int(self.state.get("gate_nudges", 0)),
+            "gates": self.gates_run,
             "last_message": self.agent.last_message,
         }
         if stop.question_kind == "dialog":  # what to deliver once the screen is answered
