@@ -253,7 +253,8 @@ class Turn:
         if self.checkout is None:
             home, ref = services(self.ctx).home, str(self.ctx.input["ref"])
             self.checkout = GateCheckout(repo, checkout_path(home, repo, ref))
-        results = run_gates(gates, self.checkout.at(head), head)
+        env = agent_environment(os.environ, self.adapter.env_patterns(), {})
+        results = run_gates(gates, self.checkout.at(head), head, env)
         failing = [r for r in results if not r.passed]
         self.gates_run = {"head": head, "results": [r.as_dict() for r in results]}
         self.event("gates.ran", self.gates_run)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -191,14 +192,20 @@ def _category(value: Any, what: str) -> str:
     return str(value)
 
 
-def run_gates(gates: list[Gate], checkout: Path, head: str) -> list[GateResult]:
-    """Run every gate, in order, in `checkout` (a clean checkout of commit `head`)."""
-    return [run_gate(gate, checkout, head) for gate in gates]
+def run_gates(
+    gates: list[Gate], checkout: Path, head: str, env: Mapping[str, str] | None = None
+) -> list[GateResult]:
+    """Run every gate, in order, in `checkout` (a clean checkout of commit `head`), with
+    environment `env`. A gate runs the agent's code, so a run passes it what the agent
+    itself may see, never middle's own environment (tokens, keys, `MIDDLE_*`)."""
+    return [run_gate(gate, checkout, head, env) for gate in gates]
 
 
-def run_gate(gate: Gate, checkout: Path, head: str) -> GateResult:
+def run_gate(
+    gate: Gate, checkout: Path, head: str, env: Mapping[str, str] | None = None
+) -> GateResult:
     try:
-        finished = run_in_group(list(gate.argv), checkout, gate.timeout_seconds)
+        finished = run_in_group(list(gate.argv), checkout, gate.timeout_seconds, env)
     except OSError as exc:
         tail = f"could not run {gate.argv[0]}: {exc.strerror or exc}"
         return GateResult(gate.name, gate.category, "error", 0.0, head, tail)

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -38,14 +39,17 @@ class Finished:
     seconds: float
 
 
-def run_in_group(argv: list[str], cwd: Path, timeout: float) -> Finished:
-    """Run `argv` in `cwd` with stdin closed; kill its process group on a timeout, and
-    after it exits. Raises `OSError` when the program cannot be started."""
+def run_in_group(
+    argv: list[str], cwd: Path, timeout: float, env: Mapping[str, str] | None = None
+) -> Finished:
+    """Run `argv` in `cwd` with stdin closed and environment `env` (None: this process's);
+    kill its process group on a timeout, and after it exits. Raises `OSError` when the
+    program cannot be started."""
     began = time.monotonic()
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
-            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         exited = _wait_unreaped(process.pid, began + timeout)
         # The leader is a zombie now (or still running), so its pid, which is the group's

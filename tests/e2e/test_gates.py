@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import REF, Sandbox, git
 
 BRANCH = f"middle/issue-{REF}"
@@ -13,6 +15,13 @@ CHANGELOG_GATE = """\
 [[gate]]
 name = "changelog"
 command = "test -f CHANGELOG.md || { echo 'CHANGELOG.md is missing'; exit 1; }"
+"""
+
+
+NO_SECRETS_GATE = """\
+[[gate]]
+name = "no-secrets"
+command = "env | grep -E '^(GH_TOKEN|AWS_SECRET_ACCESS_KEY|MIDDLE_[A-Z_]*)=' && exit 1 || true"
 """
 
 
@@ -99,3 +108,21 @@ def test_gates_that_keep_failing_park_for_a_human_and_say_which(sandbox: Sandbox
     assert len(sandbox.events("gates.failed")) == 3
     status = sandbox.middle("status").stdout
     assert "gates failed: never" in status
+
+
+def test_a_gate_runs_with_what_the_agent_may_see_not_middles_secrets(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gate runs the agent's committed code, so it gets the agent's allow-listed
+    environment, not middle's: no token, no cloud key, no `MIDDLE_*`. Seen red: the gate
+    ran with middle's whole environment and found GH_TOKEN."""
+    monkeypatch.setenv("GH_TOKEN", "ghs_secret_of_middle")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws_secret_of_middle")
+    commit_gates(sandbox.repo, NO_SECRETS_GATE)
+    sandbox.script({"do": "done", "commit": ["CHANGELOG.md"]})
+
+    result = sandbox.middle("implement", "--issue", REF, "--agent", "command")
+
+    assert result.returncode == 0, result.stderr
+    (ran,) = sandbox.events("gates.ran")
+    assert [r["result"] for r in ran["results"]] == ["passed"], ran["results"][0]["tail"]
