@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import sys
 from pathlib import Path
 
 from middle.app.ci import JobResult
 from middle.app.home import open_home_db
+from middle.app.state import adapters, read_transcript
+from middle.config import middle_home
 from middle.errors import GitHubError
 from middle.github import Gh, viewer_login
 from middle.store import get_workflow, load_checkpoints
@@ -92,9 +94,13 @@ def write_artifacts(folder: Path, result: JobResult, summary: str) -> None:
     with (folder / "events.jsonl").open("w") as handle:
         for event in events:
             handle.write(json.dumps(event) + "\n")
-    transcript = Path(row["transcript_path"]) if row["transcript_path"] else None
-    if transcript is not None and transcript.is_file():
-        shutil.copyfile(transcript, folder / "transcript.jsonl")
+    # The path came from the agent's own hook: only a transcript under its adapter's
+    # folders is uploaded, as only such a one is exported (an artifact is as public).
+    data, warning = read_transcript(row, adapters(middle_home(), Path(row["repo"])))
+    if warning is not None:
+        print(f"middle: warning: {warning}", file=sys.stderr)
+    if data is not None:
+        (folder / "transcript.jsonl").write_bytes(data)
 
 
 def report(

@@ -1,0 +1,42 @@
+"""What a CI job uploads as its artifact (`middle.app.ci_output.write_artifacts`)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from middle.app.ci import JobResult
+from middle.app.ci_output import write_artifacts
+from middle.app.home import open_home_db
+from middle.store import update_workflow
+from middle.store.records import create_workflow_record
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_the_artifact_holds_a_transcript_only_from_the_adapters_folders(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], inside: bool
+) -> None:
+    """The transcript path comes from the agent's SessionStart hook, and an artifact can
+    be downloaded by anyone who can read the repository: a path outside the folders the
+    adapter declares (the worktree, for the `command` adapter) is left out, with a
+    warning, as `state export` leaves it out. Seen red: the artifact held the bytes of
+    whatever file the agent named."""
+    repo, worktree = tmp_path / "repo", tmp_path / "worktree"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    worktree.mkdir()
+    secret = (worktree if inside else tmp_path) / "transcript.jsonl"
+    secret.write_text('{"the": "bytes"}\n')
+    db = open_home_db()
+    create_workflow_record(
+        db, id="w1", kind="implementation", repo=str(repo), epic_ref="7", adapter="command"
+    )
+    update_workflow(db, "w1", worktree_path=str(worktree), transcript_path=str(secret))
+
+    folder = tmp_path / "artifacts"
+    write_artifacts(folder, JobResult("7", "waiting-human", "asked", workflow_id="w1"), "s")
+
+    assert (folder / "transcript.jsonl").exists() is inside
+    warned = "is not exported: it is not under" in capsys.readouterr().err
+    assert warned is not inside
