@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import summary
-from middle.hooks import drain_hooks, install_hook_script
 from middle.store import create_workflow_record, open_db
+from middle.system.hooks import drain_hooks, install_hook_script
 
 
 def run(quick: bool = False) -> dict[str, Any]:

@@ -61,7 +61,7 @@ from middle.engine import Registry, Runner, RunResult, Step, StepContext, Workfl
 from middle.engine.workflow import NodeLike
 from middle.steps.services import Services
 from middle.store import open_db
-from middle.tmux import Tmux
+from middle.system.tmux import Tmux
 
 Plan = int | tuple[int, BaseException]
 """How many of a step's first attempts fail: a count (raising `InjectedFailure`), or a

@@ -17,7 +17,7 @@ from middle.agents.base import UNAVAILABLE_QUESTION
 from middle.agents.launch import agent_environment, launch_argv
 from middle.app.plugins import load_plugins
 from middle.errors import AgentError, ConfigError, PluginError
-from middle.hooks import Hook
+from middle.system.hooks import Hook
 
 CLAUDE_LIMIT = "API Error: Request rejected (429) · Claude AI usage limit reached|1795820159"
 CODEX_LIMIT = (

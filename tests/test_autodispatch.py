@@ -6,9 +6,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from middle.app import autodispatch
 from middle.app.home import open_home_db
 from middle.app.runtime import Runtime
+from middle.app.service import autodispatch
 from middle.config import load_config, middle_home
 
 

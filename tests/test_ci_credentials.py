@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from middle.agents.launch import agent_environment
-from middle.app.ci_main import git_credentials_from_gh
+from middle.app.ci.main import git_credentials_from_gh
 from tests.conftest import REPO_ROOT
 
 TOKEN = "ghs_jobtoken0123456789"

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from middle.app.ci_events import read_trigger
+from middle.app.ci.events import read_trigger
 from middle.errors import EventError, GitHubError
 
 SLUG = "acme/webhooks"

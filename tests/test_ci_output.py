@@ -1,4 +1,4 @@
-"""What a CI job uploads as its artifact (`middle.app.ci_output.write_artifacts`)."""
+"""What a CI job uploads as its artifact (`middle.app.ci.output.write_artifacts`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from middle.app.ci import JobResult
-from middle.app.ci_output import write_artifacts
+from middle.app.ci.job import JobResult
+from middle.app.ci.output import write_artifacts
 from middle.app.home import open_home_db
 from middle.store import update_workflow
 from middle.store.records import create_workflow_record

@@ -21,7 +21,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from middle import __version__
-from middle.app.ci_workflow import (
+from middle.app.ci.workflow import (
     DISTRIBUTION,
     WORKFLOW_PATH,
     body,

@@ -106,7 +106,7 @@ def test_a_full_disk_mid_command_is_one_line_not_a_traceback(tmp_path: Path, hom
     """Seen red: a write hitting SQLITE_FULL mid-command escaped as a traceback."""
     from invoke import Context, Exit
 
-    from middle.tasks import middle_task
+    from middle.cli.tasks import middle_task
 
     @middle_task()
     def write_something(c: Context) -> None:

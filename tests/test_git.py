@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from middle import git
 from middle.errors import GitError
+from middle.system import git
 
 
 def make_repo(path: Path) -> Path:

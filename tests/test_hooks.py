@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from middle.hooks import drain_hooks, install_hook_script
 from middle.store import create_workflow_record, database_file, get_workflow
-from middle.worktree import spool_dir
+from middle.system.hooks import drain_hooks, install_hook_script
+from middle.system.worktree import spool_dir
 from tests.write_lock import write_lock_held
 
 TOKEN = "s3cret-token"

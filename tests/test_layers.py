@@ -2,7 +2,7 @@
 its own, and no files import each other in a circle. Seen red on the code before issue 10's
 first moves: the engine loaded `middle.steps` and `middle.workflows` by name,
 `middle.issues.store` and `middle.issues.github_store` imported each other, and so did
-`middle.tasks` and `middle.tasks_ci`."""
+`middle.cli.tasks` and `middle.cli.ci`."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:  # `from middle import git` imports middle.git
+            for alias in node.names:  # `from middle import git` imports middle.system.git
                 submodule = f"{node.module}.{alias.name}"
                 names.add(submodule if submodule in modules else node.module)
         elif isinstance(node, ast.Constant) and node.value in modules and "." in node.value:

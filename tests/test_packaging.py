@@ -31,7 +31,7 @@ def test_the_distribution_has_its_own_name_on_pypi() -> None:
     from importlib.metadata import entry_points, version
 
     from middle import __version__
-    from middle.app.ci_workflow import DISTRIBUTION
+    from middle.app.ci.workflow import DISTRIBUTION
 
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     assert project["name"] == DISTRIBUTION == "middle-management"

@@ -110,7 +110,7 @@ def test_the_yaml_blocks_parse_and_run_only_middle_commands() -> None:
     """The GitLab CI example: valid YAML whose scripts call middle's own commands."""
     from ruamel.yaml import YAML
 
-    from middle.tasks import ns
+    from middle.cli.tasks import ns
 
     for block in code_blocks("yaml"):
         document = YAML(typ="safe").load(block)
@@ -125,7 +125,7 @@ def test_the_yaml_blocks_parse_and_run_only_middle_commands() -> None:
 
 
 def test_every_middle_command_in_the_sh_blocks_exists() -> None:
-    from middle.tasks import ns
+    from middle.cli.tasks import ns
 
     for block in code_blocks("sh"):
         for line in block.splitlines():

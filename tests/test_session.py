@@ -8,8 +8,8 @@ from pathlib import Path
 from middle.agents.codex import CodexAdapter
 from middle.engine import StepContext, step
 from middle.steps.session import AgentSession, TurnRecord, _dialog_excerpt
+from middle.system.worktree import spool_dir
 from middle.testing import StepHarness
-from middle.worktree import spool_dir
 
 
 def spool(worktree: Path, name: str, payload: dict[str, object]) -> None:

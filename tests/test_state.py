@@ -25,9 +25,9 @@ from sqlite_utils import Database
 
 from middle.agents import ClaudeAdapter, CodexAdapter, CommandAdapter
 from middle.agents.claude import project_dir as claude_project_dir
-from middle.app.state import export_state, import_state
-from middle.app.state_bundle import StateBundle
-from middle.app.state_disk import read_bundle, write_bundle
+from middle.app.carry.bundle import StateBundle
+from middle.app.carry.disk import read_bundle, write_bundle
+from middle.app.carry.transfer import export_state, import_state
 from middle.errors import GitError, StateFormatError
 from middle.refs import session_name
 from middle.steps.dispatch import worktree_path
@@ -506,7 +506,7 @@ def test_a_file_missing_from_the_bundle_is_named(tmp_path: Path, middle_db: Data
 KILLER = """
 import resource, signal, sys
 from pathlib import Path
-from middle.app.state_disk import read_bundle, write_bundle
+from middle.app.carry.disk import read_bundle, write_bundle
 
 bundle = read_bundle(Path(sys.argv[1]))
 limit = int(sys.argv[3])

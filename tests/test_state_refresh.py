@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from middle.app.home import open_home_db
-from middle.app.state_refresh import interval_seconds, refresh_dispatcher_sections
+from middle.app.recommender.refresh import interval_seconds, refresh_dispatcher_sections
 from middle.errors import ConfigError
 from middle.state_issue import parse
 from middle.store import update_workflow

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from middle.app.ci_slots import claim_slot, release_slot, slot_holders
-from middle.app.state import export_state
-from middle.app.state_bundle import StateBundle
-from middle.app.stateref import load_state, save_state
+from middle.app.carry.bundle import StateBundle
+from middle.app.carry.ref import load_state, save_state
+from middle.app.carry.transfer import export_state
+from middle.app.ci.slots import claim_slot, release_slot, slot_holders
 from middle.errors import StateFormatError, StateRaceError
 from tests.e2e.conftest import git
 from tests.test_state import make_run

@@ -6,8 +6,8 @@ import pytest
 from invoke import Context
 from invoke.exceptions import Exit
 
+from middle.cli.helpers import middle_task
 from middle.errors import GitHubError
-from middle.task_helpers import middle_task
 
 
 def test_an_error_carrying_another_programs_lines_prints_one_line() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from middle.app.control import attach_command
-from middle.tmux import Tmux
+from middle.system.tmux import Tmux
 
 
 def test_middle_uses_its_own_server_unless_told_otherwise(

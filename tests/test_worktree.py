@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from middle import git, worktree
 from middle.agents.launch import launch_argv
-from middle.hooks import install_hook_script
-from middle.worktree import IGNORED
+from middle.system import git, worktree
+from middle.system.hooks import install_hook_script
+from middle.system.worktree import IGNORED
 from tests.e2e.conftest import git as run_git
 
 

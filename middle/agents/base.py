@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from middle.errors import AgentError
-from middle.hooks import Hook, install_hook_script
-from middle.worktree import SENTINELS, sentinel_path
+from middle.system.hooks import Hook, install_hook_script
+from middle.system.worktree import SENTINELS, sentinel_path
 
 PromptKind = Literal["initial", "answer", "resume", "nudge"]
 StopKind = Literal["asked-question", "rate-limited", "done", "failed", "bare-stop"]

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from middle.agents.base import BaseAdapter, Screen
 from middle.agents.screens import Dialog, read_dialog
-from middle.hooks import install_hook_script
+from middle.system.hooks import install_hook_script
 
 HOOK_EVENTS = (
     "SessionStart",

@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 
 from middle.agents.base import BaseAdapter, Screen, Signal
 from middle.agents.screens import Dialog, read_dialog
-from middle.hooks import Hook
-from middle.worktree import hook_script
+from middle.system.hooks import Hook
+from middle.system.worktree import hook_script
 
 # "You\u2019ve hit your usage limit ... try again at 9:02 PM." (a typographic apostrophe)
 _USAGE_LIMIT = re.compile(

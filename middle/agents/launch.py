@@ -1,7 +1,7 @@
 """How an agent process starts: an allow-listed environment, and nothing secret in `argv`.
 
 The agent runs under middle's tmux server, which holds only `BASE_ENV` (see
-`middle.tmux`). What the agent gets beyond that (its adapter's `env_allow`, the config's
+`middle.system.tmux`). What the agent gets beyond that (its adapter's `env_allow`, the config's
 `env_pass`, the hook variables) goes to that agent alone: middle writes its whole
 environment to a private file, and a tiny launcher (Python in isolated mode, no site
 imports) reads it, deletes it and execs the CLI with exactly that environment. Not in
@@ -19,8 +19,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from middle.tmux import BASE_ENV, allow_listed
-from middle.worktree import env_file
+from middle.system.tmux import BASE_ENV, allow_listed
+from middle.system.worktree import env_file
 
 # Read by the launcher from its own environment, which is the tmux pane's.
 _PANE_ENV = ("TERM", "COLORTERM")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from middle import git
 from middle.app.home import open_home_db
 from middle.app.repo import resolve_repo
 from middle.errors import RepoPausedError, RunMovedOnError
@@ -24,7 +23,8 @@ from middle.store import (
     repo_settings,
     update_workflow,
 )
-from middle.tmux import Tmux
+from middle.system import git
+from middle.system.tmux import Tmux
 
 CONTROLLABLE_STATES = ("launching", "running")
 

@@ -22,7 +22,7 @@ from middle.store import (
     open_db,
     schema_version,
 )
-from middle.tmux import Tmux
+from middle.system.tmux import Tmux
 
 
 def run_checks(home: Path, repo: Path | None = None) -> list[Check]:

@@ -18,13 +18,13 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from middle import git
 from middle.app.home import open_home_db
 from middle.app.repo import resolve_repo
 from middle.engine.locks import RunLocks
 from middle.engine.runs import Runs
 from middle.errors import MiddleError, RunDetached
 from middle.store import Row, database_file
+from middle.system import git
 
 CANCEL_WINDOW = 2.0  # seconds after the detach line in which a second Ctrl-C cancels
 DRIVEN_STATES = ("pending", "launching", "running")  # a run someone must drive to go on

@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from middle import git
 from middle.app.control import refuse_if_paused
 from middle.app.home import open_home_db
 from middle.app.plugins import load_plugins
@@ -27,6 +26,7 @@ from middle.app.runtime import (
     parked_run,
     runner_of,
 )
+from middle.cli.progress import Progress
 from middle.config import adapter_choice
 from middle.engine.runs import Runs
 from middle.errors import (
@@ -36,7 +36,6 @@ from middle.errors import (
     MiddleError,
     NothingParkedError,
 )
-from middle.progress import Progress
 from middle.refs import validate_ref
 from middle.steps.dispatch import raise_rate_limited
 from middle.store import (
@@ -46,6 +45,7 @@ from middle.store import (
     active_rate_limit,
     set_rate_limit,
 )
+from middle.system import git
 
 if TYPE_CHECKING:
     from middle.engine import Runner

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from middle import git
 from middle.app.repo import resolve_repo
 from middle.app.runtime import Runtime
-from middle.worktree import IGNORED
+from middle.system import git
+from middle.system.worktree import IGNORED
 
 POLICY = """\
 # middle's settings for this repository (merged over $MIDDLE_HOME/config.toml).
@@ -25,7 +25,7 @@ complexity_ceiling = 3
 # turn_timeout_seconds = 14400
 """
 
-GITIGNORE = IGNORED  # what middle writes into worktrees (middle.worktree)
+GITIGNORE = IGNORED  # what middle writes into worktrees (middle.system.worktree)
 
 
 def init_repo(repo: str | Path, *, github: bool = False) -> list[str]:

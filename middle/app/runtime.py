@@ -25,11 +25,11 @@ from middle.engine.runs import Runs
 from middle.errors import NothingParkedError, UnknownWorkflowError
 from middle.issues import BUILTIN_ISSUE_STORES, IssueStore
 from middle.store import Row, SlotsBusy, claim_slot_at_launch
-from middle.tmux import Tmux
+from middle.system.tmux import Tmux
 
 if TYPE_CHECKING:  # the runner's side loads when a command runs something (see `runner`)
+    from middle.cli.progress import Progress
     from middle.engine import Registry, Runner, RunResult
-    from middle.progress import Progress
     from middle.steps.services import Services
 
 WORKFLOW = "implementation"

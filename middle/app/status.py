@@ -101,8 +101,8 @@ class _BlockerCache:
 def blocked_epics(repo: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
     """The repo's Epics that wait on open blockers, with those blockers; and, one line
     each, the Epics that cannot be read (status names them and goes on with the rest)."""
-    from middle import git
     from middle.app.repo import resolve_repo
+    from middle.system import git
 
     try:
         root = git.repo_root(resolve_repo(repo))
@@ -127,9 +127,9 @@ def blocked_epics(repo: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
 def config_problem(repo: str) -> tuple[str, str] | None:
     """Where the config `status` runs under cannot be loaded, and why: the home's
     config.toml, and the policy of the repository `repo` is in (if it is in one)."""
-    from middle import git
     from middle.app.repo import resolve_repo
     from middle.config import load_config, middle_home
+    from middle.system import git
 
     try:
         root: Path | None = git.repo_root(resolve_repo(repo))
@@ -196,8 +196,8 @@ def humanize_age(seconds: float) -> str:
 def api_quota(repo: str) -> str | None:
     """The API quota `repo`'s issue store spends (GitHub's, for the user's `gh` login, in
     GitHub mode); None for a store that spends none, or outside a repo."""
-    from middle import git
     from middle.app.repo import resolve_repo
+    from middle.system import git
 
     try:
         runtime = Runtime(git.repo_root(resolve_repo(repo)))

@@ -28,13 +28,13 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from middle import git
 from middle.app.home import open_home_db
 from middle.app.repo import resolve_repo
 from middle.config import middle_home
 from middle.errors import InvalidRefError, RepoError, RunMovedOnError, UnknownWorkflowError
 from middle.refs import validate_ref
 from middle.store import get_workflow, record_event
+from middle.system import git
 
 from .views import ANSWERABLE, REVIEWABLE, park_of
 

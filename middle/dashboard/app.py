@@ -24,13 +24,13 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from middle import git
 from middle.app.control import release, take_over
 from middle.app.implement import clear_rate_limit
 from middle.config import db_path, middle_home
 from middle.errors import MiddleError
 from middle.store import get_workflow, open_db, recent_events
-from middle.tmux import Tmux
+from middle.system import git
+from middle.system.tmux import Tmux
 
 from . import actions, views
 from .control import pause_from_form

@@ -28,7 +28,7 @@ from middle.store import (
     runs_page,
     slots_in_use,
 )
-from middle.tmux import Tmux
+from middle.system.tmux import Tmux
 
 from .transcript import read_transcript
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from middle.checks import Check
 from middle.errors import EpicFormatError, MiddleError, UnknownEpicError
-from middle.files import not_utf8, replace_file
 from middle.issues.base import BlockerState, Issue, IssueStore, ParkedRun
 from middle.issues.clock import utc_timestamp
 from middle.issues.epic_blocks import with_parse_error
 from middle.issues.epic_file import EpicDocument, Question, parse_epic
 from middle.state_issue.draft import EpicFacts
+from middle.system.files import not_utf8, replace_file
 
 EPICS_README = """\
 # Epics

@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 from middle.checks import Check, check_tool
-from middle.github import Gh
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, empty_state
 from middle.state_issue import render
+from middle.system.github import Gh
 
 LABELS = (
     ("approved", "0e8a16", "middle may dispatch an agent at this issue"),

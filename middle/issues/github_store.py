@@ -28,16 +28,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from middle import git
 from middle.checks import Check
 from middle.errors import EpicError, GitHubError, InvalidRefError, UnknownEpicError
-from middle.github import Gh, WriteAccess, github_slug, is_not_found, on_actions, viewer_login
 from middle.issues.base import BlockerState, Issue, IssueStore, ParkedRun, PullRequest, Quota
 from middle.issues.epic_file import Criterion, Question, SubIssue
 from middle.issues.github_setup import check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, StateLocation
 from middle.state_issue.draft import EpicFacts
+from middle.system import git
+from middle.system.github import (
+    Gh,
+    WriteAccess,
+    github_slug,
+    is_not_found,
+    on_actions,
+    viewer_login,
+)
 
 QUESTION_MARKER = "<!-- middle:question"
 ANSWER_MARKER = "<!-- middle:answer -->"

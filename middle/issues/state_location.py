@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from middle.errors import StateIssueError
-from middle.files import not_utf8, replace_file
-from middle.github import Gh, github_slug
 from middle.issues.clock import utc_timestamp
 from middle.state_issue import StateIssue, parse, render
+from middle.system.files import not_utf8, replace_file
+from middle.system.github import Gh, github_slug
 
 STATE_LABEL = "agent-queue:state"
 STATE_TITLE = "middle: agent queue state"

@@ -8,7 +8,6 @@ from typing import Any
 
 from tenacity import stop_after_attempt
 
-from middle import git
 from middle.engine import StepContext, step
 from middle.errors import GitError, RateLimitedError, SlotsFullError
 from middle.refs import branch_name, repo_slug, session_name
@@ -20,6 +19,7 @@ from middle.store import (
     slot_holders,
     write_transaction,
 )
+from middle.system import git
 
 
 def worktree_path(home: Path, repo: Path, ref: str) -> Path:

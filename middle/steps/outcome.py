@@ -8,12 +8,12 @@ from typing import Any
 
 from tenacity import stop_after_attempt
 
-from middle import git
 from middle.engine import StepContext, step
 from middle.issues.base import IssueStore
 from middle.refs import branch_name, session_name
 from middle.steps.services import services
 from middle.steps.turn import MAX_NUDGES
+from middle.system import git
 from middle.verify.gates import GateResult
 
 MAX_REVIEW_ROUNDS = 5

@@ -16,9 +16,7 @@ from typing import Any
 
 from tenacity import retry_if_not_exception_type, stop_after_attempt
 
-from middle import git
 from middle.agents.base import Stop
-from middle.briefs import write_brief
 from middle.engine import StepContext, step
 from middle.errors import StateIssueError
 from middle.issues.state_location import write_state
@@ -35,6 +33,7 @@ from middle.state_issue import (
     with_dispatcher_sections,
 )
 from middle.state_issue.draft import EpicFacts, RunFacts, draft_plan
+from middle.steps.briefs import write_brief
 from middle.steps.queue_facts import (
     configured_adapters,
     dispatcher_sections,
@@ -46,6 +45,7 @@ from middle.steps.recommend_brief import recommender_brief
 from middle.steps.services import services
 from middle.steps.turn import Turn
 from middle.store import utcnow
+from middle.system import git
 
 PLAN = Path(".middle") / "plan.md"
 FACTS = Path(".middle") / "queue.json"

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from middle.agents.base import BaseAdapter
+from middle.cli.progress import Progress
 from middle.engine import Registry, StepContext
 from middle.issues.base import IssueStore
-from middle.progress import Progress
-from middle.tmux import Tmux
+from middle.system.tmux import Tmux
 
 
 @dataclass(frozen=True)

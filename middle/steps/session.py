@@ -15,9 +15,9 @@ from typing import Any
 from middle.agents.base import BaseAdapter, Signal, Stop
 from middle.engine import StepContext
 from middle.errors import AgentError, WorkflowCancelled
-from middle.hooks import drain_hooks
 from middle.steps.services import services
 from middle.store import utcnow
+from middle.system.hooks import drain_hooks
 
 POLL_SECONDS = 0.1
 SCREEN_SECONDS = 0.5  # how often the pane is read while a turn runs

@@ -26,11 +26,11 @@ from tenacity import stop_after_attempt
 
 from middle.agents.base import BaseAdapter, Stop, consume_sentinels
 from middle.agents.launch import agent_environment, launch_argv
-from middle.briefs import answer_brief, initial_brief, resume_brief, write_brief
+from middle.agents.rate_limits import parse_reset
 from middle.engine import StepContext, step
 from middle.errors import AgentError, MiddleError, RunDetached
-from middle.rate_limits import parse_reset
 from middle.refs import session_name
+from middle.steps.briefs import answer_brief, initial_brief, resume_brief, write_brief
 from middle.steps.services import services
 from middle.steps.session import AgentSession, TurnRecord
 from middle.store import (
@@ -40,10 +40,10 @@ from middle.store import (
     set_rate_limit,
     utcnow,
 )
-from middle.tmux import Tmux
+from middle.system.tmux import Tmux
+from middle.system.worktree import env_file
 from middle.verify.checkout import GateCheckout, checkout_path, head_of
 from middle.verify.gates import Gate, GateResult, failure_report, load_gates, run_gates
-from middle.worktree import env_file
 
 MAX_NUDGES = 3
 LIVE_PARKS = ("permission", "dialog")  # question kinds answered inside the live session

@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 
 from middle.errors import GitError
-from middle.git import git
 from middle.refs import repo_slug
+from middle.system.git import git
 
 # A checkout of middle's own must not run the repo's hooks (a post-checkout, say).
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null")

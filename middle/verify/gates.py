@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from middle.errors import ConfigError, GitError, InvalidRefError
-from middle.git import git
 from middle.refs import validate_ref
+from middle.system.git import git
 from middle.verify.process import run_in_group
 
 VERIFY_FILE = ".middle/verify.toml"

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from middle.app.ci_slots import claim_slot, release_slot
+from middle.app.ci.slots import claim_slot, release_slot
 from middle.app.demo import sample_epic
 from middle.store import open_db
 from tests.conftest import REPO_ROOT

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from middle.app.state_bundle import StateBundle
-from middle.app.stateref import load_state, save_state
+from middle.app.carry.bundle import StateBundle
+from middle.app.carry.ref import load_state, save_state
 from tests.e2e.test_ci import ISSUE, World, commented, labeled
 from tests.e2e.test_ci import world as world  # the fixture
 

@@ -218,7 +218,7 @@ def test_middle_help_leads_with_middles_commands_and_options(home: Path) -> None
 def test_no_command_has_a_short_flag_that_means_something_else_to_invoke(home: Path) -> None:
     """Issue 11 item 18. Seen red: `-e` was `--echo` before a command and
     `--request-changes` after `review` (and `-f`, `-p`, `-w` clashed likewise)."""
-    from middle.tasks import ns
+    from middle.cli.tasks import ns
 
     core = {"-d", "-D", "-e", "-f", "-F", "-h", "-l", "-p", "-R", "-T", "-V", "-w"}
     for name in ns.task_names:
@@ -234,7 +234,7 @@ def test_the_status_table_reads_at_80_columns() -> None:
 
     from rich.console import Console
 
-    from middle.tasks import _status_table
+    from middle.cli.tasks import _status_table
 
     summary = {
         "repo": "/home/me/src/webhooks-service", "ref": "retry-webhooks",

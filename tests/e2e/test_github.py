@@ -317,7 +317,7 @@ def test_the_fake_pages_like_github(sandbox: Sandbox, github: FakeGitHub) -> Non
     assert len(json.loads(gh("api", path))) == 30
     assert len(json.loads(gh("api", f"{path}?per_page=100"))) == 35
     assert len(json.loads(gh("api", f"{path}?page=2"))) == 5
-    from middle.github import join_json_arrays
+    from middle.system.github import join_json_arrays
 
     assert len(join_json_arrays(gh("api", "--paginate", f"{path}?per_page=20"), "gh")) == 35
     head = gh("api", "-i", path).split("\n\n", 1)[0]

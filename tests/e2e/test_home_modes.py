@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 
 from middle.app.doctor import check_home
-from middle.hooks import install_hook_script
 from middle.store import open_db
-from middle.worktree import spool_dir
+from middle.system.hooks import install_hook_script
+from middle.system.worktree import spool_dir
 from tests.conftest import run_middle
 
 

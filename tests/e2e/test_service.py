@@ -108,7 +108,7 @@ def test_a_session_under_human_control_is_never_killed_for_idling(sandbox: Sandb
 def parked_behind_the_watchdogs_back(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> str:
     """A running run whose session vanished; the first time the watchdog judges it, the
     dispatcher parks it on a question right after that (unlocked) read."""
-    from middle.app import watchdog
+    from middle.app.service import watchdog
 
     crashed_dispatcher(sandbox, {"do": "hang"})
     subprocess.run(["tmux", "-S", sandbox.socket, "kill-server"], capture_output=True)
@@ -132,7 +132,7 @@ def test_the_watchdog_acts_on_what_it_reads_under_the_lock(
 ) -> None:
     """Issue 11 item 7. Seen red: the watchdog decided from its unlocked read and marked
     a run that had just parked on a question `failed`."""
-    from middle.app.watchdog import watchdog_once
+    from middle.app.service.watchdog import watchdog_once
 
     parked_behind_the_watchdogs_back(sandbox, monkeypatch)
     assert watchdog_once() == []

@@ -16,11 +16,11 @@ from sqlite_utils import Database
 from middle.agents.base import BaseAdapter, Signal
 from middle.app.demo import sample_epic
 from middle.errors import EpicFormatError, InvalidRefError
-from middle.hooks import drain_hooks
 from middle.issues.epic_file import parse_epic
 from middle.refs import validate_ref
 from middle.store import create_workflow_record
-from middle.worktree import spool_dir
+from middle.system.hooks import drain_hooks
+from middle.system.worktree import spool_dir
 
 FUZZ = settings(
     max_examples=150,

@@ -29,7 +29,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from sqlite_utils import Database
 
-from middle.app.state import export_state
+from middle.app.carry.transfer import export_state
 from middle.cli import program
 from middle.store import open_db
 from middle.store.transfer import RUN_TABLES

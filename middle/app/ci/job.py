@@ -1,0 +1,205 @@
+"""`middle ci-job`: one CI job's worth of work on one issue, from a fresh runner.
+
+    claim the issue's state ref (or leave: another job holds it)
+    import the saved run, rebuild its worktree from the agent's branch
+    act: dispatch (label, dispatch, a queued issue) or deliver the due signal and resume
+         (a comment's answer, a review's verdict), under a repository-wide agent slot
+    save: push the agent's branch, export the run, write the state ref, release the claim
+
+The claim is a state-ref write with a lease, so of two jobs started for one issue (even
+outside Actions' concurrency group) exactly one acts; the other exits 0 having done
+nothing. A claim whose job died expires after `CLAIM_HOURS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from middle.app.carry.ref import Saved, list_state_refs, load_state, save_state
+from middle.app.carry.transfer import export_state, import_state
+from middle.app.ci.events import Trigger
+from middle.app.ci.slots import Slot, claim_slot, release_slot
+from middle.app.home import open_home_db
+from middle.app.implement import implement
+from middle.app.runtime import PARKED_STATES, describe, runtime_of
+from middle.app.service.poll import due_signal
+from middle.cli.progress import Progress
+from middle.config import load_config, middle_home
+from middle.engine.runs import Runs
+from middle.errors import GitError, MiddleError, StateRaceError
+from middle.refs import branch_name, validate_ref
+from middle.store import find_live_implementation, iso, list_workflows
+from middle.system import git
+
+CLAIM_HOURS = 6
+NEEDS_AGENT = ("answer", "request-changes", "continue")
+UNREADABLE = "unreadable"  # the sweep's word for a state ref it cannot read
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How the job left the issue. `state` is a workflow state, or `skipped`, `busy`,
+    `queued` or `idle` (nothing was due); `ok` decides the exit code."""
+
+    issue: str | None
+    state: str
+    message: str
+    ok: bool = True
+    workflow_id: str | None = None
+
+
+def run_job(
+    repo: Path, trigger: Trigger, *, job: str, agent: str | None = None,
+    progress: Progress | None = None,
+) -> JobResult:  # fmt: skip
+    if trigger.skip is not None or trigger.issue is None:
+        return JobResult(trigger.issue, "skipped", f"nothing to do: {trigger.skip}")
+    ref = trigger.issue
+    saved = load_state(repo, ref)
+    holder = saved.job.get("claimed_by")
+    if holder and str(saved.job.get("expires_at", "")) > iso(datetime.now(UTC)):
+        return JobResult(ref, "busy", f"job {holder} is working on issue {ref}; leaving it alone")
+    claim = _claim_record(job)
+    try:
+        claimed = save_state(
+            repo, ref, saved.bundle, claim, expected=saved.sha, message=f"claimed by {job}"
+        )
+    except StateRaceError:
+        return JobResult(ref, "busy", f"another job claimed issue {ref} first; leaving it alone")
+    result = JobResult(ref, "idle", "nothing was due")
+    try:
+        result = _act(repo, ref, trigger, saved, job=job, agent=agent, progress=progress)
+    finally:
+        _save(repo, ref, saved, claimed, job=job, queued=result.state == "queued")
+    return result
+
+
+def _claim_record(job: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "claimed_by": job,
+        "claimed_at": iso(now),
+        "expires_at": iso(now + timedelta(hours=CLAIM_HOURS)),
+    }
+
+
+def _act(
+    repo: Path, ref: str, trigger: Trigger, saved: Saved, *, job: str, agent: str | None,
+    progress: Progress | None,
+) -> JobResult:  # fmt: skip
+    home = middle_home()
+    db = open_home_db(home)
+    if saved.bundle is not None:
+        import_state(db, saved.bundle, home=home, repo=repo)
+    live = find_live_implementation(db, repo=str(repo), epic_ref=ref)
+    if live is None:
+        queued = bool(saved.job.get("queued_at"))
+        if trigger.kind not in ("label", "dispatch") and not queued:
+            return JobResult(ref, "idle", f"issue {ref} has no run; label it `approved` to start")
+        if list_workflows(db, repo=str(repo), epic_ref=ref) and not queued:
+            return JobResult(ref, "idle", f"issue {ref} already ran; see its state ref")
+        with _slot(repo, ref, job) as slot:
+            if slot is None:
+                return _queued(repo, ref)
+            outcome = implement(repo, ref, agent, progress)
+        return JobResult(ref, outcome.state, outcome.message, outcome.ok, outcome.workflow_id)
+    if live["state"] not in PARKED_STATES:
+        return JobResult(
+            ref, live["state"], f"workflow {live['id']} is {live['state']}; a job that died "
+            f"left it so: end it with `middle cancel --issue {ref}`", False, live["id"],
+        )  # fmt: skip
+    runtime = runtime_of(live)
+    signal = due_signal(db, live, runtime)
+    if signal is None:
+        return JobResult(
+            ref, live["state"], "still parked: nothing new to act on", True, live["id"]
+        )
+    needs_agent = signal["kind"] in NEEDS_AGENT
+    with _slot(repo, ref, job, needed=needs_agent) as slot:
+        if needs_agent and slot is None:
+            return _queued(repo, ref, live["id"])
+        runner = runtime.runner(Runs.input(live)["adapter"], progress)
+        if not runner.signal(live["id"], "resume", signal, when_state=PARKED_STATES):
+            return JobResult(ref, "busy", "someone else resumed the run a moment ago")
+        outcome = describe(runner, runner.resume(live["id"]), ref)
+    return JobResult(ref, outcome.state, outcome.message, outcome.ok, outcome.workflow_id)
+
+
+def _queued(repo: Path, ref: str, workflow_id: str | None = None) -> JobResult:
+    cap = _cap(repo)
+    return JobResult(
+        ref, "queued", f"all {cap} agent slot(s) of this repository are busy; the scheduled "
+        f"sweep picks issue {ref} up when one frees", True, workflow_id,
+    )  # fmt: skip
+
+
+def _cap(repo: Path) -> int:
+    return int(load_config(middle_home(), repo)["limits"]["max_concurrent"])
+
+
+class _slot:
+    """A repository-wide agent slot held for the block (`None` when all are busy)."""
+
+    def __init__(self, repo: Path, ref: str, job: str, *, needed: bool = True) -> None:
+        self.repo, self.ref, self.job, self.needed = repo, ref, job, needed
+        self.slot: Slot | None = None
+
+    def __enter__(self) -> Slot | None:
+        if self.needed:
+            self.slot = claim_slot(self.repo, _cap(self.repo), issue=self.ref, job=self.job)
+        return self.slot
+
+    def __exit__(self, *exc: object) -> None:
+        if self.slot is not None:
+            release_slot(self.repo, self.slot)
+
+
+def _save(repo: Path, ref: str, saved: Saved, claimed: str, *, job: str, queued: bool) -> None:
+    """Push the agent's branch, then write the run's state and release the claim."""
+    home = middle_home()
+    db = open_home_db(home)
+    rows = list_workflows(db, repo=str(repo), epic_ref=ref)
+    bundle = saved.bundle
+    unpushed: GitError | None = None
+    if rows:
+        if git.branch_exists(repo, branch_name(ref)):
+            try:
+                git.push_branch(repo, branch_name(ref))  # the run's code travels with it
+            except GitError as exc:  # still save the state and release the claim
+                unpushed = exc
+        bundle = export_state(db, [rows[-1]["id"]], home=home, repo=repo)
+    record: dict[str, Any] = {"queued_at": iso(datetime.now(UTC)), "by": job} if queued else {}
+    state = rows[-1]["state"] if rows else ("queued" if queued else "none")
+    save_state(repo, ref, bundle, record, expected=claimed, message=f"{state} after {job}")
+    if unpushed is not None:
+        raise GitError(
+            f"the run of issue {ref} is saved, but its branch {branch_name(ref)} could not be "
+            f"pushed ({unpushed}); give the job's token contents: write"
+        ) from unpushed
+
+
+def sweep(
+    repo: Path, *, job: str, agent: str | None = None, progress: Progress | None = None
+) -> list[JobResult]:
+    """The scheduled pass: every issue whose state ref says queued, or holds a parked run
+    (a usage limit that may have reset, an event a job missed), gets a job's worth of work."""
+    results = []
+    for ref in list_state_refs(repo):
+        try:
+            saved = load_state(repo, validate_ref(ref))
+        except MiddleError as exc:  # one bad ref is reported and skipped, not the sweep's end
+            message = f"refs/middle/state/{ref} is skipped: {exc}"
+            results.append(JobResult(ref, UNREADABLE, message))
+            continue
+        rows = saved.bundle.doc["tables"]["workflows"] if saved.bundle else []
+        parked = any(row["state"] in PARKED_STATES for row in rows)
+        if saved.job.get("queued_at") or parked:
+            trigger = Trigger("sweep", ref, "schedule")
+            try:
+                results.append(run_job(repo, trigger, job=job, agent=agent, progress=progress))
+            except MiddleError as exc:  # one issue's trouble must not starve the others
+                results.append(JobResult(ref, "failed", str(exc), False))
+    return results

@@ -1,0 +1,78 @@
+"""Agent slots across CI jobs: `refs/middle/slots/<k>` on origin, k < `max_concurrent`.
+
+Each job runs on its own runner with its own empty database, so the local `check-slots`
+count cannot see the others. A job that is about to run an agent turn claims a slot by
+creating one of those refs with a lease that says "must not exist"; exactly one of two
+racing jobs can create a given ref. It deletes the ref (with a lease on its own commit)
+when the turn parks or ends. A slot whose job died is taken over once its `expires_at`
+has passed. The cap is the repository's `[limits] max_concurrent`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from middle.app.carry.ref import IDENTITY, cas, fetch_ref, git_out, read_tree, write_tree
+from middle.errors import GitError, StateRaceError
+from middle.store import iso
+
+SLOT_HOURS = 6  # GitHub's own limit on a job's run time
+
+
+@dataclass(frozen=True)
+class Slot:
+    ref: str
+    sha: str
+
+
+def slot_ref(index: int) -> str:
+    return f"refs/middle/slots/{index}"
+
+
+def claim_slot(repo: Path, cap: int, *, issue: str, job: str) -> Slot | None:
+    """Claim a free (or expired) slot for this job; None if all `cap` are busy."""
+    now = datetime.now(UTC)
+    record = {"issue": issue, "job": job, "claimed_at": iso(now)}
+    record["expires_at"] = iso(now + timedelta(hours=SLOT_HOURS))
+    tree = write_tree(repo, {"slot.json": json.dumps(record, indent=1).encode()})
+    for index in range(cap):
+        ref = slot_ref(index)
+        holder = fetch_ref(repo, ref)
+        if holder is not None and not _expired(repo, holder, now):
+            continue
+        message = f"slot {index}: issue {issue} ({job})"
+        commit = git_out(repo, "commit-tree", tree, "-m", message, env=IDENTITY)
+        try:
+            cas(repo, ref, commit, expected=holder)
+        except StateRaceError:
+            continue  # another job took it a moment ago; try the next
+        return Slot(ref, commit)
+    return None
+
+
+def release_slot(repo: Path, slot: Slot) -> None:
+    """Free the slot, unless it expired and another job took it over meanwhile."""
+    with contextlib.suppress(StateRaceError):
+        cas(repo, slot.ref, None, expected=slot.sha)
+
+
+def slot_holders(repo: Path, cap: int) -> list[dict[str, str]]:
+    """Who holds each busy slot (for the job summary)."""
+    holders = []
+    for index in range(cap):
+        sha = fetch_ref(repo, slot_ref(index))
+        if sha is not None:
+            holders.append(json.loads(read_tree(repo, sha)["slot.json"]))
+    return holders
+
+
+def _expired(repo: Path, sha: str, now: datetime) -> bool:
+    try:
+        record = json.loads(read_tree(repo, sha).get("slot.json", b"{}"))
+    except (GitError, json.JSONDecodeError):
+        return True
+    return str(record.get("expires_at") or "") < iso(now)

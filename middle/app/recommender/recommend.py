@@ -1,0 +1,53 @@
+"""`recommend`: run the recommender workflow for one repo, now, in the foreground."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from middle.app.repo import resolve_repo
+from middle.app.runtime import Outcome, Runtime
+from middle.cli.progress import Progress
+from middle.steps.dispatch import raise_rate_limited
+from middle.store import active_rate_limit
+from middle.system import git
+
+WORKFLOW = "recommender"
+
+
+def recommender_adapter(config: dict[str, Any]) -> str:
+    return str(
+        config["recommender"].get("adapter")
+        or config["repo"].get("default_adapter")
+        or config["global"]["default_adapter"]
+    )
+
+
+def recommend(
+    repo: str | Path, progress: Progress | None = None, *, agent: str | None = None
+) -> Outcome:
+    """Rank the repo's open Epics with the configured agent and write the state issue."""
+    runtime = Runtime(git.repo_root(resolve_repo(repo)))
+    adapter = agent or recommender_adapter(runtime.config)
+    runner = runtime.runner(adapter, progress)
+    runner.services.adapter.check_available()
+    limited = active_rate_limit(runtime.db, adapter)
+    if limited is not None:
+        raise_rate_limited(adapter, limited)
+    run_input = {
+        "repo": str(runtime.root),
+        "adapter": adapter,
+        "base": git.current_branch(runtime.root),
+        "source": "manual",
+    }
+    workflow_id = f"rec-{uuid.uuid4().hex[:10]}"
+    result = runner.start(WORKFLOW, run_input, workflow_id)
+    row = runtime.runs.get(workflow_id)
+    if row["state"] == "completed":
+        output = runtime.runs.latest_output(workflow_id, "write-state-issue") or {}
+        ready = ", ".join(output.get("ready", [])) or "none"
+        message = f"wrote {output.get('where', 'the state issue')} (ready, in order: {ready})"
+        return Outcome(workflow_id, "-", row["state"], message, True)
+    reason = row["end_reason"] or result.status
+    return Outcome(workflow_id, "-", row["state"], f"{row['state']}: {reason}", False)

@@ -1,0 +1,156 @@
+"""`poll`: one pass over parked workflows, firing the resume signals that are due.
+
+- A rate-limited run continues once its adapter's limit has reset.
+- Any other parked run asks its issue store for `updates`: what people did where the
+  issue lives. In GitHub mode a merged or closed PR finalizes the run, a trusted reply to
+  the agent's question is the answer, an approval approves, and change requests since
+  the last round start another; in file mode an answer written into the Epic file is the
+  answer. poll records the run's pull request as it finds it.
+
+Safe to run from cron, and two passes at once are harmless: a signal is delivered only
+while the run is still parked, in one transaction, so only one pass can resume a run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from middle.app.control import is_paused
+from middle.app.home import open_home_db
+from middle.app.runtime import (
+    PARKED_STATES,
+    WORKFLOW,
+    Outcome,
+    Runtime,
+    claim_launch_slot,
+    describe,
+    runtime_of,
+)
+from middle.cli.progress import Progress
+from middle.config import middle_home
+from middle.engine.runs import Runs, plain_name
+from middle.engine.runstate import describe_error
+from middle.errors import MiddleError
+from middle.issues import ParkedRun
+from middle.store import (
+    QUEUED,
+    active_rate_limit,
+    list_workflows,
+)
+
+
+@dataclass(frozen=True)
+class PollAction:
+    ref: str
+    workflow_id: str
+    signal: str  # the signal's kind: approve, answer, ...; or "error"
+    outcome: Outcome | None  # None when the resume was handed to a background process
+    error: str | None = None  # why the run could not be polled (the pass went on)
+
+
+def poll_once(*, background: bool = False, progress: Progress | None = None) -> list[PollAction]:
+    """Fire every due signal; resume those runs here, or in background processes."""
+    db = open_home_db()
+    actions = []
+    parked = list_workflows(db, kind=WORKFLOW, state=list(PARKED_STATES))
+    queued_first = sorted(parked, key=lambda row: not Runs.meta(row).get("queued"))
+    for row in queued_first:  # queued runs first, oldest first: slots go to those waiting
+        if is_paused(db, row["repo"]):
+            continue  # a paused repo's runs wait for `middle unpause`
+        try:
+            action = _poll_run(db, row, background, progress)
+        except Exception as exc:  # per run: one broken repo or run must not stop the pass
+            if progress is not None:
+                progress.note(
+                    f"issue {row['epic_ref']} in {row['repo']} ({row['id']}): cannot poll it: "
+                    f"{exc if isinstance(exc, MiddleError) else describe_error(exc)}"
+                )
+            actions.append(PollAction(row["epic_ref"], row["id"], "error", None, str(exc)))
+            continue
+        if action is not None:
+            actions.append(action)
+    return actions
+
+
+def _poll_run(
+    db: Database, row: dict[str, Any], background: bool, progress: Progress | None
+) -> PollAction | None:
+    meta = Runs.meta(row)
+    run_input = meta["input"]
+    runtime = runtime_of(row)
+    if meta.get("queued"):  # its signal came earlier; it waits for a slot
+        runner = runtime.runner(run_input["adapter"], progress)
+        if claim_launch_slot(runner, row, "continue") is not None:
+            return None
+        signal = {"kind": "slot-free"}
+    else:
+        found = due_signal(db, row, runtime)
+        if found is None:
+            return None
+        signal = found
+        runner = runtime.runner(run_input["adapter"], progress)
+        if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
+            return None  # another pass got there first
+        busy = claim_launch_slot(runner, row, signal["kind"])
+        if busy is not None:
+            return PollAction(row["epic_ref"], row["id"], f"{signal['kind']} ({QUEUED})", None)
+    if background:
+        spawn_resume(row["id"], run_input)
+        outcome = None
+    else:
+        outcome = describe(runner, runner.resume(row["id"]), row["epic_ref"])
+    return PollAction(row["epic_ref"], row["id"], signal["kind"], outcome)
+
+
+def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str, Any] | None:
+    """The resume signal this parked run should get now, if any (`runtime` is the run's
+    repo's: `runtime_of(row)`)."""
+    if row["state"] == "rate-limited":
+        if active_rate_limit(db, Runs.input(row)["adapter"]) is None:
+            return {"kind": "continue", "author": "middle poll"}
+        return None
+    runs = Runs(db)
+    park = runs.latest_output(row["id"], "park-for-resume")
+    if park is None:
+        return None
+    store = runtime.issues
+    pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
+    if pr is not None:
+        runs.record_pull_request(row["id"], pr.number, pr.url)
+    parked = ParkedRun(
+        ref=str(row["epic_ref"]),
+        reason=park["reason"],
+        pr_branch=row["pr_branch"],
+        acted_on=frozenset(_acted_on(db, row["id"])),  # what earlier rounds already used
+        pull_request=pr,
+    )
+    return store.updates(parked)
+
+
+def _acted_on(db: Database, workflow_id: str) -> set[str]:
+    """Ids (of comments, reviews, answered questions) that earlier resume signals carried."""
+    acted: set[str] = set()
+    for checkpoint in Runs(db).checkpoints(workflow_id):
+        if plain_name(checkpoint["name"]) == "wait-for-resume" and checkpoint["output_json"]:
+            acted.update(json.loads(checkpoint["output_json"]).get("acted_on", []))
+    return acted
+
+
+def spawn_resume(workflow_id: str, run_input: dict[str, Any]) -> None:
+    """Continue a run in its own process (`middle resume`), logging to $MIDDLE_HOME/logs."""
+    logs = middle_home() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / f"{workflow_id}.log").open("a") as log:
+        subprocess.Popen(
+            [
+                sys.executable, "-m", "middle", "resume",
+                "--issue", str(run_input["ref"]), "--repo", str(run_input["repo"]),
+            ],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip

@@ -1,0 +1,199 @@
+"""`serve`: the long-running dispatcher service.
+
+At start it adopts in-flight workflows whose dispatcher died; then it polls every
+`poll_seconds` (60) and runs the watchdog every `watchdog_seconds` (30) until SIGTERM or
+SIGINT, which end it after the current pass. Continuations run in their own processes
+(`middle resume`), so a long agent turn never blocks the loop. It writes
+`$MIDDLE_HOME/serve.pid` and logs to `$MIDDLE_HOME/logs/serve.log`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+
+from middle.app.home import open_home_db
+from middle.app.runtime import WORKFLOW, runner_of
+from middle.app.service.poll import poll_once, spawn_resume
+from middle.app.service.watchdog import watchdog_once
+from middle.config import middle_home
+from middle.engine.runs import Runs
+from middle.engine.runstate import describe_error
+from middle.errors import MiddleError, ServeAlreadyRunningError, WorkflowBusyError
+from middle.store import list_workflows
+
+
+class Service:
+    def __init__(
+        self,
+        poll_seconds: float = 60,
+        watchdog_seconds: float = 30,
+        repo: str | None = None,
+        dashboard_port: int | None = None,
+    ) -> None:
+        self.home = middle_home()
+        self.repo = repo  # issue 13: the repo whose state issue serve keeps and acts on
+        self.next_recommend = 0.0
+        self.dashboard_port = dashboard_port
+        self.poll_seconds = poll_seconds
+        self.watchdog_seconds = watchdog_seconds
+        self.pidfile = self.home / "serve.pid"
+        self.log_path = self.home / "logs" / "serve.log"
+        self.stopping = False
+
+    def log(self, text: str) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a") as handle:
+            handle.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {text}\n")
+
+    def claim_pidfile(self) -> None:
+        try:
+            other = int(self.pidfile.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            other = 0
+        if other and other != os.getpid() and _alive(other):
+            raise ServeAlreadyRunningError(
+                f"middle serve is already running (pid {other}, {self.pidfile}); stop it first"
+            )
+        self.pidfile.write_text(f"{os.getpid()}\n")
+
+    def stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def adopt(self) -> None:
+        """Resume live workflows that no dispatcher drives (after a crash or reboot)."""
+        db = open_home_db()
+        for row in list_workflows(db, kind=WORKFLOW, state=["pending", "launching", "running"]):
+            try:
+                with runner_of(row).locks.hold(row["id"]):
+                    pass  # free: nobody drives it
+                spawn_resume(row["id"], Runs.input(row))
+            except WorkflowBusyError:
+                continue
+            except Exception as exc:  # per run: a broken repo must not stop the service
+                self.log_error(
+                    f"adopt: issue {row['epic_ref']} in {row['repo']} ({row['id']})", exc
+                )
+                continue
+            self.log(f"adopted issue {row['epic_ref']} ({row['id']})")
+
+    def start_dashboard(self) -> subprocess.Popen[bytes] | None:
+        """`middle dashboard` as a child process: it prints its URL on our stdout, and a
+        slow page never delays a poll or a watchdog pass."""
+        if self.dashboard_port is None:
+            return None
+        argv = [sys.executable, "-m", "middle", "dashboard", "--port", str(self.dashboard_port)]
+        self.log(f"dashboard on 127.0.0.1:{self.dashboard_port}")
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+
+    def log_error(self, where: str, exc: BaseException) -> None:
+        """One line for a user's mistake; the traceback too for anything else (a bug)."""
+        if isinstance(exc, MiddleError):
+            self.log(f"{where}: {exc}")
+        else:
+            self.log(f"{where}: {describe_error(exc)}\n{traceback.format_exc().rstrip()}")
+
+    def pass_safely(self, name: str, run_pass: Callable[[], None]) -> None:
+        """Run one watchdog or poll pass; an error is logged and the service carries on."""
+        try:
+            run_pass()
+        except Exception as exc:
+            self.log_error(f"{name} pass failed", exc)
+
+    def watch(self) -> None:
+        for found in watchdog_once():
+            if found.action.startswith("error: "):
+                where = f"watchdog: issue {found.ref} in {found.repo} ({found.workflow_id})"
+                self.log(f"{where}: cannot check it: {found.action[7:]}")
+            else:
+                self.log(f"watchdog: issue {found.ref} ({found.workflow_id}): {found.action}")
+
+    def poll(self) -> None:
+        for action in poll_once(background=True):
+            if action.error is not None:
+                self.log(f"poll: issue {action.ref} ({action.workflow_id}): {action.error}")
+            else:
+                self.log(f"poll: issue {action.ref} ({action.workflow_id}): {action.signal}")
+
+    def run(self) -> None:
+        self.claim_pidfile()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self.stop)
+        self.log(f"started (pid {os.getpid()}), polling every {self.poll_seconds:g}s")
+        dashboard = self.start_dashboard()
+        try:
+            self.pass_safely("adopt", self.adopt)
+            next_poll = next_watch = time.monotonic()
+            while not self.stopping:
+                now = time.monotonic()
+                if now >= next_watch:
+                    self.pass_safely("watchdog", self.watch)
+                    next_watch = now + self.watchdog_seconds
+                if now >= next_poll:
+                    self.pass_safely("poll", self.poll)
+                    next_poll = now + self.poll_seconds
+                    self.queue_tick(now)
+                time.sleep(0.2)
+        finally:
+            if dashboard is not None:
+                dashboard.terminate()
+                dashboard.wait(timeout=10)
+            self.pidfile.unlink(missing_ok=True)
+            self.log("stopped")
+
+    def queue_tick(self, now: float) -> None:
+        """Issue 13, once per poll, for a repo whose recommender is on (an `interval`, or
+        `auto_dispatch`): start the recommender when its interval is due, keep the state
+        issue's dispatcher sections current, and auto-dispatch if enabled. A failure here
+        is logged; it never stops the service."""
+        if self.repo is None:
+            return
+        from middle.app.recommender.refresh import (
+            interval_seconds,
+            recommender_running,
+            refresh_dispatcher_sections,
+            spawn_recommend,
+        )
+        from middle.app.repo import resolve_repo
+        from middle.app.service.autodispatch import dispatch_next
+        from middle.config import load_config
+        from middle.system import git
+
+        try:
+            root = git.repo_root(resolve_repo(self.repo))
+            settings = load_config(self.home, root)["recommender"]
+            every = interval_seconds(settings["interval"])
+            if every is None and not settings.get("auto_dispatch"):
+                return  # the recommender is off for this repo: serve leaves its state alone
+            db = open_home_db()
+            if every is not None and now >= self.next_recommend:
+                self.next_recommend = now + every
+                if not recommender_running(db, root):
+                    spawn_recommend(root)
+                    self.log(f"recommend: started for {root}")
+            refresh_dispatcher_sections(db, root)
+            dispatched = dispatch_next(db, root)
+            if dispatched is not None:
+                self.log(
+                    f"auto-dispatch: issue {dispatched.ref} ({dispatched.workflow_id}): "
+                    f"{dispatched.reason}"
+                )
+        except MiddleError as exc:
+            self.log(f"queue: {exc}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

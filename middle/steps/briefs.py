@@ -1,0 +1,79 @@
+"""`.middle/prompt.md`, the brief an agent reads, in its three variants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from middle.issues.base import Issue
+from middle.system.github import on_actions
+from middle.system.worktree import prompt_path
+
+OPERATING_RULES = """\
+## How to work
+
+- Work only in this worktree, on its branch. Commit as you go; never merge, never push to
+  the base branch.
+- When everything in the acceptance criteria is done and committed, write
+  `.middle/done.json` (`{"summary": "..."}`) and stop.
+- If you need a decision from a human, write `.middle/blocked.json`
+  (`{"question": "...", "context": "...", "kind": "question"}`) and stop. You will be
+  resumed here with the answer.
+- If the work is bigger than the complexity ceiling below, ask instead
+  (`"kind": "complexity"`).
+- If you cannot do it, write `.middle/failed.json` (`{"reason": "..."}`) and stop.
+"""
+
+# On GitHub Actions the agent holds no token and no git credentials: middle pushes.
+CI_RULE = """\
+- Commit your work, but do not push and do not open a pull request: you have no
+  credentials here. When you write `.middle/done.json`, middle pushes this branch and
+  opens the pull request.
+"""
+
+
+def initial_brief(issue: Issue, ceiling: int) -> str:
+    criteria = "\n".join(f"- [{'x' if c.done else ' '}] {c.text}" for c in issue.criteria)
+    subs = "\n".join(
+        f"### {s.id}. {s.title}{' (done)' if s.done else ''}\n\n{s.body}".rstrip()
+        for s in issue.sub_issues
+    )
+    parts = [
+        f"# {issue.title}",
+        f"Issue `{issue.ref}` ({issue.source}).",
+        f"## Context\n\n{issue.context.strip() or '(none given)'}",
+        f"## Acceptance criteria\n\n{criteria or '(none given)'}",
+    ]
+    if subs:
+        parts.append(f"## Sub-issues\n\n{subs}")
+    rules = OPERATING_RULES + (CI_RULE if on_actions() else "")
+    parts += [rules.rstrip(), f"Complexity ceiling: {ceiling} (on a scale of 1 to 5)."]
+    return "\n\n".join(parts) + "\n"
+
+
+def answer_brief(question: str, answer: str) -> str:
+    return (
+        "# A human answered your question\n\n"
+        f"You asked:\n\n{_quote(question)}\n\n"
+        f"The answer, verbatim:\n\n{answer}\n\n"
+        "Continue the work with this answer. The operating rules of your first brief still "
+        "hold (done.json, blocked.json, failed.json).\n"
+    )
+
+
+def resume_brief(feedback: str, review_round: int) -> str:
+    return (
+        f"# Review feedback (round {review_round})\n\n"
+        f"A reviewer asked for changes. Their feedback, verbatim:\n\n{feedback}\n\n"
+        "Address it, commit, then write `.middle/done.json` again and stop.\n"
+    )
+
+
+def write_brief(worktree: Path, text: str) -> Path:
+    path = prompt_path(worktree)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _quote(text: str) -> str:
+    return "\n".join(f"> {line}" for line in text.splitlines())

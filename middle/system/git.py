@@ -1,0 +1,135 @@
+"""git, as middle uses it: one worktree and branch per issue. Every call is an argument
+list (never a shell string), and a failure raises `GitError` carrying git's own message."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from middle.errors import GitError, RepoError
+from middle.system.worktree import IGNORED
+
+# `info/exclude` patterns: anchored at the worktree's root.
+IGNORED_IN_WORKTREES = tuple(f"/{pattern}" for pattern in IGNORED)
+
+
+def git(*args: str, cwd: Path) -> str:
+    """Run git and return its stdout; `GitError` with git's stderr if it fails."""
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH") from None
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip() or f"exit code {result.returncode}"
+        raise GitError(f"git {args[0]} failed: {message}")
+    return result.stdout.strip()
+
+
+def repo_root(path: Path) -> Path:
+    """The top of the git checkout containing `path`; `RepoError` if there is none."""
+    try:
+        return Path(git("rev-parse", "--show-toplevel", cwd=path))
+    except GitError as exc:
+        raise RepoError(f"{path} is not a git repository ({exc})") from None
+
+
+def current_branch(repo: Path) -> str:
+    branch = git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo)
+    if branch == "HEAD":
+        raise RepoError(f"{repo} has a detached HEAD; check out the base branch first")
+    return branch
+
+
+def branch_exists(repo: Path, branch: str) -> bool:
+    try:
+        git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=repo)
+    except GitError:
+        return False
+    return True
+
+
+def push_branch(repo: Path, branch: str, remote: str = "origin") -> None:
+    """Push `branch` to `remote` as it is here (forced: the branch is middle's, and this
+    checkout holds its latest commits)."""
+    git("push", "--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}", cwd=repo)
+
+
+def add_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
+    """Check out `branch` (created from `base` if new) at `path`; reuse it if it is there.
+
+    Returns whether a worktree was created. Safe to re-run after a failure part-way.
+    """
+    if (path / ".git").exists():
+        check_worktree_belongs(repo, path, branch)
+        return False
+    git("worktree", "prune", cwd=repo)  # forget a worktree whose folder was deleted
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if branch_exists(repo, branch):
+        git("worktree", "add", str(path), branch, cwd=repo)
+    else:
+        git("worktree", "add", "-b", branch, str(path), base, cwd=repo)
+    return True
+
+
+def _common_dir(path: Path) -> Path:
+    common = Path(git("rev-parse", "--git-common-dir", cwd=path))
+    return (common if common.is_absolute() else path / common).resolve()
+
+
+def check_worktree_belongs(repo: Path, path: Path, branch: str) -> None:
+    """Refuse to reuse a folder at `path` unless it is a worktree of `repo` on `branch`,
+    so one repo's agent can never run in, or commit to, another's checkout."""
+    owner = _common_dir(path)
+    if owner != _common_dir(repo):
+        raise GitError(
+            f"{path} is a worktree of {owner.parent}, not of {repo}; move it aside "
+            f"(git -C {owner.parent} worktree remove {path}) and dispatch again"
+        )
+    checked_out = git("rev-parse", "--abbrev-ref", "HEAD", cwd=path)
+    if checked_out != branch:
+        raise GitError(
+            f"{path} has branch {checked_out!r} checked out, not {branch!r}; move it aside "
+            f"(git -C {repo} worktree remove {path}) and dispatch again"
+        )
+
+
+def has_uncommitted_changes(path: Path) -> bool:
+    """Whether the worktree holds edits or new files that no commit has (middle's own
+    files are excluded through `info/exclude`, so they never count)."""
+    return bool(git("status", "--porcelain", "--untracked-files=all", cwd=path))
+
+
+def rescue_uncommitted(repo: Path, path: Path, ref: str) -> str:
+    """Commit everything uncommitted in the worktree onto a new branch
+    `middle/rescue/<ref>-<n>` (the issue branch is not moved) and return its name."""
+    n = 1
+    while branch_exists(repo, f"middle/rescue/{ref}-{n}"):
+        n += 1
+    rescue = f"middle/rescue/{ref}-{n}"
+    identity = ["-c", "user.name=middle", "-c", "user.email=middle@localhost"]
+    git("switch", "-q", "-c", rescue, cwd=path)
+    git("add", "-A", cwd=path)
+    git(*identity, "commit", "-q", "--no-verify", "-m", f"middle: rescued work of {ref}", cwd=path)
+    return rescue
+
+
+def remove_worktree(repo: Path, path: Path) -> None:
+    """Remove the worktree (the branch stays). A no-op if it is already gone."""
+    if path.exists():
+        git("worktree", "remove", "--force", str(path), cwd=repo)
+    git("worktree", "prune", cwd=repo)
+
+
+def ignore_middle_files(repo: Path) -> None:
+    """Keep middle's per-worktree files out of commits, via the repo's `info/exclude`
+    (shared by all its worktrees, and never itself committed)."""
+    common = Path(git("rev-parse", "--git-common-dir", cwd=repo))
+    exclude = (common if common.is_absolute() else repo / common) / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    present = exclude.read_text().splitlines() if exclude.exists() else []
+    missing = [pattern for pattern in IGNORED_IN_WORKTREES if pattern not in present]
+    if missing:
+        with exclude.open("a") as handle:
+            handle.write("".join(f"{pattern}\n" for pattern in ["# middle", *missing]))
