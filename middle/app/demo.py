@@ -22,9 +22,9 @@ from pathlib import Path
 
 from middle.app.implement import answer, implement, review
 from middle.app.runtime import Outcome
-from middle.cli.progress import Progress
 from middle.config import middle_home
 from middle.issues.epic_file import render_new_epic
+from middle.steps.services import Progress
 
 REF = "retry-webhooks"
 QUESTION = "Should 4xx responses be retried too, or only 5xx and timeouts?"

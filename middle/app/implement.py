@@ -26,7 +26,6 @@ from middle.app.runtime import (
     parked_run,
     runner_of,
 )
-from middle.cli.progress import Progress
 from middle.config import adapter_choice
 from middle.engine.runs import Runs
 from middle.errors import (
@@ -38,6 +37,7 @@ from middle.errors import (
 )
 from middle.refs import validate_ref
 from middle.steps.dispatch import raise_rate_limited
+from middle.steps.services import Progress
 from middle.store import (
     QUEUED,
     Row,

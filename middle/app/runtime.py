@@ -28,9 +28,8 @@ from middle.store import Row, SlotsBusy, claim_slot_at_launch
 from middle.system.tmux import Tmux
 
 if TYPE_CHECKING:  # the runner's side loads when a command runs something (see `runner`)
-    from middle.cli.progress import Progress
     from middle.engine import Registry, Runner, RunResult
-    from middle.steps.services import Services
+    from middle.steps.services import Progress, Services
 
 WORKFLOW = "implementation"
 PARKED_STATES = ("waiting-human", "rate-limited")

@@ -3,19 +3,32 @@ by `middle.app.runtime` and handed to the runner, which passes it to every step 
 `ctx.services`.
 
 A plugin's step reads them the same way: `services(ctx).issues.load(ref)`.
+
+`Progress` is what the steps and the use cases need of the live view a person watches; the
+`middle` command's own (`middle.cli.progress.Progress`) prints it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from middle.agents.base import BaseAdapter
-from middle.cli.progress import Progress
 from middle.engine import Registry, StepContext
 from middle.issues.base import IssueStore
 from middle.system.tmux import Tmux
+
+
+class Progress(Protocol):
+    """Where a foreground run reports: each step's attempt, each hook event the agent sends,
+    and a note for anything else a person watching should read."""
+
+    def step(self, name: str, attempt: int) -> None: ...
+
+    def hook(self, event: str) -> None: ...
+
+    def note(self, text: str) -> None: ...
 
 
 @dataclass(frozen=True)

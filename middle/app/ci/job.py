@@ -26,11 +26,11 @@ from middle.app.home import open_home_db
 from middle.app.implement import implement
 from middle.app.runtime import PARKED_STATES, describe, runtime_of
 from middle.app.service.poll import due_signal
-from middle.cli.progress import Progress
 from middle.config import load_config, middle_home
 from middle.engine.runs import Runs
 from middle.errors import GitError, MiddleError, StateRaceError
 from middle.refs import branch_name, validate_ref
+from middle.steps.services import Progress
 from middle.store import find_live_implementation, iso, list_workflows
 from middle.system import git
 

@@ -13,7 +13,7 @@ from middle.app.ci.events import read_event, read_trigger
 from middle.app.ci.job import JobResult, run_job, sweep
 from middle.app.ci.output import report
 from middle.app.repo import resolve_repo
-from middle.cli.progress import Progress
+from middle.steps.services import Progress
 from middle.system import git
 from middle.system.github import Gh, github_slug
 

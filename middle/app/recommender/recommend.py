@@ -8,8 +8,8 @@ from typing import Any
 
 from middle.app.repo import resolve_repo
 from middle.app.runtime import Outcome, Runtime
-from middle.cli.progress import Progress
 from middle.steps.dispatch import raise_rate_limited
+from middle.steps.services import Progress
 from middle.store import active_rate_limit
 from middle.system import git
 

@@ -32,12 +32,12 @@ from middle.app.runtime import (
     describe,
     runtime_of,
 )
-from middle.cli.progress import Progress
 from middle.config import middle_home
 from middle.engine.runs import Runs, plain_name
 from middle.engine.runstate import describe_error
 from middle.errors import MiddleError
 from middle.issues import ParkedRun
+from middle.steps.services import Progress
 from middle.store import (
     QUEUED,
     active_rate_limit,
