@@ -2,7 +2,11 @@
 its own, and no files import each other in a circle. Seen red on the code before issue 10's
 first moves: the engine loaded `middle.steps` and `middle.workflows` by name,
 `middle.issues.store` and `middle.issues.github_store` imported each other, and so did
-`middle.cli.tasks` and `middle.cli.ci`."""
+the task modules `tasks.py` and `tasks_ci.py` (now `middle.cli.tasks` and `middle.cli.ci`).
+
+The layers are the folders (issue 25): a unit is a package of `middle/` or one of the few
+modules at its root, and the doc's block names each once, top to bottom, with a line of its
+own under it."""
 
 from __future__ import annotations
 
@@ -15,11 +19,16 @@ from tests.conftest import REPO_ROOT
 PACKAGE = REPO_ROOT / "middle"
 
 
-def layers() -> dict[str, int]:
-    """Each top-level unit of `middle/` (module or package) and its layer, 0 at the top."""
+def layers_block() -> str:
     doc = (REPO_ROOT / "docs" / "architecture.md").read_text()
     (block,) = re.findall(r"```layers\n(.+?)```", doc, re.S)
-    return {name: rank for rank, line in enumerate(block.splitlines()) for name in line.split()}
+    return str(block)
+
+
+def layers() -> dict[str, int]:
+    """Each top-level unit of `middle/` (module or package) and its layer, 0 at the top."""
+    lines = layers_block().splitlines()
+    return {name: rank for rank, line in enumerate(lines) for name in line.split()}
 
 
 def module_name(path: Path) -> str:
@@ -36,7 +45,7 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:  # `from middle import git` imports middle.system.git
+            for alias in node.names:  # `from middle.system import git` imports a module
                 submodule = f"{node.module}.{alias.name}"
                 names.add(submodule if submodule in modules else node.module)
         elif isinstance(node, ast.Constant) and node.value in modules and "." in node.value:
@@ -53,9 +62,48 @@ def graph() -> dict[str, set[str]]:
     return {module_name(p): imports(p) for p in PACKAGE.rglob("*.py")}
 
 
+def described() -> set[str]:
+    """The names the architecture doc gives a line of their own: `- **cli**: ...` or
+    `- **issues, agents**: ...`, in the list under the layers."""
+    doc = (REPO_ROOT / "docs" / "architecture.md").read_text()
+    lines = doc.split("Top to bottom:", 1)[1].split("\n## ", 1)[0]
+    return {
+        name.strip()
+        for heading in re.findall(r"^- \*\*(.+?)\*\*:", lines, re.M)
+        for name in heading.split(",")
+    }
+
+
 def test_every_unit_of_middle_has_a_layer() -> None:
     units = {unit(module) for module in graph()}
     assert units - set(layers()) == set()
+
+
+def test_the_layers_picture_matches_the_folders_one_to_one() -> None:
+    """Each package and root module of `middle/` is named once in the layers block, the
+    block names nothing that is gone, and each name has its line in the doc. Seen red with
+    `middle/wobble.py` added (no layer, no line), with `gates` left in the block after it
+    moved into `verify/`, and with the line of `refs` taken out of the doc."""
+    units = {unit(module) for module in graph()}
+    names = layers_block().split()
+    assert sorted(name for name in set(names) if names.count(name) > 1) == []
+    assert set(names) == units
+    assert units - described() == set()
+
+
+def test_the_root_of_middle_holds_few_modules_and_no_package_many() -> None:
+    """Issue 25's bounds: at most 8 modules at the root of `middle/` (everything else is in
+    the package of its layer or feature) and at most 15 modules in any package, so no
+    folder is a hall again. Seen red on the layout before issue 25: 25 modules at the root,
+    28 in `middle/app/`."""
+    root = sorted(path.stem for path in PACKAGE.glob("*.py"))
+    assert len(root) <= 8, root
+    crowded = {
+        str(folder.relative_to(REPO_ROOT)): count
+        for folder in {path.parent for path in PACKAGE.rglob("__init__.py")}
+        if (count := len(list(folder.glob("*.py")))) > 15
+    }
+    assert crowded == {}
 
 
 def test_no_module_imports_a_layer_above_its_own() -> None:
