@@ -71,6 +71,12 @@ class FakeIssues:
         self.questions.append(Question(number, "open", kind, "2026-01-01T00:00:00Z", text, None))
         return number
 
+    def how_to_answer(self, ref: str) -> str:
+        return f"reply to question {ref} in the fake"
+
+    def how_to_review(self, ref: str) -> str:
+        return f"review {ref} in the fake"
+
 
 @step("launch-and-drive")
 def a_turn_that_asked(ctx: StepContext) -> dict[str, str]:
@@ -96,7 +102,7 @@ def test_a_built_in_step_that_uses_services_runs_under_the_harness(
     assert failed["message"] == "injected failure 1 of 1, after 'park-for-resume' ran"
     waiting = middle_harness.events("workflow.waiting")[-1]  # an event per attempt
     assert waiting["reason"] == "asked-question"
-    assert "middle answer --issue 7" in waiting["message"]
+    assert "reply to question 7 in the fake" in waiting["message"]  # the store says how
 
 
 def test_without_use_services_a_step_that_needs_them_says_so(
