@@ -288,6 +288,29 @@ def test_a_file_write_prompt_parks_naming_the_file_and_yes_writes_it(
     assert len(sandbox.events("agent.launched")) == 1
 
 
+def test_a_file_write_denied_in_words_writes_nothing_and_the_words_reach_the_model(
+    sandbox: Sandbox, agent_bin: Path, tmp_path: Path
+) -> None:
+    """Any answer but a yes denies the Write prompt (Escape: "User rejected write") and is
+    sent to the agent as its next prompt; the file is never written."""
+    turn = {"write": [{"path": "notes.txt", "content": NOTES}], "say": "Wrote it."}
+    with ModelServer([turn, done("instead")]) as server:
+        run = _run(sandbox, "claude", server, agent_bin, tmp_path)
+        asked = run.implement()
+        assert "asks permission to run Write: notes.txt" in asked.stdout, asked.stderr
+        instead = "Do not write notes.txt; put it in AGENT_WORK.md."
+        answered = run.middle("answer", "--issue", REF, "--text", instead)
+        for _ in range(len(done()["run"])):  # each command of the next turn asks
+            if "asks permission to run Bash" not in answered.stdout:
+                break
+            answered = run.middle("answer", "--issue", REF, "--text", "yes")
+    assert answered.returncode == 0, answered.stderr
+    assert "ready for review" in answered.stdout
+    assert not (worktree_path(sandbox.home, sandbox.repo, REF) / "notes.txt").exists()
+    assert server.prompts()[-1] == instead
+    assert "rejected" in server.tool_outputs()[0], server.tool_outputs()
+
+
 def test_a_fresh_home_that_trusts_nothing_starts_without_a_human(
     sandbox: Sandbox, cli: str, agent_bin: Path, tmp_path: Path
 ) -> None:
