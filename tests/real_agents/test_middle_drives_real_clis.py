@@ -292,7 +292,9 @@ def test_a_file_write_denied_in_words_writes_nothing_and_the_words_reach_the_mod
     sandbox: Sandbox, agent_bin: Path, tmp_path: Path
 ) -> None:
     """Any answer but a yes denies the Write prompt (Escape: "User rejected write") and is
-    sent to the agent as its next prompt; the file is never written."""
+    sent to the agent as its next prompt; the file is never written. Seen red: no park; the
+    turn timed out (60 s), and the nudge's Enter answered the prompt (the run then failed:
+    "the agent did not accept the prompt after 3 tries")."""
     turn = {"write": [{"path": "notes.txt", "content": NOTES}], "say": "Wrote it."}
     with ModelServer([turn, done("instead")]) as server:
         run = _run(sandbox, "claude", server, agent_bin, tmp_path)
