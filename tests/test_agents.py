@@ -193,9 +193,13 @@ def test_every_claude_permission_prompt_parks_whatever_it_asks(pane: str, starte
     """Real Write, Edit and WebFetch prompts ("Do you want to create notes.txt?", a question
     a long file name wraps, "... make this edit to README.md?", "... allow Claude to fetch
     this content?" over a menu with no footer). Seen red: none says "Do you want to
-    proceed?", so each was read as `starting`, and the run waited for the turn timeout."""
+    proceed?", so each was read as `starting`, and the run waited for the turn timeout.
+    A "yes" is Enter on the cursor's "1. Yes": allow this once."""
     screen = ClaudeAdapter().screen(captured(pane), started)
     assert (screen.kind, screen.keys) == ("permission", ())
+    menu = trailing_menu(captured(pane))
+    assert menu is not None and menu.options[menu.cursor] == "Yes"
+    assert ClaudeAdapter().permission_keys("yes") == (("Enter",), None)
 
 
 def test_a_file_that_draws_a_dialog_on_its_write_prompt_parks() -> None:
