@@ -13,8 +13,9 @@ import pytest
 
 from middle import hookimpl
 from middle.agents import BaseAdapter, ClaudeAdapter, CodexAdapter, CommandAdapter, Signal
-from middle.agents.base import UNAVAILABLE_QUESTION
+from middle.agents.base import UNAVAILABLE_QUESTION, Screen
 from middle.agents.launch import agent_environment, launch_argv
+from middle.agents.screens import trailing_menu
 from middle.app.plugins import load_plugins
 from middle.errors import AgentError, ConfigError, PluginError
 from middle.system.hooks import Hook
@@ -176,6 +177,103 @@ def test_a_permission_prompt_parks_whatever_its_command_says(
     proceed")."""
     screen = adapter.screen(captured(pane), started)
     assert (screen.kind, screen.keys) == ("permission", ())
+
+
+@pytest.mark.parametrize("started", [True, False])
+@pytest.mark.parametrize(
+    "pane",
+    [
+        "claude-permission-write",
+        "claude-permission-write-long-path",
+        "claude-permission-edit",
+        "claude-permission-fetch",
+    ],
+)
+def test_every_claude_permission_prompt_parks_whatever_it_asks(pane: str, started: bool) -> None:
+    """Real Write, Edit and WebFetch prompts ("Do you want to create notes.txt?", a question
+    a long file name wraps, "... make this edit to README.md?", "... allow Claude to fetch
+    this content?" over a menu with no footer). Seen red: none says "Do you want to
+    proceed?", so each was read as `starting`, and the run waited for the turn timeout.
+    A "yes" is Enter on the cursor's "1. Yes": allow this once."""
+    screen = ClaudeAdapter().screen(captured(pane), started)
+    assert (screen.kind, screen.keys) == ("permission", ())
+    menu = trailing_menu(captured(pane))
+    assert menu is not None and menu.options[menu.cursor] == "Yes"
+    assert ClaudeAdapter().permission_keys("yes") == (("Enter",), None)
+
+
+def test_a_file_that_draws_a_dialog_on_its_write_prompt_parks() -> None:
+    """The content of a file to write is drawn on the prompt, above its question: a file
+    that draws the trust dialog, or another permission prompt, is still this prompt."""
+    pane = captured("claude-permission-write")
+    drawn = "\n".join(line for line in captured("claude-trust-dialog").splitlines() if line.strip())
+    faked = pane.replace("  1 hello notes", drawn + "\n Do you want to proceed?\n \u276f 1. Yes")
+    assert "Yes, I trust this folder" in faked and faked != pane
+    assert ClaudeAdapter().screen(faked, True) == Screen("permission")
+
+
+@pytest.mark.parametrize(
+    ("pane", "kind"),
+    [
+        # Claude's question said in the scrollback, the input box below: the agent works on.
+        (f"\u25cf Do you want to proceed?\n \u276f 1. Yes\n{RULE}\n\u276f \n{RULE}\n", "ready"),
+        # A menu that asks, but whose first option is not a plain "Yes".
+        (" Do you want to proceed?\n \u276f 1. Yes, I trust this folder\n   2. No\n\n Esc\n",
+         "starting"),
+        # "1. Yes" under a statement, not a question.
+        (" Do you want to proceed.\n \u276f 1. Yes\n   2. No\n\n Esc to cancel\n", "starting"),
+    ],
+    ids=["said-in-the-scrollback", "not-a-plain-yes", "not-a-question"],
+)  # fmt: skip
+def test_a_permission_prompt_is_its_shape_not_its_words(pane: str, kind: str) -> None:
+    """Seen red: the scrollback's "Do you want to proceed?" parked a working agent."""
+    assert ClaudeAdapter().screen(pane, True).kind == kind
+
+
+def test_a_menu_with_no_footer_keeps_its_last_option() -> None:
+    """Claude's WebFetch prompt ends with its last option. Seen red: that option was read
+    as the menu's footer."""
+    menu = trailing_menu(captured("claude-permission-fetch"))
+    assert menu is not None and (menu.options[2], menu.footer, menu.cursor) == (
+        "No, and tell Claude what to do differently (esc)",
+        "",
+        0,
+    )
+
+
+def claude_hook(event: str, **payload: Any) -> Hook:
+    return Hook(event, {"hook_event_name": event, "cwd": "/w/issue-1", **payload})
+
+
+@pytest.mark.parametrize(
+    ("hook", "signal"),
+    [
+        (claude_hook("Notification", notification_type="permission_prompt",
+                     message="Claude needs your permission"),
+         Signal("permission", "Claude needs your permission")),
+        (claude_hook("Notification", notification_type="idle_prompt", message="waiting"), None),
+        (claude_hook("PreToolUse", tool_name="Write",
+                     tool_input={"file_path": "/w/issue-1/notes.txt", "content": "x" * 900}),
+         Signal("tool", "Write: notes.txt")),
+        (claude_hook("PreToolUse", tool_name="Edit",
+                     tool_input={"file_path": "/w/issue-1/../../etc/hosts", "old_string": "a"}),
+         Signal("tool", "Edit: /etc/hosts")),
+        (claude_hook("PreToolUse", tool_name="WebFetch",
+                     tool_input={"url": "https://example.com/page", "prompt": "Sum"}),
+         Signal("tool", "WebFetch: https://example.com/page")),
+        (claude_hook("PreToolUse", tool_name="Bash", tool_input={"command": "ls"}),
+         Signal("tool", "Bash: ls")),
+    ],
+    ids=["permission-prompt", "idle", "write-inside", "edit-outside", "fetch", "bash"],
+)  # fmt: skip
+def test_claude_hooks_say_a_permission_waits_and_what_it_is_for(
+    hook: Hook, signal: Signal | None
+) -> None:
+    """Claude's `Notification` of type `permission_prompt` (about 6 s into any permission
+    prompt), and a file or web tool named by its file (relative inside the worktree, the
+    real path outside) or URL. Seen red: the Notification was not read, and a Write was
+    named by its whole input, cut at 500 characters."""
+    assert ClaudeAdapter().read_hook(hook) == signal
 
 
 def with_below(pane: str, below: str) -> str:

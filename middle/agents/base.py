@@ -58,6 +58,7 @@ class Signal:
     - `failed`: the turn ended on an error that is not a limit (billing, API, abort);
     - `ended`: the CLI's session ended (the process is exiting);
     - `tool`: the agent is about to run a tool (`detail` says what), for permission texts;
+    - `permission`: the CLI waits for a human to allow a tool call, however its prompt looks;
     - `session`: the CLI's session id (`detail`) and its transcript (`path`), where no
       SessionStart hook says them.
 
@@ -65,7 +66,9 @@ class Signal:
     reports one end twice (a hook and its log) is then counted once.
     """
 
-    kind: Literal["accepted", "stop", "rate-limited", "failed", "ended", "tool", "session"]
+    kind: Literal[
+        "accepted", "stop", "rate-limited", "failed", "ended", "tool", "permission", "session"
+    ]
     detail: str = ""
     reset: str | None = None
     path: str | None = None

@@ -10,6 +10,7 @@ is confirmed by `UserPromptSubmit`. A turn ends with `Stop`, `StopFailure` (an A
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from collections.abc import Mapping
@@ -17,9 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from middle.agents.base import BaseAdapter, Screen
-from middle.agents.screens import Dialog, read_dialog
-from middle.system.hooks import install_hook_script
+from middle.agents.base import BaseAdapter, Screen, Signal
+from middle.agents.screens import Dialog, Menu, read_dialog, trailing_menu
+from middle.system.hooks import Hook, install_hook_script
 
 HOOK_EVENTS = (
     "SessionStart",
@@ -37,9 +38,13 @@ _USAGE_LIMIT = re.compile(r"Claude AI usage limit reached\|(\d{9,11})")
 # The input box: a rule, then the prompt character (dialogs' menus use it too, unruled).
 _INPUT_BOX = re.compile("^\\s*─{20,}\\s*\\n\\s*\u276f", re.M)  # U+276F: the prompt mark
 
-# Claude's own permission prompt ("Do you want to proceed?" over "1. Yes"); checked before
-# any dialog, so a prompt always parks for a human, whatever its command says.
-_PERMISSION = "Do you want to proceed?"
+# Claude's permission prompts, by shape: the menu that ends the screen offers "1. Yes" under
+# a question that starts "Do you want to" (Bash: "... proceed?", Write: "... create
+# notes.txt?", Edit: "... make this edit to README.md?", WebFetch: "... allow Claude to fetch
+# this content?"), which a long file name wraps onto the next lines. Checked before any
+# dialog, so a prompt always parks for a human, whatever its command or file holds.
+_PERMISSION_QUESTION = "Do you want to "
+_QUESTION_LINES = 3  # the most lines a wrapped question is read over
 _CONFIRM = "Enter to confirm \u00b7 Esc to cancel"
 # The dialogs middle answers, by their whole shape (`middle.agents.screens`), with the
 # answer a user who asked middle to run the agent here would give. Read off Claude Code
@@ -102,9 +107,10 @@ class ClaudeAdapter(BaseAdapter):
         settings_path.write_text(json.dumps(settings, indent=2) + "\n")
 
     def screen(self, pane: str, session_started: bool) -> Screen:
-        """A permission prompt first, wherever it stands and whatever it holds; then a
-        dialog only by its whole shape at the bottom of the screen."""
-        if _PERMISSION in pane:
+        """A permission prompt first, whatever it asks and whatever it holds; then a dialog;
+        both only by their whole shape at the bottom of the screen. A prompt whose shape is
+        not known still parks: by the `Notification` hook (`read_hook`)."""
+        if permission_prompt(trailing_menu(pane)):
             return Screen("permission")
         dialog = read_dialog(pane, _DIALOGS)
         if dialog is not None and dialog.kind == "rate-limited":
@@ -116,6 +122,23 @@ class ClaudeAdapter(BaseAdapter):
         if session_started and _INPUT_BOX.search(pane):
             return Screen("ready")
         return Screen("starting")
+
+    def read_hook(self, hook: Hook) -> Signal | None:
+        """Claude's hooks as the base reads them, and two of its own: `Notification` with
+        `notification_type: "permission_prompt"`, which Claude sends when a permission
+        prompt has waited about 6 s, whatever the prompt says (none when it was answered
+        sooner); and `PreToolUse` of a file or web tool, named by its file or URL."""
+        payload = hook.payload
+        if hook.event == "Notification":
+            if payload.get("notification_type") == "permission_prompt":
+                return Signal("permission", str(payload.get("message", "")))
+            return None
+        if hook.event == "PreToolUse":
+            tool, arguments = payload.get("tool_name"), payload.get("tool_input")
+            target = _tool_target(arguments, payload.get("cwd"))
+            if isinstance(tool, str) and target is not None:
+                return Signal("tool", f"{tool}: {target}")
+        return super().read_hook(hook)
 
     def usage_limit(self, text: str) -> str | None:
         found = _USAGE_LIMIT.findall(text)
@@ -140,3 +163,28 @@ def project_dir(user_home: Path, cwd: Path) -> Path:
     """Where Claude Code keeps the sessions of a working directory: its path with every
     character that is not a letter or digit turned into '-'."""
     return user_home / ".claude" / "projects" / re.sub(r"[^A-Za-z0-9]", "-", str(cwd))
+
+
+def permission_prompt(menu: Menu | None) -> bool:
+    """Whether the menu that ends the screen is Claude's permission prompt: "1. Yes" first,
+    under a block that ends in its "Do you want to ...?" question."""
+    if menu is None or menu.options[:1] != ("Yes",) or not menu.block:
+        return False
+    if not menu.block[-1].endswith("?"):
+        return False
+    return any(line.startswith(_PERMISSION_QUESTION) for line in menu.block[-_QUESTION_LINES:])
+
+
+def _tool_target(arguments: Any, cwd: Any) -> str | None:
+    """The file (relative to `cwd` when inside it) or URL a tool call is about; None for a
+    tool that names neither (Bash names its command, as the base reads it)."""
+    if not isinstance(arguments, Mapping):
+        return None
+    path = arguments.get("file_path") or arguments.get("notebook_path")
+    if isinstance(path, str) and path:
+        where = Path(os.path.normpath(path))  # "../" spelt out, so it cannot pass as inside
+        if isinstance(cwd, str) and cwd and where.is_relative_to(cwd):
+            return str(where.relative_to(cwd))
+        return str(where)
+    url = arguments.get("url")
+    return url if isinstance(url, str) and url else None

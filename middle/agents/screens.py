@@ -26,7 +26,8 @@ _RULE = re.compile("^\\s*[\u2500\u2501]{20,}\\s*$")  # a box-drawing rule: a blo
 class Menu:
     """The menu a screen ends with: the block above it (stripped, non-blank lines, top
     down, from the rule or the screen's top), its options in order, the one under the
-    cursor, and the footer (the screen's last line)."""
+    cursor, and the footer (the screen's last line, or "" when that is the menu's last
+    option, as under Claude's WebFetch prompt)."""
 
     block: tuple[str, ...]
     options: tuple[str, ...]
@@ -65,7 +66,7 @@ def trailing_menu(pane: str) -> Menu | None:
     _drop_blank_tail(lines)
     if not lines:
         return None
-    footer = lines.pop().strip()
+    footer = "" if _MENU_LINE.match(lines[-1]) else lines.pop().strip()  # no footer line
     _drop_blank_tail(lines)
     found: list[tuple[str | None, str, str]] = []
     while lines and (line := _MENU_LINE.match(lines[-1])):

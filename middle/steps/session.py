@@ -8,11 +8,14 @@ and adopts the session knows which prompt is the latest and which turn ends it h
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from middle.agents.base import BaseAdapter, Signal, Stop
+from middle.agents.screens import trailing_menu
 from middle.engine import StepContext
 from middle.errors import AgentError, WorkflowCancelled
 from middle.steps.services import services
@@ -24,7 +27,10 @@ SCREEN_SECONDS = 0.5  # how often the pane is read while a turn runs
 SUBMIT_ATTEMPTS = 3
 ACCEPT_SECONDS = 10.0  # per submit attempt, for the CLI to confirm the prompt
 PASTE_SETTLE_SECONDS = 0.1  # CLIs take an Enter right after a paste as part of the paste
+_BOX = " │╭╮╰╯─"  # a box's sides, stripped off a line
+_DASHES = re.compile("[\u2500-\u257f]+")  # a line of box drawing: a rule, a dashed rule
 TURN_ENDS = ("stop", "rate-limited", "failed", "ended")
+STALE_BEFORE_PROMPT = (*TURN_ENDS, "permission")  # said of an earlier prompt: not this one
 
 
 class TurnRecord:
@@ -101,7 +107,7 @@ class AgentSession:
                 and not self.state.get("session_started")
             ):
                 continue  # Claude ends the session it resumes from as the new one starts
-            if signal is not None and not (signal.kind in TURN_ENDS and sent < prompted):
+            if signal is not None and not (signal.kind in STALE_BEFORE_PROMPT and sent < prompted):
                 self.pending.append(signal)
         if launched:
             for signal in self.adapter.watch(self.worktree, prompted):
@@ -265,6 +271,8 @@ class AgentSession:
             if signal is not None:
                 self.session_over = signal.kind == "ended"
                 break
+            if self.take("permission") is not None:  # the CLI says so, whatever its screen
+                return self.permission_question(self.pane(60) or "")
             # Hooks are a cheap directory read; asking tmux is a process, so less often.
             if time.monotonic() - checked >= SCREEN_SECONDS:
                 checked = time.monotonic()
@@ -313,7 +321,7 @@ class AgentSession:
         self.keep_session = True
         self.poll()
         self.take()
-        asked = self.last_tool or _dialog_excerpt(pane, "Do you want to proceed?")
+        asked = self.last_tool or _dialog_excerpt(pane)
         self.event("agent.permission-asked", {"tool": asked})
         question = (
             f"The agent asks permission to run {asked}\n"
@@ -340,10 +348,24 @@ class AgentSession:
         return bool(self.ctx.runs.get(self.ctx.workflow_id)["controlled_by"] != "human")
 
 
-def _dialog_excerpt(pane: str, marker: str) -> str:
-    """The lines of a dialog above its question, which say what it is about: the last
-    question on the screen (a command above it can hold the same words)."""
-    lines = [line.strip(" │╭╮╰╯─") for line in pane.splitlines()]
-    end = max((i for i, line in enumerate(lines) if marker in line), default=len(lines))
-    body = [line for line in lines[max(0, end - 8) : end] if line]
-    return " / ".join(body) or "(see the session)"
+def _dialog_excerpt(pane: str) -> str:
+    """What a permission prompt is about, in its own words, when no hook said: the block of
+    the menu that ends the screen, above its "Do you want to ...?" question (the last one:
+    a command or a file shown above it can hold the same words), or all of it when it asks
+    otherwise, at most its first 2 and last 5 lines; the screen's last lines when no menu
+    ends it."""
+    menu = trailing_menu(pane)
+    if menu is None:
+        return " / ".join(_drawn_lines(pane.splitlines())[-8:]) or "(see the session)"
+    lines = _drawn_lines(menu.block)
+    asks = [i for i, line in enumerate(lines) if line.startswith("Do you want to ")]
+    lines = lines[: asks[-1]] if asks else lines
+    if len(lines) > 8:  # its title and subject (the file, the command's start), and its end
+        lines = [*lines[:2], "\u2026", *lines[-5:]]
+    return " / ".join(lines) or "(see the session)"
+
+
+def _drawn_lines(lines: Iterable[str]) -> list[str]:
+    """The lines that say something: no blank lines and rules, no box sides."""
+    stripped = (line.strip(_BOX) for line in lines)
+    return [line for line in stripped if line and not _DASHES.fullmatch(line)]

@@ -10,8 +10,14 @@ It speaks the Anthropic Messages API (`POST /v1/messages`, SSE) and the OpenAI R
 
 `turns[i]` is what the model does after the i-th user prompt of a conversation (counted in
 the history each request carries: user text only, not tool results or the CLI's injected
-context). A `run` turn calls the CLI's shell tool once per command, one call per response,
-each after the previous tool result came back, then answers `say` and ends the turn. An
+context). A turn's tool calls are made one per response, each after the previous tool result
+came back, then it answers `say` and ends the turn. In order:
+- `write`: `[{"path", "content"}]`, Claude's `Write` tool per file (a relative path is taken
+  in the CLI's working directory, as its system prompt names it);
+- `edit`: `[{"path", "old", "new"}]`, Claude's `Read` then `Edit` per file (Edit refuses a
+  file not read first);
+- `run`: the CLI's shell tool per command (`Bash`, Codex's `exec_command`).
+`write` and `edit` are Anthropic-only: Codex gets a 400 for them. An
 `error` turn answers with that HTTP status and the API's own error body; optional keys:
 `type` (the error type), `fields` (more keys for the error object, e.g. Codex's `resets_at`)
 and `headers` (replacing NO_RETRY_HEADERS, e.g. `{}` to see the CLI's own retries).
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -50,6 +57,9 @@ INJECTED_PREFIXES = (
 # Claude Code 2.1.197 honours `x-should-retry: false` (StopFailure 0.4 s after Enter, one
 # request); Codex 0.171 does not retry a 429 of type `usage_limit_reached` anyway.
 NO_RETRY_HEADERS = {"x-should-retry": "false", "retry-after": "0"}
+
+# Claude Code's system prompt says where it runs: " - Primary working directory: /path".
+_WORKING_DIRECTORY = re.compile(r"^ - Primary working directory: (.+)$", re.M)
 
 Item = tuple[str, str]  # ("prompt" | "tool", text)
 
@@ -105,8 +115,18 @@ def openai_items(body: dict[str, Any]) -> list[Item]:
     return items
 
 
+def tool_calls(turn: dict[str, Any]) -> list[dict[str, Any]]:
+    """A turn's tool calls in the order they are made: its writes, its edits (a read, then
+    the edit), then its commands; each as {"write": file}, {"read": path}, {"edit": file}
+    or {"run": command}."""
+    calls: list[dict[str, Any]] = [{"write": file} for file in turn.get("write", [])]
+    for file in turn.get("edit", []):
+        calls += [{"read": file["path"]}, {"edit": file}]
+    return calls + [{"run": command} for command in turn.get("run", [])]
+
+
 def next_action(turns: list[dict[str, Any]], items: list[Item]) -> dict[str, Any]:
-    """What the model does next: {"error": ...}, {"run": cmd} or {"say": text}."""
+    """What the model does next: {"error": ...}, one of `tool_calls`, or {"say": text}."""
     prompts = [index for index, (kind, _) in enumerate(items) if kind == "prompt"]
     if not prompts:
         return {"say": DEFAULT_TURN["say"]}
@@ -114,10 +134,39 @@ def next_action(turns: list[dict[str, Any]], items: list[Item]) -> dict[str, Any
     calls_done = sum(1 for kind, _ in items[prompts[-1] :] if kind == "tool")
     if "error" in turn and calls_done == 0:
         return turn
-    run = turn.get("run", [])
-    if calls_done < len(run):
-        return {"run": run[calls_done]}
+    calls = tool_calls(turn)
+    if calls_done < len(calls):
+        return calls[calls_done]
     return {"say": turn.get("say", DEFAULT_TURN["say"])}
+
+
+def working_directory(body: dict[str, Any]) -> str | None:
+    """The CLI's working directory, as Claude Code's system prompt names it."""
+    system = body.get("system")
+    found = _WORKING_DIRECTORY.search(system if isinstance(system, str) else flatten(system))
+    return found[1].strip() if found else None
+
+
+def anthropic_tool(action: dict[str, Any], cwd: str | None) -> tuple[str, dict[str, Any]]:
+    """Claude's tool call for one of `tool_calls` (paths made absolute in `cwd`)."""
+    if "run" in action:
+        return "Bash", {"command": action["run"], "description": "Run a scripted command"}
+    if "read" in action:
+        return "Read", {"file_path": absolute(action["read"], cwd)}
+    if "write" in action:
+        file = action["write"]
+        return "Write", {"file_path": absolute(file["path"], cwd), "content": file["content"]}
+    file = action["edit"]
+    path = absolute(file["path"], cwd)
+    return "Edit", {"file_path": path, "old_string": file["old"], "new_string": file["new"]}
+
+
+def absolute(path: str, cwd: str | None) -> str:
+    if path.startswith("/"):
+        return path
+    if cwd is None:
+        raise ValueError(f"no working directory in the request to resolve {path!r} against")
+    return f"{cwd.rstrip('/')}/{path}"
 
 
 def asks_for_title(body: dict[str, Any]) -> bool:
@@ -238,10 +287,14 @@ class _Handler(BaseHTTPRequestHandler):
                 action["error"], action.get("message", ""), action.get("type")
             )
             return self.error_reply(action, error)
-        if "run" in action:
-            tool = ("Bash", {"command": action["run"], "description": "Run a scripted command"})
-            return self.anthropic_reply(wire.anthropic_message(model, None, tool), stream)
-        return self.anthropic_reply(wire.anthropic_message(model, action["say"], None), stream)
+        if "say" in action:
+            message = wire.anthropic_message(model, action["say"], None)
+            return self.anthropic_reply(message, stream)
+        try:
+            tool = anthropic_tool(action, working_directory(body))
+        except ValueError as error:
+            return self.reply(400, wire.anthropic_error(400, str(error)), NO_RETRY_HEADERS)
+        self.anthropic_reply(wire.anthropic_message(model, None, tool), stream)
 
     def anthropic_reply(self, message: dict[str, Any], stream: bool) -> None:
         if stream:
@@ -262,6 +315,9 @@ class _Handler(BaseHTTPRequestHandler):
         if "run" in action:
             call = (shell_tool_name(body), {"cmd": action["run"]})
             return self.send_stream(wire.openai_stream(model, None, call))
+        if "say" not in action:  # a file tool: Claude's own
+            error = wire.openai_error(400, f"no Codex tool for the scripted {sorted(action)}")
+            return self.reply(400, error, NO_RETRY_HEADERS)
         self.send_stream(wire.openai_stream(model, action["say"], None))
 
     def error_reply(self, turn: dict[str, Any], error: dict[str, Any]) -> None:

@@ -282,3 +282,68 @@ def test_a_new_conversation_starts_at_the_first_turn_and_keeps_the_ledger_in_ord
         assert content_of(claude_turn(server, done))[1] == "second"
         assert content_of(claude_turn(server, [claude_user("C")]))[1] == "first"
         assert server.prompts() == ["A", "B", "C"]
+
+
+SYSTEM = [
+    {"type": "text", "text": "You are Claude Code."},
+    {"type": "text", "text": "# Environment\n - Primary working directory: /w/issue-1\n - Is a"},
+]
+
+
+def test_anthropic_write_and_edit_turns_call_claudes_file_tools_in_the_cwd_then_run() -> None:
+    """Writes, then each edit as a Read and an Edit, then the commands: one call per
+    response, a relative path made absolute in the working directory the system prompt
+    names. Seen red: the server knew only `run`, and answered "Finished." at once."""
+    turn = {
+        "write": [{"path": "notes.txt", "content": "one\n"}],
+        "edit": [{"path": "/abs/README.md", "old": "# demo", "new": "# demo!"}],
+        "run": ["git add -A"],
+        "say": "Finished.",
+    }
+    expected = [
+        ("Write", {"file_path": "/w/issue-1/notes.txt", "content": "one\n"}),
+        ("Read", {"file_path": "/abs/README.md"}),
+        ("Edit", {"file_path": "/abs/README.md", "old_string": "# demo", "new_string": "# demo!"}),
+        ("Bash", {"command": "git add -A", "description": "Run a scripted command"}),
+    ]
+    with ModelServer([turn]) as server:
+        history: list[dict[str, Any]] = [claude_user(REMINDER, "Do it")]
+        for number, (name, arguments) in enumerate(expected):
+            status, _, data = post(
+                server,
+                "/v1/messages?beta=true",
+                {"stream": True, "tools": BASH, "system": SYSTEM, "messages": history},
+            )
+            block, partial, stop = content_of(events(data))
+            assert (status, block["name"], json.loads(partial), stop) == (
+                200,
+                name,
+                arguments,
+                "tool_use",
+            )
+            history += [
+                {"role": "assistant", "content": [{**block, "input": json.loads(partial)}]},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": block["id"], "content": f"{number}"}
+                    ],
+                },
+            ]
+        assert content_of(claude_turn(server, history))[1] == "Finished."
+        assert server.tool_outputs() == ["0", "1", "2", "3"]
+
+
+def test_a_file_turn_with_no_working_directory_or_for_codex_is_a_400() -> None:
+    """A relative path with nothing to resolve it against, and a file tool asked of Codex
+    (which has none), fail loudly rather than turn into some other call."""
+    with ModelServer([{"write": [{"path": "notes.txt", "content": "x"}]}]) as server:
+        status, _, data = post(
+            server,
+            "/v1/messages?beta=true",
+            {"stream": True, "tools": BASH, "messages": [claude_user("Do it")]},
+        )
+        assert (status, json.loads(data)["error"]["type"]) == (400, "invalid_request_error")
+        assert "'notes.txt'" in json.loads(data)["error"]["message"]
+        status, _, data = post(server, "/v1/responses", codex_request([codex_user("x")]))
+        assert status == 400 and "write" in json.loads(data)["error"]["message"]

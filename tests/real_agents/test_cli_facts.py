@@ -212,6 +212,38 @@ def test_claude_default_permission_mode_shows_a_dialog_for_bash(
     assert (checkout.worktree / "allowed.txt").exists()
 
 
+def test_claude_asks_before_a_write_in_its_own_words_and_notifies_as_for_bash(
+    agent_bin: Path, checkout: Checkout, terminal: MakeTerminal, tmp_path: Path
+) -> None:
+    """`--permission-mode default` asks before `Write` with "Do you want to create
+    notes.txt?" over "1. Yes": no "proceed". PreToolUse names the file first, and the
+    Notification `permission_prompt` comes about 6 s into the prompt, as for Bash; Enter
+    (on "1. Yes") writes the file."""
+    log = tmp_path / "hooks.jsonl"
+    turn = {"write": [{"path": "notes.txt", "content": "hello notes\n"}], "say": "Wrote it."}
+    with ModelServer([turn]) as server:
+        env = claude_env(tmp_path, server.url, checkout.repo, agent_bin)
+        term = terminal()
+        start_claude(term, env, checkout, log, "--permission-mode", "default")
+        submit_prompt(term, log, "Please do the task")
+        pane = term.wait_pane("Do you want to create notes.txt?")
+        shown = time.monotonic()
+        record("claude.write_permission_pane", pane.rstrip())
+        note = wait_for(lambda: hook(log, "Notification"), 30, "Notification")[0]
+        record("claude.write_prompt_to_permission_notification_s", since(shown))
+        assert not (checkout.worktree / "notes.txt").exists()
+        term.keys("Enter")
+        wait_for(lambda: hook(log, "Stop"), 30, "Stop after Enter")
+    (asked,) = hook(log, "PreToolUse")
+    assert "Do you want to proceed?" not in pane and " \u276f 1. Yes" in pane
+    assert (asked["tool_name"], asked["tool_input"]["file_path"]) == (
+        "Write",
+        str(checkout.worktree / "notes.txt"),
+    )
+    assert note["notification_type"] == "permission_prompt"
+    assert (checkout.worktree / "notes.txt").read_text() == "hello notes\n"
+
+
 def test_claude_auto_permission_mode_asks_the_classifier_and_runs_bash(
     agent_bin: Path, checkout: Checkout, terminal: MakeTerminal, tmp_path: Path
 ) -> None:

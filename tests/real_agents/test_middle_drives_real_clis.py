@@ -250,6 +250,69 @@ def test_a_permission_prompt_whose_command_holds_dialog_phrases_parks_and_runs_n
     assert len(sandbox.sessions()) == 1  # the prompt waits for a human
 
 
+NOTES = "Retry with backoff, base 3.\n"
+
+
+def test_a_file_write_prompt_parks_naming_the_file_and_yes_writes_it(
+    sandbox: Sandbox, agent_bin: Path, tmp_path: Path
+) -> None:
+    """Claude in `default` mode asks before a Write with "Do you want to create notes.txt?"
+    (not "... proceed?"). Seen red: middle did not see the prompt and waited for the turn
+    timeout (30 s here); then the Enters of its "continue" nudge answered the prompt and
+    the two after it: the file was written and both commands ran with no human asked,
+    and the run failed ("the agent did not accept the prompt after 3 tries")."""
+    turn = {"write": [{"path": "notes.txt", "content": NOTES}], **done("noted")}
+    with ModelServer([turn]) as server:
+        run = _run(sandbox, "claude", server, agent_bin, tmp_path)
+        policy = sandbox.repo / ".middle" / "policy.toml"
+        policy.write_text(
+            policy.read_text().replace("turn_timeout_seconds = 60", "turn_timeout_seconds = 30")
+        )
+        git(sandbox.repo, "commit", "-qam", "a short turn")
+        asked = run.implement()
+        notes = worktree_path(sandbox.home, sandbox.repo, REF) / "notes.txt"
+        assert (asked.returncode, notes.exists()) == (0, False), asked.stdout
+        assert "asks permission to run Write: notes.txt" in asked.stdout
+        assert sandbox.workflow()["state"] == "waiting-human"
+        assert server.tool_outputs() == []
+
+        answered = run.middle("answer", "--issue", REF, "--text", "yes")
+        assert notes.read_text() == NOTES, answered.stdout
+        for _ in range(len(turn["run"])):  # each command asks too
+            if "asks permission" not in answered.stdout:
+                break
+            answered = run.middle("answer", "--issue", REF, "--text", "yes")
+    assert answered.returncode == 0, answered.stderr
+    assert "ready for review" in answered.stdout
+    assert sandbox.events("agent.dialog-answered") == []
+    assert len(sandbox.events("agent.launched")) == 1
+
+
+def test_a_file_write_denied_in_words_writes_nothing_and_the_words_reach_the_model(
+    sandbox: Sandbox, agent_bin: Path, tmp_path: Path
+) -> None:
+    """Any answer but a yes denies the Write prompt (Escape: "User rejected write") and is
+    sent to the agent as its next prompt; the file is never written. Seen red: no park; the
+    turn timed out (60 s), and the nudge's Enter answered the prompt (the run then failed:
+    "the agent did not accept the prompt after 3 tries")."""
+    turn = {"write": [{"path": "notes.txt", "content": NOTES}], "say": "Wrote it."}
+    with ModelServer([turn, done("instead")]) as server:
+        run = _run(sandbox, "claude", server, agent_bin, tmp_path)
+        asked = run.implement()
+        assert "asks permission to run Write: notes.txt" in asked.stdout, asked.stderr
+        instead = "Do not write notes.txt; put it in AGENT_WORK.md."
+        answered = run.middle("answer", "--issue", REF, "--text", instead)
+        for _ in range(len(done()["run"])):  # each command of the next turn asks
+            if "asks permission to run Bash" not in answered.stdout:
+                break
+            answered = run.middle("answer", "--issue", REF, "--text", "yes")
+    assert answered.returncode == 0, answered.stderr
+    assert "ready for review" in answered.stdout
+    assert not (worktree_path(sandbox.home, sandbox.repo, REF) / "notes.txt").exists()
+    assert server.prompts()[-1] == instead
+    assert "rejected" in server.tool_outputs()[0], server.tool_outputs()
+
+
 def test_a_fresh_home_that_trusts_nothing_starts_without_a_human(
     sandbox: Sandbox, cli: str, agent_bin: Path, tmp_path: Path
 ) -> None:
