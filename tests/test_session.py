@@ -154,3 +154,27 @@ def test_a_permission_notification_of_an_earlier_prompt_parks_nothing(
     """A Notification sent before the latest prompt is about a prompt already answered."""
     stop = drive_until_stop(middle_harness, tmp_path / "w", UNKNOWN_PROMPT, ("stale", PERMISSION))
     assert stop[:2] == ["bare-stop", "question"]
+
+
+@pytest.mark.parametrize(
+    ("screen", "nudged"),
+    [(UNKNOWN_PROMPT, False), ((SCREENS / "claude-ready.txt").read_text(), True)],
+    ids=["unknown-prompt", "input-box"],
+)
+def test_a_nudge_goes_only_to_the_input_box(
+    middle_harness: StepHarness, tmp_path: Path, tmux_socket: str, screen: str, nudged: bool
+) -> None:
+    """A nudge ends with Enter, and Enter on a prompt middle could not read chooses its
+    first option, "Yes". A bare stop on any screen but the input box is not nudged (the
+    run parks for a human). Seen red: can_nudge said yes to the unknown prompt, and the
+    real Claude's Write prompt was answered by the nudge's Enter (the editperm red run)."""
+    worktree = tmp_path / "w"
+    stop = drive_until_stop(middle_harness, worktree, screen)
+    assert stop[0] == "bare-stop"
+
+    @step("nudge?")
+    def ask(ctx: StepContext) -> bool:
+        ctx.runs.update(ctx.workflow_id, worktree_path=str(worktree), session_name="s")
+        return AgentSession(ctx, TurnRecord(ctx)).can_nudge()
+
+    assert middle_harness.run(ask).results["nudge?"] is nudged

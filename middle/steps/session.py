@@ -341,11 +341,22 @@ class AgentSession:
         return tail + "\n" + self.tmux.capture(self.session, 40)
 
     def can_nudge(self) -> bool:
-        """Only a live session that middle controls: a human who took it over (the
-        dashboard's "Take over") is typing there, and gets no "continue" from middle."""
+        """Only a live session that middle controls, at its input box: a human who took it
+        over (the dashboard's "Take over") is typing there, and gets no "continue" from
+        middle; and a nudge ends with Enter, which on a prompt middle did not read (a
+        permission, a menu) would choose its first option, "Yes", with no human asked."""
         if self.session_over or not self.tmux.has_session(self.session):
             return False
-        return bool(self.ctx.runs.get(self.ctx.workflow_id)["controlled_by"] != "human")
+        if self.ctx.runs.get(self.ctx.workflow_id)["controlled_by"] == "human":
+            return False
+        if not self.adapter.knows_screens:
+            return True
+        self.wait_for_screen("ready")  # the CLI may still be redrawing after its Stop
+        pane = self.pane()
+        kind = self.adapter.screen(pane, True).kind if pane is not None else "gone"
+        if kind != "ready":
+            self.event("agent.not-nudged", {"screen": kind})
+        return kind == "ready"
 
 
 def _dialog_excerpt(pane: str) -> str:
