@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from middle.app.control import refuse_if_paused
 from middle.app.home import open_home_db
 from middle.app.plugins import load_plugins
-from middle.app.repo import resolve_repo
+from middle.app.repo import base_branch, resolve_repo
 from middle.app.runtime import (
     PARKED_STATES,
     WORKFLOW,
@@ -95,7 +95,7 @@ def implement(
         "repo": str(root),
         "ref": ref,
         "adapter": adapter,
-        "base": git.current_branch(root),
+        "base": base_branch(config, root),
         "source": source,
     }
     workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
