@@ -49,6 +49,7 @@ from middle.system import git
 
 if TYPE_CHECKING:
     from middle.engine import Runner
+    from middle.issues.base import IssueStore
 
 
 def implement(
@@ -190,10 +191,22 @@ def cancel(repo: str | Path, ref: str) -> Outcome:
     if live["session_name"]:
         runner.services.tmux.kill_session(live["session_name"])
     result = runner.cancel(live["id"], wait=60)
+    if result.status == "cancelled":
+        _close_question(runner.services.issues, ref)
     reason = runs.get(live["id"])["end_reason"] or ""
     rescued = reason.removeprefix("cancelled") if reason.startswith("cancelled; ") else ""
     message = f"cancelled workflow {live['id']}{rescued}"  # and where its work was saved
     return Outcome(live["id"], ref, result.status, message, True)
+
+
+CANCELLED_ANSWER = "No answer: the run was cancelled (middle cancel)."
+
+
+def _close_question(issues: IssueStore, ref: str) -> None:
+    """Resolve the question the cancelled run left open (v1 has only open and resolved),
+    so the issue does not keep asking for an answer nobody will read."""
+    if issues.open_question(ref) is not None:
+        issues.record_answer(ref, CANCELLED_ANSWER, author="middle cancel")
 
 
 def clear_rate_limit(adapter: str) -> None:
