@@ -163,14 +163,17 @@ def check_home(home: Path) -> Check:
 
 
 def check_config(home: Path, repo: Path | None = None) -> Check:
-    """The same schema check `load_config` makes, listing every problem."""
+    """The same schema check `load_config` makes, listing every problem, or else every
+    key of the reference's config that middle ignores."""
     try:
-        config, problems = load_config_checked(home, repo)
+        config, problems, ignored = load_config_checked(home, repo)
     except MiddleError as exc:
         return Check("fail", "config", str(exc))
     problems += unknown_plugin_names(config, repo)
     if problems:
         return Check("fail", "config", "\n  ".join(problems))
+    if ignored:  # the reference's keys that mean nothing here: one line each
+        return Check("warn", "config", "\n  ".join(ignored))
     sources = [home / "config.toml"]
     if repo is not None:
         sources.append(repo / ".middle" / "policy.toml")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from middle.app.control import refuse_if_paused
 from middle.app.home import open_home_db
 from middle.app.plugins import load_plugins
-from middle.app.repo import resolve_repo
+from middle.app.repo import base_branch, resolve_repo
 from middle.app.runtime import (
     PARKED_STATES,
     WORKFLOW,
@@ -49,6 +49,7 @@ from middle.system import git
 
 if TYPE_CHECKING:
     from middle.engine import Runner
+    from middle.issues.base import IssueStore
 
 
 def implement(
@@ -95,7 +96,7 @@ def implement(
         "repo": str(root),
         "ref": ref,
         "adapter": adapter,
-        "base": git.current_branch(root),
+        "base": base_branch(config, root),
         "source": source,
     }
     workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
@@ -190,10 +191,22 @@ def cancel(repo: str | Path, ref: str) -> Outcome:
     if live["session_name"]:
         runner.services.tmux.kill_session(live["session_name"])
     result = runner.cancel(live["id"], wait=60)
+    if result.status == "cancelled":
+        _close_question(runner.services.issues, ref)
     reason = runs.get(live["id"])["end_reason"] or ""
     rescued = reason.removeprefix("cancelled") if reason.startswith("cancelled; ") else ""
     message = f"cancelled workflow {live['id']}{rescued}"  # and where its work was saved
     return Outcome(live["id"], ref, result.status, message, True)
+
+
+CANCELLED_ANSWER = "No answer: the run was cancelled (middle cancel)."
+
+
+def _close_question(issues: IssueStore, ref: str) -> None:
+    """Resolve the question the cancelled run left open (v1 has only open and resolved),
+    so the issue does not keep asking for an answer nobody will read."""
+    if issues.open_question(ref) is not None:
+        issues.record_answer(ref, CANCELLED_ANSWER, author="middle cancel")
 
 
 def clear_rate_limit(adapter: str) -> None:

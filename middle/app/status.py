@@ -44,6 +44,7 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
                 "last_event_at": event.get("ts"),
                 "end_reason": row["end_reason"],
                 "last_message": _last_message(db, row["id"]) if row["state"] in PARKED else None,
+                "waiting_for": waiting_for(park_of(db, row)) if row["state"] == WAITING else None,
                 "blocked_by": blockers.of(row) if row["state"] not in TERMINAL_STATES else None,
                 "pr_number": row["pr_number"],
                 "pr_url": meta.get("pr_url"),
@@ -59,6 +60,34 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
 
 
 PARKED = ("waiting-human", "rate-limited")
+WAITING = "waiting-human"
+
+
+def park_of(db: Database, row: dict[str, Any]) -> dict[str, Any]:
+    """Why a parked run waits: reason, message and (for a question) the question. The one
+    reader of a park, for status and the dashboard alike."""
+    if row["state"] not in PARKED:
+        return {}
+    latest: dict[str, dict[str, Any]] = {}
+    for checkpoint in load_checkpoints(db, row["id"]):  # one read for both steps
+        name = checkpoint["name"].partition("#")[0]
+        if checkpoint["status"] == "completed" and checkpoint["output_json"]:
+            latest[name] = json.loads(checkpoint["output_json"])
+    park = latest.get("park-for-resume", {})
+    turn = latest.get("launch-and-drive", {})
+    question = turn.get("question") if park.get("reason") == "asked-question" else None
+    return {**park, "question": question}
+
+
+def waiting_for(park: dict[str, Any]) -> str | None:
+    """What a run waiting for a human waits for, on one line: the agent's question (its
+    first line), or that its work is ready for review."""
+    question = (park.get("question") or "").strip()
+    if question:
+        return question.splitlines()[0].strip()
+    if park.get("reason") == "done":
+        return "ready for review"
+    return None
 
 
 def _last_message(db: Database, workflow_id: str) -> str | None:
@@ -169,6 +198,7 @@ def status_note(summary: dict[str, Any]) -> str:
     """The one thing a person should know about a run: why it waits or ended, its PR."""
     gates = summary.get("failing_gates")
     parts = [
+        summary.get("waiting_for"),
         summary.get("queued"),
         f"gates failed: {', '.join(gates)}" if gates else None,
         summary.get("end_reason"),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from middle.checks import make_private
-from middle.config.schema import ADAPTERS, config_problems
+from middle.config.schema import ADAPTERS, config_problems, reference_keys
 from middle.errors import ConfigError
 from middle.system.files import not_utf8
 
@@ -55,21 +55,29 @@ def db_path(home: Path) -> Path:
 def load_config(home: Path, repo: Path | None = None) -> dict[str, Any]:
     """The merged configuration for `repo` (or for no repo in particular). A file that
     breaks the schema raises `ConfigError` naming the file, key, value and expectation."""
-    config, problems = load_config_checked(home, repo)
+    config, problems, _ = load_config_checked(home, repo)
     if problems:
         more = f" (and {len(problems) - 1} more; see: middle doctor)" if len(problems) > 1 else ""
         raise ConfigError(problems[0] + more)
     return config
 
 
-def load_config_checked(home: Path, repo: Path | None = None) -> tuple[dict[str, Any], list[str]]:
-    """The merged configuration and every schema problem of its files (doctor lists them
-    all). A file that is not TOML at all still raises `ConfigError`."""
+def load_config_checked(
+    home: Path, repo: Path | None = None
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The merged configuration, every schema problem of its files (doctor lists them
+    all), and a warning for each key of the reference's config that means nothing here
+    (`schema.REFERENCE_KEYS`). A file that is not TOML at all still raises `ConfigError`."""
     config = copy.deepcopy(DEFAULTS)
     sources = [home / "config.toml"]
     if repo is not None:
         sources.append(repo / ".middle" / "policy.toml")
-    files = [(source, read_toml(source)) for source in sources]
+    files, problems, warnings = [], [], []
+    for source in sources:
+        data, wrong, ignored = reference_keys(str(source), read_toml(source), home)
+        files.append((source, data))
+        problems += wrong
+        warnings += ignored
     chosen = False  # whether any file names a default adapter
     for _, data in files:
         chosen = chosen or any(
@@ -78,7 +86,6 @@ def load_config_checked(home: Path, repo: Path | None = None) -> tuple[dict[str,
         )
         _merge(config, _tables_only(data))
     mode = config["epic_store"].get("mode")
-    problems: list[str] = []
     for source, data in files:
         problems += config_problems(str(source), data, mode if isinstance(mode, str) else None)
     command = os.environ.get("MIDDLE_AGENT_COMMAND")
@@ -88,7 +95,7 @@ def load_config_checked(home: Path, repo: Path | None = None) -> tuple[dict[str,
         # Configuring the command adapter's argv, and no default, means "use it".
         config["global"]["default_adapter"] = "command"
         config["global"]["adapter_chosen_because"] = "[adapters.command] argv is set"
-    return config, problems
+    return config, problems, warnings
 
 
 def _split_command(command: str) -> list[str]:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from pathlib import PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 Check = tuple[str, Callable[[Any], bool]]
@@ -89,6 +90,11 @@ PIP_REQUIREMENT: Check = (
     ),
 )
 
+BRANCH: Check = (
+    'a branch name, e.g. "main"',
+    lambda v: isinstance(v, str) and v.strip() == v != "",
+)
+
 # Keys any adapter may take. An adapter's own keys (Codex's `sandbox_mode`, a plugin's)
 # are its business: they are not refused here.
 ADAPTER_KEYS: dict[str, Check] = {
@@ -102,7 +108,7 @@ ADAPTER_KEYS: dict[str, Check] = {
 }
 SCHEMA: dict[str, dict[str, Check]] = {
     "global": {"default_adapter": ADAPTER, "max_concurrent": POSITIVE_INT},
-    "repo": {"default_adapter": ADAPTER},
+    "repo": {"default_adapter": ADAPTER, "default_branch": BRANCH},
     "epic_store": {"mode": MODE, "epics_dir": REPO_FOLDER},
     "limits": {
         "max_concurrent": POSITIVE_INT,
@@ -122,6 +128,156 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "ci": {"install": PIP_REQUIREMENT},
 }
 ADAPTERS = "adapters"  # `[adapters.NAME]`: one table per adapter, typed by ADAPTER_KEYS
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """A reference key middle has under another name: `patch` turns its value into
+    middle's keys, as `{table: {key: value}}`, once the value passes `expected`."""
+
+    target: tuple[str, str]
+    expected: Check
+    patch: Callable[[Any], dict[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A reference key with no meaning here: one warning line says why, then it is
+    dropped. With `agrees`, a value that is what middle does anyway passes silently."""
+
+    why: str
+    agrees: Callable[[Any, Path], bool] | None = None
+
+
+def _minutes(table: str) -> Mapped:
+    return Mapped((table, "interval"), POSITIVE_INT, lambda n: {table: {"interval": f"{n}m"}})
+
+
+def _in_home(name: str) -> Ignored:
+    """A path middle derives from `$MIDDLE_HOME`: it agrees when it names that path."""
+    return Ignored(
+        f"middle keeps it at $MIDDLE_HOME/{name}; set MIDDLE_HOME to move it",
+        lambda value, home: isinstance(value, str) and Path(value).expanduser() == home / name,
+    )
+
+
+_PER_ADAPTER: Check = (
+    "a table of adapter names to positive integers, e.g. { claude = 2 }",
+    lambda v: isinstance(v, Mapping) and all(POSITIVE_INT[1](n) for n in v.values()),
+)
+_FROM_REPO = "middle reads the repository from its checkout and its git remote"
+_NO_DOCS = "middle has no documentation workflow yet"
+# The keys of the reference's config (thejustinwalsh/middle: its global config.toml and
+# its committed .middle/policy.toml), so a repo moving over is not stopped at the first
+# command. A key middle has under its own name (`[global] max_concurrent`, `[repo]
+# default_branch`) is simply in SCHEMA. A `Mapped` key whose target SCHEMA lacks is
+# ignored with a warning too, until middle has that feature.
+REFERENCE_KEYS: dict[str, dict[str, Mapped | Ignored]] = {
+    "global": {
+        "dispatcher_port": Ignored("middle has no dispatcher server; `middle dashboard --port`"),
+        "worktree_root": _in_home("worktrees"),
+        "db_path": _in_home("db.sqlite3"),
+        "log_dir": _in_home("logs"),
+    },
+    "repo": {
+        "owner": Ignored(_FROM_REPO),
+        "name": Ignored(_FROM_REPO),
+        "pr_mode": Ignored(
+            'middle opens one pull request per issue, as pr_mode = "single"',
+            lambda value, home: value == "single",
+        ),
+    },
+    "limits": {
+        "max_concurrent_per_adapter": Mapped(
+            (ADAPTERS, "max_concurrent"),
+            _PER_ADAPTER,
+            lambda limits: {ADAPTERS: {name: {"max_concurrent": n} for name, n in limits.items()}},
+        ),
+    },
+    "recommender": {
+        # before interval_minutes: `enabled = false` wins over the interval it leaves
+        "enabled": Mapped(
+            ("recommender", "interval"),
+            FLAG,
+            lambda on: {} if on else {"recommender": {"interval": "off"}},
+        ),
+        "interval_minutes": _minutes("recommender"),
+        "agent_timeout_minutes": Ignored("a turn's limit is [limits] turn_timeout_seconds"),
+    },
+    "docs": {
+        "interval_minutes": _minutes("docs"),
+        **{key: Ignored(_NO_DOCS) for key in ("enabled", "adapter", "write", "tool", "path")},
+    },
+    "state_issue": {
+        "number": Ignored("middle finds the state issue by its label"),
+        "label": Ignored(
+            "middle finds the state issue by the label agent-queue:state",
+            lambda value, home: value == "agent-queue:state",
+        ),
+    },
+    "dashboard": {
+        key: Ignored("middle's dashboard is a browser page") for key in ("windowed", "theme")
+    },
+    "bootstrap": {
+        key: Ignored("middle init keeps no record of itself") for key in ("version", "installed_at")
+    },
+    "staleness": {"spec_path": Ignored("middle has no staleness check")},
+}
+
+
+def reference_keys(
+    source: str, data: Mapping[str, Any], home: Path
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """`data` with the reference's keys turned into middle's (a key the file also sets
+    under middle's name keeps the file's), and the problems and warnings on the way."""
+    translated = {
+        table: dict(value) if isinstance(value, Mapping) else value for table, value in data.items()
+    }
+    patches: list[dict[str, dict[str, Any]]] = []
+    problems: list[str] = []
+    warnings: list[str] = []
+    for table, keys in REFERENCE_KEYS.items():
+        value = translated.get(table)
+        if not isinstance(value, dict):
+            continue
+        for key, meaning in keys.items():
+            if key not in value or key in SCHEMA.get(table, {}):
+                continue  # absent, or middle's own key by now
+            item = value.pop(key)
+            said = f"{source}: [{table}] {key} = {item!r}"
+            if isinstance(meaning, Mapped) and _known(meaning.target):
+                expected, valid = meaning.expected
+                if valid(item):
+                    patches.append(meaning.patch(item))
+                else:
+                    problems.append(f"{said}: expected {expected}")
+            elif isinstance(meaning, Mapped):
+                warnings.append(f"{said}: ignored (middle has no [{meaning.target[0]}] yet)")
+            elif meaning.agrees is None or not meaning.agrees(item, home):
+                warnings.append(f"{said}: ignored ({meaning.why})")
+        if not value and table not in SCHEMA:
+            del translated[table]
+    for patch in patches:
+        for table, keys in patch.items():
+            _under(translated, table, keys)
+    return translated, problems, warnings
+
+
+def _known(target: tuple[str, str]) -> bool:
+    table, key = target
+    return key in (ADAPTER_KEYS if table == ADAPTERS else SCHEMA.get(table, {}))
+
+
+def _under(data: dict[str, Any], table: str, keys: Mapping[str, Any]) -> None:
+    """Put `keys` in `data[table]` beneath what the file states itself."""
+    here = data.setdefault(table, {})
+    if not isinstance(here, dict):
+        return  # the schema reports the file's own bad table
+    for key, value in keys.items():
+        if isinstance(value, Mapping) and isinstance(here.get(key), Mapping):
+            here[key] = {**value, **here[key]}
+        else:
+            here.setdefault(key, value)
 
 
 def config_problems(

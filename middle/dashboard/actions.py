@@ -30,13 +30,14 @@ from sqlite_utils import Database
 
 from middle.app.home import open_home_db
 from middle.app.repo import resolve_repo
+from middle.app.status import park_of
 from middle.config import middle_home
 from middle.errors import InvalidRefError, RepoError, RunMovedOnError, UnknownWorkflowError
 from middle.refs import validate_ref
 from middle.store import get_workflow, record_event
 from middle.system import git
 
-from .views import ANSWERABLE, REVIEWABLE, park_of
+from .views import ANSWERABLE, REVIEWABLE
 
 
 class FormError(Exception):

@@ -12,6 +12,7 @@ from sqlite_utils import Database
 
 from middle.app.control import CONTROLLABLE_STATES, attach_command
 from middle.app.runtime import PARKED_STATES, Runtime
+from middle.app.status import park_of
 from middle.config import load_config, middle_home
 from middle.engine.runs import Runs
 from middle.errors import MiddleError
@@ -40,21 +41,6 @@ PAGE_SIZE = 50
 def one_line(text: str | None, limit: int = 160) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def park_of(db: Database, row: dict[str, Any]) -> dict[str, Any]:
-    """Why a parked run waits: reason, message and (for a question) the question."""
-    if row["state"] not in PARKED_STATES:
-        return {}
-    latest: dict[str, dict[str, Any]] = {}
-    for checkpoint in load_checkpoints(db, row["id"]):  # one read for both steps
-        name = checkpoint["name"].partition("#")[0]
-        if checkpoint["status"] == "completed" and checkpoint["output_json"]:
-            latest[name] = json.loads(checkpoint["output_json"])
-    park = latest.get("park-for-resume", {})
-    turn = latest.get("launch-and-drive", {})
-    question = turn.get("question") if park.get("reason") == "asked-question" else None
-    return {**park, "question": question}
 
 
 @dataclass

@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from middle.app.repo import resolve_repo
+from middle.app.repo import base_branch, resolve_repo
 from middle.app.runtime import Outcome, Runtime
 from middle.steps.dispatch import raise_rate_limited
 from middle.steps.services import Progress
@@ -38,7 +38,7 @@ def recommend(
     run_input = {
         "repo": str(runtime.root),
         "adapter": adapter,
-        "base": git.current_branch(runtime.root),
+        "base": base_branch(runtime.config, runtime.root),
         "source": "manual",
     }
     workflow_id = f"rec-{uuid.uuid4().hex[:10]}"

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from middle.app.control import is_paused
+from middle.app.repo import base_branch
 from middle.app.runtime import WORKFLOW, Runtime
 from middle.app.service.poll import spawn_resume
 from middle.config import load_config, middle_home
@@ -35,7 +36,6 @@ from middle.store import (
     record_event,
     slot_holders,
 )
-from middle.system import git
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def _dispatch(
         "repo": str(repo),
         "ref": ref,
         "adapter": adapter,
-        "base": git.current_branch(repo),
+        "base": base_branch(runtime.config, repo),
         "source": "auto",
     }
     workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
