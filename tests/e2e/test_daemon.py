@@ -100,6 +100,28 @@ def test_start_with_the_dashboard_answers_and_stop_ends_both(daemon: Sandbox) ->
     assert middle_processes(daemon.home) == []
 
 
+def test_the_service_keeps_none_of_the_callers_descriptors(daemon: Sandbox) -> None:
+    """A pipe `middle start` inherited (a CI runner's, a `$(...)`) is not held open by
+    the service for as long as it runs. Seen red: posix_spawn passed it on."""
+    read_end, write_end = os.pipe()
+    try:
+        started = subprocess.run(
+            [sys.executable, "-m", "middle", "start"],
+            pass_fds=(write_end,),
+            capture_output=True,
+            text=True,
+        )
+        assert started.returncode == 0, started.stderr
+        pid = int((daemon.home / "serve.pid").read_text())
+        pipe = f"pipe:[{os.fstat(read_end).st_ino}]"
+        held = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        assert pipe not in held
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+        daemon.middle("stop")
+
+
 def test_a_second_start_is_refused(daemon: Sandbox) -> None:
     assert daemon.middle("start").returncode == 0
     pid = int((daemon.home / "serve.pid").read_text())

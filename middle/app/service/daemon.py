@@ -2,11 +2,12 @@
 
 `start` spawns `serve` in a session of its own (setsid: no terminal's hangup or Ctrl-C
 reaches it), stdin from /dev/null, stdout and stderr appended to `logs/serve.log` (where
-serve writes its own lines too), with the caller's environment (serve and the agents it
-resumes need the same PATH, gh login and API keys). It returns once the service answers:
-its pid file names the child and the child lives, and with --dashboard the dashboard's
-`/health` says "ok". A child that dies first has its log's new lines shown, and one that
-never answers is stopped, so a failed start leaves no process behind.
+serve writes its own lines too), none of the caller's other descriptors, and the caller's
+environment (serve and the agents it resumes need the same PATH, gh login and API keys).
+It returns once the service answers: its pid file names the child and the child lives,
+and with --dashboard the dashboard's `/health` says "ok". A child that dies first has its
+log's new lines shown, and one that never answers is stopped, so a failed start leaves no
+process behind.
 
 `stop` signals only a process it has identified as `middle serve` (`pidfile.py`): SIGTERM,
 then, past its timeout, SIGKILL to the serve's process group (its dashboard with it), as
@@ -15,6 +16,7 @@ systemd does past TimeoutStopSec. The engine is durable, so a killed pass resume
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
@@ -79,11 +81,29 @@ def start_service(repo: str, dashboard_port: int | None, timeout: float = START_
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
             (os.POSIX_SPAWN_DUP2, 1, 2),
+            *[(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()],
         ],
         setsid=True,
     )
     url = _wait_until_ready(pid, home, offset, dashboard_port is not None, timeout)
     return Started(pid, log, url)
+
+
+def _inherited_fds() -> list[int]:
+    """The descriptors above stderr a child would inherit (not close-on-exec): a pipe the
+    caller holds must not stay open for as long as the service runs."""
+    found = []
+    for name in os.listdir("/dev/fd"):
+        fd = int(name)
+        if fd <= 2:
+            continue
+        try:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFD)
+        except OSError:  # the listing's own descriptor, closed by now
+            continue
+        if not flags & fcntl.FD_CLOEXEC:
+            found.append(fd)
+    return found
 
 
 def refuse_a_second(home: Path) -> None:
