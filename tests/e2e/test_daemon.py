@@ -258,3 +258,18 @@ def test_service_install_refuses_to_overwrite_a_unit_it_did_not_write(daemon: Sa
     assert "-m middle serve" in unit.read_text()
     again = daemon.middle("service", "install")  # its own unit: rewritten without --force
     assert again.returncode == 0, again.stderr
+
+
+def test_stop_past_its_timeout_kills_the_serve_and_its_dashboard(daemon: Sandbox) -> None:
+    """serve ends at most 0.2 s after SIGTERM, so a 0.01 s timeout escalates to SIGKILL
+    of its process group: the dashboard goes with it, and the pid file too. Seen red
+    (SIGKILL to the serve alone): its dashboard was left behind."""
+    assert daemon.middle("start", "--dashboard", "--port", "0").returncode == 0
+    pid = int((daemon.home / "serve.pid").read_text())
+
+    stopped = daemon.middle("stop", "--timeout", "0.01")
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"middle serve (pid {pid}) did not stop within 0.01 s" in stopped.stdout
+    assert "killed it (SIGKILL)" in stopped.stdout
+    assert middle_processes(daemon.home) == [] and not (daemon.home / "serve.pid").exists()
