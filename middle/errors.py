@@ -25,6 +25,7 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     ├── SlotsFullError           every slot that max_concurrent allows is taken
     ├── RateLimitedError         the adapter's usage limit has not reset yet
     ├── ServeAlreadyRunningError another `middle serve` owns this MIDDLE_HOME
+    ├── ServiceError             start, stop or service install could not do as asked
     ├── StateFormatError         a state bundle that cannot be read or imported
     ├── StateRaceError           another job wrote the state ref first
     ├── EventError               a CI event file that cannot be read or lacks its fields
@@ -200,6 +201,15 @@ class RunMovedOnError(MiddleError):
 
 class ServeAlreadyRunningError(MiddleError):
     """Another `middle serve` owns this MIDDLE_HOME."""
+
+
+class ServiceError(MiddleError):
+    """`middle start`, `stop` or `service install` could not do as asked. `log_tail` is
+    what a serve that died during start-up last wrote, for the user to read."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
 
 
 class SlotsFullError(MiddleError):

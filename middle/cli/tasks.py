@@ -390,7 +390,7 @@ def demo(c: Context) -> None:
 from middle.cli.ci import ci_job, ci_route, state  # noqa: E402
 from middle.cli.dashboard import dashboard, pause, unpause  # noqa: E402
 from middle.cli.queue import auto_dispatch, recommend  # noqa: E402
-from middle.cli.service import poll, serve, watchdog  # noqa: E402
+from middle.cli.service import poll, serve, service, start, stop, watchdog  # noqa: E402
 
 ns = Collection(
     recommend,
@@ -401,6 +401,9 @@ ns = Collection(
     resume,
     poll,
     serve,
+    start,
+    stop,
+    service,
     watchdog,
     cancel,
     status,

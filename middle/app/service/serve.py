@@ -2,7 +2,8 @@
 
 At start it adopts in-flight workflows whose dispatcher died; then it polls every
 `poll_seconds` (60) and runs the watchdog every `watchdog_seconds` (30) until SIGTERM or
-SIGINT, which end it after the current pass. Continuations run in their own processes
+SIGINT, which end it after the current pass (with --dashboard, also when its dashboard
+exits: code 1). Continuations run in their own processes
 (`middle resume`), so a long agent turn never blocks the loop. It writes
 `$MIDDLE_HOME/serve.pid` and logs to `$MIDDLE_HOME/logs/serve.log`.
 """
@@ -21,12 +22,18 @@ from types import FrameType
 
 from middle.app.home import open_home_db
 from middle.app.runtime import WORKFLOW, runner_of
+from middle.app.service.pidfile import log_path, pid_path, serving_pid
 from middle.app.service.poll import poll_once, spawn_resume
 from middle.app.service.watchdog import watchdog_once
 from middle.config import middle_home
 from middle.engine.runs import Runs
 from middle.engine.runstate import describe_error
-from middle.errors import MiddleError, ServeAlreadyRunningError, WorkflowBusyError
+from middle.errors import (
+    MiddleError,
+    ServeAlreadyRunningError,
+    ServiceError,
+    WorkflowBusyError,
+)
 from middle.store import list_workflows
 
 
@@ -44,8 +51,8 @@ class Service:
         self.dashboard_port = dashboard_port
         self.poll_seconds = poll_seconds
         self.watchdog_seconds = watchdog_seconds
-        self.pidfile = self.home / "serve.pid"
-        self.log_path = self.home / "logs" / "serve.log"
+        self.pidfile = pid_path(self.home)
+        self.log_path = log_path(self.home)
         self.stopping = False
 
     def log(self, text: str) -> None:
@@ -54,13 +61,13 @@ class Service:
             handle.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {text}\n")
 
     def claim_pidfile(self) -> None:
-        try:
-            other = int(self.pidfile.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            other = 0
-        if other and other != os.getpid() and _alive(other):
+        """Refuse while another live `middle serve` owns this home; a pid file whose pid
+        died, or now names another process (pids are reused), is taken over."""
+        other = serving_pid(self.home)
+        if other is not None and other != os.getpid():
             raise ServeAlreadyRunningError(
-                f"middle serve is already running (pid {other}, {self.pidfile}); stop it first"
+                f"middle serve is already running (pid {other}, {self.pidfile}); "
+                "stop it first: middle stop"
             )
         self.pidfile.write_text(f"{os.getpid()}\n")
 
@@ -92,6 +99,19 @@ class Service:
         argv = [sys.executable, "-m", "middle", "dashboard", "--port", str(self.dashboard_port)]
         self.log(f"dashboard on 127.0.0.1:{self.dashboard_port}")
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+
+    def check_dashboard(self, dashboard: subprocess.Popen[bytes] | None) -> None:
+        """serve --dashboard ends with its dashboard (a port taken, a crash), exit code 1,
+        rather than run on without what it was asked for: `middle start` reports it, and
+        a supervisor's Restart=on-failure starts both again."""
+        if dashboard is None or self.stopping or dashboard.poll() is None:
+            return  # a Ctrl-C reaches the dashboard too: that is a stop, not a failure
+        message = (
+            f"the dashboard exited (code {dashboard.returncode}), so serve stops too; "
+            f"its last words are in {self.log_path}"
+        )
+        self.log(message)
+        raise ServiceError(message)
 
     def log_error(self, where: str, exc: BaseException) -> None:
         """One line for a user's mistake; the traceback too for anything else (a bug)."""
@@ -132,6 +152,7 @@ class Service:
             self.pass_safely("adopt", self.adopt)
             next_poll = next_watch = time.monotonic()
             while not self.stopping:
+                self.check_dashboard(dashboard)
                 now = time.monotonic()
                 if now >= next_watch:
                     self.pass_safely("watchdog", self.watch)
@@ -187,13 +208,3 @@ class Service:
                 )
         except MiddleError as exc:
             self.log(f"queue: {exc}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,0 +1,68 @@
+"""Which `middle serve` owns a MIDDLE_HOME: its `serve.pid`, checked against the process.
+
+A pid file outlives a serve that was killed, and the kernel reuses pids, so a pid alone
+proves nothing: the process must still exist, not be a zombie, and run `middle serve`
+(its command line, from /proc, or `ps` where there is no /proc). Nothing here ever signals
+a process it has not identified that way.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+# The names a serve's command line may carry: `python -m middle serve`, the `middle`
+# console script, or `invoke serve` / `inv serve` in a project that mounts middle's tasks.
+LAUNCHERS = ("middle", "invoke", "inv")
+
+
+def pid_path(home: Path) -> Path:
+    return home / "serve.pid"
+
+
+def log_path(home: Path) -> Path:
+    return home / "logs" / "serve.log"
+
+
+def read_pid(home: Path) -> int | None:
+    """The pid `serve.pid` names; None when there is no file or it holds no pid."""
+    try:
+        text = pid_path(home).read_text().strip()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def command_line(pid: int) -> list[str] | None:
+    """The process's argv; None if it is gone or a zombie (its command line is empty)."""
+    proc = Path("/proc")
+    if proc.is_dir():
+        try:
+            raw = (proc / str(pid) / "cmdline").read_bytes()
+        except OSError:  # gone, or not ours to read
+            return None
+        argv = [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+        return argv or None
+    listed = subprocess.run(  # macOS and the BSDs: no /proc
+        ["ps", "-o", "stat=,command=", "-p", str(pid)], capture_output=True, text=True
+    )
+    fields = listed.stdout.split()
+    if listed.returncode != 0 or len(fields) < 2 or fields[0].startswith("Z"):
+        return None
+    return fields[1:]
+
+
+def is_middle_serve(argv: list[str]) -> bool:
+    """`argv` runs `serve` through middle (never a `sleep` that inherited the pid)."""
+    names = [os.path.basename(part) for part in argv]
+    return "serve" in argv and any(name in LAUNCHERS for name in names)
+
+
+def serving_pid(home: Path) -> int | None:
+    """The pid of the live `middle serve` that `serve.pid` names, or None."""
+    pid = read_pid(home)
+    if pid is None:
+        return None
+    argv = command_line(pid)
+    return pid if argv is not None and is_middle_serve(argv) else None
