@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "limits": {"max_concurrent": 3, "complexity_ceiling": 3},
     # issue 13: the recommender runs every `interval` under serve ("off": only by hand)
     "recommender": {"interval": "off", "auto_dispatch": False, "max_attempts": 3},
+    # issue 19: a ready PR's required checks pending this long get a comment for a human
+    "github": {"checks_pending_hours": 48},
 }
 
 

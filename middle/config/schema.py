@@ -34,6 +34,7 @@ def _number(value: Any) -> bool:
 
 POSITIVE_INT: Check = ("a positive integer", lambda v: _integer(v) and v > 0)
 POSITIVE_NUMBER: Check = ("a positive number of seconds", lambda v: _number(v) and v > 0)
+POSITIVE_HOURS: Check = ("a positive number of hours", lambda v: _number(v) and v > 0)
 TEXT: Check = ("a non-empty string", lambda v: isinstance(v, str) and v.strip() != "")
 # An adapter's name: which adapters exist is the plugins' business (`middle doctor` checks
 # the name against them), so here it only has to be a name.
@@ -126,6 +127,9 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "adapter": ADAPTER,
     },
     "ci": {"install": PIP_REQUIREMENT},
+    # GitHub mode: how long a ready PR's required checks may stay pending before middle
+    # hands them to a human
+    "github": {"checks_pending_hours": POSITIVE_HOURS},
 }
 ADAPTERS = "adapters"  # `[adapters.NAME]`: one table per adapter, typed by ADAPTER_KEYS
 

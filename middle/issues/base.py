@@ -63,6 +63,8 @@ class ParkedRun:
     acted_on: frozenset[str] = frozenset()
     # the branch's pull request as `poll` just found (and recorded) it; None without one
     pull_request: PullRequest | None = None
+    # when the run parked this time (None if unknown): how long its PR's checks have waited
+    parked_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -174,8 +176,8 @@ class IssueStore(Protocol):
     def updates(self, parked: ParkedRun) -> dict[str, Any] | None:
         """The resume signal a parked run should get now, from what people did where the
         issue lives (a reply, a review, a merged PR), or None. Its keys are the signal's:
-        `kind` (answer, approve, request-changes, pr-merged, pr-closed), and as the kind
-        needs `text`, `author`, `origin`, `url`, `pr`, and `acted_on` (ids `poll` will
+        `kind` (answer, approve, request-changes, check-failed, pr-merged, pr-closed), and
+        as the kind needs `text`, `author`, `origin`, `url`, `pr`, and `acted_on` (ids `poll` will
         hand back in `parked.acted_on`, so the same reply never resumes a run twice).
         `on_issue: true` says the answer is on the issue already, so middle only notes
         that it took it rather than recording it again.

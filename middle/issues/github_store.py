@@ -29,9 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from middle.checks import Check
+from middle.config import DEFAULTS
 from middle.errors import EpicError, GitHubError, InvalidRefError, UnknownEpicError
 from middle.issues.base import BlockerState, Issue, IssueStore, ParkedRun, PullRequest, Quota
 from middle.issues.epic_file import Criterion, Question, SubIssue
+from middle.issues.github_checks import (
+    failed_signal,
+    log_tail,
+    pending_marker,
+    pending_note,
+    pending_too_long,
+    required_checks,
+)
 from middle.issues.github_setup import check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, StateLocation
@@ -62,6 +71,7 @@ class GitHubIssueStore(IssueStore):
         self, repo: Path, config: Mapping[str, Any] | None = None, gh: Gh | None = None
     ) -> None:
         self.repo = repo
+        self.config = config or {}
         self.gh = gh or Gh(repo)
         self.slug = github_slug(repo)
         self._login: str | None = None
@@ -309,8 +319,36 @@ class GitHubIssueStore(IssueStore):
             if answer is not None:
                 return answer
         if parked.reason in ("done", "held", "gates-failed") and pr is not None:
-            return review_signal(pr, self.reviews(pr.number), parked.acted_on)
+            review = review_signal(pr, self.reviews(pr.number), parked.acted_on)
+            if review is not None or parked.reason != "done":
+                return review
+            return self.checks_signal(parked, pr)
         return None
+
+    def checks_signal(self, parked: ParkedRun, pr: PullRequest) -> dict[str, Any] | None:
+        """A ready PR's required checks (`middle.issues.github_checks`): a failure on its
+        head resumes the agent, once per check and head; checks pending too long get one
+        comment for a human."""
+        if pr.state != "OPEN" or pr.draft:
+            return None
+        checks = required_checks(self.gh, self.slug, pr.number)
+        failed = failed_signal(
+            pr, checks, parked.acted_on, lambda check: log_tail(self.gh, self.slug, check)
+        )
+        if failed is not None:
+            return failed
+        hours = float(self.config.get("github", DEFAULTS["github"])["checks_pending_hours"])
+        late = pending_too_long(checks, parked.parked_at, hours, datetime.now(UTC))
+        if late and not self._posted(parked.ref, pending_marker(pr)):
+            self.post_note(parked.ref, pending_note(pr, late, hours))
+        return None
+
+    def _posted(self, ref: str, marker: str) -> bool:
+        """Whether middle's own account already posted a comment holding `marker`."""
+        return any(
+            marker in comment["body"] and (comment.get("user") or {}).get("login") == self.login()
+            for comment in self.comments(ref)
+        )
 
     def confirms_done(self, branch: str) -> str | None:
         """None if the branch has a ready PR; otherwise what the agent still has to do.

@@ -1,4 +1,5 @@
-"""`.middle/prompt.md`, the brief an agent reads, in its three variants."""
+"""`.middle/prompt.md`, the brief an agent reads: initial, answer, and resume (a
+reviewer's feedback, or the CI checks that failed)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,15 @@ def resume_brief(feedback: str, review_round: int) -> str:
         f"# Review feedback (round {review_round})\n\n"
         f"A reviewer asked for changes. Their feedback, verbatim:\n\n{feedback}\n\n"
         "Address it, commit, then write `.middle/done.json` again and stop.\n"
+    )
+
+
+def checks_brief(failures: str, review_round: int) -> str:
+    return (
+        f"# CI checks failed (round {review_round})\n\n"
+        "Required checks failed on your pull request's latest commit. Each one, with the "
+        f"end of its log:\n\n{failures}\n\n"
+        "Fix the cause, commit, then write `.middle/done.json` again and stop.\n"
     )
 
 

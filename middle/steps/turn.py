@@ -30,7 +30,13 @@ from middle.agents.rate_limits import parse_reset
 from middle.engine import StepContext, step
 from middle.errors import AgentError, MiddleError, RunDetached
 from middle.refs import session_name
-from middle.steps.briefs import answer_brief, initial_brief, resume_brief, write_brief
+from middle.steps.briefs import (
+    answer_brief,
+    checks_brief,
+    initial_brief,
+    resume_brief,
+    write_brief,
+)
 from middle.steps.services import services
 from middle.steps.session import AgentSession, TurnRecord
 from middle.store import (
@@ -145,7 +151,8 @@ class Turn:
         if kind == "answer":
             text = answer_brief(brief.get("question", ""), brief.get("text", ""))
         elif kind == "resume":
-            text = resume_brief(brief.get("text", ""), int(brief.get("review_round", 1)))
+            write = checks_brief if brief.get("checks") else resume_brief
+            text = write(brief.get("text", ""), int(brief.get("review_round", 1)))
         else:
             kind = "initial"
             issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))

@@ -7,7 +7,7 @@ import os
 import stat
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -483,3 +483,182 @@ def test_middle_knows_its_own_account_for_every_kind_of_token(
     github.comment(EPIC, "other[bot]", "<!-- middle:question kind=question -->\nx", bot=True)
     question = GitHubIssueStore(sandbox.repo).open_question(EPIC)
     assert question is not None and question.text == "Retry 4xx too?"
+
+
+# -- issue 19 item 7: a ready PR's CI checks ------------------------------------------------
+
+ACTIONS_LINK = "https://github.com/acme/webhooks/actions/runs/{run}/job/{job}"
+
+
+def add_check(
+    github: FakeGitHub,
+    name: str,
+    state: str,
+    *,
+    required: bool = True,
+    head: str | None = None,
+    run: int | None = None,
+    hours_ago: float = 0.5,
+    **fields: Any,
+) -> None:
+    """A check run (or, without `run`, a commit status) on the PR's head, or on `head`."""
+    pr_state = github.read()
+    pr = pr_state["prs"][0]
+    started = datetime.now(UTC) - timedelta(hours=hours_ago)
+    check = {
+        "name": name,
+        "state": state,
+        "required": required,
+        "head": head or pr["headRefOid"],
+        "startedAt": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "link": ACTIONS_LINK.format(run=run, job=run * 10) if run else "",
+        **fields,
+    }
+    pr.setdefault("checks", []).append(check)
+    github.write(pr_state)
+
+
+def add_run(github: FakeGitHub, run: int, jobs: dict[str, list[str]]) -> None:
+    """A finished Actions run whose jobs each failed one step with these log lines."""
+    state = github.read()
+    state.setdefault("runs", {})[str(run)] = {
+        "status": "completed",
+        "jobs": [
+            {"name": job, "steps": [{"name": "Set up job", "conclusion": "success", "log": ["ok"]},
+                                    {"name": "Run it", "conclusion": "failure", "log": log}]}
+            for job, log in jobs.items()
+        ],
+    }  # fmt: skip
+    github.write(state)
+
+
+def test_a_failing_required_check_resumes_the_agent_once_per_head(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    """Seen red: poll never read the PR's checks, so a red required check left the run
+    waiting for a review (Nothing to resume.)."""
+    sandbox.script({"do": "done", "pr": "ready"}, {"do": "done"}, {"do": "done"})
+    assert implement(sandbox).returncode == 0
+    add_run(github, 77, {"tests": [f"log line {n}" for n in range(1, 61)],
+                         "lint": ["lint says no"]})  # fmt: skip
+    add_check(github, "tests", "FAILURE", run=77, workflow="CI")
+    add_check(github, "lint", "SUCCESS", run=77, workflow="CI")
+
+    polled = sandbox.middle("poll")
+
+    assert "issue 108: check-failed" in polled.stdout, polled.stderr
+    brief = sandbox.agent_log("turn")[1]["brief"]
+    assert brief.startswith("# CI checks failed (round 1)") and "### tests (failure)" in brief
+    assert "log line 60" in brief and "log line 21" in brief  # the last 40 lines
+    assert "log line 20\n" not in brief and "lint says no" not in brief
+    assert "2026-01-01T" not in brief  # GitHub's timestamps are cut
+    assert ACTIONS_LINK.format(run=77, job=770) in brief
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."  # same head
+
+    github.update_pr(headRefOid="b" * 40)  # the agent pushed; CI fails again on the new head
+    add_check(github, "tests", "FAILURE", run=77, workflow="CI")
+    assert "issue 108: check-failed" in sandbox.middle("poll").stdout
+    assert "(round 2)" in sandbox.agent_log("turn")[2]["brief"]
+    assert len(sandbox.agent_log("launch")) == 3
+
+
+def test_a_failing_check_that_is_not_required_or_not_on_the_head_does_nothing(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    """Seen red against a reader without `--required`: the optional check resumed the
+    agent. A check that failed on an older head never counts."""
+    sandbox.script({"do": "done", "pr": "ready"}, {"do": "done"})
+    implement(sandbox)
+    add_check(github, "coverage", "FAILURE", required=False, description="Coverage fell")
+    add_check(github, "tests", "FAILURE", head="a" * 40)
+    add_check(github, "tests", "SUCCESS")
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+    assert sandbox.workflow()["state"] == "waiting-human"
+    assert len(sandbox.agent_log("launch")) == 1
+
+
+def test_a_failing_status_from_another_ci_gives_its_description_and_link(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    """A commit status (no Actions run behind it): the brief has what CI said of it."""
+    sandbox.script({"do": "done", "pr": "ready"}, {"do": "done"})
+    implement(sandbox)
+    add_check(github, "ci/jenkins", "ERROR", link="https://ci.example/job/9",
+              description="Build failed: 3 tests")  # fmt: skip
+    assert "issue 108: check-failed" in sandbox.middle("poll").stdout
+    brief = sandbox.agent_log("turn")[1]["brief"]
+    assert "Build failed: 3 tests" in brief and "https://ci.example/job/9" in brief
+    assert not [call for call in github.read()["calls"] if call[:2] == ["run", "view"]]
+
+
+def test_checks_pending_too_long_get_one_comment(sandbox: Sandbox, github: FakeGitHub) -> None:
+    """Seen red: nothing told a human that the PR's required checks never finished."""
+    sandbox.script({"do": "done", "pr": "ready"})
+    implement(sandbox)
+    add_check(github, "tests", "IN_PROGRESS", run=78, hours_ago=3)
+    add_check(github, "deploy-preview", "QUEUED", required=False, hours_ago=100)
+
+    def notes() -> list[dict[str, Any]]:
+        return [c for c in github.comments(EPIC) if "middle:checks-pending" in c["body"]]
+
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+    assert notes() == []  # 3 hours is under the default 48
+
+    policy = sandbox.repo / ".middle" / "policy.toml"
+    policy.write_text(policy.read_text() + "\n[github]\nchecks_pending_hours = 2\n")
+    git(sandbox.repo, "commit", "-q", "-am", "checks may pend 2 hours")
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."
+    (note,) = notes()
+    assert note["login"] == "middle-bot"
+    assert "pending for over 2 hours" in note["body"] and "- tests (in_progress)" in note["body"]
+    assert "deploy-preview" not in note["body"]  # not required
+
+    sandbox.middle("poll")
+    assert len(notes()) == 1  # once per head
+    assert sandbox.workflow()["state"] == "waiting-human"
+
+
+def test_the_review_round_cap_counts_a_check_round(sandbox: Sandbox, github: FakeGitHub) -> None:
+    """Seen red: a check round did not count, so 5 review rounds followed it."""
+    sandbox.script({"do": "done", "pr": "ready"}, *[{"do": "done"}] * 6)
+    implement(sandbox)
+    add_check(github, "tests", "FAILURE", description="red")
+    assert "check-failed" in sandbox.middle("poll").stdout
+    for round_number in range(2, 7):
+        github.review("carol", "CHANGES_REQUESTED", f"round {round_number}: not yet")
+        assert "request-changes" in sandbox.middle("poll").stdout
+
+    assert len(sandbox.agent_log("launch")) == 6  # the first turn, 1 check and 4 review rounds
+    assert sandbox.events("review.round-cap")[0]["rounds"] == 5
+
+
+def test_the_fake_answers_pr_checks_as_gh_does(sandbox: Sandbox, github: FakeGitHub) -> None:
+    """gh 2.6x: `--json` exits 0 whatever the checks say, the table exits 1 (failed) or
+    8 (pending), no checks at all is exit 1 naming the branch, and `isRequired` is no
+    field of `--json`."""
+    sandbox.script({"do": "done", "pr": "ready"})
+    implement(sandbox)
+    number = str(github.pr()["number"])
+
+    def gh(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["gh", "pr", "checks", number, "--repo", "acme/webhooks", *args],
+                              capture_output=True, text=True)  # fmt: skip
+
+    none = gh("--json", "name")
+    assert (none.returncode, none.stderr.strip()) == (
+        1, "no checks reported on the 'middle/issue-108' branch"
+    )  # fmt: skip
+    add_check(github, "lint", "IN_PROGRESS", required=False)
+    assert gh().returncode == 8
+    assert "no required checks reported" in gh("--required", "--json", "name").stderr
+    add_check(github, "tests", "CANCELLED")
+    add_check(github, "build", "FAILURE")
+    assert gh().returncode == 1
+    listed = json.loads(gh("--json", "name,bucket,startedAt,completedAt").stdout)
+    assert {c["name"]: c["bucket"] for c in listed} == {
+        "lint": "pending", "tests": "cancel", "build": "fail"
+    }  # fmt: skip
+    assert listed[0]["completedAt"] == "0001-01-01T00:00:00Z"
+    assert gh("--json", "name").returncode == 0
+    unknown = gh("--json", "name,isRequired")
+    assert unknown.returncode == 1 and 'Unknown JSON field: "isRequired"' in unknown.stderr

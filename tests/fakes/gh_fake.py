@@ -392,6 +392,10 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         pr["isDraft"] = False
         print(f'✓ Pull request {repo}#{args[2]} is marked as "ready for review"', file=sys.stderr)
         return None
+    if args[:2] == ["pr", "checks"]:
+        return pr_checks(state, args)
+    if args[:2] == ["run", "view"]:
+        return run_view(state, args)
     if args[:2] == ["label", "create"] and "--force" in args and option(args, "--repo") == repo:
         state.setdefault("labels", {})[args[2]] = {
             "color": option(args, "--color"),
@@ -399,6 +403,113 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         }
         return None
     fail(f"fake gh: unsupported command: gh {' '.join(args)}")
+
+
+CHECK_FIELDS = ("name", "state", "startedAt", "completedAt", "link", "bucket", "event",
+                "workflow", "description")  # fmt: skip
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, as gh's JSON writes it
+
+
+def bucket(state: str) -> str:
+    """gh's bucket for a check's state (pkg/cmd/pr/checks/aggregate.go)."""
+    if state == "SUCCESS":
+        return "pass"
+    if state in ("SKIPPED", "NEUTRAL"):
+        return "skipping"
+    if state in ("ERROR", "FAILURE", "TIMED_OUT", "ACTION_REQUIRED"):
+        return "fail"
+    if state == "CANCELLED":
+        return "cancel"
+    return "pending"  # EXPECTED, REQUESTED, WAITING, QUEUED, PENDING, IN_PROGRESS, STALE
+
+
+def pr_checks(state: dict[str, Any], args: list[str]) -> Any:
+    """`gh pr checks N --repo R [--required] [--json FIELDS]`, as gh 2.6x answers it.
+
+    A PR's `checks` are its head commits' check runs and statuses: `{"name", "state"
+    (GitHub's: SUCCESS, FAILURE, IN_PROGRESS, ...), "required", "head" (default: the PR's
+    current headRefOid), "link", "workflow", "event", "description", "startedAt",
+    "completedAt"}`. Only the current head's count (the status check rollup of the PR's
+    last commit), the latest of repeated runs of one check. `--required` keeps the ones
+    branch protection requires (`isRequired`, which is no `--json` field). With `--json`
+    gh exits 0 whatever the checks say; its table exits 1 when any failed and 8 when
+    any is pending. No checks at all is an error naming the head branch."""
+    repo = state["repo"]
+    number = args[2] if len(args) > 2 and not args[2].startswith("-") else None
+    if number is None and option(args, "--repo") is not None:
+        fail("argument required when using the `--repo` flag")
+    if option(args, "--repo") != repo:
+        fail(f"fake gh: unsupported command: gh {' '.join(args)}")
+    pr = next((p for p in state["prs"] if str(p["number"]) == number), None)
+    if pr is None:
+        fail(f"GraphQL: Could not resolve to a PullRequest with the number of {number}. "
+             "(repository.pullRequest)")  # fmt: skip
+    fields = option(args, "--json")
+    if fields is not None:
+        unknown = [f for f in fields.split(",") if f not in CHECK_FIELDS]
+        if unknown:
+            listed = "\n".join(f"  {f}" for f in sorted(CHECK_FIELDS))
+            fail(f'Unknown JSON field: "{unknown[0]}"\nAvailable fields:\n{listed}')
+    on_head = [
+        c for c in pr.get("checks", []) if c.get("head", pr["headRefOid"]) == pr["headRefOid"]
+    ]
+    if not on_head:
+        fail(f"no checks reported on the '{pr['head']}' branch")
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for c in sorted(on_head, key=lambda c: c.get("startedAt") or ZERO_TIME, reverse=True):
+        latest.setdefault((c["name"], c.get("workflow", ""), c.get("event", "")), c)
+    checks = [c for c in latest.values() if c.get("required") or "--required" not in args]
+    if not checks:
+        fail(f"no required checks reported on the '{pr['head']}' branch")
+    rows = [
+        {
+            "name": c["name"],
+            "state": c["state"],
+            "startedAt": c.get("startedAt") or ZERO_TIME,
+            "completedAt": c.get("completedAt") or ZERO_TIME,
+            "link": c.get("link", ""),
+            "bucket": bucket(c["state"]),
+            "event": c.get("event", ""),
+            "workflow": c.get("workflow", ""),
+            "description": c.get("description", ""),
+        }
+        for c in checks
+    ]
+    if fields is not None:
+        return [{f: row[f] for f in fields.split(",")} for row in rows]
+    for row in rows:  # not a terminal: NAME, STATUS, ELAPSED, URL, DESCRIPTION
+        status = "fail" if row["bucket"] == "cancel" else row["bucket"]
+        print("\t".join([row["name"], status, "0", row["link"], row["description"]]))
+    buckets = {row["bucket"] for row in rows}
+    if "fail" in buckets:
+        fail("", 1)
+    if "pending" in buckets:
+        fail("", 8)
+    return None
+
+
+def run_view(state: dict[str, Any], args: list[str]) -> Any:
+    """`gh run view RUN --repo R --log-failed`: each failed step's log lines, prefixed
+    with the job's and the step's names and a tab each (and the timestamp GitHub writes
+    on every line). A run's `runs` entry: `{"status": "completed" | "in_progress", "jobs":
+    [{"name", "steps": [{"name", "conclusion", "log": [lines]}]}]}`."""
+    repo = state["repo"]
+    if option(args, "--repo") != repo or "--log-failed" not in args or len(args) < 3:
+        fail(f"fake gh: unsupported command: gh {' '.join(args)}")
+    run_id = args[2]
+    run = state.get("runs", {}).get(run_id)
+    if run is None:
+        url = f"https://api.github.com/repos/{repo}/actions/runs/{run_id}"
+        fail(f"failed to get run: HTTP 404: Not Found ({url}?exclude_pull_requests=true)")
+    if run.get("status", "completed") != "completed":
+        fail(f"run {run_id} is still in progress; logs will be available when it is complete")
+    failed = ("action_required", "failure", "startup_failure", "timed_out")  # IsFailureState
+    for job in run["jobs"]:
+        for step in job["steps"]:
+            if step.get("conclusion") in failed:
+                for line in step.get("log", []):
+                    print(f"{job['name']}\t{step['name']}\t2026-01-01T00:00:00.0000000Z {line}")
+    return None
 
 
 def create_pr(state: dict[str, Any], args: list[str], stdin: str) -> None:

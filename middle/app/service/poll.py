@@ -4,8 +4,9 @@
 - Any other parked run asks its issue store for `updates`: what people did where the
   issue lives. In GitHub mode a merged or closed PR finalizes the run, a trusted reply to
   the agent's question is the answer, an approval approves, and change requests since
-  the last round start another; in file mode an answer written into the Epic file is the
-  answer. poll records the run's pull request as it finds it.
+  the last round start another, and so does a required CI check that failed on a ready
+  PR's head (checks pending too long get a comment for a human); in file mode an answer
+  written into the Epic file is the answer. poll records the run's pull request as it finds it.
 
 Safe to run from cron, and two passes at once are harmless: a signal is delivered only
 while the run is still parked, in one transaction, so only one pass can resume a run.
@@ -17,6 +18,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database
@@ -129,8 +131,22 @@ def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str,
         pr_branch=row["pr_branch"],
         acted_on=frozenset(_acted_on(db, row["id"])),  # what earlier rounds already used
         pull_request=pr,
+        parked_at=_parked_at(runs, row["id"]),
     )
     return store.updates(parked)
+
+
+def _parked_at(runs: Runs, workflow_id: str) -> datetime | None:
+    """When the run last parked: its newest `park-for-resume` checkpoint's end."""
+    parks = [
+        checkpoint["finished_at"]
+        for checkpoint in runs.checkpoints(workflow_id)
+        if plain_name(checkpoint["name"]) == "park-for-resume" and checkpoint["finished_at"]
+    ]
+    if not parks:
+        return None
+    moment = datetime.fromisoformat(str(parks[-1]).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _acted_on(db: Database, workflow_id: str) -> set[str]:
