@@ -58,6 +58,7 @@ class Dashboard:
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
         self.env.filters["one_line"] = views.one_line
+        self.env.filters["subject"] = views.subject
         self.env.filters["pretty"] = _pretty
 
     def db(self) -> Database:

@@ -4,6 +4,7 @@ runs, one run's inspector, the Epics and the repos. Reads only; actions are in a
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,14 @@ from .transcript import read_transcript
 ANSWERABLE = ("asked-question", "bare-stop", "gates-failed")
 REVIEWABLE = ("done", "held", "gates-failed")
 PAGE_SIZE = 50
+
+
+def subject(run: Mapping[str, Any]) -> str:
+    """What a run is about, as a person reads it: its issue, or for a run of no issue (the
+    recommender's) its kind and repository."""
+    if run.get("epic_ref"):
+        return str(run["epic_ref"])
+    return f"{run.get('kind') or 'run'} ({Path(str(run.get('repo') or '')).name or '?'})"
 
 
 def one_line(text: str | None, limit: int = 160) -> str:

@@ -120,3 +120,20 @@ def test_two_dashboards_on_one_host_keep_their_own_logins(home: Path) -> None:
         client.cookies.clear()
         client.cookies.update(browser)
         assert client.get("/runs").status_code == 200
+
+
+def test_a_run_of_no_issue_is_named_by_its_kind_and_repository(home: Path, tmp_path: Path) -> None:
+    """A recommender run has no issue. Seen red: the Runs page and its own page said
+    "None" where the issue goes."""
+    from middle.store import create_workflow_record, open_db
+
+    repo = tmp_path / "webhooks"
+    db = open_db(home / "db.sqlite3")
+    create_workflow_record(
+        db, id="rec-1", kind="recommender", repo=str(repo), epic_ref=None, adapter="claude"
+    )
+    client = logged_in(home)
+    for page in ("/runs", "/runs/rec-1"):
+        text = client.get(page).text
+        assert "recommender (webhooks)" in text, page
+        assert ">None<" not in text and "None " not in text, page
