@@ -408,6 +408,7 @@ def demo(c: Context) -> None:
 # The background service's tasks, and those of issues 12, 13 and 14, live in modules of
 # their own, on the same helpers.
 from middle.cli.ci import ci_job, ci_route, state  # noqa: E402
+from middle.cli.configure import config  # noqa: E402
 from middle.cli.dashboard import dashboard, pause, unpause  # noqa: E402
 from middle.cli.queue import auto_dispatch, recommend  # noqa: E402
 from middle.cli.service import poll, serve, watchdog  # noqa: E402
@@ -428,6 +429,7 @@ ns = Collection(
     doctor,
     init,
     uninit,
+    config,
     demo,
     rate_limit,
     bench,
