@@ -20,9 +20,27 @@ from middle.cli.helpers import console as _console
 )
 def config(c: Context, key: str, value: str, repo: str = ".", global_: bool = False) -> None:
     """Read a setting (merged, and where from), or set one: middle config KEY [VALUE]."""
-    from middle.app.settings import set_setting, show_setting
+    from middle.app.configure.settings import set_setting, show_setting
 
     if value == "":
         _console().print(show_setting(repo, key), markup=False)
         return
     _console().print(f"✓ {set_setting(repo, key, value, global_=global_)}", markup=False)
+
+
+@middle_task()
+def version(c: Context) -> None:
+    """Show middle's version, and the commit and branch of a source checkout."""
+    from middle.app.configure.version import this_install, version_line
+
+    print(version_line(this_install()))
+
+
+@middle_task()
+def update(c: Context) -> None:
+    """Pull and reinstall a clean source checkout; otherwise print the pip command."""
+    from middle.app.configure.update import update as run_update
+
+    console = _console()
+    for line in run_update():
+        console.print(line, markup=False)

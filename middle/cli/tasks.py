@@ -367,7 +367,7 @@ def init(
     force: bool = False,
 ) -> None:
     """Set a repository up for middle (idempotent; middle uninit undoes it)."""
-    from middle.app.init import init_repo
+    from middle.app.configure.init import init_repo
 
     changes = init_repo(repo, github=github, ci=ci, dry_run=dry_run, force=force)
     console = _console()
@@ -387,7 +387,7 @@ def init(
 )
 def uninit(c: Context, repo: str = ".", dry_run: bool = False, force: bool = False) -> None:
     """Remove what middle init added to a repository; keep what you changed."""
-    from middle.app.uninit import uninit_repo
+    from middle.app.configure.uninit import uninit_repo
 
     console = _console()
     for line in uninit_repo(repo, dry_run=dry_run, force=force):
@@ -408,7 +408,7 @@ def demo(c: Context) -> None:
 # The background service's tasks, and those of issues 12, 13 and 14, live in modules of
 # their own, on the same helpers.
 from middle.cli.ci import ci_job, ci_route, state  # noqa: E402
-from middle.cli.configure import config  # noqa: E402
+from middle.cli.configure import config, update, version  # noqa: E402
 from middle.cli.dashboard import dashboard, pause, unpause  # noqa: E402
 from middle.cli.queue import auto_dispatch, recommend  # noqa: E402
 from middle.cli.service import poll, serve, watchdog  # noqa: E402
@@ -430,6 +430,8 @@ ns = Collection(
     init,
     uninit,
     config,
+    version,
+    update,
     demo,
     rate_limit,
     bench,

@@ -1,5 +1,5 @@
 """`uninit`: take out of a repository exactly what `middle init` put in, as its record
-(`.middle/init.json`, see `app/init.py`) says. A file the user changed since is theirs and
+(`.middle/init.json`, see `init.py`) says. A file the user changed since is theirs and
 stays, and the line says so. middle's state home (runs, branches, worktrees) is never
 touched; a repository with live runs is refused unless forced."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from middle.app.init import MANIFEST, digest, read_manifest
+from middle.app.configure.init import MANIFEST, digest, read_manifest
 from middle.app.repo import resolve_repo
 from middle.config import db_path, middle_home
 from middle.errors import RepoError

@@ -2,7 +2,7 @@
 
 What init writes into the repository it records in `.middle/init.json` (`MANIFEST`): the
 sha256 of each file it wrote, the exact text it appended to `.gitignore` (and whether it
-created that file), and the folders it created. `middle uninit` (`app/uninit.py`) undoes
+created that file), and the folders it created. `middle uninit` (`uninit.py`) undoes
 exactly that record, and a file whose hash no longer matches is the user's, kept. The
 record is committed with the rest, so uninit works in any clone and across versions whose
 templates differ.
