@@ -46,5 +46,34 @@ def _long_name(flags: str) -> str:
 program = MiddleProgram(namespace=ns, version=__version__, name="middle", binary="middle")
 
 
+# `middle config KEY [VALUE]`: invoke has no optional positional argument, so a missing
+# VALUE is given as "" (read the key) before invoke parses; the flags that take a value
+# are skipped when counting.
+OPTIONAL_VALUE = {"config": ("-r", "--repo")}
+
+
+def with_optional_value(argv: list[str]) -> list[str]:
+    """`argv` with "" appended as VALUE when a command of `OPTIONAL_VALUE` got only KEY."""
+    for at, token in enumerate(argv[1:], start=1):
+        if token in OPTIONAL_VALUE:
+            takes_value = OPTIONAL_VALUE[token]
+            positional, skip = 0, False
+            for word in argv[at + 1 :]:
+                if skip:
+                    skip = False
+                elif word in takes_value:
+                    skip = True
+                elif word in ("-h", "--help"):  # else invoke reads it as KEY
+                    return [argv[0], "--help", token]
+                elif not word.startswith("-"):
+                    positional += 1
+            return [*argv, ""] if positional == 1 else argv
+        if not token.startswith("-"):
+            return argv  # another command
+    return argv
+
+
 def main() -> None:
-    program.run()
+    import sys
+
+    program.run(with_optional_value(sys.argv))

@@ -353,25 +353,45 @@ def rate_limit(c: Context, action: str, adapter: str) -> None:
         "repo": REPO_HELP,
         "github": "issues live on GitHub (GitHub mode)",
         "ci": "also write .github/workflows/middle.yml: each issue a GitHub Actions job",
-    }
+        "dry-run": "print what init would write, and write nothing",
+        "force": "write even if the working tree has changes no commit holds",
+    },
+    auto_shortflags=False,  # an auto -f would read as invoke's -f (--config)
 )
-def init(c: Context, repo: str = ".", github: bool = False, ci: bool = False) -> None:
-    """Set a repository up for middle (idempotent)."""
-    from middle.app.init import init_repo
+def init(
+    c: Context,
+    repo: str = ".",
+    github: bool = False,
+    ci: bool = False,
+    dry_run: bool = False,
+    force: bool = False,
+) -> None:
+    """Set a repository up for middle (idempotent; middle uninit undoes it)."""
+    from middle.app.configure.init import init_repo
 
-    changes = init_repo(repo, github=github or ci)
-    if ci:  # issue 14
-        from middle.app.ci.workflow import write_workflow
-        from middle.app.repo import resolve_repo
-        from middle.system import git
-
-        written = write_workflow(git.repo_root(resolve_repo(repo)))
-        changes += [written] if written else []
+    changes = init_repo(repo, github=github, ci=ci, dry_run=dry_run, force=force)
     console = _console()
     for change in changes:
-        console.print(f"✓ {change}", markup=False)
+        console.print(change if dry_run else f"✓ {change}", markup=False)
     if not changes:
         console.print("Already set up; nothing changed.")
+
+
+@middle_task(
+    help={
+        "repo": REPO_HELP,
+        "dry-run": "print what uninit would remove, and remove nothing",
+        "force": "remove even if the repository has live runs",
+    },
+    auto_shortflags=False,  # an auto -f would read as invoke's -f (--config)
+)
+def uninit(c: Context, repo: str = ".", dry_run: bool = False, force: bool = False) -> None:
+    """Remove what middle init added to a repository; keep what you changed."""
+    from middle.app.configure.uninit import uninit_repo
+
+    console = _console()
+    for line in uninit_repo(repo, dry_run=dry_run, force=force):
+        console.print(line, markup=False)
 
 
 @middle_task()
@@ -388,6 +408,7 @@ def demo(c: Context) -> None:
 # The background service's tasks, and those of issues 12, 13 and 14, live in modules of
 # their own, on the same helpers.
 from middle.cli.ci import ci_job, ci_route, state  # noqa: E402
+from middle.cli.configure import config, update, version  # noqa: E402
 from middle.cli.dashboard import dashboard, pause, unpause  # noqa: E402
 from middle.cli.queue import auto_dispatch, recommend  # noqa: E402
 from middle.cli.service import poll, serve, service, start, stop, watchdog  # noqa: E402
@@ -410,6 +431,10 @@ ns = Collection(
     steps,
     doctor,
     init,
+    uninit,
+    config,
+    version,
+    update,
     demo,
     rate_limit,
     bench,

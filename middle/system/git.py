@@ -101,6 +101,15 @@ def has_uncommitted_changes(path: Path) -> bool:
     return bool(git("status", "--porcelain", "--untracked-files=all", cwd=path))
 
 
+def changed_paths(path: Path) -> list[str]:
+    """The paths a commit does not hold as they are now: staged, edited, deleted or new
+    (not ignored), relative to the checkout's top; empty for a clean tree."""
+    staged = git("-c", "core.quotePath=false", "diff", "--cached", "--name-only", cwd=path)
+    unstaged = git("-c", "core.quotePath=false", "ls-files", "--modified", "--deleted",
+                   "--others", "--exclude-standard", "--full-name", cwd=path)  # fmt: skip
+    return sorted({line for line in (staged + "\n" + unstaged).splitlines() if line})
+
+
 def rescue_uncommitted(repo: Path, path: Path, ref: str) -> str:
     """Commit everything uncommitted in the worktree onto a new branch
     `middle/rescue/<ref>-<n>` (the issue branch is not moved) and return its name."""
