@@ -12,6 +12,7 @@ from middle.engine import StepContext, step
 from middle.errors import GitError, RateLimitedError, SlotsFullError
 from middle.refs import branch_name, repo_slug, session_name
 from middle.steps.services import services
+from middle.steps.transcripts import keep_transcript
 from middle.store import (
     active_rate_limit,
     busy_scope,
@@ -72,6 +73,7 @@ def remove_worktree(ctx: StepContext) -> None:
             ctx.runs.save_scratch(ctx.workflow_id, "end_note", f"{note} ({exc})")
             return
         ctx.runs.save_scratch(ctx.workflow_id, "end_note", saved)
+    keep_transcript(ctx)
     git.remove_worktree(repo, path)
 
 

@@ -12,6 +12,7 @@ from middle.engine import StepContext, step
 from middle.issues.base import IssueStore
 from middle.refs import branch_name, session_name
 from middle.steps.services import services
+from middle.steps.transcripts import keep_transcript
 from middle.steps.turn import MAX_NUDGES
 from middle.system import git
 from middle.verify.gates import GateResult
@@ -101,6 +102,7 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
         repo = Path(ctx.input["repo"])
         recorded = ctx.runs.get(ctx.workflow_id)["session_name"]  # its own name
         services(ctx).tmux.kill_session(recorded or session_name(repo, ref))
+        keep_transcript(ctx)
         git.remove_worktree(repo, Path(ctx.results["prepare-worktree"]["worktree"]))
         if kind == "pr-closed":  # middle never merges; a closed PR ends the run
             ctx.end("cancelled", f"pull request #{signal.get('pr')} was closed without merging")

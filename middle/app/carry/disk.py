@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import errno
 import json
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from middle.app.carry.bundle import DOCUMENT, TRANSCRIPTS, Refusal, StateBundle, check_bundle
 from middle.errors import StateFormatError
+from middle.system.files import sync_dir, write_private
 
 
 def write_bundle(bundle: StateBundle, path: Path) -> None:
@@ -47,13 +46,13 @@ def write_bundle(bundle: StateBundle, path: Path) -> None:
     _write_synced(staging / DOCUMENT, json.dumps(bundle.doc, indent=1).encode())
     for name, data in bundle.files.items():
         _write_synced(staging / name, data)
-    _sync_dir(staging / TRANSCRIPTS)
-    _sync_dir(staging)
+    sync_dir(staging / TRANSCRIPTS)
+    sync_dir(staging)
     if path.exists() or path.is_symlink():
         _remove(old)
         os.rename(path, old)
     os.rename(staging, path)
-    _sync_dir(path.parent)
+    sync_dir(path.parent)
     _remove(old)
 
 
@@ -147,37 +146,12 @@ def _decode(encoded: Any, refuse: Refusal) -> dict[str, bytes]:
 # -- writing ------------------------------------------------------------------------------
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` (mode 0600) atomically: a temporary file beside it,
-    fsynced, renamed over it. A symbolic link at `path` is replaced, never followed."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _sync_dir(path.parent)
-
-
 def _write_synced(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _beside(path: Path, kind: str) -> Path:

@@ -24,13 +24,14 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from middle.agents.base import BaseAdapter
 from middle.agents.claude import project_dir
+from middle.agents.transcripts import kept_transcript, transcript_root
 from middle.app.carry.bundle import TRANSCRIPTS, Refusal, StateBundle, shown
 from middle.errors import MiddleError
 from middle.refs import branch_name, session_name
@@ -128,6 +129,8 @@ def _carry_run(
         roots = adapter.transcript_roots(worktree)
         target = Path(rebase(str(row["transcript_path"])))
         root = transcript_root(target, roots)
+        if root is None and target == kept_transcript(home, str(row["id"])):
+            root = target.parent  # middle's own copy of a finished run's transcript
         if root is None:
             raise refuse(
                 f"workflows row {number} has transcript_path {shown(str(target))}, which "
@@ -155,14 +158,6 @@ def _rebuilt_output(output_json: str, home: Path, repo: Path, ref: str) -> str:
     if "branch" in output:
         output["branch"] = branch_name(ref)
     return json.dumps(output)
-
-
-def transcript_root(path: Path, roots: Iterable[Path]) -> Path | None:
-    """The root that `path` lies strictly under, if it is a plain absolute path (no `..`,
-    no `.git`) under one of `roots`; None otherwise."""
-    if not path.is_absolute() or {"..", ".git"} & set(path.parts):
-        return None
-    return next((root for root in roots if path != root and path.is_relative_to(root)), None)
 
 
 # -- rebasing -----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from middle.agents.base import BaseAdapter
+from middle.agents.transcripts import kept_transcript, trusted_transcript
 from middle.app.carry.bundle import (
     FORMAT,
     SESSION_ID,
@@ -38,8 +39,7 @@ from middle.app.carry.bundle import (
     check_bundle,
     manifest,
 )
-from middle.app.carry.disk import write_private
-from middle.app.carry.rows import AdapterOf, Carried, Transcript, Worktree, carry, transcript_root
+from middle.app.carry.rows import AdapterOf, Carried, Transcript, Worktree, carry
 from middle.app.runtime import Runtime
 from middle.errors import GitError, MiddleError, StateFormatError, UnknownWorkflowError
 from middle.refs import validate_ref
@@ -54,6 +54,7 @@ from middle.store import (
     utcnow,
 )
 from middle.system import git
+from middle.system.files import write_private
 
 Undo = list[Callable[[], None]]
 
@@ -114,7 +115,7 @@ def export_state(
                 f"exported (it could be read as an option): the next turn starts a new session"
             )
             row["session_id"] = None
-        data, warning = read_transcript(row, adapter_of)
+        data, warning = read_transcript(row, adapter_of, home)
         if data is not None:
             files[f"{TRANSCRIPTS}/{row['id']}"] = data
         if warning is not None:
@@ -136,9 +137,12 @@ def export_state(
     return StateBundle(doc, files, warnings)
 
 
-def read_transcript(row: Row, adapter_of: AdapterOf) -> tuple[bytes | None, str | None]:
+def read_transcript(
+    row: Row, adapter_of: AdapterOf, home: Path | None = None
+) -> tuple[bytes | None, str | None]:
     """The run's transcript, if it resolves (links followed) under a folder its adapter
-    declares for its worktree; else a warning saying why it is left out."""
+    declares for its worktree, or is middle's kept copy under `home`; else a warning
+    saying why it is left out."""
     if not row["transcript_path"]:
         return None, None
     said = Path(row["transcript_path"])
@@ -147,15 +151,17 @@ def read_transcript(row: Row, adapter_of: AdapterOf) -> tuple[bytes | None, str 
     except MiddleError as exc:
         return None, f"workflow {row['id']}'s transcript is not exported: {exc}"
     worktree = Path(row["worktree_path"]) if row["worktree_path"] else None
-    roots = adapter.transcript_roots(worktree) if worktree is not None else ()
-    if transcript_root(said.resolve(), [root.resolve() for root in roots]) is None:
+    kept = kept_transcript(home, str(row["id"])) if home is not None else None
+    trusted = trusted_transcript(adapter, said, worktree, kept)
+    if trusted is None:
+        roots = adapter.transcript_roots(worktree) if worktree is not None else ()
         where = " or ".join(map(str, roots)) or "(no worktree)"
         return None, (
             f"workflow {row['id']}'s transcript {said} is not exported: it is not under "
             f"{where}, where the {adapter.name} adapter keeps transcripts"
         )
     try:
-        return said.resolve().read_bytes(), None
+        return trusted.read_bytes(), None
     except FileNotFoundError:
         return None, None  # not written yet: the path travels, the agent starts afresh
     except OSError as exc:

@@ -96,7 +96,8 @@ def write_artifacts(folder: Path, result: JobResult, summary: str) -> None:
             handle.write(json.dumps(event) + "\n")
     # The path came from the agent's own hook: only a transcript under its adapter's
     # folders is uploaded, as only such a one is exported (an artifact is as public).
-    data, warning = read_transcript(row, adapters(middle_home(), Path(row["repo"])))
+    home = middle_home()
+    data, warning = read_transcript(row, adapters(home, Path(row["repo"])), home)
     if warning is not None:
         print(f"middle: warning: {warning}", file=sys.stderr)
     if data is not None:
