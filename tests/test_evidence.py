@@ -178,3 +178,22 @@ def test_done_json_evidence_matches_criteria_by_text() -> None:
         "Retries back off": ["#3", "src.py"]
     }
     assert done_evidence({"evidence": "not a list"}, ["A"]) == {}
+
+
+def test_the_verify_table_is_typed_and_evidence_defaults_to_the_verify_file(
+    tmp_path: Path,
+) -> None:
+    """Seen red: `[verify]` was an unknown table, so `evidence = "off"` was refused."""
+    from middle.config import load_config
+    from middle.errors import ConfigError
+    from middle.verify.evidence import EvidencePolicy, evidence_policy
+
+    (tmp_path / "config.toml").write_text('[verify]\nevidence = "sometimes"\n')
+    with pytest.raises(ConfigError, match=r"\[verify\] evidence = 'sometimes': expected"):
+        load_config(tmp_path)
+    off = '[verify]\nevidence = "off"\nrequire_integration = true\n'
+    (tmp_path / "config.toml").write_text(off)
+    config = load_config(tmp_path)
+    assert evidence_policy(config, has_verify_file=True) == EvidencePolicy(False, True)
+    assert evidence_policy({}, has_verify_file=True) == EvidencePolicy(True, False)
+    assert evidence_policy({}, has_verify_file=False) == EvidencePolicy(False, False)

@@ -13,7 +13,8 @@ where `turns.json` is a list of actions, one per prompt it receives (a nudge cou
 
 Actions: `done` (commit, then done.json; `"touch": [files]` also creates them,
 uncommitted, `"commit": [files]` creates them and commits them with the turn's work,
-`"write": {path: text}` writes those files with that text, and
+`"write": {path: text}` writes those files with that text, `"evidence": [...]` puts
+that list in done.json as its `evidence`, and
 `"pr": "ready"` or `"draft"` opens a pull request with `gh` first), `ask`
 (blocked.json; `"kind": "complexity"` or `"malformed": true` optional), `fail`
 (failed.json with `reason`), `bare` (just stop),
@@ -150,7 +151,10 @@ class StandIn:
             )
             if action.get("pr") and not (self.state_dir / "pr-opened").exists():
                 self.open_pull_request(draft=action["pr"] == "draft")
-            (sentinel / "done.json").write_text(json.dumps({"summary": f"turn {turn} done"}))
+            done: dict[str, Any] = {"summary": f"turn {turn} done"}
+            if "evidence" in action:  # [{"criterion": ..., "evidence": ...}], as written
+                done["evidence"] = action["evidence"]
+            (sentinel / "done.json").write_text(json.dumps(done))
             self.say("assistant", "Done.")
         elif kind == "ask":
             if action.get("malformed"):

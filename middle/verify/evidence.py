@@ -59,6 +59,22 @@ ACCEPTED = (
 )
 
 
+@dataclass(frozen=True)
+class EvidencePolicy:
+    """`[verify]`: whether a done needs evidence, and an integration test among it."""
+
+    required: bool
+    require_integration: bool
+
+
+def evidence_policy(config: Mapping[str, Any], *, has_verify_file: bool) -> EvidencePolicy:
+    """`[verify] evidence` ("required" by default when the repo has a `.middle/verify.toml`
+    on its base branch, else "off") and `[verify] require_integration` (default false)."""
+    table = config.get("verify") or {}
+    mode = table.get("evidence") or ("required" if has_verify_file else "off")
+    return EvidencePolicy(mode == "required", bool(table.get("require_integration", False)))
+
+
 def criteria_in_body(body: str) -> list[str]:
     """The acceptance criteria of a PR body, by the reference's rules: the list items
     (`- [ ] x`, `- [x] x`, `- x`, `* x`) under every heading whose text says
