@@ -33,6 +33,7 @@ from middle.refs import session_name
 from middle.steps.briefs import (
     answer_brief,
     checks_brief,
+    evidence_rules,
     initial_brief,
     resume_brief,
     write_brief,
@@ -160,7 +161,12 @@ class Turn:
             kind = "initial"
             issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))
             ceiling = issue.complexity_ceiling or int(self.limits["complexity_ceiling"])
-            text = initial_brief(issue, ceiling)
+            store = services(self.ctx).issues
+            repo = Path(self.ctx.input["repo"])
+            gates = load_gates(repo, str(self.ctx.input.get("base") or "HEAD"))
+            policy = evidence_policy(services(self.ctx).config, has_verify_file=bool(gates))
+            evidence = evidence_rules(store.mode) if policy.required else ""
+            text = initial_brief(issue, ceiling, evidence)
         write_brief(self.worktree, text)
         return kind, text
 

@@ -36,6 +36,9 @@ def test_a_done_without_evidence_is_nudged_naming_the_criterion_then_completes(
 
     assert result.returncode == 0, result.stderr
     assert "ready for review" in result.stdout
+    brief = sandbox.agent_log("turn")[0]["brief"]
+    assert "## Evidence\n\nEach acceptance criterion needs evidence" in brief
+    assert '"evidence": [{"criterion": "<the criterion\'s text>"' in brief
     second = sandbox.agent_log("turn")[1]["prompt"]
     assert second.startswith("Not done yet: the acceptance criteria need evidence.")
     assert f'"{CRITERION}" (no evidence given)' in second
@@ -78,3 +81,4 @@ def test_a_repo_without_a_verify_file_needs_no_evidence(sandbox: Sandbox) -> Non
     assert result.returncode == 0, result.stderr
     assert "ready for review" in result.stdout
     assert sandbox.events("evidence.judged") == []
+    assert "## Evidence" not in sandbox.agent_log("turn")[0]["brief"]
