@@ -13,8 +13,10 @@ where `turns.json` is a list of actions, one per prompt it receives (a nudge cou
 
 Actions: `done` (commit, then done.json; `"touch": [files]` also creates them,
 uncommitted, `"commit": [files]` creates them and commits them with the turn's work,
-`"write": {path: text}` writes those files with that text, and
-`"pr": "ready"` or `"draft"` opens a pull request with `gh` first), `ask`
+`"write": {path: text}` writes those files with that text, `"evidence": [...]` puts
+that list in done.json as its `evidence`, and
+`"pr": "ready"` or `"draft"` opens a pull request with `gh` first, with body
+`"pr_body"` if given), `ask`
 (blocked.json; `"kind": "complexity"` or `"malformed": true` optional), `fail`
 (failed.json with `reason`), `bare` (just stop),
 `rate-limit` (a `StopFailure` hook with Claude Code's usage-limit message, resetting in
@@ -114,14 +116,15 @@ class StandIn:
                 self.log(event="stop", turn=turn)
                 self.hook("Stop", {"session_id": self.session_id, "stop_hook_active": False})
 
-    def open_pull_request(self, *, draft: bool) -> None:
+    def open_pull_request(self, *, draft: bool, body: str | None = None) -> None:
         """Like an agent with `gh` at hand: one PR for its branch."""
         branch = subprocess.run(
             ["git", "rev-parse", "--abbrev-ref", "HEAD"],
             cwd=self.worktree, capture_output=True, text=True,
         ).stdout.strip()  # fmt: skip
         argv = ["gh", "pr", "create", "--head", branch, "--title", "Stand-in work"]
-        argv += ["--body", "Work done by the stand-in agent.", *(["--draft"] if draft else [])]
+        body = body or "Work done by the stand-in agent."
+        argv += [f"--body={body}", *(["--draft"] if draft else [])]
         if subprocess.run(argv, cwd=self.worktree).returncode == 0:
             (self.state_dir / "pr-opened").touch()
 
@@ -149,8 +152,11 @@ class StandIn:
                 cwd=self.worktree,
             )
             if action.get("pr") and not (self.state_dir / "pr-opened").exists():
-                self.open_pull_request(draft=action["pr"] == "draft")
-            (sentinel / "done.json").write_text(json.dumps({"summary": f"turn {turn} done"}))
+                self.open_pull_request(draft=action["pr"] == "draft", body=action.get("pr_body"))
+            done: dict[str, Any] = {"summary": f"turn {turn} done"}
+            if "evidence" in action:  # [{"criterion": ..., "evidence": ...}], as written
+                done["evidence"] = action["evidence"]
+            (sentinel / "done.json").write_text(json.dumps(done))
             self.say("assistant", "Done.")
         elif kind == "ask":
             if action.get("malformed"):

@@ -44,6 +44,7 @@ ARGV: Check = (
     lambda v: isinstance(v, list) and all(isinstance(part, str) for part in v),
 )
 FLAG: Check = ("true or false", lambda v: isinstance(v, bool))
+EVIDENCE_MODE: Check = ('"required" or "off"', lambda v: v in ("required", "off"))
 
 
 def _inside_repo(value: Any) -> bool:
@@ -130,6 +131,9 @@ SCHEMA: dict[str, dict[str, Check]] = {
     # GitHub mode: how long a ready PR's required checks may stay pending before middle
     # hands them to a human
     "github": {"checks_pending_hours": POSITIVE_HOURS},
+    # issue 19: done needs evidence for each acceptance criterion ("required" by default
+    # when the repo has a .middle/verify.toml on its base branch, else "off")
+    "verify": {"evidence": EVIDENCE_MODE, "require_integration": FLAG},
 }
 ADAPTERS = "adapters"  # `[adapters.NAME]`: one table per adapter, typed by ADAPTER_KEYS
 

@@ -173,6 +173,28 @@ class IssueStore(Protocol):
         """None if an agent's `done` stands; otherwise what the agent must still do."""
         return None
 
+    # -- evidence at done (issue 19) -----------------------------------------------------
+
+    def criteria_evidence(
+        self, ref: str, branch: str, done: Mapping[str, Any]
+    ) -> tuple[list[str], dict[str, list[str]]]:
+        """The acceptance criteria a done is judged by, and the evidence given for each:
+        by default the issue's criteria, with `done.json`'s `evidence` list."""
+        from middle.verify.evidence import done_evidence
+
+        criteria = [criterion.text for criterion in self.load(ref).criteria]
+        return criteria, done_evidence(done, criteria)
+
+    def deferral(self, ref: str, text: str) -> str | None:
+        """None if `text` names a trusted human's deferral on this issue; else why not."""
+        return f"{text!r} is not a deferral this issue store can check"
+
+    def record_evidence(self, ref: str, accepted: list[dict[str, str]]) -> None:
+        """Keep the evidence a done was accepted with where people read the issue."""
+
+    def refuse_done(self, branch: str, reason: str) -> None:
+        """Undo what made the agent's done (a PR marked ready goes back to draft)."""
+
     def updates(self, parked: ParkedRun) -> dict[str, Any] | None:
         """The resume signal a parked run should get now, from what people did where the
         issue lives (a reply, a review, a merged PR), or None. Its keys are the signal's:

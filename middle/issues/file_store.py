@@ -251,6 +251,23 @@ class FileIssueStore(IssueStore):
         readme.write_text(EPICS_README)
         return [f"wrote {readme.relative_to(self.repo)}"]
 
+    def deferral(self, ref: str, text: str) -> str | None:
+        """A deferral in file mode names a person's answer in the Epic's conversation."""
+        question = next((q for q in self.document(ref).questions if q.id == text), None)
+        if question is None:
+            return f"the Epic has no question {text} (name the id of a human's answer)"
+        if question.status != "resolved" or not question.answer:
+            return f"question {text} in the Epic has no human's answer yet"
+        return None
+
+    def record_evidence(self, ref: str, accepted: list[dict[str, str]]) -> None:
+        """The accepted evidence, one line a criterion, as an `evidence` dispatch-event in
+        the conversation (v1 has no other block for it)."""
+        lines = ["Acceptance criteria evidence:"]
+        lines += [f"- {entry['criterion']}: {entry['evidence']}" for entry in accepted]
+        doc = self.editable(ref).append_event("\n".join(lines), kind="evidence", ts=utc_timestamp())
+        self._write(ref, doc)
+
     def post_note(self, ref: str, text: str) -> None:
         self._write(ref, self.editable(ref).append_event(text, kind="note", ts=utc_timestamp()))
 

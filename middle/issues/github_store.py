@@ -54,6 +54,7 @@ from middle.system.github import (
     on_actions,
     viewer_login,
 )
+from middle.verify.evidence import criteria_in_body, evidence_in_line
 
 QUESTION_MARKER = "<!-- middle:question"
 ANSWER_MARKER = "<!-- middle:answer -->"
@@ -361,6 +362,49 @@ class GitHubIssueStore(IssueStore):
         if pr.draft:
             return f"Pull request #{pr.number} is a draft: mark it ready, then finish again."
         return None
+
+    def criteria_evidence(
+        self, ref: str, branch: str, done: Mapping[str, Any]
+    ) -> tuple[list[str], dict[str, list[str]]]:
+        """The criteria of the open PR's body, by the reference's `parseAcceptanceCriteria`
+        rules, each with the evidence on its own line (no PR: no criteria)."""
+        owner = self.slug.split("/")[0].lower()
+        found = self.gh.json(
+            "pr", "list", "--repo", self.slug, "--head", branch, "--state", "open",
+            "--limit", "100", "--json", "number,body,headRepositoryOwner",
+        )  # fmt: skip
+        bodies = [
+            str(pr.get("body") or "")
+            for pr in found or []
+            if str((pr.get("headRepositoryOwner") or {}).get("login", "")).lower() == owner
+        ]
+        criteria = criteria_in_body(bodies[0]) if bodies else []
+        return criteria, {criterion: evidence_in_line(criterion) for criterion in criteria}
+
+    def deferral(self, ref: str, text: str) -> str | None:
+        """A deferral names a comment on this repository by a trusted person (no bot, a
+        role on the repository, write access), by its URL."""
+        match = re.fullmatch(
+            rf"https://github\.com/{re.escape(self.slug)}/(?:issues|pull)/[0-9]+"
+            r"#issuecomment-(?P<id>[0-9]+)",
+            text,
+            re.I,
+        )
+        if match is None:
+            return f"{text} is not the URL of a comment on {self.slug}"
+        try:
+            comment = self.gh.api(f"repos/{self.slug}/issues/comments/{match['id']}")
+        except GitHubError as exc:
+            return f"{text} cannot be read ({exc})"
+        if not isinstance(comment, dict) or not self.trusted(comment):
+            return f"{text} is not by a trusted person (a human with write access)"
+        return None
+
+    def refuse_done(self, branch: str, reason: str) -> None:
+        """A PR marked ready without passing goes back to draft."""
+        pr = self.pull_request(branch)
+        if pr is not None and pr.state == "OPEN" and not pr.draft:
+            self.gh.run("pr", "ready", str(pr.number), "--repo", self.slug, "--undo")
 
     def publish(self, branch: str, pr: PullRequest | None) -> str | None:
         """Push the agent's branch and open its pull request, ready for review, with

@@ -8,6 +8,7 @@ from pathlib import Path
 from middle.issues.base import Issue
 from middle.system.github import on_actions
 from middle.system.worktree import prompt_path
+from middle.verify.evidence import ACCEPTED
 
 OPERATING_RULES = """\
 ## How to work
@@ -32,7 +33,25 @@ CI_RULE = """\
 """
 
 
-def initial_brief(issue: Issue, ceiling: int) -> str:
+def evidence_rules(mode: str) -> str:
+    """What the agent is told when a done needs evidence (issue 19): where it goes, what
+    counts, and that middle checks it."""
+    where = (
+        "On each criterion's line in your pull request's `## Acceptance criteria` section, "
+        "before you mark it ready."
+        if mode == "github"
+        else 'In .middle/done.json: {"summary": "...", "evidence": [{"criterion": "<the '
+        'criterion\'s text>", "evidence": "<evidence>"}]}.'
+    )
+    return (
+        "## Evidence\n\n"
+        "Each acceptance criterion needs evidence, or your done is refused. " + where + "\n"
+        f"Evidence is {ACCEPTED}. middle checks it on your last commit: a named file or "
+        "test must exist there, and a test a failing gate ran does not count."
+    )
+
+
+def initial_brief(issue: Issue, ceiling: int, evidence: str = "") -> str:
     criteria = "\n".join(f"- [{'x' if c.done else ' '}] {c.text}" for c in issue.criteria)
     subs = "\n".join(
         f"### {s.id}. {s.title}{' (done)' if s.done else ''}\n\n{s.body}".rstrip()
@@ -46,6 +65,8 @@ def initial_brief(issue: Issue, ceiling: int) -> str:
     ]
     if subs:
         parts.append(f"## Sub-issues\n\n{subs}")
+    if evidence:
+        parts.append(evidence)
     rules = OPERATING_RULES + (CI_RULE if on_actions() else "")
     parts += [rules.rstrip(), f"Complexity ceiling: {ceiling} (on a scale of 1 to 5)."]
     return "\n\n".join(parts) + "\n"

@@ -154,7 +154,13 @@ def gates_still_fail(turn: dict[str, Any]) -> str:
     commit, and each failing gate with the last line of its output."""
     run = turn.get("gates") or {}
     failing = [r for r in run.get("results", []) if r["result"] != "passed"]
-    lines = [f"  {GateResult(**r).summary()}" for r in failing]
+    evidence = turn.get("evidence") or {}
+    if not failing and evidence and not evidence.get("ok", True):  # gates passed: evidence
+        run = evidence
+        lines = [f"  {problem}" for problem in evidence.get("problems", [])]
+        lines += [f"  {item['criterion']}: {item['why']}" for item in evidence["lacking"]]
+    else:
+        lines = [f"  {GateResult(**r).summary()}" for r in failing]
     if not lines:  # a turn recorded before results were kept
         lines = [f"  {name}" for name in turn.get("failing_gates", [])]
     reported = int(turn.get("gate_nudges", MAX_NUDGES))
@@ -165,7 +171,10 @@ def gates_still_fail(turn: dict[str, Any]) -> str:
         "person took it over)"
     )
     on = f" on commit {run['head'][:12]}" if run.get("head") else ""
-    return "\n".join([f"verification gates still fail{on}, {why}:", *lines])
+    said = (
+        "acceptance criteria lack evidence" if run is evidence else "verification gates still fail"
+    )
+    return "\n".join([f"{said}{on}, {why}:", *lines])
 
 
 def local_time(stamp: str) -> str:

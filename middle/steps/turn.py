@@ -24,7 +24,7 @@ from typing import Any
 
 from tenacity import stop_after_attempt
 
-from middle.agents.base import BaseAdapter, Stop, consume_sentinels
+from middle.agents.base import BaseAdapter, Stop, consume_sentinels, read_sentinel
 from middle.agents.launch import agent_environment, launch_argv
 from middle.agents.rate_limits import parse_reset
 from middle.engine import StepContext, step
@@ -33,6 +33,7 @@ from middle.refs import session_name
 from middle.steps.briefs import (
     answer_brief,
     checks_brief,
+    evidence_rules,
     initial_brief,
     resume_brief,
     write_brief,
@@ -49,6 +50,7 @@ from middle.store import (
 from middle.system.tmux import Tmux
 from middle.system.worktree import env_file
 from middle.verify.checkout import GateCheckout, checkout_path, head_of
+from middle.verify.evidence import EvidenceFacts, EvidencePolicy, Verdict, evidence_policy, judge
 from middle.verify.gates import Gate, GateResult, failure_report, load_gates, run_gates
 
 MAX_NUDGES = 3
@@ -88,6 +90,8 @@ class Turn:
         self.branch = ctx.runs.get(ctx.workflow_id)["pr_branch"]
         self.checkout: GateCheckout | None = None  # made by the turn's first gate run
         self.gates_run: dict[str, Any] = {}  # the last gate run: head, results
+        self.evidence_run: dict[str, Any] = {}  # the last evidence verdict: head, lacking
+        self.evidence_policy = EvidencePolicy(required=False, require_integration=False)
 
     def remember(self, **fields: Any) -> None:
         self.record.remember(**fields)
@@ -157,7 +161,12 @@ class Turn:
             kind = "initial"
             issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))
             ceiling = issue.complexity_ceiling or int(self.limits["complexity_ceiling"])
-            text = initial_brief(issue, ceiling)
+            store = services(self.ctx).issues
+            repo = Path(self.ctx.input["repo"])
+            gates = load_gates(repo, str(self.ctx.input.get("base") or "HEAD"))
+            policy = evidence_policy(services(self.ctx).config, has_verify_file=bool(gates))
+            evidence = evidence_rules(store.mode) if policy.required else ""
+            text = initial_brief(issue, ceiling, evidence)
         write_brief(self.worktree, text)
         return kind, text
 
@@ -220,6 +229,8 @@ class Turn:
         three times. Returns the stop and the turn's outcome."""
         repo = Path(self.ctx.input["repo"])
         gates = load_gates(repo, str(self.ctx.input.get("base") or "HEAD"))
+        policy = evidence_policy(services(self.ctx).config, has_verify_file=bool(gates))
+        self.evidence_policy = policy
         while True:
             stop = self.agent.wait_for_stop()
             if stop.question_kind == "permission":
@@ -238,19 +249,35 @@ class Turn:
                 self.note(f"the agent {why}; nudging ({nudges + 1}/3)")
                 self.agent.deliver(nudge)
                 continue
-            if stop.kind == "done" and gates:
-                failing = [r for r in self.verify(repo, gates) if not r.passed]
+            if stop.kind == "done" and (gates or policy.required):
+                done = read_sentinel(self.worktree, "done.json") or {}
+                results = self.verify(repo, gates) if gates else []
+                failing = [r for r in results if not r.passed]
+                verdict = None if failing else self.judge_evidence(repo, gates, results, done)
                 gate_nudges = int(self.state.get("gate_nudges", 0))
-                if failing and gate_nudges < MAX_NUDGES and self.agent.can_nudge():
+                refused = bool(failing) or (verdict is not None and not verdict.ok)
+                if refused and gate_nudges < MAX_NUDGES and self.agent.can_nudge():
                     self.remember(gate_nudges=gate_nudges + 1)
-                    report = failure_report(failing)
-                    self.event("gates.failed", {"head": failing[0].head, "report": report})
-                    self.note(f"sending the failing gates back to the agent ({gate_nudges + 1}/3)")
+                    if failing:
+                        report = failure_report(failing)
+                        self.event("gates.failed", {"head": failing[0].head, "report": report})
+                        said = "the failing gates"
+                    else:
+                        assert verdict is not None
+                        report = verdict.report()
+                        self.refuse_done(verdict)
+                        said = "the criteria that lack evidence"
+                    self.note(f"sending {said} back to the agent ({gate_nudges + 1}/3)")
                     consume_sentinels(self.worktree)
                     self.agent.deliver(report)
                     continue
-                if failing:
+                if refused:
+                    if verdict is not None:
+                        self.refuse_done(verdict)
                     return stop, "gates-failed"
+                if verdict is not None:
+                    issues = services(self.ctx).issues
+                    issues.record_evidence(str(self.ctx.input["ref"]), verdict.accepted())
             return stop, stop.kind
 
     def verify(self, repo: Path, gates: list[Gate]) -> list[GateResult]:
@@ -274,6 +301,40 @@ class Turn:
             seconds = sum(r.duration_seconds for r in results)
             self.note(f"{len(results)} gate(s) passed on {head[:12]} ({seconds:.1f}s)")
         return results
+
+    def judge_evidence(
+        self, repo: Path, gates: list[Gate], results: list[GateResult], done: dict[str, Any]
+    ) -> Verdict | None:
+        """Whether each acceptance criterion carries evidence on the branch's head (None
+        when evidence is off). The verdict is an event, and the run's `evidence` note."""
+        policy = self.evidence_policy
+        if not policy.required:
+            return None
+        issues, ref = services(self.ctx).issues, str(self.ctx.input["ref"])
+        head = head_of(repo, self.branch)
+        by_name = {gate.name: gate for gate in gates}
+        failing = [(by_name[r.gate], r) for r in results if not r.passed and r.gate in by_name]
+        facts = EvidenceFacts(repo, head, lambda text: issues.deferral(ref, text), failing)
+        criteria, given = issues.criteria_evidence(ref, self.branch, done)
+        verdict = judge(criteria, given, facts, require_integration=policy.require_integration)
+        self.evidence_run = {
+            "head": head,
+            "ok": verdict.ok,
+            "problems": list(verdict.problems),
+            "lacking": [{"criterion": j.criterion, "why": j.why} for j in verdict.lacking],
+        }
+        self.event("evidence.judged", self.evidence_run)
+        self.ctx.runs.note(self.ctx.workflow_id, {"evidence": self.evidence_run})
+        if verdict.ok:
+            self.note(f"{len(criteria)} acceptance criteria carry evidence on {head[:12]}")
+        for judgement in verdict.lacking:
+            self.note(f"criterion {judgement.criterion!r} lacks evidence: {judgement.why}")
+        for problem in verdict.problems:
+            self.note(f"evidence: {problem}")
+        return verdict
+
+    def refuse_done(self, verdict: Verdict) -> None:
+        services(self.ctx).issues.refuse_done(self.branch, verdict.report())
 
     def remove_checkout(self) -> None:
         """The gates' checkout goes with the turn. One that cannot be removed now is
@@ -303,6 +364,7 @@ class Turn:
             ],
             "gate_nudges": int(self.state.get("gate_nudges", 0)),
             "gates": self.gates_run,
+            "evidence": self.evidence_run,
             "last_message": self.agent.last_message,
         }
         if stop.question_kind == "dialog":  # what to deliver once the screen is answered

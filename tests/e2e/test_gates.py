@@ -26,7 +26,10 @@ command = "env | grep -E '^(GH_TOKEN|AWS_SECRET_ACCESS_KEY|MIDDLE_[A-Z_]*)=' && 
 
 
 def commit_gates(repo: Path, text: str) -> None:
+    """Commit the gates, with evidence off: these tests are about the gates alone (a repo
+    with a verify.toml requires evidence by default: tests/e2e/test_evidence.py)."""
     (repo / ".middle" / "verify.toml").write_text(text)
+    (repo / ".middle" / "policy.toml").write_text('[verify]\nevidence = "off"\n')
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "gates")
 

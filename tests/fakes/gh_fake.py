@@ -186,6 +186,13 @@ def api(state: dict[str, Any], path: str) -> Any:
         return [
             comment_json(repo, number, c) for c in state.setdefault("comments", {}).get(number, [])
         ]
+    match = re.fullmatch(rf"repos/{re.escape(repo)}/issues/comments/(\d+)", path)
+    if match:  # one issue comment, by its id, wherever it is
+        for number, comments in state.get("comments", {}).items():
+            for c in comments:
+                if c["id"] == int(match[1]):
+                    return comment_json(repo, number, c)
+        fail("gh: Not Found (HTTP 404)")
     match = re.fullmatch(rf"repos/{re.escape(repo)}/collaborators/([^/]+)/permission", path)
     if match:  # GitHub answers 404 for someone who is not a collaborator at all
         role = state.get("permissions", {}).get(match[1])
@@ -389,6 +396,14 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         pr = next((p for p in state["prs"] if str(p["number"]) == args[2]), None)
         if pr is None:
             fail(f"GraphQL: Could not resolve to a PullRequest with the number of {args[2]}.")
+        if "--undo" in args:  # as gh 2.x: back to draft, and says so on stderr
+            if pr["isDraft"]:
+                print(f'! Pull request {repo}#{args[2]} is already "in draft"', file=sys.stderr)
+                return None
+            pr["isDraft"] = True
+            state.setdefault("undone", []).append(pr["number"])
+            print(f'✓ Pull request {repo}#{args[2]} is converted to "draft"', file=sys.stderr)
+            return None
         pr["isDraft"] = False
         print(f'✓ Pull request {repo}#{args[2]} is marked as "ready for review"', file=sys.stderr)
         return None
