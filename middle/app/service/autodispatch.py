@@ -28,6 +28,7 @@ from middle.config import load_config, middle_home
 from middle.engine import Runner
 from middle.errors import AlreadyInFlight, MiddleError
 from middle.issues.base import IssueStore
+from middle.issues.labels import hold_label
 from middle.issues.state_location import current_state
 from middle.store import (
     TERMINAL_STATES,
@@ -106,6 +107,9 @@ def _why_not(
         return "dispatched already"
     try:
         issue = store.load(ref)
+        held = hold_label(issue.labels)
+        if held is not None:
+            return f"labelled {held}"
         if not issue.approved or issue.closed:
             return "not approved" if not issue.approved else "closed"
         if store.open_blockers(ref):
