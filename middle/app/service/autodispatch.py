@@ -107,9 +107,9 @@ def _why_not(
         return "dispatched already"
     try:
         issue = store.load(ref)
-        held = hold_label(issue.labels)
-        if held is not None:
-            return f"labelled {held}"
+        label = hold_label(issue.labels)
+        if label is not None:
+            return f"labelled {label}"
         if not issue.approved or issue.closed:
             return "not approved" if not issue.approved else "closed"
         if store.open_blockers(ref):
