@@ -65,6 +65,8 @@ from middle.store.records import (
 from middle.store.repos import (
     list_repo_settings,
     merge_repo_settings,
+    register_repo,
+    registered_repos,
     repo_settings,
 )
 from middle.store.schema import (
@@ -179,6 +181,8 @@ __all__ = [
     "record_completed",
     "record_event",
     "record_pull_request",
+    "register_repo",
+    "registered_repos",
     "repo_settings",
     "request_cancel",
     "run_requests",
