@@ -69,6 +69,7 @@ from middle.store.repos import (
     registered_repos,
     repo_settings,
 )
+from middle.store.retention import archive_runs, prune_events
 from middle.store.schema import (
     EVENT_PAYLOAD_MAX_BYTES,
     LIVE_STATES,
@@ -127,6 +128,7 @@ __all__ = [
     "Row",
     "SlotsBusy",
     "active_rate_limit",
+    "archive_runs",
     "arm_signal",
     "begin_attempt",
     "busy_scope",
@@ -175,6 +177,7 @@ __all__ = [
     "migrate",
     "open_db",
     "patient",
+    "prune_events",
     "recent_events",
     "recent_hook_deliveries",
     "record_attempt_error",

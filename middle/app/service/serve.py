@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -35,7 +35,14 @@ from middle.errors import (
     ServiceError,
     WorkflowBusyError,
 )
-from middle.store import list_workflows, register_repo, registered_repos
+from middle.store import (
+    archive_runs,
+    iso,
+    list_workflows,
+    prune_events,
+    register_repo,
+    registered_repos,
+)
 
 
 class Service:
@@ -151,7 +158,7 @@ class Service:
         dashboard = self.start_dashboard()
         try:
             self.pass_safely("adopt", self.adopt)
-            next_poll = next_watch = time.monotonic()
+            next_poll = next_watch = next_retain = time.monotonic()
             while not self.stopping:
                 self.check_dashboard(dashboard)
                 now = time.monotonic()
@@ -162,6 +169,9 @@ class Service:
                     self.pass_safely("poll", self.poll)
                     next_poll = now + self.poll_seconds
                     self.queue_tick(now)
+                if now >= next_retain:
+                    self.pass_safely("retention", self.retain)
+                    next_retain = now + 3600  # hourly: days-long limits need no more
                 time.sleep(0.2)
         finally:
             if dashboard is not None:
@@ -169,6 +179,19 @@ class Service:
                 dashboard.wait(timeout=10)
             self.pidfile.unlink(missing_ok=True)
             self.log("stopped")
+
+    def retain(self) -> None:
+        """Forget what `[retention]` says is old: finished runs' events after
+        `events_days`, and finished runs after `runs_days` (archived: the `workflows` row
+        stays, marked; its other rows go). Live runs are never touched."""
+        from middle.config import load_config
+
+        days = load_config(self.home)["retention"]
+        now, db = datetime.now(UTC), open_home_db()
+        pruned = prune_events(db, iso(now - timedelta(days=int(days["events_days"]))))
+        archived = archive_runs(db, iso(now - timedelta(days=int(days["runs_days"]))))
+        if pruned or archived:
+            self.log(f"retention: pruned {pruned} event(s), archived {len(archived)} run(s)")
 
     def served_repos(self) -> list[str]:
         """The repos a pass covers: every registered repo (`store/repos.py`), with the
