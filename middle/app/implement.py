@@ -35,6 +35,7 @@ from middle.errors import (
     MiddleError,
     NothingParkedError,
 )
+from middle.issues.labels import hold_label
 from middle.refs import validate_ref
 from middle.steps.dispatch import raise_rate_limited
 from middle.steps.services import Progress
@@ -69,6 +70,10 @@ def implement(
     issue = runtime.issues.load(ref)
     if issue.closed:
         raise EpicError(f"Epic {ref} is closed ({issue.source}); reopen it to dispatch it")
+    held = hold_label(issue.labels)
+    if held is not None:  # never dispatched, not even with --force
+        how = runtime.issues.how_to_unlabel(ref, held)
+        raise EpicError(f"issue {ref} is labelled {held}, so it is never dispatched; {how}")
     if not issue.approved and not force:
         how = runtime.issues.how_to_approve(ref, issue)
         raise EpicError(f"issue {ref} is not approved; {how}, or dispatch it anyway with --force")

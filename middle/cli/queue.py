@@ -29,16 +29,16 @@ def recommend(c: Context, repo: str = ".", agent: str | None = None) -> None:
 
 @middle_task(help={"repo": REPO_HELP})
 def auto_dispatch(c: Context, repo: str = ".") -> None:
-    """One auto-dispatch pass: dispatch the state issue's top eligible Ready item."""
+    """One auto-dispatch pass: the eligible Ready items of the plan, one per free slot."""
     from middle.app.home import open_home_db
     from middle.app.repo import resolve_repo
-    from middle.app.service.autodispatch import dispatch_next
+    from middle.app.service.autodispatch import dispatch_ready
     from middle.system import git
 
-    found = dispatch_next(open_home_db(), git.repo_root(resolve_repo(repo)))
-    if found is None:
+    dispatched = dispatch_ready(open_home_db(), git.repo_root(resolve_repo(repo)))
+    if not dispatched:
         _console().print("Nothing to dispatch.")
-    else:
+    for found in dispatched:
         _console().print(
             f"dispatched {found.ref} ({found.workflow_id}): {found.reason}", markup=False
         )

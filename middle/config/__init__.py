@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "recommender": {"interval": "off", "auto_dispatch": False, "max_attempts": 3},
     # issue 19: a ready PR's required checks pending this long get a comment for a human
     "github": {"checks_pending_hours": 48},
+    "retention": {"events_days": 14, "runs_days": 30},
 }
 
 

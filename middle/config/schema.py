@@ -128,6 +128,9 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "adapter": ADAPTER,
     },
     "ci": {"install": PIP_REQUIREMENT},
+    # what `serve` forgets: finished runs' events after events_days, and a finished run's
+    # rows but its `workflows` row (archived) after runs_days
+    "retention": {"events_days": POSITIVE_INT, "runs_days": POSITIVE_INT},
     # GitHub mode: how long a ready PR's required checks may stay pending before middle
     # hands them to a human
     "github": {"checks_pending_hours": POSITIVE_HOURS},

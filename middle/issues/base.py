@@ -40,6 +40,7 @@ class Issue:
     adapter: str | None
     complexity_ceiling: int | None
     source: str  # where it lives, for messages: a file path or a URL
+    labels: tuple[str, ...] = ()  # `epic`, and the hold labels of `issues/labels.py`
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,10 @@ class IssueStore(Protocol):
     def how_to_approve(self, ref: str, issue: Issue) -> str:
         """What a person does to approve `issue` for dispatch, for the refusal's message."""
         return f"mark it approved where it lives ({issue.source})"
+
+    def how_to_unlabel(self, ref: str, label: str) -> str:
+        """What a person does to take a hold label (`needs-design`, ...) off `ref`."""
+        return f"remove the {label} label where the issue lives"
 
     def how_to_answer(self, ref: str) -> str:
         """What a person does to answer the agent's question, for the parked run's message."""

@@ -122,6 +122,7 @@ class FileIssueStore(IssueStore):
             adapter=doc.adapter,
             complexity_ceiling=doc.meta_int("complexity_ceiling"),
             source=str(self.path(ref)),
+            labels=tuple(doc.labels),
         )
 
     def open_question(self, ref: str) -> Question | None:
@@ -131,6 +132,9 @@ class FileIssueStore(IssueStore):
         doc = self.editable(ref).append_question(text, kind=kind, ts=utc_timestamp())
         self._write(ref, doc)
         return doc.questions[-1].id
+
+    def how_to_unlabel(self, ref: str, label: str) -> str:
+        return f"take {label} out of the `labels:` line of its meta block ({self.path(ref)})"
 
     def how_to_approve(self, ref: str, issue: Issue) -> str:
         return f"set `approved: true` in its meta block ({issue.source})"
@@ -203,6 +207,7 @@ class FileIssueStore(IssueStore):
                     blockers=tuple(f"#{slug}" for slug in self.open_blockers(ref)),
                     link=self.link(ref),
                     open_question=doc.open_question is not None,
+                    labels=tuple(doc.labels),
                 )
             )
         return found

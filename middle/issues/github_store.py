@@ -43,6 +43,7 @@ from middle.issues.github_checks import (
 )
 from middle.issues.github_setup import check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
+from middle.issues.labels import EPIC_LABEL
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, StateLocation
 from middle.state_issue.draft import EpicFacts
 from middle.system import git
@@ -118,6 +119,7 @@ class GitHubIssueStore(IssueStore):
             adapter=agent,
             complexity_ceiling=None,
             source=issue["url"],
+            labels=tuple(labels),
         )
 
     def _parent(self, ref: str) -> dict[str, Any] | None:
@@ -134,6 +136,9 @@ class GitHubIssueStore(IssueStore):
 
     def how_to_approve(self, ref: str, issue: Issue) -> str:
         return f"add the approved label (gh issue edit {ref} --add-label approved)"
+
+    def how_to_unlabel(self, ref: str, label: str) -> str:
+        return f"remove it with: gh issue edit {ref} --remove-label {label}"
 
     def how_to_answer(self, ref: str) -> str:
         if on_actions():  # no `middle` at hand: the next job reads the reply
@@ -163,6 +168,8 @@ class GitHubIssueStore(IssueStore):
             if STATE_LABEL in labels or self._parent(ref) is not None:
                 continue  # the state issue itself, or a sub-issue (never a dispatch unit)
             subs = self.gh.api(f"repos/{self.slug}/issues/{ref}/sub_issues") or []
+            if not subs and EPIC_LABEL not in labels:
+                continue  # the recommender ranks Epics: labelled `epic`, or with sub-issues
             open_subs = sum(1 for sub in subs if sub["state"] == "open")
             agent = next((n.split(":", 1)[1] for n in labels if n.startswith("agent:")), None)
             found.append(
@@ -175,6 +182,7 @@ class GitHubIssueStore(IssueStore):
                     has_criteria=bool(_ANY_CHECKBOX.search(issue.get("body") or "")),
                     blockers=tuple(self.open_blockers(ref)),
                     link=issue["url"],
+                    labels=tuple(labels),
                 )
             )
         return found

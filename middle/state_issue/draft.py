@@ -38,6 +38,7 @@ class EpicFacts:
     blockers: tuple[str, ...]  # open blockers, as state-issue refs (`#12`, `o/r#3`, `#slug`)
     link: str
     open_question: bool = False
+    labels: tuple[str, ...] = ()  # the issue's labels (`needs-design` ones are never ranked)
 
 
 @dataclass(frozen=True)

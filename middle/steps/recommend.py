@@ -19,12 +19,15 @@ from tenacity import retry_if_not_exception_type, stop_after_attempt
 from middle.agents.base import Stop
 from middle.engine import StepContext, step
 from middle.errors import StateIssueError
+from middle.issues.labels import excluded_category, hold_label
 from middle.issues.state_location import write_state
 from middle.refs import repo_slug
 from middle.state_issue import (
     BlockedItem,
     BlockerStatus,
+    Excluded,
     ReadyRow,
+    StateIssue,
     cut_title,
     parse,
     render,
@@ -96,8 +99,40 @@ def prepare_recommender(ctx: StepContext) -> dict[str, Any]:
     return {"worktree": str(path), "session": session, "adapters": configured_adapters(config)}
 
 
+def _epics(facts: dict[str, Any]) -> list[EpicFacts]:
+    return [
+        EpicFacts(**{**e, "blockers": tuple(e["blockers"]), "labels": tuple(e.get("labels", ()))})
+        for e in facts["epics"]
+    ]
+
+
+def _held(facts: dict[str, Any]) -> dict[str, Excluded]:
+    """The Excluded row of each Epic a hold label keeps from dispatch, by ref."""
+    held = {}
+    for epic in _epics(facts):
+        label = hold_label(epic.labels)
+        if label is not None:
+            held[epic.ref] = Excluded(
+                epic.ref, excluded_category(label), f"labelled {label}; never dispatched"
+            )
+    return held
+
+
+def without_held(state: StateIssue, held: dict[str, Excluded]) -> StateIssue:
+    """`state` with no held Epic ranked: each moves from Ready to Excluded, and the
+    ranks close up. The plan an agent wrote gets the same rule as middle's draft."""
+    ready = [row for row in state.ready if row.ref not in held]
+    listed = {item.ref for item in state.excluded}
+    return dataclasses.replace(
+        state,
+        ready=tuple(dataclasses.replace(row, rank=rank) for rank, row in enumerate(ready, 1)),
+        excluded=state.excluded + tuple(e for ref, e in held.items() if ref not in listed),
+    )
+
+
 def _draft(ctx: StepContext, facts: dict[str, Any]) -> Any:
-    epics = [EpicFacts(**{**e, "blockers": tuple(e["blockers"])}) for e in facts["epics"]]
+    held = _held(facts)
+    epics = [epic for epic in _epics(facts) if epic.ref not in held]
     runs = [RunFacts(**r) for r in facts["runs"]]
     state = draft_plan(
         epics,
@@ -106,7 +141,7 @@ def _draft(ctx: StepContext, facts: dict[str, Any]) -> Any:
         run_id=ctx.workflow_id[-8:],
         interval=str(services(ctx).config["recommender"]["interval"]),
     )
-    return with_dispatcher_sections(state, _sections(ctx, facts))
+    return with_dispatcher_sections(without_held(state, held), _sections(ctx, facts))
 
 
 def _sections(ctx: StepContext, facts: dict[str, Any]) -> Any:
@@ -205,7 +240,7 @@ def write_state_issue(ctx: StepContext) -> dict[str, Any]:
             f"blocker `{item.blocker.ref}` closed; re-ranked on the next run",
         )
 
-    state = resolve_blockers(plan, lookup, promote)
+    state = without_held(resolve_blockers(plan, lookup, promote), _held(facts))
     interval = str(services(ctx).config["recommender"]["interval"])
     state = dataclasses.replace(
         state, generated=utcnow(), run_id=ctx.workflow_id[-8:], interval=interval

@@ -65,8 +65,11 @@ from middle.store.records import (
 from middle.store.repos import (
     list_repo_settings,
     merge_repo_settings,
+    register_repo,
+    registered_repos,
     repo_settings,
 )
+from middle.store.retention import archive_runs, prune_events
 from middle.store.schema import (
     EVENT_PAYLOAD_MAX_BYTES,
     LIVE_STATES,
@@ -125,6 +128,7 @@ __all__ = [
     "Row",
     "SlotsBusy",
     "active_rate_limit",
+    "archive_runs",
     "arm_signal",
     "begin_attempt",
     "busy_scope",
@@ -173,12 +177,15 @@ __all__ = [
     "migrate",
     "open_db",
     "patient",
+    "prune_events",
     "recent_events",
     "recent_hook_deliveries",
     "record_attempt_error",
     "record_completed",
     "record_event",
     "record_pull_request",
+    "register_repo",
+    "registered_repos",
     "repo_settings",
     "request_cancel",
     "run_requests",

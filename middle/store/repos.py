@@ -32,3 +32,16 @@ def merge_repo_settings(db: Database, repo: str, patch: dict[str, Any]) -> None:
 
 def list_repo_settings(db: Database) -> list[Row]:
     return list(db.table("repo_config").rows_where(order_by="repo"))
+
+
+def register_repo(db: Database, repo: str) -> None:
+    """Record `repo` (an absolute repo root) as one middle serves; idempotent."""
+    insert_idempotent(
+        db, "repo_config", {"repo": repo, "config_json": "{}", "updated_at": utcnow()}
+    )
+
+
+def registered_repos(db: Database) -> list[str]:
+    """Every repo middle serves: those with settings here (registered by `serve --repo`,
+    or paused and unpaused)."""
+    return [str(row["repo"]) for row in list_repo_settings(db)]

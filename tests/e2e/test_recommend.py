@@ -103,7 +103,7 @@ def test_github_mode_creates_the_state_issue_once_and_edits_it(
     github: FakeGitHub,  # noqa: F811
 ) -> None:
     state = github.read()
-    state["issues"]["120"] = {"title": "Rate limiter", "body": "- [ ] limits", "labels": []}
+    state["issues"]["120"] = {"title": "Rate limiter", "body": "- [ ] limits", "labels": ["epic"]}
     state["issues"][EPIC]["blocked_by"] = [120]
     github.write(state)
     sandbox.script({"do": "done"}, {"do": "done"})

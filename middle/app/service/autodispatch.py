@@ -1,5 +1,6 @@
-"""Auto-dispatch (opt in with `[recommender] auto_dispatch = true`): when a slot is free,
-dispatch the top Ready item of the state issue that may run now.
+"""Auto-dispatch (opt in with `[recommender] auto_dispatch = true`): while a slot is free,
+dispatch the top Ready item of the state issue that may run now; one pass fills every
+free slot.
 
 An item may run when its Epic is approved and open, has no open blockers, has no live run
 and no run since the plan was generated (one automatic dispatch per item per plan), its
@@ -28,6 +29,7 @@ from middle.config import load_config, middle_home
 from middle.engine import Runner
 from middle.errors import AlreadyInFlight, MiddleError
 from middle.issues.base import IssueStore
+from middle.issues.labels import hold_label
 from middle.issues.state_location import current_state
 from middle.store import (
     TERMINAL_STATES,
@@ -45,25 +47,29 @@ class AutoDispatch:
     reason: str
 
 
-def dispatch_next(db: Database, repo: Path, *, spawn: bool = True) -> AutoDispatch | None:
-    """Dispatch the top Ready item that may run now, if auto-dispatch is on; None when
-    nothing was dispatched (off, paused, no room, nothing eligible, or another won)."""
+def dispatch_ready(db: Database, repo: Path, *, spawn: bool = True) -> list[AutoDispatch]:
+    """Dispatch, in the plan's order, every Ready item that may run now, until no slot is
+    free: one pass fills every free slot. Empty when auto-dispatch is off, the repo is
+    paused, no slot is free, nothing is eligible, or another dispatcher won each race."""
     config = load_config(middle_home(), repo)
     if not config["recommender"].get("auto_dispatch") or is_paused(db, str(repo)):
-        return None
+        return []
     runtime = Runtime(repo, config=config)
     store = runtime.issues
     state = current_state(store.state_location())
     if state is None:
-        return None
+        return []
+    dispatched = []
     for row in state.ready:
+        # Asked again for each row: a run dispatched a moment ago holds its slot.
         why_not = _why_not(db, runtime, store, row.ref, row.adapter, since=state.generated)
         if why_not is not None:
             continue
         reason = f"rank {row.rank} of the plan generated {state.generated}: {row.reason}"
-        # One attempt per pass: losing the race means another dispatcher took the slot.
-        return _dispatch(db, runtime, row.ref, row.adapter, reason, spawn=spawn)
-    return None
+        found = _dispatch(db, runtime, row.ref, row.adapter, reason, spawn=spawn)
+        if found is not None:  # None: another dispatcher won this one's race
+            dispatched.append(found)
+    return dispatched
 
 
 def _why_not(
@@ -106,6 +112,9 @@ def _why_not(
         return "dispatched already"
     try:
         issue = store.load(ref)
+        label = hold_label(issue.labels)
+        if label is not None:
+            return f"labelled {label}"
         if not issue.approved or issue.closed:
             return "not approved" if not issue.approved else "closed"
         if store.open_blockers(ref):

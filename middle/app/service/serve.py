@@ -17,7 +17,8 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 from middle.app.home import open_home_db
@@ -34,7 +35,14 @@ from middle.errors import (
     ServiceError,
     WorkflowBusyError,
 )
-from middle.store import list_workflows
+from middle.store import (
+    archive_runs,
+    iso,
+    list_workflows,
+    prune_events,
+    register_repo,
+    registered_repos,
+)
 
 
 class Service:
@@ -46,8 +54,8 @@ class Service:
         dashboard_port: int | None = None,
     ) -> None:
         self.home = middle_home()
-        self.repo = repo  # issue 13: the repo whose state issue serve keeps and acts on
-        self.next_recommend = 0.0
+        self.repo = repo  # registered at the first pass (serve covers every registered repo)
+        self.next_recommend: dict[str, float] = {}  # by repo: when its recommender is due
         self.dashboard_port = dashboard_port
         self.poll_seconds = poll_seconds
         self.watchdog_seconds = watchdog_seconds
@@ -150,7 +158,7 @@ class Service:
         dashboard = self.start_dashboard()
         try:
             self.pass_safely("adopt", self.adopt)
-            next_poll = next_watch = time.monotonic()
+            next_poll = next_watch = next_retain = time.monotonic()
             while not self.stopping:
                 self.check_dashboard(dashboard)
                 now = time.monotonic()
@@ -161,6 +169,9 @@ class Service:
                     self.pass_safely("poll", self.poll)
                     next_poll = now + self.poll_seconds
                     self.queue_tick(now)
+                if now >= next_retain:
+                    self.pass_safely("retention", self.retain)
+                    next_retain = now + 3600  # hourly: days-long limits need no more
                 time.sleep(0.2)
         finally:
             if dashboard is not None:
@@ -169,42 +180,72 @@ class Service:
             self.pidfile.unlink(missing_ok=True)
             self.log("stopped")
 
+    def retain(self) -> None:
+        """Forget what `[retention]` says is old: finished runs' events after
+        `events_days`, and finished runs after `runs_days` (archived: the `workflows` row
+        stays, marked; its other rows go). Live runs are never touched."""
+        from middle.config import load_config
+
+        days = load_config(self.home)["retention"]
+        now, db = datetime.now(UTC), open_home_db()
+        pruned = prune_events(db, iso(now - timedelta(days=int(days["events_days"]))))
+        archived = archive_runs(db, iso(now - timedelta(days=int(days["runs_days"]))))
+        if pruned or archived:
+            self.log(f"retention: pruned {pruned} event(s), archived {len(archived)} run(s)")
+
+    def served_repos(self) -> list[str]:
+        """The repos a pass covers: every registered repo (`store/repos.py`), with the
+        `--repo` serve was started for registered first."""
+        db = open_home_db()
+        if self.repo is not None:
+            from middle.app.repo import resolve_repo
+            from middle.system import git
+
+            register_repo(db, str(git.repo_root(resolve_repo(self.repo))))
+        return [repo for repo in registered_repos(db) if Path(repo).is_dir()]  # not deleted
+
     def queue_tick(self, now: float) -> None:
-        """Issue 13, once per poll, for a repo whose recommender is on (an `interval`, or
-        `auto_dispatch`): start the recommender when its interval is due, keep the state
-        issue's dispatcher sections current, and auto-dispatch if enabled. A failure here
-        is logged; it never stops the service."""
-        if self.repo is None:
+        """Issue 13, once per poll, for every registered repo whose recommender is on (an
+        `interval`, or `auto_dispatch`): start its recommender when its interval is due,
+        keep its state issue's dispatcher sections current, and auto-dispatch into every
+        free slot if enabled. A failure is logged for its repo; it never stops the
+        service, nor the other repos' turns."""
+        try:
+            repos = self.served_repos()
+        except MiddleError as exc:
+            self.log(f"queue: {exc}")
             return
+        for repo in repos:
+            try:
+                self.queue_repo(repo, now)
+            except MiddleError as exc:
+                self.log(f"queue: {repo}: {exc}")
+
+    def queue_repo(self, repo: str, now: float) -> None:
         from middle.app.recommender.refresh import (
             interval_seconds,
             recommender_running,
             refresh_dispatcher_sections,
             spawn_recommend,
         )
-        from middle.app.repo import resolve_repo
-        from middle.app.service.autodispatch import dispatch_next
+        from middle.app.service.autodispatch import dispatch_ready
         from middle.config import load_config
         from middle.system import git
 
-        try:
-            root = git.repo_root(resolve_repo(self.repo))
-            settings = load_config(self.home, root)["recommender"]
-            every = interval_seconds(settings["interval"])
-            if every is None and not settings.get("auto_dispatch"):
-                return  # the recommender is off for this repo: serve leaves its state alone
-            db = open_home_db()
-            if every is not None and now >= self.next_recommend:
-                self.next_recommend = now + every
-                if not recommender_running(db, root):
-                    spawn_recommend(root)
-                    self.log(f"recommend: started for {root}")
-            refresh_dispatcher_sections(db, root)
-            dispatched = dispatch_next(db, root)
-            if dispatched is not None:
-                self.log(
-                    f"auto-dispatch: issue {dispatched.ref} ({dispatched.workflow_id}): "
-                    f"{dispatched.reason}"
-                )
-        except MiddleError as exc:
-            self.log(f"queue: {exc}")
+        root = git.repo_root(Path(repo))
+        settings = load_config(self.home, root)["recommender"]
+        every = interval_seconds(settings["interval"])
+        if every is None and not settings.get("auto_dispatch"):
+            return  # the recommender is off for this repo: serve leaves its state alone
+        db = open_home_db()
+        if every is not None and now >= self.next_recommend.get(repo, 0.0):
+            self.next_recommend[repo] = now + every
+            if not recommender_running(db, root):
+                spawn_recommend(root)
+                self.log(f"recommend: started for {root}")
+        refresh_dispatcher_sections(db, root)
+        for dispatched in dispatch_ready(db, root):
+            self.log(
+                f"auto-dispatch: issue {dispatched.ref} ({dispatched.workflow_id}): "
+                f"{dispatched.reason}"
+            )
