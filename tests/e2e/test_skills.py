@@ -30,7 +30,8 @@ def test_init_writes_the_five_skills_for_each_agent_and_uninit_removes_them(repo
         for name in NAMES:
             text = (repo / root / name / "SKILL.md").read_text()
             assert text.startswith(f"---\nname: {name}\ndescription: ")
-            assert "# This repository: file mode" in (repo / root / name / "reference.md").read_text()
+            reference = (repo / root / name / "reference.md").read_text()
+            assert reference.startswith("# This repository: file mode")
     commit_all(repo)
     undone = run_middle("uninit", "--repo", str(repo))
     assert undone.returncode == 0, undone.stderr

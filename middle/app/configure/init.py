@@ -204,7 +204,8 @@ def _write_skills(root: Path, manifest: dict[str, Any], *, upgrade: bool) -> lis
         file.write_text(text, encoding="utf-8")
         written += 1
     verb = "refreshed" if upgrade else "wrote"
-    return ([f"{verb} {written} skill file(s) under {' and '.join(ROOTS)}"] if written else []) + kept
+    done = [f"{verb} {written} skill file(s) under {' and '.join(ROOTS)}"] if written else []
+    return done + kept
 
 
 def _missing_ignores(root: Path) -> list[str]:
