@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import tomllib
 
 from packaging.requirements import Requirement
@@ -39,3 +40,22 @@ def test_the_distribution_has_its_own_name_on_pypi() -> None:
     assert project["scripts"] == {"middle": "middle.cli:main"}
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "middle"]
     assert script.dist is not None and script.dist.name == DISTRIBUTION
+
+
+def test_package_data_carries_every_skill() -> None:
+    """`middle init` and dispatch read the skills from the installed package, so a wheel
+    without them would write nothing. (Building a wheel writes `build/` into the checkout,
+    which is not xdist-safe, so this reads the globs setuptools uses.) Seen red:
+    package-data had no `skills/*/*.md`."""
+    from middle.system.skills import NAMES
+
+    tool = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]
+    globs = tool["setuptools"]["package-data"]["middle"]
+    bundled = [
+        *(f"skills/{name}/SKILL.md" for name in NAMES),
+        "skills/modes/file.md",
+        "skills/modes/github.md",
+    ]
+    for path in bundled:
+        assert (REPO_ROOT / "middle" / path).is_file(), path
+        assert any(fnmatch.fnmatch(path, glob) for glob in globs), f"{path} is not package data"

@@ -44,7 +44,28 @@ def run_checks(home: Path, repo: Path | None = None) -> list[Check]:
     checks += check_agents(config, repo)
     if repo is not None:
         checks += check_issue_store(repo, config)
+        checks.append(check_skills(repo, config))
     return checks
+
+
+def check_skills(repo: Path, config: dict[str, Any]) -> Check:
+    """The repository's copies of middle's skills, against this middle's (issue 21)."""
+    from middle import __version__
+    from middle.system.skills import drifted, skill_files, skill_of
+
+    mode = str(config["epic_store"].get("mode", "file"))
+    if not any((repo / path).is_file() for path in skill_files(mode)):
+        return Check("ok", "skills", "none in this repository (middle init writes them)")
+    stale = drifted(repo, mode)
+    if not stale:
+        return Check("ok", "skills", f"as middle {__version__} writes them")
+    names = sorted({skill_of(path) for path in stale})
+    return Check(
+        "warn",
+        "skills",
+        f"{', '.join(names)} differ from middle {__version__}'s ({', '.join(stale)}); run "
+        f"middle init --upgrade-skills (it keeps a copy you edited: merge those by hand)",
+    )
 
 
 def check_issue_store(repo: Path, config: dict[str, Any]) -> list[Check]:

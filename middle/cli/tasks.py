@@ -355,6 +355,7 @@ def rate_limit(c: Context, action: str, adapter: str) -> None:
         "ci": "also write .github/workflows/middle.yml: each issue a GitHub Actions job",
         "dry-run": "print what init would write, and write nothing",
         "force": "write even if the working tree has changes no commit holds",
+        "upgrade-skills": "refresh the skills init wrote to this middle's version",
     },
     auto_shortflags=False,  # an auto -f would read as invoke's -f (--config)
 )
@@ -365,11 +366,14 @@ def init(
     ci: bool = False,
     dry_run: bool = False,
     force: bool = False,
+    upgrade_skills: bool = False,
 ) -> None:
     """Set a repository up for middle (idempotent; middle uninit undoes it)."""
     from middle.app.configure.init import init_repo
 
-    changes = init_repo(repo, github=github, ci=ci, dry_run=dry_run, force=force)
+    changes = init_repo(
+        repo, github=github, ci=ci, dry_run=dry_run, force=force, upgrade_skills=upgrade_skills
+    )
     console = _console()
     for change in changes:
         console.print(change if dry_run else f"✓ {change}", markup=False)

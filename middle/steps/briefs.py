@@ -23,6 +23,9 @@ OPERATING_RULES = """\
 - If the work is bigger than the complexity ceiling below, ask instead
   (`"kind": "complexity"`).
 - If you cannot do it, write `.middle/failed.json` (`{"reason": "..."}`) and stop.
+- middle's skills `implementing-issues` and `verifying-requirements` (in `.claude/skills/`
+  and `.agents/skills/`) say the rest: what middle checks before a done counts, and the
+  evidence each acceptance criterion needs.
 """
 
 # On GitHub Actions the agent holds no token and no git credentials: middle pushes.

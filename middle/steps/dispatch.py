@@ -21,6 +21,7 @@ from middle.store import (
     write_transaction,
 )
 from middle.system import git
+from middle.system.skills import stamp_skills
 
 
 def worktree_path(home: Path, repo: Path, ref: str) -> Path:
@@ -79,8 +80,9 @@ def remove_worktree(ctx: StepContext) -> None:
 
 @step("prepare-worktree", compensate=remove_worktree)
 def prepare_worktree(ctx: StepContext) -> dict[str, Any]:
-    """Check out `middle/issue-<ref>` in the issue's own worktree. Safe to re-run: an
-    existing worktree is reused, and the session token is made once."""
+    """Check out `middle/issue-<ref>` in the issue's own worktree, with middle's skills
+    stamped in where the branch lacks them. Safe to re-run: an existing worktree is
+    reused, and the session token is made once."""
     repo, ref = Path(ctx.input["repo"]), str(ctx.input["ref"])
     path = worktree_path(services(ctx).home, repo, ref)
     branch = branch_name(ref)
@@ -92,6 +94,7 @@ def prepare_worktree(ctx: StepContext) -> dict[str, Any]:
             f"{path.parent} is a writable directory"
         ) from exc
     git.ignore_middle_files(repo)
+    stamp_skills(path, str(services(ctx).config["epic_store"].get("mode", "file")))
     token = ctx.runs.get(ctx.workflow_id)["session_token"] or secrets.token_hex(16)
     ctx.runs.update(
         ctx.workflow_id,

@@ -49,6 +49,7 @@ from middle.steps.services import services
 from middle.steps.turn import Turn
 from middle.store import utcnow
 from middle.system import git
+from middle.system.skills import stamp_skills
 
 PLAN = Path(".middle") / "plan.md"
 FACTS = Path(".middle") / "queue.json"
@@ -83,6 +84,7 @@ def prepare_recommender(ctx: StepContext) -> dict[str, Any]:
         path.parent.mkdir(parents=True, exist_ok=True)
         git.git("worktree", "add", "--detach", str(path), str(ctx.input["base"]), cwd=repo)
     git.ignore_middle_files(repo)
+    stamp_skills(path, str(config["epic_store"].get("mode", "file")))
     facts = ctx.results["gather-queue"]
     draft = _draft(ctx, facts)
     (path / ".middle").mkdir(exist_ok=True)

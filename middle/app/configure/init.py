@@ -21,6 +21,7 @@ from middle.app.runtime import Runtime
 from middle.config import load_config, middle_home
 from middle.errors import RepoError
 from middle.system import git
+from middle.system.skills import ROOTS, skill_files
 from middle.system.worktree import IGNORED
 
 POLICY = """\
@@ -65,11 +66,14 @@ def init_repo(
     ci: bool = False,
     dry_run: bool = False,
     force: bool = False,
+    upgrade_skills: bool = False,
 ) -> list[str]:
     """Write what is missing; return one line per change (empty when already set up).
     Then the issue store sets itself up: in GitHub mode (`github=True` for a new policy,
     or the existing policy's mode) the labels middle reads and the state issue, in file
     mode the Epics folder's README. `ci` also writes the Actions workflow (issue 14).
+    The skills (`middle.system.skills`) are written where missing; `upgrade_skills` also
+    refreshes the copies init wrote that nobody changed since.
 
     `dry_run` returns what would change ("would ...") and writes nothing. Without `force`
     a tree with changes no commit holds (besides init's own files) is refused, before
@@ -86,6 +90,7 @@ def init_repo(
         from middle.app.ci.workflow import WORKFLOW_PATH
 
         targets.append(str(WORKFLOW_PATH))
+    targets += list(skill_files("file"))  # every mode writes the same paths
     before = {path: _read(root / path) for path in targets}
     new_dirs = [d for d in _folders(targets) if not (root / d).exists()]
 
@@ -97,6 +102,7 @@ def init_repo(
         changes.append(f"wrote {POLICY_PATH}")
     changes += _extend_gitignore(root, manifest)
     changes += Runtime(root).issues.set_up()
+    changes += _write_skills(root, manifest, upgrade=upgrade_skills)
     if ci:
         from middle.app.ci.workflow import write_workflow
 
@@ -147,6 +153,8 @@ def planned_changes(root: Path, *, github: bool, ci: bool) -> list[str]:
     elif mode == "github":
         planned.append("would create or update the labels middle reads on GitHub, and the "
                        "state issue if it is missing")  # fmt: skip
+    if any(not (root / path).exists() for path in skill_files(mode)):
+        planned.append(f"would write middle's skills under {' and '.join(ROOTS)}")
     if ci:
         from middle.app.ci.workflow import WORKFLOW_PATH, install_requirement, render
 
@@ -175,6 +183,29 @@ def _extend_gitignore(root: Path, manifest: dict[str, Any]) -> list[str]:
     record = manifest.setdefault("gitignore", {"created": not existed, "appended": []})
     record["appended"].append(chunk)
     return [f"added {len(missing)} line(s) to .gitignore"]
+
+
+def _write_skills(root: Path, manifest: dict[str, Any], *, upgrade: bool) -> list[str]:
+    """Write each skill file that is missing; with `upgrade`, also replace each one that
+    still holds what init recorded writing. One the user changed is kept, and said."""
+    written, kept = 0, []
+    for path, text in skill_files(_config(root)["epic_store"].get("mode", "file")).items():
+        file = root / path
+        current = _read(file)
+        if current == text.encode():
+            continue
+        if current is not None:
+            if not upgrade:
+                continue
+            if manifest["files"].get(path) != digest(current):
+                kept.append(f"kept {path}: it changed since middle init wrote it")
+                continue
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text, encoding="utf-8")
+        written += 1
+    verb = "refreshed" if upgrade else "wrote"
+    done = [f"{verb} {written} skill file(s) under {' and '.join(ROOTS)}"] if written else []
+    return done + kept
 
 
 def _missing_ignores(root: Path) -> list[str]:
