@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         set_rate_limit,
     )
     from middle.store.reads import (
+        Readable,
         active_rate_limit,
         current_step,
         get_rate_limit,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         list_rate_limits,
         list_workflows,
         load_checkpoints,
+        open_reader,
         utcnow,
     )
     from middle.store.records import (
@@ -127,6 +129,8 @@ if TYPE_CHECKING:
 _SUBMODULE: dict[str, str] = {
     **dict.fromkeys(
         (
+            "Readable",
+            "open_reader",
             "active_rate_limit",
             "current_step",
             "get_rate_limit",
@@ -249,6 +253,7 @@ __all__ = [
     "TERMINAL_STATES",
     "WORKFLOW_KINDS",
     "WORKFLOW_STATES",
+    "Readable",
     "Row",
     "SlotsBusy",
     "active_rate_limit",
@@ -299,6 +304,7 @@ __all__ = [
     "merge_workflow_meta",
     "migrate",
     "open_db",
+    "open_reader",
     "patient",
     "recent_events",
     "recent_hook_deliveries",
