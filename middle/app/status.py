@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from middle.engine.runs import Runs
 from middle.errors import EpicError, MiddleError
 from middle.store import TERMINAL_STATES, current_step, last_event, list_workflows, load_checkpoints
 
@@ -26,7 +25,7 @@ def workflow_summaries(db: Readable) -> list[dict[str, Any]]:
         step = current_step(db, row["id"]) or {}
         event = last_event(db, row["id"]) or {}
         created = datetime.fromisoformat(row["created_at"])
-        meta = Runs.meta(row)
+        meta = json.loads(row["meta_json"] or "{}")  # as Runs.meta reads it, without the engine
         summaries.append(
             {
                 "id": row["id"],
@@ -133,11 +132,12 @@ def blocked_epics(repo: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
     """The repo's Epics that wait on open blockers, with those blockers; and, one line
     each, the Epics that cannot be read (status names them and goes on with the rest)."""
     from middle.app.repo import resolve_repo
-    from middle.app.runtime import Runtime
     from middle.system import git
 
     try:
         root = git.repo_root(resolve_repo(repo))
+        from middle.app.runtime import Runtime  # only inside a repository
+
         store = Runtime(root).issues
         refs = store.all_refs()
     except MiddleError:
@@ -230,11 +230,13 @@ def api_quota(repo: str) -> str | None:
     """The API quota `repo`'s issue store spends (GitHub's, for the user's `gh` login, in
     GitHub mode); None for a store that spends none, or outside a repo."""
     from middle.app.repo import resolve_repo
-    from middle.app.runtime import Runtime
     from middle.system import git
 
     try:
-        runtime = Runtime(git.repo_root(resolve_repo(repo)))
+        root = git.repo_root(resolve_repo(repo))
+        from middle.app.runtime import Runtime  # only inside a repository
+
+        runtime = Runtime(root)
     except MiddleError:
         return None  # outside a repository: no store to ask
     mode = runtime.config["epic_store"].get("mode", "file")
