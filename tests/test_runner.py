@@ -27,9 +27,8 @@ from middle.errors import (
     WorkflowChangedError,
     WorkflowError,
 )
-from middle.store import create_workflow_record, database_file, get_workflow
+from middle.store import create_workflow_record, database_file, get_workflow, load_checkpoints
 from middle.store.base import PatientConnection
-from middle.store.checkpoints import load_checkpoints
 from middle.store.records import request_cancel
 from middle.testing import StepHarness
 from tests.write_lock import write_lock_held

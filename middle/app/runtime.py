@@ -17,19 +17,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from middle.app.home import open_home_db
 from middle.config import load_config, middle_home
 from middle.engine.runs import Runs
 from middle.errors import NothingParkedError, UnknownWorkflowError
 from middle.issues import BUILTIN_ISSUE_STORES, IssueStore
-from middle.store import Row, SlotsBusy, claim_slot_at_launch
 from middle.system.tmux import Tmux
 
 if TYPE_CHECKING:  # the runner's side loads when a command runs something (see `runner`)
+    from sqlite_utils import Database
+
     from middle.engine import Registry, Runner, RunResult
     from middle.steps.services import Progress, Services
+    from middle.store import Row, SlotsBusy
 
 WORKFLOW = "implementation"
 PARKED_STATES = ("waiting-human", "rate-limited")
@@ -145,6 +145,8 @@ def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:
     the run stays parked, marked queued, with its signal delivered for later."""
     if kind not in LAUNCHING_SIGNALS:
         return None  # an approval or a PR's end launches nothing
+    from middle.store import claim_slot_at_launch
+
     adapter = str(Runs.input(row)["adapter"])
     return claim_slot_at_launch(runner.db, row["id"], adapter, runner.services.config)
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
-from middle.app.runtime import Runtime
-from middle.engine.runs import Runs
 from middle.errors import EpicError, MiddleError
-from middle.issues.base import IssueStore
 from middle.store import TERMINAL_STATES, current_step, last_event, list_workflows, load_checkpoints
 
+if TYPE_CHECKING:  # the issue stores (and the runtime) load when status asks one
+    from middle.issues.base import IssueStore
+    from middle.store import Readable
 
-def workflow_summaries(db: Database) -> list[dict[str, Any]]:
+
+def workflow_summaries(db: Readable) -> list[dict[str, Any]]:
     """Every workflow, oldest first, with its current step, its last event and, while it
     is live, the blockers of its Epic that are still open."""
     now = datetime.now(UTC)
@@ -26,7 +25,7 @@ def workflow_summaries(db: Database) -> list[dict[str, Any]]:
         step = current_step(db, row["id"]) or {}
         event = last_event(db, row["id"]) or {}
         created = datetime.fromisoformat(row["created_at"])
-        meta = Runs.meta(row)
+        meta = json.loads(row["meta_json"] or "{}")  # as Runs.meta reads it, without the engine
         summaries.append(
             {
                 "id": row["id"],
@@ -63,7 +62,7 @@ PARKED = ("waiting-human", "rate-limited")
 WAITING = "waiting-human"
 
 
-def park_of(db: Database, row: dict[str, Any]) -> dict[str, Any]:
+def park_of(db: Readable, row: dict[str, Any]) -> dict[str, Any]:
     """Why a parked run waits: reason, message and (for a question) the question. The one
     reader of a park, for status and the dashboard alike."""
     if row["state"] not in PARKED:
@@ -90,7 +89,7 @@ def waiting_for(park: dict[str, Any]) -> str | None:
     return None
 
 
-def _last_message(db: Database, workflow_id: str) -> str | None:
+def _last_message(db: Readable, workflow_id: str) -> str | None:
     """What the agent said last, from its newest finished turn."""
     turns = [
         cp
@@ -113,6 +112,8 @@ class _BlockerCache:
     def of(self, row: dict[str, Any]) -> list[str] | None:
         repo = row["repo"]
         if repo not in self.stores:
+            from middle.app.runtime import Runtime
+
             try:
                 root = Path(repo)
                 self.stores[repo] = Runtime(root).issues
@@ -135,6 +136,8 @@ def blocked_epics(repo: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
 
     try:
         root = git.repo_root(resolve_repo(repo))
+        from middle.app.runtime import Runtime  # only inside a repository
+
         store = Runtime(root).issues
         refs = store.all_refs()
     except MiddleError:
@@ -171,7 +174,7 @@ def config_problem(repo: str) -> tuple[str, str] | None:
     return None
 
 
-def broken_configs(db: Database) -> dict[str, str]:
+def broken_configs(db: Readable) -> dict[str, str]:
     """Repos with live workflows whose merged config cannot be read, and why: poll, serve
     and the watchdog skip their runs until it is fixed."""
     from middle.config import load_config, middle_home
@@ -185,7 +188,7 @@ def broken_configs(db: Database) -> dict[str, str]:
     return broken
 
 
-def _resumed_by(db: Database, workflow_id: str) -> str | None:
+def _resumed_by(db: Readable, workflow_id: str) -> str | None:
     """Whose signal last resumed the run: "answer by @dana", "approve by @carol"."""
     for checkpoint in reversed(load_checkpoints(db, workflow_id)):
         if checkpoint["name"].partition("#")[0] == "wait-for-resume" and checkpoint["output_json"]:
@@ -230,7 +233,10 @@ def api_quota(repo: str) -> str | None:
     from middle.system import git
 
     try:
-        runtime = Runtime(git.repo_root(resolve_repo(repo)))
+        root = git.repo_root(resolve_repo(repo))
+        from middle.app.runtime import Runtime  # only inside a repository
+
+        runtime = Runtime(root)
     except MiddleError:
         return None  # outside a repository: no store to ask
     mode = runtime.config["epic_store"].get("mode", "file")

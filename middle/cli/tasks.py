@@ -37,7 +37,7 @@ def escape(text: str) -> str:
 @middle_task(help={"json": "print machine-readable JSON instead of a table"})
 def status(c: Context, json_: bool = False) -> None:
     """Show the state of every workflow."""
-    from middle.app.home import open_home_db
+    from middle.app.home import read_home_db
     from middle.app.status import (
         api_quota,
         blocked_epics,
@@ -47,7 +47,7 @@ def status(c: Context, json_: bool = False) -> None:
     )
     from middle.store import active_rate_limit, list_rate_limits
 
-    db = open_home_db()
+    db = read_home_db()
     summaries = workflow_summaries(db)
     broken = broken_configs(db)
     here = config_problem(".")

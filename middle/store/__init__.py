@@ -2,118 +2,259 @@
 
 Callers outside the store import from here, never from a submodule: this list is the
 store's whole API. Run rows are read and changed through the engine's `Runs`; the rest
-(rate limits, slots, repo settings, the read views and transfer) is used as is."""
+(rate limits, slots, repo settings, the read views and transfer) is used as is.
 
-from middle.store.base import (
-    database_file,
-    iso,
-    patient,
-    utcnow,
-    write_transaction,
-)
-from middle.store.checkpoints import (
-    begin_attempt,
-    claim_compensation,
-    complete_step,
-    current_step,
-    fail_step,
-    finish_compensation,
-    load_checkpoints,
-    record_attempt_error,
-    record_completed,
-)
-from middle.store.db import (
-    database_files,
-    disk_full,
-    integrity_check,
-    is_disk_full,
-    open_db,
-    store_fault,
-)
-from middle.store.migrations import (
-    LATEST_VERSION,
-    migrate,
-    schema_version,
-)
-from middle.store.rate_limits import (
-    active_rate_limit,
-    get_rate_limit,
-    list_rate_limits,
-    set_rate_limit,
-)
-from middle.store.records import (
-    Row,
-    cancel_requested,
-    create_workflow_record,
-    encode_event_payload,
-    find_live_implementation,
-    get_workflow,
-    insert_idempotent,
-    last_event,
-    last_hook_at,
-    list_workflows,
-    live_session_owner,
-    merge_workflow_meta,
-    record_event,
-    record_pull_request,
-    request_cancel,
-    run_requests,
-    transition_workflow,
-    turn_timed_out,
-    update_workflow,
-)
-from middle.store.repos import (
-    list_repo_settings,
-    merge_repo_settings,
-    register_repo,
-    registered_repos,
-    repo_settings,
-)
-from middle.store.retention import archive_runs, prune_events
-from middle.store.schema import (
-    EVENT_PAYLOAD_MAX_BYTES,
-    LIVE_STATES,
-    STEP_STATUSES,
-    TERMINAL_STATES,
-    WORKFLOW_KINDS,
-    WORKFLOW_STATES,
-)
-from middle.store.signals import (
-    arm_signal,
-    consume_signal,
-    deliver_signal,
-    delivered_signals,
-    get_signal,
-)
-from middle.store.slots import (
-    QUEUED,
-    SlotsBusy,
-    busy_scope,
-    claim_slot,
-    claim_slot_at_launch,
-    slot_holders,
-)
-from middle.store.transfer import (
-    RUN_TABLES,
-    event_uid,
-    export_run_rows,
-    import_run_rows,
-    run_row_counts,
-)
-from middle.store.views import (
-    change_marker,
-    counts_by_state,
-    distinct_values,
-    events_after,
-    last_event_id,
-    live_counts_by_repo,
-    recent_events,
-    recent_hook_deliveries,
-    runs_in_states,
-    runs_page,
-    slots_in_use,
-    step_totals,
-)
+The names load on first use (each from its own submodule), so a command that reads a
+little (`middle status`) does not pay for sqlite-utils and tenacity."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from middle.store.base import (
+        database_file,
+        patient,
+        write_transaction,
+    )
+    from middle.store.checkpoints import (
+        begin_attempt,
+        claim_compensation,
+        complete_step,
+        fail_step,
+        finish_compensation,
+        record_attempt_error,
+        record_completed,
+    )
+    from middle.store.db import (
+        database_files,
+        disk_full,
+        integrity_check,
+        is_disk_full,
+        open_db,
+        store_fault,
+    )
+    from middle.store.migrations import (
+        LATEST_VERSION,
+        migrate,
+        schema_version,
+    )
+    from middle.store.rate_limits import (
+        set_rate_limit,
+    )
+    from middle.store.reads import (
+        Readable,
+        active_rate_limit,
+        current_step,
+        get_rate_limit,
+        iso,
+        last_event,
+        list_rate_limits,
+        list_workflows,
+        load_checkpoints,
+        open_reader,
+        utcnow,
+    )
+    from middle.store.records import (
+        Row,
+        cancel_requested,
+        create_workflow_record,
+        encode_event_payload,
+        find_live_implementation,
+        get_workflow,
+        insert_idempotent,
+        last_hook_at,
+        live_session_owner,
+        merge_workflow_meta,
+        record_event,
+        record_pull_request,
+        request_cancel,
+        run_requests,
+        transition_workflow,
+        turn_timed_out,
+        update_workflow,
+    )
+    from middle.store.repos import (
+        list_repo_settings,
+        merge_repo_settings,
+        register_repo,
+        registered_repos,
+        repo_settings,
+    )
+    from middle.store.retention import archive_runs, prune_events
+    from middle.store.schema import (
+        EVENT_PAYLOAD_MAX_BYTES,
+        LIVE_STATES,
+        STEP_STATUSES,
+        TERMINAL_STATES,
+        WORKFLOW_KINDS,
+        WORKFLOW_STATES,
+    )
+    from middle.store.signals import (
+        arm_signal,
+        consume_signal,
+        deliver_signal,
+        delivered_signals,
+        get_signal,
+    )
+    from middle.store.slots import (
+        QUEUED,
+        SlotsBusy,
+        busy_scope,
+        claim_slot,
+        claim_slot_at_launch,
+        slot_holders,
+    )
+    from middle.store.transfer import (
+        RUN_TABLES,
+        event_uid,
+        export_run_rows,
+        import_run_rows,
+        run_row_counts,
+    )
+    from middle.store.views import (
+        change_marker,
+        counts_by_state,
+        distinct_values,
+        events_after,
+        last_event_id,
+        live_counts_by_repo,
+        recent_events,
+        recent_hook_deliveries,
+        runs_in_states,
+        runs_page,
+        slots_in_use,
+        step_totals,
+    )
+
+# Public name -> the submodule of middle.store that defines it.
+_SUBMODULE: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "Readable",
+            "open_reader",
+            "active_rate_limit",
+            "current_step",
+            "get_rate_limit",
+            "iso",
+            "last_event",
+            "list_rate_limits",
+            "list_workflows",
+            "load_checkpoints",
+            "utcnow",
+        ),
+        "reads",
+    ),
+    **dict.fromkeys(("database_file", "patient", "write_transaction"), "base"),
+    **dict.fromkeys(
+        (
+            "begin_attempt",
+            "claim_compensation",
+            "complete_step",
+            "fail_step",
+            "finish_compensation",
+            "record_attempt_error",
+            "record_completed",
+        ),
+        "checkpoints",
+    ),
+    **dict.fromkeys(
+        (
+            "database_files",
+            "disk_full",
+            "integrity_check",
+            "is_disk_full",
+            "open_db",
+            "store_fault",
+        ),
+        "db",
+    ),
+    **dict.fromkeys(("LATEST_VERSION", "migrate", "schema_version"), "migrations"),
+    **dict.fromkeys(("set_rate_limit",), "rate_limits"),
+    **dict.fromkeys(
+        (
+            "Row",
+            "cancel_requested",
+            "create_workflow_record",
+            "encode_event_payload",
+            "find_live_implementation",
+            "get_workflow",
+            "insert_idempotent",
+            "last_hook_at",
+            "live_session_owner",
+            "merge_workflow_meta",
+            "record_event",
+            "record_pull_request",
+            "request_cancel",
+            "run_requests",
+            "transition_workflow",
+            "turn_timed_out",
+            "update_workflow",
+        ),
+        "records",
+    ),
+    **dict.fromkeys(
+        (
+            "list_repo_settings",
+            "merge_repo_settings",
+            "register_repo",
+            "registered_repos",
+            "repo_settings",
+        ),
+        "repos",
+    ),
+    **dict.fromkeys(("archive_runs", "prune_events"), "retention"),
+    **dict.fromkeys(
+        (
+            "EVENT_PAYLOAD_MAX_BYTES",
+            "LIVE_STATES",
+            "STEP_STATUSES",
+            "TERMINAL_STATES",
+            "WORKFLOW_KINDS",
+            "WORKFLOW_STATES",
+        ),
+        "schema",
+    ),
+    **dict.fromkeys(
+        ("arm_signal", "consume_signal", "deliver_signal", "delivered_signals", "get_signal"),
+        "signals",
+    ),
+    **dict.fromkeys(
+        ("QUEUED", "SlotsBusy", "busy_scope", "claim_slot", "claim_slot_at_launch", "slot_holders"),
+        "slots",
+    ),
+    **dict.fromkeys(
+        ("RUN_TABLES", "event_uid", "export_run_rows", "import_run_rows", "run_row_counts"),
+        "transfer",
+    ),
+    **dict.fromkeys(
+        (
+            "change_marker",
+            "counts_by_state",
+            "distinct_values",
+            "events_after",
+            "last_event_id",
+            "live_counts_by_repo",
+            "recent_events",
+            "recent_hook_deliveries",
+            "runs_in_states",
+            "runs_page",
+            "slots_in_use",
+            "step_totals",
+        ),
+        "views",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULE:
+        value = getattr(import_module(f"middle.store.{_SUBMODULE[name]}"), name)
+        globals()[name] = value  # the next lookup is a plain attribute
+        return value
+    raise AttributeError(f"module 'middle.store' has no attribute {name!r}")
+
 
 __all__ = [
     "EVENT_PAYLOAD_MAX_BYTES",
@@ -125,6 +266,7 @@ __all__ = [
     "TERMINAL_STATES",
     "WORKFLOW_KINDS",
     "WORKFLOW_STATES",
+    "Readable",
     "Row",
     "SlotsBusy",
     "active_rate_limit",
@@ -176,6 +318,7 @@ __all__ = [
     "merge_workflow_meta",
     "migrate",
     "open_db",
+    "open_reader",
     "patient",
     "prune_events",
     "recent_events",

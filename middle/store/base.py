@@ -7,7 +7,6 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,16 +101,6 @@ def write_transaction(db: Database) -> Iterator[Database]:
             db.conn.execute("ROLLBACK")
         raise
     db.conn.execute("COMMIT")
-
-
-def utcnow() -> str:
-    """Now, as the ISO 8601 UTC text every timestamp column holds (sorts as it reads)."""
-    return iso(datetime.now(UTC))
-
-
-def iso(moment: datetime) -> str:
-    """`moment` (timezone-aware) as timestamp-column text: `2026-11-27T06:05:21.123456Z`."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def database_file(db: Database) -> Path:

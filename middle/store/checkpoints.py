@@ -6,17 +6,10 @@ terminal failure or a cancel, completed ones move `compensating` → `compensate
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlite_utils import Database
 
-from middle.store.base import utcnow
-from middle.store.records import Row, insert_idempotent
-
-
-def load_checkpoints(db: Database, workflow_id: str) -> list[Row]:
-    """Every checkpoint of the run, in the order the steps ran."""
-    return list(db.table("steps").rows_where("workflow_id = ?", [workflow_id], order_by="position"))
+from middle.store.reads import utcnow
+from middle.store.records import insert_idempotent
 
 
 def begin_attempt(db: Database, workflow_id: str, name: str, position: int) -> int:
@@ -108,13 +101,3 @@ def finish_compensation(db: Database, workflow_id: str, name: str, error: str | 
         "WHERE workflow_id = ? AND name = ?",
         [status, error, utcnow(), workflow_id, name],
     )
-
-
-def current_step(db: Database, workflow_id: str) -> Row | None:
-    """The checkpoint furthest along, which is the step running now or the last one run."""
-    rows: list[Any] = list(
-        db.table("steps").rows_where(
-            "workflow_id = ?", [workflow_id], order_by="position DESC", limit=1
-        )
-    )
-    return rows[0] if rows else None

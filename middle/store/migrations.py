@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
-
-from middle.store.base import utcnow, write_transaction
-from middle.store.records import insert_idempotent
 from middle.store.schema import (
     EVENT_PAYLOAD_MAX_BYTES,
     STEP_STATUSES,
@@ -22,6 +19,9 @@ from middle.store.schema import (
     WORKFLOW_KINDS,
     WORKFLOW_STATES,
 )
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
@@ -227,6 +227,11 @@ def migrate(db: Database) -> list[int]:
     """
     if schema_version(db) >= LATEST_VERSION:
         return []
+    # Here, not at the top: the read path (`reads.py`) needs LATEST_VERSION without these.
+    from middle.store.base import write_transaction
+    from middle.store.reads import utcnow
+    from middle.store.records import insert_idempotent
+
     applied = []
     with write_transaction(db):
         db.execute(_CREATE_SCHEMA_VERSION)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from sqlite_utils import Database
-from sqlite_utils.db import NotFoundError
 
-from middle.store.base import utcnow
-from middle.store.records import Row, insert_idempotent
+from middle.store.reads import utcnow
+from middle.store.records import insert_idempotent
 
 
 def set_rate_limit(
@@ -26,25 +25,3 @@ def set_rate_limit(
             "WHERE adapter = ?",
             [status, reset_at, source, row["updated_at"], adapter],
         )
-
-
-def get_rate_limit(db: Database, adapter: str) -> Row | None:
-    try:
-        row: Row = db.table("rate_limit_state").get(adapter)
-    except NotFoundError:
-        return None
-    return row
-
-
-def active_rate_limit(db: Database, adapter: str) -> Row | None:
-    """The adapter's limit if it is still in force now, else None."""
-    row = get_rate_limit(db, adapter)
-    if row is None or row["status"] != "limited":
-        return None
-    if row["reset_at"] is not None and row["reset_at"] <= utcnow():
-        return None
-    return row
-
-
-def list_rate_limits(db: Database) -> list[Row]:
-    return list(db.table("rate_limit_state").rows_where(order_by="adapter"))

@@ -25,7 +25,7 @@ from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError, quote_identifier
 
 from middle.errors import AlreadyInFlight, StoreError, UnknownWorkflowError
-from middle.store.base import utcnow
+from middle.store.reads import list_workflows, utcnow
 from middle.store.schema import EVENT_PAYLOAD_MAX_BYTES, TERMINAL_STATES
 
 Row = dict[str, Any]
@@ -145,37 +145,6 @@ def get_workflow(db: Database, workflow_id: str) -> Row:
     return row
 
 
-def list_workflows(
-    db: Database,
-    *,
-    state: str | Iterable[str] | None = None,
-    repo: str | None = None,
-    epic_ref: str | None = None,
-    kind: str | None = None,
-    live: bool | None = None,
-) -> list[Row]:
-    """Workflows matching every filter given, oldest first.
-
-    `live=True` keeps the non-terminal ones, `live=False` the terminal ones.
-    """
-    clauses: list[str] = []
-    params: list[Any] = []
-    if state is not None:
-        states = [state] if isinstance(state, str) else list(state)
-        clauses.append(f"state IN ({', '.join('?' for _ in states)})")
-        params.extend(states)
-    for column, value in (("repo", repo), ("epic_ref", epic_ref), ("kind", kind)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if live is not None:
-        negate = "NOT " if live else ""
-        clauses.append(f"state {negate}IN ({', '.join('?' for _ in TERMINAL_STATES)})")
-        params.extend(TERMINAL_STATES)
-    where = " AND ".join(clauses) or None
-    return list(db["workflows"].rows_where(where, params, order_by="created_at, id"))
-
-
 def update_workflow(db: Database, workflow_id: str, **columns: Any) -> None:
     """Set the named columns and bump `updated_at`; `UnknownWorkflowError` if no such row.
 
@@ -254,14 +223,6 @@ def run_requests(db: Database, workflow_id: str) -> tuple[bool, str | None]:
     if row is None:
         return False, None
     return row[0] is not None, None if row[1] is None else str(row[1])
-
-
-def last_event(db: Database, workflow_id: str) -> Row | None:
-    """The run's newest event."""
-    rows = list(
-        db.table("events").rows_where("workflow_id = ?", [workflow_id], order_by="id DESC", limit=1)
-    )
-    return rows[0] if rows else None
 
 
 def turn_timed_out(db: Database, workflow_id: str) -> float | None:

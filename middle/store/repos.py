@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from middle.store.base import utcnow
+from middle.store.reads import utcnow
 from middle.store.records import Row, insert_idempotent
 
 

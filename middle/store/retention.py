@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from middle.store.base import utcnow, write_transaction
+from middle.store.base import write_transaction
+from middle.store.reads import utcnow
 from middle.store.schema import TERMINAL_STATES
 
 _FINISHED = f"SELECT id FROM workflows WHERE state IN ({', '.join('?' * len(TERMINAL_STATES))})"

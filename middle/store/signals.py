@@ -13,7 +13,7 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
-from middle.store.base import utcnow
+from middle.store.reads import utcnow
 from middle.store.records import Row, insert_idempotent
 
 

@@ -1,0 +1,59 @@
+"""Issue 24 item 2: `middle status` and `middle --help` start without the heavy modules.
+
+The real CLI runs in a subprocess through a tiny wrapper that prints `sys.modules` at exit.
+Seen red: before the store's lazy face and its plain-sqlite3 read path, `status` loaded
+sqlite_utils and tenacity (through `open_home_db`) even for a home with one ended run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from middle.store import create_workflow_record, open_db, transition_workflow
+
+# What neither command may load: the writers' library and its retry controller, the
+# plugin manager, and the dashboard's web stack.
+FORBIDDEN = (
+    "sqlite_utils",
+    "tenacity",
+    "pluggy",
+    "starlette",
+    "uvicorn",
+    "jinja2",
+    "sse_starlette",
+)
+
+WRAPPER = """
+import json, runpy, sys
+sys.argv = ["middle", *sys.argv[1:]]
+try:
+    runpy.run_module("middle", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def loaded_after(args: list[str], cwd: Path) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", WRAPPER, *args], cwd=cwd, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+def test_status_and_help_keep_the_heavy_modules_out(home: Path, tmp_path: Path) -> None:
+    db = open_db(home / "db.sqlite3")
+    create_workflow_record(
+        db, id="wf-1", kind="implementation", repo="/src/app", epic_ref="108", adapter="claude"
+    )
+    transition_workflow(db, "wf-1", "completed", leaving="pending")
+    status = loaded_after(["status"], tmp_path)
+    assert "middle.app.status" in status  # the command ran
+    assert [m for m in FORBIDDEN if m in status] == []
+    shown = loaded_after(["--help"], tmp_path)
+    assert [m for m in (*FORBIDDEN, "rich", "middle.app", "middle.store") if m in shown] == []
