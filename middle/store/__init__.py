@@ -28,7 +28,6 @@ if TYPE_CHECKING:
         record_completed,
     )
     from middle.store.db import (
-        database_files,
         disk_full,
         integrity_check,
         is_disk_full,
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
         Readable,
         active_rate_limit,
         current_step,
+        database_files,
         get_rate_limit,
         iso,
         last_event,
@@ -133,6 +133,7 @@ _SUBMODULE: dict[str, str] = {
     **dict.fromkeys(
         (
             "Readable",
+            "database_files",
             "open_reader",
             "active_rate_limit",
             "current_step",
@@ -161,7 +162,6 @@ _SUBMODULE: dict[str, str] = {
     ),
     **dict.fromkeys(
         (
-            "database_files",
             "disk_full",
             "integrity_check",
             "is_disk_full",

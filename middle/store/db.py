@@ -20,6 +20,7 @@ from middle.checks import make_private, unwritable
 from middle.errors import ConfigError, DiskFullError, StoreError
 from middle.store.base import PatientConnection
 from middle.store.migrations import migrate
+from middle.store.reads import database_files
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -70,12 +71,6 @@ def open_db(path: str | Path) -> Database:
             )
         ) from exc
     return db
-
-
-def database_files(path: Path) -> list[Path]:
-    """The database file and, while they exist, its `-wal` and `-shm`."""
-    files = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
-    return [path, *(file for file in files if file.exists())]
 
 
 def store_fault(path: Path, exc: BaseException) -> StoreError | None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from middle.checks import make_private
 from middle.store.schema import TERMINAL_STATES
 
 Row = dict[str, Any]
@@ -32,12 +33,20 @@ class Readable(Protocol):
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> sqlite3.Cursor: ...
 
 
+def database_files(path: Path) -> list[Path]:
+    """The database file and, while they exist, its `-wal` and `-shm`."""
+    files = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    return [path, *(file for file in files if file.exists())]
+
+
 def open_reader(path: Path, latest: int) -> sqlite3.Connection | None:
     """A connection to read the database at `path`, or None when there is none yet or it
     is not at schema version `latest` (`LATEST_VERSION`): the caller then opens it with
     `open_db`, which creates and migrates it."""
     if not path.exists():
         return None
+    for file in database_files(path):  # it holds session tokens: private, as open_db keeps it
+        make_private(file)
     conn = sqlite3.connect(path, timeout=10, isolation_level=None)
     try:
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
