@@ -71,6 +71,7 @@ def measure(cli: str, count: int, bin_dir: Path) -> dict[str, Any]:
         watcher.start()
         to_accepted, cli_start, own_start, stop_to_park = [], [], [], []
         before_launch, ready_to_accepted = [], []
+        missed = 0
         for ref in refs:
             began = time.time()
             done = subprocess.run(
@@ -90,7 +91,10 @@ def measure(cli: str, count: int, bin_dir: Path) -> dict[str, Any]:
             before_launch.append((events["agent.launched"] - began) * 1000)
             ready_to_accepted.append((accepted - events["agent.ready"]) * 1000)
             stops = [t for p, t in watcher.seen.items() if f"issue-{ref}" in str(p)]
-            stop_to_park.append((events["workflow.parked"] - max(stops)) * 1000)
+            if stops:  # the watcher can miss a hook middle drained first, on a busy machine
+                stop_to_park.append((events["workflow.parked"] - max(stops)) * 1000)
+            else:
+                missed += 1
         watcher.done.set()
     return {
         "implement_to_prompt_accepted_ms": summary(to_accepted),
@@ -98,7 +102,8 @@ def measure(cli: str, count: int, bin_dir: Path) -> dict[str, Any]:
         "middle_share_of_implement_to_accepted_ms": summary(own_start),
         "of_which_start_to_launch_ms": summary(before_launch),
         "of_which_ready_to_accepted_ms": summary(ready_to_accepted),
-        "turn_end_to_parked_ms": summary(stop_to_park),
+        "turn_end_to_parked_ms": summary(stop_to_park) if stop_to_park else None,
+        "turn_ends_missed": missed,
     }
 
 
