@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import urllib.error
 import urllib.request
@@ -347,3 +348,30 @@ def test_a_file_turn_with_no_working_directory_or_for_codex_is_a_400() -> None:
         assert "'notes.txt'" in json.loads(data)["error"]["message"]
         status, _, data = post(server, "/v1/responses", codex_request([codex_user("x")]))
         assert status == 400 and "write" in json.loads(data)["error"]["message"]
+
+
+def test_requests_records_every_request_in_order_with_its_decoded_body() -> None:
+    """What the real-agent tests read a CLI's skill listing from, a gzipped body decoded.
+    Seen red: with the POST handler's append removed, `requests` held only the HEAD."""
+    body = codex_request([codex_user("Do it")], instructions="You are Codex.")
+    with ModelServer([{"say": "only"}]) as server:
+        head = urllib.request.Request(server.url + "/", method="HEAD")
+        with urllib.request.urlopen(head, timeout=10) as response:
+            assert response.status == 200
+        claude_turn(server, [claude_user("Do it")])
+        zipped = urllib.request.Request(
+            server.url + "/v1/responses",
+            data=gzip.compress(json.dumps(body).encode()),
+            method="POST",
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+        with urllib.request.urlopen(zipped, timeout=10) as response:
+            assert response.status == 200
+    methods = [(r["method"], r["path"]) for r in server.requests]
+    assert methods == [
+        ("HEAD", "/"),
+        ("POST", "/v1/messages?beta=true"),
+        ("POST", "/v1/responses"),
+    ]
+    assert server.requests[1]["body"]["messages"] == [claude_user("Do it")]
+    assert server.requests[2]["body"] == body
