@@ -30,6 +30,9 @@ def test_the_quick_benchmark_suite_runs_and_reports() -> None:
     assert by_name["hook-channel"]["lost"] == 0 and by_name["hook-channel"]["duplicated"] == 0
     assert by_name["scale"]["database_locked_errors"] == 0
     assert by_name["scale"]["hooks_recorded"] == by_name["scale"]["hooks_expected"]
+    startup = by_name["start-up"]["commands"]  # each paired with the floor, against its target
+    assert {"middle --help", "middle doctor"} <= set(startup)
+    assert all({"ratio", "target_ratio", "met"} <= set(row) for row in startup.values())
     real = by_name["real-agents"]
     if "skipped" not in real:  # the CLIs are installed (always so in CI)
         for cli in ("claude", "codex"):
