@@ -57,3 +57,22 @@ def test_status_and_help_keep_the_heavy_modules_out(home: Path, tmp_path: Path) 
     assert [m for m in FORBIDDEN if m in status] == []
     shown = loaded_after(["--help"], tmp_path)
     assert [m for m in (*FORBIDDEN, "rich", "middle.app", "middle.store") if m in shown] == []
+
+
+def test_status_in_a_repository_keeps_the_engine_out(home: Path, tmp_path: Path) -> None:
+    """Inside a file-mode repository `status` opens a `Runtime` for the repo's issue
+    store, which needs no engine: the run rows are read through the plain path. Seen red:
+    runtime.py imported `Runs` at the top, and with it the engine, sqlite-utils and
+    tenacity."""
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    db = open_db(home / "db.sqlite3")
+    create_workflow_record(
+        db, id="wf-1", kind="implementation", repo=str(repo), epic_ref="retry", adapter="claude"
+    )
+    transition_workflow(db, "wf-1", "completed", leaving="pending")
+    status = loaded_after(["status"], repo)
+    assert "middle.app.status" in status
+    # pluggy (2 ms) stays: the issues package marks its built-in stores' hook with it.
+    heavy = [m for m in FORBIDDEN if m != "pluggy"]
+    assert [m for m in (*heavy, "middle.engine") if m in status] == []

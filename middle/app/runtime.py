@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from middle.app.home import open_home_db
 from middle.config import load_config, middle_home
-from middle.engine.runs import Runs
 from middle.errors import NothingParkedError, UnknownWorkflowError
 from middle.issues import BUILTIN_ISSUE_STORES, IssueStore
 from middle.system.tmux import Tmux
@@ -28,6 +27,7 @@ if TYPE_CHECKING:  # the runner's side loads when a command runs something (see 
     from sqlite_utils import Database
 
     from middle.engine import Registry, Runner, RunResult
+    from middle.engine.runs import Runs
     from middle.steps.services import Progress, Services
     from middle.store import Row, SlotsBusy
 
@@ -68,6 +68,8 @@ class Runtime:
 
     @cached_property
     def runs(self) -> Runs:
+        from middle.engine.runs import Runs  # the engine loads only when a run is read
+
         return Runs(self.db)
 
     @cached_property
@@ -110,6 +112,8 @@ def runtime_of(row: Row) -> Runtime:
 
 def runner_of(row: Row, progress: Progress | None = None) -> Runner:
     """The runner to resume, signal or cancel an existing run with."""
+    from middle.engine.runs import Runs
+
     runtime = runtime_of(row)
     return runtime.runner(str(Runs.input(row)["adapter"]), progress)
 
@@ -145,6 +149,7 @@ def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:
     the run stays parked, marked queued, with its signal delivered for later."""
     if kind not in LAUNCHING_SIGNALS:
         return None  # an approval or a PR's end launches nothing
+    from middle.engine.runs import Runs
     from middle.store import claim_slot_at_launch
 
     adapter = str(Runs.input(row)["adapter"])
