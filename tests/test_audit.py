@@ -58,9 +58,7 @@ def test_an_issue_with_no_integration_criterion_is_flagged_unless_exempt() -> No
     criteria = ["`middle status` prints the table"]
     flagged = audit(criteria)
     assert not flagged.ok
-    assert [f.flags[0].rule for f in flagged.findings if f.criterion is None] == [
-        "no-integration"
-    ]
+    assert [f.flags[0].rule for f in flagged.findings if f.criterion is None] == ["no-integration"]
     assert audit(criteria, body="integration-exempt: docs only").ok
 
 
