@@ -416,6 +416,7 @@ from middle.cli.configure import config, update, version  # noqa: E402
 from middle.cli.dashboard import dashboard, pause, unpause  # noqa: E402
 from middle.cli.queue import auto_dispatch, recommend  # noqa: E402
 from middle.cli.service import poll, serve, service, start, stop, watchdog  # noqa: E402
+from middle.cli.verify import audit_issues  # noqa: E402
 
 ns = Collection(
     recommend,
@@ -448,4 +449,5 @@ ns = Collection(
     dashboard,
     pause,
     unpause,
+    audit_issues,
 )

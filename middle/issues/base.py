@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from middle.checks import Check
+from middle.errors import EpicError
 from middle.issues.epic_file import Criterion, Question, SubIssue
 
 if TYPE_CHECKING:
@@ -155,6 +156,20 @@ class IssueStore(Protocol):
         no resume signal has carried that answer yet (`middle answer` then refuses to
         write over it)."""
         return None
+
+    # -- the audit (issue 19) ------------------------------------------------------------
+
+    def acceptance_criteria(self, issue: Issue) -> list[str]:
+        """The issue's acceptance criteria as text, for `middle audit-issues`."""
+        return [criterion.text for criterion in issue.criteria]
+
+    def add_label(self, ref: str, label: str) -> None:
+        """Put `label` (`needs-design`) on the issue. By default the store cannot: the
+        error says what a person does instead."""
+        raise EpicError(
+            f"cannot add the {label} label to {ref!r} in {self.mode} mode; add it where "
+            f"the issue lives (an Epic file: `labels: [{label}]` in its meta block)"
+        )
 
     # -- blockers -----------------------------------------------------------------------
 

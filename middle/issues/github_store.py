@@ -122,6 +122,19 @@ class GitHubIssueStore(IssueStore):
             labels=tuple(labels),
         )
 
+    def acceptance_criteria(self, issue: Issue) -> list[str]:
+        """The body's criteria by the reference's rules, as a PR body's are read."""
+        from middle.verify.evidence import criteria_in_body
+
+        return criteria_in_body(issue.context)
+
+    def add_label(self, ref: str, label: str) -> None:
+        """Create the label if the repo lacks it (GitHub refuses an unknown one), then add it."""
+        description = "middle: the acceptance criteria need design before dispatch"
+        self.gh.run("label", "create", label, "--color", "d93f0b", "--description", description,
+                    "--force", "--repo", self.slug)  # fmt: skip
+        self.gh.run("issue", "edit", ref, "--repo", self.slug, "--add-label", label)
+
     def _parent(self, ref: str) -> dict[str, Any] | None:
         try:
             parent: dict[str, Any] = self.gh.api(f"repos/{self.slug}/issues/{ref}/parent")

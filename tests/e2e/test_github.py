@@ -662,3 +662,40 @@ def test_the_fake_answers_pr_checks_as_gh_does(sandbox: Sandbox, github: FakeGit
     assert gh("--json", "name").returncode == 0
     unknown = gh("--json", "name,isRequired")
     assert unknown.returncode == 1 and 'Unknown JSON field: "isRequired"' in unknown.stderr
+
+
+def test_audit_issues_flags_the_body_criteria_and_labels_needs_design(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    """Seen red: before `middle audit-issues` existed it was an unknown task (exit 1, no
+    table); before the fake knew `issue edit --add-label`, labelling failed."""
+    state = github.read()
+    vague = "## Acceptance criteria\n\n- [ ] Retries are fast\n- [x] It is robust\n"
+    clean = (
+        "## Acceptance criteria\n\n"
+        "- [ ] `middle poll` resumes the run; an e2e test drives the CLI\n"
+    )
+    state["issues"]["120"] = {"title": "Faster retries", "body": vague, "labels": []}
+    state["issues"]["121"] = {"title": "Poll resumes", "body": clean, "labels": []}
+    github.write(state)
+
+    as_json = sandbox.middle("audit-issues", "--issue", "120", "--json")
+    assert as_json.returncode == 1, as_json.stderr
+    found = json.loads(as_json.stdout)
+    assert [item["criterion"] for item in found] == ["Retries are fast", "It is robust", None]
+    assert [item["flags"][0]["rule"] for item in found] == ["unmeasured", "vague", "no-integration"]
+    assert "needs-design" not in github.read()["issues"]["120"]["labels"]  # not without --label
+
+    labelled = sandbox.middle("audit-issues", "--issue", "120", "--label")
+    assert labelled.returncode == 1, labelled.stderr
+    assert "labelled 120 needs-design" in labelled.stdout
+    assert github.read()["issues"]["120"]["labels"] == ["needs-design"]
+    assert github.read()["issues"]["120"]["body"] == vague  # the body is left alone
+
+    passed = sandbox.middle("audit-issues", "--issue", "121", "--label")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert github.read()["issues"]["121"]["labels"] == []  # nothing flagged, no label
+
+    missing = sandbox.middle("audit-issues", "--issue", "999")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "middle: no issue #999 in acme/webhooks"

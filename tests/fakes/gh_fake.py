@@ -360,7 +360,14 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         number = args[2]
         if number not in state["issues"]:
             fail(f"GraphQL: Could not resolve to an issue with the number of {number}.")
-        state["issues"][number]["body"] = stdin
+        label = option(args, "--add-label")
+        if label is not None:  # as GitHub: only a label the repository has
+            if label not in state.get("labels", {}):
+                fail(f"failed to update {HOST}/{repo}/issues/{number}: '{label}' not found")
+            labels = state["issues"][number].setdefault("labels", [])
+            labels += [] if label in labels else [label]
+        if option(args, "--body-file") == "-":
+            state["issues"][number]["body"] = stdin
         print(f"{HOST}/{repo}/issues/{number}")
         return None
     if args[:2] == ["issue", "comment"] and option(args, "--body-file") == "-":
