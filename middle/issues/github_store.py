@@ -41,7 +41,7 @@ from middle.issues.github_checks import (
     pending_too_long,
     required_checks,
 )
-from middle.issues.github_setup import check_gh, set_up_github
+from middle.issues.github_setup import LABELS, check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
 from middle.issues.labels import EPIC_LABEL
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, StateLocation
@@ -129,11 +129,22 @@ class GitHubIssueStore(IssueStore):
         return criteria_in_body(issue.context)
 
     def add_label(self, ref: str, label: str) -> None:
-        """Create the label if the repo lacks it (GitHub refuses an unknown one), then add it."""
-        description = "middle: the acceptance criteria need design before dispatch"
-        self.gh.run("label", "create", label, "--color", "d93f0b", "--description", description,
-                    "--force", "--repo", self.slug)  # fmt: skip
-        self.gh.run("issue", "edit", ref, "--repo", self.slug, "--add-label", label)
+        """Add `label` to the issue; a repo that lacks it (GitHub refuses an unknown label)
+        gets it first, as `init --github` makes it. A label the repo has keeps its colour
+        and description: a person may have chosen them."""
+        edit = ("issue", "edit", ref, "--repo", self.slug, "--add-label", label)
+        try:
+            self.gh.run(*edit)
+            return
+        except GitHubError as exc:
+            if f"'{label}' not found" not in str(exc):
+                raise
+        color, description = next(
+            ((c, d) for name, c, d in LABELS if name == label), ("ededed", "middle")
+        )
+        self.gh.run("label", "create", label, "--color", color, "--description", description,
+                    "--repo", self.slug)  # fmt: skip
+        self.gh.run(*edit)
 
     def _parent(self, ref: str) -> dict[str, Any] | None:
         try:

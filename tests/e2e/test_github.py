@@ -257,14 +257,20 @@ def test_doctor_checks_gh_login_in_github_mode(sandbox: Sandbox, github: FakeGit
 def test_init_creates_the_labels_middle_reads(sandbox: Sandbox, github: FakeGitHub) -> None:
     result = sandbox.middle("init")
     assert result.returncode == 0, result.stderr
-    # issue 13 adds the state issue's label, so init can create that issue
-    assert "created or updated 5 labels on acme/webhooks" in result.stdout
+    # issue 13 adds the state issue's label, so init can create that issue; issue 21 the
+    # labels that rank an Epic or hold an issue back (seen red: audit-issues --label made
+    # needs-design itself, with --force over a colour a person may have chosen)
+    assert "created or updated 9 labels on acme/webhooks" in result.stdout
     assert set(github.read()["labels"]) == {
         "approved",
         "agent:claude",
         "agent:codex",
         "agent:command",
         "agent-queue:state",
+        "epic",
+        "needs-design",
+        "blocked",
+        "wontfix",
     }
     # the Epics README is the file store's setup, so GitHub mode writes none
     assert not (sandbox.repo / "planning" / "epics" / "README.md").exists()

@@ -418,7 +418,12 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         return pr_checks(state, args)
     if args[:2] == ["run", "view"]:
         return run_view(state, args)
-    if args[:2] == ["label", "create"] and "--force" in args and option(args, "--repo") == repo:
+    if args[:2] == ["label", "create"] and option(args, "--repo") == repo:
+        if args[2] in state.get("labels", {}) and "--force" not in args:
+            fail(  # gh's own words; --force updates the colour and description instead
+                f'label with name "{args[2]}" already exists; use `--force` to update its '
+                "color and description"
+            )
         state.setdefault("labels", {})[args[2]] = {
             "color": option(args, "--color"),
             "description": option(args, "--description"),
