@@ -83,6 +83,7 @@ blocker = st.one_of(
     st.builds(Blocker, words.map(lambda w: f"`{w}`")),
 )
 adapter = st.sampled_from(["claude", "codex", "command"])
+TICK = "<!-- dispatcher-tick: 2026-05-14T09:20:00Z -->"
 placeholder = st.sampled_from(["- _none_", "- *nothing here*", "- _nothing_"])
 
 
@@ -172,7 +173,7 @@ def states(draw: st.DrawFn) -> StateIssue:
     return StateIssue(
         generated=draw(iso),
         run_id=draw(st.from_regex(r"[0-9a-f]{8}", fullmatch=True)),
-        interval=draw(st.sampled_from(["15m", "1h30m", "off"])),
+        interval=draw(st.sampled_from(["15m", "0m", "90m", "1h30m", "off"])),
         ready=ready,
         needs_human=needs,
         blocked=blocked,
@@ -182,13 +183,12 @@ def states(draw: st.DrawFn) -> StateIssue:
         slots=slots,
         placeholders=tuple(placeholders),
         ticks=tuple(
-            draw(
-                st.lists(
-                    st.tuples(
-                        st.integers(0, 6), st.just("<!-- dispatcher-tick: 2026-05-14T09:20:00Z -->")
-                    ),
-                    max_size=2,
-                ).map(sorted)
+            (at, line)
+            for at in sorted(draw(st.sets(st.integers(-1, 6), max_size=2)))
+            for line in draw(
+                st.lists(st.sampled_from([TICK, ""]), min_size=1, max_size=4).filter(
+                    lambda lines: TICK in lines
+                )
             )
         ),
         before=draw(st.sampled_from(["", "Notes kept by a person.\n\n", "x\n"])),
@@ -299,8 +299,8 @@ def test_the_dispatcher_rewrites_only_its_own_sections() -> None:
     assert updated.endswith("<!-- /AGENT-QUEUE-STATE -->\n\nFooter.\n")
     assert "- _no agents in flight_" in updated
     assert (
-        "- claude: UNKNOWN\n\n## Slot usage\n\n- claude: 0/2\n- total: 0/3\n- global: 0/4\n"
-        in updated
+        "- claude: UNKNOWN\n- codex: UNKNOWN\n- github: UNKNOWN\n\n## Slot usage\n\n"
+        "- claude: 0/2\n- total: 0/3\n- global: 0/4\n" in updated
     )
     after = parse(updated)
     before = parse(body)
@@ -344,7 +344,6 @@ def test_any_body_the_parser_accepts_renders_back_byte_for_byte(
 # (thejustinwalsh/middle, schemas/state-issue.v1.md and packages/state-issue/src/
 # parser.ts), restated here in our words; none of its code is in this project.
 
-TICK = "<!-- dispatcher-tick: 2026-05-14T09:20:00Z -->"
 OWNERS = "<!-- owners: recommender=full-body, dispatcher=in-flight,rate-limits,slot-usage -->"
 FIRST = "## Ready to dispatch"
 

@@ -33,6 +33,7 @@ from middle.state_issue import (
     render,
     resolve_blockers,
     validate,
+    v1_interval,
     with_dispatcher_sections,
 )
 from middle.state_issue.draft import EpicFacts, RunFacts, draft_plan
@@ -243,7 +244,7 @@ def write_state_issue(ctx: StepContext) -> dict[str, Any]:
         )
 
     state = without_held(resolve_blockers(plan, lookup, promote), _held(facts))
-    interval = str(services(ctx).config["recommender"]["interval"])
+    interval = v1_interval(str(services(ctx).config["recommender"]["interval"]))
     state = dataclasses.replace(
         state, generated=utcnow(), run_id=ctx.workflow_id[-8:], interval=interval
     )
