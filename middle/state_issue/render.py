@@ -5,8 +5,8 @@ Layout: the opening marker, the two metadata comments, a blank line, then each s
 tick lines that stood after it (ticks after the metadata come before the first section),
 each gap written as it was read, blank lines included; then the closing marker.
 Render writes the model as it is: v1 as the reference reads it comes from the values
-(`v1_interval`, `v1_rate_limits`), so that every body `parse` accepts renders back. `before` and `after` are
-written as they were read.
+(`v1_interval`, `v1_rate_limits`), so that every body `parse` accepts renders back.
+`before` and `after` are written as they were read.
 """
 
 from __future__ import annotations

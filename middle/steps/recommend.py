@@ -32,8 +32,8 @@ from middle.state_issue import (
     parse,
     render,
     resolve_blockers,
-    validate,
     v1_interval,
+    validate,
     with_dispatcher_sections,
 )
 from middle.state_issue.draft import EpicFacts, RunFacts, draft_plan
