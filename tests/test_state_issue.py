@@ -381,7 +381,8 @@ def test_ticks_where_the_reference_dispatcher_writes_them_are_read_and_kept(
 
 
 def test_blank_lines_between_sections_without_a_tick_are_still_refused() -> None:
-    """The leniency is for ticks only: an extra blank line alone would not render back."""
+    """The leniency is for ticks only. Seen red by mutation: with blank-only gaps read,
+    an extra blank line between sections was accepted."""
     with pytest.raises(StateIssueError, match="## Blocked"):
         parse(EXAMPLE.replace("\n\n## Blocked", "\n\n\n## Blocked", 1))
 
@@ -472,12 +473,15 @@ def test_rule_rate_limits_are_exactly_claude_codex_github(body: str) -> None:
 
 @each_body
 def test_rule_the_owners_line_is_the_fixed_one(body: str) -> None:
-    """Its parser compares the second metadata line with one constant."""
+    """Its parser compares the second metadata line with one constant. Seen red by
+    mutation: with other default owners, every body failed."""
     assert _inner(body)[1] == OWNERS
 
 
 @each_body
 def test_rule_seven_sections_in_order_and_nothing_before_them(body: str) -> None:
+    """Only blank lines (and ticks) may stand between the metadata and `## Ready to
+    dispatch`. Seen red by mutation: render writing a stray line there."""
     from middle.state_issue import SECTIONS
 
     assert list(_sections(body)) == list(SECTIONS)
@@ -486,7 +490,8 @@ def test_rule_seven_sections_in_order_and_nothing_before_them(body: str) -> None
 @each_body
 def test_rule_ready_rows_have_five_cells_and_counts_of_at_least_one(body: str) -> None:
     """Its parser splits a row on ` | `, wants 5 cells, and a rank and a sub-issue count
-    that are integers of at least 1 (or the one empty-state row)."""
+    that are integers of at least 1 (or the one empty-state row). Seen red by mutation:
+    render writing a sub-issue count of 0."""
     header, rule, *rows = _sections(body)["Ready to dispatch"]
     assert header == "| Rank | Epic | Adapter | Sub-issues | Reason |"
     assert rule == "| --- | --- | --- | --- | --- |"
@@ -504,7 +509,8 @@ def test_rule_ready_rows_have_five_cells_and_counts_of_at_least_one(body: str) -
 @each_body
 def test_rule_list_items_name_issue_numbers(body: str) -> None:
     """Needs human input, Blocked, In-flight and Excluded items start `- **#<digits>`
-    (GitHub mode), or the section is empty or italic placeholders."""
+    (GitHub mode), or the section is empty or italic placeholders. Seen red by mutation:
+    render writing `waits on` for `waiting on`."""
     patterns = {
         "Needs human input": r"- \*\*#(\d+) (.+?)\*\* — (.+) · (.+)",
         "Blocked": r"- \*\*#(\d+)\*\* waiting on (.+) · (.+)",
@@ -522,6 +528,7 @@ def test_rule_list_items_name_issue_numbers(body: str) -> None:
 
 @each_body
 def test_rule_slot_usage_lists_each_adapter_then_total_then_global(body: str) -> None:
+    """Seen red by mutation: render writing `- sum:` for `- total:`."""
     lines = _sections(body)["Slot usage"]
     assert len(lines) >= 2
     assert all(re.fullmatch(r"- (.+): (\d+)/(\d+)", line) for line in lines), lines
@@ -533,6 +540,7 @@ def test_rule_slot_usage_lists_each_adapter_then_total_then_global(body: str) ->
 
 @each_body
 def test_what_middle_writes_reads_back_byte_for_byte(body: str) -> None:
+    """Seen red by mutation: render ending each Rate limits line with a space."""
     assert render(parse(body)) == body
 
 
