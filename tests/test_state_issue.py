@@ -4,6 +4,7 @@ dispatcher's section updates that touch nothing else."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from middle.state_issue import (
     render,
     update_dispatcher_sections,
     validate,
+    with_dispatcher_sections,
 )
 from middle.state_issue.model import EXCLUDED_CATEGORIES, NEEDS_LABELS
 
@@ -81,6 +83,7 @@ blocker = st.one_of(
     st.builds(Blocker, words.map(lambda w: f"`{w}`")),
 )
 adapter = st.sampled_from(["claude", "codex", "command"])
+TICK = "<!-- dispatcher-tick: 2026-05-14T09:20:00Z -->"
 placeholder = st.sampled_from(["- _none_", "- *nothing here*", "- _nothing_"])
 
 
@@ -170,7 +173,7 @@ def states(draw: st.DrawFn) -> StateIssue:
     return StateIssue(
         generated=draw(iso),
         run_id=draw(st.from_regex(r"[0-9a-f]{8}", fullmatch=True)),
-        interval=draw(st.sampled_from(["15m", "1h30m", "off"])),
+        interval=draw(st.sampled_from(["15m", "0m", "90m", "1h30m", "off"])),
         ready=ready,
         needs_human=needs,
         blocked=blocked,
@@ -180,13 +183,12 @@ def states(draw: st.DrawFn) -> StateIssue:
         slots=slots,
         placeholders=tuple(placeholders),
         ticks=tuple(
-            draw(
-                st.lists(
-                    st.tuples(
-                        st.integers(0, 6), st.just("<!-- dispatcher-tick: 2026-05-14T09:20:00Z -->")
-                    ),
-                    max_size=2,
-                ).map(sorted)
+            (at, line)
+            for at in sorted(draw(st.sets(st.integers(-1, 6), max_size=2)))
+            for line in draw(
+                st.lists(st.sampled_from([TICK, ""]), min_size=1, max_size=4).filter(
+                    lambda lines: TICK in lines
+                )
             )
         ),
         before=draw(st.sampled_from(["", "Notes kept by a person.\n\n", "x\n"])),
@@ -297,8 +299,8 @@ def test_the_dispatcher_rewrites_only_its_own_sections() -> None:
     assert updated.endswith("<!-- /AGENT-QUEUE-STATE -->\n\nFooter.\n")
     assert "- _no agents in flight_" in updated
     assert (
-        "- claude: UNKNOWN\n\n## Slot usage\n\n- claude: 0/2\n- total: 0/3\n- global: 0/4\n"
-        in updated
+        "- claude: UNKNOWN\n- codex: UNKNOWN\n- github: UNKNOWN\n\n## Slot usage\n\n"
+        "- claude: 0/2\n- total: 0/3\n- global: 0/4\n" in updated
     )
     after = parse(updated)
     before = parse(body)
@@ -334,3 +336,239 @@ def test_any_body_the_parser_accepts_renders_back_byte_for_byte(
     except StateIssueError:
         return
     assert render(parsed) == mutated
+
+
+# -- both ways with the reference's own parser (issue 21 item 9) -------------------------
+#
+# The rules below are the reference's v1 schema doc and parser as their text states them
+# (thejustinwalsh/middle, schemas/state-issue.v1.md and packages/state-issue/src/
+# parser.ts), restated here in our words; none of its code is in this project.
+
+OWNERS = "<!-- owners: recommender=full-body, dispatcher=in-flight,rate-limits,slot-usage -->"
+FIRST = "## Ready to dispatch"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # its dispatcher puts a tick and a blank line just above the first section
+        (f"{OWNERS}\n\n{FIRST}", f"{OWNERS}\n\n{TICK}\n\n{FIRST}"),
+        # and on its next tick drops the old tick but not its blank line
+        (f"{OWNERS}\n\n{FIRST}", f"{OWNERS}\n\n\n{TICK}\n\n{FIRST}"),
+        # a tick with no blank line after it, before the first section and between two
+        (f"{OWNERS}\n\n{FIRST}", f"{OWNERS}\n\n{TICK}\n{FIRST}"),
+        ("\n\n## Blocked", f"\n\n{TICK}\n## Blocked"),
+        ("\n\n<!-- /AGENT-QUEUE-STATE -->", f"\n\n{TICK}\n<!-- /AGENT-QUEUE-STATE -->"),
+    ],
+)
+def test_ticks_where_the_reference_dispatcher_writes_them_are_read_and_kept(
+    old: str, new: str
+) -> None:
+    """Parsers ignore `<!-- dispatcher-tick: <ts> -->` lines (v1 Diff semantics): the body
+    reads as the same plan, and render writes each tick back where it stood, with the blank
+    lines around it as they were. Seen red: a tick before the first section was refused
+    ("expected the section heading `## Ready to dispatch`"), and so was one with no blank
+    line after it ("expected a blank line")."""
+    assert old in EXAMPLE
+    body = EXAMPLE.replace(old, new, 1)
+    state = parse(body)
+    assert dataclasses.replace(state, ticks=()) == parse(EXAMPLE)
+    assert TICK in [line for _, line in state.ticks]
+    assert render(state) == body
+    # the dispatcher's rewrite of its own sections keeps the tick in place
+    sections = DispatcherSections(state.in_flight, state.rate_limits, state.slots)
+    assert update_dispatcher_sections(body, sections) == body
+
+
+def test_blank_lines_between_sections_without_a_tick_are_still_refused() -> None:
+    """The leniency is for ticks only. Seen red by mutation: with blank-only gaps read,
+    an extra blank line between sections was accepted."""
+    with pytest.raises(StateIssueError, match="## Blocked"):
+        parse(EXAMPLE.replace("\n\n## Blocked", "\n\n\n## Blocked", 1))
+
+
+def _middle_bodies() -> list[tuple[str, str]]:
+    """What middle writes: a recommender run's plan with the dispatcher's sections (every
+    config interval form; three configured adapters, one of them neither claude nor codex;
+    GitHub mode with its quota line, and file mode without one), and the body a new state
+    issue starts with."""
+    from middle.issues.state_location import empty_state
+    from middle.state_issue.draft import EpicFacts, RunFacts, draft_plan
+
+    epics = [
+        EpicFacts("42", "Retry webhooks", "claude", 3, True, True, (), "https://x.test/42"),
+        EpicFacts("43", "Signed payloads", "codex", 1, False, True, ("#42",), "u"),
+        EpicFacts("44", "Dashboard", "command", 2, True, False, (), "u"),
+    ]
+    runs = [RunFacts("45", "running", "command", "middle-r-45", None, "3s ago", "u")]
+    limits = (
+        RateLimit("claude", "AVAILABLE"),
+        RateLimit("codex", "RATE LIMITED until 2026-05-14T10:30:00Z (in 1h 15m)"),
+        RateLimit("command", "UNKNOWN"),
+    )
+    slots = SlotUsage((("claude", 0, 2), ("codex", 0, 1), ("command", 1, 1)), (1, 3), (1, 4))
+    bodies = [("new state issue", render(empty_state()))]
+    for interval in ("off", "15m", "1h30m", "1h", "90s"):
+        for mode, quota in (
+            ("github", (RateLimit("github", "4612/5000 req/hr · resets in 27m"),)),
+            ("file", ()),
+        ):
+            plan = draft_plan(
+                epics, runs, generated="2026-05-14T09:15:00Z", run_id="7f3a9c21", interval=interval
+            )
+            sections = DispatcherSections(plan.in_flight, limits + quota, slots)
+            bodies.append((f"{interval} {mode}", render(with_dispatcher_sections(plan, sections))))
+    return bodies
+
+
+MIDDLE_BODIES = _middle_bodies()
+
+
+def _inner(body: str) -> list[str]:
+    """The reference's view: the lines between the markers (split on "\\n"), ticks dropped."""
+    lines = body.split("\n")
+    start = lines.index("<!-- AGENT-QUEUE-STATE v1 -->")
+    end = lines.index("<!-- /AGENT-QUEUE-STATE -->", start + 1)
+    return [
+        x for x in lines[start + 1 : end] if not re.fullmatch(r"<!-- dispatcher-tick: .* -->", x)
+    ]
+
+
+def _sections(body: str) -> dict[str, list[str]]:
+    """Each `## ` section's lines with the blank lines at its edges trimmed."""
+    out: dict[str, list[str]] = {}
+    name = None
+    for line in _inner(body)[2:]:
+        if line.startswith("## "):
+            name = line[3:]
+            out[name] = []
+        elif name is not None:
+            out[name].append(line)
+        else:
+            assert line.strip() == "", f"content before the first section: {line!r}"
+    return {k: "\n".join(v).strip("\n").split("\n") if "".join(v) else [] for k, v in out.items()}
+
+
+BODY_IDS = [name for name, _ in MIDDLE_BODIES]
+each_body = pytest.mark.parametrize("body", [b for _, b in MIDDLE_BODIES], ids=BODY_IDS)
+
+
+@each_body
+def test_rule_the_interval_is_whole_minutes(body: str) -> None:
+    """v1's metadata line ends `interval: <n>m`: `off` and `1h30m` are refused by its
+    parser. Seen red: middle wrote `interval: off` and `interval: 1h30m`."""
+    assert re.fullmatch(r"<!-- generated: .+? · run: \S+ · interval: \d+m -->", _inner(body)[0]), (
+        _inner(body)[0]
+    )
+
+
+@each_body
+def test_rule_rate_limits_are_exactly_claude_codex_github(body: str) -> None:
+    """v1's Rate limits section is exactly three lines, `- claude: `, `- codex: `,
+    `- github: `, in that order. Seen red: middle wrote one line per configured adapter
+    (`- command: ...`) and no github line in file mode."""
+    lines = _sections(body)["Rate limits"]
+    assert [line.split(": ", 1)[0] for line in lines] == ["- claude", "- codex", "- github"]
+
+
+@each_body
+def test_rule_the_owners_line_is_the_fixed_one(body: str) -> None:
+    """Its parser compares the second metadata line with one constant. Seen red by
+    mutation: with other default owners, every body failed."""
+    assert _inner(body)[1] == OWNERS
+
+
+@each_body
+def test_rule_seven_sections_in_order_and_nothing_before_them(body: str) -> None:
+    """Only blank lines (and ticks) may stand between the metadata and `## Ready to
+    dispatch`. Seen red by mutation: render writing a stray line there."""
+    from middle.state_issue import SECTIONS
+
+    assert list(_sections(body)) == list(SECTIONS)
+
+
+@each_body
+def test_rule_ready_rows_have_five_cells_and_counts_of_at_least_one(body: str) -> None:
+    """Its parser splits a row on ` | `, wants 5 cells, and a rank and a sub-issue count
+    that are integers of at least 1 (or the one empty-state row). Seen red by mutation:
+    render writing a sub-issue count of 0."""
+    header, rule, *rows = _sections(body)["Ready to dispatch"]
+    assert header == "| Rank | Epic | Adapter | Sub-issues | Reason |"
+    assert rule == "| --- | --- | --- | --- | --- |"
+    if rows == ["| — | _no Epics ready_ | — | — | — |"]:
+        return
+    assert rows
+    for row in rows:
+        assert row.startswith("| ") and row.endswith(" |")
+        cells = row[2:-2].split(" | ")
+        assert len(cells) == 5, row
+        assert int(cells[0]) >= 1 and int(cells[3]) >= 1, row
+        assert re.match(r"#\d+\s+\S", cells[1]), row
+
+
+@each_body
+def test_rule_list_items_name_issue_numbers(body: str) -> None:
+    """Needs human input, Blocked, In-flight and Excluded items start `- **#<digits>`
+    (GitHub mode), or the section is empty or italic placeholders. Seen red by mutation:
+    render writing `waits on` for `waiting on`."""
+    patterns = {
+        "Needs human input": r"- \*\*#(\d+) (.+?)\*\* — (.+) · (.+)",
+        "Blocked": r"- \*\*#(\d+)\*\* waiting on (.+) · (.+)",
+        "In-flight": r"- \*\*#(\d+)\*\* · (.+?) · (.+?) · last heartbeat (.+?) · \[tmux: (.+?)\]",
+        "Excluded": r"- \*\*#(\d+)\*\* (.+) — (.+)",
+    }
+    sections = _sections(body)
+    for name, pattern in patterns.items():
+        lines = sections[name]
+        if all(re.fullmatch(r"- ([_*]).*\1", line) for line in lines):
+            continue
+        for line in lines:
+            assert re.fullmatch(pattern, line), (name, line)
+
+
+@each_body
+def test_rule_slot_usage_lists_each_adapter_then_total_then_global(body: str) -> None:
+    """Seen red by mutation: render writing `- sum:` for `- total:`."""
+    lines = _sections(body)["Slot usage"]
+    assert len(lines) >= 2
+    assert all(re.fullmatch(r"- (.+): (\d+)/(\d+)", line) for line in lines), lines
+    assert lines[-2].startswith("- total: ") and lines[-1].startswith("- global: ")
+    if len(lines) > 2:  # (a new state issue has no adapter lines yet)
+        # the adapters v1 leaves out of Rate limits keep their line here
+        assert [line.split(":")[0] for line in lines[:-2]] == ["- claude", "- codex", "- command"]
+
+
+@each_body
+def test_what_middle_writes_reads_back_byte_for_byte(body: str) -> None:
+    """Seen red by mutation: render ending each Rate limits line with a space."""
+    assert render(parse(body)) == body
+
+
+@pytest.mark.parametrize(
+    ("interval", "v1"),
+    [
+        ("off", "0m"),
+        ("15m", "15m"),
+        ("1h30m", "90m"),
+        ("1h", "60m"),
+        ("90s", "2m"),
+        ("1d", "1440m"),
+    ],
+)
+def test_a_config_interval_is_written_as_v1_minutes(interval: str, v1: str) -> None:
+    """`0m` stands for off: the reference's parser reads `interval: (\\d+)m` and its
+    validation never looks at the value, so `0m` is accepted. Seconds round up, so only
+    `off` writes `0m`."""
+    from middle.state_issue import v1_interval
+
+    assert v1_interval(interval) == v1
+
+
+def test_v1_rate_limits_keep_the_statuses_they_have_and_say_unknown_for_the_rest() -> None:
+    from middle.state_issue import v1_rate_limits
+
+    assert v1_rate_limits((RateLimit("command", "AVAILABLE"), RateLimit("codex", "AVAILABLE"))) == (
+        RateLimit("claude", "UNKNOWN"),
+        RateLimit("codex", "AVAILABLE"),
+        RateLimit("github", "UNKNOWN"),
+    )

@@ -52,7 +52,12 @@ def test_the_refresh_rewrites_only_the_dispatchers_sections(home: Path, tmp_path
     (flight,) = state.in_flight
     assert (flight.ref, flight.adapter, flight.session) == ("queue", "command", "middle-repo-queue")
     assert state.slots.total == (1, 3) and ("command", 1, 3) in state.slots.adapters
-    assert [r.status for r in state.rate_limits] == ["AVAILABLE"] * 3
+    # v1's three lines; file mode spends no GitHub quota
+    assert [(r.name, r.status) for r in state.rate_limits] == [
+        ("claude", "AVAILABLE"),
+        ("codex", "AVAILABLE"),
+        ("github", "UNKNOWN"),
+    ]
 
 
 def test_a_state_file_that_is_not_utf8_is_one_line_naming_the_byte(tmp_path: Path) -> None:

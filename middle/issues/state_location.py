@@ -96,7 +96,9 @@ class StateIssueOnGitHub:
 
 def empty_state() -> StateIssue:
     """The state issue before the first recommender run: every section empty."""
-    return StateIssue(generated=utc_timestamp(), run_id="00000000", interval="off")
+    return StateIssue(
+        generated=utc_timestamp(), run_id="00000000", interval="0m"
+    )  # v1 minutes; 0m: off
 
 
 def current_state(location: StateLocation) -> StateIssue | None:

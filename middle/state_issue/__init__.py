@@ -20,6 +20,8 @@ from middle.state_issue.model import (
     ReadyRow,
     SlotUsage,
     StateIssue,
+    v1_interval,
+    v1_rate_limits,
 )
 from middle.state_issue.parse import parse, reason_problem
 from middle.state_issue.render import cut_title, render
@@ -46,6 +48,8 @@ __all__ = [
     "render",
     "resolve_blockers",
     "update_dispatcher_sections",
+    "v1_interval",
+    "v1_rate_limits",
     "validate",
     "with_dispatcher_sections",
 ]

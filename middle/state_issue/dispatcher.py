@@ -16,6 +16,7 @@ from middle.state_issue.model import (
     RateLimit,
     SlotUsage,
     StateIssue,
+    v1_rate_limits,
 )
 from middle.state_issue.parse import parse
 from middle.state_issue.render import render
@@ -30,11 +31,12 @@ class DispatcherSections:
 
 def with_dispatcher_sections(state: StateIssue, sections: DispatcherSections) -> StateIssue:
     """`state` with the three dispatcher-owned sections replaced (placeholders there go,
-    since the dispatcher writes the canonical empty form)."""
+    since the dispatcher writes the canonical empty form). The rate limits, one per adapter
+    and quota, become v1's three lines (`v1_rate_limits`)."""
     return dataclasses.replace(
         state,
         in_flight=sections.in_flight,
-        rate_limits=sections.rate_limits,
+        rate_limits=v1_rate_limits(sections.rate_limits),
         slots=sections.slots,
         placeholders=tuple(p for p in state.placeholders if p[0] not in DISPATCHER_SECTIONS),
     )

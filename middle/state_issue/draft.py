@@ -21,6 +21,7 @@ from middle.state_issue.model import (
     NeedsHuman,
     ReadyRow,
     StateIssue,
+    v1_interval,
 )
 from middle.state_issue.render import cut_title
 
@@ -66,6 +67,8 @@ _PARKED_LABELS = {
 def draft_plan(
     epics: list[EpicFacts], runs: list[RunFacts], *, generated: str, run_id: str, interval: str
 ) -> StateIssue:
+    """The plan for `epics` and `runs`; `interval` is the configured one (`15m`, `off`),
+    written in v1's whole minutes."""
     live = {run.ref: run for run in runs}
     needs: list[NeedsHuman] = []
     flights: list[InFlight] = []
@@ -117,7 +120,7 @@ def draft_plan(
     return StateIssue(
         generated=generated,
         run_id=run_id,
-        interval=interval,
+        interval=v1_interval(interval),
         ready=ready,
         needs_human=tuple(needs),
         blocked=tuple(blocked),

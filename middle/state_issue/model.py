@@ -9,7 +9,12 @@ property compares.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from middle.config.schema import duration_seconds
+from middle.errors import StateIssueError
 
 OPEN_MARKER = "<!-- AGENT-QUEUE-STATE v1 -->"
 CLOSE_MARKER = "<!-- /AGENT-QUEUE-STATE -->"
@@ -49,6 +54,9 @@ EXCLUDED_CATEGORIES = (
 TITLE_LIMIT = 60
 REASON_LIMIT = 180
 DEFAULT_OWNERS = ("full-body", "in-flight,rate-limits,slot-usage")
+# v1's Rate limits section is exactly these lines, in this order: the other configured
+# adapters have their line in Slot usage only.
+V1_RATE_LIMITS = ("claude", "codex", "github")
 
 
 @dataclass(frozen=True)
@@ -124,8 +132,11 @@ class SlotUsage:
 @dataclass(frozen=True)
 class StateIssue:
     """One state issue body. `placeholders` maps a list section to the italic placeholder
-    bullets an agent wrote for "empty" when they are not the canonical empty form; `ticks`
-    holds `(section index, line)` for dispatcher tick comments after a section."""
+    bullets an agent wrote for "empty" when they are not the canonical empty form. `ticks`
+    holds the dispatcher tick comments as `(at, line)`: the lines, in order, that stand
+    in the gap after section `at` (-1: after the metadata, before the first section),
+    beyond the one blank line that always ends a section: each tick comment, and the blank
+    lines around it as they were written (a gap with no tick in it is not v1)."""
 
     generated: str
     run_id: str
@@ -135,7 +146,7 @@ class StateIssue:
     blocked: tuple[BlockedItem, ...] = ()
     in_flight: tuple[InFlight, ...] = ()
     excluded: tuple[Excluded, ...] = ()
-    rate_limits: tuple[RateLimit, ...] = ()
+    rate_limits: tuple[RateLimit, ...] = tuple(RateLimit(n, "UNKNOWN") for n in V1_RATE_LIMITS)
     slots: SlotUsage = field(default_factory=SlotUsage)
     owners: tuple[str, str] = DEFAULT_OWNERS
     placeholders: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -146,3 +157,24 @@ class StateIssue:
 
     def placeholder(self, section: str) -> tuple[str, ...] | None:
         return dict(self.placeholders).get(section)
+
+
+def v1_interval(duration: str) -> str:
+    """A configured recommender interval (`15m`, `1h30m`, `90s`, `off`) as v1 writes it:
+    whole minutes, `<n>m`, rounded up; `off` is `0m`."""
+    if duration == "off":
+        return "0m"
+    seconds = duration_seconds(duration)
+    if seconds is None:
+        raise StateIssueError(
+            f"state issue: interval {duration!r} is not a duration like 15m, 1h30m or off"
+        )
+    return f"{math.ceil(seconds / 60)}m"
+
+
+def v1_rate_limits(limits: Iterable[RateLimit]) -> tuple[RateLimit, ...]:
+    """The Rate limits lines v1 allows, from one status per adapter or quota: claude, codex
+    and github, in that order, `UNKNOWN` for one without a status. Any other name's status
+    has no line in v1 (its adapter keeps its Slot usage line)."""
+    known = {limit.name: limit.status for limit in limits}
+    return tuple(RateLimit(name, known.get(name, "UNKNOWN")) for name in V1_RATE_LIMITS)

@@ -4,7 +4,13 @@ Strict on shape, because the guarantee callers build on is `render(parse(text)) 
 byte for byte: the dispatcher rewrites its own sections by parsing, replacing and
 rendering, and nothing an agent or a person wrote may move. The one leniency is the one
 the schema grants: a list section whose bullets are all italic placeholders (`- _none_`)
-reads as empty, and the placeholders are kept so they render back as they were.
+reads as empty, and the placeholders are kept so they render back as they were. Dispatcher
+tick comments may stand between sections and before the first one, with or without blank
+lines around them; they are kept, with those blank lines, where they stood.
+
+Bodies an older middle wrote (`interval: off` or `1h30m`, a Rate limits line per adapter)
+still read, and render back as they were; what middle writes now is v1 as the reference
+reads it (`v1_interval`, `v1_rate_limits`).
 
 Every refusal is a `StateIssueError` naming the line (counted in the whole body) and what
 was expected there.
@@ -101,20 +107,17 @@ class _Parser:
         if not _is_iso(meta["generated"]):
             raise self.fail("an ISO 8601 time after `generated:`", 1)
         if not _INTERVAL.fullmatch(meta["interval"]):
-            raise self.fail("an interval such as `15m`, `1h30m` or `off`", 1)
+            raise self.fail("an interval in whole minutes, such as `15m` (`0m`: off)", 1)
         owners = _OWNERS.fullmatch(self.lines[2]) if len(self.lines) > 2 else None
         if owners is None:
             raise self.fail("`<!-- owners: recommender=..., dispatcher=... -->`", 2)
         self.i = 3
         self.expect_blank()
         bodies: dict[str, tuple[int, list[str]]] = {}
-        ticks: list[tuple[int, str]] = []
+        ticks = [(-1, line) for line in self.gap()]
         for index, name in enumerate(SECTIONS):
             bodies[name] = self.section(name)
-            while self.i < len(self.lines) and _TICK.fullmatch(self.lines[self.i]):
-                ticks.append((index, self.lines[self.i]))
-                self.i += 1
-                self.expect_blank()
+            ticks += [(index, line) for line in self.gap()]
         if self.i < len(self.lines):
             raise self.fail(f"`{CLOSE_MARKER}` after the Slot usage section")
         placeholders: list[tuple[str, tuple[str, ...]]] = []
@@ -180,6 +183,20 @@ class _Parser:
             if "\r" in line or (newline == "\r\n" and "\n" in line):
                 raise self.fail(f"one newline style ({newline!r}) throughout", index)
         return self.text[:offset], newline, self.text[end:]
+
+    def gap(self) -> list[str]:
+        """The dispatcher tick comments at `self.i`, with the blank lines around them as
+        written: v1 lets a dispatcher put them between sections (the reference's puts one
+        above the first section, and leaves a blank line behind when it drops an old one).
+        Blank lines with no tick among them are not v1's layout: they are left unread."""
+        end = self.i
+        while end < len(self.lines) and (self.lines[end] == "" or _TICK.fullmatch(self.lines[end])):
+            end += 1
+        found = self.lines[self.i : end]
+        if not any(found):
+            return []
+        self.i = end
+        return found
 
     def expect_blank(self) -> None:
         if self.i >= len(self.lines) or self.lines[self.i] != "":

@@ -1,9 +1,12 @@
 """Render a `StateIssue` to its v1 body: the one canonical layout the parser accepts.
 
 Layout: the opening marker, the two metadata comments, a blank line, then each section as
-`## Name`, a blank line, its lines and a blank line when it has any, then any dispatcher
-ticks (each followed by a blank line), and the closing marker. `before` and `after` are
-written as they were read.
+`## Name`, a blank line, its lines and a blank line when it has any, then the dispatcher
+tick lines that stood after it (ticks after the metadata come before the first section),
+each gap written as it was read, blank lines included; then the closing marker.
+Render writes the model as it is: v1 as the reference reads it comes from the values
+(`v1_interval`, `v1_rate_limits`), so that every body `parse` accepts renders back.
+`before` and `after` are written as they were read.
 """
 
 from __future__ import annotations
@@ -28,14 +31,13 @@ def render(state: StateIssue) -> str:
         f"<!-- owners: recommender={state.owners[0]}, dispatcher={state.owners[1]} -->",
         "",
     ]
+    lines += [line for at, line in state.ticks if at == -1]
     for index, name in enumerate(SECTIONS):
         body = section_lines(state, name)
         lines += [f"## {name}", ""]
         if body:
             lines += [*body, ""]
-        for at, tick in state.ticks:
-            if at == index:
-                lines += [tick, ""]
+        lines += [line for at, line in state.ticks if at == index]
     lines.append(CLOSE_MARKER)
     return state.before + state.newline.join(lines) + state.after
 

@@ -32,6 +32,7 @@ from middle.state_issue import (
     parse,
     render,
     resolve_blockers,
+    v1_interval,
     validate,
     with_dispatcher_sections,
 )
@@ -243,7 +244,7 @@ def write_state_issue(ctx: StepContext) -> dict[str, Any]:
         )
 
     state = without_held(resolve_blockers(plan, lookup, promote), _held(facts))
-    interval = str(services(ctx).config["recommender"]["interval"])
+    interval = v1_interval(str(services(ctx).config["recommender"]["interval"]))
     state = dataclasses.replace(
         state, generated=utcnow(), run_id=ctx.workflow_id[-8:], interval=interval
     )

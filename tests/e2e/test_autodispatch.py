@@ -104,6 +104,6 @@ def test_serve_runs_the_recommender_every_interval(sandbox: Sandbox) -> None:
         service.send_signal(signal.SIGTERM)
         service.communicate(timeout=60)
     assert "| 1 | #retry-webhooks Retry failed webhooks | command | 1 |" in state.read_text()
-    assert "interval: 1h" in state.read_text()
+    assert "interval: 60m" in state.read_text()  # v1 writes whole minutes
     runs = list(sandbox.db()["workflows"].rows_where("kind = 'recommender'"))
     assert len(runs) == 1  # once per interval, not once per poll
