@@ -50,7 +50,7 @@ from middle.store import (
 from middle.system.tmux import Tmux
 from middle.system.worktree import env_file
 from middle.verify.checkout import GateCheckout, checkout_path, head_of
-from middle.verify.evidence import EvidenceFacts, EvidencePolicy, Verdict, evidence_policy, judge
+from middle.verify.evidence import EvidencePolicy, Verdict, check_evidence, evidence_policy
 from middle.verify.gates import Gate, GateResult, failure_report, load_gates, run_gates
 
 MAX_NUDGES = 3
@@ -314,9 +314,11 @@ class Turn:
         head = head_of(repo, self.branch)
         by_name = {gate.name: gate for gate in gates}
         failing = [(by_name[r.gate], r) for r in results if not r.passed and r.gate in by_name]
-        facts = EvidenceFacts(repo, head, lambda text: issues.deferral(ref, text), failing)
-        criteria, given = issues.criteria_evidence(ref, self.branch, done)
-        verdict = judge(criteria, given, facts, require_integration=policy.require_integration)
+        verdict = check_evidence(
+            issues, repo=repo, ref=ref, branch=self.branch, head=head, done=done,
+            policy=policy, failing=failing,
+        )  # fmt: skip
+        criteria = verdict.judgements
         self.evidence_run = {
             "head": head,
             "ok": verdict.ok,
