@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,10 @@ from typing import Any, ClassVar
 
 from middle.agents.base import BaseAdapter, Screen, Signal
 from middle.agents.screens import Dialog, Menu, read_dialog, trailing_menu
+from middle.config import middle_home
+from middle.system.files import replace_file
 from middle.system.hooks import Hook, install_hook_script
+from middle.system.worktree import pr_ready_script
 
 HOOK_EVENTS = (
     "SessionStart",
@@ -31,6 +35,25 @@ HOOK_EVENTS = (
     "StopFailure",
     "SessionEnd",
 )
+
+# The blocking `gh pr ready` check (`middle.app.pr_ready_hook`), run as `python -I`. If
+# middle cannot be imported, a `gh pr ready` is still refused, and nothing else.
+PR_READY_SCRIPT = """\
+# middle's `gh pr ready` check: Claude Code's PreToolUse hook on Bash (exit 2 blocks).
+import re
+import sys
+from pathlib import Path
+
+try:
+    from middle.app.pr_ready_hook import main
+except Exception as exc:
+    text = sys.stdin.read()
+    if re.search(r"\\bgh\\s+pr\\s+ready\\b", text) and "--undo" not in text:
+        print(f"middle cannot check gh pr ready ({{exc}}); finish with done.json", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(0)
+sys.exit(main(Path({worktree!r}), Path({home!r})))
+"""
 
 # Claude's own usage-limit text: "Claude AI usage limit reached|<epoch seconds>".
 _USAGE_LIMIT = re.compile(r"Claude AI usage limit reached\|(\d{9,11})")
@@ -91,7 +114,7 @@ class ClaudeAdapter(BaseAdapter):
 
     def prepare(self, worktree: Path) -> None:
         """The hook relay, and every hook event wired to it in the local settings file
-        (other keys of that file are kept)."""
+        (other keys of that file are kept); and the blocking `gh pr ready` check on Bash."""
         script = shlex.quote(str(install_hook_script(worktree)))
         settings_path = worktree / ".claude" / "settings.local.json"
         settings_path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +127,9 @@ class ClaudeAdapter(BaseAdapter):
             event: [{"hooks": [{"type": "command", "command": f"{script} {event}"}]}]
             for event in HOOK_EVENTS
         }
+        settings["hooks"]["PreToolUse"].append(
+            {"matcher": "Bash", "hooks": [{"type": "command", "command": pr_ready_hook(worktree)}]}
+        )
         settings_path.write_text(json.dumps(settings, indent=2) + "\n")
 
     def screen(self, pane: str, session_started: bool) -> Screen:
@@ -157,6 +183,16 @@ class ClaudeAdapter(BaseAdapter):
         """The worktree's own session folder, named after its path as given or resolved."""
         paths = (worktree, worktree.resolve())
         return tuple(dict.fromkeys(project_dir(Path.home(), path) for path in paths))
+
+
+def pr_ready_hook(worktree: Path) -> str:
+    """Write the `gh pr ready` check into the worktree; return the hook's command."""
+    script = pr_ready_script(worktree)
+    script.parent.mkdir(parents=True, exist_ok=True)
+    text = PR_READY_SCRIPT.format(worktree=str(worktree), home=str(middle_home()))
+    if not script.exists() or script.read_text() != text:
+        replace_file(script, text)
+    return f"{shlex.quote(sys.executable)} -I {shlex.quote(str(script))}"
 
 
 def project_dir(user_home: Path, cwd: Path) -> Path:

@@ -135,8 +135,9 @@ SCHEMA: dict[str, dict[str, Check]] = {
     # hands them to a human
     "github": {"checks_pending_hours": POSITIVE_HOURS},
     # issue 19: done needs evidence for each acceptance criterion ("required" by default
-    # when the repo has a .middle/verify.toml on its base branch, else "off")
-    "verify": {"evidence": EVIDENCE_MODE, "require_integration": FLAG},
+    # when the repo has a .middle/verify.toml on its base branch, else "off"); with
+    # require_plan, the agent's plan must be on the issue before a done counts
+    "verify": {"evidence": EVIDENCE_MODE, "require_integration": FLAG, "require_plan": FLAG},
 }
 ADAPTERS = "adapters"  # `[adapters.NAME]`: one table per adapter, typed by ADAPTER_KEYS
 

@@ -215,6 +215,16 @@ class IssueStore(Protocol):
     def refuse_done(self, branch: str, reason: str) -> None:
         """Undo what made the agent's done (a PR marked ready goes back to draft)."""
 
+    # -- the plan (issue 19, `[verify] require_plan`) ------------------------------------
+
+    def plan_recorded(self, ref: str) -> bool:
+        """Whether the issue holds the agent's plan (see `middle.verify.plan`)."""
+        return False
+
+    def record_plan(self, ref: str, plan: str) -> None:
+        """Keep the agent's plan where people read the issue, once: a second call with
+        the plan recorded already changes nothing."""
+
     def updates(self, parked: ParkedRun) -> dict[str, Any] | None:
         """The resume signal a parked run should get now, from what people did where the
         issue lives (a reply, a review, a merged PR), or None. Its keys are the signal's:

@@ -4,6 +4,7 @@ under it in the file; `poll` picks that up through `updates`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from middle.issues.epic_blocks import with_parse_error
 from middle.issues.epic_file import EpicDocument, Question, parse_epic
 from middle.state_issue.draft import EpicFacts
 from middle.system.files import not_utf8, replace_file
+
+_PLAN_EVENT = re.compile(r"^<!-- middle:dispatch-event ts=\S+ kind=plan -->$", re.M)
 
 EPICS_README = """\
 # Epics
@@ -272,6 +275,15 @@ class FileIssueStore(IssueStore):
         lines += [f"- {entry['criterion']}: {entry['evidence']}" for entry in accepted]
         doc = self.editable(ref).append_event("\n".join(lines), kind="evidence", ts=utc_timestamp())
         self._write(ref, doc)
+
+    def plan_recorded(self, ref: str) -> bool:
+        return bool(_PLAN_EVENT.search(self.document(ref).source))
+
+    def record_plan(self, ref: str, plan: str) -> None:
+        """The agent's plan, as a `plan` dispatch-event in the conversation, once."""
+        if not self.plan_recorded(ref):
+            text = f"The agent's plan:\n\n{plan}"
+            self._write(ref, self.editable(ref).append_event(text, kind="plan", ts=utc_timestamp()))
 
     def post_note(self, ref: str, text: str) -> None:
         self._write(ref, self.editable(ref).append_event(text, kind="note", ts=utc_timestamp()))

@@ -56,6 +56,7 @@ from middle.system.github import (
     viewer_login,
 )
 from middle.verify.evidence import criteria_in_body, evidence_in_line
+from middle.verify.plan import PLAN_MARKER, plan_comment
 
 QUESTION_MARKER = "<!-- middle:question"
 ANSWER_MARKER = "<!-- middle:answer -->"
@@ -431,6 +432,15 @@ class GitHubIssueStore(IssueStore):
         if not isinstance(comment, dict) or not self.trusted(comment):
             return f"{text} is not by a trusted person (a human with write access)"
         return None
+
+    def plan_recorded(self, ref: str) -> bool:
+        """A comment carrying the plan marker by middle's own account (which the agent
+        acts as too, when it holds a token)."""
+        return self._posted(ref, PLAN_MARKER)
+
+    def record_plan(self, ref: str, plan: str) -> None:
+        if not self.plan_recorded(ref):
+            self.post_note(ref, plan_comment(plan))
 
     def refuse_done(self, branch: str, reason: str) -> None:
         """A PR marked ready without passing goes back to draft."""

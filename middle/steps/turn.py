@@ -50,8 +50,9 @@ from middle.store import (
 from middle.system.tmux import Tmux
 from middle.system.worktree import env_file
 from middle.verify.checkout import GateCheckout, checkout_path, head_of
-from middle.verify.evidence import EvidenceFacts, EvidencePolicy, Verdict, evidence_policy, judge
+from middle.verify.evidence import EvidencePolicy, Verdict, check_evidence, evidence_policy
 from middle.verify.gates import Gate, GateResult, failure_report, load_gates, run_gates
+from middle.verify.plan import PLAN_RULE, missing_plan_report, plan_required, read_plan
 
 MAX_NUDGES = 3
 LIVE_PARKS = ("permission", "dialog")  # question kinds answered inside the live session
@@ -166,6 +167,8 @@ class Turn:
             gates = load_gates(repo, str(self.ctx.input.get("base") or "HEAD"))
             policy = evidence_policy(services(self.ctx).config, has_verify_file=bool(gates))
             evidence = evidence_rules(store.mode) if policy.required else ""
+            if plan_required(services(self.ctx).config):
+                evidence = f"{evidence}\n\n{PLAN_RULE}".strip()
             text = initial_brief(issue, ceiling, evidence)
         write_brief(self.worktree, text)
         return kind, text
@@ -249,16 +252,21 @@ class Turn:
                 self.note(f"the agent {why}; nudging ({nudges + 1}/3)")
                 self.agent.deliver(nudge)
                 continue
-            if stop.kind == "done" and (gates or policy.required):
+            require_plan = plan_required(services(self.ctx).config)
+            if stop.kind == "done" and (gates or policy.required or require_plan):
                 done = read_sentinel(self.worktree, "done.json") or {}
-                results = self.verify(repo, gates) if gates else []
+                no_plan = self.missing_plan() if require_plan else None
+                results = self.verify(repo, gates) if gates and no_plan is None else []
                 failing = [r for r in results if not r.passed]
-                verdict = None if failing else self.judge_evidence(repo, gates, results, done)
+                judged = no_plan is None and not failing
+                verdict = self.judge_evidence(repo, gates, results, done) if judged else None
                 gate_nudges = int(self.state.get("gate_nudges", 0))
-                refused = bool(failing) or (verdict is not None and not verdict.ok)
+                refused = bool(no_plan or failing) or (verdict is not None and not verdict.ok)
                 if refused and gate_nudges < MAX_NUDGES and self.agent.can_nudge():
                     self.remember(gate_nudges=gate_nudges + 1)
-                    if failing:
+                    if no_plan:  # the PR, if ready, stays so: only the plan is missing
+                        report, said = no_plan, "the missing plan"
+                    elif failing:
                         report = failure_report(failing)
                         self.event("gates.failed", {"head": failing[0].head, "report": report})
                         said = "the failing gates"
@@ -274,11 +282,28 @@ class Turn:
                 if refused:
                     if verdict is not None:
                         self.refuse_done(verdict)
+                    if no_plan:
+                        services(self.ctx).issues.refuse_done(self.branch, no_plan)
                     return stop, "gates-failed"
                 if verdict is not None:
                     issues = services(self.ctx).issues
                     issues.record_evidence(str(self.ctx.input["ref"]), verdict.accepted())
             return stop, stop.kind
+
+    def missing_plan(self) -> str | None:
+        """`[verify] require_plan`: copy the agent's `.middle/plan.json` onto the issue
+        (once); None when the issue holds a plan, else what the agent is told."""
+        issues, ref = services(self.ctx).issues, str(self.ctx.input["ref"])
+        plan = read_plan(self.worktree)
+        if plan is not None:
+            issues.record_plan(ref, plan)
+        if plan is not None or issues.plan_recorded(ref):
+            self.event("plan.recorded", {"from": "plan.json" if plan else "the issue"})
+            return None
+        report = missing_plan_report()
+        self.event("plan.missing", {"report": report})
+        self.note("the agent finished without posting its plan")
+        return report
 
     def verify(self, repo: Path, gates: list[Gate]) -> list[GateResult]:
         """Run the gates on a clean checkout of the branch's committed head; record the
@@ -314,9 +339,11 @@ class Turn:
         head = head_of(repo, self.branch)
         by_name = {gate.name: gate for gate in gates}
         failing = [(by_name[r.gate], r) for r in results if not r.passed and r.gate in by_name]
-        facts = EvidenceFacts(repo, head, lambda text: issues.deferral(ref, text), failing)
-        criteria, given = issues.criteria_evidence(ref, self.branch, done)
-        verdict = judge(criteria, given, facts, require_integration=policy.require_integration)
+        verdict = check_evidence(
+            issues, repo=repo, ref=ref, branch=self.branch, head=head, done=done,
+            policy=policy, failing=failing,
+        )  # fmt: skip
+        criteria = verdict.judgements
         self.evidence_run = {
             "head": head,
             "ok": verdict.ok,

@@ -2,7 +2,8 @@
 
 - `prompt.md`: the brief for the current turn;
 - `hooks/hook.sh`: the relay the agent's hook config calls, and `spool/`, where it
-  leaves each hook for middle to record;
+  leaves each hook for middle to record; `hooks/pr_ready.py`, Claude's `gh pr ready` check;
+- `plan.json`: the agent's plan, when `[verify] require_plan` asks for one;
 - `done.json`, `blocked.json`, `failed.json`: the sentinels the agent writes;
 - `agent/`: files of the bundled stand-in agent;
 - `agent-env.json`: the agent's environment, for the moment between writing it and the
@@ -26,6 +27,7 @@ IGNORED = (
     f"{FOLDER}/spool/",
     f"{FOLDER}/agent/",
     f"{FOLDER}/agent-env.json",
+    f"{FOLDER}/plan.json",
     *(f"{FOLDER}/{name}" for name in SENTINELS),
     CLAUDE_LOCAL_SETTINGS,
 )
@@ -41,6 +43,16 @@ def sentinel_path(worktree: Path, name: str) -> Path:
 
 def hook_script(worktree: Path) -> Path:
     return worktree / FOLDER / "hooks" / "hook.sh"
+
+
+def pr_ready_script(worktree: Path) -> Path:
+    """Claude Code's blocking `gh pr ready` check (`app/pr_ready_hook.py`)."""
+    return worktree / FOLDER / "hooks" / "pr_ready.py"
+
+
+def plan_file(worktree: Path) -> Path:
+    """The agent's plan, `{"plan": "..."}`, which middle records on the issue."""
+    return worktree / FOLDER / "plan.json"
 
 
 def spool_dir(worktree: Path) -> Path:

@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 from middle.errors import GitError
 from middle.system.git import git
@@ -330,3 +330,32 @@ def done_evidence(done: Mapping[str, Any], criteria: Sequence[str]) -> dict[str,
         if criterion is not None and texts:
             found.setdefault(criterion, []).extend(texts)
     return found
+
+
+class EvidenceSource(Protocol):
+    """What the check asks of an issue store: the criteria and the evidence given for
+    them, and whether a deferral is a trusted human's."""
+
+    def criteria_evidence(
+        self, ref: str, branch: str, done: Mapping[str, Any]
+    ) -> tuple[list[str], dict[str, list[str]]]: ...
+
+    def deferral(self, ref: str, text: str) -> str | None: ...
+
+
+def check_evidence(
+    source: EvidenceSource,
+    *,
+    repo: Path,
+    ref: str,
+    branch: str,
+    head: str,
+    done: Mapping[str, Any],
+    policy: EvidencePolicy,
+    failing: Sequence[tuple[Gate, GateResult]] = (),
+) -> Verdict:
+    """The evidence check, as a done and `gh pr ready` both run it: the issue's criteria
+    and their evidence, judged on `head` of `branch`."""
+    facts = EvidenceFacts(repo, head, lambda text: source.deferral(ref, text), failing)
+    criteria, given = source.criteria_evidence(ref, branch, done)
+    return judge(criteria, given, facts, require_integration=policy.require_integration)
