@@ -100,6 +100,30 @@ def test_a_timeout_kills_the_whole_process_group(repo: Path) -> None:
     wait_until(lambda: all(gone(pid) for pid in pids))
 
 
+def test_a_gate_is_killed_when_middle_lets_go_of_the_run(repo: Path) -> None:
+    """Ctrl-C detaches middle (`RunDetached`, raised by its signal handler) while a gate
+    runs: the gate's process group must not outlive it, since the checkout it runs in is
+    removed. Seen red: the exception skipped the kill, and both sleeps ran on."""
+    import signal
+
+    from middle.errors import RunDetached
+
+    def detach(signum: int, frame: object) -> None:
+        raise RunDetached("run-1")
+
+    command = "echo $$ > sh.pid; sleep 1000 & echo $! > bg.pid; wait"
+    previous = signal.signal(signal.SIGALRM, detach)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(RunDetached):
+            run_gate(gate(command, timeout_seconds=60), repo, "abc")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    pids = [int((repo / name).read_text()) for name in ("bg.pid", "sh.pid")]
+    wait_until(lambda: all(gone(pid) for pid in pids))
+
+
 def test_a_gate_that_leaves_a_child_holding_its_output_ends_with_its_shell(repo: Path) -> None:
     """Seen red (output read from a pipe, as `subprocess.run(capture_output=True)` does):
     the background sleep kept the pipe open, so a gate whose shell had exited 0 waited for

@@ -51,11 +51,14 @@ def run_in_group(
             argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        exited = _wait_unreaped(process.pid, began + timeout)
-        # The leader is a zombie now (or still running), so its pid, which is the group's
-        # id, cannot have been reused: killing the group can only reach the gate's own.
-        _kill_group(process.pid)
-        code = process.wait()
+        exited = False
+        try:
+            exited = _wait_unreaped(process.pid, began + timeout)
+        finally:  # a timeout, or middle let go (Ctrl-C detaches it): no gate outlives it
+            # The leader is a zombie now (or still running), so its pid, which is the
+            # group's id, cannot have been reused: killing the group reaches only its own.
+            _kill_group(process.pid)
+            code = process.wait()
         seconds = time.monotonic() - began
         return Finished(code if exited else None, not exited, _tail(output), seconds)
 
