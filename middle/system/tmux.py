@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import shlex
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -85,9 +86,12 @@ class Tmux:
     def paste(self, name: str, text: str) -> None:
         """Paste `text` into the session as one bracketed paste (`paste-buffer -p`), so a
         TUI takes it as a single input, newlines and all. Unlike `send-keys`, there is no
-        size limit, and the text never reaches tmux's key-name parser."""
+        size limit, and the text never reaches tmux's key-name parser. Control characters
+        are taken out first (`pasteable`): the text holds issue text and review comments,
+        and tmux passes an ESC through, so `ESC [201~` in it would end the paste early
+        and what follows would be typed, Enter and all."""
         buffer = f"middle-{name}"
-        self._run("load-buffer", "-b", buffer, "-", stdin=text)
+        self._run("load-buffer", "-b", buffer, "-", stdin=pasteable(text))
         self._run("paste-buffer", "-p", "-d", "-b", buffer, "-t", f"={name}:")
 
     def send_keys(self, name: str, *keys: str) -> None:
@@ -123,3 +127,12 @@ class Tmux:
         on it can read them."""
         found = self.server_environment() or {}
         return sorted(set(found) - set(allow_listed(found, (*BASE_ENV, *TMUX_ENV))))
+
+
+# C0 controls but tab and newline, DEL, and the C1 controls (U+009B is a one-character CSI).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def pasteable(text: str) -> str:
+    """`text` with its line ends as newlines and every other control character removed."""
+    return _CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
