@@ -145,3 +145,27 @@ def test_uninit_refuses_a_repo_with_live_runs_unless_forced(repo: Path, home: Pa
     assert forced.returncode == 0, forced.stderr
     assert not (repo / ".middle").exists()
     assert (home / "db.sqlite3").exists()  # the state home is never touched
+
+
+def test_uninit_never_removes_a_path_outside_the_repository(repo: Path, tmp_path: Path) -> None:
+    """The record is a committed file anyone who can push may write. Seen red: a record
+    naming `../outside.txt` (and an absolute path) with the file's own hash removed it."""
+    import json
+
+    assert run_middle("init", "--repo", str(repo)).returncode == 0
+    outside = tmp_path / "outside.txt"
+    outside.write_text("a file of the user's\n")
+    record = json.loads((repo / ".middle" / "init.json").read_text())
+    sha = hashlib.sha256(outside.read_bytes()).hexdigest()
+    record["files"].update({"../outside.txt": sha, str(outside): sha})
+    record["dirs"] = [*record.get("dirs", []), "..", str(tmp_path)]
+    (repo / ".middle" / "init.json").write_text(json.dumps(record))
+    commit_all(repo)
+
+    undone = run_middle("uninit", "--repo", str(repo))
+
+    assert undone.returncode == 0, undone.stderr
+    assert outside.exists() and tmp_path.is_dir()
+    assert "skipped ../outside.txt: .middle/init.json names a path outside the repository" in (
+        undone.stdout
+    )

@@ -27,7 +27,10 @@ def uninit_repo(repo: str | Path, *, dry_run: bool = False, force: bool = False)
     removed = "would remove" if dry_run else "removed"
     lines = []
     for path, recorded in sorted(manifest["files"].items()):
-        file = root / path
+        file = _inside(root, path)
+        if file is None:
+            lines.append(f"skipped {path}: {MANIFEST} names a path outside the repository")
+            continue
         if not file.is_file():
             continue
         if digest(file.read_bytes()) != recorded:
@@ -41,8 +44,8 @@ def uninit_repo(repo: str | Path, *, dry_run: bool = False, force: bool = False)
     if not dry_run:
         (root / MANIFEST).unlink()
         for folder in sorted(manifest["dirs"], key=lambda d: d.count("/"), reverse=True):
-            path = root / folder
-            if path.is_dir() and not any(path.iterdir()):
+            path = _inside(root, folder)
+            if path is not None and path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
     lines.append(f"{removed} {MANIFEST}")
     return lines
@@ -88,3 +91,14 @@ def _restore_gitignore(root: Path, record: dict[str, Any], *, dry_run: bool) -> 
     if not dry_run and text != original:
         gitignore.write_text(text)
     return [f"{removed} middle's lines from .gitignore"]
+
+
+def _inside(root: Path, path: str) -> Path | None:
+    """`root / path` if `path` is a plain relative path that stays in the repository, links
+    followed; None otherwise. The record is a committed file, so anyone who can push may
+    have written it: uninit never removes anything outside the checkout."""
+    relative = Path(path)
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+        return None
+    target = root / relative
+    return target if target.resolve().is_relative_to(root.resolve()) else None
