@@ -689,7 +689,7 @@ def test_on_actions_the_evidence_comes_from_done_json_and_goes_into_the_pr_body(
     assert "In .middle/done.json" in brief and "pull request's" not in brief
     pr = world.fake.pr()
     assert pr["isDraft"] is False
-    assert f"## Acceptance criteria\n\n- [x] {CRITERION}: `STANDIN_WORK.md`" in pr["body"]
+    assert f"## Acceptance criteria\n\n- [x] {CRITERION}: STANDIN_WORK.md\n" in pr["body"]
 
 
 def test_on_actions_a_done_without_evidence_is_nudged_naming_the_criterion(

@@ -1,5 +1,5 @@
-"""Evidence at done in GitHub mode (issue 19, item 5): the criteria and their evidence
-are lines of the PR body; a PR marked ready without passing goes back to draft, and the
+"""Evidence at done in GitHub mode (issue 19, item 5): the issue's criteria are judged,
+each by the evidence on its line of the PR body; a PR marked ready without passing goes back to draft, and the
 agent is nudged with the reason. The fake `gh` of tests/e2e/test_github.py."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ def commit_gates(sandbox: Sandbox) -> None:
 def test_a_ready_pr_without_evidence_goes_back_to_draft_once(
     sandbox: Sandbox, github: FakeGitHub
 ) -> None:
-    """Seen red (before the check at done): the ready PR with no acceptance criteria in
-    its body stayed ready and the run was ready for review after one turn."""
+    """The issue's criterion is named, though the PR body has none. Seen red (before the
+    check at done): the ready PR with no acceptance criteria in its body stayed ready and the run was ready for review after one turn."""
     commit_gates(sandbox)
     sandbox.script({"do": "done", "pr": "ready"}, {"do": "bare"}, {"do": "bare"}, {"do": "bare"})
 
@@ -34,7 +34,7 @@ def test_a_ready_pr_without_evidence_goes_back_to_draft_once(
     assert github.read()["undone"] == [pr["number"]]  # put back to draft once
     nudge = sandbox.agent_log("turn")[1]["prompt"]
     assert nudge.startswith("Not done yet: the acceptance criteria need evidence.")
-    assert "the acceptance criteria section is empty or missing" in nudge
+    assert '"Failed deliveries retry with backoff" (no evidence given)' in nudge
 
 
 def set_criteria(github: FakeGitHub, *criteria: str) -> None:
