@@ -45,8 +45,8 @@ from middle.issues.github_setup import LABELS, check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
 from middle.issues.labels import EPIC_LABEL
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, StateLocation
-from middle.state_issue.draft import EpicFacts
 from middle.refs import branch_name
+from middle.state_issue.draft import EpicFacts
 from middle.system import git
 from middle.system.github import (
     Gh,

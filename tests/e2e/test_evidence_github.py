@@ -1,6 +1,7 @@
 """Evidence at done in GitHub mode (issue 19, item 5): the issue's criteria are judged,
-each by the evidence on its line of the PR body; a PR marked ready without passing goes back to draft, and the
-agent is nudged with the reason. The fake `gh` of tests/e2e/test_github.py."""
+each by the evidence on its line of the PR body; a PR marked ready without passing goes
+back to draft, and the agent is nudged with the reason. The fake `gh` of
+tests/e2e/test_github.py."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def test_a_ready_pr_without_evidence_goes_back_to_draft_once(
     sandbox: Sandbox, github: FakeGitHub
 ) -> None:
     """The issue's criterion is named, though the PR body has none. Seen red (before the
-    check at done): the ready PR with no acceptance criteria in its body stayed ready and the run was ready for review after one turn."""
+    check at done): the ready PR with no acceptance criteria in its body stayed ready
+    and the run was ready for review after one turn."""
     commit_gates(sandbox)
     sandbox.script({"do": "done", "pr": "ready"}, {"do": "bare"}, {"do": "bare"}, {"do": "bare"})
 
@@ -66,9 +68,7 @@ def test_a_pr_body_that_drops_a_criterion_of_the_issue_is_refused_naming_it(
     assert github.pr()["isDraft"] is True
 
 
-def test_a_criterions_own_words_are_not_its_evidence(
-    sandbox: Sandbox, github: FakeGitHub
-) -> None:
+def test_a_criterions_own_words_are_not_its_evidence(sandbox: Sandbox, github: FakeGitHub) -> None:
     """A criterion that names a file is not evidenced by repeating it. Seen red: the
     whole line was read for evidence, the criterion's `STANDIN_WORK.md` with it."""
     commit_gates(sandbox)
