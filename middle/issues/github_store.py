@@ -45,6 +45,7 @@ from middle.issues.github_setup import LABELS, check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
 from middle.issues.labels import EPIC_LABEL
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, StateLocation
+from middle.refs import branch_name
 from middle.state_issue.draft import EpicFacts
 from middle.system import git
 from middle.system.github import (
@@ -55,7 +56,7 @@ from middle.system.github import (
     on_actions,
     viewer_login,
 )
-from middle.verify.evidence import criteria_in_body, evidence_in_line
+from middle.verify.evidence import body_evidence
 from middle.verify.plan import PLAN_MARKER, plan_comment
 
 QUESTION_MARKER = "<!-- middle:question"
@@ -399,8 +400,11 @@ class GitHubIssueStore(IssueStore):
     def criteria_evidence(
         self, ref: str, branch: str, done: Mapping[str, Any]
     ) -> tuple[list[str], dict[str, list[str]]]:
-        """The criteria of the open PR's body, by the reference's `parseAcceptanceCriteria`
-        rules, each with the evidence on its own line (no PR: no criteria)."""
+        """The issue's criteria, each with the evidence on its line of the open PR's body
+        (`body_evidence`; no PR, no evidence). On Actions the agent cannot edit the PR:
+        its evidence is in `done.json`, as in file mode."""
+        if on_actions():
+            return super().criteria_evidence(ref, branch, done)
         owner = self.slug.split("/")[0].lower()
         found = self.gh.json(
             "pr", "list", "--repo", self.slug, "--head", branch, "--state", "open",
@@ -411,8 +415,35 @@ class GitHubIssueStore(IssueStore):
             for pr in found or []
             if str((pr.get("headRepositoryOwner") or {}).get("login", "")).lower() == owner
         ]
-        criteria = criteria_in_body(bodies[0]) if bodies else []
-        return criteria, {criterion: evidence_in_line(criterion) for criterion in criteria}
+        criteria = [criterion.text for criterion in self.load(ref).criteria]
+        return criteria, body_evidence(bodies[0] if bodies else "", criteria)
+
+    def record_evidence(self, ref: str, accepted: list[dict[str, str]]) -> None:
+        """On Actions middle wrote the PR body (`publish`): the accepted evidence goes on
+        its criteria's lines, for the people who review it. Elsewhere the agent's PR body
+        holds it already."""
+        pr = self.pull_request(branch_name(ref)) if on_actions() else None
+        if pr is not None and pr.state == "OPEN":
+            given = {entry["criterion"]: entry["evidence"] for entry in accepted}
+            self.gh.run("pr", "edit", str(pr.number), "--repo", self.slug,
+                        "--body-file", "-", input=self._pr_body(ref, given))  # fmt: skip
+
+    def _pr_body(self, ref: str, evidence: Mapping[str, str]) -> str:
+        """The body of the PR middle opens on Actions: what it is, and the issue's
+        acceptance criteria, each with its accepted evidence once a done has it."""
+        lines = [
+            f"- [x] {criterion.text}: {evidence[criterion.text]}"
+            if evidence.get(criterion.text)
+            else f"- [ ] {criterion.text}"
+            for criterion in self.load(ref).criteria
+        ]
+        return (
+            f"The agent's work on #{ref}. middle pushed the branch and opened this pull "
+            "request for it: approve it to complete the run, or request changes to send "
+            "your review to the agent.\n\n## Acceptance criteria\n\n"
+            + ("\n".join(lines) or "(none given)")
+            + "\n"
+        )
 
     def deferral(self, ref: str, text: str) -> str | None:
         """A deferral names a comment on this repository by a trusted person (no bot, a
@@ -469,11 +500,7 @@ class GitHubIssueStore(IssueStore):
             return None
         ref = match["ref"]
         title = self.gh.json("issue", "view", ref, "--repo", self.slug, "--json", "title")
-        body = (
-            f"The agent's work on #{ref}. middle pushed the branch and opened this pull "
-            "request for it: approve it to complete the run, or request changes to send "
-            "your review to the agent."
-        )
+        body = self._pr_body(ref, {})  # the evidence goes in once a done is accepted
         self.gh.run(
             "pr", "create", "--repo", self.slug, "--head", branch,
             f"--title={title['title']}", "--body-file", "-", input=body,  # one word: no option

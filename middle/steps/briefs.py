@@ -38,11 +38,12 @@ CI_RULE = """\
 
 def evidence_rules(mode: str) -> str:
     """What the agent is told when a done needs evidence (issue 19): where it goes, what
-    counts, and that middle checks it."""
+    counts, and that middle checks it. On Actions the agent cannot edit its pull request,
+    so its evidence goes in `done.json` there too, and middle writes it into the PR."""
     where = (
-        "On each criterion's line in your pull request's `## Acceptance criteria` section, "
-        "before you mark it ready."
-        if mode == "github"
+        "On each criterion's line in your pull request's `## Acceptance criteria` section "
+        "(the criterion's text, then its evidence), before you mark it ready."
+        if mode == "github" and not on_actions()
         else 'In .middle/done.json: {"summary": "...", "evidence": [{"criterion": "<the '
         'criterion\'s text>", "evidence": "<evidence>"}]}.'
     )

@@ -19,10 +19,12 @@ Every named item must hold: one that does not fails the criterion even if anothe
 so a made-up path next to a real URL is still refused. An empty criteria list fails, so
 deleting the section does not pass.
 
-Where the criteria and their evidence come from: in GitHub mode, the PR body, read with
-the reference's `parseAcceptanceCriteria` rules (list items, checkbox or plain, under any
-heading that says "acceptance", up to the next heading), the evidence on each item's line;
-in file mode, the Epic's `## Acceptance criteria` and `done.json`'s `evidence` list.
+Where the criteria and their evidence come from: the criteria are always the issue's, so
+leaving one out of the PR body does not pass. In GitHub mode the evidence is on the PR
+body's line for each criterion (`body_evidence`: list items, checkbox or plain, under any
+heading that says "acceptance", up to the next heading, as the reference's
+`parseAcceptanceCriteria` reads them); in file mode, and on GitHub Actions where the agent
+cannot edit the PR, it is `done.json`'s `evidence` list.
 
 This module judges; `EvidenceFacts` answers the questions about the world (git, and who
 wrote a comment), so the rules are tested against a real repository and any store.
@@ -312,6 +314,26 @@ def judge_body(body: str, facts: EvidenceFacts, *, require_integration: bool = F
 
 def _normal(text: str) -> str:
     return " ".join(text.split()).casefold()
+
+
+def body_evidence(body: str, criteria: Sequence[str]) -> dict[str, list[str]]:
+    """GitHub mode: the evidence a PR body gives each of the issue's `criteria`, from the
+    acceptance-section line that starts with the criterion's text (case and spacing
+    aside, as `done_evidence` matches), read after that text, so a criterion's own words
+    are not its evidence. A line counts for the longest criterion it starts with; a
+    criterion with no line has no evidence."""
+    longest_first = sorted(criteria, key=lambda c: len(_normal(c)), reverse=True)
+    found: dict[str, list[str]] = {}
+    for line in criteria_in_body(body):
+        squeezed = " ".join(line.split())
+        for criterion in longest_first:
+            wanted = _normal(criterion)
+            size = len(" ".join(criterion.split()))
+            rest = squeezed[size:]
+            if squeezed[:size].casefold() == wanted and not re.match(r"\w", rest):
+                found.setdefault(criterion, []).extend(evidence_in_line(rest))
+                break
+    return found
 
 
 def done_evidence(done: Mapping[str, Any], criteria: Sequence[str]) -> dict[str, list[str]]:

@@ -652,3 +652,59 @@ def test_no_event_file_at_all_is_one_line(world: World) -> None:
         "GITHUB_EVENT_PATH)\n"
     )
     assert sorted(p.name for p in machine.folder.iterdir()) == ["webhooks"]
+
+
+def commit_gates_to_main(world: World) -> None:
+    """A `.middle/verify.toml` with one passing gate on the remote's main: evidence is
+    then required at done."""
+    seed = world.root / "gates-seed"
+    subprocess.run(["git", "clone", "-q", str(world.remote), str(seed)], check=True)
+    (seed / ".middle" / "verify.toml").write_text('[[gate]]\nname = "ok"\ncommand = "true"\n')
+    git(seed, "add", "-A")
+    git(seed, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "gates")
+    git(seed, "push", "-q", "origin", "main")
+
+
+CRITERION = "Failed deliveries retry with backoff"
+
+
+def test_on_actions_the_evidence_comes_from_done_json_and_goes_into_the_pr_body(
+    world: World,
+) -> None:
+    """The agent holds no token on a runner, so it cannot edit the PR body: its evidence
+    is in done.json, and middle writes the criteria with it into the PR it opens. Seen
+    red: the criteria were read from the PR middle opened (a fixed body, none in it), so
+    the done was refused three times and the run parked, the PR a draft."""
+    commit_gates_to_main(world)
+    evidence = [{"criterion": CRITERION.lower(), "evidence": "STANDIN_WORK.md"}]
+    world.script({"do": "done", "evidence": evidence})
+
+    job = world.machine("job1")
+    done = job.job("issues", labeled(world))
+
+    assert done.returncode == 0, done.stderr
+    (run,) = job.workflows()
+    assert run["state"] == "waiting-human"  # ready for review
+    brief = world.agent_log("turn")[0]["brief"]
+    assert "In .middle/done.json" in brief and "pull request's" not in brief
+    pr = world.fake.pr()
+    assert pr["isDraft"] is False
+    assert f"## Acceptance criteria\n\n- [x] {CRITERION}: STANDIN_WORK.md\n" in pr["body"]
+
+
+def test_on_actions_a_done_without_evidence_is_nudged_naming_the_criterion(
+    world: World,
+) -> None:
+    """Seen red as above: the nudge said the criteria section was empty or missing (the
+    PR body middle wrote), which the agent cannot change."""
+    commit_gates_to_main(world)
+    world.script({"do": "done"}, *[{"do": "bare"}] * 3)
+
+    job = world.machine("job1")
+    done = job.job("issues", labeled(world))
+
+    assert done.returncode == 0, done.stderr
+    nudge = world.agent_log("turn")[1]["prompt"]
+    assert f'"{CRITERION}" (no evidence given)' in nudge
+    assert "pull request" not in nudge.lower() and "PR body" not in nudge
+    assert world.fake.pr()["isDraft"] is True  # refused: back to draft

@@ -1,6 +1,7 @@
-"""Evidence at done in GitHub mode (issue 19, item 5): the criteria and their evidence
-are lines of the PR body; a PR marked ready without passing goes back to draft, and the
-agent is nudged with the reason. The fake `gh` of tests/e2e/test_github.py."""
+"""Evidence at done in GitHub mode (issue 19, item 5): the issue's criteria are judged,
+each by the evidence on its line of the PR body; a PR marked ready without passing goes
+back to draft, and the agent is nudged with the reason. The fake `gh` of
+tests/e2e/test_github.py."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ def commit_gates(sandbox: Sandbox) -> None:
 def test_a_ready_pr_without_evidence_goes_back_to_draft_once(
     sandbox: Sandbox, github: FakeGitHub
 ) -> None:
-    """Seen red (before the check at done): the ready PR with no acceptance criteria in
-    its body stayed ready and the run was ready for review after one turn."""
+    """The issue's criterion is named, though the PR body has none. Seen red (before the
+    check at done): the ready PR with no acceptance criteria in its body stayed ready
+    and the run was ready for review after one turn."""
     commit_gates(sandbox)
     sandbox.script({"do": "done", "pr": "ready"}, {"do": "bare"}, {"do": "bare"}, {"do": "bare"})
 
@@ -34,7 +36,50 @@ def test_a_ready_pr_without_evidence_goes_back_to_draft_once(
     assert github.read()["undone"] == [pr["number"]]  # put back to draft once
     nudge = sandbox.agent_log("turn")[1]["prompt"]
     assert nudge.startswith("Not done yet: the acceptance criteria need evidence.")
-    assert "the acceptance criteria section is empty or missing" in nudge
+    assert '"Failed deliveries retry with backoff" (no evidence given)' in nudge
+
+
+def set_criteria(github: FakeGitHub, *criteria: str) -> None:
+    """The Epic's acceptance criteria: the ones a done is judged by."""
+    state = github.read()
+    listed = "".join(f"- [ ] {criterion}\n" for criterion in criteria)
+    state["issues"][EPIC]["body"] = f"Deliveries fail now and then.\n\n{listed}"
+    github.write(state)
+
+
+def test_a_pr_body_that_drops_a_criterion_of_the_issue_is_refused_naming_it(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    """The issue's criteria are judged, each by the PR-body line that repeats it (case
+    and spacing aside). Seen red: the criteria were the PR body's own, so a body that
+    left out the unmet one passed and the run was ready for review."""
+    commit_gates(sandbox)
+    set_criteria(github, "Retries back off", "The docs say how")
+    body = "## Acceptance criteria\n- [x] retries   BACK off: `STANDIN_WORK.md`\n"
+    sandbox.script({"do": "done", "pr": "ready", "pr_body": body}, *[{"do": "bare"}] * 3)
+
+    result = implement(sandbox)
+
+    assert result.returncode == 0, result.stderr
+    assert "ready for review" not in result.stdout
+    nudge = sandbox.agent_log("turn")[1]["prompt"]
+    assert '"The docs say how" (no evidence given)' in nudge
+    assert "Retries back off" not in nudge  # its line matched, its evidence holds
+    assert github.pr()["isDraft"] is True
+
+
+def test_a_criterions_own_words_are_not_its_evidence(sandbox: Sandbox, github: FakeGitHub) -> None:
+    """A criterion that names a file is not evidenced by repeating it. Seen red: the
+    whole line was read for evidence, the criterion's `STANDIN_WORK.md` with it."""
+    commit_gates(sandbox)
+    set_criteria(github, "Log each turn in `STANDIN_WORK.md`")
+    body = "## Acceptance criteria\n- [x] Log each turn in `STANDIN_WORK.md`\n"
+    sandbox.script({"do": "done", "pr": "ready", "pr_body": body}, *[{"do": "bare"}] * 3)
+
+    implement(sandbox)
+
+    nudge = sandbox.agent_log("turn")[1]["prompt"]
+    assert '"Log each turn in `STANDIN_WORK.md`" (no evidence given)' in nudge
 
 
 def comment_url(github: FakeGitHub, index: int) -> str:
@@ -48,6 +93,7 @@ def test_pr_body_evidence_with_a_trusted_deferral_passes_and_a_bots_does_not(
     """The reference's PR body shape: a criterion with a path, one deferred by a
     collaborator's comment. Seen red with the bot's comment as the deferral: refused."""
     commit_gates(sandbox)
+    set_criteria(github, "Retries back off", "Docs")
     github.comment(EPIC, "carol", "Defer the docs.", association="COLLABORATOR")
     github.comment(EPIC, "ci-bot", "Deferred.", bot=True, association="NONE")
     human, bot = comment_url(github, 0), comment_url(github, 1)
@@ -61,7 +107,7 @@ def test_pr_body_evidence_with_a_trusted_deferral_passes_and_a_bots_does_not(
 
     assert refused.returncode == 0, refused.stderr
     nudge = sandbox.agent_log("turn")[1]["prompt"]
-    assert f'"Docs (deferred: {bot})" ((deferred: {bot}): {bot} is not by a trusted' in nudge
+    assert f'"Docs" ((deferred: {bot}): {bot} is not by a trusted' in nudge
     assert github.pr()["isDraft"] is True
 
     github.update_pr(body=body.format(f"(deferred: {human})"), isDraft=False)

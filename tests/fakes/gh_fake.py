@@ -399,6 +399,15 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         ]
     if args[:2] == ["pr", "create"]:
         return create_pr(state, args, stdin)
+    if args[:2] == ["pr", "edit"] and option(args, "--repo") == repo and "--body-file" in args:
+        if option(args, "--body-file") != "-":
+            fail("fake gh: only --body-file - is supported")
+        pr = next((p for p in state["prs"] if str(p["number"]) == args[2]), None)
+        if pr is None:
+            fail(f"GraphQL: Could not resolve to a PullRequest with the number of {args[2]}.")
+        pr["body"] = stdin
+        print(f"{HOST}/{repo}/pull/{args[2]}")
+        return None
     if args[:2] == ["pr", "ready"] and option(args, "--repo") == repo:
         pr = next((p for p in state["prs"] if str(p["number"]) == args[2]), None)
         if pr is None:
