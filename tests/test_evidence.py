@@ -14,11 +14,11 @@ import pytest
 
 from middle.verify.evidence import (
     EvidenceFacts,
+    body_evidence,
     criteria_in_body,
     done_evidence,
     evidence_in_line,
     judge,
-    judge_body,
     judge_item,
 )
 from middle.verify.gates import GateResult, parse_gates
@@ -109,7 +109,8 @@ def test_an_empty_criteria_section_is_refused(repo: Path) -> None:
     verdict = judge([], {}, facts(repo))
     assert not verdict.ok
     assert "deleting it does not pass" in verdict.report()
-    assert not judge_body("## Summary\n\nAll done.\n\n## Acceptance criteria\n\n", facts(repo)).ok
+    body = "## Summary\n\nAll done.\n\n## Acceptance criteria\n\n"
+    assert not judge(criteria_in_body(body), {}, facts(repo)).ok
 
 
 def test_every_named_item_must_hold_and_the_report_names_each_criterion(repo: Path) -> None:
@@ -141,9 +142,13 @@ def test_the_pr_body_follows_the_reference_rules(repo: Path) -> None:
         "nested, still an item",
     ]
     assert evidence_in_line(criteria_in_body(body)[2]) == ["https://ci.example/1", "#12"]
-    verdict = judge_body(body, facts(repo))
-    assert [j.criterion for j in verdict.lacking] == ["nested, still an item"]
-    bot = judge_body(f"## Acceptance\n- Docs (deferred: {BOT})\n", facts(repo))
+    criteria = ["Retries back off", "Docs updated", "`middle status` shows it", "nested"]
+    verdict = judge(criteria, body_evidence(body, criteria), facts(repo))
+    assert [j.criterion for j in verdict.lacking] == ["nested"]  # its own words are no evidence
+    docs = ["Docs"]
+    bot = judge(
+        docs, body_evidence(f"## Acceptance\n- Docs (deferred: {BOT})\n", docs), facts(repo)
+    )
     assert "not a trusted human's comment" in bot.report()
 
 

@@ -305,13 +305,6 @@ def judge(
     return Verdict(judgements, problems)
 
 
-def judge_body(body: str, facts: EvidenceFacts, *, require_integration: bool = False) -> Verdict:
-    """GitHub mode: the PR body's criteria, each with the evidence on its own line."""
-    criteria = criteria_in_body(body)
-    lines = {c: evidence_in_line(c) for c in criteria}
-    return judge(criteria, lines, facts, require_integration=require_integration)
-
-
 def _normal(text: str) -> str:
     return " ".join(text.split()).casefold()
 
