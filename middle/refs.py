@@ -40,6 +40,13 @@ def branch_name(ref: str) -> str:
     return f"middle/issue-{ref}"
 
 
+def issue_of_branch(branch: str) -> str | None:
+    """The GitHub issue number a `middle/issue-<n>` branch is for (`branch_name`'s
+    inverse), or None for any other branch."""
+    match = re.fullmatch(r"middle/issue-([0-9]+)", branch)
+    return match[1] if match else None
+
+
 def session_name(repo: Path, ref: str) -> str:
     """The tmux session of (repo, ref): readable, and distinct for distinct pairs.
 

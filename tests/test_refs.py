@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from middle.refs import repo_slug, session_name
+from middle.refs import branch_name, issue_of_branch, repo_slug, session_name
 from middle.steps.dispatch import worktree_path
 
 
@@ -37,3 +37,18 @@ def test_refs_that_differ_only_by_dot_and_underscore_get_distinct_sessions(
 def test_names_are_stable_for_the_same_repo_and_ref(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     assert session_name(repo, "7") == session_name(tmp_path / "x" / ".." / "repo", "7")
+
+
+@pytest.mark.parametrize(
+    ("branch", "issue"),
+    [("middle/issue-108", "108"), ("middle/issue-retry", None), ("main", None),
+     ("middle/issue-108x", None), ("xmiddle/issue-1", None)],
+)  # fmt: skip
+def test_a_branch_names_its_github_issue_only_in_middles_own_form(
+    branch: str, issue: str | None
+) -> None:
+    """`issue_of_branch` is `branch_name`'s inverse for GitHub numbers: one rule, read by
+    the CI trigger (a review's head) and by the store that pushes the branch."""
+    assert issue_of_branch(branch) == issue
+    if issue is not None:
+        assert branch_name(issue) == branch

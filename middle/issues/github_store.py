@@ -45,7 +45,7 @@ from middle.issues.github_setup import LABELS, check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
 from middle.issues.labels import EPIC_LABEL
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, StateLocation
-from middle.refs import branch_name
+from middle.refs import branch_name, issue_of_branch
 from middle.state_issue.draft import EpicFacts
 from middle.system import git
 from middle.system.github import (
@@ -56,7 +56,7 @@ from middle.system.github import (
     on_actions,
     viewer_login,
 )
-from middle.verify.evidence import body_evidence
+from middle.verify.evidence import body_evidence, criteria_in_body
 from middle.verify.plan import PLAN_MARKER, plan_comment
 
 QUESTION_MARKER = "<!-- middle:question"
@@ -64,7 +64,6 @@ ANSWER_MARKER = "<!-- middle:answer -->"
 TRUSTED = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 _CHECKBOX = re.compile(r"^\s*- \[(?P<mark>[ xX])\] (?P<text>.+)$", re.M)
 _ANY_CHECKBOX = re.compile(r"^\s*- \[[ xX]\] ", re.M)
-_BRANCH = re.compile(r"middle/issue-(?P<ref>[0-9]+)")
 
 
 class GitHubIssueStore(IssueStore):
@@ -126,8 +125,6 @@ class GitHubIssueStore(IssueStore):
 
     def acceptance_criteria(self, issue: Issue) -> list[str]:
         """The body's criteria by the reference's rules, as a PR body's are read."""
-        from middle.verify.evidence import criteria_in_body
-
         return criteria_in_body(issue.context)
 
     def add_label(self, ref: str, label: str) -> None:
@@ -484,11 +481,11 @@ class GitHubIssueStore(IssueStore):
         middle's own token (the agent holds none). A retry is safe: the push is the same
         commits again, and an open PR found for the branch is not opened twice. None once
         the PR stands; what the agent must do if its branch holds no commit."""
-        match = _BRANCH.fullmatch(branch)
+        ref = issue_of_branch(branch)
         ahead = "0"
-        if match is not None and git.branch_exists(self.repo, branch):
+        if ref is not None and git.branch_exists(self.repo, branch):
             ahead = git.git("rev-list", "--count", f"HEAD..refs/heads/{branch}", cwd=self.repo)
-        if match is None or int(ahead) == 0:
+        if ref is None or int(ahead) == 0:
             return (
                 f"Commit your work on branch {branch} (middle pushes it and opens the "
                 "pull request), then finish again."
@@ -498,7 +495,6 @@ class GitHubIssueStore(IssueStore):
             if pr.draft:
                 self.gh.run("pr", "ready", str(pr.number), "--repo", self.slug)
             return None
-        ref = match["ref"]
         title = self.gh.json("issue", "view", ref, "--repo", self.slug, "--json", "title")
         body = self._pr_body(ref, {})  # the evidence goes in once a done is accepted
         self.gh.run(

@@ -20,16 +20,15 @@ An event file that cannot be read, or that lacks what its event always carries, 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from middle.errors import EventError
+from middle.refs import issue_of_branch
 from middle.system.github import Gh, WriteAccess
 
 TRUSTED_ASSOCIATIONS = ("OWNER", "MEMBER", "COLLABORATOR")
-_BRANCH = re.compile(r"middle/issue-(?P<ref>[0-9]+)")
 # What each event always carries, as GitHub sends it (dotted path, JSON type).
 REQUIRED: dict[str, tuple[tuple[str, type], ...]] = {
     "issues": (("action", str), ("issue.number", int), ("sender.login", str)),
@@ -141,8 +140,7 @@ def read_trigger(event_name: str, event: dict[str, Any], gh: Gh, slug: str) -> T
     if event_name == "pull_request_review":
         actor = str(at(event, "review.user.login"))
         head = str(at(event, "pull_request.head.ref"))
-        match = _BRANCH.fullmatch(head)
-        review_issue = match["ref"] if match else None
+        review_issue = issue_of_branch(head)
         if action != "submitted":
             return Trigger("review", review_issue, actor, f"a review was {action}, not submitted")
         if at(event, "pull_request.head.repo.full_name") != slug:
