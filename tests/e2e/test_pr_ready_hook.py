@@ -1,6 +1,7 @@
 """Claude Code's blocking `gh pr ready` hook (issue 19, item 5): the script middle writes
 into the worktree, run as Claude runs it (the command in `.claude/settings.local.json`,
-the `PreToolUse` payload on stdin), against a real repo and worktree and the fake `gh`."""
+the `PreToolUse` payload on stdin), against a real repo and worktree and the fake `gh`.
+The PR body gives evidence for the issue's own criterion: that is what is judged."""
 
 from __future__ import annotations
 
@@ -68,13 +69,13 @@ def test_gh_pr_ready_without_evidence_is_blocked_with_the_reason(
     unpack above failed), so nothing stood between the model and `gh pr ready`."""
     commit_gates(sandbox)
     worktree, command = prepared(sandbox)
-    open_pr(github, "## Acceptance criteria\n- [x] Retries back off\n")
+    open_pr(github, "## Acceptance criteria\n- [x] Failed deliveries retry with backoff\n")
 
     blocked = run_hook(worktree, command, "git push && gh pr ready 200")
 
     assert blocked.returncode == 2, blocked.stderr
     assert blocked.stderr.startswith("Not done yet: the acceptance criteria need evidence.")
-    assert '"Retries back off" (no evidence given)' in blocked.stderr
+    assert '"Failed deliveries retry with backoff" (no evidence given)' in blocked.stderr
     assert github.pr()["isDraft"] is True
 
 
@@ -85,12 +86,14 @@ def test_other_commands_and_undo_pass_and_evidence_lets_gh_pr_ready_through(
     blocked too."""
     commit_gates(sandbox)
     worktree, command = prepared(sandbox)
-    open_pr(github, "## Acceptance criteria\n- [x] Retries back off\n")
+    open_pr(github, "## Acceptance criteria\n- [x] Failed deliveries retry with backoff\n")
     for other in ("ls -la", "gh pr view 200", "gh pr ready 200 --undo", "echo gh pr ready"):
         passed = run_hook(worktree, command, other)
         assert (passed.returncode, passed.stderr) == (0, ""), other
 
-    github.update_pr(body="## Acceptance criteria\n- [x] Retries back off: `work.py`\n")
+    github.update_pr(
+        body="## Acceptance criteria\n- [x] Failed deliveries retry with backoff: `work.py`\n"
+    )
     ready = run_hook(worktree, command, "gh pr ready 200")
 
     assert (ready.returncode, ready.stderr) == (0, "")
@@ -99,7 +102,7 @@ def test_other_commands_and_undo_pass_and_evidence_lets_gh_pr_ready_through(
 def test_with_evidence_off_nothing_is_blocked(sandbox: Sandbox, github: FakeGitHub) -> None:
     """No `.middle/verify.toml` and no `[verify] evidence`: evidence is off, as today."""
     worktree, command = prepared(sandbox)
-    open_pr(github, "## Acceptance criteria\n- [x] Retries back off\n")
+    open_pr(github, "## Acceptance criteria\n- [x] Failed deliveries retry with backoff\n")
 
     assert run_hook(worktree, command, "gh pr ready 200").returncode == 0
 
