@@ -74,6 +74,13 @@ def with_optional_value(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    import os
     import sys
 
-    program.run(with_optional_value(sys.argv))
+    try:
+        program.run(with_optional_value(sys.argv))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `middle status | head`: the reader left, as it may
+        # Point stdout at nothing so the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a killed writer

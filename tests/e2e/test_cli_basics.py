@@ -249,3 +249,24 @@ def test_the_status_table_reads_at_80_columns() -> None:
     assert all(len(line) <= 80 for line in lines)
     for whole in ("waiting-human", "retry-webhooks", "webhooks-service"):
         assert any(whole in line for line in lines), whole
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`middle --help | head -3`, as people read a long help: here a reader already gone,
+    so every write fails as the late ones do then. Seen red: a BrokenPipeError traceback
+    on stderr."""
+    import os
+    import shutil
+
+    middle = shutil.which("middle", path=str(Path(sys.executable).parent))
+    assert middle is not None
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [middle, "--help"], stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
