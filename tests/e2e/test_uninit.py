@@ -169,3 +169,15 @@ def test_uninit_never_removes_a_path_outside_the_repository(repo: Path, tmp_path
     assert "skipped ../outside.txt: .middle/init.json names a path outside the repository" in (
         undone.stdout
     )
+
+
+def test_init_does_what_its_dry_run_said(repo: Path) -> None:
+    """The dry run and the run count the .gitignore lines alike. Seen red: "would add 11
+    line(s)" then "added 10 line(s)" (the `# middle` header counted in one only)."""
+    planned = run_middle("init", "--dry-run", "--repo", str(repo)).stdout
+    done = run_middle("init", "--repo", str(repo)).stdout
+    (would,) = [line for line in planned.splitlines() if line.startswith("would add")]
+    (did,) = [line for line in done.splitlines() if "line(s) to .gitignore" in line]
+    assert would.split()[2] == did.split()[2]
+    added = (repo / ".gitignore").read_text().splitlines()
+    assert len(added) == int(did.split()[2])

@@ -182,7 +182,7 @@ def _extend_gitignore(root: Path, manifest: dict[str, Any]) -> list[str]:
         handle.write(chunk)
     record = manifest.setdefault("gitignore", {"created": not existed, "appended": []})
     record["appended"].append(chunk)
-    return [f"added {len(missing)} line(s) to .gitignore"]
+    return [f"added {len(missing) + 1} line(s) to .gitignore"]  # "# middle" too, as --dry-run says
 
 
 def _write_skills(root: Path, manifest: dict[str, Any], *, upgrade: bool) -> list[str]:
