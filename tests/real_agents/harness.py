@@ -38,8 +38,8 @@ def pinned_versions() -> dict[str, str]:
     """The CLI versions CI installs, read from the one file that pins them."""
     pins = {}
     for line in INSTALLER.read_text().splitlines():
-        if line.startswith(("CLAUDE_CODE_VERSION=", "CODEX_VERSION=")):
-            name, value = line.split("=", 1)
+        name, equals, value = line.partition("=")
+        if equals and name.endswith("_VERSION") and name.isupper():
             pins[name] = value
     return pins
 
