@@ -504,3 +504,30 @@ def test_doctor_checks_each_cli_version_against_the_tested_range(
     binary.chmod(0o755)
     check = check_agent_version("agent claude", ClaudeAdapter({"binary": str(binary)}))
     assert check.verdict == verdict and says in check.detail
+
+
+def test_codex_passes_the_variables_its_config_names_for_a_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 item 6. Seen red: a custom provider's `env_key` was stripped by the
+    allow-list, so the real Codex's first turn failed with "Missing environment variable"
+    (tests/real_agents' Codex runs no longer set `env_pass` for it, and went red the same
+    way). Only names that are variable names pass; a broken config names none."""
+    codex_home = tmp_path / "codex-home"
+    codex_home.mkdir()
+    monkeypatch.setenv("CODEX_HOME", str(codex_home))
+    (codex_home / "config.toml").write_text(
+        'model_provider = "corp"\n'
+        "[model_providers.corp]\n"
+        'env_key = "CORP_LLM_KEY"\n'
+        'env_http_headers = { "X-Team" = "CORP_TEAM", "X-Bad" = "not a name; rm -rf" }\n'
+        "[model_providers.other]\n"
+        'env_key = "OTHER_KEY"\n'
+    )
+    source = {"PATH": "/bin", "CORP_LLM_KEY": "k", "CORP_TEAM": "t", "OTHER_KEY": "o", "X": "x"}
+    env = agent_environment(source, CodexAdapter().env_patterns(), {})
+    assert {"CORP_LLM_KEY", "CORP_TEAM", "OTHER_KEY"} <= set(env)
+    assert "X" not in env
+    assert "not a name; rm -rf" not in CodexAdapter().env_patterns()
+    (codex_home / "config.toml").write_text("model_providers = [\n")
+    assert "CORP_LLM_KEY" not in agent_environment(source, CodexAdapter().env_patterns(), {})

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import time
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +29,8 @@ from middle.system.worktree import hook_script
 _USAGE_LIMIT = re.compile(
     r"You[\u2019']ve hit your usage limit\b[^\n]*?(?:try again at ([^\n]+?))?\.?$", re.M
 )
+# What an environment variable's name may be: anything else in the config is not passed.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Codex's approval prompt, checked before any dialog: it always parks for a human.
 _PERMISSION = "Would you like to run the following command?"
 # The dialog middle answers, by its whole shape (`middle.agents.screens`), read off Codex
@@ -55,6 +58,12 @@ class CodexAdapter(BaseAdapter):
     confirms_prompts: ClassVar[bool] = True
     inline_brief: ClassVar[bool] = True
     knows_screens: ClassVar[bool] = True
+
+    def env_patterns(self) -> tuple[str, ...]:
+        """Also every variable the user's Codex config names for a provider's key, so a
+        custom provider works: without its `env_key` the first turn fails with
+        "Missing environment variable"."""
+        return (*super().env_patterns(), *provider_env_names(codex_home() / "config.toml"))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -151,9 +160,34 @@ class CodexAdapter(BaseAdapter):
         return (found[-1][1] or "").strip() if found else None
 
 
+def codex_home() -> Path:
+    """`$CODEX_HOME`, `~/.codex` by default: Codex's config and its rollouts."""
+    return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+
+
 def sessions_dir() -> Path:
-    """`$CODEX_HOME/sessions` (`~/.codex/sessions` by default), where rollouts live."""
-    return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex") / "sessions"
+    """`$CODEX_HOME/sessions`, where rollouts live."""
+    return codex_home() / "sessions"
+
+
+def provider_env_names(config_file: Path) -> tuple[str, ...]:
+    """The environment variables Codex's config names for its model providers: each
+    `[model_providers.<id>]`'s `env_key` and the values of its `env_http_headers`. All of
+    them, not only the selected provider's: a profile or `-c` may pick another. An
+    unreadable config names none; Codex itself reports what is wrong with it."""
+    try:
+        config = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return ()
+    providers = config.get("model_providers")
+    names: list[str] = []
+    for provider in providers.values() if isinstance(providers, dict) else ():
+        if not isinstance(provider, dict):
+            continue
+        headers = provider.get("env_http_headers")
+        named = [provider.get("env_key"), *(headers.values() if isinstance(headers, dict) else ())]
+        names += [n for n in named if isinstance(n, str) and _ENV_NAME.fullmatch(n)]
+    return tuple(dict.fromkeys(names))
 
 
 def _session_id(first_line: str) -> str:
