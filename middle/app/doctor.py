@@ -222,6 +222,12 @@ def unknown_plugin_names(config: dict[str, Any], repo: Path | None) -> list[str]
         for table, name in named
         if isinstance(name, str) and name and name not in known  # else the schema said
     ]
+    fallback = config["global"].get("adapter_fallback")
+    problems += [
+        f"[global] adapter_fallback names {name!r}: expected one of {', '.join(sorted(known))}"
+        for name in (fallback if isinstance(fallback, list) else ())
+        if isinstance(name, str) and name and name not in known
+    ]
     mode = config["epic_store"].get("mode")
     if isinstance(mode, str) and mode not in registry.issue_stores:
         problems.append(

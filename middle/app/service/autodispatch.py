@@ -31,6 +31,7 @@ from middle.errors import AlreadyInFlight, MiddleError
 from middle.issues.base import IssueStore
 from middle.issues.labels import hold_label
 from middle.issues.state_location import current_state
+from middle.steps.dispatch import fallback_adapter
 from middle.store import (
     TERMINAL_STATES,
     active_rate_limit,
@@ -62,14 +63,29 @@ def dispatch_ready(db: Database, repo: Path, *, spawn: bool = True) -> list[Auto
     dispatched = []
     for row in state.ready:
         # Asked again for each row: a run dispatched a moment ago holds its slot.
-        why_not = _why_not(db, runtime, store, row.ref, row.adapter, since=state.generated)
+        adapter = _adapter_for(db, runtime, store, row.ref, row.adapter)
+        why_not = _why_not(db, runtime, store, row.ref, adapter, since=state.generated)
         if why_not is not None:
             continue
         reason = f"rank {row.rank} of the plan generated {state.generated}: {row.reason}"
-        found = _dispatch(db, runtime, row.ref, row.adapter, reason, spawn=spawn)
+        if adapter != row.adapter:
+            reason += f"; {row.adapter} is rate-limited, so {adapter} ([global] adapter_fallback)"
+        found = _dispatch(db, runtime, row.ref, adapter, reason, spawn=spawn)
         if found is not None:  # None: another dispatcher won this one's race
             dispatched.append(found)
     return dispatched
+
+
+def _adapter_for(db: Database, runtime: Runtime, store: IssueStore, ref: str, planned: str) -> str:
+    """The plan's adapter, or its `[global] adapter_fallback` while it is rate-limited,
+    unless the Epic pins one (`adapter:` meta or an `agent:` label)."""
+    try:
+        pinned = store.load(ref).adapter
+    except MiddleError:
+        return planned  # `_why_not` says what is wrong with the issue
+    if pinned:
+        return planned
+    return fallback_adapter(db, runtime.config, planned, runtime.plugins.adapters)
 
 
 def _why_not(
