@@ -58,7 +58,8 @@ def test_one_serve_hosts_ten_runs_through_an_agent_kill_and_its_own_restart(
     (ten processes, 39 MiB each), which this test finds under /proc."""
     refs = [f"epic-{n}" for n in range(RUNS)]
     for ref in refs:
-        (sandbox.repo / "planning" / "epics" / f"{ref}.md").write_text(sample_epic())
+        text = sample_epic().replace("slug: retry-webhooks", f"slug: {ref}")
+        (sandbox.repo / "planning" / "epics" / f"{ref}.md").write_text(text)
     (sandbox.repo / ".middle" / "policy.toml").write_text(
         "[limits]\nmax_concurrent = 20\nlaunch_timeout_seconds = 120\nturn_timeout_seconds = 900\n"
     )
