@@ -49,11 +49,13 @@ def run(quick: bool = False) -> dict[str, Any]:
             states = [row["state"] for row in db["workflows"].rows]
             return len(turns) == workflows and states == ["running"] * workflows
 
-        wait_for(running, 60 + 6 * workflows, "every agent's first prompt")
-        per_process_kib = sum(rss_kib(d.pid) for d in dispatchers)
-        for dispatcher in dispatchers:
-            dispatcher.send_signal(signal.SIGKILL)
-            dispatcher.wait()
+        try:
+            wait_for(running, 60 + 6 * workflows, "every agent's first prompt")
+            per_process_kib = sum(rss_kib(d.pid) for d in dispatchers)
+        finally:  # orphan every run mid-turn (and leave no dispatcher behind on a timeout)
+            for dispatcher in dispatchers:
+                dispatcher.send_signal(signal.SIGKILL)
+                dispatcher.wait()
 
         log = box.home / "logs" / "serve.log"
         serve = subprocess.Popen(
