@@ -72,8 +72,10 @@ def test_one_serve_hosts_ten_runs_through_an_agent_kill_and_its_own_restart(
 
     dispatchers = [sandbox.popen("implement", "--issue", ref, "--agent", "command") for ref in refs]
     wait_until(  # every agent has its prompt, and every dispatcher has recorded that
-        lambda: len(sandbox.agent_log("turn")) == RUNS
-        and sorted(states(sandbox).values()) == ["running"] * RUNS,
+        lambda: (
+            len(sandbox.agent_log("turn")) == RUNS
+            and sorted(states(sandbox).values()) == ["running"] * RUNS
+        ),
         SLOW,
     )
     for dispatcher in dispatchers:  # every run orphaned mid-turn
