@@ -504,3 +504,74 @@ def test_doctor_checks_each_cli_version_against_the_tested_range(
     binary.chmod(0o755)
     check = check_agent_version("agent claude", ClaudeAdapter({"binary": str(binary)}))
     assert check.verdict == verdict and says in check.detail
+
+
+def test_codex_passes_the_variables_its_config_names_for_a_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 item 6. Seen red: a custom provider's `env_key` was stripped by the
+    allow-list, so the real Codex's first turn failed with "Missing environment variable"
+    (tests/real_agents' Codex runs no longer set `env_pass` for it, and went red the same
+    way). Only names that are variable names pass; a broken config names none."""
+    codex_home = tmp_path / "codex-home"
+    codex_home.mkdir()
+    monkeypatch.setenv("CODEX_HOME", str(codex_home))
+    (codex_home / "config.toml").write_text(
+        'model_provider = "corp"\n'
+        "[model_providers.corp]\n"
+        'env_key = "CORP_LLM_KEY"\n'
+        'env_http_headers = { "X-Team" = "CORP_TEAM", "X-Bad" = "not a name; rm -rf" }\n'
+        "[model_providers.other]\n"
+        'env_key = "OTHER_KEY"\n'
+    )
+    source = {"PATH": "/bin", "CORP_LLM_KEY": "k", "CORP_TEAM": "t", "OTHER_KEY": "o", "X": "x"}
+    env = agent_environment(source, CodexAdapter().env_patterns(), {})
+    assert {"CORP_LLM_KEY", "CORP_TEAM", "OTHER_KEY"} <= set(env)
+    assert "X" not in env
+    assert "not a name; rm -rf" not in CodexAdapter().env_patterns()
+    (codex_home / "config.toml").write_text("model_providers = [\n")
+    assert "CORP_LLM_KEY" not in agent_environment(source, CodexAdapter().env_patterns(), {})
+
+
+def test_doctor_says_whether_each_agent_is_logged_in_and_what_codex_is_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 items 6 and 7: doctor lists each adapter's binary, version and account.
+    Seen red: doctor said only "version X (tested: Y)", so a user learned that Codex had
+    no key, or which variables it would get, only from a failed first turn."""
+    from middle.app.doctor import check_agents
+
+    home, codex_home, bin_dir = tmp_path / "home", tmp_path / "codex-home", tmp_path / "bin"
+    for folder in (home, codex_home, bin_dir):
+        folder.mkdir()
+    for name, says in (("claude", "2.1.197 (Claude Code)"), ("codex", "codex-cli 0.171.0")):
+        (bin_dir / name).write_text(f"#!/bin/sh\necho '{says}'\n")
+        (bin_dir / name).chmod(0o755)
+    (codex_home / "config.toml").write_text(
+        'model_provider = "corp"\n[model_providers.corp]\nname = "Corp"\nenv_key = "CORP_KEY"\n'
+    )
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("CORP_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CODEX_HOME", str(codex_home))
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    config = {"adapters": {}, "global": {}, "repo": {}}
+
+    def details() -> dict[str, tuple[str, str]]:
+        return {c.name: (c.verdict, c.detail) for c in check_agents(config)}
+
+    found = details()
+    assert found["agent claude"] == ("ok", f"version 2.1.197 (tested: 2.1.197) at {bin_dir}/claude")
+    assert found["agent claude account"][0] == "warn"
+    assert "not logged in" in found["agent claude account"][1]
+    verdict, detail = found["agent codex account"]
+    assert verdict == "warn" and "provider Corp needs CORP_KEY, which is not set" in detail
+    assert f"passes CORP_KEY from {codex_home}/config.toml" in detail
+
+    (home / ".claude.json").write_text('{"oauthAccount": {"emailAddress": "a@b.c"}}')
+    monkeypatch.setenv("CORP_KEY", "k")
+    found = details()
+    assert found["agent claude account"] == ("ok", f"logged in ({home}/.claude.json)")
+    assert found["agent codex account"][0] == "ok"

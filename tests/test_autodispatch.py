@@ -42,8 +42,8 @@ def test_the_loser_of_the_unique_index_stands_down(home: Path, tmp_path: Path) -
     AlreadyInFlight out of the serve tick."""
     repo = git_repo(tmp_path)
     db, runtime = open_home_db(), Runtime(repo)
-    first = autodispatch._dispatch(db, runtime, "queue", "command", "rank 1", spawn=False)
-    second = autodispatch._dispatch(db, runtime, "queue", "command", "rank 1", spawn=False)
+    first = autodispatch._dispatch(db, runtime, "queue", "command", "rank 1", None)
+    second = autodispatch._dispatch(db, runtime, "queue", "command", "rank 1", None)
     assert first is not None and second is None
     events = list(db["events"].rows_where("type = 'dispatch.auto'"))
     assert len(events) == 1 and db["workflows"].count == 1

@@ -24,12 +24,16 @@ def test_the_quick_benchmark_suite_runs_and_reports() -> None:
         "start-up",
         "hook-channel",
         "scale",
+        "serve-host",
         "gate-overhead",
         "real-agents",
     }
     assert by_name["hook-channel"]["lost"] == 0 and by_name["hook-channel"]["duplicated"] == 0
     assert by_name["scale"]["database_locked_errors"] == 0
     assert by_name["scale"]["hooks_recorded"] == by_name["scale"]["hooks_expected"]
+    hosted = by_name["serve-host"]
+    assert hosted["stop_hook_to_parked_ms"]["n"] == hosted["workflows"]  # every run parked
+    assert {"process_per_run", "one_serve", "ratio"} <= set(hosted["rss_mib"])
     startup = by_name["start-up"]["commands"]  # each paired with the floor, against its target
     assert {"middle --help", "middle doctor"} <= set(startup)
     assert all({"ratio", "target_ratio", "met"} <= set(row) for row in startup.values())

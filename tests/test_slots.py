@@ -39,3 +39,25 @@ def test_a_launch_without_a_free_slot_is_queued_and_gets_one_when_it_frees(
     update_workflow(middle_db, "wf-1", state="waiting-human")  # parks: its slot frees
     assert claim_slot_at_launch(middle_db, "wf-2", "claude", one_slot()) is None
     assert "queued" not in get_workflow(middle_db, "wf-2")["meta_json"]
+
+
+def test_the_fallback_is_the_next_free_registered_adapter_after_the_limited_one(
+    middle_db: Database,
+) -> None:
+    """`[global] adapter_fallback` (issue 22 item 7) walks the list from after the limited
+    adapter, wrapping round, past adapters that are limited or not registered; with none
+    free, or no list, the adapter stays (and the dispatch is refused as before)."""
+    from middle.steps.dispatch import fallback_adapter
+    from middle.store.rate_limits import set_rate_limit
+
+    config = copy.deepcopy(DEFAULTS)
+    registered = {"claude", "codex", "gemini"}
+    assert fallback_adapter(middle_db, config, "claude", registered) == "claude"  # no limit
+    for name in ("claude", "codex"):
+        set_rate_limit(middle_db, name, status="limited", reset_at=None, source="test")
+    assert fallback_adapter(middle_db, config, "claude", registered) == "claude"  # no list
+    config["global"]["adapter_fallback"] = ["copilot", "gemini", "claude", "codex"]
+    assert fallback_adapter(middle_db, config, "claude", registered) == "gemini"
+    assert fallback_adapter(middle_db, config, "codex", registered) == "gemini"
+    set_rate_limit(middle_db, "gemini", status="limited", reset_at=None, source="test")
+    assert fallback_adapter(middle_db, config, "codex", registered) == "codex"

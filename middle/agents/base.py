@@ -152,6 +152,12 @@ class BaseAdapter:
         found = re.search(r"\d+\.\d+\.\d+", done.stdout + done.stderr)
         return found[0] if found else None
 
+    def account(self, environ: Mapping[str, str]) -> tuple[bool, str] | None:
+        """For `doctor`: whether the CLI can reach a model as `environ` and its files are
+        set up now (logged in, or a key or a provider configured), and how; None when
+        middle cannot tell for this CLI."""
+        return None
+
     def env_patterns(self) -> tuple[str, ...]:
         """What the agent may inherit: the CLI's own needs plus `env_pass` from config."""
         extra = self.settings.get("env_pass", [])

@@ -108,6 +108,26 @@ class ClaudeAdapter(BaseAdapter):
     inline_brief: ClassVar[bool] = True
     knows_screens: ClassVar[bool] = True
 
+    def account(self, environ: Mapping[str, str]) -> tuple[bool, str] | None:
+        """A key in the environment, or the login Claude Code keeps in its config folder
+        (`.credentials.json` on Linux; `oauthAccount` in `.claude.json` wherever the
+        credentials live in a keychain)."""
+        for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"):
+            if environ.get(name):
+                return True, f"{name} is set"
+        home = Path(environ.get("HOME") or Path.home())
+        folder = Path(environ.get("CLAUDE_CONFIG_DIR") or home / ".claude")
+        if (folder / ".credentials.json").is_file():
+            return True, f"logged in ({folder / '.credentials.json'})"
+        state = folder / ".claude.json" if "CLAUDE_CONFIG_DIR" in environ else home / ".claude.json"
+        try:
+            logged_in = "oauthAccount" in json.loads(state.read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError):
+            logged_in = False
+        if logged_in:
+            return True, f"logged in ({state})"
+        return False, "not logged in: run `claude` and /login once, or set ANTHROPIC_API_KEY"
+
     def launch_argv(self, worktree: Path, resume_session: str | None = None) -> list[str]:
         argv = [*self.argv(), "--permission-mode", str(self.settings["permission_mode"])]
         return [*argv, "--resume", resume_session] if resume_session else argv

@@ -15,6 +15,8 @@ import json
 import os
 import re
 import time
+import tomllib
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +30,8 @@ from middle.system.worktree import hook_script
 _USAGE_LIMIT = re.compile(
     r"You[\u2019']ve hit your usage limit\b[^\n]*?(?:try again at ([^\n]+?))?\.?$", re.M
 )
+# What an environment variable's name may be: anything else in the config is not passed.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Codex's approval prompt, checked before any dialog: it always parks for a human.
 _PERMISSION = "Would you like to run the following command?"
 # The dialog middle answers, by its whole shape (`middle.agents.screens`), read off Codex
@@ -55,6 +59,31 @@ class CodexAdapter(BaseAdapter):
     confirms_prompts: ClassVar[bool] = True
     inline_brief: ClassVar[bool] = True
     knows_screens: ClassVar[bool] = True
+
+    def env_patterns(self) -> tuple[str, ...]:
+        """Also every variable the user's Codex config names for a provider's key, so a
+        custom provider works: without its `env_key` the first turn fails with
+        "Missing environment variable"."""
+        return (*super().env_patterns(), *provider_env_names(codex_home() / "config.toml"))
+
+    def account(self, environ: Mapping[str, str]) -> tuple[bool, str] | None:
+        """Logged in (`auth.json`), an OpenAI key, or a custom provider whose key is set;
+        and which variables of the user's Codex config middle passes the agent."""
+        home = codex_home(environ)
+        names = provider_env_names(home / "config.toml")
+        passes = f"; passes {', '.join(names)} from {home / 'config.toml'}" if names else ""
+        provider = _selected_provider(home / "config.toml")
+        key = provider.get("env_key") if provider else None
+        if provider is not None and isinstance(key, str) and key:
+            named = f"provider {provider.get('name') or '?'}"
+            if environ.get(key):
+                return True, f"{named}: {key} is set{passes}"
+            return False, f"{named} needs {key}, which is not set{passes}"
+        if (home / "auth.json").is_file():
+            return True, f"logged in ({home / 'auth.json'}){passes}"
+        if environ.get("OPENAI_API_KEY"):
+            return True, f"OPENAI_API_KEY is set{passes}"
+        return False, f"not logged in: run `codex login`, or set OPENAI_API_KEY{passes}"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -151,9 +180,50 @@ class CodexAdapter(BaseAdapter):
         return (found[-1][1] or "").strip() if found else None
 
 
+def codex_home(environ: Mapping[str, str] = os.environ) -> Path:
+    """`$CODEX_HOME`, `~/.codex` by default: Codex's config and its rollouts."""
+    home = Path(environ.get("HOME") or Path.home())
+    return Path(environ.get("CODEX_HOME") or home / ".codex")
+
+
 def sessions_dir() -> Path:
-    """`$CODEX_HOME/sessions` (`~/.codex/sessions` by default), where rollouts live."""
-    return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex") / "sessions"
+    """`$CODEX_HOME/sessions`, where rollouts live."""
+    return codex_home() / "sessions"
+
+
+def _read_config(config_file: Path) -> dict[str, Any]:
+    """Codex's config, `{}` when missing or unreadable (Codex reports what is wrong)."""
+    try:
+        return tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _selected_provider(config_file: Path) -> dict[str, Any] | None:
+    """The custom provider the config's top-level `model_provider` selects, if any."""
+    config = _read_config(config_file)
+    providers = config.get("model_providers")
+    chosen = config.get("model_provider")
+    if not isinstance(providers, dict) or not isinstance(chosen, str):
+        return None
+    found = providers.get(chosen)
+    return found if isinstance(found, dict) else None
+
+
+def provider_env_names(config_file: Path) -> tuple[str, ...]:
+    """The environment variables Codex's config names for its model providers: each
+    `[model_providers.<id>]`'s `env_key` and the values of its `env_http_headers`. All of
+    them, not only the selected provider's: a profile or `-c` may pick another. An
+    unreadable config names none; Codex itself reports what is wrong with it."""
+    providers = _read_config(config_file).get("model_providers")
+    names: list[str] = []
+    for provider in providers.values() if isinstance(providers, dict) else ():
+        if not isinstance(provider, dict):
+            continue
+        headers = provider.get("env_http_headers")
+        named = [provider.get("env_key"), *(headers.values() if isinstance(headers, dict) else ())]
+        names += [n for n in named if isinstance(n, str) and _ENV_NAME.fullmatch(n)]
+    return tuple(dict.fromkeys(names))
 
 
 def _session_id(first_line: str) -> str:

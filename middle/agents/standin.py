@@ -113,7 +113,7 @@ class StandIn:
                 self.log(event="stop-failure", turn=turn)
                 self.hook("StopFailure", {"error": "rate_limit", "last_assistant_message": message})
             elif ended:
-                self.log(event="stop", turn=turn)
+                self.log(event="stop", turn=turn, session_id=self.session_id)
                 self.hook("Stop", {"session_id": self.session_id, "stop_hook_active": False})
 
     def open_pull_request(self, *, draft: bool, body: str | None = None) -> None:

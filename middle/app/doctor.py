@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -137,14 +138,19 @@ def check_agents(config: dict[str, Any], repo: Path | None = None) -> list[Check
             adapter.check_available()
         except MiddleError as exc:
             checks.append(Check("warn", label, str(exc)))
-        else:
-            checks.append(check_agent_version(label, adapter))
+            continue
+        checks.append(check_agent_version(label, adapter))
+        account = adapter.account(os.environ)
+        if account is not None:
+            ready, how = account
+            checks.append(Check("ok" if ready else "warn", f"{label} account", how))
     return checks
 
 
 def check_agent_version(label: str, adapter: BaseAdapter) -> Check:
+    where = shutil.which(adapter.argv()[0]) or adapter.argv()[0]
     if adapter.tested_versions is None:
-        return Check("ok", label, "found on PATH")
+        return Check("ok", label, f"found at {where}")
     low, high = adapter.tested_versions
     tested = low if low == high else f"{low} to {high}"
     found = adapter.version()
@@ -157,7 +163,7 @@ def check_agent_version(label: str, adapter: BaseAdapter) -> Check:
             f"version {found} is outside what middle was tested with ({tested}); "
             f"it may show screens middle does not know",
         )
-    return Check("ok", label, f"version {found} (tested: {tested})")
+    return Check("ok", label, f"version {found} (tested: {tested}) at {where}")
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -215,6 +221,12 @@ def unknown_plugin_names(config: dict[str, Any], repo: Path | None) -> list[str]
         f"[{table}] default_adapter = {name!r}: expected one of {', '.join(sorted(known))}"
         for table, name in named
         if isinstance(name, str) and name and name not in known  # else the schema said
+    ]
+    fallback = config["global"].get("adapter_fallback")
+    problems += [
+        f"[global] adapter_fallback names {name!r}: expected one of {', '.join(sorted(known))}"
+        for name in (fallback if isinstance(fallback, list) else ())
+        if isinstance(name, str) and name and name not in known
     ]
     mode = config["epic_store"].get("mode")
     if isinstance(mode, str) and mode not in registry.issue_stores:

@@ -37,7 +37,7 @@ from middle.errors import (
 )
 from middle.issues.labels import hold_label
 from middle.refs import validate_ref
-from middle.steps.dispatch import raise_rate_limited
+from middle.steps.dispatch import fallback_adapter, raise_rate_limited
 from middle.steps.services import Progress
 from middle.store import (
     QUEUED,
@@ -83,10 +83,13 @@ def implement(
             f"Epic {ref} is blocked by {', '.join(blockers)} (still open); dispatch those "
             f"first, or pass --force"
         )
-    adapter = (
-        agent or issue.adapter or config["repo"].get("default_adapter")
-        or config["global"]["default_adapter"]
-    )  # fmt: skip
+    pinned = agent or issue.adapter
+    adapter = pinned or config["repo"].get("default_adapter") or config["global"]["default_adapter"]
+    if not pinned:
+        chosen = fallback_adapter(runtime.db, config, adapter, runtime.plugins.adapters)
+        if chosen != adapter and progress is not None:
+            progress.note(f"{adapter} is rate-limited: using {chosen} ([global] adapter_fallback)")
+        adapter = chosen
     try:
         runner = runtime.runner(adapter, progress)
         runner.services.adapter.check_available()

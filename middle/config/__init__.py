@@ -21,7 +21,7 @@ from middle.errors import ConfigError
 from middle.system.files import not_utf8
 
 DEFAULTS: dict[str, Any] = {
-    "global": {"default_adapter": "claude", "max_concurrent": 4},
+    "global": {"default_adapter": "claude", "max_concurrent": 4, "adapter_fallback": []},
     "adapters": {},  # each adapter owns its defaults (middle/agents/)
     "repo": {},
     "epic_store": {"mode": "file", "epics_dir": "planning/epics"},

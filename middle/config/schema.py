@@ -43,6 +43,10 @@ ARGV: Check = (
     'a list of strings, e.g. ["python3", "agent.py"]',
     lambda v: isinstance(v, list) and all(isinstance(part, str) for part in v),
 )
+ADAPTERS_LIST: Check = (
+    'a list of adapter names, e.g. ["claude", "codex"]',
+    lambda v: isinstance(v, list) and all(isinstance(name, str) and name for name in v),
+)
 FLAG: Check = ("true or false", lambda v: isinstance(v, bool))
 EVIDENCE_MODE: Check = ('"required" or "off"', lambda v: v in ("required", "off"))
 
@@ -109,7 +113,11 @@ ADAPTER_KEYS: dict[str, Check] = {
     "max_concurrent": POSITIVE_INT,
 }
 SCHEMA: dict[str, dict[str, Check]] = {
-    "global": {"default_adapter": ADAPTER, "max_concurrent": POSITIVE_INT},
+    "global": {
+        "default_adapter": ADAPTER,
+        "max_concurrent": POSITIVE_INT,
+        "adapter_fallback": ADAPTERS_LIST,
+    },
     "repo": {"default_adapter": ADAPTER, "default_branch": BRANCH},
     "epic_store": {"mode": MODE, "epics_dir": REPO_FOLDER},
     "limits": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from middle.refs import branch_name, repo_slug, session_name
 from middle.steps.services import services
 from middle.steps.transcripts import keep_transcript
 from middle.store import (
+    Readable,
     active_rate_limit,
     busy_scope,
     claim_slot,
@@ -44,6 +46,23 @@ def check_slots(ctx: StepContext) -> dict[str, Any]:
             raise SlotsFullError(f"{full}; wait for one to park or finish, or raise max_concurrent")
         claim_slot(ctx.db, ctx.workflow_id)
     return {"running": len(slot_holders(ctx.db, besides=ctx.workflow_id))}
+
+
+def fallback_adapter(
+    db: Readable, config: Mapping[str, Any], adapter: str, registered: Collection[str]
+) -> str:
+    """`adapter`, or, while it is rate-limited, the next adapter of `[global]
+    adapter_fallback` (after `adapter` in that list, wrapping round) that is registered and
+    not rate-limited. Only for a run that no one pinned to an adapter (`--agent`, the
+    Epic's `adapter:` or an `agent:` label): a pinned run waits for its own adapter."""
+    order = [str(name) for name in config["global"].get("adapter_fallback") or ()]
+    if not order or active_rate_limit(db, adapter) is None:
+        return adapter
+    start = order.index(adapter) + 1 if adapter in order else 0
+    for name in order[start:] + order[:start]:
+        if name != adapter and name in registered and active_rate_limit(db, name) is None:
+            return name
+    return adapter
 
 
 def raise_rate_limited(adapter: str, limit: dict[str, Any]) -> None:

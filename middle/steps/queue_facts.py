@@ -7,6 +7,7 @@ live runs, the rate limits and the slots in use.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,10 @@ def default_adapter(config: dict[str, Any]) -> str:
     return str(config["repo"].get("default_adapter") or config["global"]["default_adapter"])
 
 
-def configured_adapters(config: dict[str, Any]) -> list[str]:
-    """middle's own adapters and any other that the config names (a plugin's)."""
-    return sorted({*(adapter.name for adapter in BUILTIN_ADAPTERS), *config["adapters"]})
+def configured_adapters(config: dict[str, Any], registered: Iterable[str] = ()) -> list[str]:
+    """middle's own adapters, those a plugin registered, and any other the config names."""
+    builtin = (adapter.name for adapter in BUILTIN_ADAPTERS)
+    return sorted({*builtin, *registered, *config["adapters"]})
 
 
 def relative(since: str | None, now: datetime | None = None) -> str:

@@ -99,7 +99,11 @@ def prepare_recommender(ctx: StepContext) -> dict[str, Any]:
         session_token=secrets.token_hex(16),
         pr_branch=None,
     )
-    return {"worktree": str(path), "session": session, "adapters": configured_adapters(config)}
+    return {
+        "worktree": str(path),
+        "session": session,
+        "adapters": configured_adapters(config, services(ctx).plugins.adapters),
+    }
 
 
 def _epics(facts: dict[str, Any]) -> list[EpicFacts]:
@@ -163,7 +167,9 @@ class RecommenderTurn(Turn):
         errors = list((checked or {}).get("errors", []))
         facts = self.ctx.results["gather-queue"]
         config = services(self.ctx).config
-        text = recommender_brief(facts, configured_adapters(config), errors)
+        text = recommender_brief(
+            facts, configured_adapters(config, services(self.ctx).plugins.adapters), errors
+        )
         write_brief(self.worktree, text)
         return "initial", text
 
@@ -192,7 +198,9 @@ def check_plan(ctx: StepContext) -> dict[str, Any]:
     try:
         text = (worktree / PLAN).read_text(encoding="utf-8")
         errors = validate(
-            parse(text), adapters=configured_adapters(services(ctx).config), mode=mode
+            parse(text),
+            adapters=configured_adapters(services(ctx).config, services(ctx).plugins.adapters),
+            mode=mode,
         )
     except FileNotFoundError:
         errors = [f"{PLAN} is missing; write the plan there"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from middle.store import create_workflow_record, update_workflow
+from middle.store.rate_limits import set_rate_limit
 from middle.store.slots import claim_slot
 from tests.e2e.conftest import REF, Sandbox
 
@@ -74,3 +75,30 @@ def test_an_answer_waits_for_a_free_slot_and_poll_continues_it(sandbox: Sandbox)
     assert f"issue {REF}: slot-free" in polled.stdout, polled.stdout + polled.stderr
     assert "Base 2." in sandbox.agent_log("turn")[1]["brief"]
     assert "queued" not in sandbox.middle("status").stdout
+
+
+def test_a_rate_limited_default_adapter_falls_back_to_the_next_unless_pinned(
+    sandbox: Sandbox,
+) -> None:
+    """Issue 22 item 7: `[global] adapter_fallback`. Seen red: with claude rate-limited
+    the dispatch was refused even though the fallback list named a free adapter. A run
+    pinned with `--agent` still waits for its own adapter."""
+    sandbox.home.mkdir(parents=True, exist_ok=True)
+    (sandbox.home / "config.toml").write_text(
+        '[global]\ndefault_adapter = "claude"\nadapter_fallback = ["claude", "command"]\n'
+        '[adapters.claude]\nbinary = "true"\n'  # on PATH, so only the limit refuses it
+    )
+    set_rate_limit(
+        sandbox.db(), "claude", status="limited", reset_at="2999-01-01T00:00:00Z", source="test"
+    )
+
+    pinned = sandbox.middle("implement", "--issue", REF, "--agent", "claude")
+    assert pinned.returncode == 1
+    assert "the claude adapter is rate-limited" in pinned.stderr
+    assert sandbox.db()["workflows"].count == 0
+
+    sandbox.script({"do": "done"})
+    fell_back = sandbox.middle("implement", "--issue", REF)
+    assert fell_back.returncode == 0, fell_back.stderr
+    (run,) = sandbox.db()["workflows"].rows
+    assert run["adapter"] == "command"

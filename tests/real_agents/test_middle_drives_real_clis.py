@@ -89,7 +89,7 @@ def real(
         policy.write_text(
             policy.read_text()
             + f'\n[repo]\ndefault_adapter = "{cli}"\n'
-            + '\n[adapters.codex]\nenv_pass = ["SCRIPTED_MODEL_API_KEY"]\n'
+            # No env_pass for Codex's key: middle passes the env_key its config names.
             # No permission prompts: middle answers the bypass warning dialog at start-up.
             + '\n[adapters.claude]\npermission_mode = "bypassPermissions"\n'
         )
@@ -187,7 +187,7 @@ def _run(
     policy.write_text(
         policy.read_text()
         + f'\n[repo]\ndefault_adapter = "{cli}"\n'
-        + '\n[adapters.codex]\nenv_pass = ["SCRIPTED_MODEL_API_KEY"]\n'
+        # No env_pass for Codex's key: middle passes the env_key its config names.
         + '\n[adapters.claude]\npermission_mode = "default"\n'
     )
     git(sandbox.repo, "commit", "-qam", "policy")

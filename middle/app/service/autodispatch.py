@@ -24,13 +24,14 @@ from sqlite_utils import Database
 from middle.app.control import is_paused
 from middle.app.repo import base_branch
 from middle.app.runtime import WORKFLOW, Runtime
-from middle.app.service.poll import spawn_resume
+from middle.app.service.poll import Starter, spawn_resume
 from middle.config import load_config, middle_home
 from middle.engine import Runner
 from middle.errors import AlreadyInFlight, MiddleError
 from middle.issues.base import IssueStore
 from middle.issues.labels import hold_label
 from middle.issues.state_location import current_state
+from middle.steps.dispatch import fallback_adapter
 from middle.store import (
     TERMINAL_STATES,
     active_rate_limit,
@@ -47,7 +48,9 @@ class AutoDispatch:
     reason: str
 
 
-def dispatch_ready(db: Database, repo: Path, *, spawn: bool = True) -> list[AutoDispatch]:
+def dispatch_ready(
+    db: Database, repo: Path, *, spawn: bool = True, start: Starter = spawn_resume
+) -> list[AutoDispatch]:
     """Dispatch, in the plan's order, every Ready item that may run now, until no slot is
     free: one pass fills every free slot. Empty when auto-dispatch is off, the repo is
     paused, no slot is free, nothing is eligible, or another dispatcher won each race."""
@@ -62,14 +65,29 @@ def dispatch_ready(db: Database, repo: Path, *, spawn: bool = True) -> list[Auto
     dispatched = []
     for row in state.ready:
         # Asked again for each row: a run dispatched a moment ago holds its slot.
-        why_not = _why_not(db, runtime, store, row.ref, row.adapter, since=state.generated)
+        adapter = _adapter_for(db, runtime, store, row.ref, row.adapter)
+        why_not = _why_not(db, runtime, store, row.ref, adapter, since=state.generated)
         if why_not is not None:
             continue
         reason = f"rank {row.rank} of the plan generated {state.generated}: {row.reason}"
-        found = _dispatch(db, runtime, row.ref, row.adapter, reason, spawn=spawn)
+        if adapter != row.adapter:
+            reason += f"; {row.adapter} is rate-limited, so {adapter} ([global] adapter_fallback)"
+        found = _dispatch(db, runtime, row.ref, adapter, reason, start if spawn else None)
         if found is not None:  # None: another dispatcher won this one's race
             dispatched.append(found)
     return dispatched
+
+
+def _adapter_for(db: Database, runtime: Runtime, store: IssueStore, ref: str, planned: str) -> str:
+    """The plan's adapter, or its `[global] adapter_fallback` while it is rate-limited,
+    unless the Epic pins one (`adapter:` meta or an `agent:` label)."""
+    try:
+        pinned = store.load(ref).adapter
+    except MiddleError:
+        return planned  # `_why_not` says what is wrong with the issue
+    if pinned:
+        return planned
+    return fallback_adapter(db, runtime.config, planned, runtime.plugins.adapters)
 
 
 def _why_not(
@@ -125,7 +143,7 @@ def _why_not(
 
 
 def _dispatch(
-    db: Database, runtime: Runtime, ref: str, adapter: str, reason: str, *, spawn: bool
+    db: Database, runtime: Runtime, ref: str, adapter: str, reason: str, start: Starter | None
 ) -> AutoDispatch | None:
     repo = runtime.root
     run_input = {
@@ -143,6 +161,6 @@ def _dispatch(
     if not created:
         return None
     record_event(db, workflow_id, "dispatch.auto", {"ref": ref, "reason": reason})
-    if spawn:
-        spawn_resume(workflow_id, run_input)
+    if start is not None:
+        start(workflow_id, run_input)
     return AutoDispatch(ref, workflow_id, reason)

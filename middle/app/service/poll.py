@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,8 +57,14 @@ class PollAction:
     error: str | None = None  # why the run could not be polled (the pass went on)
 
 
-def poll_once(*, background: bool = False, progress: Progress | None = None) -> list[PollAction]:
-    """Fire every due signal; resume those runs here, or in background processes."""
+def poll_once(
+    *,
+    background: bool = False,
+    progress: Progress | None = None,
+    start: Starter | None = None,
+) -> list[PollAction]:
+    """Fire every due signal; resume those runs here, or in the background: handed to
+    `start` (under serve, its run host), by default a process each."""
     db = open_home_db()
     actions = []
     parked = list_workflows(db, kind=WORKFLOW, state=list(PARKED_STATES))
@@ -66,7 +73,7 @@ def poll_once(*, background: bool = False, progress: Progress | None = None) -> 
         if is_paused(db, row["repo"]):
             continue  # a paused repo's runs wait for `middle unpause`
         try:
-            action = _poll_run(db, row, background, progress)
+            action = _poll_run(db, row, background, progress, start or spawn_resume)
         except Exception as exc:  # per run: one broken repo or run must not stop the pass
             if progress is not None:
                 progress.note(
@@ -81,7 +88,11 @@ def poll_once(*, background: bool = False, progress: Progress | None = None) -> 
 
 
 def _poll_run(
-    db: Database, row: dict[str, Any], background: bool, progress: Progress | None
+    db: Database,
+    row: dict[str, Any],
+    background: bool,
+    progress: Progress | None,
+    start: Starter,
 ) -> PollAction | None:
     meta = Runs.meta(row)
     run_input = meta["input"]
@@ -103,7 +114,7 @@ def _poll_run(
         if busy is not None:
             return PollAction(row["epic_ref"], row["id"], f"{signal['kind']} ({QUEUED})", None)
     if background:
-        spawn_resume(row["id"], run_input)
+        start(row["id"], run_input)
         outcome = None
     else:
         outcome = describe(runner, runner.resume(row["id"]), row["epic_ref"])
@@ -156,6 +167,10 @@ def _acted_on(db: Database, workflow_id: str) -> set[str]:
         if plain_name(checkpoint["name"]) == "wait-for-resume" and checkpoint["output_json"]:
             acted.update(json.loads(checkpoint["output_json"]).get("acted_on", []))
     return acted
+
+
+# Continues a run in the background: `spawn_resume`, or under serve its run host's `start`.
+Starter = Callable[[str, dict[str, Any]], None]
 
 
 def spawn_resume(workflow_id: str, run_input: dict[str, Any]) -> None:

@@ -3,8 +3,9 @@
 At start it adopts in-flight workflows whose dispatcher died; then it polls every
 `poll_seconds` (60) and runs the watchdog every `watchdog_seconds` (30) until SIGTERM or
 SIGINT, which end it after the current pass (with --dashboard, also when its dashboard
-exits: code 1). Continuations run in their own processes
-(`middle resume`), so a long agent turn never blocks the loop. It writes
+exits: code 1). Every run it continues is driven on a thread of this one process
+(`middle.app.service.host`), so a long agent turn never blocks the loop and fifty live runs
+cost one interpreter. It writes
 `$MIDDLE_HOME/serve.pid` and logs to `$MIDDLE_HOME/logs/serve.log`.
 """
 
@@ -23,8 +24,9 @@ from types import FrameType
 
 from middle.app.home import open_home_db
 from middle.app.runtime import WORKFLOW, runner_of
+from middle.app.service.host import RunHost
 from middle.app.service.pidfile import log_path, pid_path, serving_pid
-from middle.app.service.poll import poll_once, spawn_resume
+from middle.app.service.poll import poll_once
 from middle.app.service.watchdog import watchdog_once
 from middle.config import middle_home
 from middle.engine.runs import Runs
@@ -62,6 +64,7 @@ class Service:
         self.pidfile = pid_path(self.home)
         self.log_path = log_path(self.home)
         self.stopping = False
+        self.host = RunHost(self.log)  # every run serve continues, on a thread of its own
 
     def log(self, text: str) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +92,7 @@ class Service:
             try:
                 with runner_of(row).locks.hold(row["id"]):
                     pass  # free: nobody drives it
-                spawn_resume(row["id"], Runs.input(row))
+                self.host.start(row["id"], Runs.input(row))
             except WorkflowBusyError:
                 continue
             except Exception as exc:  # per run: a broken repo must not stop the service
@@ -136,7 +139,7 @@ class Service:
             self.log_error(f"{name} pass failed", exc)
 
     def watch(self) -> None:
-        for found in watchdog_once():
+        for found in watchdog_once(start=self.host.start):
             if found.action.startswith("error: "):
                 where = f"watchdog: issue {found.ref} in {found.repo} ({found.workflow_id})"
                 self.log(f"{where}: cannot check it: {found.action[7:]}")
@@ -144,7 +147,7 @@ class Service:
                 self.log(f"watchdog: issue {found.ref} ({found.workflow_id}): {found.action}")
 
     def poll(self) -> None:
-        for action in poll_once(background=True):
+        for action in poll_once(background=True, start=self.host.start):
             if action.error is not None:
                 self.log(f"poll: issue {action.ref} ({action.workflow_id}): {action.error}")
             else:
@@ -244,7 +247,7 @@ class Service:
                 spawn_recommend(root)
                 self.log(f"recommend: started for {root}")
         refresh_dispatcher_sections(db, root)
-        for dispatched in dispatch_ready(db, root):
+        for dispatched in dispatch_ready(db, root, start=self.host.start):
             self.log(
                 f"auto-dispatch: issue {dispatched.ref} ({dispatched.workflow_id}): "
                 f"{dispatched.reason}"

@@ -21,7 +21,7 @@ from typing import Any
 
 from middle.app.home import open_home_db
 from middle.app.runtime import WORKFLOW, runner_of
-from middle.app.service.poll import spawn_resume
+from middle.app.service.poll import Starter, spawn_resume
 from middle.config import load_config, middle_home
 from middle.engine.runs import Runs
 from middle.engine.runstate import describe_error
@@ -45,16 +45,17 @@ class Finding:
     repo: str = ""
 
 
-def watchdog_once(now: datetime | None = None) -> list[Finding]:
+def watchdog_once(now: datetime | None = None, start: Starter = spawn_resume) -> list[Finding]:
     """One pass. A run that cannot be checked (its repo's config is broken, tmux timed
-    out) is reported as an `error: ...` finding, and the pass goes on to the next."""
+    out) is reported as an `error: ...` finding, and the pass goes on to the next. A run
+    to continue is handed to `start` (under serve, its run host)."""
     now = now or datetime.now(UTC)
     db = open_home_db()
     tmux = Tmux()
     findings = []
     for row in list_workflows(db, kind=WORKFLOW, state=["launching", "running"]):
         try:
-            action = _check(db, row, tmux, now)
+            action = _check(db, row, tmux, now, start)
         except Exception as exc:  # per run: one broken repo must not stop the pass
             action = f"error: {describe_error(exc)}"
         if action is not None:
@@ -62,13 +63,13 @@ def watchdog_once(now: datetime | None = None) -> list[Finding]:
     return findings
 
 
-def _check(db: Any, row: dict[str, Any], tmux: Tmux, now: datetime) -> str | None:
+def _check(db: Any, row: dict[str, Any], tmux: Tmux, now: datetime, start: Starter) -> str | None:
     run_input = Runs.input(row)
     limits = load_config(middle_home(), Path(run_input["repo"]))["limits"]
     verdict = _verdict(db, row, tmux, limits, now)
     if verdict is None:
         return None
-    return _act(row, run_input, verdict, tmux, limits, now)
+    return _act(row, run_input, verdict, tmux, limits, now, start)
 
 
 def _verdict(
@@ -113,6 +114,7 @@ def _act(
     tmux: Tmux,
     limits: dict[str, Any],
     now: datetime,
+    start: Starter,
 ) -> str | None:
     runner = runner_of(row)
     db, runs = runner.db, runner.runs
@@ -127,15 +129,13 @@ def _act(
             fresh = runs.get(row["id"])
             if fresh["state"] != row["state"] or _verdict(db, fresh, tmux, limits, now) != verdict:
                 return None
-            if verdict == "blocked":
-                spawn_resume(row["id"], run_input)
-                return "resumed"
-            if not runs.transition(row["id"], "failed", leaving=fresh["state"], reason=verdict):
-                return None
-            if fresh["session_name"]:
-                tmux.kill_session(fresh["session_name"])
-            runs.event(row["id"], "watchdog.failed", {"reason": verdict})
-            return "failed"
+            if verdict != "blocked":
+                if not runs.transition(row["id"], "failed", leaving=fresh["state"], reason=verdict):
+                    return None
+                if fresh["session_name"]:
+                    tmux.kill_session(fresh["session_name"])
+                runs.event(row["id"], "watchdog.failed", {"reason": verdict})
+                return "failed"
     except WorkflowBusyError:
         if verdict in ("idle-timeout", "stuck-launching"):
             runs.note(row["id"], {"fail_requested": verdict})
@@ -144,3 +144,5 @@ def _act(
             runs.event(row["id"], "watchdog.fail-requested", {"reason": verdict})
             return "told-dispatcher"
         return None  # a live dispatcher sees a vanished session itself
+    start(row["id"], run_input)  # once the lock is let go: the new driver takes it
+    return "resumed"
