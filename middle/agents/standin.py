@@ -13,7 +13,8 @@ where `turns.json` is a list of actions, one per prompt it receives (a nudge cou
 
 Actions: `done` (commit, then done.json; `"touch": [files]` also creates them,
 uncommitted, `"commit": [files]` creates them and commits them with the turn's work,
-`"write": {path: text}` writes those files with that text, `"evidence": [...]` puts
+`"write": {path: text}` writes those files with that text, `"note"` is the commit's
+message, `"evidence": [...]` puts
 that list in done.json as its `evidence`, and
 `"pr": "ready"` or `"draft"` opens a pull request with `gh` first, with body
 `"pr_body"` if given), `ask`
@@ -105,7 +106,14 @@ class StandIn:
             brief = brief_path.read_text() if brief_path.exists() else ""
             self.hook("UserPromptSubmit", {"session_id": self.session_id, "prompt": line})
             self.say("user", line)
-            self.log(event="turn", turn=turn, prompt=line, brief=brief, action=action)
+            self.log(
+                event="turn",
+                turn=turn,
+                prompt=line,
+                brief=brief,
+                action=action,
+                session_id=self.session_id,
+            )
             ended = self.act(turn, action)
             if ended == "rate-limit":  # as Claude Code reports an API error: no Stop
                 reset = int(time.time() + float(action.get("reset_in", 3600)))
@@ -148,7 +156,14 @@ class StandIn:
             committed = ["STANDIN_WORK.md", *action.get("commit", [])]
             subprocess.run(["git", *identity, "add", "--", *committed], cwd=self.worktree)
             subprocess.run(
-                ["git", *identity, "commit", "-q", "-m", f"stand-in: turn {turn}"],
+                [
+                    "git",
+                    *identity,
+                    "commit",
+                    "-q",
+                    "-m",
+                    action.get("note", f"stand-in: turn {turn}"),
+                ],
                 cwd=self.worktree,
             )
             if action.get("pr") and not (self.state_dir / "pr-opened").exists():

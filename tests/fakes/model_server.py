@@ -232,6 +232,14 @@ class ModelServer:
         with self._lock:
             return [text for kind, text in self._ledger.seen if kind == "prompt"]
 
+    def conversations(self) -> list[list[str]]:
+        """The prompts of each conversation the model was sent, oldest first."""
+        with self._lock:
+            return [
+                [text for kind, text in history if kind == "prompt"]
+                for history in self._ledger.conversations
+            ]
+
     def tool_outputs(self) -> list[str]:
         with self._lock:
             return [text for kind, text in self._ledger.seen if kind == "tool"]

@@ -11,7 +11,8 @@ import shlex
 import pytest
 
 from tests.e2e.conftest import sandbox
-from tests.real_agents.test_middle_drives_real_clis import RealRun, done, real
+from tests.real_agents.conformance_agents import done
+from tests.real_agents.test_middle_drives_real_clis import RealRun, real
 
 __all__ = ["real", "sandbox"]  # the fixtures, reused
 

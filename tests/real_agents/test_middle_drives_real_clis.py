@@ -11,47 +11,21 @@ these tests prove. Nothing leaves the machine.
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from middle.steps.dispatch import worktree_path
-from tests.e2e.conftest import REF, Sandbox, git, sandbox, wait_until
+from tests.e2e.conftest import REF, Sandbox, git, sandbox
 from tests.fakes.model_server import ModelServer
+from tests.real_agents.conformance_agents import ask, done
 from tests.real_agents.harness import claude_env, codex_env
 
 __all__ = ["sandbox"]  # the e2e sandbox fixture, reused
 
 CLIS = ("claude", "codex")
-GIT_AS_AGENT = "git -c user.name=agent -c user.email=agent@example.com"
-
-
-def write_json(path: str, value: dict[str, Any]) -> str:
-    return f"printf '%s' {shlex.quote(json.dumps(value))} > {path}"
-
-
-def done(note: str = "work") -> dict[str, Any]:
-    """The model commits its work and says it is done."""
-    return {
-        "run": [
-            f"echo {note} >> AGENT_WORK.md && {GIT_AS_AGENT} add AGENT_WORK.md "
-            f"&& {GIT_AS_AGENT} commit -qm {shlex.quote(note)}",
-            write_json(".middle/done.json", {"summary": note}),
-        ],
-        "say": "Done.",
-    }
-
-
-def ask(question: str) -> dict[str, Any]:
-    return {"run": [write_json(".middle/blocked.json", {"question": question})], "say": "Asked."}
 
 
 @pytest.fixture(params=CLIS)
@@ -97,20 +71,6 @@ def real(
         yield RealRun(sandbox, cli, server, env)
 
 
-@pytest.mark.turns(done("first"))
-def test_implement_then_approve(real: RealRun) -> None:
-    result = real.implement()
-    assert result.returncode == 0, result.stderr
-    assert "ready for review" in result.stdout
-    assert real.server.prompts()[0] == real.brief().rstrip()  # the brief, byte for byte
-    approved = real.middle("review", "--issue", REF, "--approve")
-    assert approved.returncode == 0, approved.stderr
-    assert real.sandbox.workflow()["state"] == "completed"
-    log = git(real.sandbox.repo, "log", "--format=%s", "middle/issue-" + REF)
-    assert "first" in log, real.server.tool_outputs()
-    assert len(real.sandbox.events("agent.launched")) == 1
-
-
 @pytest.mark.turns(ask("Which backoff base, 2 or 3?"), done("answered"))
 def test_a_question_is_parked_and_the_answer_reaches_the_model(real: RealRun) -> None:
     asked = real.implement()
@@ -128,49 +88,6 @@ def test_a_question_is_parked_and_the_answer_reaches_the_model(real: RealRun) ->
     resume = ["--resume", session] if real.cli == "claude" else ["resume", session]
     assert session and resume not in [first[i : i + 2] for i in range(len(first))]
     assert resume in [second[i : i + 2] for i in range(len(second))]  # the same conversation
-
-
-@pytest.mark.turns(done())
-def test_a_20_kb_multi_line_brief_arrives_byte_exact(real: RealRun) -> None:
-    epic = real.sandbox.repo / "planning" / "epics" / f"{REF}.md"
-    lines = [f"Line {n:03}: deliveries {'retry ' * 12}with `backoff` & <care>." for n in range(200)]
-    text = epic.read_text().replace(
-        "Deliveries to customer endpoints fail now and then, and are lost.", "\n".join(lines)
-    )
-    epic.write_text(text)
-    git(real.sandbox.repo, "commit", "-qam", "a long brief")
-    result = real.implement()
-    assert result.returncode == 0, result.stderr
-    brief = real.brief().rstrip()
-    assert len(brief.encode()) > 20_000 and brief.count("\n") > 200
-    assert real.server.prompts()[0] == brief
-    (accepted,) = real.sandbox.events("agent.prompt-accepted")
-    assert accepted["exact"] is True
-
-
-def usage_limit_turn(cli: str, reset: int) -> dict[str, Any]:
-    if cli == "claude":
-        return {"error": 429, "message": f"Claude AI usage limit reached|{reset}"}
-    return {
-        "error": 429,
-        "type": "usage_limit_reached",
-        "message": "The usage limit has been reached",
-        "fields": {"resets_at": reset},
-    }
-
-
-def test_a_usage_limit_parks_the_run_rate_limited(
-    sandbox: Sandbox, cli: str, agent_bin: Path, tmp_path: Path
-) -> None:
-    reset = int(time.time()) + 3 * 3600
-    with ModelServer([usage_limit_turn(cli, reset)]) as server:
-        run = _run(sandbox, cli, server, agent_bin, tmp_path)
-        result = run.implement()
-    assert result.returncode == 0, result.stderr
-    assert sandbox.workflow()["state"] == "rate-limited"
-    assert "usage limit" in result.stdout
-    limit = sandbox.db()["rate_limit_state"].get(cli)
-    assert limit["status"] == "limited"
 
 
 def _run(
@@ -351,24 +268,3 @@ def test_three_dispatches_in_a_row_lose_no_prompt(real: RealRun) -> None:
     accepted = real.sandbox.db()["events"].count_where("type = 'agent.prompt-accepted'")
     retried = real.sandbox.db()["events"].count_where("type = 'agent.prompt-retried'")
     assert (accepted, len(real.server.prompts())) == (3, 3), retried
-
-
-@pytest.mark.turns({"run": ["sleep 4"], "say": "Still here."}, done("after the crash"))
-def test_a_killed_dispatcher_resumes_without_a_second_launch(real: RealRun) -> None:
-    sandbox = real.sandbox
-    dispatcher = subprocess.Popen(
-        [sys.executable, "-m", "middle", "implement", "--issue", REF],
-        cwd=sandbox.repo,
-        env={**os.environ, **real.env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_until(lambda: sandbox.events("agent.prompt-accepted"), timeout=60)
-    dispatcher.send_signal(signal.SIGKILL)
-    dispatcher.wait()
-
-    resumed = real.middle("resume", "--issue", REF)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "ready for review" in resumed.stdout
-    assert len(sandbox.events("agent.launched")) == 1
-    assert len(sandbox.events("agent.adopted")) == 1

@@ -12,8 +12,8 @@ from tests.e2e.conftest import Sandbox, git, sandbox
 from tests.e2e.test_evidence_github import commit_gates
 from tests.e2e.test_github import EPIC, FakeGitHub, github
 from tests.fakes.model_server import ModelServer
+from tests.real_agents.conformance_agents import GIT_AS_AGENT, write_json
 from tests.real_agents.harness import claude_env
-from tests.real_agents.test_middle_drives_real_clis import GIT_AS_AGENT, write_json
 
 __all__ = ["github", "sandbox"]  # fixtures, used by name
 

@@ -15,7 +15,8 @@ import pytest
 from middle.system.skills import NAMES
 from tests.e2e.conftest import git, sandbox
 from tests.fakes.model_server import flatten
-from tests.real_agents.test_middle_drives_real_clis import RealRun, cli, done, real
+from tests.real_agents.conformance_agents import done
+from tests.real_agents.test_middle_drives_real_clis import RealRun, cli, real
 
 __all__ = ["cli", "real", "sandbox"]  # fixtures, reused
 

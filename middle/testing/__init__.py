@@ -1,4 +1,5 @@
-"""A pytest plugin for step authors (entry point `pytest11`, so it loads on its own).
+"""A pytest plugin for step authors (entry point `pytest11`, so it loads on its own), and
+for adapter authors the conformance suite in `middle.testing.conformance`.
 
 Fixtures, each new for every test:
 
@@ -62,6 +63,9 @@ from middle.engine.workflow import NodeLike
 from middle.steps.services import Services
 from middle.store import open_db
 from middle.system.tmux import Tmux
+
+# The conformance suite's asserts explain themselves too, in an author's test run.
+pytest.register_assert_rewrite("middle.testing.conformance")
 
 Plan = int | tuple[int, BaseException]
 """How many of a step's first attempts fail: a count (raising `InjectedFailure`), or a
