@@ -193,6 +193,11 @@ class IssueStore(Protocol):
         """None if an agent's `done` stands; otherwise what the agent must still do."""
         return None
 
+    def offer_branch(self, branch: str, title: str, body: str) -> str:
+        """Offer a branch middle made (the documentation workflow's) for review; say where
+        it is. By default it stays in the repository, ready: nothing is pushed."""
+        return f"branch {branch} is ready for review in {self.repo} (not pushed)"
+
     # -- evidence at done (issue 19) -----------------------------------------------------
 
     def criteria_evidence(

@@ -503,6 +503,19 @@ class GitHubIssueStore(IssueStore):
         )  # fmt: skip
         return None
 
+    def offer_branch(self, branch: str, title: str, body: str) -> str:
+        """Push the branch and open a draft pull request for it (a PR that is open for it
+        already is kept: a retry never opens a second)."""
+        git.push_branch(self.repo, branch)
+        pr = self.pull_request(branch)
+        if pr is not None and pr.state == "OPEN":
+            return f"draft pull request #{pr.number}: {pr.url}"
+        out = self.gh.run(
+            "pr", "create", "--repo", self.slug, "--head", branch, "--draft",
+            f"--title={title}", "--body-file", "-", input=body,  # one word: no option
+        )  # fmt: skip
+        return f"draft pull request: {out.strip().splitlines()[-1] if out.strip() else branch}"
+
     # -- operations -----------------------------------------------------------------------
 
     def quota(self) -> Quota:

@@ -1,0 +1,99 @@
+"""`docs`: run the documentation workflow for one repo, now, in the foreground; and the
+`[docs]` interval `serve` keeps for every registered repo.
+
+By default it audits: the agent's report is kept as `$MIDDLE_HOME/docs/<repo>/<run>.md`
+and nothing is committed or pushed. With `--write` (or `[docs] write = true`) the agent
+commits its fixes on `middle/docs-<run>`, which must pass the repo's gates; middle then
+opens a draft pull request (GitHub mode) or leaves the branch ready (file mode).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from middle.app.repo import base_branch, resolve_repo
+from middle.app.runtime import Outcome, Runtime
+from middle.config import middle_home
+from middle.errors import DocsError
+from middle.steps.dispatch import raise_rate_limited
+from middle.steps.services import Progress
+from middle.store import active_rate_limit, list_workflows
+from middle.system import git
+
+WORKFLOW = "documentation"
+
+
+def docs_adapter(config: dict[str, Any]) -> str:
+    return str(
+        config["docs"].get("adapter")
+        or config["repo"].get("default_adapter")
+        or config["global"]["default_adapter"]
+    )
+
+
+def docs_running(db: Database, repo: Path) -> bool:
+    return bool(list_workflows(db, kind=WORKFLOW, live=True, repo=str(repo)))
+
+
+def docs(
+    repo: str | Path,
+    progress: Progress | None = None,
+    *,
+    write: bool | None = None,
+    agent: str | None = None,
+    source: str = "manual",
+) -> tuple[Outcome, str | None]:
+    """Audit the repo's docs with an agent (and with `write`, fix them on a branch). The
+    outcome, and the report's text when the run completed."""
+    runtime = Runtime(git.repo_root(resolve_repo(repo)))
+    adapter = agent or docs_adapter(runtime.config)
+    writing = bool(runtime.config["docs"]["write"] if write is None else write)
+    if docs_running(runtime.db, runtime.root):
+        raise DocsError(
+            f"a documentation run for {runtime.root} is live already; see: middle status"
+        )
+    runner = runtime.runner(adapter, progress)
+    runner.services.adapter.check_available()
+    limited = active_rate_limit(runtime.db, adapter)
+    if limited is not None:
+        raise_rate_limited(adapter, limited)
+    run_input = {
+        "repo": str(runtime.root),
+        "adapter": adapter,
+        "base": base_branch(runtime.config, runtime.root),
+        "write": writing,
+        "source": source,
+    }
+    workflow_id = f"docs-{uuid.uuid4().hex[:10]}"
+    result = runner.start(WORKFLOW, run_input, workflow_id)
+    row = runtime.runs.get(workflow_id)
+    if row["state"] != "completed":
+        reason = row["end_reason"] or result.status
+        return Outcome(workflow_id, "-", row["state"], f"{row['state']}: {reason}", False), None
+    done = runtime.runs.latest_output(workflow_id, "finish-docs") or {}
+    report = Path(done["report"])
+    if done.get("offered"):
+        said = f"{done['commits']} commit(s) offered: {done['offered']}"
+    elif writing:
+        said = "no commits: nothing to offer"
+    else:
+        said = "an audit: nothing committed or pushed"
+    message = f"docs report kept at {report} ({said})"
+    return Outcome(workflow_id, "-", row["state"], message, True), report.read_text()
+
+
+def spawn_docs(repo: Path) -> None:
+    """Run `middle docs` in its own process, so a long agent turn never blocks serve."""
+    logs = middle_home() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / "docs.log").open("a") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "middle", "docs", "--repo", str(repo)],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
