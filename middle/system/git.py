@@ -124,6 +124,31 @@ def rescue_uncommitted(repo: Path, path: Path, ref: str) -> str:
     return rescue
 
 
+def merge_conflicts(repo: Path, base: str, head: str) -> list[str]:
+    """The files a merge of `head` into `base` leaves conflicted ([] when it merges
+    cleanly), from a test merge that touches no checkout and no ref (`git merge-tree`)."""
+    argv = ["merge-tree", "--write-tree", "--name-only", "--no-messages", "--end-of-options"]
+    try:
+        result = subprocess.run(
+            ["git", *argv, base, head], cwd=repo, capture_output=True, text=True, timeout=120
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH") from None
+    if result.returncode == 0:
+        return []
+    if result.returncode != 1:  # 1 is "conflicts"; anything else, a failure
+        message = (result.stderr or result.stdout).strip() or f"exit code {result.returncode}"
+        raise GitError(f"git merge-tree failed: {message}")
+    files = [line for line in result.stdout.splitlines()[1:] if line]
+    return sorted(set(files)) or ["(a conflict git names no file for)"]
+
+
+def unseen_commits(repo: Path, known: str, other: str) -> list[str]:
+    """Commits of `other` that `known` lacks, one line each (`sha subject`), newest first."""
+    out = git("log", "--format=%h %s", "--end-of-options", f"{known}..{other}", cwd=repo)
+    return out.splitlines()
+
+
 def remove_worktree(repo: Path, path: Path) -> None:
     """Remove the worktree (the branch stays). A no-op if it is already gone."""
     if path.exists():
