@@ -34,10 +34,11 @@ from middle.steps.services import services
 from middle.steps.turn import Turn
 from middle.system import git
 from middle.system.skills import stamp_skills
+from middle.system.worktree import DOCS_REPORT
 from middle.verify.checkout import GateCheckout
 from middle.verify.gates import failure_report, load_gates, run_gates
 
-REPORT = Path(".middle") / "docs-report.md"
+REPORT = Path(DOCS_REPORT)
 MAX_ATTEMPTS = 3
 
 

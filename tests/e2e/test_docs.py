@@ -77,7 +77,8 @@ def test_write_in_file_mode_leaves_a_branch_that_passed_the_gates(sandbox: Sandb
     git(sandbox.repo, "commit", "-q", "-m", "gates")
     main = git(sandbox.repo, "rev-parse", "main")
     guide = {"GUIDE.md": "# Guide\n"}
-    sandbox.script(report_turn(), report_turn(commit=["GUIDE.md"], write={
+    add_all = [["add", "-A"], ["commit", "-q", "-m", "everything"]]  # as agents often do
+    sandbox.script(report_turn(), report_turn(commit=["GUIDE.md"], git=add_all, write={
         **guide, ".middle/docs-report.md": REPORT}))  # fmt: skip
 
     result = sandbox.middle("docs", "--write", "--agent", "command")
@@ -89,10 +90,12 @@ def test_write_in_file_mode_leaves_a_branch_that_passed_the_gates(sandbox: Sandb
     assert git(sandbox.repo, "rev-parse", "main") == main
     assert git(sandbox.repo, "show", f"{branch}:GUIDE.md") == "# Guide"
     log = git(sandbox.repo, "log", "--format=%s", f"main..{branch}").splitlines()
-    assert log == ["stand-in: turn 2", "stand-in: turn 1"]
+    assert log == ["stand-in: turn 2", "stand-in: turn 1"]  # `add -A` found nothing more
     assert "Verification failed on commit" in sandbox.agent_log("turn")[1]["brief"]
     assert "Fix what you find" in sandbox.agent_log("turn")[0]["brief"]
-    assert git(sandbox.repo, "ls-tree", "-r", "--name-only", branch).count("docs-report") == 0
+    # Seen red: `git add -A` committed .middle/docs-report.md onto the branch
+    tree = git(sandbox.repo, "ls-tree", "-r", "--name-only", branch).splitlines()
+    assert ".middle/docs-report.md" not in tree and ".middle/done.json" not in tree
 
 
 def github_remote(sandbox: Sandbox, fake: FakeGitHub) -> Path:
