@@ -178,3 +178,24 @@ def test_serve_starts_the_docs_run_on_its_interval(sandbox: Sandbox) -> None:
     log = (sandbox.home / "logs" / "serve.log").read_text()
     assert log.count(f"docs: started for {sandbox.repo}\n") == 1
     assert [run["state"] for run in docs_runs(sandbox)] == ["completed"]
+
+
+def test_a_second_docs_run_for_a_repo_is_refused_in_one_line(sandbox: Sandbox) -> None:
+    """One documentation run per repo at a time (serve's interval and a person's
+    `middle docs` may meet); the refusal leaves no row, worktree or session behind."""
+    from middle.store import create_workflow_record
+
+    create_workflow_record(
+        sandbox.db(), id="docs-live", kind="documentation", repo=str(sandbox.repo),
+        epic_ref=None, adapter="command",
+    )  # fmt: skip
+    sandbox.script(report_turn())
+
+    result = sandbox.middle("docs", "--agent", "command")
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"middle: a documentation run for {sandbox.repo} is live already; see: middle status"
+    )
+    assert [run["id"] for run in docs_runs(sandbox)] == ["docs-live"]
+    assert not (sandbox.home / "worktrees").exists() and sandbox.sessions() == []
