@@ -180,22 +180,37 @@ def test_serve_starts_the_docs_run_on_its_interval(sandbox: Sandbox) -> None:
     assert [run["state"] for run in docs_runs(sandbox)] == ["completed"]
 
 
-def test_a_second_docs_run_for_a_repo_is_refused_in_one_line(sandbox: Sandbox) -> None:
-    """One documentation run per repo at a time (serve's interval and a person's
-    `middle docs` may meet); the refusal leaves no row, worktree or session behind."""
-    from middle.store import create_workflow_record
+def test_one_docs_run_per_repo_and_one_whose_process_died_is_ended(sandbox: Sandbox) -> None:
+    """One documentation run per repo at a time (serve's interval and a person's `middle
+    docs` may meet): a second is refused in one line and leaves nothing behind. A live
+    run whose process died is ended by the next one (its session and worktree go), or it
+    would hold the repo's docs runs off for ever. Seen red: the refusal came from the row
+    alone, so a run whose process was killed refused every later one."""
+    import signal
 
-    create_workflow_record(
-        sandbox.db(), id="docs-live", kind="documentation", repo=str(sandbox.repo),
-        epic_ref=None, adapter="command",
-    )  # fmt: skip
-    sandbox.script(report_turn())
+    from tests.e2e.conftest import wait_until
 
-    result = sandbox.middle("docs", "--agent", "command")
+    sandbox.script({"do": "hang"})
+    first = sandbox.popen("docs", "--agent", "command")
+    wait_until(lambda: sandbox.agent_log("turn"), timeout=60)
+    (live,) = docs_runs(sandbox)
 
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        f"middle: a documentation run for {sandbox.repo} is live already; see: middle status"
+    refused = sandbox.middle("docs", "--agent", "command")
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"middle: a documentation run for {sandbox.repo} is live already ({live['id']}); "
+        "see: middle status"
     )
-    assert [run["id"] for run in docs_runs(sandbox)] == ["docs-live"]
-    assert not (sandbox.home / "worktrees").exists() and sandbox.sessions() == []
+    assert len(docs_runs(sandbox)) == 1 and len(sandbox.sessions()) == 1
+
+    first.send_signal(signal.SIGKILL)  # the process dies; its agent's session lives on
+    first.communicate(timeout=60)
+    sandbox.script(report_turn())
+    again = sandbox.middle("docs", "--agent", "command")
+
+    assert again.returncode == 0, again.stderr
+    states = {run["id"]: run["state"] for run in docs_runs(sandbox)}
+    assert states.pop(live["id"]) == "cancelled" and list(states.values()) == ["completed"]
+    assert sandbox.sessions() == []
+    assert not list((sandbox.home / "worktrees").glob("*/docs-*"))

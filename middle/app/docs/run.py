@@ -20,10 +20,12 @@ from sqlite_utils import Database
 from middle.app.repo import base_branch, resolve_repo
 from middle.app.runtime import Outcome, Runtime
 from middle.config import middle_home
+from middle.engine.locks import RunLocks
+from middle.engine.runs import Runs
 from middle.errors import DocsError
 from middle.steps.dispatch import raise_rate_limited
 from middle.steps.services import Progress
-from middle.store import active_rate_limit, list_workflows
+from middle.store import active_rate_limit, database_file, list_workflows
 from middle.system import git
 
 WORKFLOW = "documentation"
@@ -38,7 +40,14 @@ def docs_adapter(config: dict[str, Any]) -> str:
 
 
 def docs_running(db: Database, repo: Path) -> bool:
-    return bool(list_workflows(db, kind=WORKFLOW, live=True, repo=str(repo)))
+    """Whether a process drives a documentation run for `repo` now (a live run nobody
+    drives is one whose process died: the next `docs` ends it)."""
+    locks = RunLocks.beside(database_file(db))
+    try:
+        live = list_workflows(db, kind=WORKFLOW, live=True, repo=str(repo))
+        return any(locks.is_held(row["id"]) for row in live)
+    finally:
+        locks.close()
 
 
 def docs(
@@ -54,11 +63,18 @@ def docs(
     runtime = Runtime(git.repo_root(resolve_repo(repo)))
     adapter = agent or docs_adapter(runtime.config)
     writing = bool(runtime.config["docs"]["write"] if write is None else write)
-    if docs_running(runtime.db, runtime.root):
-        raise DocsError(
-            f"a documentation run for {runtime.root} is live already; see: middle status"
-        )
     runner = runtime.runner(adapter, progress)
+    for row in list_workflows(runtime.db, kind=WORKFLOW, live=True, repo=str(runtime.root)):
+        if runner.driven(row["id"]):
+            raise DocsError(
+                f"a documentation run for {runtime.root} is live already ({row['id']}); "
+                "see: middle status"
+            )
+        # nobody drives it: the process running it died. End it (its worktree and session
+        # go), or it would hold the repo's documentation runs off for ever.
+        runtime.runner(str(Runs.input(row).get("adapter") or adapter)).cancel(row["id"], wait=0)
+        if progress is not None:
+            progress.note(f"ended documentation run {row['id']}: the process driving it died")
     runner.services.adapter.check_available()
     limited = active_rate_limit(runtime.db, adapter)
     if limited is not None:
