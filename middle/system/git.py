@@ -3,6 +3,7 @@ list (never a shell string), and a failure raises `GitError` carrying git's own 
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -136,10 +137,14 @@ def merge_conflicts(repo: Path, base: str, head: str) -> list[str]:
         raise GitError("git is not installed or not on PATH") from None
     if result.returncode == 0:
         return []
-    if result.returncode != 1:  # 1 is "conflicts"; anything else, a failure
+    lines = result.stdout.splitlines()
+    tree = lines[0] if lines else ""
+    # 1 with a tree first is "conflicts"; anything else (git 2.39 exits 1 for a bad
+    # revision too, printing no tree) is a failure
+    if result.returncode != 1 or not re.fullmatch(r"[0-9a-f]{40,64}", tree):
         message = (result.stderr or result.stdout).strip() or f"exit code {result.returncode}"
         raise GitError(f"git merge-tree failed: {message}")
-    files = [line for line in result.stdout.splitlines()[1:] if line]
+    files = [line for line in lines[1:] if line]
     return sorted(set(files)) or ["(a conflict git names no file for)"]
 
 
