@@ -19,6 +19,7 @@ from typing import Any
 from middle.engine.runs import Runs
 from middle.issues.base import Conflict, IssueStore, ParkedRun
 from middle.store import Row
+from middle.system.github import on_actions
 
 
 def rebase_signal(
@@ -51,12 +52,14 @@ def rebase_text(conflict: Conflict, branch: str) -> str:
     """What the agent is told: onto what, the files, and how to publish the result."""
     files = "\n".join(f"- `{name}`" for name in conflict.files)
     fetch = "`git fetch origin`, then " if conflict.onto.startswith("origin/") else ""
-    push = (
-        f" Then push it with `git push --force-with-lease origin {branch}` (never a plain "
-        "`--force`)."
-        if conflict.onto.startswith("origin/")
-        else ""
-    )
+    push = ""
+    if on_actions():  # the agent holds no credentials there: middle pushes at its done
+        push = " Do not push: middle pushes the rebased branch when you are done."
+    elif conflict.onto.startswith("origin/"):
+        push = (
+            f" Then push it with `git push --force-with-lease origin {branch}` (never a "
+            "plain `--force`)."
+        )
     return (
         f"The base branch moved on (now {conflict.base_sha[:12]}), and your branch "
         f"(head {conflict.head_sha[:12]}) no longer merges onto it cleanly. These files "
