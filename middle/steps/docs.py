@@ -231,10 +231,12 @@ def finish_docs(ctx: StepContext) -> dict[str, Any]:
             f"still not done: {checked['errors'][0]}"
         )
     repo, prepared = Path(ctx.input["repo"]), ctx.results["prepare-docs"]
-    text = (Path(prepared["worktree"]) / REPORT).read_text(encoding="utf-8")
     kept = kept_report(services(ctx).home, repo, ctx.workflow_id)
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    kept.write_text(text, encoding="utf-8")
+    written = Path(prepared["worktree"]) / REPORT
+    if written.is_file() or not kept.is_file():  # else a re-run, after the worktree went
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(written.read_text(encoding="utf-8"), encoding="utf-8")
+    text = kept.read_text(encoding="utf-8")
     branch, offered = prepared["branch"], None
     if branch is not None and checked["commits"]:
         title = f"Documentation fixes ({DocsTool(**prepared['tool']).label})"
