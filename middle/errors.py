@@ -26,6 +26,7 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     ├── RateLimitedError         the adapter's usage limit has not reset yet
     ├── ServeAlreadyRunningError another `middle serve` owns this MIDDLE_HOME
     ├── ServiceError             start, stop or service install could not do as asked
+    ├── DocsError                the documentation workflow could not run or finish
     ├── StateFormatError         a state bundle that cannot be read or imported
     ├── StateRaceError           another job wrote the state ref first
     ├── EventError               a CI event file that cannot be read or lacks its fields
@@ -201,6 +202,11 @@ class RunMovedOnError(MiddleError):
 
 class ServeAlreadyRunningError(MiddleError):
     """Another `middle serve` owns this MIDDLE_HOME."""
+
+
+class DocsError(MiddleError):
+    """`middle docs` could not run (one is running for the repo already) or finish (the
+    agent gave up or asked, its report is missing, or the gates still fail)."""
 
 
 class ServiceError(MiddleError):

@@ -38,3 +38,29 @@ def test_a_worktree_on_another_branch_is_never_reused(tmp_path: Path) -> None:
         GitError, match=r"'middle/issue-fix_1' checked out, not 'middle/issue-fix.1'"
     ):
         git.add_worktree(repo, path, "middle/issue-fix.1", "main")
+
+
+def test_merge_conflicts_names_the_files_a_test_merge_leaves_conflicted(tmp_path: Path) -> None:
+    """Issue 21 item 7's test merge: no checkout or ref moves; a clean merge is []."""
+    repo = make_repo(tmp_path / "repo")
+    identity = ["-c", "user.name=t", "-c", "user.email=t@e"]
+
+    def commit(branch: str, files: dict[str, str]) -> None:
+        subprocess.run(["git", "checkout", "-q", branch], cwd=repo, check=True)
+        for name, text in files.items():
+            (repo / name).write_text(text)
+        subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+        subprocess.run(["git", *identity, "commit", "-q", "-m", branch], cwd=repo, check=True)
+
+    subprocess.run(["git", "branch", "feature"], cwd=repo, check=True)
+    commit("feature", {"a.txt": "feature\n", "b.txt": "feature\n", "new.txt": "x\n"})
+    assert git.merge_conflicts(repo, "main", "feature") == []
+    commit("main", {"a.txt": "main\n", "b.txt": "main\n"})
+    head = git.git("rev-parse", "HEAD", cwd=repo)
+
+    assert git.merge_conflicts(repo, "main", "feature") == ["a.txt", "b.txt"]
+    assert git.git("rev-parse", "HEAD", cwd=repo) == head
+    assert git.git("status", "--porcelain", cwd=repo) == ""
+    assert git.unseen_commits(repo, "main", "feature")[0].endswith(" feature")
+    with pytest.raises(GitError, match="git merge-tree failed"):
+        git.merge_conflicts(repo, "main", "--no-such-thing")

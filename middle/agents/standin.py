@@ -14,8 +14,8 @@ where `turns.json` is a list of actions, one per prompt it receives (a nudge cou
 Actions: `done` (commit, then done.json; `"touch": [files]` also creates them,
 uncommitted, `"commit": [files]` creates them and commits them with the turn's work,
 `"write": {path: text}` writes those files with that text, `"note"` is the commit's
-message, `"evidence": [...]` puts
-that list in done.json as its `evidence`, and
+message, `"evidence": [...]` puts that list in done.json as its `evidence`, `"git":
+[[args...], ...]` runs those git commands after the commit (a push, a rebase), and
 `"pr": "ready"` or `"draft"` opens a pull request with `gh` first, with body
 `"pr_body"` if given), `ask`
 (blocked.json; `"kind": "complexity"` or `"malformed": true` optional), `fail`
@@ -166,6 +166,8 @@ class StandIn:
                 ],
                 cwd=self.worktree,
             )
+            for args in action.get("git", []):  # as an agent would: its argv, no shell
+                subprocess.run(["git", *identity, *args], cwd=self.worktree)
             if action.get("pr") and not (self.state_dir / "pr-opened").exists():
                 self.open_pull_request(draft=action["pr"] == "draft", body=action.get("pr_body"))
             done: dict[str, Any] = {"summary": f"turn {turn} done"}

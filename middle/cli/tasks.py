@@ -414,6 +414,7 @@ def demo(c: Context) -> None:
 from middle.cli.ci import ci_job, ci_route, state  # noqa: E402
 from middle.cli.configure import config, update, version  # noqa: E402
 from middle.cli.dashboard import dashboard, pause, unpause  # noqa: E402
+from middle.cli.docs import docs  # noqa: E402
 from middle.cli.queue import auto_dispatch, recommend  # noqa: E402
 from middle.cli.service import poll, serve, service, start, stop, watchdog  # noqa: E402
 from middle.cli.verify import audit_issues  # noqa: E402
@@ -421,6 +422,7 @@ from middle.cli.verify import audit_issues  # noqa: E402
 ns = Collection(
     recommend,
     auto_dispatch,
+    docs,
     implement,
     answer,
     review,

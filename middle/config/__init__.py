@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     # issue 19: a ready PR's required checks pending this long get a comment for a human
     "github": {"checks_pending_hours": 48},
     "retention": {"events_days": 14, "runs_days": 30},
+    # the documentation workflow: by hand (`middle docs`), or under serve when enabled
+    "docs": {"enabled": False, "interval": "1d", "write": False},
 }
 
 

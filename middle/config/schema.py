@@ -136,6 +136,15 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "adapter": ADAPTER,
     },
     "ci": {"install": PIP_REQUIREMENT},
+    # the documentation workflow: `serve` audits the docs every `interval` when enabled;
+    # with write, the agent's fixes become a draft PR (GitHub mode) or a ready branch
+    "docs": {
+        "enabled": FLAG,
+        "interval": INTERVAL,
+        "adapter": ADAPTER,
+        "write": FLAG,
+        "path": REPO_FOLDER,
+    },
     # what `serve` forgets: finished runs' events after events_days, and a finished run's
     # rows but its `workflows` row (archived) after runs_days
     "retention": {"events_days": POSITIVE_INT, "runs_days": POSITIVE_INT},
@@ -186,7 +195,6 @@ _PER_ADAPTER: Check = (
     lambda v: isinstance(v, Mapping) and all(POSITIVE_INT[1](n) for n in v.values()),
 )
 _FROM_REPO = "middle reads the repository from its checkout and its git remote"
-_NO_DOCS = "middle has no documentation workflow yet"
 # The keys of the reference's config (thejustinwalsh/middle: its global config.toml and
 # its committed .middle/policy.toml), so a repo moving over is not stopped at the first
 # command. A key middle has under its own name (`[global] max_concurrent`, `[repo]
@@ -226,7 +234,7 @@ REFERENCE_KEYS: dict[str, dict[str, Mapped | Ignored]] = {
     },
     "docs": {
         "interval_minutes": _minutes("docs"),
-        **{key: Ignored(_NO_DOCS) for key in ("enabled", "adapter", "write", "tool", "path")},
+        "tool": Ignored("middle finds the docs tool by its config files"),
     },
     "state_issue": {
         "number": Ignored("middle finds the state issue by its label"),

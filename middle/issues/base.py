@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from middle.checks import Check
 from middle.errors import EpicError
 from middle.issues.epic_file import Criterion, Question, SubIssue
+from middle.system import git
 
 if TYPE_CHECKING:
     from middle.issues.state_location import StateLocation
@@ -67,6 +68,19 @@ class ParkedRun:
     pull_request: PullRequest | None = None
     # when the run parked this time (None if unknown): how long its PR's checks have waited
     parked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A branch ready for review that no longer merges cleanly onto its moved base."""
+
+    onto: str  # what the agent rebases onto, as git names it there: `main`, `origin/main`
+    base_sha: str  # the base's commit the test merge used
+    head_sha: str  # the branch's head the test merge used
+    files: tuple[str, ...]  # the files that conflict
+    # commits on the branch where people review it that middle never saw (someone else
+    # pushed them): middle must not rebase over them
+    unseen: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +206,23 @@ class IssueStore(Protocol):
     def confirms_done(self, branch: str) -> str | None:
         """None if an agent's `done` stands; otherwise what the agent must still do."""
         return None
+
+    def base_conflict(self, parked: ParkedRun, base: str) -> Conflict | None:
+        """Whether a branch ready for review still merges onto `base`, which may have
+        moved: None when it does (or the store cannot tell yet). By default a test merge
+        of the local branch onto the local base, which is where the branch is reviewed."""
+        branch = parked.pr_branch
+        if branch is None or not git.branch_exists(self.repo, branch):
+            return None
+        base_sha = git.git("rev-parse", "--verify", f"refs/heads/{base}", cwd=self.repo)
+        head_sha = git.git("rev-parse", "--verify", f"refs/heads/{branch}", cwd=self.repo)
+        files = git.merge_conflicts(self.repo, base_sha, head_sha)
+        return Conflict(base, base_sha, head_sha, tuple(files)) if files else None
+
+    def offer_branch(self, branch: str, title: str, body: str) -> str:
+        """Offer a branch middle made (the documentation workflow's) for review; say where
+        it is. By default it stays in the repository, ready: nothing is pushed."""
+        return f"branch {branch} is ready for review in {self.repo} (not pushed)"
 
     # -- evidence at done (issue 19) -----------------------------------------------------
 

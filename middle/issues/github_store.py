@@ -31,7 +31,15 @@ from typing import Any
 from middle.checks import Check
 from middle.config import DEFAULTS
 from middle.errors import EpicError, GitHubError, InvalidRefError, UnknownEpicError
-from middle.issues.base import BlockerState, Issue, IssueStore, ParkedRun, PullRequest, Quota
+from middle.issues.base import (
+    BlockerState,
+    Conflict,
+    Issue,
+    IssueStore,
+    ParkedRun,
+    PullRequest,
+    Quota,
+)
 from middle.issues.epic_file import Criterion, Question, SubIssue
 from middle.issues.github_checks import (
     failed_signal,
@@ -502,6 +510,41 @@ class GitHubIssueStore(IssueStore):
             f"--title={title['title']}", "--body-file", "-", input=body,  # one word: no option
         )  # fmt: skip
         return None
+
+    def base_conflict(self, parked: ParkedRun, base: str) -> Conflict | None:
+        """GitHub's own answer first: an open, ready PR whose `mergeable` is false and
+        `mergeable_state` "dirty" conflicts with its base (null: GitHub is still computing;
+        the next poll asks again). Then the files, from a test merge of the fetched base
+        and PR head, and the commits on that head which the local branch lacks: pushed by
+        someone else, so middle must not rebase over them."""
+        pr = parked.pull_request
+        if pr is None or pr.state != "OPEN" or pr.draft or parked.pr_branch is None:
+            return None
+        found = self.gh.api(f"repos/{self.slug}/pulls/{pr.number}")
+        if found.get("mergeable") is not False or found.get("mergeable_state") != "dirty":
+            return None
+        base_ref, branch = str(found["base"]["ref"]), parked.pr_branch
+        onto = f"origin/{base_ref}"
+        git.git("fetch", "--quiet", "origin", f"+refs/heads/{base_ref}:refs/remotes/{onto}",
+                f"+refs/heads/{branch}:refs/remotes/origin/{branch}", cwd=self.repo)  # fmt: skip
+        base_sha = git.git("rev-parse", "--verify", f"refs/remotes/{onto}", cwd=self.repo)
+        head_sha = git.git("rev-parse", "--verify", f"refs/remotes/origin/{branch}", cwd=self.repo)
+        unseen = git.unseen_commits(self.repo, f"refs/heads/{branch}", head_sha)
+        files = git.merge_conflicts(self.repo, base_sha, head_sha)
+        return Conflict(onto, base_sha, head_sha, tuple(files), tuple(unseen))
+
+    def offer_branch(self, branch: str, title: str, body: str) -> str:
+        """Push the branch and open a draft pull request for it (a PR that is open for it
+        already is kept: a retry never opens a second)."""
+        git.push_branch(self.repo, branch)
+        pr = self.pull_request(branch)
+        if pr is not None and pr.state == "OPEN":
+            return f"draft pull request #{pr.number}: {pr.url}"
+        out = self.gh.run(
+            "pr", "create", "--repo", self.slug, "--head", branch, "--draft",
+            f"--title={title}", "--body-file", "-", input=body,  # one word: no option
+        )  # fmt: skip
+        return f"draft pull request: {out.strip().splitlines()[-1] if out.strip() else branch}"
 
     # -- operations -----------------------------------------------------------------------
 

@@ -103,6 +103,14 @@ def checks_brief(failures: str, review_round: int) -> str:
     )
 
 
+def rebase_brief(instructions: str, review_round: int) -> str:
+    return (
+        f"# The base branch moved (round {review_round})\n\n{instructions}\n\n"
+        "When the branch merges cleanly again and is committed, write `.middle/done.json` "
+        "again and stop.\n"
+    )
+
+
 def write_brief(worktree: Path, text: str) -> Path:
     path = prompt_path(worktree)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -87,6 +87,16 @@ def gather_runs(db: Database, repo: Path, store: IssueStore) -> list[RunFacts]:
     return runs
 
 
+def completed_refs(db: Database, repo: Path) -> list[str]:
+    """Issues whose newest implementation run completed (approved, or its PR merged):
+    the work is done, though the issue stays open until a person merges and closes it,
+    so the recommender must not rank it for dispatch again."""
+    newest: dict[str, str] = {}
+    for row in Runs(db).find(kind="implementation", repo=str(repo)):  # oldest first
+        newest[str(row["epic_ref"])] = row["state"]
+    return sorted(ref for ref, state in newest.items() if state == "completed")
+
+
 def dispatcher_sections(
     db: Database,
     repo: Path,

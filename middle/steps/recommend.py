@@ -26,6 +26,7 @@ from middle.state_issue import (
     BlockedItem,
     BlockerStatus,
     Excluded,
+    NeedsHuman,
     ReadyRow,
     StateIssue,
     cut_title,
@@ -39,6 +40,7 @@ from middle.state_issue import (
 from middle.state_issue.draft import EpicFacts, RunFacts, draft_plan
 from middle.steps.briefs import write_brief
 from middle.steps.queue_facts import (
+    completed_refs,
     configured_adapters,
     dispatcher_sections,
     gather_epics,
@@ -73,6 +75,7 @@ def gather_queue(ctx: StepContext) -> dict[str, Any]:
     return {
         "epics": [dataclasses.asdict(e) for e in epics],
         "runs": [dataclasses.asdict(r) for r in runs],
+        "completed": completed_refs(ctx.db, repo),
     }
 
 
@@ -125,6 +128,34 @@ def _held(facts: dict[str, Any]) -> dict[str, Excluded]:
     return held
 
 
+def _finished(facts: dict[str, Any]) -> dict[str, NeedsHuman]:
+    """The Needs-human row of each open Epic whose newest run completed, by ref: its
+    branch waits for a person to merge it and close the Epic, not for another run."""
+    completed = set(facts.get("completed", ()))
+    return {
+        epic.ref: NeedsHuman(
+            epic.ref,
+            "ready for review",
+            "its run completed; merge its branch and close the issue",
+            epic.link,
+        )
+        for epic in _epics(facts)
+        if epic.ref in completed
+    }
+
+
+def without_finished(state: StateIssue, finished: dict[str, NeedsHuman]) -> StateIssue:
+    """`state` with no finished Epic ranked: each moves from Ready to Needs human."""
+    ready = [row for row in state.ready if row.ref not in finished]
+    listed = {item.ref for item in state.needs_human}
+    return dataclasses.replace(
+        state,
+        ready=tuple(dataclasses.replace(row, rank=rank) for rank, row in enumerate(ready, 1)),
+        needs_human=state.needs_human
+        + tuple(row for ref, row in finished.items() if ref not in listed),
+    )
+
+
 def without_held(state: StateIssue, held: dict[str, Excluded]) -> StateIssue:
     """`state` with no held Epic ranked: each moves from Ready to Excluded, and the
     ranks close up. The plan an agent wrote gets the same rule as middle's draft."""
@@ -138,8 +169,8 @@ def without_held(state: StateIssue, held: dict[str, Excluded]) -> StateIssue:
 
 
 def _draft(ctx: StepContext, facts: dict[str, Any]) -> Any:
-    held = _held(facts)
-    epics = [epic for epic in _epics(facts) if epic.ref not in held]
+    held, finished = _held(facts), _finished(facts)
+    epics = [epic for epic in _epics(facts) if epic.ref not in held and epic.ref not in finished]
     runs = [RunFacts(**r) for r in facts["runs"]]
     state = draft_plan(
         epics,
@@ -148,7 +179,8 @@ def _draft(ctx: StepContext, facts: dict[str, Any]) -> Any:
         run_id=ctx.workflow_id[-8:],
         interval=str(services(ctx).config["recommender"]["interval"]),
     )
-    return with_dispatcher_sections(without_held(state, held), _sections(ctx, facts))
+    state = without_finished(without_held(state, held), finished)
+    return with_dispatcher_sections(state, _sections(ctx, facts))
 
 
 def _sections(ctx: StepContext, facts: dict[str, Any]) -> Any:
@@ -252,6 +284,7 @@ def write_state_issue(ctx: StepContext) -> dict[str, Any]:
         )
 
     state = without_held(resolve_blockers(plan, lookup, promote), _held(facts))
+    state = without_finished(state, _finished(facts))
     interval = v1_interval(str(services(ctx).config["recommender"]["interval"]))
     state = dataclasses.replace(
         state, generated=utcnow(), run_id=ctx.workflow_id[-8:], interval=interval

@@ -35,6 +35,7 @@ from middle.steps.briefs import (
     checks_brief,
     evidence_rules,
     initial_brief,
+    rebase_brief,
     resume_brief,
     write_brief,
 )
@@ -156,8 +157,13 @@ class Turn:
         if kind == "answer":
             text = answer_brief(brief.get("question", ""), brief.get("text", ""))
         elif kind == "resume":
-            write = checks_brief if brief.get("checks") else resume_brief
-            text = write(brief.get("text", ""), int(brief.get("review_round", 1)))
+            said, review_round = brief.get("text", ""), int(brief.get("review_round", 1))
+            if brief.get("checks"):
+                text = checks_brief(said, review_round)
+            elif brief.get("rebase"):
+                text = rebase_brief(said, review_round)
+            else:
+                text = resume_brief(said, review_round)
         else:
             kind = "initial"
             issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))

@@ -3,6 +3,7 @@ list (never a shell string), and a failure raises `GitError` carrying git's own 
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -122,6 +123,35 @@ def rescue_uncommitted(repo: Path, path: Path, ref: str) -> str:
     git("add", "-A", cwd=path)
     git(*identity, "commit", "-q", "--no-verify", "-m", f"middle: rescued work of {ref}", cwd=path)
     return rescue
+
+
+def merge_conflicts(repo: Path, base: str, head: str) -> list[str]:
+    """The files a merge of `head` into `base` leaves conflicted ([] when it merges
+    cleanly), from a test merge that touches no checkout and no ref (`git merge-tree`)."""
+    argv = ["merge-tree", "--write-tree", "--name-only", "--no-messages", "--end-of-options"]
+    try:
+        result = subprocess.run(
+            ["git", *argv, base, head], cwd=repo, capture_output=True, text=True, timeout=120
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH") from None
+    if result.returncode == 0:
+        return []
+    lines = result.stdout.splitlines()
+    tree = lines[0] if lines else ""
+    # 1 with a tree first is "conflicts"; anything else (git 2.39 exits 1 for a bad
+    # revision too, printing no tree) is a failure
+    if result.returncode != 1 or not re.fullmatch(r"[0-9a-f]{40,64}", tree):
+        message = (result.stderr or result.stdout).strip() or f"exit code {result.returncode}"
+        raise GitError(f"git merge-tree failed: {message}")
+    files = [line for line in lines[1:] if line]
+    return sorted(set(files)) or ["(a conflict git names no file for)"]
+
+
+def unseen_commits(repo: Path, known: str, other: str) -> list[str]:
+    """Commits of `other` that `known` lacks, one line each (`sha subject`), newest first."""
+    out = git("log", "--format=%h %s", "--end-of-options", f"{known}..{other}", cwd=repo)
+    return out.splitlines()
 
 
 def remove_worktree(repo: Path, path: Path) -> None:

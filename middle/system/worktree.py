@@ -20,6 +20,7 @@ from pathlib import Path
 FOLDER = ".middle"
 SENTINELS = ("done.json", "blocked.json", "failed.json")
 CLAUDE_LOCAL_SETTINGS = ".claude/settings.local.json"  # Claude Code's untracked settings
+DOCS_REPORT = f"{FOLDER}/docs-report.md"  # the documentation run's report: middle keeps it
 
 IGNORED = (
     f"{FOLDER}/prompt.md",
@@ -28,6 +29,7 @@ IGNORED = (
     f"{FOLDER}/agent/",
     f"{FOLDER}/agent-env.json",
     f"{FOLDER}/plan.json",
+    DOCS_REPORT,
     *(f"{FOLDER}/{name}" for name in SENTINELS),
     CLAUDE_LOCAL_SETTINGS,
 )

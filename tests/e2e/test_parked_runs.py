@@ -42,3 +42,24 @@ def _json_status(sandbox: Sandbox) -> list[dict[str, object]]:
     import json
 
     return list(json.loads(sandbox.middle("status", "--json").stdout))
+
+
+def test_recommend_does_not_rank_an_epic_whose_run_just_completed(sandbox: Sandbox) -> None:
+    """Its branch was approved, but the Epic stays open until a person merges and closes
+    it. Seen red: the plan ranked it `| 1 | #retry-webhooks ...` in Ready to dispatch, so
+    auto-dispatch would start the same work again."""
+    from middle.state_issue import parse
+
+    sandbox.script({"do": "done"})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    assert sandbox.middle("review", "--issue", REF, "--approve").returncode == 0
+    assert sandbox.workflow()["state"] == "completed"
+
+    result = sandbox.middle("recommend", "--agent", "command")
+
+    assert result.returncode == 0, result.stderr
+    plan = parse((sandbox.repo / ".middle" / "state.md").read_text())
+    assert [row.ref for row in plan.ready] == []
+    (waiting,) = plan.needs_human
+    assert (waiting.ref, waiting.label) == (REF, "ready for review")
+    assert "completed" in waiting.summary

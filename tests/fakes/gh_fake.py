@@ -207,6 +207,12 @@ def api(state: dict[str, Any], path: str) -> Any:
         legacy = base or {"maintain": "write", "triage": "read"}.get(name, name)
         collaborator = {**user(match[1]), "role_name": name}
         return {"permission": legacy, "role_name": name, "user": collaborator}
+    match = re.fullmatch(rf"repos/{re.escape(repo)}/pulls/(\d+)", path)
+    if match:
+        pr = next((p for p in state["prs"] if p["number"] == int(match[1])), None)
+        if pr is None:
+            fail("gh: Not Found (HTTP 404)")
+        return pull_json(state, pr)
     match = re.fullmatch(rf"repos/{re.escape(repo)}/pulls/(\d+)/reviews", path)
     if match:
         pr = next((p for p in state["prs"] if p["number"] == int(match[1])), None)
@@ -226,6 +232,47 @@ def api(state: dict[str, Any], path: str) -> Any:
             for index, r in enumerate(pr.get("reviews", []))
         ]
     fail(f"fake gh: unsupported api path: {path}")
+
+
+def head_oid(state: dict[str, Any], pr: dict[str, Any]) -> str:
+    """The PR's head commit: as GitHub does, whatever its branch on the remote points at
+    now (when the state names the bare remote and the branch is there)."""
+    if state.get("git_remote"):
+        found = subprocess.run(
+            ["git", "--git-dir", state["git_remote"], "rev-parse", "--verify", "-q",
+             f"refs/heads/{pr['head']}"], capture_output=True, text=True,
+        )  # fmt: skip
+        if found.returncode == 0:
+            return found.stdout.strip()
+    return str(pr["headRefOid"])
+
+
+def pull_json(state: dict[str, Any], pr: dict[str, Any]) -> dict[str, Any]:
+    """`GET /repos/O/R/pulls/N`. Mergeability as GitHub computes it, by a test merge of
+    the head into the base on the remote; without a remote to merge on, or for a PR that
+    is not open, GitHub has not computed it: `mergeable` null, `mergeable_state`
+    "unknown". A draft's state is "draft", whatever the merge says."""
+    head, base = head_oid(state, pr), pr.get("base", "main")
+    mergeable, merge_state = None, "unknown"
+    if pr["state"] == "OPEN" and state.get("git_remote"):
+        merged = subprocess.run(
+            ["git", "--git-dir", state["git_remote"], "merge-tree", "--write-tree",
+             f"refs/heads/{base}", head], capture_output=True, text=True,
+        )  # fmt: skip
+        if merged.returncode in (0, 1):
+            mergeable = merged.returncode == 0
+            merge_state = "draft" if pr["isDraft"] else "clean" if mergeable else "dirty"
+    return {
+        "number": pr["number"],
+        "state": "open" if pr["state"] == "OPEN" else "closed",
+        "merged": pr["state"] == "MERGED",
+        "draft": pr["isDraft"],
+        "mergeable": mergeable,
+        "mergeable_state": merge_state,
+        "head": {"ref": pr["head"], "sha": head},
+        "base": {"ref": base},
+        "html_url": f"{HOST}/{state['repo']}/pull/{pr['number']}",
+    }
 
 
 class Raw(str):
@@ -392,6 +439,7 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
                     **p,
                     "url": f"{HOST}/{repo}/pull/{p['number']}",
                     "headRepositoryOwner": {"login": p.get("head_owner", owner)},
+                    "headRefOid": head_oid(state, p),
                 }.get(k)
                 for k in fields
             }

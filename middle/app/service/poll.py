@@ -6,7 +6,9 @@
   the agent's question is the answer, an approval approves, and change requests since
   the last round start another, and so does a required CI check that failed on a ready
   PR's head (checks pending too long get a comment for a human); in file mode an answer
-  written into the Epic file is the answer. poll records the run's pull request as it finds it.
+  written into the Epic file is the answer. In both, a branch ready for review that no
+  longer merges onto its moved base starts a rebase round (`rebase.py`). poll records the
+  run's pull request as it finds it.
 
 Safe to run from cron, and two passes at once are harmless: a signal is delivered only
 while the run is still parked, in one transaction, so only one pass can resume a run.
@@ -35,6 +37,7 @@ from middle.app.runtime import (
     describe,
     runtime_of,
 )
+from middle.app.service.rebase import rebase_signal
 from middle.config import middle_home
 from middle.engine.runs import Runs, plain_name
 from middle.engine.runstate import describe_error
@@ -144,7 +147,7 @@ def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str,
         pull_request=pr,
         parked_at=_parked_at(runs, row["id"]),
     )
-    return store.updates(parked)
+    return store.updates(parked) or rebase_signal(runs, row, store, parked)
 
 
 def _parked_at(runs: Runs, workflow_id: str) -> datetime | None:

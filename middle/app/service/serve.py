@@ -58,6 +58,7 @@ class Service:
         self.home = middle_home()
         self.repo = repo  # registered at the first pass (serve covers every registered repo)
         self.next_recommend: dict[str, float] = {}  # by repo: when its recommender is due
+        self.next_docs: dict[str, float] = {}  # by repo: when its documentation run is due
         self.dashboard_port = dashboard_port
         self.poll_seconds = poll_seconds
         self.watchdog_seconds = watchdog_seconds
@@ -223,6 +224,28 @@ class Service:
                 self.queue_repo(repo, now)
             except MiddleError as exc:
                 self.log(f"queue: {repo}: {exc}")
+            try:
+                self.docs_repo(repo, now)
+            except MiddleError as exc:
+                self.log(f"docs: {repo}: {exc}")
+
+    def docs_repo(self, repo: str, now: float) -> None:
+        """`[docs] enabled`: start the repo's documentation run every `interval` (never a
+        second while one is live)."""
+        from middle.app.docs.run import docs_running, spawn_docs
+        from middle.app.recommender.refresh import interval_seconds
+        from middle.config import load_config
+        from middle.system import git
+
+        root = git.repo_root(Path(repo))
+        settings = load_config(self.home, root)["docs"]
+        every = interval_seconds(settings["interval"]) if settings["enabled"] else None
+        if every is None or now < self.next_docs.get(repo, 0.0):
+            return
+        self.next_docs[repo] = now + every
+        if not docs_running(open_home_db(), root):
+            spawn_docs(root)
+            self.log(f"docs: started for {root}")
 
     def queue_repo(self, repo: str, now: float) -> None:
         from middle.app.recommender.refresh import (

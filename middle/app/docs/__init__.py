@@ -1,0 +1,1 @@
+"""The documentation workflow's use cases: `middle docs`, and serve's interval."""
