@@ -1,0 +1,120 @@
+"""Review in the browser (issue 26): the branch's diff under the Needs-you card and in the
+inspector, line comments that reach the agent's next brief, and the next round's diff
+marking them resolved. Debian's Chromium through Playwright, against a real `middle
+dashboard`, real git, tmux and the stand-in agent driven by the real CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.dashboard.conftest import Dashboard
+from tests.e2e.conftest import REF, Sandbox, wait_until
+
+RETRY = "".join(f"line {n}\n" for n in range(1, 9)).replace("line 4", "BASE = 3")
+XSS = '<script>alert("diff")</script>\n" onmouseover="alert(1)" x="\n<img src=x onerror=alert(2)>\n'
+
+
+def card(page: Any) -> Any:
+    return page.locator("#needs-you article.review")
+
+
+def test_a_line_comment_reaches_the_brief_and_is_resolved_next_round(
+    sandbox: Sandbox, dashboard: Dashboard, page: Any, screenshots: Path
+) -> None:
+    """A run parks ready for review; its card shows the diff (the file, an added line); a
+    comment on line 4 and Request changes give the agent a brief with `retry.py:4:` and
+    the comment and the lines around it; the agent rewrites line 4, and the next round's
+    diff shows the comment resolved. Seen red: with `is_resolved` answering False, the
+    earlier comment shows "lines unchanged"."""
+    fixed = RETRY.replace("BASE = 3", "BASE = 2  # as asked")
+    sandbox.script(
+        {"do": "done", "commit": ["retry.py"], "write": {"retry.py": RETRY}},
+        {"do": "done", "commit": ["retry.py"], "write": {"retry.py": fixed}},
+    )
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+
+    review = card(page)
+    expect(review.get_by_text("ready for review")).to_be_visible(timeout=20_000)
+    diff = review.locator(".diff-file[data-path='retry.py']")
+    expect(diff.locator(".file-name")).to_contain_text("retry.py")
+    added = diff.locator("tr.l-add[data-line='4']")
+    expect(added).to_contain_text("BASE = 3")
+
+    added.locator("td.ln-new").click()
+    page.get_by_label("Comment on retry.py:4").fill("Use base 2, as the issue says.")
+    page.get_by_role("button", name="Add comment").click()
+    expect(page.locator("tr.draft-comment")).to_contain_text("Use base 2, as the issue says.")
+    expect(card(page).locator(".draft-count")).to_contain_text("1 comment")
+    page.screenshot(path=str(screenshots / "dashboard-review.png"), full_page=True)
+
+    page.get_by_label("Review feedback").fill("Close; one change.")
+    page.get_by_role("button", name="Request changes").click()
+    wait_until(lambda: len(sandbox.agent_log("turn")) == 2, timeout=60)
+    brief = sandbox.agent_log("turn")[1]["brief"]
+    assert "Close; one change." in brief
+    assert "retry.py:4: Use base 2, as the issue says." in brief
+    assert ">  4 | BASE = 3" in brief.replace("> 4 |", ">  4 |")  # the line, with context
+    assert "line 3" in brief and "line 5" in brief
+
+    expect(card(page).get_by_text("ready for review")).to_be_visible(timeout=60_000)
+    earlier = card(page).locator(".earlier-comment")
+    expect(earlier).to_contain_text("retry.py:4")
+    expect(earlier).to_contain_text("resolved")
+    expect(card(page).locator("tr.l-add[data-line='4']")).to_contain_text("BASE = 2")
+
+
+def test_a_diff_that_adds_markup_runs_nothing(
+    sandbox: Sandbox, dashboard: Dashboard, page: Any
+) -> None:
+    """The agent's lines (`<script>`, an attribute break-out, an `onerror` image) and a
+    file named like markup are shown as text and run nothing, in the card and in the
+    inspector, also when a line is commented on. Seen red: with `| safe` on the code cell,
+    the alert fires."""
+    name = "x<b>.html"
+    sandbox.script({"do": "done", "commit": [name], "write": {name: XSS}})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    review = card(page)
+    expect(review.get_by_text("ready for review")).to_be_visible(timeout=20_000)
+    diff = review.locator(".diff-file").filter(has_text=name)
+    expect(diff.locator("tr.l-add").first).to_contain_text('<script>alert("diff")</script>')
+    diff.locator("tr.l-add").nth(1).hover()
+    diff.locator("tr.l-add[data-line='2'] td.ln-new").click()
+    page.get_by_label(f"Comment on {name}:2").fill('<img src=y onerror=alert("c")>')
+    page.get_by_role("button", name="Add comment").click()
+    expect(page.locator("tr.draft-comment")).to_contain_text('<img src=y onerror=alert("c")>')
+    page.locator("#needs-you h2 a").first.click()
+    inspected = page.locator("#run-review .diff-file").filter(has_text=name)
+    expect(inspected).to_contain_text('" onmouseover="alert(1)" x="')
+    inspected.locator("tr.l-add").nth(1).hover()
+    assert page.alerts == [] and page.errors == []
+    assert page.locator("script:not([src])").count() == 0
+
+
+def test_keys_move_between_files_focus_the_review_box_and_approve_after_a_confirm(
+    sandbox: Sandbox, dashboard: Dashboard, page: Any
+) -> None:
+    """j/k move between files, r focuses the review box, a asks before it approves (the
+    page fixture dismisses the dialog, so nothing is approved)."""
+    sandbox.script({"do": "done", "commit": ["a.py", "b.py"]})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    expect(card(page).get_by_text("ready for review")).to_be_visible(timeout=20_000)
+    page.locator("#needs-you h2 a").first.click()
+    expect(page.locator("#run-review .diff-file")).to_have_count(3)
+    page.keyboard.press("j")
+    expect(page.locator(".diff-file:focus")).to_have_attribute("data-path", "STANDIN_WORK.md")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    expect(page.locator(".diff-file:focus")).to_have_attribute("data-path", "b.py")
+    page.keyboard.press("k")
+    expect(page.locator(".diff-file:focus")).to_have_attribute("data-path", "a.py")
+    page.keyboard.press("r")
+    expect(page.get_by_label("Review feedback")).to_be_focused()
+    page.get_by_label("Review feedback").press("Escape")
+    page.locator("h1").click()
+    page.keyboard.press("a")
+    wait_until(lambda: page.alerts)
+    assert "Approve this branch?" in page.alerts[0]
+    assert sandbox.workflow()["state"] == "waiting-human"
