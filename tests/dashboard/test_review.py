@@ -11,9 +11,11 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.dashboard.conftest import Dashboard
-from tests.e2e.conftest import REF, Sandbox, wait_until
+from tests.e2e.conftest import REF, Sandbox, git, wait_until
 
-RETRY = "".join(f"line {n}\n" for n in range(1, 9)).replace("line 4", "BASE = 3")
+CRITERION = "Failed deliveries retry with exponential backoff"  # the sample Epic's one
+ORIGINAL = "".join(f"line {n}\n" for n in range(1, 31))
+RETRY = ORIGINAL.replace("line 4\n", "BASE = 3\n").replace("line 22\n", "CAP = 300\n")
 XSS = '<script>alert("diff")</script>\n" onmouseover="alert(1)" x="\n<img src=x onerror=alert(2)>\n'
 
 
@@ -29,10 +31,17 @@ def test_a_line_comment_reaches_the_brief_and_is_resolved_next_round(
     the comment and the lines around it; the agent rewrites line 4, and the next round's
     diff shows the comment resolved. Seen red: with `is_resolved` answering False, the
     earlier comment shows "lines unchanged"."""
+    (sandbox.repo / "retry.py").write_text(ORIGINAL)
+    (sandbox.repo / ".middle" / "verify.toml").write_text(
+        '[[gate]]\nname = "ok"\ncommand = "true"\n'
+    )
+    git(sandbox.repo, "add", "-A")
+    git(sandbox.repo, "commit", "-q", "-m", "retry.py and a gate")
     fixed = RETRY.replace("BASE = 3", "BASE = 2  # as asked")
+    evidence = [{"criterion": CRITERION, "evidence": "retry.py:4"}]
     sandbox.script(
-        {"do": "done", "commit": ["retry.py"], "write": {"retry.py": RETRY}},
-        {"do": "done", "commit": ["retry.py"], "write": {"retry.py": fixed}},
+        {"do": "done", "commit": ["retry.py"], "write": {"retry.py": RETRY}, "evidence": evidence},
+        {"do": "done", "commit": ["retry.py"], "write": {"retry.py": fixed}, "evidence": evidence},
     )
     assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
 
@@ -42,6 +51,15 @@ def test_a_line_comment_reaches_the_brief_and_is_resolved_next_round(
     expect(diff.locator(".file-name")).to_contain_text("retry.py")
     added = diff.locator("tr.l-add[data-line='4']")
     expect(added).to_contain_text("BASE = 3")
+    expect(diff.locator("tr.l-del")).to_have_count(2)
+    folded = diff.locator("tbody.folded").first
+    expect(folded).to_be_hidden()  # context beyond 3 lines of a change, folded
+    diff.get_by_role("button", name="Show").first.click()
+    expect(folded).to_be_visible()
+    evidence_block = review.locator(".evidence-block")
+    expect(evidence_block.locator(".gate-passed")).to_contain_text("ok")
+    expect(evidence_block.locator(".criterion.holds")).to_contain_text("retry.py:4")
+    expect(evidence_block).not_to_contain_text("newer")
 
     added.locator("td.ln-new").click()
     page.get_by_label("Comment on retry.py:4").fill("Use base 2, as the issue says.")
