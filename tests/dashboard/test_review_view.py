@@ -1,0 +1,89 @@
+"""The review's data and its forms, without a browser (issue 26): the evidence beside the
+diff and when the diff is newer, pages of files, folded context, the feedback the agent
+reads, and the comment forms' refusals through Starlette's TestClient on the real app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from middle.dashboard.app import create_app
+from middle.dashboard.comments import feedback
+from middle.dashboard.review import evidence_of, pages_of, segments
+from middle.dashboard.security import csrf_token
+from middle.store import create_workflow_record, open_db, record_event
+from middle.system.diff import FileDiff, Hunk, Line
+
+SECRET = "review-secret"
+
+
+def test_the_evidence_says_the_head_it_judged_and_when_the_diff_is_newer(home: Path) -> None:
+    """Seen red: with `stale` always False, the newer diff was not said."""
+    db = open_db(home / "db.sqlite3")
+    create_workflow_record(db, id="w1", kind="implementation", repo="/r", epic_ref="x",
+                           adapter="command")  # fmt: skip
+    assert evidence_of(db, "w1", "a" * 40) is None
+    result = {"gate": "ok", "category": "unit", "result": "passed", "duration_seconds": 0.1}
+    record_event(db, "w1", "gates.ran", {"head": "a" * 40, "results": [result]})
+    record_event(db, "w1", "gates.ran", {"head": "b" * 40, "results": [result]})
+    record_event(db, "w1", "evidence.judged", {"head": "a" * 40, "ok": True, "criteria": []})
+    shown = evidence_of(db, "w1", "b" * 40)
+    assert shown is not None
+    assert shown["gates"]["head"] == "b" * 40 and not shown["gates"]["stale"]  # the newest
+    assert shown["evidence"]["stale"]
+
+
+def test_files_are_paged_by_lines_and_never_split() -> None:
+    def sized(n: int) -> FileDiff:
+        return FileDiff("f", "f", hunks=[Hunk(1, 1, "", [Line("add", None, 1, "x")] * n)])
+
+    files = [sized(1500), sized(400), sized(300), sized(2600), sized(10)]
+    assert pages_of(files, 2000) == [[0, 1], [2], [3], [4]]
+    assert pages_of([], 2000) == [[]]
+
+
+def test_context_farther_than_three_lines_from_a_change_is_folded() -> None:
+    ctx = [Line("ctx", n, n, f"c{n}") for n in range(1, 11)]
+    change = [Line("add", None, 11, "new")]
+    hunk = Hunk(1, 1, "", [*ctx, *change, *[Line("ctx", n, n + 1, "") for n in range(11, 13)]])
+    shown = [(s.folded, len(s.lines)) for s in segments(hunk)]
+    assert shown == [(True, 7), (False, 6)]
+
+
+def test_the_feedback_lists_each_comment_as_path_line_with_its_context() -> None:
+    drafts = [
+        {"path": "a.py", "line": 4, "body": "Name it.", "context": "  3 | x\n> 4 | y\n  5 | z"},
+        {"path": "b/c.py", "line": 1, "body": "Why?", "context": "> 1 | import os"},
+    ]
+    text = feedback("Two things.", drafts)
+    assert text.startswith("Two things.\n\n")
+    assert "a.py:4: Name it.\n      3 | x\n    > 4 | y\n      5 | z" in text
+    assert "b/c.py:1: Why?\n    > 1 | import os" in text
+    assert feedback("  ", []) == ""
+
+
+@pytest.mark.parametrize(
+    ("form", "said"),
+    [
+        ({}, "the form names no run (workflow_id)"),
+        ({"workflow_id": "nope"}, "nope"),
+    ],
+)
+def test_a_comment_form_a_page_would_not_send_is_refused(
+    home: Path, form: dict[str, str], said: str
+) -> None:
+    client = TestClient(create_app(SECRET, home), base_url="http://127.0.0.1:4121")
+    assert client.get(f"/?token={SECRET}").status_code == 200
+    data = {"csrf": csrf_token(SECRET), "back": "/", **form}
+    response = client.post("/actions/comment", data=data, follow_redirects=False)
+    assert response.status_code == 400
+    assert said in response.text
+
+
+def test_a_comment_without_the_csrf_token_is_refused(home: Path) -> None:
+    client = TestClient(create_app(SECRET, home), base_url="http://127.0.0.1:4122")
+    assert client.get(f"/?token={SECRET}").status_code == 200
+    response = client.post("/actions/comment", data={"workflow_id": "w", "body": "x"})
+    assert response.status_code == 403
