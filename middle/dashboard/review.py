@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from middle.engine.runs import Runs
 from middle.errors import MiddleError
 from middle.refs import branch_name
 from middle.store import newest_events, review_comments
-from middle.system.branch_diff import BranchDiff, branch_diff, diff_between, file_lines
+from middle.system.branch_diff import BranchDiff, diff_between, diff_from, file_lines, tips
 from middle.system.diff import FileDiff, Hunk, Line, changed_old_lines, parse_diff
 
 PAGE_LINES = 2000  # diff lines per page: a page renders well under 300 ms (bench/dashboard.py)
@@ -73,8 +74,18 @@ def base_of(row: dict[str, Any]) -> str:
     return str(Runs.meta(row).get("input", {}).get("base") or "HEAD")
 
 
-def run_diff(row: dict[str, Any]) -> BranchDiff:
-    return branch_diff(Path(row["repo"]), base_of(row), branch_of(row))
+@lru_cache(maxsize=16)
+def _parsed(repo: str, base_tip: str, head: str) -> tuple[BranchDiff, list[FileDiff]]:
+    """A diff read and parsed once per pair of commits: the page is re-rendered on every
+    live event, and commits do not change (callers only read the files)."""
+    diff = diff_from(Path(repo), base_tip, head)
+    return diff, parse_diff(diff.text)
+
+
+def run_diff(row: dict[str, Any]) -> tuple[BranchDiff, list[FileDiff]]:
+    """The run's branch diff against its merge base with the base branch, parsed."""
+    repo = Path(row["repo"])
+    return _parsed(str(repo), *tips(repo, base_of(row), branch_of(row)))
 
 
 def comment_context(repo: Path, sha: str, path: str, line: int) -> str:
@@ -128,11 +139,10 @@ def review_view(
 ) -> dict[str, Any]:
     """Everything the review block shows for `row`, the files of page `page`."""
     try:
-        diff = run_diff(row)
+        diff, files = run_diff(row)
     except MiddleError as exc:
         return {"error": str(exc), "files": [], "evidence": evidence_of(db, row["id"], None)}
     repo = Path(row["repo"])
-    files = parse_diff(diff.text)
     pages = pages_of(files, budget)
     page = min(max(1, page), len(pages))
     comments = review_comments(db, row["id"])

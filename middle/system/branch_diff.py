@@ -43,18 +43,36 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.decode("utf-8", "replace")
 
 
+def _rev(rev: str) -> str:
+    """A revision as an argument: never an option (git 2.39's rev-parse and merge-base
+    take no `--end-of-options`)."""
+    if not rev or rev.startswith("-"):
+        raise GitError(f"{rev!r} is not a revision")
+    return rev
+
+
 def resolve(repo: Path, rev: str) -> str:
     """The full SHA of commit `rev` (a branch name or a SHA)."""
-    return _git(
-        repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"
-    ).strip()
+    return _git(repo, "rev-parse", "--verify", "--quiet", f"{_rev(rev)}^{{commit}}").strip()
+
+
+def tips(repo: Path, base: str, branch: str) -> tuple[str, str]:
+    """The SHAs `base` and branch `branch` point at, in one call."""
+    said = _git(
+        repo, "rev-parse", f"{_rev(base)}^{{commit}}", f"refs/heads/{branch}^{{commit}}",
+    ).split()  # fmt: skip
+    return said[0], said[1]
+
+
+def diff_from(repo: Path, base_tip: str, head: str) -> BranchDiff:
+    """Commit `head`'s change since it left commit `base_tip`: merge base to head."""
+    base = _git(repo, "merge-base", _rev(base_tip), _rev(head)).strip()
+    return BranchDiff(base, head, _git(repo, "diff", *_FORMAT, base, head, "--"))
 
 
 def branch_diff(repo: Path, base: str, branch: str) -> BranchDiff:
     """`branch`'s committed change since it left `base`: merge base to head."""
-    head = resolve(repo, f"refs/heads/{branch}")
-    base_sha = _git(repo, "merge-base", "--end-of-options", resolve(repo, base), head).strip()
-    return BranchDiff(base_sha, head, _git(repo, "diff", *_FORMAT, base_sha, head, "--"))
+    return diff_from(repo, *tips(repo, base, branch))
 
 
 def diff_between(repo: Path, old: str, new: str, path: str) -> str:
