@@ -10,7 +10,8 @@
 - **A 5,000-line diff** in the review (issue 26): a run whose branch changes 5,000 lines
   over 40 files; the inspector's first page, server side, and its size, medians: for a
   new head (git read and parsed the diff) and again (the parsed diff reused, as on a live
-  refresh), in process and as a request on loopback; and every page of files. `--review` runs this one alone (no Chromium needed).
+  refresh), in process and as a request on loopback; and every page of files.
+  `--review` runs this one alone (no Chromium needed).
 
 python -m bench.dashboard [--quick] [--review]
 """
