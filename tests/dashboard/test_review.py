@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.dashboard.conftest import Dashboard
 from tests.e2e.conftest import REF, Sandbox, git, wait_until
+from tests.e2e.test_github import EPIC, FakeGitHub, github  # noqa: F401  (the fixture)
 
 CRITERION = "Failed deliveries retry with exponential backoff"  # the sample Epic's one
 ORIGINAL = "".join(f"line {n}\n" for n in range(1, 31))
@@ -136,3 +137,84 @@ def test_keys_move_between_files_focus_the_review_box_and_approve_after_a_confir
     wait_until(lambda: page.alerts)
     assert "Approve this branch?" in page.alerts[0]
     assert sandbox.workflow()["state"] == "waiting-human"
+
+
+def comment_and_request_changes(page: Any, path: str, line: int, text: str) -> None:
+    review = card(page)
+    expect(review.get_by_text("ready for review")).to_be_visible(timeout=20_000)
+    review.locator(f".diff-file[data-path='{path}'] tr[data-line='{line}'] td.ln-new").click()
+    page.get_by_label(f"Comment on {path}:{line}").fill(text)
+    page.get_by_role("button", name="Add comment").click()
+    expect(page.locator("tr.draft-comment")).to_contain_text(text)
+    page.get_by_label("Review feedback").fill("One change, then it is good.")
+    page.get_by_role("button", name="Request changes").click()
+
+
+def test_in_github_mode_the_review_is_posted_with_line_comments_and_polled(
+    sandbox: Sandbox,
+    github: FakeGitHub,  # noqa: F811
+    dashboard: Dashboard,
+    page: Any,
+) -> None:
+    """The person at the dashboard (gh logged in as carol, a collaborator) reviews the
+    pull request middle's account opened: the review goes to GitHub as REQUEST_CHANGES
+    with its line comment, and `middle poll` starts the round from it, the comment in the
+    brief as `path:line: comment` with its diff hunk. Seen red: without the comments
+    reader in the poller, the brief held the summary only."""
+    state = github.read()
+    state["git_remote"] = str(sandbox.repo / ".git")  # the PR's commits, for its diff
+    github.write(state)
+    sandbox.script(
+        {"do": "done", "pr": "ready", "commit": ["retry.py"], "write": {"retry.py": RETRY}},
+        {"do": "done"},
+    )
+    assert sandbox.middle("implement", "--issue", EPIC, "--agent", "command").returncode == 0
+    state = github.read()
+    state["login"] = "carol"  # who reviews: not the pull request's author
+    github.write(state)
+
+    comment_and_request_changes(page, "retry.py", 4, "Use base 2, as the issue says.")
+    expect(page.get_by_role("status").filter(has_text="posted on PR #200")).to_be_visible()
+    (review,) = github.pr()["reviews"]
+    assert (review["login"], review["state"]) == ("carol", "CHANGES_REQUESTED")
+    assert review["body"] == "One change, then it is good."
+    ((comment),) = review["comments"]
+    assert (comment["path"], comment["line"], comment["side"]) == ("retry.py", 4, "RIGHT")
+    assert comment["body"] == "Use base 2, as the issue says."
+    assert sandbox.workflow()["state"] == "waiting-human"  # the poller, not the page, resumes
+
+    polled = sandbox.middle("poll")
+    assert "issue 108: request-changes" in polled.stdout, polled.stderr
+    brief = sandbox.agent_log("turn")[1]["brief"]
+    assert "@carol: One change, then it is good." in brief
+    assert (
+        "retry.py:4: Use base 2, as the issue says.\n    +line 2\n    +line 3\n    +BASE = 3"
+        in brief
+    )
+
+
+def test_on_ones_own_pull_request_the_comments_go_as_a_comment_review_and_the_run_resumes(
+    sandbox: Sandbox,
+    github: FakeGitHub,  # noqa: F811
+    dashboard: Dashboard,
+    page: Any,
+) -> None:
+    """GitHub refuses a change request on one's own pull request (the fake does too): the
+    line comments go as a COMMENT review, and the run is resumed through `middle review`
+    with them in the brief."""
+    state = github.read()
+    state["git_remote"] = str(sandbox.repo / ".git")
+    github.write(state)
+    sandbox.script(
+        {"do": "done", "pr": "ready", "commit": ["retry.py"], "write": {"retry.py": RETRY}},
+        {"do": "done"},
+    )
+    assert sandbox.middle("implement", "--issue", EPIC, "--agent", "command").returncode == 0
+
+    comment_and_request_changes(page, "retry.py", 4, "Use base 2.")
+    wait_until(lambda: len(sandbox.agent_log("turn")) == 2, timeout=60)
+    assert "retry.py:4: Use base 2." in sandbox.agent_log("turn")[1]["brief"]
+    (review,) = github.pr()["reviews"]
+    assert (review["login"], review["state"]) == ("middle-bot", "COMMENTED")
+    assert [c["line"] for c in review["comments"]] == [4]
+    assert any("own pull request" in r["stderr"] for r in github.read()["refused"])
