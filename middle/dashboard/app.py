@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from middle.app.control import release, take_over
 from middle.app.implement import clear_rate_limit
+from middle.app.status import park_of
 from middle.config import db_path, middle_home
 from middle.errors import MiddleError
 from middle.store import get_workflow, mark_comments_sent, open_db, recent_events
@@ -144,7 +145,9 @@ def create_app(secret: str | None = None, home: Path | None = None) -> Starlette
     def review_of(request: Request, run: dict[str, Any], page: int = 1) -> dict[str, Any]:
         here = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
         found = review.review_view(dash.db(), run, page)
-        return {**found, "csrf": csrf_token(dash.secret), "here": here}
+        park = run.get("park") or park_of(dash.db(), run)
+        commentable = run["state"] == "waiting-human" and park.get("reason") in views.REVIEWABLE
+        return {**found, "csrf": csrf_token(dash.secret), "here": here, "commentable": commentable}
 
     def home_page(request: Request) -> Response:
         db = dash.db()

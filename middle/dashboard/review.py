@@ -23,6 +23,7 @@ from middle.refs import branch_name
 from middle.store import newest_events, review_comments
 from middle.system.branch_diff import BranchDiff, diff_between, diff_from, file_lines, tips
 from middle.system.diff import FileDiff, Hunk, Line, changed_old_lines, parse_diff
+from middle.system.git import branch_exists
 
 PAGE_LINES = 2000  # diff lines per page: a page renders well under 300 ms (bench/dashboard.py)
 SHOWN_CONTEXT = 3  # context lines shown around a change; the rest of git's are folded
@@ -138,6 +139,9 @@ def review_view(
     db: Database, row: dict[str, Any], page: int = 1, budget: int = PAGE_LINES
 ) -> dict[str, Any]:
     """Everything the review block shows for `row`, the files of page `page`."""
+    if not branch_exists(Path(row["repo"]), branch_of(row)):
+        said = f"no branch {branch_of(row)} yet: the agent has not started, or it was removed"
+        return {"error": said, "files": [], "evidence": evidence_of(db, row["id"], None)}
     try:
         diff, files = run_diff(row)
     except MiddleError as exc:
