@@ -108,14 +108,19 @@ def is_resolved(repo: Path, comment: dict[str, Any], head: str) -> bool:
     """Whether the lines a comment was on changed between its head and `head`."""
     if comment["head_sha"] == head:
         return False
-    try:
-        changed = changed_old_lines(
-            parse_diff(diff_between(repo, comment["head_sha"], head, comment["path"])),
-            comment["path"],
-        )
-    except MiddleError:  # its commit is gone (a rewritten branch): nothing to compare
-        return False
+    changed = _changed(str(repo), comment["head_sha"], head, comment["path"])
     return changed is None or int(comment["line"]) in changed
+
+
+@lru_cache(maxsize=256)
+def _changed(repo: str, old: str, new: str, path: str) -> frozenset[int] | None:
+    """`changed_old_lines` of `path` from commit `old` to `new`, once per pair (the page
+    re-renders on every live event); nothing when `old` is gone (a rewritten branch)."""
+    try:
+        changed = changed_old_lines(parse_diff(diff_between(Path(repo), old, new, path)), path)
+    except MiddleError:
+        return frozenset()
+    return None if changed is None else frozenset(changed)
 
 
 def evidence_of(db: Database, workflow_id: str, head: str | None) -> dict[str, Any] | None:
@@ -130,8 +135,9 @@ def evidence_of(db: Database, workflow_id: str, head: str | None) -> dict[str, A
         if event is None:
             continue
         payload = json.loads(event["payload_json"] or "{}")
-        judged = str(payload.get("head") or "")
-        out[kind] = {**payload, "head": judged, "stale": bool(head and judged != head)}
+        judged = str(payload.get("head") or "")  # none in a record cut to the events' cap
+        stale = bool(head and judged and judged != head)
+        out[kind] = {"results": [], **payload, "head": judged, "stale": stale}
     return out
 
 
