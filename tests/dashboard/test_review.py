@@ -201,7 +201,8 @@ def test_on_ones_own_pull_request_the_comments_go_as_a_comment_review_and_the_ru
 ) -> None:
     """GitHub refuses a change request on one's own pull request (the fake does too): the
     line comments go as a COMMENT review, and the run is resumed through `middle review`
-    with them in the brief."""
+    with them in the brief. Seen red: without the fallback, the refusal was the page's
+    error notice and the agent never got a second turn."""
     state = github.read()
     state["git_remote"] = str(sandbox.repo / ".git")
     github.write(state)

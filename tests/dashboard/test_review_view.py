@@ -13,7 +13,15 @@ from middle.dashboard.app import create_app
 from middle.dashboard.comments import feedback
 from middle.dashboard.review import evidence_of, pages_of, segments
 from middle.dashboard.security import csrf_token
-from middle.store import create_workflow_record, open_db, record_event
+from middle.store import (
+    add_review_comment,
+    create_workflow_record,
+    discard_draft_comment,
+    mark_comments_sent,
+    open_db,
+    record_event,
+    review_comments,
+)
 from middle.system.diff import FileDiff, Hunk, Line
 
 SECRET = "review-secret"
@@ -87,3 +95,21 @@ def test_a_comment_without_the_csrf_token_is_refused(home: Path) -> None:
     assert client.get(f"/?token={SECRET}").status_code == 200
     response = client.post("/actions/comment", data={"workflow_id": "w", "body": "x"})
     assert response.status_code == 403
+
+
+def test_a_draft_can_be_discarded_and_a_sent_comment_is_kept(home: Path) -> None:
+    """Seen red: with the `state = 'draft'` guard left out of the delete, a sent comment
+    was discarded too."""
+    db = open_db(home / "db.sqlite3")
+    create_workflow_record(db, id="w1", kind="implementation", repo="/r", epic_ref="x",
+                           adapter="command")  # fmt: skip
+    at = {"path": "a.py", "head_sha": "a" * 40, "body": "b"}
+    sent = add_review_comment(db, "w1", line=1, **at)
+    draft = add_review_comment(db, "w1", line=2, **at)
+    mark_comments_sent(db, "w1", [sent])
+    assert not discard_draft_comment(db, "w1", sent)
+    assert not discard_draft_comment(db, "other-run", draft)
+    assert discard_draft_comment(db, "w1", draft)
+    kept = review_comments(db, "w1")
+    assert [(c["line"], c["state"]) for c in kept] == [(1, "sent")]
+    assert kept[0]["sent_at"]
