@@ -142,9 +142,10 @@ def evidence_of(db: Database, workflow_id: str, head: str | None) -> dict[str, A
 
 
 def review_view(
-    db: Database, row: dict[str, Any], page: int = 1, budget: int = PAGE_LINES
+    db: Database, row: dict[str, Any], page: int = 1, budget: int | None = None
 ) -> dict[str, Any]:
-    """Everything the review block shows for `row`, the files of page `page`."""
+    """Everything the review block shows for `row`, the files of page `page` (pages of
+    `budget` lines, PAGE_LINES by default)."""
     if not branch_exists(Path(row["repo"]), branch_of(row)):
         said = f"no branch {branch_of(row)} yet: the agent has not started, or it was removed"
         return {"error": said, "files": [], "evidence": evidence_of(db, row["id"], None)}
@@ -153,7 +154,7 @@ def review_view(
     except MiddleError as exc:
         return {"error": str(exc), "files": [], "evidence": evidence_of(db, row["id"], None)}
     repo = Path(row["repo"])
-    pages = pages_of(files, budget)
+    pages = pages_of(files, budget or PAGE_LINES)
     page = min(max(1, page), len(pages))
     comments = review_comments(db, row["id"])
     drafts: dict[tuple[str, int], list[dict[str, Any]]] = {}

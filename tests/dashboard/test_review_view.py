@@ -23,6 +23,7 @@ from middle.store import (
     review_comments,
 )
 from middle.system.diff import FileDiff, Hunk, Line
+from tests.e2e.conftest import git
 
 SECRET = "review-secret"
 
@@ -113,3 +114,41 @@ def test_a_draft_can_be_discarded_and_a_sent_comment_is_kept(home: Path) -> None
     kept = review_comments(db, "w1")
     assert [(c["line"], c["state"]) for c in kept] == [(1, "sent")]
     assert kept[0]["sent_at"]
+
+
+def test_the_inspector_names_binary_and_huge_files_escapes_lines_and_pages_files(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real repository and branch, the real app: a binary file and a file over the size
+    limit are named, not inlined; a line of markup arrives escaped; files past the page's
+    line budget are on the next page, linked from the file list."""
+    import middle.dashboard.review as review
+
+    monkeypatch.setattr(review, "PAGE_LINES", 50)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "base")
+    git(repo, "checkout", "-q", "-b", "middle/issue-x")
+    (repo / "a.html").write_text('<script>alert("x")</script>\n')
+    (repo / "blob.bin").write_bytes(bytes(range(256)))
+    (repo / "huge.txt").write_text("".join(f"{n}\n" for n in range(4000)))
+    (repo / "z.py").write_text("".join(f"z{n}\n" for n in range(60)))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "work")
+    db = open_db(home / "db.sqlite3")
+    create_workflow_record(db, id="w1", kind="implementation", repo=str(repo), epic_ref="x",
+                           adapter="command", meta={"input": {"base": "main"}})  # fmt: skip
+    client = TestClient(create_app(SECRET, home), base_url="http://127.0.0.1:4123")
+    assert client.get(f"/?token={SECRET}").status_code == 200
+
+    first = client.get("/runs/w1").text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in first
+    assert '<script>alert("x")' not in first
+    assert "Binary file: not shown." in first
+    assert "Too large to show here (4000 lines changed)" in first
+    assert "z59" not in first and 'href="/runs/w1?page=2#f-w1-3"' in first
+    assert "files page 1 of 2" in first
+    second = client.get("/runs/w1?page=2").text
+    assert "z59" in second and "files page 2 of 2" in second
+    assert 'class="comment-form"' not in first  # a run not waiting for a review
