@@ -26,13 +26,14 @@ from starlette.staticfiles import StaticFiles
 
 from middle.app.control import release, take_over
 from middle.app.implement import clear_rate_limit
+from middle.app.status import park_of
 from middle.config import db_path, middle_home
 from middle.errors import MiddleError
-from middle.store import get_workflow, open_db, recent_events
+from middle.store import get_workflow, mark_comments_sent, open_db, recent_events
 from middle.system import git
 from middle.system.tmux import Tmux
 
-from . import actions, views
+from . import actions, comments, review, views
 from .control import pause_from_form
 from .feed import EventFeed
 from .metrics import build_registry
@@ -60,6 +61,7 @@ class Dashboard:
         self.env.filters["one_line"] = views.one_line
         self.env.filters["subject"] = views.subject
         self.env.filters["pretty"] = _pretty
+        self.env.filters["segments"] = review.segments
 
     def db(self) -> Database:
         db: Database | None = getattr(self._local, "db", None)
@@ -113,6 +115,13 @@ def _pretty(text: str | None) -> str:
         return text or ""
 
 
+def _page(request: Request) -> int:
+    try:
+        return max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        return 1
+
+
 def _safe_back(value: object) -> str:
     """Where to return after a POST: a local path only (never `//host` or a URL)."""
     if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
@@ -133,23 +142,30 @@ def _with_notice(back: str, key: str) -> str:
 def create_app(secret: str | None = None, home: Path | None = None) -> Starlette:
     dash = Dashboard(secret or secrets.token_urlsafe(24), home or middle_home())
 
+    def review_of(request: Request, run: dict[str, Any], page: int = 1) -> dict[str, Any]:
+        here = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        found = review.review_view(dash.db(), run, page)
+        park = run.get("park") or park_of(dash.db(), run)
+        commentable = run["state"] == "waiting-human" and park.get("reason") in views.REVIEWABLE
+        return {**found, "csrf": csrf_token(dash.secret), "here": here, "commentable": commentable}
+
     def home_page(request: Request) -> Response:
         db = dash.db()
+        needs = views.needs_you(db)
         return dash.render(
             request,
             "home.html",
-            needs=views.needs_you(db),
+            needs=needs,
+            reviews={run["id"]: review_of(request, run) for run in needs.reviews},
             runs=views.runs_view(db, {}, 1)["runs"][:15],
             events=recent_events(db, 30),
         )
 
     def runs_page(request: Request) -> Response:
         filters = {k: request.query_params.get(k, "") for k in ("repo", "state", "adapter")}
-        try:
-            page = max(1, int(request.query_params.get("page", "1")))
-        except ValueError:
-            page = 1
-        return dash.render(request, "runs.html", **views.runs_view(dash.db(), filters, page))
+        return dash.render(
+            request, "runs.html", **views.runs_view(dash.db(), filters, _page(request))
+        )
 
     def run_page(request: Request) -> Response:
         db = dash.db()
@@ -157,7 +173,10 @@ def create_app(secret: str | None = None, home: Path | None = None) -> Starlette
             row = get_workflow(db, request.path_params["workflow_id"])
         except MiddleError as exc:
             return PlainTextResponse(str(exc), status_code=404)
-        return dash.render(request, "run.html", **views.inspector(db, row, Tmux()))
+        shown = views.inspector(db, row, Tmux())
+        if row["kind"] == "implementation" and row["epic_ref"]:
+            shown["review"] = review_of(request, row, _page(request))
+        return dash.render(request, "run.html", **shown)
 
     def epics_page(request: Request) -> Response:
         return dash.render(
@@ -225,11 +244,37 @@ def create_app(secret: str | None = None, home: Path | None = None) -> Starlette
         return f"answer sent to issue {job.ref}; the agent resumes (result below, live)"
 
     def do_review(form: dict[str, Any]) -> str:
+        """Approve, or request changes with the summary and the run's draft line comments:
+        on the pull request in GitHub mode (the poller starts the round from it), else
+        through `middle review`. The drafts are marked sent once they went."""
+        db, workflow_id = dash.db(), wid(form)
         verdict = "approve" if form.get("verdict") == "approve" else "request-changes"
+        summary = str(form.get("feedback") or "")
+        drafts = comments.drafts_of(db, workflow_id) if verdict == "request-changes" else []
+        sent = [str(c["id"]) for c in drafts]
+        if drafts:
+            row = actions.expect(db, workflow_id, ("waiting-human",), views.REVIEWABLE)
+            number = comments.github_pr(row)
+            if number is not None:
+                event = comments.post_review(row, number, summary, drafts)
+                mark_comments_sent(db, workflow_id, sent)
+                if event == "REQUEST_CHANGES":
+                    return (
+                        f"review with {len(drafts)} line comment(s) posted on PR #{number}; "
+                        "middle's poller starts the next round from it"
+                    )
         job = actions.review(
-            dash.jobs, dash.db(), wid(form), verdict, str(form.get("feedback") or "")
+            dash.jobs, db, workflow_id, verdict, comments.feedback(summary, drafts)
         )
-        return f"{verdict} sent for issue {job.ref}"
+        mark_comments_sent(db, workflow_id, sent)
+        said = f" with {len(drafts)} line comment(s)" if drafts else ""
+        return f"{verdict} sent for issue {job.ref}{said}"
+
+    def do_comment(form: dict[str, Any]) -> str:
+        return comments.add_comment(dash.db(), form)
+
+    def do_discard(form: dict[str, Any]) -> str:
+        return comments.discard_comment(dash.db(), form)
 
     def do_cancel(form: dict[str, Any]) -> str:
         return f"cancelling issue {actions.cancel(dash.jobs, dash.db(), wid(form)).ref}"
@@ -278,6 +323,8 @@ def create_app(secret: str | None = None, home: Path | None = None) -> Starlette
         Route("/health", health),
         Route("/actions/answer", action(do_answer), methods=["POST"]),
         Route("/actions/review", action(do_review), methods=["POST"]),
+        Route("/actions/comment", action(do_comment), methods=["POST"]),
+        Route("/actions/comment-discard", action(do_discard), methods=["POST"]),
         Route("/actions/cancel", action(do_cancel), methods=["POST"]),
         Route("/actions/resume", action(do_resume), methods=["POST"]),
         Route("/actions/take-over", action(do_take_over), methods=["POST"]),

@@ -6,6 +6,7 @@ only); the store calls them from `updates`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,10 +40,15 @@ def reply_signal(reply: Comment | None, acted_on: frozenset[str]) -> dict[str, A
 
 
 def review_signal(
-    pr: PullRequest, reviews: list[dict[str, Any]], acted_on: frozenset[str]
+    pr: PullRequest,
+    reviews: list[dict[str, Any]],
+    acted_on: frozenset[str],
+    comments_of: Callable[[int], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any] | None:
     """An approval approves, unless a change request not acted on yet stands; change
-    requests since the last round start another one. `reviews`: trusted, oldest first."""
+    requests since the last round start another one. `reviews`: trusted, oldest first;
+    `comments_of(review_id)` reads a change request's line comments, which its feedback
+    lists as `path:line: comment` with the end of their diff hunk."""
     requested = [
         review
         for review in latest_per_reviewer(reviews)
@@ -54,7 +60,9 @@ def review_signal(
     if not requested:
         return None
     feedback = "\n\n".join(
-        f"@{review['user']['login']}: {review['body']}".strip() for review in requested
+        f"@{review['user']['login']}: {review['body']}".strip()
+        + line_comments(comments_of(review["id"]) if comments_of else [])
+        for review in requested
     )
     return {
         "kind": "request-changes",
@@ -62,6 +70,24 @@ def review_signal(
         "author": ", ".join(f"@{review['user']['login']}" for review in requested),
         "acted_on": [f"review-{review['id']}" for review in requested],
     }
+
+
+HUNK_TAIL = 3  # lines of a line comment's diff hunk quoted with it: the line and two above
+
+
+def line_comments(comments: list[dict[str, Any]]) -> str:
+    """A review's line comments as the brief lists them (empty when there are none)."""
+    said = []
+    for comment in comments:
+        line = comment.get("line") or comment.get("original_line")
+        hunk = str(comment.get("diff_hunk") or "").splitlines()[1:][-HUNK_TAIL:]
+        context = "".join(f"\n    {text}" for text in hunk)
+        said.append(f"{comment['path']}:{line}: {comment['body']}{context}")
+    if not said:
+        return ""
+    return "\n\nLine comments (`path:line: comment`, then the diff above that line):\n\n" + (
+        "\n\n".join(said)
+    )
 
 
 def latest_per_reviewer(reviews: list[dict[str, Any]]) -> list[dict[str, Any]]:

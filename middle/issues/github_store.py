@@ -62,6 +62,7 @@ from middle.system.github import (
     github_slug,
     is_not_found,
     on_actions,
+    pull_review_comments,
     viewer_login,
 )
 from middle.verify.evidence import body_evidence, criteria_in_body
@@ -359,7 +360,12 @@ class GitHubIssueStore(IssueStore):
             if answer is not None:
                 return answer
         if parked.reason in ("done", "held", "gates-failed") and pr is not None:
-            review = review_signal(pr, self.reviews(pr.number), parked.acted_on)
+            review = review_signal(
+                pr,
+                self.reviews(pr.number),
+                parked.acted_on,
+                lambda review_id: pull_review_comments(self.gh, self.slug, pr.number, review_id),
+            )
             if review is not None or parked.reason != "done":
                 return review
             return self.checks_signal(parked, pr)

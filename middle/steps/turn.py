@@ -355,6 +355,10 @@ class Turn:
             "ok": verdict.ok,
             "problems": list(verdict.problems),
             "lacking": [{"criterion": j.criterion, "why": j.why} for j in verdict.lacking],
+            "criteria": [  # each criterion's evidence as judged (the dashboard's review)
+                {"criterion": j.criterion, "evidence": [i.text for i in j.items], "why": j.why}
+                for j in verdict.judgements
+            ],
         }
         self.event("evidence.judged", self.evidence_run)
         self.ctx.runs.note(self.ctx.workflow_id, {"evidence": self.evidence_run})

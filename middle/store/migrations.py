@@ -198,6 +198,34 @@ RUN_META_UPGRADES = (
 )
 MIGRATIONS += (Migration(7, "run input ref and scratch", RUN_META_UPGRADES),)
 
+# Issue 26 (review in the browser): a reviewer's line comments, kept with their run. A
+# draft is collected into the next review; a sent one is shown beside the next round's
+# diff, resolved when the lines it was on changed. `line` is on the new side of the diff
+# at `head_sha`; `context` is the few lines around it, as the agent's brief quotes them.
+MIGRATIONS += (
+    Migration(
+        8,
+        "review comments",
+        (
+            """
+            CREATE TABLE review_comments (
+                id          TEXT PRIMARY KEY,
+                workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
+                path        TEXT NOT NULL,
+                line        INTEGER NOT NULL CHECK (line > 0),
+                head_sha    TEXT NOT NULL,
+                body        TEXT NOT NULL,
+                context     TEXT NOT NULL DEFAULT '',
+                state       TEXT NOT NULL CHECK (state IN ('draft', 'sent')),
+                created_at  TEXT NOT NULL,
+                sent_at     TEXT
+            )
+            """,
+            "CREATE INDEX review_comments_by_run ON review_comments (workflow_id, created_at)",
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 _CREATE_SCHEMA_VERSION = """

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -25,7 +26,8 @@ from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError, quote_identifier
 
 from middle.errors import AlreadyInFlight, StoreError, UnknownWorkflowError
-from middle.store.reads import list_workflows, utcnow
+from middle.store.base import write_transaction
+from middle.store.reads import list_workflows, rows, utcnow
 from middle.store.schema import EVENT_PAYLOAD_MAX_BYTES, TERMINAL_STATES
 
 Row = dict[str, Any]
@@ -293,3 +295,67 @@ def encode_event_payload(payload: Mapping[str, Any]) -> str:
         if overflow <= 0:
             return wrapped
         preview = preview[: max(0, len(preview) - overflow)]
+
+
+# Issue 26: what a review of a run's branch reads and keeps: the newest gate and evidence
+# records of the run, and `review_comments`, a reviewer's line comments. A comment is a
+# `draft` until the review that carries it is sent, then `sent` with the time it went.
+def add_review_comment(
+    db: Database, workflow_id: str, *, path: str, line: int, head_sha: str, body: str,
+    context: str = "",
+) -> str:  # fmt: skip
+    """Record a draft comment on `path:line` of the diff at `head_sha`; its id."""
+    comment_id = f"rc-{uuid.uuid4().hex[:12]}"
+    insert_idempotent(
+        db,
+        "review_comments",
+        {
+            "id": comment_id, "workflow_id": workflow_id, "path": path, "line": line,
+            "head_sha": head_sha, "body": body, "context": context, "state": "draft",
+            "created_at": utcnow(),
+        },
+    )  # fmt: skip
+    return comment_id
+
+
+def review_comments(db: Database, workflow_id: str, state: str | None = None) -> list[Row]:
+    """The run's comments, oldest first (only drafts or only sent ones, if `state`)."""
+    where, params = "workflow_id = ?", [workflow_id]
+    if state is not None:
+        where, params = f"{where} AND state = ?", [workflow_id, state]
+    return list(db["review_comments"].rows_where(where, params, order_by="created_at, id"))
+
+
+def discard_draft_comment(db: Database, workflow_id: str, comment_id: str) -> bool:
+    """Delete one of the run's drafts; whether there was one (a sent comment stays)."""
+    with write_transaction(db):
+        cursor = db.execute(
+            "DELETE FROM review_comments WHERE id = ? AND workflow_id = ? AND state = 'draft'",
+            [comment_id, workflow_id],
+        )
+    return bool(cursor.rowcount)
+
+
+def mark_comments_sent(db: Database, workflow_id: str, ids: Iterable[str]) -> None:
+    """The drafts `ids` went out with a review, now."""
+    now = utcnow()
+    with write_transaction(db):
+        for comment_id in ids:
+            db.execute(
+                "UPDATE review_comments SET state = 'sent', sent_at = ? "
+                "WHERE id = ? AND workflow_id = ? AND state = 'draft'",
+                [now, comment_id, workflow_id],
+            )
+
+
+def newest_events(db: Database, workflow_id: str, types: Iterable[str]) -> dict[str, Row]:
+    """The run's newest event of each of `types`, by type (a type never recorded: absent)."""
+    wanted = list(types)
+    marks = ", ".join("?" for _ in wanted)
+    found = rows(
+        db,
+        f"SELECT * FROM events WHERE id IN (SELECT max(id) FROM events WHERE workflow_id = ? "
+        f"AND type IN ({marks}) GROUP BY type)",
+        [workflow_id, *wanted],
+    )
+    return {str(row["type"]): row for row in found}

@@ -165,3 +165,29 @@ def github_slug(repo: Path) -> str:
     if match is None:
         raise RepoError(f"{repo}'s origin ({url}) is not a GitHub repository")
     return match["slug"]
+
+
+def post_pull_review(
+    gh: Gh, slug: str, number: int, *, head: str | None, event: str, body: str,
+    comments: list[dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    """Post one review on pull request `number` as whoever `gh` acts as: `event` is
+    `REQUEST_CHANGES`, `COMMENT` or `APPROVE`, `comments` its line comments (`path`,
+    `line`, `side`, `body`), on commit `head` (the one the lines are numbered on)."""
+    payload: dict[str, Any] = {"body": body, "event": event, "comments": comments}
+    if head:
+        payload["commit_id"] = head
+    out = gh.run(
+        "api", "--method", "POST", f"repos/{slug}/pulls/{number}/reviews", "--input", "-",
+        input=json.dumps(payload),
+    )  # fmt: skip
+    try:
+        answer = json.loads(out)
+    except json.JSONDecodeError as exc:
+        raise GitHubError("gh api .../reviews printed something that is not JSON") from exc
+    return dict(answer)
+
+
+def pull_review_comments(gh: Gh, slug: str, number: int, review_id: int) -> list[Any]:
+    """The line comments of one review of pull request `number`, oldest first."""
+    return gh.api_list(f"repos/{slug}/pulls/{number}/reviews/{review_id}/comments")

@@ -213,6 +213,17 @@ def api(state: dict[str, Any], path: str) -> Any:
         if pr is None:
             fail("gh: Not Found (HTTP 404)")
         return pull_json(state, pr)
+    match = re.fullmatch(rf"repos/{re.escape(repo)}/pulls/(\d+)/reviews/(\d+)/comments", path)
+    if match:  # one review's line comments, GitHub's (legacy) review comment shape
+        pr = next((p for p in state["prs"] if p["number"] == int(match[1])), None)
+        reviews = (pr or {}).get("reviews", [])
+        if pr is None or not 1 <= int(match[2]) <= len(reviews):
+            fail("gh: Not Found (HTTP 404)")
+        review = reviews[int(match[2]) - 1]
+        return [
+            review_comment_json(repo, pr, int(match[2]), review, index, c)
+            for index, c in enumerate(review.get("comments", []))
+        ]
     match = re.fullmatch(rf"repos/{re.escape(repo)}/pulls/(\d+)/reviews", path)
     if match:
         pr = next((p for p in state["prs"] if p["number"] == int(match[1])), None)
@@ -369,6 +380,10 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         comment["body"] = json.loads(stdin)["body"]
         comment["updated_at"] = now()
         return comment_json(repo, number, comment)
+    if args[:3] == ["api", "--method", "POST"] and args[4:] == ["--input", "-"]:
+        match = re.fullmatch(rf"repos/{re.escape(repo)}/pulls/(\d+)/reviews", args[3])
+        if match:
+            return post_review(state, int(match[1]), json.loads(stdin))
     if args[:2] == ["issue", "view"] and "--json" in args:
         number, where = args[2], option(args, "--repo")
         issues = state["issues"] if where == repo else state.get("foreign", {}).get(where, {})
@@ -594,6 +609,128 @@ def run_view(state: dict[str, Any], args: list[str]) -> Any:
                 for line in step.get("log", []):
                     print(f"{job['name']}\t{step['name']}\t2026-01-01T00:00:00.0000000Z {line}")
     return None
+
+
+def unprocessable(*errors: str) -> None:
+    """GitHub's 422, as gh prints it: the message, then each error on a line of its own."""
+    docs = "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request"
+    body = {"message": "Unprocessable Entity", "errors": list(errors),
+            "documentation_url": docs, "status": "422"}  # fmt: skip
+    fail("gh: Unprocessable Entity (HTTP 422)\n" + "\n".join(errors), 1, body)
+
+
+def diff_hunk(state: dict[str, Any], pr: dict[str, Any], path: str, line: int) -> str | None:
+    """GitHub's `diff_hunk` of a comment on new-side `line` of `path`: the PR's diff
+    (merge base with main to its head, 3 lines of context), from the hunk's header down
+    to that line; None when the line is not in the diff (GitHub refuses the comment)."""
+    found = subprocess.run(
+        ["git", "--git-dir", state["git_remote"], "diff", "--unified=3", "--no-color",
+         f"main...{pr['headRefOid']}", "--", path], capture_output=True, text=True,
+    )  # fmt: skip
+    hunk: list[str] = []
+    new = 0
+    for text in found.stdout.splitlines():
+        header = re.match(r"@@ -\S+ \+(\d+)", text)
+        if header:
+            hunk, new = [text], int(header[1])
+            continue
+        if not hunk or text[:1] not in ("+", "-", " "):
+            continue
+        hunk.append(text)
+        if text[:1] != "-":
+            if new == line:
+                return "\n".join(hunk)
+            new += 1
+    return None
+
+
+def post_review(state: dict[str, Any], number: int, review: dict[str, Any]) -> Any:
+    """`POST repos/R/pulls/N/reviews`: a submitted review, with its line comments, as
+    strict as GitHub: the event, a body where one is required, no verdict on one's own
+    pull request, the head commit, and each comment on a line of the PR's diff (which the
+    fake reads from `git_remote`; without it, line comments are refused untested)."""
+    pr = next((p for p in state["prs"] if p["number"] == number), None)
+    if pr is None:
+        fail("gh: Not Found (HTTP 404)")
+    login, bot = actor(state)
+    event = review.get("event")
+    if event not in ("APPROVE", "REQUEST_CHANGES", "COMMENT"):
+        fail("fake gh: a review without an event (a pending review) is not supported")
+    if event != "APPROVE" and not str(review.get("body") or "").strip():
+        unprocessable(f"Review body is required for {event}")  # fmt: skip
+    if event != "COMMENT" and pr["author"] == login:
+        said = "request changes on" if event == "REQUEST_CHANGES" else "approve"
+        unprocessable(f"Review Can not {said} your own pull request")
+    commit = review.get("commit_id", pr["headRefOid"])
+    if commit != pr["headRefOid"]:
+        unprocessable(f"No commit found for SHA: {commit}")
+    comments = review.get("comments", [])
+    if comments and not state.get("git_remote"):
+        fail("fake gh: line comments need the PR's commits (set the state's git_remote)")
+    kept = []
+    for c in comments:
+        if set(c) - {"path", "line", "side", "body"} or not c.get("body"):
+            unprocessable(f"Invalid comment: {json.dumps(c)}")
+        if c.get("side", "RIGHT") != "RIGHT" or not isinstance(c.get("line"), int):
+            unprocessable(f"Invalid comment: {json.dumps(c)}")
+        hunk = diff_hunk(state, pr, str(c["path"]), c["line"])
+        if hunk is None:
+            unprocessable("Pull request review thread line must be part of the diff")
+        kept.append({**c, "diff_hunk": hunk})
+    states = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED"}
+    written = {
+        "login": login, "bot": bot, "state": states.get(event, "COMMENTED"),
+        "body": review.get("body", ""), "submitted_at": now(), "comments": kept,
+        "association": "COLLABORATOR" if login in state.get("permissions", {}) else "NONE",
+    }  # fmt: skip
+    pr["reviews"].append(written)
+    if event in ("APPROVE", "REQUEST_CHANGES") and pr.get("protected"):
+        pr["reviewDecision"] = written["state"]
+    review_id = len(pr["reviews"])
+    return {
+        "id": review_id,
+        "user": user(login, bot),
+        "body": written["body"],
+        "state": written["state"],
+        "commit_id": pr["headRefOid"],
+        "html_url": f"{HOST}/{state['repo']}/pull/{number}#pullrequestreview-{review_id}",
+        "submitted_at": written["submitted_at"],
+        "author_association": written["association"],
+    }
+
+
+def review_comment_json(
+    repo: str, pr: dict[str, Any], review_id: int, review: dict[str, Any], index: int,
+    c: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """A review's line comment as `GET .../reviews/ID/comments` gives it."""
+    comment_id = review_id * 1000 + index + 1
+    number = pr["number"]
+    return {
+        "url": f"https://api.github.com/repos/{repo}/pulls/comments/{comment_id}",
+        "pull_request_review_id": review_id,
+        "id": comment_id,
+        "node_id": f"PRRC_{comment_id}",
+        "diff_hunk": c["diff_hunk"],
+        "path": c["path"],
+        "position": 1,
+        "original_position": 1,
+        "commit_id": pr["headRefOid"],
+        "original_commit_id": pr["headRefOid"],
+        "user": user(review["login"], review.get("bot", False)),
+        "body": c["body"],
+        "created_at": review["submitted_at"],
+        "updated_at": review["submitted_at"],
+        "html_url": f"{HOST}/{repo}/pull/{number}#discussion_r{comment_id}",
+        "pull_request_url": f"https://api.github.com/repos/{repo}/pulls/{number}",
+        "author_association": review.get("association", "COLLABORATOR"),
+        "_links": {
+            "self": {"href": f"https://api.github.com/repos/{repo}/pulls/comments/{comment_id}"}
+        },
+        "side": c.get("side", "RIGHT"),
+        "line": c["line"],
+        "original_line": c["line"],
+    }
 
 
 def create_pr(state: dict[str, Any], args: list[str], stdin: str) -> None:
