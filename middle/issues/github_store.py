@@ -23,15 +23,24 @@ A parked run learns of replies, reviews and a merged or closed PR through `updat
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from middle.checks import Check
-from middle.config import DEFAULTS
+from middle.config import DEFAULTS, middle_home
 from middle.errors import EpicError, GitHubError, InvalidRefError, UnknownEpicError
-from middle.issues.base import BlockerState, Issue, IssueStore, ParkedRun, PullRequest, Quota
+from middle.issues.base import (
+    BlockerState,
+    Issue,
+    IssueStore,
+    ParkedRun,
+    PollPass,
+    PullRequest,
+    Quota,
+)
 from middle.issues.epic_file import Criterion, Question, SubIssue
 from middle.issues.github_checks import (
     failed_signal,
@@ -41,6 +50,7 @@ from middle.issues.github_checks import (
     pending_too_long,
     required_checks,
 )
+from middle.issues.github_feed import GitHubPollPass
 from middle.issues.github_setup import LABELS, check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
 from middle.issues.labels import EPIC_LABEL
@@ -56,6 +66,7 @@ from middle.system.github import (
     on_actions,
     viewer_login,
 )
+from middle.system.github_cache import GhCache
 from middle.verify.evidence import body_evidence, criteria_in_body
 from middle.verify.plan import PLAN_MARKER, plan_comment
 
@@ -75,7 +86,7 @@ class GitHubIssueStore(IssueStore):
     ) -> None:
         self.repo = repo
         self.config = config or {}
-        self.gh = gh or Gh(repo)
+        self.gh = gh or Gh(repo, GhCache(middle_home() / "cache" / "github"))
         self.slug = github_slug(repo)
         self._login: str | None = None
         self.may_write = WriteAccess(self.gh, self.slug)
@@ -356,6 +367,20 @@ class GitHubIssueStore(IssueStore):
                 return review
             return self.checks_signal(parked, pr)
         return None
+
+    @contextmanager
+    def poll_pass(self) -> Iterator[PollPass]:
+        """What changed on the repository since the last pass, read once for all its
+        parked runs (`middle.issues.github_feed`). If GitHub cannot say, every run is
+        asked about, as each run's own calls will tell what is wrong."""
+        watch = GitHubPollPass(self.gh, self.slug, self.gh.cache, self.config)
+        try:
+            watch.read()
+        except GitHubError:
+            yield PollPass()
+            return
+        yield watch
+        watch.finish()
 
     def checks_signal(self, parked: ParkedRun, pr: PullRequest) -> dict[str, Any] | None:
         """A ready PR's required checks (`middle.issues.github_checks`): a failure on its
