@@ -247,6 +247,11 @@ def api_quota(repo: str) -> str | None:
     if quota is None:
         return None
     resets = quota.resets_at.strftime("%H:%M UTC")
-    return (
+    line = (
         f"{quota.host} API quota: {quota.remaining} of {quota.limit} requests left, resets {resets}"
     )
+    if mode != "github":
+        return line
+    from middle.system.github_cache import GhCache, calls_line
+
+    return f"{line}\n{calls_line(GhCache(runtime.home).calls_last_hour())}"

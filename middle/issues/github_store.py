@@ -86,7 +86,7 @@ class GitHubIssueStore(IssueStore):
     ) -> None:
         self.repo = repo
         self.config = config or {}
-        self.gh = gh or Gh(repo, GhCache(middle_home() / "cache" / "github"))
+        self.gh = gh or Gh(repo, GhCache(middle_home()))
         self.slug = github_slug(repo)
         self._login: str | None = None
         self.may_write = WriteAccess(self.gh, self.slug)

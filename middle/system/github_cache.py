@@ -32,8 +32,8 @@ _KEPT_MINUTES = 120
 
 
 class GhCache:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, home: Path) -> None:
+        self.folder = home / "cache" / "github"
 
     def _path(self, kind: str, key: str) -> Path:
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -108,6 +108,15 @@ class GhCache:
                 for cost, calls in bucket.items():
                     found[cost] = found.get(cost, 0) + int(calls)
         return found
+
+
+def calls_line(calls: dict[str, int]) -> str:
+    """The last hour's gh calls, for a person: what cost quota and what did not."""
+    spent = calls["rest"] + calls["graphql"]
+    return (
+        f"middle's gh calls in the last hour: {spent} cost quota ({calls['rest']} REST, "
+        f"{calls['graphql']} GraphQL), {calls['free']} free (304 Not Modified)"
+    )
 
 
 def _minute(moment: datetime) -> str:

@@ -8,12 +8,18 @@ count of the calls that cost quota (`state["quota"]`; a 304 is free).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
+import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
-from tests.e2e.conftest import Sandbox
-from tests.e2e.test_github import EPIC, FakeGitHub, github
+from tests.e2e.conftest import Sandbox, wait_until
+from tests.e2e.test_github import EPIC, FakeGitHub, github, implement
 
 __all__ = ["github"]  # the fixture, used by name
 
@@ -73,3 +79,78 @@ def test_the_fake_filters_repo_comments_by_since_and_keeps_pages(
 
 def stamp(minute: int) -> str:
     return f"2026-01-01T00:{minute:02}:00Z"
+
+
+# -- item 1: serve asks only what changed ------------------------------------------------
+
+
+@contextmanager
+def locked(github: FakeGitHub) -> Iterator[dict[str, Any]]:
+    """The fake's state, read and written back under the lock every `gh` call takes (a
+    serve is calling it meanwhile)."""
+    with github.path.open("r+") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        state = json.load(file)
+        before = json.dumps(state)
+        yield state
+        if json.dumps(state) != before:
+            file.seek(0)
+            file.truncate()
+            json.dump(state, file, indent=1)
+
+
+def snapshot(github: FakeGitHub) -> tuple[int, dict[str, int]]:
+    """How many passes have begun (each reads comments once: the repo's, or before
+    issue 24 each parked run's), and the quota spent so far."""
+    with locked(github) as state:
+        passes = [c for c in state["calls"] if c[0] == "api" and "/comments" in c[-1]]
+        return len(passes), dict(state.get("quota", {}))
+
+
+def cost(quota: dict[str, int]) -> int:
+    return quota.get("rest", 0) + quota.get("graphql", 0)
+
+
+def test_serve_picks_a_reply_up_within_two_passes_and_idle_passes_cost_no_quota(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    """Item 1's criterion. A pass that finds nothing new is two 304s (free); the reply is
+    seen by the repo-wide listing at the next pass. Seen red: before issue 24 each pass
+    asked every parked run's comments, its viewer and its PR, 3 calls that cost quota
+    per idle pass."""
+    sandbox.script({"do": "ask", "question": "Retry 4xx too?"}, {"do": "done", "pr": "ready"})
+    assert implement(sandbox).returncode == 0
+    before, _ = snapshot(github)
+    service = sandbox.popen("serve", "--poll-seconds", "0.2", "--watchdog-seconds", "600")
+    try:
+        # the first pass reads comments twice (the repo's, then the run's: a first look)
+        wait_until(lambda: snapshot(github)[0] >= before + 3, timeout=120)
+        _, idle_from = snapshot(github)
+        wait_until(lambda: snapshot(github)[0] >= before + 8, timeout=120)
+        _, idle_to = snapshot(github)
+        assert cost(idle_to) == cost(idle_from)  # five idle passes, no quota spent
+        assert idle_to["free"] - idle_from["free"] >= 8  # two 304s a pass
+
+        with locked(github) as state:
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            state["comments"][EPIC].append(
+                {"id": 990, "login": "dana", "body": "No: only 5xx.", "created_at": stamp}
+            )
+            replied_at = len(state["calls"])
+        wait_until(lambda: len(sandbox.agent_log("turn")) == 2, timeout=120)
+        assert "No: only 5xx." in sandbox.agent_log("turn")[1]["brief"]
+        with locked(github) as state:
+            after = [c[-1] for c in state["calls"][replied_at:] if c[0] == "api"]
+        looked = next(i for i, path in enumerate(after) if path.startswith(
+            f"repos/acme/webhooks/issues/{EPIC}/comments"
+        ))  # fmt: skip
+        passes = [path for path in after[:looked] if path.startswith(LISTING)]
+        assert 1 <= len(passes) <= 2  # picked up by the first or second pass after it
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.communicate(timeout=60)
+    status = sandbox.middle("status").stdout
+    assert "middle's gh calls in the last hour: " in status and "free (304" in status
+
+
+LISTING = "repos/acme/webhooks/issues/comments?since="
