@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from middle.checks import Check, check_tool
-from middle.issues.labels import EPIC_LABEL
+from middle.issues.labels import ELIGIBLE_LABEL, EPIC_LABEL
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, empty_state
 from middle.state_issue import render
 from middle.system.github import Gh
@@ -19,6 +19,7 @@ LABELS = (
     ("agent:command", "bfdadc", "middle: implement with the configured agent command"),
     (STATE_LABEL, "fbca04", "middle: the state issue, the ranked plan of what is next"),
     (EPIC_LABEL, "3e4b9e", "middle: an Epic the recommender ranks"),
+    (ELIGIBLE_LABEL, "c5def5", "middle: ranked by the recommender in a repo of 200+ issues"),
     ("needs-design", "d93f0b", "middle: the acceptance criteria need design before dispatch"),
     ("blocked", "b60205", "middle: never dispatched while this label is on"),
     ("wontfix", "ffffff", "middle: never dispatched"),

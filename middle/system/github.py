@@ -15,7 +15,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,14 @@ class Gh:
         """Every item of a REST list (as `api_list`), and whether any page was new."""
         items: list[Any] = []
         fresh = False
+        for page in self.pages(path):
+            items.extend(page.body)
+            fresh = fresh or page.fresh
+        return items, fresh
+
+    def pages(self, path: str) -> Iterator[Page]:
+        """The pages of a REST list at 100 items each, one `page` call each, as the
+        caller reads on (it may stop early)."""
         following: str | None = f"{path}{'&' if '?' in path else '?'}per_page=100"
         while following is not None:
             page = self.page(following)
@@ -123,10 +131,8 @@ class Gh:
                 raise GitHubError(
                     f"gh api {path} printed a JSON {type(page.body).__name__}, not a list"
                 )
-            items.extend(page.body)
-            fresh = fresh or page.fresh
+            yield page
             following = page.next
-        return items, fresh
 
 
 def failure(done: subprocess.CompletedProcess[str]) -> str:

@@ -154,3 +154,68 @@ def test_serve_picks_a_reply_up_within_two_passes_and_idle_passes_cost_no_quota(
 
 
 LISTING = "repos/acme/webhooks/issues/comments?since="
+
+
+# -- item 5: the recommender at scale ----------------------------------------------------
+
+
+def large_repo(github: FakeGitHub) -> None:
+    """1,000 open issues: 200 Epics (#1-#200, labelled eligible; each 10th blocked by the
+    one before it), their 600 sub-issues (#201-#800, a third of them closed: closed ones
+    are not open issues, so they count toward no limit), and 200 standalone issues
+    (#801-#1000, unlabelled), plus one more Epic that is not labelled eligible (#1001)."""
+    state = github.read()
+    issues: dict[str, Any] = {}
+    criteria = "- [ ] it works\n"
+    for epic in range(1, 201):
+        subs = [200 + 3 * (epic - 1) + n for n in (1, 2, 3)]
+        issues[str(epic)] = {
+            "title": f"Epic {epic}", "body": criteria, "sub_issues": subs,
+            "labels": ["epic", "agent-queue:eligible"],
+            **({"blocked_by": [epic - 1]} if epic % 10 == 0 else {}),
+        }  # fmt: skip
+        for n, sub in enumerate(subs):
+            issues[str(sub)] = {"title": f"Part {sub}", "body": "", "parent": epic,
+                                **({"state": "CLOSED"} if n == 0 else {})}  # fmt: skip
+    for n in range(801, 1001):
+        issues[str(n)] = {"title": f"Chore {n}", "body": criteria}
+    issues["1001"] = {"title": "Not eligible", "body": criteria, "labels": ["epic"],
+                      "sub_issues": [1002]}  # fmt: skip
+    issues["1002"] = {"title": "Its part", "body": "", "parent": 1001}
+    state["issues"] = issues
+    github.write(state)
+
+
+def test_the_recommender_drafts_a_1000_issue_repo_from_a_few_conditional_pages(
+    sandbox: Sandbox, github: FakeGitHub
+) -> None:
+    """Item 5. Above 200 open issues only the `agent-queue:eligible` ones are read, from
+    one paginated listing whose issues carry their sub-issue counts, their parent and
+    their open blockers; a second draft is all 304s. Seen red: `gh issue list --limit
+    200` read the 200 newest issues (the standalone ones) and ranked no Epic at all,
+    after 3 calls per issue read."""
+    from middle.issues.github_store import GitHubIssueStore
+    from middle.state_issue.draft import draft_plan
+
+    large_repo(github)
+    store = GitHubIssueStore(sandbox.repo, {})
+
+    def draft() -> Any:
+        epics = store.open_issues("claude")
+        return draft_plan(epics, [], generated="2026-12-06T10:00:00Z", run_id="0", interval="off")
+
+    before = github.read().get("quota", {})
+    plan = draft()
+    after = github.read()["quota"]
+
+    assert len(plan.ready) == 180 and len(plan.blocked) == 20
+    assert {row.ref for row in plan.ready} == {str(n) for n in range(1, 201) if n % 10}
+    assert all(row.sub_issues == 2 for row in plan.ready)  # 3 sub-issues, 1 closed
+    assert {b.blocker.text() for b in plan.blocked} == {f"#{n - 1}" for n in range(10, 201, 10)}
+    # the first 3 pages of all open issues find more than 200, then 2 pages of eligible
+    # ones, and one call per blocked Epic
+    assert cost(after) - cost(before) == 3 + 2 + 20
+
+    again = draft()
+    assert again.ready == plan.ready
+    assert cost(github.read()["quota"]) == cost(after)  # nothing changed: all 304s
