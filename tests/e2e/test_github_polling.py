@@ -20,6 +20,7 @@ from typing import Any
 
 from tests.e2e.conftest import Sandbox, wait_until
 from tests.e2e.test_github import EPIC, FakeGitHub, github, implement
+from tests.fakes.github_repos import large_repo
 
 __all__ = ["github"]  # the fixture, used by name
 
@@ -159,33 +160,6 @@ LISTING = "repos/acme/webhooks/issues/comments?since="
 # -- item 5: the recommender at scale ----------------------------------------------------
 
 
-def large_repo(github: FakeGitHub) -> None:
-    """1,000 open issues: 200 Epics (#1-#200, labelled eligible; each 10th blocked by the
-    one before it), their 600 sub-issues (#201-#800, a third of them closed: closed ones
-    are not open issues, so they count toward no limit), and 200 standalone issues
-    (#801-#1000, unlabelled), plus one more Epic that is not labelled eligible (#1001)."""
-    state = github.read()
-    issues: dict[str, Any] = {}
-    criteria = "- [ ] it works\n"
-    for epic in range(1, 201):
-        subs = [200 + 3 * (epic - 1) + n for n in (1, 2, 3)]
-        issues[str(epic)] = {
-            "title": f"Epic {epic}", "body": criteria, "sub_issues": subs,
-            "labels": ["epic", "agent-queue:eligible"],
-            **({"blocked_by": [epic - 1]} if epic % 10 == 0 else {}),
-        }  # fmt: skip
-        for n, sub in enumerate(subs):
-            issues[str(sub)] = {"title": f"Part {sub}", "body": "", "parent": epic,
-                                **({"state": "CLOSED"} if n == 0 else {})}  # fmt: skip
-    for n in range(801, 1001):
-        issues[str(n)] = {"title": f"Chore {n}", "body": criteria}
-    issues["1001"] = {"title": "Not eligible", "body": criteria, "labels": ["epic"],
-                      "sub_issues": [1002]}  # fmt: skip
-    issues["1002"] = {"title": "Its part", "body": "", "parent": 1001}
-    state["issues"] = issues
-    github.write(state)
-
-
 def test_the_recommender_drafts_a_1000_issue_repo_from_a_few_conditional_pages(
     sandbox: Sandbox, github: FakeGitHub
 ) -> None:
@@ -197,7 +171,9 @@ def test_the_recommender_drafts_a_1000_issue_repo_from_a_few_conditional_pages(
     from middle.issues.github_store import GitHubIssueStore
     from middle.state_issue.draft import draft_plan
 
-    large_repo(github)
+    state = github.read()
+    state["issues"] = large_repo()  # 1,000 open issues, 200 eligible Epics
+    github.write(state)
     store = GitHubIssueStore(sandbox.repo, {})
 
     def draft() -> Any:
