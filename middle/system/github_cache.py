@@ -62,6 +62,18 @@ class GhCache:
             self._path("pages", url), {"url": url, "etag": etag, "body": body, "next": next_path}
         )
 
+    def prune(self, days: int, now: datetime | None = None) -> int:
+        """Forget the pages not read for `days` (a listing whose cursor moved on, a
+        finished run's comments); how many went."""
+        horizon = (now or datetime.now(UTC)).timestamp() - days * 86400
+        gone = 0
+        for path in (self.folder / "pages").glob("*.json"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < horizon:
+                    path.unlink()
+                    gone += 1
+        return gone
+
     # -- documents a pass keeps ---------------------------------------------------------
 
     def document(self, name: str) -> dict[str, Any]:

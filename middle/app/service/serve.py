@@ -198,6 +198,9 @@ class Service:
         archived = archive_runs(db, iso(now - timedelta(days=int(days["runs_days"]))))
         if pruned or archived:
             self.log(f"retention: pruned {pruned} event(s), archived {len(archived)} run(s)")
+        from middle.system.github_cache import GhCache
+
+        GhCache(self.home).prune(days=7)  # GitHub pages not read for a week
 
     def served_repos(self) -> list[str]:
         """The repos a pass covers: every registered repo (`store/repos.py`), with the
