@@ -228,7 +228,8 @@ def humanize_age(seconds: float) -> str:
 
 def api_quota(repo: str) -> str | None:
     """The API quota `repo`'s issue store spends (GitHub's, for the user's `gh` login, in
-    GitHub mode); None for a store that spends none, or outside a repo."""
+    GitHub mode, with a second line: middle's own gh calls of the last hour, by what they
+    cost); None for a store that spends none, or outside a repo."""
     from middle.app.repo import resolve_repo
     from middle.system import git
 

@@ -17,7 +17,10 @@ opens the pull request itself (`confirms_done`), and people answer by replying i
 comment.
 
 A parked run learns of replies, reviews and a merged or closed PR through `updates`, which
-`poll` calls; what each one means is `middle.issues.github_signals`.
+`poll` calls for the runs its pass says something touched (`poll_pass`,
+`middle.issues.github_feed`); what each one means is `middle.issues.github_signals`. Every
+REST list is read a page at a time with the page's last ETag (`Gh.page`): what did not
+change costs no quota.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@
   PR's head (checks pending too long get a comment for a human); in file mode an answer
   written into the Epic file is the answer. poll records the run's pull request as it finds it.
 
+Each repo's issue store is asked once per pass what changed (`IssueStore.poll_pass`; in
+GitHub mode two conditional listings, `middle.issues.github_feed`), and a run nothing
+touched is skipped without a call.
+
 Safe to run from cron, and two passes at once are harmless: a signal is delivered only
 while the run is still parked, in one transaction, so only one pass can resume a run.
 """
