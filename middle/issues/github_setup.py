@@ -3,10 +3,10 @@ the labels middle reads plus the state issue (`middle init`)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from middle.checks import Check, check_tool
+from middle.errors import GitHubError
 from middle.issues.labels import ELIGIBLE_LABEL, EPIC_LABEL
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, empty_state
 from middle.state_issue import render
@@ -31,16 +31,11 @@ def check_gh(repo: Path) -> Check:
     found = check_tool("gh", ["gh", "--version"])
     if found.verdict != "ok":
         return found
-    status = subprocess.run(
-        ["gh", "auth", "status"], cwd=repo, capture_output=True, text=True, timeout=30
-    )
-    if status.returncode != 0:
-        said = (status.stderr or status.stdout).strip().splitlines()
-        return Check(
-            "fail",
-            "gh",
-            f"not logged in ({said[0] if said else 'gh auth status failed'}); run: gh auth login",
-        )
+    try:
+        Gh(repo).run("auth", "status")
+    except GitHubError as exc:
+        said = str(exc).removeprefix("gh auth status failed: ").splitlines()
+        return Check("fail", "gh", f"not logged in ({said[0]}); run: gh auth login")
     return Check("ok", "gh", "logged in")
 
 
