@@ -63,9 +63,9 @@ class GitHubPollPass(PollPass):
         self.kept = cache.document(self.name) if cache is not None else {}
         self.started = datetime.now(UTC)
         self.broken = False
-        # what a run's answer depends on besides GitHub: with another config (a limit,
-        # an hour count), every run is asked about again
-        self.config = _digest(dict(config), tuple(sorted(config)))
+        # what `updates` reads besides GitHub is `[github]` (`checks_pending_hours`):
+        # when it changes, every run is asked about again
+        self.config = _digest({"github": config.get("github")}, ("github",))
         previous = self.kept.get("passed_at")
         same = self.kept.get("config") == self.config
         self.previous = _moment(previous) if isinstance(previous, str) and same else None
