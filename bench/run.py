@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dispatch, engine, gates, hooks, real_agents, scale, serve_host, startup
+from bench import dispatch, engine, gates, github, hooks, real_agents, scale, serve_host, startup
 
 
 def main() -> None:
@@ -24,7 +24,17 @@ def main() -> None:
         "quick": quick,
         "results": [
             module.run(quick)
-            for module in (engine, dispatch, startup, hooks, scale, serve_host, gates, real_agents)
+            for module in (
+                engine,
+                dispatch,
+                startup,
+                hooks,
+                scale,
+                serve_host,
+                gates,
+                github,
+                real_agents,
+            )
         ],
     }
     text = json.dumps(report, indent=2)

@@ -26,6 +26,7 @@ def test_the_quick_benchmark_suite_runs_and_reports() -> None:
         "scale",
         "serve-host",
         "gate-overhead",
+        "github-mode",
         "real-agents",
     }
     assert by_name["hook-channel"]["lost"] == 0 and by_name["hook-channel"]["duplicated"] == 0
@@ -37,6 +38,9 @@ def test_the_quick_benchmark_suite_runs_and_reports() -> None:
     startup = by_name["start-up"]["commands"]  # each paired with the floor, against its target
     assert {"middle --help", "middle doctor"} <= set(startup)
     assert all({"ratio", "target_ratio", "met"} <= set(row) for row in startup.values())
+    github = by_name["github-mode"]  # issue 24: answers under serve, the recommender at scale
+    assert {"answer_to_new_turn_s", "idle_paid_calls_per_hour"} <= set(github["answer"])
+    assert {"middle_own_s", "paid_calls"} <= set(github["recommender_1000_issues"]["cold"])
     real = by_name["real-agents"]
     if "skipped" not in real:  # the CLIs are installed (always so in CI)
         for cli in ("claude", "codex"):

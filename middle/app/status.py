@@ -228,7 +228,8 @@ def humanize_age(seconds: float) -> str:
 
 def api_quota(repo: str) -> str | None:
     """The API quota `repo`'s issue store spends (GitHub's, for the user's `gh` login, in
-    GitHub mode); None for a store that spends none, or outside a repo."""
+    GitHub mode, with a second line: middle's own gh calls of the last hour, by what they
+    cost); None for a store that spends none, or outside a repo."""
     from middle.app.repo import resolve_repo
     from middle.system import git
 
@@ -247,6 +248,11 @@ def api_quota(repo: str) -> str | None:
     if quota is None:
         return None
     resets = quota.resets_at.strftime("%H:%M UTC")
-    return (
+    line = (
         f"{quota.host} API quota: {quota.remaining} of {quota.limit} requests left, resets {resets}"
     )
+    if mode != "github":
+        return line
+    from middle.system.github_cache import GhCache, calls_line
+
+    return f"{line}\n{calls_line(GhCache(runtime.home).calls_last_hour())}"

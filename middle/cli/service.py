@@ -48,7 +48,7 @@ def watchdog(c: Context) -> None:
 
 @middle_task(
     help={
-        "poll-seconds": "seconds between poll passes (default 60)",
+        "poll-seconds": "seconds between poll passes (default: [github] poll_seconds, 10)",
         "watchdog-seconds": "seconds between watchdog passes (default 30)",
         "repo": "the repo whose recommender and auto-dispatch serve runs (default: here)",
         "dashboard": "also serve the browser dashboard (on 127.0.0.1:--port)",
@@ -58,7 +58,7 @@ def watchdog(c: Context) -> None:
 )
 def serve(
     c: Context,
-    poll_seconds: str = "60",
+    poll_seconds: str = "",
     watchdog_seconds: str = "30",
     repo: str = ".",
     dashboard: bool = False,
@@ -69,7 +69,7 @@ def serve(
 
     dashboard_port = port_number(port)  # a bad --port is refused even without --dashboard
     service = Service(
-        _seconds("--poll-seconds", poll_seconds),
+        _seconds("--poll-seconds", poll_seconds) if poll_seconds else None,
         _seconds("--watchdog-seconds", watchdog_seconds),
         repo=repo,
         dashboard_port=dashboard_port if dashboard else None,

@@ -28,8 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "limits": {"max_concurrent": 3, "complexity_ceiling": 3},
     # issue 13: the recommender runs every `interval` under serve ("off": only by hand)
     "recommender": {"interval": "off", "auto_dispatch": False, "max_attempts": 3},
-    # issue 19: a ready PR's required checks pending this long get a comment for a human
-    "github": {"checks_pending_hours": 48},
+    # issue 19: a ready PR's required checks pending this long get a comment for a human;
+    # issue 24: `serve` polls parked runs this often (a pass that finds nothing is 304s)
+    "github": {"checks_pending_hours": 48, "poll_seconds": 10},
     "retention": {"events_days": 14, "runs_days": 30},
     # the documentation workflow: by hand (`middle docs`), or under serve when enabled
     "docs": {"enabled": False, "interval": "1d", "write": False},

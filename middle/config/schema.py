@@ -149,8 +149,8 @@ SCHEMA: dict[str, dict[str, Check]] = {
     # rows but its `workflows` row (archived) after runs_days
     "retention": {"events_days": POSITIVE_INT, "runs_days": POSITIVE_INT},
     # GitHub mode: how long a ready PR's required checks may stay pending before middle
-    # hands them to a human
-    "github": {"checks_pending_hours": POSITIVE_HOURS},
+    # hands them to a human; how often `serve` polls parked runs
+    "github": {"checks_pending_hours": POSITIVE_HOURS, "poll_seconds": POSITIVE_NUMBER},
     # issue 19: done needs evidence for each acceptance criterion ("required" by default
     # when the repo has a .middle/verify.toml on its base branch, else "off"); with
     # require_plan, the agent's plan must be on the issue before a done counts

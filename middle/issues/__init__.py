@@ -15,7 +15,7 @@ from typing import Any
 import pluggy
 
 from middle.discovery import defined_in
-from middle.issues.base import Issue, IssueStore, ParkedRun, PullRequest, Quota
+from middle.issues.base import Issue, IssueStore, ParkedRun, PollPass, PullRequest, Quota
 from middle.issues.file_store import FileIssueStore
 from middle.issues.github_store import GitHubIssueStore
 
@@ -49,6 +49,7 @@ __all__ = [
     "Issue",
     "IssueStore",
     "ParkedRun",
+    "PollPass",
     "PullRequest",
     "Quota",
 ]

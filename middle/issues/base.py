@@ -10,7 +10,8 @@ review, what `doctor` checks, what `init` sets up) is a member of the protocol.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -68,6 +69,23 @@ class ParkedRun:
     pull_request: PullRequest | None = None
     # when the run parked this time (None if unknown): how long its PR's checks have waited
     parked_at: datetime | None = None
+
+
+class PollPass:
+    """One `poll` pass over a store's parked runs, from `IssueStore.poll_pass`. This one
+    knows nothing of what changed, so `poll` asks the store about every run; a store
+    that pays for each question (GitHub) reads once, per pass, what changed since the
+    last one, and says which runs nothing touched."""
+
+    def quiet(self, parked: ParkedRun) -> bool:
+        """True when nothing where the issue lives can have changed since the run was
+        last asked about: `poll` skips it without asking the store anything.
+        `parked.pull_request` is not read yet (None)."""
+        return False
+
+    def failed(self, ref: str) -> None:
+        """The run of `ref` could not be polled: what changed for it counts again at the
+        next pass."""
 
 
 @dataclass(frozen=True)
@@ -266,6 +284,13 @@ class IssueStore(Protocol):
         that it took it rather than recording it again.
         `poll` handles rate-limited runs and queued ones itself."""
         return None
+
+    @contextmanager
+    def poll_pass(self) -> Iterator[PollPass]:
+        """One `poll` pass over this repo's parked runs: what the store learnt of what
+        changed, for the length of the pass; a store may remember, once the pass is
+        through, what it has seen."""
+        yield PollPass()
 
     # -- operations -----------------------------------------------------------------------
 

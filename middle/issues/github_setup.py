@@ -3,11 +3,11 @@ the labels middle reads plus the state issue (`middle init`)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from middle.checks import Check, check_tool
-from middle.issues.labels import EPIC_LABEL
+from middle.errors import GitHubError
+from middle.issues.labels import ELIGIBLE_LABEL, EPIC_LABEL
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, empty_state
 from middle.state_issue import render
 from middle.system.github import Gh
@@ -19,6 +19,7 @@ LABELS = (
     ("agent:command", "bfdadc", "middle: implement with the configured agent command"),
     (STATE_LABEL, "fbca04", "middle: the state issue, the ranked plan of what is next"),
     (EPIC_LABEL, "3e4b9e", "middle: an Epic the recommender ranks"),
+    (ELIGIBLE_LABEL, "c5def5", "middle: ranked by the recommender in a repo of 200+ issues"),
     ("needs-design", "d93f0b", "middle: the acceptance criteria need design before dispatch"),
     ("blocked", "b60205", "middle: never dispatched while this label is on"),
     ("wontfix", "ffffff", "middle: never dispatched"),
@@ -30,16 +31,11 @@ def check_gh(repo: Path) -> Check:
     found = check_tool("gh", ["gh", "--version"])
     if found.verdict != "ok":
         return found
-    status = subprocess.run(
-        ["gh", "auth", "status"], cwd=repo, capture_output=True, text=True, timeout=30
-    )
-    if status.returncode != 0:
-        said = (status.stderr or status.stdout).strip().splitlines()
-        return Check(
-            "fail",
-            "gh",
-            f"not logged in ({said[0] if said else 'gh auth status failed'}); run: gh auth login",
-        )
+    try:
+        Gh(repo).run("auth", "status")
+    except GitHubError as exc:
+        said = str(exc).removeprefix("gh auth status failed: ").splitlines()
+        return Check("fail", "gh", f"not logged in ({said[0]}); run: gh auth login")
     return Check("ok", "gh", "logged in")
 
 

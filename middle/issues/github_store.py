@@ -17,19 +17,23 @@ opens the pull request itself (`confirms_done`), and people answer by replying i
 comment.
 
 A parked run learns of replies, reviews and a merged or closed PR through `updates`, which
-`poll` calls; what each one means is `middle.issues.github_signals`.
+`poll` calls for the runs its pass says something touched (`poll_pass`,
+`middle.issues.github_feed`); what each one means is `middle.issues.github_signals`. Every
+REST list is read a page at a time with the page's last ETag (`Gh.page`): what did not
+change costs no quota.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from middle.checks import Check
-from middle.config import DEFAULTS
+from middle.config import DEFAULTS, middle_home
 from middle.errors import EpicError, GitHubError, InvalidRefError, UnknownEpicError
 from middle.issues.base import (
     BlockerState,
@@ -37,6 +41,7 @@ from middle.issues.base import (
     Issue,
     IssueStore,
     ParkedRun,
+    PollPass,
     PullRequest,
     Quota,
 )
@@ -49,9 +54,10 @@ from middle.issues.github_checks import (
     pending_too_long,
     required_checks,
 )
+from middle.issues.github_feed import GitHubPollPass
 from middle.issues.github_setup import LABELS, check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
-from middle.issues.labels import EPIC_LABEL
+from middle.issues.labels import ELIGIBLE_ABOVE, ELIGIBLE_LABEL, EPIC_LABEL
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, StateLocation
 from middle.refs import branch_name, issue_of_branch
 from middle.state_issue.draft import EpicFacts
@@ -65,6 +71,7 @@ from middle.system.github import (
     pull_review_comments,
     viewer_login,
 )
+from middle.system.github_cache import GhCache
 from middle.verify.evidence import body_evidence, criteria_in_body
 from middle.verify.plan import PLAN_MARKER, plan_comment
 
@@ -84,7 +91,7 @@ class GitHubIssueStore(IssueStore):
     ) -> None:
         self.repo = repo
         self.config = config or {}
-        self.gh = gh or Gh(repo)
+        self.gh = gh or Gh(repo, GhCache(middle_home()))
         self.slug = github_slug(repo)
         self._login: str | None = None
         self.may_write = WriteAccess(self.gh, self.slug)
@@ -189,41 +196,58 @@ class GitHubIssueStore(IssueStore):
         return f"https://github.com/{self.slug}/issues/{ref}"
 
     def open_issues(self, default_adapter: str) -> list[EpicFacts]:
-        issues = self.gh.json(
-            "issue", "list", "--repo", self.slug, "--state", "open", "--limit", "200",
-            "--json", "number,title,body,labels,url",
-        )  # fmt: skip
+        """The open Epics and standalone issues, from one REST listing of the open issues
+        (each page asked for with its ETag): each issue says there how many sub-issues it
+        has and how many are closed, whether it has a parent, and how many open issues
+        block it, so only a blocked issue costs a call of its own. Above `ELIGIBLE_ABOVE`
+        open issues, as the reference does, only those labelled `agent-queue:eligible`."""
+        listing = f"repos/{self.slug}/issues?state=open"
+        issues: list[dict[str, Any]] = []
+        for page in self.gh.pages(listing):
+            issues += [issue for issue in page.body if "pull_request" not in issue]
+            if len(issues) > ELIGIBLE_ABOVE:
+                issues = self.gh.api_list(f"{listing}&labels={ELIGIBLE_LABEL}")
+                break
         found = []
-        for issue in issues or []:
-            labels = [label["name"] for label in issue.get("labels", [])]
-            ref = str(issue["number"])
-            if STATE_LABEL in labels or self._parent(ref) is not None:
-                continue  # the state issue itself, or a sub-issue (never a dispatch unit)
-            subs = self.gh.api(f"repos/{self.slug}/issues/{ref}/sub_issues") or []
-            if not subs and EPIC_LABEL not in labels:
-                continue  # the recommender ranks Epics: labelled `epic`, or with sub-issues
-            open_subs = sum(1 for sub in subs if sub["state"] == "open")
-            agent = next((n.split(":", 1)[1] for n in labels if n.startswith("agent:")), None)
-            found.append(
-                EpicFacts(
-                    ref=ref,
-                    title=issue["title"],
-                    adapter=agent or default_adapter,
-                    open_subs=open_subs if subs else 1,
-                    has_subs=bool(subs),
-                    has_criteria=bool(_ANY_CHECKBOX.search(issue.get("body") or "")),
-                    blockers=tuple(self.open_blockers(ref)),
-                    link=issue["url"],
-                    labels=tuple(labels),
-                )
-            )
+        for issue in issues:
+            if "pull_request" in issue:
+                continue
+            facts = self._epic_facts(issue, default_adapter)
+            if facts is not None:
+                found.append(facts)
         return found
+
+    def _epic_facts(self, issue: dict[str, Any], default_adapter: str) -> EpicFacts | None:
+        """An issue of the REST listing as the recommender sees it; None for the state
+        issue, a sub-issue, or an issue that is neither an Epic nor labelled one."""
+        labels = [label["name"] for label in issue.get("labels", [])]
+        ref = str(issue["number"])
+        if STATE_LABEL in labels or issue.get("parent_issue_url"):
+            return None  # the state issue itself, or a sub-issue (never a dispatch unit)
+        subs = issue.get("sub_issues_summary") or {}
+        total = int(subs.get("total") or 0)
+        if not total and EPIC_LABEL not in labels:
+            return None  # the recommender ranks Epics: labelled `epic`, or with sub-issues
+        agent = next((n.split(":", 1)[1] for n in labels if n.startswith("agent:")), None)
+        blocked = (issue.get("issue_dependencies_summary") or {}).get("blocked_by")
+        return EpicFacts(
+            ref=ref,
+            title=issue["title"],
+            adapter=agent or default_adapter,
+            open_subs=total - int(subs.get("completed") or 0) if total else 1,
+            has_subs=bool(total),
+            has_criteria=bool(_ANY_CHECKBOX.search(issue.get("body") or "")),
+            # no count given (an older GitHub Enterprise): ask
+            blockers=tuple(self.open_blockers(ref)) if blocked != 0 else (),
+            link=issue["html_url"],
+            labels=tuple(labels),
+        )
 
     # -- blockers -----------------------------------------------------------------------
 
     def open_blockers(self, ref: str) -> list[str]:
         """GitHub's issue dependencies: the open issues `ref` is blocked by."""
-        found = self.gh.api(f"repos/{self.slug}/issues/{ref}/dependencies/blocked_by") or []
+        found = self.gh.api_list(f"repos/{self.slug}/issues/{ref}/dependencies/blocked_by")
         return [self._blocker_name(issue) for issue in found if issue.get("state") == "open"]
 
     def _blocker_name(self, issue: dict[str, Any]) -> str:
@@ -370,6 +394,20 @@ class GitHubIssueStore(IssueStore):
                 return review
             return self.checks_signal(parked, pr)
         return None
+
+    @contextmanager
+    def poll_pass(self) -> Iterator[PollPass]:
+        """What changed on the repository since the last pass, read once for all its
+        parked runs (`middle.issues.github_feed`). If GitHub cannot say, every run is
+        asked about, as each run's own calls will tell what is wrong."""
+        watch = GitHubPollPass(self.gh, self.slug, self.gh.cache, self.config)
+        try:
+            watch.read()
+        except GitHubError:
+            yield PollPass()
+            return
+        yield watch
+        watch.finish()
 
     def checks_signal(self, parked: ParkedRun, pr: PullRequest) -> dict[str, Any] | None:
         """A ready PR's required checks (`middle.issues.github_checks`): a failure on its

@@ -12,6 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 EPIC_LABEL = "epic"
+# GitHub mode, as the reference: above `ELIGIBLE_ABOVE` open issues the recommender reads
+# only the issues labelled `agent-queue:eligible`
+ELIGIBLE_LABEL = "agent-queue:eligible"
+ELIGIBLE_ABOVE = 200
 HOLD_LABELS = ("needs-design", "blocked", "wontfix")
 
 

@@ -57,10 +57,16 @@ class StateIssueOnGitHub:
         self._found: dict[str, Any] | None = None
 
     def find(self) -> dict[str, Any] | None:
-        found = self.gh.json(
-            "issue", "list", "--repo", self.slug, "--label", STATE_LABEL, "--state", "open",
-            "--json", "number,body",
-        )  # fmt: skip
+        """The oldest open issue labelled `agent-queue:state`, from a REST listing asked
+        for with its ETag: `serve` reads it at every pass (to keep the dispatcher's
+        sections current), and a 304 costs no quota."""
+        found = [
+            issue
+            for issue in self.gh.api_list(
+                f"repos/{self.slug}/issues?labels={STATE_LABEL}&state=open"
+            )
+            if "pull_request" not in issue
+        ]
         return min(found, key=lambda issue: issue["number"]) if found else None
 
     def ensure(self, body: str) -> tuple[int, bool]:

@@ -15,18 +15,39 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from middle.errors import GitHubError, RepoError
 from middle.system import git
+from middle.system.github_cache import GhCache
+
+
+@dataclass(frozen=True)
+class Page:
+    """One REST page: its JSON body, the path of the next page (GitHub's Link header,
+    None on the last), and whether GitHub sent it anew (False: a 304, the kept body)."""
+
+    body: Any
+    next: str | None
+    fresh: bool
 
 
 class Gh:
-    def __init__(self, cwd: Path) -> None:
-        self.cwd = cwd
+    """`gh` for one checkout. With a `GhCache`, every REST page is asked for with the
+    ETag of its last read (a 304 costs no quota) and every call is counted by what it
+    cost; without one, pages are kept for as long as this lives."""
 
-    def run(self, *args: str, input: str | None = None) -> str:
+    def __init__(self, cwd: Path, cache: GhCache | None = None) -> None:
+        self.cwd = cwd
+        self.cache = cache
+        self._pages: dict[str, dict[str, Any]] = {}
+
+    def _call(
+        self, args: Sequence[str], input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         try:
             done = subprocess.run(
                 ["gh", *args], cwd=self.cwd, input=input, capture_output=True, text=True,
@@ -36,9 +57,16 @@ class Gh:
             raise GitHubError(
                 "gh is not installed or not on PATH; see https://cli.github.com"
             ) from None
+        if self.cache is not None:
+            cost = call_cost(args, done.stdout)
+            if cost is not None:
+                self.cache.count(cost)
+        return done
+
+    def run(self, *args: str, input: str | None = None) -> str:
+        done = self._call(args, input)
         if done.returncode != 0:
-            message = (done.stderr or done.stdout).strip() or f"exit code {done.returncode}"
-            raise GitHubError(f"gh {' '.join(args[:2])} failed: {message}")
+            raise GitHubError(f"gh {' '.join(args[:2])} failed: {failure(done)}")
         return done.stdout
 
     def json(self, *args: str) -> Any:
@@ -54,15 +82,109 @@ class Gh:
         """One REST object. Never for a list: GitHub sends only its first page (30 items)."""
         return self.json("api", path)
 
-    def api_list(self, path: str) -> list[Any]:
-        """Every item of a REST list, all pages: `gh api --paginate` at 100 per page.
+    def page(self, path: str) -> Page:
+        """One REST page, asked for with the ETag of its last read: a 304 (free of
+        quota) gives back the body kept from then."""
+        kept = self.cache.page(path) if self.cache is not None else self._pages.get(path)
+        args = ["api", "-i"]
+        if kept is not None:
+            args += ["-H", f"If-None-Match: {kept['etag']}"]
+        done = self._call([*args, path])
+        status, headers, body = split_response(done.stdout)
+        if status == 304 and kept is not None:
+            return Page(kept["body"], kept["next"], fresh=False)
+        if done.returncode != 0 or status != 200:
+            raise GitHubError(f"gh api {path} failed: {failure(done)}")
+        try:
+            parsed = json.loads(body) if body.strip() else None
+        except json.JSONDecodeError as exc:
+            raise GitHubError(f"gh api {path} printed something that is not JSON") from exc
+        following = next_page(headers.get("link", ""))
+        if "etag" in headers:
+            if self.cache is not None:
+                self.cache.save_page(path, headers["etag"], parsed, following)
+            else:
+                self._pages[path] = {"etag": headers["etag"], "body": parsed, "next": following}
+        return Page(parsed, following, fresh=True)
 
-        gh prints each page's JSON array as it arrives (older versions back to back, as
-        `[...][...]`; newer ones may merge them), so the output is read as a stream of
-        JSON arrays and joined.
-        """
-        out = self.run("api", "--paginate", f"{path}{'&' if '?' in path else '?'}per_page=100")
-        return join_json_arrays(out, f"gh api {path}")
+    def api_list(self, path: str) -> list[Any]:
+        """Every item of a REST list, all pages at 100 each, each page asked for with
+        its ETag (`page`): a list that did not change costs no quota."""
+        return self.listing(path)[0]
+
+    def listing(self, path: str) -> tuple[list[Any], bool]:
+        """Every item of a REST list (as `api_list`), and whether any page was new."""
+        items: list[Any] = []
+        fresh = False
+        for page in self.pages(path):
+            items.extend(page.body)
+            fresh = fresh or page.fresh
+        return items, fresh
+
+    def pages(self, path: str) -> Iterator[Page]:
+        """The pages of a REST list at 100 items each, one `page` call each, as the
+        caller reads on (it may stop early)."""
+        following: str | None = f"{path}{'&' if '?' in path else '?'}per_page=100"
+        while following is not None:
+            page = self.page(following)
+            if not isinstance(page.body, list):
+                raise GitHubError(
+                    f"gh api {path} printed a JSON {type(page.body).__name__}, not a list"
+                )
+            yield page
+            following = page.next
+
+
+def failure(done: subprocess.CompletedProcess[str]) -> str:
+    return (done.stderr or done.stdout).strip() or f"exit code {done.returncode}"
+
+
+_STATUS = re.compile(r"HTTP/[0-9.]+ (\d{3})")
+_BLANK_LINE = re.compile(r"\r?\n\r?\n")
+
+
+def split_response(out: str) -> tuple[int | None, dict[str, str], str]:
+    """`gh api -i`'s output as (status, headers by lower-case name, body); no status when
+    gh printed no status line (it failed before GitHub answered)."""
+    match = _STATUS.match(out)
+    if match is None:
+        return None, {}, out
+    parts = _BLANK_LINE.split(out, maxsplit=1)
+    head, body = parts[0], parts[1] if len(parts) > 1 else ""
+    headers = {}
+    for line in head.splitlines()[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(match[1]), headers, body
+
+
+_NEXT = re.compile(r'<https://[^/>]+/(?P<path>[^>]+)>;\s*rel="next"')
+
+
+def next_page(link: str) -> str | None:
+    """The path of the next page in GitHub's Link header, or None on the last page."""
+    match = _NEXT.search(link)
+    return match["path"] if match else None
+
+
+_REST_COMMANDS = ("label", "run")  # gh's other commands (issue, pr) speak GraphQL
+
+
+def call_cost(args: Sequence[str], out: str) -> str | None:
+    """What a gh call cost, as GitHub counts it: `rest` or `graphql` quota, `free` (a
+    304, `GET /rate_limit`), or None for gh's own commands (`--version`, `auth`)."""
+    if not args or args[0] in ("--version", "auth"):
+        return None
+    if args[0] == "api":
+        if args[-1] == "graphql" or "graphql" in args[1:2]:
+            return "graphql"
+        if args[-1].partition("?")[0] == "rate_limit":
+            return "free"
+        status = _STATUS.match(out) if "-i" in args else None
+        if status is not None and status[1] == "304":
+            return "free"
+        return "rest"
+    return "rest" if args[0] in _REST_COMMANDS else "graphql"
 
 
 def join_json_arrays(text: str, what: str) -> list[Any]:

@@ -260,7 +260,7 @@ def test_init_creates_the_labels_middle_reads(sandbox: Sandbox, github: FakeGitH
     # issue 13 adds the state issue's label, so init can create that issue; issue 21 the
     # labels that rank an Epic or hold an issue back (seen red: audit-issues --label made
     # needs-design itself, with --force over a colour a person may have chosen)
-    assert "created or updated 9 labels on acme/webhooks" in result.stdout
+    assert "created or updated 10 labels on acme/webhooks" in result.stdout
     assert set(github.read()["labels"]) == {
         "approved",
         "agent:claude",
@@ -268,6 +268,7 @@ def test_init_creates_the_labels_middle_reads(sandbox: Sandbox, github: FakeGitH
         "agent:command",
         "agent-queue:state",
         "epic",
+        "agent-queue:eligible",  # issue 24: above 200 open issues, what the recommender reads
         "needs-design",
         "blocked",
         "wontfix",

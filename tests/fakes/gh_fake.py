@@ -21,6 +21,7 @@ Who gh is logged in as:
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -148,8 +149,35 @@ def rest_issue(state: dict[str, Any], number: str) -> dict[str, Any]:
         "repository_url": f"https://api.github.com/repos/{state['repo']}",
         "user": user(issue.get("author", "alice")),
         "labels": [{"name": name} for name in issue.get("labels", [])],
-        "sub_issues_summary": {"total": len(issue.get("sub_issues", [])), "completed": 0},
+        **issue_summaries(state, issue),
     }
+
+
+def issue_summaries(state: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
+    """What GitHub's REST issue says of its sub-issues, parent and dependencies: the
+    sub-issue counts (completed: closed ones), `parent_issue_url` only for a sub-issue,
+    and `blocked_by` counting the open blockers only."""
+
+    def closed(number: Any) -> bool:
+        return state["issues"].get(str(number), {}).get("state", "OPEN") != "OPEN"
+
+    subs, blockers = issue.get("sub_issues", []), issue.get("blocked_by", [])
+    done = sum(1 for n in subs if closed(n))
+    found: dict[str, Any] = {
+        "sub_issues_summary": {
+            "total": len(subs), "completed": done,
+            "percent_completed": 100 * done // len(subs) if subs else 0,
+        },
+        "issue_dependencies_summary": {
+            "blocked_by": sum(1 for n in blockers if not closed(n)),
+            "total_blocked_by": len(blockers), "blocking": 0, "total_blocking": 0,
+        },
+    }  # fmt: skip
+    if issue.get("parent"):
+        found["parent_issue_url"] = (
+            f"https://api.github.com/repos/{state['repo']}/issues/{issue['parent']}"
+        )
+    return found
 
 
 def api(state: dict[str, Any], path: str) -> Any:
@@ -306,22 +334,133 @@ def paged(result: Any, path: str, paginate: bool) -> Any:
     return pages[number - 1] if number <= len(pages) else []
 
 
-def with_headers(result: Any, path: str, page: Any) -> Raw:
-    """`gh api -i`: the status line and headers, with GitHub's Link header on a list that
-    has more pages (`rel="next"` and `rel="last"`), then the body."""
-    headers = ["HTTP/2.0 200 OK", "Content-Type: application/json; charset=utf-8"]
-    if isinstance(result, list):
+def with_headers(result: Any, path: str, page: Any, status: int, tag: str) -> Raw:
+    """`gh api -i`: the status line, then the headers as gh prints them (sorted, Go's
+    canonical names, each line ending in CRLF, then an empty CRLF line), with GitHub's
+    ETag and, on a list that has more pages, its Link header (`rel="next"` and
+    `rel="last"`); then the body (none for a 304)."""
+    headers = {"Etag": tag}
+    if status == 200:
+        headers["Content-Type"] = "application/json; charset=utf-8"
+    if isinstance(result, list) and status == 200:
         base, _, query = path.partition("?")
         params = dict(p.partition("=")[::2] for p in query.split("&") if p)
         size = min(int(params.get("per_page", 30)), 100)
         number, last = int(params.get("page", 1)), max(1, -(-len(result) // size))
-        url = f"https://api.github.com/{base}?per_page={size}&page="
+        kept = "".join(f"{k}={v}&" for k, v in params.items() if k not in ("per_page", "page"))
+        url = f"https://api.github.com/{base}?{kept}per_page={size}&page="
         links = [f'<{url}{number + 1}>; rel="next"'] if number < last else []
         links += [f'<{url}{last}>; rel="last"'] if number < last else []
         if links:
-            headers.append("Link: " + ", ".join(links))
-    body = page if isinstance(page, Raw) else json.dumps(page)
-    return Raw("\n".join(headers) + "\n\n" + body)
+            headers["Link"] = ", ".join(links)
+    body = page if isinstance(page, Raw) else json.dumps(page) if status == 200 else ""
+    reason = {200: "OK", 304: "Not Modified"}[status]
+    lines = "".join(f"{name}: {value}\r\n" for name, value in sorted(headers.items()))
+    return Raw(f"HTTP/2.0 {status} {reason}\n{lines}\r\n{body}")
+
+
+def etag(page: Any) -> str:
+    """GitHub's weak ETag of a response: it changes exactly when the body does."""
+    text = page if isinstance(page, Raw) else json.dumps(page, sort_keys=True)
+    return 'W/"' + hashlib.sha256(text.encode()).hexdigest()[:40] + '"'
+
+
+def api_request(args: list[str]) -> tuple[str, set[str], dict[str, str]] | None:
+    """`gh api [--paginate] [-i] [-H 'Name: value']... PATH` as (path, flags, headers
+    by lower-case name); None for any other form of `gh api`."""
+    if args[:1] != ["api"] or len(args) < 2 or args[-1].startswith("-"):
+        return None
+    flags: set[str] = set()
+    headers: dict[str, str] = {}
+    rest = args[1:-1]
+    while rest:
+        if rest[0] in ("-H", "--header") and len(rest) > 1:
+            name, _, value = rest[1].partition(":")
+            headers[name.strip().lower()] = value.strip()
+            rest = rest[2:]
+        elif rest[0] in ("--paginate", "-i", "--include"):
+            flags.add("-i" if rest[0] == "--include" else rest[0])
+            rest = rest[1:]
+        else:
+            return None
+    return args[-1], flags, headers
+
+
+def query_of(path: str) -> dict[str, str]:
+    return dict(p.partition("=")[::2] for p in path.partition("?")[2].split("&") if p)
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def listing(state: dict[str, Any], path: str) -> list[Any] | None:
+    """The repository-wide lists, with their filters: issue comments (`since`: updated
+    at or after; oldest first), pull requests (`state`, sorted by `sort`/`direction`) and
+    issues (`state`, `labels`: all of them; newest first; pull requests are issues too,
+    as GitHub lists them). None for any other path."""
+    repo, base, query = state["repo"], path.partition("?")[0], query_of(path)
+    if base == f"repos/{repo}/issues/comments":
+        since = moment(query["since"]) if "since" in query else None
+        found = []
+        for number, comments in state.get("comments", {}).items():
+            for c in comments:
+                if since is None or moment(c.get("updated_at", c["created_at"])) >= since:
+                    url = f"https://api.github.com/repos/{repo}/issues/{number}"
+                    found.append({**comment_json(repo, number, c), "issue_url": url})
+        return sorted(found, key=lambda c: (moment(c["created_at"]), c["id"]))
+    if base == f"repos/{repo}/pulls":
+        wanted = query.get("state", "open")
+        pulls = [rest_pull(state, pr) for pr in state["prs"]]
+        pulls = [p for p in pulls if wanted in ("all", p["state"])]
+        key = "updated_at" if query.get("sort") == "updated" else "created_at"
+        newest_first = query.get("direction", "desc") == "desc"
+        return sorted(pulls, key=lambda p: (p[key], p["number"]), reverse=newest_first)
+    if base == f"repos/{repo}/issues":
+        wanted = query.get("state", "open")
+        labels = [name for name in query.get("labels", "").split(",") if name]
+        found = []
+        for number, issue in state["issues"].items():
+            is_open = issue.get("state", "OPEN") == "OPEN"
+            if wanted != "all" and is_open != (wanted == "open"):
+                continue
+            if all(name in issue.get("labels", []) for name in labels):
+                found.append(rest_issue(state, number))
+        if not labels:  # a pull request is an issue too, with a `pull_request` key
+            for pr in state["prs"]:
+                if wanted in ("all", "open" if pr["state"] == "OPEN" else "closed"):
+                    pull = rest_pull(state, pr)
+                    found.append(
+                        {"number": pr["number"], "title": pull["title"], "state": pull["state"],
+                         "labels": [], "body": pr.get("body", ""),
+                         "pull_request": {"url": pull["url"]}}
+                    )  # fmt: skip
+        return sorted(found, key=lambda i: -int(i["number"]))
+    return None
+
+
+def rest_pull(state: dict[str, Any], pr: dict[str, Any]) -> dict[str, Any]:
+    """A pull request as GitHub's REST list gives it; `updated_at` moves with a review."""
+    repo = state["repo"]
+    stamps = [pr.get("updated_at", "2026-01-01T00:00:00Z")]
+    stamps += [r["submitted_at"] for r in pr.get("reviews", []) if r.get("submitted_at")]
+    merged = pr["state"] == "MERGED"
+    owner = pr.get("head_owner", repo.split("/")[0])
+    return {
+        "number": pr["number"],
+        "url": f"https://api.github.com/repos/{repo}/pulls/{pr['number']}",
+        "html_url": f"{HOST}/{repo}/pull/{pr['number']}",
+        "state": "open" if pr["state"] == "OPEN" else "closed",
+        "draft": pr.get("isDraft", False),
+        "title": pr.get("title", ""),
+        "user": user(pr.get("author", "middle-bot"), pr.get("author_is_bot", False)),
+        "created_at": pr.get("created_at", "2026-01-01T00:00:00Z"),
+        "updated_at": max(stamps, key=moment),
+        "merged_at": pr.get("merged_at", stamps[0]) if merged else None,
+        "head": {"ref": pr["head"], "sha": pr["headRefOid"],
+                 "repo": {"full_name": f"{owner}/{repo.split('/')[1]}",
+                          "owner": {"login": owner}}},
+    }  # fmt: skip
 
 
 def git_credential(state: dict[str, Any], stdin: str) -> Raw | None:
@@ -359,10 +498,18 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
         if args[3].startswith("query=") and VIEWER_LOGIN.fullmatch(query):
             return {"data": {"viewer": {"login": actor(state)[0]}}}
         fail(f"fake gh: unsupported graphql query: {args[3]}")
-    if args[0] == "api" and len(args) in (2, 3, 4) and set(args[1:-1]) <= {"--paginate", "-i"}:
-        result = api(state, args[-1].partition("?")[0])
-        page = paged(result, args[-1], "--paginate" in args)
-        return with_headers(result, args[-1], page) if "-i" in args else page
+    request = api_request(args)
+    if request is not None:
+        path, flags, headers = request
+        found = listing(state, path)
+        result = found if found is not None else api(state, path.partition("?")[0])
+        page = paged(result, path, "--paginate" in flags)
+        tag = etag(page)
+        if headers.get("if-none-match") == tag and "--paginate" not in flags:
+            # GitHub's 304 (no body, free of quota); gh exits 1 on any status above 299
+            head = with_headers(result, path, "", 304, tag) if "-i" in flags else None
+            fail("gh: HTTP 304", 1, head)
+        return with_headers(result, path, page, 200, tag) if "-i" in flags else page
     if args[:3] == ["api", "--method", "PATCH"] and args[4:] == ["--input", "-"]:
         match = re.fullmatch(rf"repos/{re.escape(repo)}/issues/comments/(\d+)", args[3])
         found = [
@@ -778,6 +925,30 @@ def create_pr(state: dict[str, Any], args: list[str], stdin: str) -> None:
     print(f"{HOST}/{repo}/pull/{number}")
 
 
+REST_COMMANDS = ("label", "run")  # gh's other commands (issue, pr) speak GraphQL
+
+
+def charge(state: dict[str, Any], args: list[str], refused: Refused | None) -> None:
+    """Count the call as GitHub does, in `state["quota"]`: `rest` and `graphql` for the
+    calls that cost quota (a 404 too), `free` for a 304 (a conditional request that
+    found nothing new) and `GET /rate_limit`. A call that never reached GitHub (gh's
+    own commands, no login, a command this fake does not know) counts nowhere."""
+    if args[0] in ("--version", "auth") or (refused is not None and refused.code == 4):
+        return
+    if refused is not None and refused.message.startswith("fake gh: unsupported"):
+        return
+    request = api_request(args)
+    limits = request is not None and request[0].partition("?")[0] == "rate_limit"
+    if limits or (refused is not None and refused.message == "gh: HTTP 304"):
+        kind = "free"
+    elif args[:2] == ["api", "graphql"] or (args[0] != "api" and args[0] not in REST_COMMANDS):
+        kind = "graphql"
+    else:
+        kind = "rest"
+    quota = state.setdefault("quota", {"rest": 0, "graphql": 0, "free": 0})
+    quota[kind] += 1
+
+
 def main() -> None:
     path = os.environ["FAKE_GH_STATE"]
     args = sys.argv[1:] or ["(none)"]
@@ -795,6 +966,7 @@ def main() -> None:
             entry = {"args": args, "code": exc.code, "stderr": exc.message}
             state.setdefault("refused", []).append(entry)
         finally:
+            charge(state, args, refused)
             file.seek(0)
             file.truncate()
             json.dump(state, file, indent=1)

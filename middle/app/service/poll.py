@@ -10,6 +10,10 @@
   longer merges onto its moved base starts a rebase round (`rebase.py`). poll records the
   run's pull request as it finds it.
 
+Each repo's issue store is asked once per pass what changed (`IssueStore.poll_pass`; in
+GitHub mode two conditional listings, `middle.issues.github_feed`), and a run nothing
+touched is skipped without a call.
+
 Safe to run from cron, and two passes at once are harmless: a signal is delivered only
 while the run is still parked, in one transaction, so only one pass can resume a run.
 """
@@ -20,7 +24,8 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +47,7 @@ from middle.config import middle_home
 from middle.engine.runs import Runs, plain_name
 from middle.engine.runstate import describe_error
 from middle.errors import MiddleError
-from middle.issues import ParkedRun
+from middle.issues import ParkedRun, PollPass
 from middle.steps.services import Progress
 from middle.store import (
     QUEUED,
@@ -67,46 +72,59 @@ def poll_once(
     start: Starter | None = None,
 ) -> list[PollAction]:
     """Fire every due signal; resume those runs here, or in the background: handed to
-    `start` (under serve, its run host), by default a process each."""
+    `start` (under serve, its run host), by default a process each. Each repo's issue
+    store is asked once per pass what changed (`IssueStore.poll_pass`), and a run nothing
+    touched is skipped without a call."""
     db = open_home_db()
     actions = []
     parked = list_workflows(db, kind=WORKFLOW, state=list(PARKED_STATES))
     queued_first = sorted(parked, key=lambda row: not Runs.meta(row).get("queued"))
-    for row in queued_first:  # queued runs first, oldest first: slots go to those waiting
-        if is_paused(db, row["repo"]):
-            continue  # a paused repo's runs wait for `middle unpause`
-        try:
-            action = _poll_run(db, row, background, progress, start or spawn_resume)
-        except Exception as exc:  # per run: one broken repo or run must not stop the pass
-            if progress is not None:
-                progress.note(
-                    f"issue {row['epic_ref']} in {row['repo']} ({row['id']}): cannot poll it: "
-                    f"{exc if isinstance(exc, MiddleError) else describe_error(exc)}"
+    with ExitStack() as passes:
+        repos: dict[str, tuple[Runtime, PollPass]] = {}
+        for row in queued_first:  # queued runs first, oldest first: slots go to those waiting
+            if is_paused(db, row["repo"]):
+                continue  # a paused repo's runs wait for `middle unpause`
+            try:
+                if row["repo"] not in repos:
+                    runtime = runtime_of(row)
+                    repos[row["repo"]] = (runtime, passes.enter_context(runtime.issues.poll_pass()))
+                runtime, watch = repos[row["repo"]]
+                action = _poll_run(
+                    db, row, runtime, watch, background, progress, start or spawn_resume
                 )
-            actions.append(PollAction(row["epic_ref"], row["id"], "error", None, str(exc)))
-            continue
-        if action is not None:
-            actions.append(action)
+            except Exception as exc:  # per run: one broken repo or run must not stop the pass
+                if row["repo"] in repos:
+                    repos[row["repo"]][1].failed(str(row["epic_ref"]))
+                if progress is not None:
+                    progress.note(
+                        f"issue {row['epic_ref']} in {row['repo']} ({row['id']}): cannot poll "
+                        f"it: {exc if isinstance(exc, MiddleError) else describe_error(exc)}"
+                    )
+                actions.append(PollAction(row["epic_ref"], row["id"], "error", None, str(exc)))
+                continue
+            if action is not None:
+                actions.append(action)
     return actions
 
 
 def _poll_run(
     db: Database,
     row: dict[str, Any],
+    runtime: Runtime,
+    watch: PollPass,
     background: bool,
     progress: Progress | None,
     start: Starter,
 ) -> PollAction | None:
     meta = Runs.meta(row)
     run_input = meta["input"]
-    runtime = runtime_of(row)
     if meta.get("queued"):  # its signal came earlier; it waits for a slot
         runner = runtime.runner(run_input["adapter"], progress)
         if claim_launch_slot(runner, row, "continue") is not None:
             return None
         signal = {"kind": "slot-free"}
     else:
-        found = due_signal(db, row, runtime)
+        found = due_signal(db, row, runtime, watch)
         if found is None:
             return None
         signal = found
@@ -124,9 +142,12 @@ def _poll_run(
     return PollAction(row["epic_ref"], row["id"], signal["kind"], outcome)
 
 
-def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str, Any] | None:
+def due_signal(
+    db: Database, row: dict[str, Any], runtime: Runtime, watch: PollPass | None = None
+) -> dict[str, Any] | None:
     """The resume signal this parked run should get now, if any (`runtime` is the run's
-    repo's: `runtime_of(row)`)."""
+    repo's: `runtime_of(row)`; `watch`, the pass's word on what changed: without one,
+    the store is asked)."""
     if row["state"] == "rate-limited":
         if active_rate_limit(db, Runs.input(row)["adapter"]) is None:
             return {"kind": "continue", "author": "middle poll"}
@@ -135,18 +156,20 @@ def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str,
     park = runs.latest_output(row["id"], "park-for-resume")
     if park is None:
         return None
-    store = runtime.issues
-    pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
-    if pr is not None:
-        runs.record_pull_request(row["id"], pr.number, pr.url)
     parked = ParkedRun(
         ref=str(row["epic_ref"]),
         reason=park["reason"],
         pr_branch=row["pr_branch"],
         acted_on=frozenset(_acted_on(db, row["id"])),  # what earlier rounds already used
-        pull_request=pr,
         parked_at=_parked_at(runs, row["id"]),
     )
+    if watch is not None and watch.quiet(parked):
+        return None  # nothing where the issue lives changed since it was last asked about
+    store = runtime.issues
+    pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
+    if pr is not None:
+        runs.record_pull_request(row["id"], pr.number, pr.url)
+    parked = replace(parked, pull_request=pr)
     return store.updates(parked) or rebase_signal(runs, row, store, parked)
 
 

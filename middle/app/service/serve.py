@@ -1,7 +1,9 @@
 """`serve`: the long-running dispatcher service.
 
 At start it adopts in-flight workflows whose dispatcher died; then it polls every
-`poll_seconds` (60) and runs the watchdog every `watchdog_seconds` (30) until SIGTERM or
+`poll_seconds` (`[github] poll_seconds` of the home's config, 10: a pass in which nothing
+changed on GitHub costs no quota, `middle.issues.github_feed`) and runs the watchdog
+every `watchdog_seconds` (30) until SIGTERM or
 SIGINT, which end it after the current pass (with --dashboard, also when its dashboard
 exits: code 1). Every run it continues is driven on a thread of this one process
 (`middle.app.service.host`), so a long agent turn never blocks the loop and fifty live runs
@@ -50,12 +52,16 @@ from middle.store import (
 class Service:
     def __init__(
         self,
-        poll_seconds: float = 60,
+        poll_seconds: float | None = None,
         watchdog_seconds: float = 30,
         repo: str | None = None,
         dashboard_port: int | None = None,
     ) -> None:
         self.home = middle_home()
+        if poll_seconds is None:
+            from middle.config import load_config
+
+            poll_seconds = float(load_config(self.home)["github"]["poll_seconds"])
         self.repo = repo  # registered at the first pass (serve covers every registered repo)
         self.next_recommend: dict[str, float] = {}  # by repo: when its recommender is due
         self.next_docs: dict[str, float] = {}  # by repo: when its documentation run is due
@@ -196,6 +202,9 @@ class Service:
         archived = archive_runs(db, iso(now - timedelta(days=int(days["runs_days"]))))
         if pruned or archived:
             self.log(f"retention: pruned {pruned} event(s), archived {len(archived)} run(s)")
+        from middle.system.github_cache import GhCache
+
+        GhCache(self.home).prune(days=7)  # GitHub pages not read for a week
 
     def served_repos(self) -> list[str]:
         """The repos a pass covers: every registered repo (`store/repos.py`), with the
