@@ -10,6 +10,10 @@ which nothing happened costs two `304`s and no quota:
   merge, a close, a push or a change of draft moves a pull request there (and changes
   what it says), which names its head branch.
 
+And the base branch of each open pull request (`branches/<base>`, as conditional): a base
+that moved, which moves no listing, names every open pull request onto it, so a branch
+that no longer merges is found at the next pass (`IssueStore.base_conflict`).
+
 A parked run is asked about (`IssueStore.updates`, with its calls) only when one of them
 names its issue or its branch, when it parked since the last pass began, or, for a run
 whose ready pull request waits on its checks (which move neither listing), once every
@@ -26,6 +30,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from middle.errors import GitHubError
 from middle.issues.base import ParkedRun, PollPass
 from middle.system.github import Gh
 from middle.system.github_cache import GhCache
@@ -101,7 +106,28 @@ class GitHubPollPass(PollPass):
             moved = pull.get("updated_at")
             if digest not in known or (recent and moved and _moment(moved) >= recent):
                 self.branches.add(str((pull.get("head") or {}).get("ref", "")))
-        self.seen = {"since": since, "comments": digests, "pulls": pull_digests}
+        bases = self._moved_bases(pulls or [])
+        self.seen = {"since": since, "comments": digests, "pulls": pull_digests, "bases": bases}
+
+    def _moved_bases(self, pulls: list[Any]) -> dict[str, str]:
+        """The head of each open pull request's base branch now; the head branches of the
+        pull requests whose base moved since the last pass join `branches`."""
+        open_pulls = [p for p in pulls if p.get("state") == "open"]
+        kept = self.kept.get("bases") or {}
+        heads: dict[str, str] = {}
+        for base in sorted({str((p.get("base") or {}).get("ref", "")) for p in open_pulls}):
+            if not base:
+                continue
+            try:
+                branch = self.gh.page(f"repos/{self.slug}/branches/{base}").body
+            except GitHubError:
+                continue  # a deleted base: nothing to rebase onto
+            heads[base] = str(((branch or {}).get("commit") or {}).get("sha", ""))
+        for pull in open_pulls:
+            base = str((pull.get("base") or {}).get("ref", ""))
+            if base in heads and kept.get(base, heads[base]) != heads[base]:
+                self.branches.add(str((pull.get("head") or {}).get("ref", "")))
+        return heads
 
     def quiet(self, parked: ParkedRun) -> bool:
         if self.previous is None or parked.parked_at is None:

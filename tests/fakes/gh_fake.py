@@ -192,6 +192,17 @@ def api(state: dict[str, Any], path: str) -> Any:
     if path == "rate_limit":
         core = {"limit": 5000, "used": 13, "remaining": 4987, "reset": 1_900_000_000}
         return {"resources": {"core": core, "graphql": dict(core)}, "rate": core}
+    match = re.fullmatch(rf"repos/{re.escape(repo)}/branches/([^?]+)", path)
+    if match:  # one branch, as GitHub shows it: read off the bare remote, when there is one
+        found = subprocess.run(
+            ["git", "--git-dir", state.get("git_remote") or "/nonexistent", "rev-parse",
+             "--verify", "-q", f"refs/heads/{match[1]}"], capture_output=True, text=True,
+        )  # fmt: skip
+        if found.returncode != 0:
+            fail("gh: Branch not found (HTTP 404)")
+        sha = found.stdout.strip()
+        commit_url = f"https://api.github.com/repos/{repo}/commits/{sha}"
+        return {"name": match[1], "commit": {"sha": sha, "url": commit_url}, "protected": False}
     match = re.fullmatch(rf"repos/{re.escape(repo)}/issues/(\d+)/dependencies/blocked_by", path)
     if match:  # GitHub's issue dependencies: the issues this one is blocked by
         if match[1] not in state["issues"]:
@@ -460,6 +471,8 @@ def rest_pull(state: dict[str, Any], pr: dict[str, Any]) -> dict[str, Any]:
         "head": {"ref": pr["head"], "sha": pr["headRefOid"],
                  "repo": {"full_name": f"{owner}/{repo.split('/')[1]}",
                           "owner": {"login": owner}}},
+        "base": {"ref": pr.get("base", "main"),
+                 "repo": {"full_name": repo, "owner": {"login": repo.split("/")[0]}}},
     }  # fmt: skip
 
 
