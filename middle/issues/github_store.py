@@ -22,6 +22,7 @@ A parked run learns of replies, reviews and a merged or closed PR through `updat
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ from middle.issues.github_checks import (
     pending_too_long,
     required_checks,
 )
+from middle.issues.github_phases import evidence_marker, status_checkboxes, untick
 from middle.issues.github_setup import LABELS, check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
 from middle.issues.labels import EPIC_LABEL
@@ -57,6 +59,7 @@ from middle.system.github import (
     viewer_login,
 )
 from middle.verify.evidence import body_evidence, criteria_in_body
+from middle.verify.phases import PhaseRun
 from middle.verify.plan import PLAN_MARKER, plan_comment
 
 QUESTION_MARKER = "<!-- middle:question"
@@ -414,6 +417,64 @@ class GitHubIssueStore(IssueStore):
         ]
         criteria = [criterion.text for criterion in self.load(ref).criteria]
         return criteria, body_evidence(bodies[0] if bodies else "", criteria)
+
+    # -- phases -------------------------------------------------------------------------
+
+    def _open_pr(self, branch: str) -> dict[str, Any] | None:
+        """The branch's open PR (number, body), from this repository's owner only."""
+        owner = self.slug.split("/")[0].lower()
+        found = self.gh.json(
+            "pr", "list", "--repo", self.slug, "--head", branch, "--state", "open",
+            "--limit", "100", "--json", "number,body,headRepositoryOwner",
+        )  # fmt: skip
+        ours = [
+            pr
+            for pr in found or []
+            if str((pr.get("headRepositoryOwner") or {}).get("login", "")).lower() == owner
+        ]
+        return ours[0] if ours else None
+
+    def phase_marks(self, ref: str, branch: str) -> dict[str, bool]:
+        """The checkboxes of the open PR's `## Status` section ({} without a PR)."""
+        pr = self._open_pr(branch)
+        return status_checkboxes(str(pr.get("body") or "")) if pr else {}
+
+    def revert_phase(self, ref: str, branch: str, run: PhaseRun) -> None:
+        """Untick the phase in the PR body and say why in a PR comment."""
+        pr = self._open_pr(branch)
+        if pr is None:
+            return
+        number, body = str(pr["number"]), str(pr.get("body") or "")
+        unticked = untick(body, run.phase)
+        if unticked != body:
+            self.gh.run("pr", "edit", number, "--repo", self.slug, "--body-file", "-",
+                        input=unticked)  # fmt: skip
+        tails = [f"**{r.summary()}**\n\n```\n{r.tail.strip()[-1500:]}\n```" for r in run.failing]
+        text = "\n\n".join([f"middle unticked #{run.phase}: {run.report()}", *tails])
+        self.gh.run("pr", "comment", number, "--repo", self.slug, "--body-file", "-", input=text)
+
+    def publish_phase_evidence(self, ref: str, branch: str, run: PhaseRun) -> None:
+        """The phase's one evidence comment on the PR, found by its marker among middle's
+        own comments: edited in place, posted only the first time."""
+        pr = self._open_pr(branch)
+        if pr is None:
+            return
+        number, marker = str(pr["number"]), evidence_marker(run.phase)
+        body = f"{marker}\n{run.evidence_markdown()}\n"
+        mine = [
+            comment
+            for comment in self.comments(number)
+            if str(comment.get("body", "")).startswith(marker)
+            and (comment.get("user") or {}).get("login") == self.login()
+        ]
+        if mine:
+            self.gh.run(
+                "api", "--method", "PATCH", f"repos/{self.slug}/issues/comments/{mine[0]['id']}",
+                "--input", "-", input=json.dumps({"body": body}),
+            )  # fmt: skip
+        else:
+            self.gh.run("pr", "comment", number, "--repo", self.slug, "--body-file", "-",
+                        input=body)  # fmt: skip
 
     def record_evidence(self, ref: str, accepted: list[dict[str, str]]) -> None:
         """On Actions middle wrote the PR body (`publish`): the accepted evidence goes on

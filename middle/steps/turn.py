@@ -49,12 +49,14 @@ from middle.store import (
 )
 from middle.system.tmux import Tmux
 from middle.system.worktree import env_file
-from middle.verify.checkout import GateCheckout, checkout_path, head_of
+from middle.verify.checkout import head_of, leased_checkout
 from middle.verify.evidence import EvidencePolicy, Verdict, check_evidence, evidence_policy
 from middle.verify.gates import Gate, GateResult, failure_report, load_gates, run_gates
+from middle.verify.phases import PhaseRun, newly_ticked, run_phase_gates
 from middle.verify.plan import PLAN_RULE, missing_plan_report, plan_required, read_plan
 
 MAX_NUDGES = 3
+PHASE_STOPS = ("done", "bare-stop")  # turn ends at which ticked phases are judged
 LIVE_PARKS = ("permission", "dialog")  # question kinds answered inside the live session
 
 
@@ -89,7 +91,6 @@ class Turn:
         self.session = self.agent.session
         self.token = self.agent.token
         self.branch = ctx.runs.get(ctx.workflow_id)["pr_branch"]
-        self.checkout: GateCheckout | None = None  # made by the turn's first gate run
         self.gates_run: dict[str, Any] = {}  # the last gate run: head, results
         self.evidence_run: dict[str, Any] = {}  # the last evidence verdict: head, lacking
         self.evidence_policy = EvidencePolicy(required=False, require_integration=False)
@@ -148,7 +149,6 @@ class Turn:
                 self.tmux.kill_session(self.session)
             if not detached:  # (the launcher deletes it once it has read it)
                 env_file(self.worktree).unlink(missing_ok=True)
-            self.remove_checkout()
 
     def write_brief(self, brief: dict[str, Any]) -> tuple[str, str]:
         """Write `.middle/prompt.md` for this turn; return its kind and text."""
@@ -234,10 +234,23 @@ class Turn:
         gates = load_gates(repo, str(self.ctx.input.get("base") or "HEAD"))
         policy = evidence_policy(services(self.ctx).config, has_verify_file=bool(gates))
         self.evidence_policy = policy
+        if gates:
+            self.phase_baseline()
         while True:
             stop = self.agent.wait_for_stop()
             if stop.question_kind == "permission":
                 return stop, stop.kind
+            phases = self.check_phases(repo, gates) if gates and stop.kind in PHASE_STOPS else None
+            if phases is not None:
+                gate_nudges = int(self.state.get("gate_nudges", 0))
+                if gate_nudges < MAX_NUDGES and self.agent.can_nudge():
+                    self.remember(gate_nudges=gate_nudges + 1)
+                    self.note(f"sending the failing phase gates back to the agent "
+                              f"({gate_nudges + 1}/3)")  # fmt: skip
+                    consume_sentinels(self.worktree)
+                    self.agent.deliver(phases)
+                    continue
+                return stop, "gates-failed"
             nudge = "continue"
             if stop.kind == "done":  # in GitHub mode, done also needs a ready PR
                 missing = services(self.ctx).issues.confirms_done(self.branch)
@@ -305,15 +318,66 @@ class Turn:
         self.note("the agent finished without posting its plan")
         return report
 
+    def phase_baseline(self) -> None:
+        """The phases ticked before this run's first turn judged any: they are not new."""
+        if self.ctx.runs.scratch(self.ctx.workflow_id, "phases") is not None:
+            return
+        try:
+            marks = services(self.ctx).issues.phase_marks(str(self.ctx.input["ref"]), self.branch)
+        except MiddleError as exc:
+            self.note(f"cannot read the phases' checkboxes: {exc}")
+            return
+        self.ctx.runs.save_scratch(self.ctx.workflow_id, "phases", {"marks": marks})
+
+    def check_phases(self, repo: Path, gates: list[Gate]) -> str | None:
+        """Run the gates of each phase whose checkbox went from `[ ]` to `[x]` since the
+        last look, publish each phase's evidence, untick a phase whose gates fail; what
+        the agent is told when one failed (None when none did)."""
+        store, ref = services(self.ctx).issues, str(self.ctx.input["ref"])
+        try:
+            now = store.phase_marks(ref, self.branch)
+        except MiddleError as exc:
+            self.note(f"cannot read the phases' checkboxes: {exc}")
+            return None
+        scratch = self.ctx.runs.scratch(self.ctx.workflow_id, "phases") or {}
+        ticked = newly_ticked(scratch.get("marks") or {}, now)
+        reports = []
+        if ticked:
+            head = head_of(repo, self.branch)
+            env = agent_environment(os.environ, self.adapter.env_patterns(), {})
+            with leased_checkout(services(self.ctx).home, repo) as checkout:
+                runs = [run_phase_gates(gates, phase, checkout, head, env) for phase in ticked]
+            for run in runs:
+                self.record_phase(run)
+                if not run.passed:
+                    store.revert_phase(ref, self.branch, run)
+                    now[run.phase] = False
+                    reports.append(run.report())
+        self.ctx.runs.save_scratch(self.ctx.workflow_id, "phases", {"marks": now})
+        return " ".join(reports) or None
+
+    def record_phase(self, run: PhaseRun) -> None:
+        """A phase's gate run: published as its evidence, an event, the run's `phases`
+        note (`status --issue` and the dashboard show it), and a line for a person."""
+        if run.results:
+            store, ref = services(self.ctx).issues, str(self.ctx.input["ref"])
+            store.publish_phase_evidence(ref, self.branch, run)
+        self.event("phase.gates", run.as_dict())
+        self.ctx.runs.note(self.ctx.workflow_id, {"phases": {run.phase: run.as_dict()}})
+        if not run.passed:
+            self.gates_run = {"head": run.head, "results": [r.as_dict() for r in run.results]}
+        for result in run.failing:
+            self.note(f"phase #{run.phase}: gate {result.summary()} (on {run.head[:12]})")
+        if run.passed:
+            self.note(f"phase #{run.phase}: {len(run.results)} gate(s) passed on {run.head[:12]}")
+
     def verify(self, repo: Path, gates: list[Gate]) -> list[GateResult]:
         """Run the gates on a clean checkout of the branch's committed head; record the
         results (an event, and the run's `gates` note that `status` shows) and say them."""
         head = head_of(repo, self.branch)
-        if self.checkout is None:
-            home, ref = services(self.ctx).home, str(self.ctx.input["ref"])
-            self.checkout = GateCheckout(repo, checkout_path(home, repo, ref))
         env = agent_environment(os.environ, self.adapter.env_patterns(), {})
-        results = run_gates(gates, self.checkout.at(head), head, env)
+        with leased_checkout(services(self.ctx).home, repo) as checkout:
+            results = run_gates(gates, checkout.at(head), head, env)
         failing = [r for r in results if not r.passed]
         self.gates_run = {"head": head, "results": [r.as_dict() for r in results]}
         self.event("gates.ran", self.gates_run)
@@ -362,16 +426,6 @@ class Turn:
 
     def refuse_done(self, verdict: Verdict) -> None:
         services(self.ctx).issues.refuse_done(self.branch, verdict.report())
-
-    def remove_checkout(self) -> None:
-        """The gates' checkout goes with the turn. One that cannot be removed now is
-        cleaned by the issue's next gate run, so it is noted, and the turn goes on."""
-        if self.checkout is None:
-            return
-        try:
-            self.checkout.remove()
-        except (MiddleError, OSError) as exc:
-            self.event("gates.checkout-left", {"path": str(self.checkout.path), "error": str(exc)})
 
     def finish(self, stop: Stop, outcome: str) -> dict[str, Any]:
         if outcome == "rate-limited":

@@ -370,6 +370,11 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
             state["issues"][number]["body"] = stdin
         print(f"{HOST}/{repo}/issues/{number}")
         return None
+    if args[:2] == ["pr", "comment"] and option(args, "--body-file") == "-":
+        # A PR's conversation comments are issue comments on its number (REST).
+        if not any(str(p["number"]) == args[2] for p in state["prs"]):
+            fail(f"GraphQL: Could not resolve to a PullRequest with the number of {args[2]}.")
+        args = ["issue", *args[1:]]
     if args[:2] == ["issue", "comment"] and option(args, "--body-file") == "-":
         number = args[2]
         comments = state.setdefault("comments", {}).setdefault(number, [])
