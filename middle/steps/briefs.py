@@ -103,6 +103,17 @@ def checks_brief(failures: str, review_round: int) -> str:
     )
 
 
+def phase_brief(report: str, review_round: int) -> str:
+    return (
+        f"# A phase's gates failed (round {review_round})\n\n"
+        "You ticked a phase done in your pull request's `## Status`, and its gates failed "
+        "on your branch's latest commit, so middle unticked it:\n\n"
+        f"{report}\n\n"
+        "Fix the cause, commit, push, tick the phase again, then write `.middle/done.json` "
+        "again and stop.\n"
+    )
+
+
 def write_brief(worktree: Path, text: str) -> Path:
     path = prompt_path(worktree)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -90,8 +90,9 @@ def record_terminal(ctx: StepContext) -> dict[str, Any]:
 
 @step("resume-or-finalize", stop=stop_after_attempt(3))
 def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
-    """Act on the human's signal: an answer, requested changes or a failed CI check start
-    another turn in the same worktree (the last two count against the review-round cap);
+    """Act on the human's signal: an answer, requested changes, a failed CI check or a
+    phase whose gates failed (`poll`) start another turn in the same worktree (all but the
+    answer count against the review-round cap);
     an approval removes the worktree and keeps the branch."""
     signal = ctx.results["wait-for-resume"]
     previous = ctx.results.get("resume-or-finalize") if ctx.round > 1 else None
@@ -107,7 +108,7 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
         if kind == "pr-closed":  # middle never merges; a closed PR ends the run
             ctx.end("cancelled", f"pull request #{signal.get('pr')} was closed without merging")
         return {"next": "finish", "review_round": review_round}
-    if kind in ("request-changes", "check-failed"):  # a failed CI check is a round too
+    if kind in ("request-changes", "check-failed", "phase-failed"):  # each one is a round
         if review_round >= MAX_REVIEW_ROUNDS:
             ctx.record_event(
                 "review.round-cap",
@@ -124,6 +125,7 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
             "brief": "resume",
             "text": signal.get("text", ""),
             "checks": kind == "check-failed",
+            "phase": kind == "phase-failed",
             "review_round": review_round + 1,
         }
     if kind == "answer":

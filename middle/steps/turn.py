@@ -35,9 +35,11 @@ from middle.steps.briefs import (
     checks_brief,
     evidence_rules,
     initial_brief,
+    phase_brief,
     resume_brief,
     write_brief,
 )
+from middle.steps.phases import gate_environment, judge_ticked_phases, phase_baseline
 from middle.steps.services import services
 from middle.steps.session import AgentSession, TurnRecord
 from middle.store import (
@@ -52,7 +54,6 @@ from middle.system.worktree import env_file
 from middle.verify.checkout import head_of, leased_checkout
 from middle.verify.evidence import EvidencePolicy, Verdict, check_evidence, evidence_policy
 from middle.verify.gates import Gate, GateResult, failure_report, load_gates, run_gates
-from middle.verify.phases import PhaseRun, newly_ticked, run_phase_gates
 from middle.verify.plan import PLAN_RULE, missing_plan_report, plan_required, read_plan
 
 MAX_NUDGES = 3
@@ -156,7 +157,13 @@ class Turn:
         if kind == "answer":
             text = answer_brief(brief.get("question", ""), brief.get("text", ""))
         elif kind == "resume":
-            write = checks_brief if brief.get("checks") else resume_brief
+            write = (
+                checks_brief
+                if brief.get("checks")
+                else phase_brief
+                if brief.get("phase")
+                else resume_brief
+            )
             text = write(brief.get("text", ""), int(brief.get("review_round", 1)))
         else:
             kind = "initial"
@@ -320,62 +327,43 @@ class Turn:
 
     def phase_baseline(self) -> None:
         """The phases ticked before this run's first turn judged any: they are not new."""
-        if self.ctx.runs.scratch(self.ctx.workflow_id, "phases") is not None:
-            return
         try:
             marks = services(self.ctx).issues.phase_marks(str(self.ctx.input["ref"]), self.branch)
         except MiddleError as exc:
             self.note(f"cannot read the phases' checkboxes: {exc}")
             return
-        self.ctx.runs.save_scratch(self.ctx.workflow_id, "phases", {"marks": marks})
+        phase_baseline(self.ctx.runs, self.ctx.workflow_id, marks)
 
     def check_phases(self, repo: Path, gates: list[Gate]) -> str | None:
-        """Run the gates of each phase whose checkbox went from `[ ]` to `[x]` since the
-        last look, publish each phase's evidence, untick a phase whose gates fail; what
-        the agent is told when one failed (None when none did)."""
-        store, ref = services(self.ctx).issues, str(self.ctx.input["ref"])
+        """Judge the phases ticked since the last look (`judge_ticked_phases`): what the
+        agent is told when one failed, None when none did."""
         try:
-            now = store.phase_marks(ref, self.branch)
+            judged = judge_ticked_phases(
+                services(self.ctx).issues, self.ctx.runs, self.ctx.workflow_id,
+                repo=repo, ref=str(self.ctx.input["ref"]), branch=self.branch, gates=gates,
+                home=services(self.ctx).home, env=gate_environment(self.adapter),
+            )  # fmt: skip
         except MiddleError as exc:
-            self.note(f"cannot read the phases' checkboxes: {exc}")
+            self.note(f"cannot judge the phases: {exc}")
             return None
-        scratch = self.ctx.runs.scratch(self.ctx.workflow_id, "phases") or {}
-        ticked = newly_ticked(scratch.get("marks") or {}, now)
-        reports = []
-        if ticked:
-            head = head_of(repo, self.branch)
-            env = agent_environment(os.environ, self.adapter.env_patterns(), {})
-            with leased_checkout(services(self.ctx).home, repo) as checkout:
-                runs = [run_phase_gates(gates, phase, checkout, head, env) for phase in ticked]
-            for run in runs:
-                self.record_phase(run)
-                if not run.passed:
-                    store.revert_phase(ref, self.branch, run)
-                    now[run.phase] = False
-                    reports.append(run.report())
-        self.ctx.runs.save_scratch(self.ctx.workflow_id, "phases", {"marks": now})
-        return " ".join(reports) or None
-
-    def record_phase(self, run: PhaseRun) -> None:
-        """A phase's gate run: published as its evidence, an event, the run's `phases`
-        note (`status --issue` and the dashboard show it), and a line for a person."""
-        if run.results:
-            store, ref = services(self.ctx).issues, str(self.ctx.input["ref"])
-            store.publish_phase_evidence(ref, self.branch, run)
-        self.event("phase.gates", run.as_dict())
-        self.ctx.runs.note(self.ctx.workflow_id, {"phases": {run.phase: run.as_dict()}})
-        if not run.passed:
-            self.gates_run = {"head": run.head, "results": [r.as_dict() for r in run.results]}
-        for result in run.failing:
-            self.note(f"phase #{run.phase}: gate {result.summary()} (on {run.head[:12]})")
-        if run.passed:
-            self.note(f"phase #{run.phase}: {len(run.results)} gate(s) passed on {run.head[:12]}")
+        for run in judged:
+            for result in run.failing:
+                self.note(f"phase #{run.phase}: gate {result.summary()} (on {run.head[:12]})")
+            if run.passed:
+                said = f"{len(run.results)} gate(s) passed"
+                self.note(f"phase #{run.phase}: {said} on {run.head[:12]}")
+        failed = [run for run in judged if not run.passed]
+        if not failed:
+            return None
+        results = [r.as_dict() for run in failed for r in run.results]
+        self.gates_run = {"head": failed[0].head, "results": results}
+        return " ".join(run.report() for run in failed)
 
     def verify(self, repo: Path, gates: list[Gate]) -> list[GateResult]:
         """Run the gates on a clean checkout of the branch's committed head; record the
         results (an event, and the run's `gates` note that `status` shows) and say them."""
         head = head_of(repo, self.branch)
-        env = agent_environment(os.environ, self.adapter.env_patterns(), {})
+        env = gate_environment(self.adapter)
         with leased_checkout(services(self.ctx).home, repo) as checkout:
             results = run_gates(gates, checkout.at(head), head, env)
         failing = [r for r in results if not r.passed]

@@ -34,6 +34,7 @@ from middle.app.runtime import (
     describe,
     runtime_of,
 )
+from middle.app.service.phases import phase_signal
 from middle.config import middle_home
 from middle.engine.runs import Runs, plain_name
 from middle.engine.runstate import describe_error
@@ -125,6 +126,9 @@ def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str,
     pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
     if pr is not None:
         runs.record_pull_request(row["id"], pr.number, pr.url)
+        failed_phase = phase_signal(runs, row, runtime, pr, park["reason"])
+        if failed_phase is not None:
+            return failed_phase
     parked = ParkedRun(
         ref=str(row["epic_ref"]),
         reason=park["reason"],
