@@ -123,6 +123,7 @@ class Turn:
             brief = self.answer_in_session(brief)
         elif live:  # the session it waited in is gone: start again, answer in the brief
             self.note("the session that asked is gone; starting a new one")
+        self.phase_baseline()  # before the agent can tick anything
         if not self.state.get("launched_at"):
             self.launch()
         elif self.tmux.has_session(self.session):
@@ -241,8 +242,6 @@ class Turn:
         gates = load_gates(repo, str(self.ctx.input.get("base") or "HEAD"))
         policy = evidence_policy(services(self.ctx).config, has_verify_file=bool(gates))
         self.evidence_policy = policy
-        if gates:
-            self.phase_baseline()
         while True:
             stop = self.agent.wait_for_stop()
             if stop.question_kind == "permission":
@@ -326,7 +325,13 @@ class Turn:
         return report
 
     def phase_baseline(self) -> None:
-        """The phases ticked before this run's first turn judged any: they are not new."""
+        """The phases ticked before this run's first turn judged any: they are not new.
+        Read once per run, before the first prompt, and only where gates can judge them."""
+        if self.ctx.runs.scratch(self.ctx.workflow_id, "phases") is not None:
+            return
+        repo = Path(self.ctx.input["repo"])
+        if not load_gates(repo, str(self.ctx.input.get("base") or "HEAD")):
+            return
         try:
             marks = services(self.ctx).issues.phase_marks(str(self.ctx.input["ref"]), self.branch)
         except MiddleError as exc:

@@ -174,6 +174,10 @@ def api(state: dict[str, Any], path: str) -> Any:
     )
     if match:
         number, what = match.groups()
+        is_pr = any(str(p["number"]) == number for p in state["prs"])
+        if what == "comments" and is_pr:  # a PR is an issue too: its conversation comments
+            comments = state.get("comments", {}).get(number, [])
+            return [comment_json(repo, number, c) for c in comments]
         if number not in state["issues"]:
             fail("gh: Not Found (HTTP 404)")
         issue = state["issues"][number]
