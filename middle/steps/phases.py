@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from middle.agents.base import BaseAdapter
 from middle.agents.launch import agent_environment
@@ -70,8 +69,3 @@ def judge_ticked_phases(
             now[run.phase] = False
     runs.save_scratch(run_id, SCRATCH, {"marks": now})
     return judged
-
-
-def phase_records(meta: Mapping[str, Any]) -> list[PhaseRun]:
-    """A run's latest phase gate runs, from its `phases` note (for status, the dashboard)."""
-    return [PhaseRun.from_dict(data) for data in (meta.get("phases") or {}).values()]

@@ -180,3 +180,24 @@ def test_poll_unticks_a_failing_phase_on_a_new_head_and_resumes_the_agent(
     assert "Phase #109 is not done" in brief and "BROKEN.md breaks the queue" in brief
     note = json.loads(sandbox.workflow()["meta_json"])["phases"]["109"]
     assert note["passed"] is False and note["head"] == head
+
+
+def test_status_of_an_issue_shows_each_phases_gate_evidence(sandbox: Sandbox) -> None:
+    """`middle status --issue REF` (issue 19, item 4). Seen red before the option:
+    invoke refused `--issue`."""
+    commit_gates(sandbox, "#1")
+    epic = sandbox.repo / "planning" / "epics" / f"{REF}.md"
+    tick = {str(epic): ["- [ ] **1 —", "- [x] **1 —"]}
+    sandbox.script({"do": "done", "edit": tick, "commit": ["QUEUE.md"]})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+
+    shown = sandbox.middle("status", "--issue", REF)
+
+    assert shown.returncode == 0, shown.stderr
+    head = git(sandbox.repo, "rev-parse", f"middle/issue-{REF}")
+    assert f"phase #1: passed on {head[:12]}" in shown.stdout
+    assert "  queue [unit] passed in " in shown.stdout
+    (row,) = json.loads(sandbox.middle("status", "--issue", REF, "--json").stdout)
+    assert [record["phase"] for record in row["phases"]] == ["1"]
+    other = sandbox.middle("status", "--issue", "nothing-here")
+    assert other.returncode == 1 and "no runs of issue nothing-here" in other.stderr
