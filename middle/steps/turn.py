@@ -36,6 +36,7 @@ from middle.steps.briefs import (
     evidence_rules,
     initial_brief,
     phase_brief,
+    phase_rules,
     resume_brief,
     write_brief,
 )
@@ -177,6 +178,8 @@ class Turn:
             evidence = evidence_rules(store.mode) if policy.required else ""
             if plan_required(services(self.ctx).config):
                 evidence = f"{evidence}\n\n{PLAN_RULE}".strip()
+            if gates and issue.sub_issues:
+                evidence = f"{phase_rules(store.mode, issue.source)}\n\n{evidence}".strip()
             text = initial_brief(issue, ceiling, evidence)
         write_brief(self.worktree, text)
         return kind, text

@@ -66,6 +66,8 @@ def test_a_phase_ticked_in_the_epic_with_failing_gates_is_unticked_and_sent_back
 
     assert result.returncode == 0, result.stderr
     assert "ready for review" in result.stdout
+    brief = sandbox.agent_log("turn")[0]["brief"]
+    assert f"tick it on its line in the Epic file {epic} (`- [x] **2 — Title**`" in brief
     nudge = sandbox.agent_log("turn")[1]["prompt"]
     assert nudge.startswith("Phase #1 is not done: its gates failed on commit ")
     assert "queue [unit] failed: QUEUE.md is missing" in nudge
@@ -126,6 +128,8 @@ def test_a_phase_ticked_in_the_pr_status_is_unticked_then_its_evidence_edited_in
 
     assert result.returncode == 0, result.stderr
     assert "ready for review" in result.stdout
+    brief = sandbox.agent_log("turn")[0]["brief"]
+    assert "tick it in your pull request body's `## Status`" in brief
     nudge = sandbox.agent_log("turn")[1]["prompt"]
     assert nudge.startswith("Phase #109 is not done") and "QUEUE.md is missing" in nudge
     pr = github.pr()
