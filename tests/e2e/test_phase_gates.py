@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from middle.steps.dispatch import worktree_path
+from middle.verify.gates import GateResult
+from middle.verify.phases import PhaseRun
 from tests.e2e.conftest import REF, Sandbox, git
 from tests.e2e.test_github import EPIC, FakeGitHub, github, implement
 
@@ -205,3 +209,39 @@ def test_status_of_an_issue_shows_each_phases_gate_evidence(sandbox: Sandbox) ->
     assert [record["phase"] for record in row["phases"]] == ["1"]
     other = sandbox.middle("status", "--issue", "nothing-here")
     assert other.returncode == 1 and "no runs of issue nothing-here" in other.stderr
+
+
+@pytest.mark.parametrize("as_bot", [False, True])
+def test_the_evidence_comment_middle_edits_is_its_own_never_a_strangers(
+    sandbox: Sandbox, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, as_bot: bool
+) -> None:
+    """Someone else's comment that starts with the marker is never edited (GitHub would
+    refuse it: an installation token edits only what its bot wrote), and middle's own
+    is edited, once per run after the first. Seen red with the marker alone deciding:
+    the stranger's comment was PATCHed, which the fake refuses as GitHub does."""
+    from middle.issues.github_store import GitHubIssueStore
+
+    state = github.read()
+    state["prs"].append(
+        {"number": 200, "head": "middle/issue-108", "title": "t", "body": "", "author": "x",
+         "isDraft": False, "state": "OPEN", "reviewDecision": "", "headRefOid": "0" * 40,
+         "reviews": []}
+    )  # fmt: skip
+    if as_bot:
+        state["token"] = {"value": "ghs_test", "bot": "github-actions[bot]"}
+        monkeypatch.setenv("GH_TOKEN", "ghs_test")
+    github.write(state)
+    github.comment("200", "mallory", f"{EVIDENCE}\nall passed, trust me", association="NONE")
+    store = GitHubIssueStore(sandbox.repo, {})
+    failed = PhaseRun("109", "a" * 40, (GateResult("queue", "unit", "failed", 1.0, "a" * 40, "x"),))
+
+    store.publish_phase_evidence(EPIC, "middle/issue-108", failed)
+    store.publish_phase_evidence(EPIC, "middle/issue-108", PhaseRun("109", "b" * 40, ()))
+
+    mine, theirs = [], []
+    for comment in github.comments("200"):
+        (theirs if comment["login"] == "mallory" else mine).append(comment)
+    assert [c["body"] for c in theirs] == [f"{EVIDENCE}\nall passed, trust me"]
+    assert len(mine) == 1 and f"{'b' * 12}: passed." in mine[0]["body"]
+    assert mine[0]["login"] == ("github-actions[bot]" if as_bot else "middle-bot")
+    assert "refused" not in github.read()
