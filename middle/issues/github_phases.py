@@ -7,12 +7,18 @@ outside the section is ever changed.
     - [x] #12 Retry queue
     - [ ] #13 Backoff
 
-The gate evidence of a phase is one PR comment per phase, found again by its marker.
+The gate evidence of a phase is one PR comment per phase, found again by its marker
+among middle's own comments, and edited in place (`upsert_evidence`).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
+
+from middle.system.github import Gh
+from middle.verify.phases import PhaseRun
 
 _HEADING = re.compile(r"^#{1,6}\s")
 _STATUS = re.compile(r"^##\s+status\s*$", re.I)
@@ -84,3 +90,36 @@ def untick(body: str, phase: str) -> str:
         if box is not None and box["number"] == phase and box["mark"] != " ":
             lines[index] = re.sub(r"\[[xX]\]", "[ ]", lines[index], count=1)
     return "\n".join(lines)
+
+
+def revert_on_pr(gh: Gh, slug: str, pr: dict[str, Any], run: PhaseRun) -> None:
+    """Untick `run.phase` in the body of `pr` (its `number` and `body`), and say which
+    gate failed, with the tail of its output, in a PR comment."""
+    number, body = str(pr["number"]), str(pr.get("body") or "")
+    unticked = untick(body, run.phase)
+    if unticked != body:
+        gh.run("pr", "edit", number, "--repo", slug, "--body-file", "-", input=unticked)
+    tails = [f"**{r.summary()}**\n\n```\n{r.tail.strip()[-1500:]}\n```" for r in run.failing]
+    text = "\n\n".join([f"middle unticked #{run.phase}: {run.report()}", *tails])
+    gh.run("pr", "comment", number, "--repo", slug, "--body-file", "-", input=text)
+
+
+def upsert_evidence(gh: Gh, slug: str, number: int, me: str, run: PhaseRun) -> None:
+    """Phase `run.phase`'s one evidence comment on PR `number`: the one `me` (middle's
+    own login) wrote with the phase's marker is edited in place; the first run posts it.
+    A marked comment by anyone else is never touched (GitHub would refuse the edit)."""
+    marker = evidence_marker(run.phase)
+    body = f"{marker}\n{run.evidence_markdown()}\n"
+    mine = [
+        comment
+        for comment in gh.api_list(f"repos/{slug}/issues/{number}/comments")
+        if str(comment.get("body", "")).startswith(marker)
+        and (comment.get("user") or {}).get("login") == me
+    ]
+    if mine:
+        gh.run(
+            "api", "--method", "PATCH", f"repos/{slug}/issues/comments/{mine[0]['id']}",
+            "--input", "-", input=json.dumps({"body": body}),
+        )  # fmt: skip
+    else:
+        gh.run("pr", "comment", str(number), "--repo", slug, "--body-file", "-", input=body)

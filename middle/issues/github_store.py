@@ -22,7 +22,6 @@ A parked run learns of replies, reviews and a merged or closed PR through `updat
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -42,7 +41,7 @@ from middle.issues.github_checks import (
     pending_too_long,
     required_checks,
 )
-from middle.issues.github_phases import evidence_marker, status_checkboxes, untick
+from middle.issues.github_phases import revert_on_pr, status_checkboxes, upsert_evidence
 from middle.issues.github_setup import LABELS, check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
 from middle.issues.labels import EPIC_LABEL
@@ -405,18 +404,9 @@ class GitHubIssueStore(IssueStore):
         its evidence is in `done.json`, as in file mode."""
         if on_actions():
             return super().criteria_evidence(ref, branch, done)
-        owner = self.slug.split("/")[0].lower()
-        found = self.gh.json(
-            "pr", "list", "--repo", self.slug, "--head", branch, "--state", "open",
-            "--limit", "100", "--json", "number,body,headRepositoryOwner",
-        )  # fmt: skip
-        bodies = [
-            str(pr.get("body") or "")
-            for pr in found or []
-            if str((pr.get("headRepositoryOwner") or {}).get("login", "")).lower() == owner
-        ]
+        pr = self._open_pr(branch)
         criteria = [criterion.text for criterion in self.load(ref).criteria]
-        return criteria, body_evidence(bodies[0] if bodies else "", criteria)
+        return criteria, body_evidence(str(pr.get("body") or "") if pr else "", criteria)
 
     # -- phases -------------------------------------------------------------------------
 
@@ -442,39 +432,14 @@ class GitHubIssueStore(IssueStore):
     def revert_phase(self, ref: str, branch: str, run: PhaseRun) -> None:
         """Untick the phase in the PR body and say why in a PR comment."""
         pr = self._open_pr(branch)
-        if pr is None:
-            return
-        number, body = str(pr["number"]), str(pr.get("body") or "")
-        unticked = untick(body, run.phase)
-        if unticked != body:
-            self.gh.run("pr", "edit", number, "--repo", self.slug, "--body-file", "-",
-                        input=unticked)  # fmt: skip
-        tails = [f"**{r.summary()}**\n\n```\n{r.tail.strip()[-1500:]}\n```" for r in run.failing]
-        text = "\n\n".join([f"middle unticked #{run.phase}: {run.report()}", *tails])
-        self.gh.run("pr", "comment", number, "--repo", self.slug, "--body-file", "-", input=text)
+        if pr is not None:
+            revert_on_pr(self.gh, self.slug, pr, run)
 
     def publish_phase_evidence(self, ref: str, branch: str, run: PhaseRun) -> None:
-        """The phase's one evidence comment on the PR, found by its marker among middle's
-        own comments: edited in place, posted only the first time."""
+        """The phase's one evidence comment on the PR (`upsert_evidence`)."""
         pr = self._open_pr(branch)
-        if pr is None:
-            return
-        number, marker = str(pr["number"]), evidence_marker(run.phase)
-        body = f"{marker}\n{run.evidence_markdown()}\n"
-        mine = [
-            comment
-            for comment in self.comments(number)
-            if str(comment.get("body", "")).startswith(marker)
-            and (comment.get("user") or {}).get("login") == self.login()
-        ]
-        if mine:
-            self.gh.run(
-                "api", "--method", "PATCH", f"repos/{self.slug}/issues/comments/{mine[0]['id']}",
-                "--input", "-", input=json.dumps({"body": body}),
-            )  # fmt: skip
-        else:
-            self.gh.run("pr", "comment", number, "--repo", self.slug, "--body-file", "-",
-                        input=body)  # fmt: skip
+        if pr is not None:
+            upsert_evidence(self.gh, self.slug, int(pr["number"]), self.login(), run)
 
     def record_evidence(self, ref: str, accepted: list[dict[str, str]]) -> None:
         """On Actions middle wrote the PR body (`publish`): the accepted evidence goes on
