@@ -347,3 +347,25 @@ def test_a_park_on_gates_the_agent_never_heard_of_does_not_claim_three_reports()
     assert said.startswith(f"verification gates still fail on commit {'f' * 12}, and middle")
     assert "could not report them" in said and said.endswith("\n  lint [unit] failed: E501")
     assert "after 3 reports" in gates_still_fail({"gates": run, "gate_nudges": 3})
+
+
+def test_a_gate_that_points_dot_git_at_the_main_repository_cannot_reset_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    """A gate that rewrites `.git` into `gitdir: <repo>/.git` makes git take the kept
+    checkout for a worktree of the main repository itself. Seen red with the check
+    asking git for `--show-toplevel` (which names the checkout): the next reset detached
+    the main checkout's HEAD onto the judged commit."""
+    (repo / "precious.txt").write_text("mine\n")
+    checkout = GateCheckout(repo, checkout_path(tmp_path / "home", repo, "0"))
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "flag").write_text("feature\n")
+    git(repo, "commit", "-qam", "feature")
+    git(repo, "checkout", "-q", "main")
+    head = head_of(repo, "feature")
+    run_gate(gate(f"echo 'gitdir: {repo / '.git'}' > .git"), checkout.at(head), head)
+    path = checkout.at(head)
+    assert git(path, "rev-parse", "--git-dir") != str(repo / ".git")
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert (repo / "flag").read_text() == "no\n" and (repo / "precious.txt").exists()
+    checkout.remove()

@@ -13,9 +13,10 @@ where `turns.json` is a list of actions, one per prompt it receives (a nudge cou
 
 Actions: `done` (commit, then done.json; `"touch": [files]` also creates them,
 uncommitted, `"commit": [files]` creates them and commits them with the turn's work,
-`"write": {path: text}` writes those files with that text, `"note"` is the commit's
-message, `"evidence": [...]` puts that list in done.json as its `evidence`, `"git":
-[[args...], ...]` runs those git commands after the commit (a push, a rebase), and
+`"write": {path: text}` writes those files with that text, `"edit": {path: [old, new]}`
+replaces the first `old` in that file with `new` (ticks a phase), `"note"` is the
+commit's message, `"evidence": [...]` puts that list in done.json as its `evidence`,
+`"git": [[args...], ...]` runs those git commands after the commit (a push, a rebase), and
 `"pr": "ready"` or `"draft"` opens a pull request with `gh` first, with body
 `"pr_body"` if given), `ask`
 (blocked.json; `"kind": "complexity"` or `"malformed": true` optional), `fail`
@@ -152,6 +153,9 @@ class StandIn:
                 (self.worktree / name).write_text(f"turn {turn}\n")  # a gate may look for it
             for name, content in action.get("write", {}).items():  # e.g. a recommender's plan
                 (self.worktree / name).write_text(content)
+            for name, (old, new) in action.get("edit", {}).items():  # e.g. tick a phase
+                edited = self.worktree / name
+                edited.write_text(edited.read_text().replace(old, new, 1))
             identity = ["-c", "user.name=stand-in", "-c", "user.email=standin@middle.invalid"]
             committed = ["STANDIN_WORK.md", *action.get("commit", [])]
             subprocess.run(["git", *identity, "add", "--", *committed], cwd=self.worktree)

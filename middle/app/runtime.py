@@ -141,7 +141,14 @@ def parked_run(runs: Runs, root: Path, ref: str, verb: str) -> tuple[Row, dict[s
 
 
 # Signals whose continuation launches the agent again, and so needs a slot.
-LAUNCHING_SIGNALS = ("answer", "request-changes", "check-failed", "rebase", "continue")
+LAUNCHING_SIGNALS = (
+    "answer",
+    "request-changes",
+    "check-failed",
+    "rebase",
+    "phase-failed",
+    "continue",
+)
 
 
 def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:

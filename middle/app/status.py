@@ -51,11 +51,37 @@ def workflow_summaries(db: Readable) -> list[dict[str, Any]]:
                 "queued": meta.get("queued"),
                 "rescue": meta.get("rescue"),
                 "failing_gates": (meta.get("gates") or {}).get("failed") or None,
+                "phases": phase_evidence(meta) or None,
                 "created_at": row["created_at"],
                 "updated_at": row["updated_at"],
             }
         )
     return summaries
+
+
+def phase_evidence(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run's gate evidence, one record per phase (its latest gate run: the phase, the
+    head, passed, and each gate's result), in phase order; for status and the dashboard."""
+    phases = meta.get("phases") or {}
+    order = sorted(phases, key=lambda phase: (not phase.isdigit(), phase.zfill(12)))
+    return [dict(phases[phase]) for phase in order]
+
+
+def evidence_lines(records: list[dict[str, Any]]) -> list[str]:
+    """Each phase's evidence for a person: a line per phase, then one per gate with the
+    last line of its output."""
+    lines = []
+    for record in records:
+        verdict = "passed" if record.get("passed") else "failed"
+        lines.append(f"phase #{record['phase']}: {verdict} on {str(record['head'])[:12]}")
+        for result in record.get("results", []):
+            tail = [line.strip() for line in str(result.get("tail", "")).splitlines()]
+            said = next((line for line in reversed(tail) if line), "")
+            lines.append(
+                f"  {result['gate']} [{result['category']}] {result['result']} in "
+                f"{float(result['duration_seconds']):.1f}s" + (f": {said}" if said else "")
+            )
+    return lines
 
 
 PARKED = ("waiting-human", "rate-limited")

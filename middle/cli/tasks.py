@@ -34,8 +34,13 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
-@middle_task(help={"json": "print machine-readable JSON instead of a table"})
-def status(c: Context, json_: bool = False) -> None:
+@middle_task(
+    help={
+        "json": "print machine-readable JSON instead of a table",
+        "issue": "only this issue's runs, with the gate evidence of each phase",
+    }
+)
+def status(c: Context, json_: bool = False, issue: str | None = None) -> None:
     """Show the state of every workflow."""
     from middle.app.home import read_home_db
     from middle.app.status import (
@@ -43,12 +48,34 @@ def status(c: Context, json_: bool = False) -> None:
         blocked_epics,
         broken_configs,
         config_problem,
+        evidence_lines,
         workflow_summaries,
     )
     from middle.store import active_rate_limit, list_rate_limits
 
     db = read_home_db()
     summaries = workflow_summaries(db)
+    if issue is not None:
+        from middle.refs import validate_ref
+
+        ref = validate_ref(issue)  # a bad ref is a MiddleError: one line, exit 1
+        summaries = [s for s in summaries if str(s["ref"]) == ref]
+        if json_:
+            print(json.dumps(summaries, indent=2))
+            return
+        if not summaries:
+            start = f"middle implement --issue {ref}"
+            raise Exit(f"middle: no runs of issue {ref}; start one with: {start}", 1)
+        console = _console()
+        console.print(_status_table(summaries))
+        for s in summaries:
+            lines = evidence_lines(s["phases"] or [])
+            if lines:
+                said = f"gate evidence of {s['repo']} issue {ref} ({s['id']}):"
+                console.print(said, markup=False)
+            for line in lines:
+                console.print(line, markup=False)
+        return
     broken = broken_configs(db)
     here = config_problem(".")
     if json_:

@@ -13,7 +13,7 @@ from sqlite_utils import Database
 
 from middle.app.control import CONTROLLABLE_STATES, attach_command
 from middle.app.runtime import PARKED_STATES, Runtime
-from middle.app.status import park_of
+from middle.app.status import park_of, phase_evidence
 from middle.config import load_config, middle_home
 from middle.engine.runs import Runs
 from middle.errors import MiddleError
@@ -147,6 +147,7 @@ def inspector(db: Database, row: dict[str, Any], tmux: Tmux) -> dict[str, Any]:
         "branch": row["pr_branch"] or f"middle/issue-{row['epic_ref']}",
         "epic_title": title,
         "source": meta.get("input", {}).get("source"),
+        "phases": phase_evidence(meta),
     }
 
 

@@ -25,6 +25,7 @@ from middle.system import git
 if TYPE_CHECKING:
     from middle.issues.state_location import StateLocation
     from middle.state_issue.draft import EpicFacts
+    from middle.verify.phases import PhaseRun
 
 BlockerState = Literal["open", "closed", "missing"]
 
@@ -263,6 +264,21 @@ class IssueStore(Protocol):
 
     def refuse_done(self, branch: str, reason: str) -> None:
         """Undo what made the agent's done (a PR marked ready goes back to draft)."""
+
+    # -- phases (issue 19): a sub-issue's checkbox runs its gates ------------------------
+
+    def phase_marks(self, ref: str, branch: str) -> dict[str, bool]:
+        """Each phase's checkbox as it stands now, by sub-issue (number or slug): where
+        the agent ticks a phase done. {} where the store keeps none."""
+        return {}
+
+    def revert_phase(self, ref: str, branch: str, run: PhaseRun) -> None:
+        """Untick `run.phase`, whose gates failed, and say where people read the issue
+        which gate failed, with the tail of its output."""
+
+    def publish_phase_evidence(self, ref: str, branch: str, run: PhaseRun) -> None:
+        """Keep `run` as the phase's one evidence record where people read the issue,
+        replacing the phase's earlier record: never a second one."""
 
     # -- the plan (issue 19, `[verify] require_plan`) ------------------------------------
 

@@ -67,6 +67,22 @@ def event_block(text: str, *, kind: str, ts: str) -> str:
     )
 
 
+def upsert_event(conversation: str, block: str, *, kind: str, key: str) -> str:
+    """`conversation` with `block` (an `event_block`) in place of the dispatch-event of
+    `kind` whose text starts with `key`, or appended when there is none: one record per
+    key, edited in place."""
+    pattern = re.compile(
+        rf"^<!-- middle:dispatch-event ts=\S+ kind={re.escape(event_kind(kind))} -->\n"
+        rf"{re.escape(key)}.*?^<!-- /middle:dispatch-event -->\n",
+        re.S | re.M,
+    )
+    found = pattern.search(conversation)
+    if found is not None:
+        return conversation[: found.start()] + block + conversation[found.end() :]
+    before = conversation.rstrip("\n")
+    return f"{before}\n\n{block}" if before else f"\n{block}"
+
+
 def resolve_question(conversation: str, question_id: str, answer: str) -> str | None:
     """`conversation` with question `question_id` marked resolved and `answer` written, verbatim,
     into its answer block; None if there is no such question."""

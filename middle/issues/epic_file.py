@@ -35,6 +35,7 @@ from middle.issues.epic_blocks import (
     migrate_conversation,
     question_block,
     resolve_question,
+    upsert_event,
 )
 from middle.issues.epic_blocks import render_new_epic as render_new_epic  # its old home
 
@@ -154,6 +155,29 @@ class EpicDocument:
 
     def append_event(self, text: str, *, kind: str, ts: str) -> EpicDocument:
         return self._append(event_block(text, kind=kind, ts=ts))
+
+    def upsert_event(self, text: str, *, kind: str, ts: str, key: str) -> EpicDocument:
+        """A new document whose dispatch-event of `kind` starting with `key` says `text`
+        (which starts with `key`): edited in place, or appended the first time."""
+        start, end = self._conversation
+        block = event_block(text, kind=kind, ts=ts)
+        inner = upsert_event(self.source[start:end], block, kind=kind, key=key)
+        return parse_epic(self.source[:start] + inner + self.source[end:])
+
+    def with_sub_issue_done(self, sub_id: str, done: bool) -> EpicDocument:
+        """A new document with sub-issue `sub_id`'s checkbox set to `done` (the only
+        change: the one character between its brackets)."""
+        pattern = re.compile(
+            rf"^<!-- middle:sub-issue (?:[a-z_]+=\S+ )*id={re.escape(sub_id)}"
+            rf"(?: [a-z_]+=\S+)* -->\r?\n- \[(?P<mark>[ xX])\] ",
+            re.M,
+        )
+        found = pattern.search(self.source)
+        if found is None:
+            raise EpicFormatError(f"the Epic has no sub-issue {sub_id}")
+        mark = "x" if done else " "
+        at = found.start("mark")
+        return parse_epic(self.source[:at] + mark + self.source[at + 1 :])
 
     def migrated(self) -> EpicDocument:
         """This document with the conversation in the v1 vocabulary (itself if it is)."""

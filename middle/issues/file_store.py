@@ -17,6 +17,7 @@ from middle.issues.epic_blocks import with_parse_error
 from middle.issues.epic_file import EpicDocument, Question, parse_epic
 from middle.state_issue.draft import EpicFacts
 from middle.system.files import not_utf8, replace_file
+from middle.verify.phases import PhaseRun
 
 _PLAN_EVENT = re.compile(r"^<!-- middle:dispatch-event ts=\S+ kind=plan -->$", re.M)
 
@@ -274,6 +275,25 @@ class FileIssueStore(IssueStore):
         lines = ["Acceptance criteria evidence:"]
         lines += [f"- {entry['criterion']}: {entry['evidence']}" for entry in accepted]
         doc = self.editable(ref).append_event("\n".join(lines), kind="evidence", ts=utc_timestamp())
+        self._write(ref, doc)
+
+    def phase_marks(self, ref: str, branch: str) -> dict[str, bool]:
+        """The sub-issues' checkboxes in the Epic file (`- [x] **N — Title**`)."""
+        return {sub.id: sub.done for sub in self.document(ref).sub_issues}
+
+    def revert_phase(self, ref: str, branch: str, run: PhaseRun) -> None:
+        """Untick the sub-issue, and say why in a `phase_gates_failed` dispatch-event."""
+        doc = self.editable(ref).with_sub_issue_done(run.phase, False)
+        tails = [f"{r.summary()}\n{r.tail.strip()[-1500:]}" for r in run.failing]
+        text = "\n\n".join([f"middle unticked sub-issue {run.phase}: {run.report()}", *tails])
+        self._write(ref, doc.append_event(text, kind="phase_gates_failed", ts=utc_timestamp()))
+
+    def publish_phase_evidence(self, ref: str, branch: str, run: PhaseRun) -> None:
+        """One `gate_evidence` dispatch-event per phase, rewritten by each gate run."""
+        doc = self.editable(ref).upsert_event(
+            run.evidence_markdown(), kind="gate_evidence", ts=utc_timestamp(),
+            key=f"Gate evidence for phase #{run.phase} ",
+        )  # fmt: skip
         self._write(ref, doc)
 
     def plan_recorded(self, ref: str) -> bool:

@@ -55,6 +55,7 @@ from middle.issues.github_checks import (
     required_checks,
 )
 from middle.issues.github_feed import GitHubPollPass
+from middle.issues.github_phases import revert_on_pr, status_checkboxes, upsert_evidence
 from middle.issues.github_setup import LABELS, check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
 from middle.issues.labels import ELIGIBLE_ABOVE, ELIGIBLE_LABEL, EPIC_LABEL
@@ -73,6 +74,7 @@ from middle.system.github import (
 )
 from middle.system.github_cache import GhCache
 from middle.verify.evidence import body_evidence, criteria_in_body
+from middle.verify.phases import PhaseRun
 from middle.verify.plan import PLAN_MARKER, plan_comment
 
 QUESTION_MARKER = "<!-- middle:question"
@@ -454,18 +456,42 @@ class GitHubIssueStore(IssueStore):
         its evidence is in `done.json`, as in file mode."""
         if on_actions():
             return super().criteria_evidence(ref, branch, done)
+        pr = self._open_pr(branch)
+        criteria = [criterion.text for criterion in self.load(ref).criteria]
+        return criteria, body_evidence(str(pr.get("body") or "") if pr else "", criteria)
+
+    # -- phases -------------------------------------------------------------------------
+
+    def _open_pr(self, branch: str) -> dict[str, Any] | None:
+        """The branch's open PR (number, body), from this repository's owner only."""
         owner = self.slug.split("/")[0].lower()
         found = self.gh.json(
             "pr", "list", "--repo", self.slug, "--head", branch, "--state", "open",
             "--limit", "100", "--json", "number,body,headRepositoryOwner",
         )  # fmt: skip
-        bodies = [
-            str(pr.get("body") or "")
+        ours = [
+            pr
             for pr in found or []
             if str((pr.get("headRepositoryOwner") or {}).get("login", "")).lower() == owner
         ]
-        criteria = [criterion.text for criterion in self.load(ref).criteria]
-        return criteria, body_evidence(bodies[0] if bodies else "", criteria)
+        return ours[0] if ours else None
+
+    def phase_marks(self, ref: str, branch: str) -> dict[str, bool]:
+        """The checkboxes of the open PR's `## Status` section ({} without a PR)."""
+        pr = self._open_pr(branch)
+        return status_checkboxes(str(pr.get("body") or "")) if pr else {}
+
+    def revert_phase(self, ref: str, branch: str, run: PhaseRun) -> None:
+        """Untick the phase in the PR body and say why in a PR comment."""
+        pr = self._open_pr(branch)
+        if pr is not None:
+            revert_on_pr(self.gh, self.slug, pr, run)
+
+    def publish_phase_evidence(self, ref: str, branch: str, run: PhaseRun) -> None:
+        """The phase's one evidence comment on the PR (`upsert_evidence`)."""
+        pr = self._open_pr(branch)
+        if pr is not None:
+            upsert_evidence(self.gh, self.slug, int(pr["number"]), self.login(), run)
 
     def record_evidence(self, ref: str, accepted: list[dict[str, str]]) -> None:
         """On Actions middle wrote the PR body (`publish`): the accepted evidence goes on

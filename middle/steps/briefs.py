@@ -55,6 +55,23 @@ def evidence_rules(mode: str) -> str:
     )
 
 
+def phase_rules(mode: str, source: str) -> str:
+    """Where the agent ticks a phase done, when the repo has gates to judge it (issue 19)."""
+    where = (
+        "in your pull request body's `## Status` section, one line per sub-issue "
+        "(`- [x] #12 Title`)"
+        if mode == "github"
+        else f"on its line in the Epic file {source} (`- [x] **2 — Title**`; that file, "
+        "not a copy in your worktree)"
+    )
+    return (
+        "## Phases\n\n"
+        f"When a sub-issue is done and committed, tick it {where}. middle then runs its "
+        "gates on your last commit; if one fails, middle unticks it and tells you which "
+        "gate failed and how."
+    )
+
+
 def initial_brief(issue: Issue, ceiling: int, evidence: str = "") -> str:
     criteria = "\n".join(f"- [{'x' if c.done else ' '}] {c.text}" for c in issue.criteria)
     subs = "\n".join(
@@ -107,6 +124,17 @@ def rebase_brief(instructions: str, review_round: int) -> str:
     return (
         f"# The base branch moved (round {review_round})\n\n{instructions}\n\n"
         "When the branch merges cleanly again and is committed, write `.middle/done.json` "
+        "again and stop.\n"
+    )
+
+
+def phase_brief(report: str, review_round: int) -> str:
+    return (
+        f"# A phase's gates failed (round {review_round})\n\n"
+        "You ticked a phase done in your pull request's `## Status`, and its gates failed "
+        "on your branch's latest commit, so middle unticked it:\n\n"
+        f"{report}\n\n"
+        "Fix the cause, commit, push, tick the phase again, then write `.middle/done.json` "
         "again and stop.\n"
     )
 

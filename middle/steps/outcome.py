@@ -91,7 +91,8 @@ def record_terminal(ctx: StepContext) -> dict[str, Any]:
 @step("resume-or-finalize", stop=stop_after_attempt(3))
 def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
     """Act on the human's signal: an answer, requested changes, a failed CI check or a
-    base that moved under the branch start another turn in the same worktree (all but the
+    base that moved under the branch, and a phase whose gates failed (`poll`), start
+    another turn in the same worktree (all but the
     answer count against the review-round cap);
     an approval removes the worktree and keeps the branch."""
     signal = ctx.results["wait-for-resume"]
@@ -108,7 +109,7 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
         if kind == "pr-closed":  # middle never merges; a closed PR ends the run
             ctx.end("cancelled", f"pull request #{signal.get('pr')} was closed without merging")
         return {"next": "finish", "review_round": review_round}
-    if kind in ("request-changes", "check-failed", "rebase"):  # CI and a rebase: rounds too
+    if kind in ("request-changes", "check-failed", "rebase", "phase-failed"):  # rounds too
         if review_round >= MAX_REVIEW_ROUNDS:
             ctx.record_event(
                 "review.round-cap",
@@ -126,6 +127,7 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
             "text": signal.get("text", ""),
             "checks": kind == "check-failed",
             "rebase": kind == "rebase",
+            "phase": kind == "phase-failed",
             "review_round": review_round + 1,
         }
     if kind == "answer":

@@ -35,10 +35,13 @@ from middle.steps.briefs import (
     checks_brief,
     evidence_rules,
     initial_brief,
+    phase_brief,
+    phase_rules,
     rebase_brief,
     resume_brief,
     write_brief,
 )
+from middle.steps.phases import gate_environment, judge_ticked_phases, phase_baseline
 from middle.steps.services import services
 from middle.steps.session import AgentSession, TurnRecord
 from middle.store import (
@@ -50,12 +53,13 @@ from middle.store import (
 )
 from middle.system.tmux import Tmux
 from middle.system.worktree import env_file
-from middle.verify.checkout import GateCheckout, checkout_path, head_of
+from middle.verify.checkout import head_of, leased_checkout
 from middle.verify.evidence import EvidencePolicy, Verdict, check_evidence, evidence_policy
 from middle.verify.gates import Gate, GateResult, failure_report, load_gates, run_gates
 from middle.verify.plan import PLAN_RULE, missing_plan_report, plan_required, read_plan
 
 MAX_NUDGES = 3
+PHASE_STOPS = ("done", "bare-stop")  # turn ends at which ticked phases are judged
 LIVE_PARKS = ("permission", "dialog")  # question kinds answered inside the live session
 
 
@@ -90,7 +94,6 @@ class Turn:
         self.session = self.agent.session
         self.token = self.agent.token
         self.branch = ctx.runs.get(ctx.workflow_id)["pr_branch"]
-        self.checkout: GateCheckout | None = None  # made by the turn's first gate run
         self.gates_run: dict[str, Any] = {}  # the last gate run: head, results
         self.evidence_run: dict[str, Any] = {}  # the last evidence verdict: head, lacking
         self.evidence_policy = EvidencePolicy(required=False, require_integration=False)
@@ -122,6 +125,7 @@ class Turn:
             brief = self.answer_in_session(brief)
         elif live:  # the session it waited in is gone: start again, answer in the brief
             self.note("the session that asked is gone; starting a new one")
+        self.phase_baseline()  # before the agent can tick anything
         if not self.state.get("launched_at"):
             self.launch()
         elif self.tmux.has_session(self.session):
@@ -149,7 +153,6 @@ class Turn:
                 self.tmux.kill_session(self.session)
             if not detached:  # (the launcher deletes it once it has read it)
                 env_file(self.worktree).unlink(missing_ok=True)
-            self.remove_checkout()
 
     def write_brief(self, brief: dict[str, Any]) -> tuple[str, str]:
         """Write `.middle/prompt.md` for this turn; return its kind and text."""
@@ -162,6 +165,8 @@ class Turn:
                 text = checks_brief(said, review_round)
             elif brief.get("rebase"):
                 text = rebase_brief(said, review_round)
+            elif brief.get("phase"):
+                text = phase_brief(said, review_round)
             else:
                 text = resume_brief(said, review_round)
         else:
@@ -175,6 +180,8 @@ class Turn:
             evidence = evidence_rules(store.mode) if policy.required else ""
             if plan_required(services(self.ctx).config):
                 evidence = f"{evidence}\n\n{PLAN_RULE}".strip()
+            if gates and issue.sub_issues:
+                evidence = f"{phase_rules(store.mode, issue.source)}\n\n{evidence}".strip()
             text = initial_brief(issue, ceiling, evidence)
         write_brief(self.worktree, text)
         return kind, text
@@ -244,6 +251,17 @@ class Turn:
             stop = self.agent.wait_for_stop()
             if stop.question_kind == "permission":
                 return stop, stop.kind
+            phases = self.check_phases(repo, gates) if gates and stop.kind in PHASE_STOPS else None
+            if phases is not None:
+                gate_nudges = int(self.state.get("gate_nudges", 0))
+                if gate_nudges < MAX_NUDGES and self.agent.can_nudge():
+                    self.remember(gate_nudges=gate_nudges + 1)
+                    self.note(f"sending the failing phase gates back to the agent "
+                              f"({gate_nudges + 1}/3)")  # fmt: skip
+                    consume_sentinels(self.worktree)
+                    self.agent.deliver(phases)
+                    continue
+                return stop, "gates-failed"
             nudge = "continue"
             if stop.kind == "done":  # in GitHub mode, done also needs a ready PR
                 missing = services(self.ctx).issues.confirms_done(self.branch)
@@ -311,15 +329,53 @@ class Turn:
         self.note("the agent finished without posting its plan")
         return report
 
+    def phase_baseline(self) -> None:
+        """The phases ticked before this run's first turn judged any: they are not new.
+        Read once per run, before the first prompt, and only where gates can judge them."""
+        if self.ctx.runs.scratch(self.ctx.workflow_id, "phases") is not None:
+            return
+        repo = Path(self.ctx.input["repo"])
+        if not load_gates(repo, str(self.ctx.input.get("base") or "HEAD")):
+            return
+        try:
+            marks = services(self.ctx).issues.phase_marks(str(self.ctx.input["ref"]), self.branch)
+        except MiddleError as exc:
+            self.note(f"cannot read the phases' checkboxes: {exc}")
+            return
+        phase_baseline(self.ctx.runs, self.ctx.workflow_id, marks)
+
+    def check_phases(self, repo: Path, gates: list[Gate]) -> str | None:
+        """Judge the phases ticked since the last look (`judge_ticked_phases`): what the
+        agent is told when one failed, None when none did."""
+        try:
+            judged = judge_ticked_phases(
+                services(self.ctx).issues, self.ctx.runs, self.ctx.workflow_id,
+                repo=repo, ref=str(self.ctx.input["ref"]), branch=self.branch, gates=gates,
+                home=services(self.ctx).home, env=gate_environment(self.adapter),
+            )  # fmt: skip
+        except MiddleError as exc:
+            self.note(f"cannot judge the phases: {exc}")
+            return None
+        for run in judged:
+            for result in run.failing:
+                self.note(f"phase #{run.phase}: gate {result.summary()} (on {run.head[:12]})")
+            if run.passed:
+                said = f"{len(run.results)} gate(s) passed"
+                self.note(f"phase #{run.phase}: {said} on {run.head[:12]}")
+        failed = [run for run in judged if not run.passed]
+        if not failed:
+            return None
+        results = [r.as_dict() for run in failed for r in run.results]
+        self.gates_run = {"head": failed[0].head, "results": results}
+        return " ".join(run.report() for run in failed)
+
     def verify(self, repo: Path, gates: list[Gate]) -> list[GateResult]:
         """Run the gates on a clean checkout of the branch's committed head; record the
         results (an event, and the run's `gates` note that `status` shows) and say them."""
         head = head_of(repo, self.branch)
-        if self.checkout is None:
-            home, ref = services(self.ctx).home, str(self.ctx.input["ref"])
-            self.checkout = GateCheckout(repo, checkout_path(home, repo, ref))
-        env = agent_environment(os.environ, self.adapter.env_patterns(), {})
-        results = run_gates(gates, self.checkout.at(head), head, env)
+        env = gate_environment(self.adapter)
+        with leased_checkout(services(self.ctx).home, repo) as checkout:
+            results = run_gates(gates, checkout.at(head), head, env)
         failing = [r for r in results if not r.passed]
         self.gates_run = {"head": head, "results": [r.as_dict() for r in results]}
         self.event("gates.ran", self.gates_run)
@@ -372,16 +428,6 @@ class Turn:
 
     def refuse_done(self, verdict: Verdict) -> None:
         services(self.ctx).issues.refuse_done(self.branch, verdict.report())
-
-    def remove_checkout(self) -> None:
-        """The gates' checkout goes with the turn. One that cannot be removed now is
-        cleaned by the issue's next gate run, so it is noted, and the turn goes on."""
-        if self.checkout is None:
-            return
-        try:
-            self.checkout.remove()
-        except (MiddleError, OSError) as exc:
-            self.event("gates.checkout-left", {"path": str(self.checkout.path), "error": str(exc)})
 
     def finish(self, stop: Stop, outcome: str) -> dict[str, Any]:
         if outcome == "rate-limited":

@@ -2,17 +2,25 @@
 object store, under the state home. Nothing of the agent's worktree is in it, so only
 what the agent committed can make a gate pass.
 
-One checkout serves a turn's gate runs: the first makes it (`git worktree add --detach`),
-later ones move it to the new head and delete everything not in that commit, ignored
-files too (`git checkout --detach -f` and `git clean -ffdx`), which is the same tree at a
-fraction of the cost (docs/benchmarks.md). The turn removes it when it ends. A leftover
-of a crashed process is at the same path, so the next gate run of that issue cleans it.
+The checkouts are middle's own and kept per repo (`leased_checkout`): the first gate run
+makes one (`git worktree add --detach`); every later one, of any run of that repo, moves
+it to the head it judges and deletes everything not in that commit, ignored files too
+(`git checkout --detach -f` and `git clean -ffdx`). That is the same tree as a fresh
+checkout, written only where the commits differ (docs/benchmarks.md: a fresh checkout of
+5,000 files costs seconds on a busy disk, a move tens of milliseconds). A gate run holds
+its checkout under a lock, so runs at once each get one of their own (`gates-0`,
+`gates-1`, ...). A leftover of a crashed process is at the same path, so the next gate
+run cleans it.
 """
 
 from __future__ import annotations
 
+import fcntl
+import itertools
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from middle.errors import GitError
@@ -23,9 +31,27 @@ from middle.system.git import git
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
 
 
-def checkout_path(home: Path, repo: Path, ref: str) -> Path:
-    """Where issue `ref`'s gates run: beside its worktree, one folder per issue."""
-    return home / "worktrees" / repo_slug(repo) / f"gates-{ref}"
+def checkout_path(home: Path, repo: Path, name: str) -> Path:
+    """Where gate checkout `name` of `repo` lives: beside the issues' worktrees."""
+    return home / "worktrees" / repo_slug(repo) / f"gates-{name}"
+
+
+@contextmanager
+def leased_checkout(home: Path, repo: Path) -> Iterator[GateCheckout]:
+    """A gate checkout of `repo` that no other gate run uses until the block ends: the
+    first free one of `gates-0`, `gates-1`, ... (an advisory lock on a file beside each,
+    which the kernel releases when a process dies, so a crash never holds one). It is
+    kept afterwards, for the next gate run to move."""
+    folder = checkout_path(home, repo, "0").parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for slot in itertools.count():
+        with (folder / f"gates-{slot}.lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another gate run holds this one
+                continue
+            yield GateCheckout(repo, checkout_path(home, repo, str(slot)))
+            return
 
 
 def head_of(repo: Path, branch: str) -> str:
@@ -55,13 +81,28 @@ class GateCheckout:
         return self.path
 
     def _reset(self, sha: str) -> None:
-        # A gate may have deleted `.git`: git would then find a repository above the
-        # folder, and a forced checkout and clean must never run there.
-        top = git("rev-parse", "--show-toplevel", cwd=self.path)
-        if Path(top).resolve() != self.path.resolve():
-            raise GitError(f"{self.path} is not a checkout of its own (git found {top})")
+        # A gate may have deleted or rewritten `.git`: git would then find another
+        # repository (one above the folder, say), and a forced checkout and clean must
+        # never run there.
+        if not self._own():
+            raise GitError(f"{self.path} is not a checkout of its own any more")
         git(*NO_HOOKS, "checkout", "--quiet", "--detach", "--force", sha, cwd=self.path)
         git("clean", "-ffdxq", cwd=self.path)
+
+    def _own(self) -> bool:
+        """Whether `.git` is this worktree's own link: a `gitdir:` file naming an admin
+        folder of the repo whose `gitdir` names this `.git` back. Read here rather than
+        asked of git: one process less on every gate run (docs/benchmarks.md)."""
+        dot_git = self.path / ".git"
+        try:
+            pointer = dot_git.read_text().strip()
+            if not pointer.startswith("gitdir: "):
+                return False
+            admin = self.path / pointer.removeprefix("gitdir: ")
+            back = admin / (admin / "gitdir").read_text().strip()
+        except OSError:
+            return False
+        return back.resolve() == dot_git.resolve() and admin.resolve().parent.name == "worktrees"
 
     def remove(self) -> None:
         """Delete the checkout and forget it in git; a no-op when it is gone."""

@@ -137,3 +137,25 @@ def test_a_run_of_no_issue_is_named_by_its_kind_and_repository(home: Path, tmp_p
         text = client.get(page).text
         assert "recommender (webhooks)" in text, page
         assert ">None<" not in text and "None " not in text, page
+
+
+def test_the_run_inspector_shows_each_phases_gate_evidence(home: Path, tmp_path: Path) -> None:
+    """Issue 19, item 4: the phases' gate evidence is a block of the inspector, the
+    gate's output escaped. Seen red before the block: no "Gate evidence" on the page."""
+    from middle.store import create_workflow_record, merge_workflow_meta, open_db
+
+    db = open_db(home / "db.sqlite3")
+    create_workflow_record(
+        db, id="wf-1", kind="implementation", repo=str(tmp_path / "webhooks"),
+        epic_ref="7", adapter="claude",
+    )  # fmt: skip
+    failed = {"gate": "queue", "category": "integration", "result": "failed",
+              "duration_seconds": 2.5, "head": "c" * 40, "tail": "<b>1 failed</b>\n"}  # fmt: skip
+    run = {"phase": "2", "head": "c" * 40, "passed": False, "results": [failed]}
+    merge_workflow_meta(db, "wf-1", {"phases": {"2": run}})
+
+    text = logged_in(home).get("/runs/wf-1").text
+
+    assert "Gate evidence" in text and "Phase #2" in text and "c" * 12 in text
+    assert "<td>queue</td><td>integration</td><td>failed</td><td>2.5s</td>" in text
+    assert "&lt;b&gt;1 failed&lt;/b&gt;" in text and "<b>1 failed</b>" not in text

@@ -68,7 +68,10 @@ def test_an_untracked_file_in_the_agents_worktree_never_makes_a_gate_pass(
     assert [run["head"] for run in runs] == commits[::-1]
     assert all(r["head"] == run["head"] for run in runs for r in run["results"])
     assert (sandbox.worktree() / "CHANGELOG.md").exists()  # it was there all along
-    assert not list((sandbox.home / "worktrees").glob("*/gates-*"))  # the checkout went
+    # middle keeps its checkout for the repo's next gate run: the last head, nothing else
+    (kept,) = (sandbox.home / "worktrees").glob("*/gates-0")
+    assert git(kept, "rev-parse", "HEAD") == commits[0]
+    assert git(kept, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
 
 
 def test_an_uncommitted_edit_of_the_gates_in_the_main_checkout_changes_nothing(

@@ -213,6 +213,10 @@ def api(state: dict[str, Any], path: str) -> Any:
     )
     if match:
         number, what = match.groups()
+        is_pr = any(str(p["number"]) == number for p in state["prs"])
+        if what == "comments" and is_pr:  # a PR is an issue too: its conversation comments
+            comments = state.get("comments", {}).get(number, [])
+            return [comment_json(repo, number, c) for c in comments]
         if number not in state["issues"]:
             fail("gh: Not Found (HTTP 404)")
         issue = state["issues"][number]
@@ -592,6 +596,11 @@ def handle(state: dict[str, Any], args: list[str], stdin: str) -> Any:
             state["issues"][number]["body"] = stdin
         print(f"{HOST}/{repo}/issues/{number}")
         return None
+    if args[:2] == ["pr", "comment"] and option(args, "--body-file") == "-":
+        # A PR's conversation comments are issue comments on its number (REST).
+        if not any(str(p["number"]) == args[2] for p in state["prs"]):
+            fail(f"GraphQL: Could not resolve to a PullRequest with the number of {args[2]}.")
+        args = ["issue", *args[1:]]
     if args[:2] == ["issue", "comment"] and option(args, "--body-file") == "-":
         number = args[2]
         comments = state.setdefault("comments", {}).setdefault(number, [])

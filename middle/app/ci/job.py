@@ -35,7 +35,7 @@ from middle.store import find_live_implementation, iso, list_workflows
 from middle.system import git
 
 CLAIM_HOURS = 6
-NEEDS_AGENT = ("answer", "request-changes", "check-failed", "rebase", "continue")
+NEEDS_AGENT = ("answer", "request-changes", "check-failed", "rebase", "phase-failed", "continue")
 UNREADABLE = "unreadable"  # the sweep's word for a state ref it cannot read
 
 

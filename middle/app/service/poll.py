@@ -42,6 +42,7 @@ from middle.app.runtime import (
     describe,
     runtime_of,
 )
+from middle.app.service.phases import phase_signal
 from middle.app.service.rebase import rebase_signal
 from middle.config import middle_home
 from middle.engine.runs import Runs, plain_name
@@ -169,6 +170,9 @@ def due_signal(
     pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
     if pr is not None:
         runs.record_pull_request(row["id"], pr.number, pr.url)
+        failed_phase = phase_signal(runs, row, runtime, pr, park["reason"])
+        if failed_phase is not None:
+            return failed_phase
     parked = replace(parked, pull_request=pr)
     return store.updates(parked) or rebase_signal(runs, row, store, parked)
 
