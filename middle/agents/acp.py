@@ -27,7 +27,9 @@ from middle.system.hooks import Hook
 # The agents' own usage-limit messages, as their ACP errors carry them: Claude Code's
 # (through claude-code-acp) ends in the reset's epoch; Codex's (codex-acp) names a time.
 _CLAUDE_LIMIT = re.compile(r"usage limit reached\|(\d{9,11})")
-_CODEX_LIMIT = re.compile(r"You[\u2019']ve hit your usage limit\b[^\n]*?(?:try again at ([^\n]+?))?\.?$", re.M | re.I)  # fmt: skip
+_CODEX_LIMIT = re.compile(
+    r"You[\u2019']ve hit your usage limit\b[^\n]*?(?:try again at ([^\n]+?))?\.?$", re.M | re.I
+)
 
 
 class AcpAdapter(BaseAdapter):

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class AcpPeer:
         self._send({"jsonrpc": "2.0", "id": number, "error": error})
 
     def _send(self, message: dict[str, Any]) -> None:
-        stdin: TextIO | None = self.process.stdin
+        stdin = self.process.stdin
         if stdin is None:
             return
         with self._lock:
@@ -159,7 +159,4 @@ def parse_message(line: str) -> Incoming | None:
 def child_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The agent's environment: the supervisor's own (middle's launcher already reduced it
     to the allow-list), without the terminal's: the agent speaks JSON, not to a screen."""
-    return {k: v for k, v in environ.items() if k not in ("TERM", "COLORTERM")} | {
-        "NO_COLOR": "1"
-    }
-
+    return {k: v for k, v in environ.items() if k not in ("TERM", "COLORTERM")} | {"NO_COLOR": "1"}

@@ -157,7 +157,7 @@ def test_a_usage_limit_parks_the_run_then_it_resumes_after_the_reset(
     sandbox: Sandbox, agent: str, agent_bin: Path, tmp_path: Path
 ) -> None:
     reset = int(time.time()) + 3 * 3600
-    with ModelServer([usage_limit_turn(agent, reset), done("after the reset")]) as server:
+    with ModelServer([usage_limit_turn(agent, reset)]) as server:
         run = setup_run(sandbox, agent, server, agent_bin, tmp_path)
         limited = run.implement()
         assert limited.returncode == 0, limited.stderr
@@ -166,12 +166,17 @@ def test_a_usage_limit_parks_the_run_then_it_resumes_after_the_reset(
         limit = sandbox.db()["rate_limit_state"].get("acp")
         assert limit["status"] == "limited" and limit["reset_at"]
 
-        cleared = run.middle("rate-limit", "clear", "acp")  # the limit has reset
+        # The limit resets: the model answers again. (Claude Code sends the prompt that
+        # failed and the next one in one user message, so the script starts over.)
+        server.turns[:] = [done("after the reset")] * 2
+        cleared = run.middle("rate-limit", "clear", "acp")
         assert cleared.returncode == 0, cleared.stderr
         polled = run.middle("poll")
-        assert polled.returncode == 0, polled.stderr
-        wait_until(lambda: sandbox.workflow()["state"] == "waiting-human", timeout=120)
+    assert polled.returncode == 0, polled.stderr
+    assert "ready for review" in polled.stdout
     assert "after the reset" in git(sandbox.repo, "log", "--format=%s", "middle/issue-" + REF)
+    _, second = (event["argv"] for event in sandbox.events("agent.launched"))
+    assert second[second.index("--resume") + 1] == sandbox.workflow()["session_id"]
 
 
 def test_a_fresh_home_that_trusts_nothing_starts_without_a_human(
