@@ -1,0 +1,123 @@
+"""The acp adapter's parts that need no agent: the supervisor's terminal, its reading of
+the agent's messages, options and errors, and the adapter's launch line. The real agents
+are driven end to end by tests/real_agents/test_acp_real_agents.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from middle.agents.acp import AcpAdapter
+from middle.agents.acp_rpc import parse_message
+from middle.agents.acp_supervisor import limit_message, pick_option
+from middle.agents.acp_terminal import PASTE_END, PASTE_START, LineEditor
+from middle.system.hooks import Hook
+
+# claude-code-acp 0.16.2's options for a Bash call, as sent.
+OPTIONS = [
+    {"kind": "allow_always", "name": "Always Allow", "optionId": "allow_always"},
+    {"kind": "allow_once", "name": "Allow", "optionId": "allow"},
+    {"kind": "reject_once", "name": "Reject", "optionId": "reject"},
+]
+
+
+def test_a_bracketed_paste_is_one_line_newlines_and_all_and_enter_ends_it() -> None:
+    """tmux pastes with CR for each newline (`paste-buffer` without -r), then Enter."""
+    editor = LineEditor()
+    assert editor.feed(PASTE_START + b"first\rsecond \xc3\xa9\r" + PASTE_END) == []
+    assert editor.feed(b"\r") == ["first\nsecond \u00e9\n"]
+
+
+def test_a_paste_marker_cut_between_two_reads_is_still_a_marker() -> None:
+    editor = LineEditor()
+    assert editor.feed(PASTE_START[:3]) == []
+    assert editor.feed(PASTE_START[3:] + b"a\rb" + PASTE_END[:2]) == []
+    assert editor.feed(PASTE_END[2:] + b"\r") == ["a\nb"]
+
+
+def test_a_20_kb_paste_arrives_whole() -> None:
+    """A canonical-mode terminal cuts a line at 4095 bytes; the raw reader does not."""
+    text = "\r".join(f"line {n:03} {'x' * 100}" for n in range(200)).encode()
+    editor = LineEditor()
+    lines = []
+    for start in range(0, len(text), 4096):  # as os.read hands it over
+        chunk = text[start : start + 4096]
+        lines += editor.feed((PASTE_START if start == 0 else b"") + chunk)
+    lines += editor.feed(PASTE_END + b"\r")
+    assert lines == [text.decode().replace("\r", "\n")]
+
+
+def test_typing_backspace_and_arrow_keys() -> None:
+    editor = LineEditor()
+    assert editor.feed(b"yex\x7fs\x1b[D\n") == ["yes"]
+
+
+def test_an_answer_picks_the_agents_option_by_number_name_or_a_yes() -> None:
+    assert pick_option(OPTIONS, "2") == ("allow", None)
+    assert pick_option(OPTIONS, "always allow") == ("allow_always", None)
+    assert pick_option(OPTIONS, "Yes.") == ("allow", None)
+    assert pick_option(OPTIONS, "no") == ("reject", None)
+    assert pick_option(OPTIONS, "4") == ("reject", "4")  # no such option: not a yes
+
+
+def test_any_other_words_reject_the_call_and_are_passed_on() -> None:
+    said = "Do not touch files; commit instead."
+    assert pick_option(OPTIONS, said) == ("reject", said)
+    assert pick_option(OPTIONS[:2], said) == (None, said)  # no reject offered: cancelled
+
+
+def test_a_usage_limit_is_read_from_the_agents_error_not_from_prose() -> None:
+    codex = {
+        "code": -32603,
+        "message": "Internal error",
+        "data": {
+            "message": "You've hit your usage limit. Try again at 12:40 PM.",
+            "codex_error_info": "usage_limit_exceeded",
+        },
+    }
+    claude = {
+        "code": -32603,
+        "message": 'Internal error: API Error: 429 {"type":"error","error":{"type":'
+        '"rate_limit_error","message":"Claude AI usage limit reached|1796560842"}}',
+    }
+    assert limit_message(codex) == (True, "You've hit your usage limit. Try again at 12:40 PM.")
+    assert limit_message(claude)[0] is True
+    assert limit_message({"code": -32603, "message": "Internal error: boom"}) == (
+        False,
+        "Internal error: boom",
+    )
+    adapter = AcpAdapter({"argv": ["codex-acp"]})
+    assert adapter.usage_limit(codex["data"]["message"]) == "12:40 PM"  # type: ignore[index]
+    assert adapter.usage_limit(claude["message"]) == "1796560842"
+    assert adapter.usage_limit("We discussed the usage limit of the API.") is None
+
+
+def test_json_rpc_lines_are_read_as_what_they_are() -> None:
+    request = parse_message('{"jsonrpc":"2.0","id":3,"method":"session/request_permission",'
+                            '"params":{"options":[]}}')  # fmt: skip
+    assert request is not None and (request.kind, request.id) == ("request", 3)
+    update = parse_message('{"jsonrpc":"2.0","method":"session/update","params":{}}')
+    assert update is not None and update.kind == "notification"
+    answer = parse_message('{"jsonrpc":"2.0","id":1,"result":{"stopReason":"end_turn"}}')
+    assert answer is not None and answer.result == {"stopReason": "end_turn"}
+    assert parse_message("not json, a stray log line") is None
+
+
+def test_the_launch_runs_the_supervisor_with_the_agent_after_a_double_dash(
+    tmp_path: Path,
+) -> None:
+    adapter = AcpAdapter({"argv": ["opencode", "acp"], "mode": "build"})
+    assert adapter.launch_argv(tmp_path, resume_session="ses_1") == [
+        sys.executable, "-m", "middle.agents.acp_supervisor",
+        "--resume", "ses_1", "--mode", "build", "--", "opencode", "acp",
+    ]  # fmt: skip
+    assert adapter.tested_versions is None  # opencode over ACP: not one of tested_agents
+    assert adapter.permission_keys("2") == ((), "2")  # typed, never sent as key names
+
+
+def test_a_permission_hook_parks_and_an_exited_agent_fails_the_turn() -> None:
+    adapter = AcpAdapter({"argv": ["codex-acp"]})
+    asked = adapter.read_hook(Hook("PermissionRequest", {"tool_name": "touch x"}, None))
+    assert asked is not None and asked.kind == "permission"
+    gone = adapter.read_hook(Hook("StopFailure", {"error": "agent_exited", "message": "1"}, None))
+    assert gone is not None and gone.kind == "failed"
