@@ -64,7 +64,11 @@ class AcpAdapter(BaseAdapter):
         mode = self.settings.get("mode")
         if mode:
             argv += ["--mode", str(mode)]
-        return [*argv, "--", *self.agent_argv()]
+        return [*argv, "--", *self.agent_command()]
+
+    def agent_command(self) -> list[str]:
+        """The agent's command as the supervisor starts it."""
+        return self.agent_argv()
 
     def __post_init__(self) -> None:
         """The versions tested are those of the agent `argv` names (`middle doctor` holds

@@ -48,9 +48,11 @@ PROTOCOL_VERSION = 1
 # Words that allow the call the agent asked about, with the agent's "allow once".
 _ALLOW = re.compile(r"(?i)\s*(y|yes|allow|allowed|approve|approved|ok|okay|go ahead)[.!]?\s*")
 _DENY = re.compile(r"(?i)\s*(n|no|deny|denied|reject|rejected)[.!]?\s*")
-# How an agent says a prompt failed on a usage limit: Codex's error info, an API 429.
+# How an agent says a prompt failed on a usage limit: Codex's error info, an API 429, the
+# provider's words that OpenCode passes on ("Rate limit reached", "exceeded your quota").
 _LIMIT = re.compile(
-    r"usage_limit_exceeded|usage_limit_reached|rate_limit_error|usage limit|\b429\b", re.I
+    r"usage_limit_exceeded|usage_limit_reached|rate_limit|usage limit|rate limit|quota|\b429\b",
+    re.I,
 )
 
 
