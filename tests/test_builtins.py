@@ -23,6 +23,7 @@ def test_every_adapter_class_in_middle_agents_is_a_builtin() -> None:
         "codex": "built-in",
         "command": "built-in",
         "acp": "built-in",
+        "opencode": "built-in",
     }
 
 

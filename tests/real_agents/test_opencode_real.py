@@ -168,17 +168,19 @@ def test_a_killed_dispatcher_resumes_without_a_second_launch(opencode: OpenCodeR
 def test_a_permission_rule_that_asks_parks_with_opencodes_options(
     sandbox: Sandbox, agent_bin: Path, tmp_path: Path
 ) -> None:
-    """The user's config makes bash ask; OpenCode's options are Allow once, Allow always
+    """The user's config makes bash ask; OpenCode's options are Allow once, Always allow
     and Reject."""
     with ModelServer([done("allowed")]) as server:
         run = setup_run(sandbox, server, agent_bin, tmp_path, {"permission": {"bash": "ask"}})
         asked = run.implement()
         assert asked.returncode == 0, asked.stderr
         assert "asks permission to run" in asked.stdout
-        assert "1. Allow once · 2. Allow always · 3. Reject" in asked.stdout
+        assert "1. Allow once · 2. Always allow · 3. Reject" in asked.stdout, asked.stdout
         assert sandbox.workflow()["state"] == "waiting-human"
-        answered = run.middle("answer", "--issue", REF, "--text", "allow always")
+        answered = run.middle("answer", "--issue", REF, "--text", "always allow")  # by name
+        assert "asks permission to run printf" in answered.stdout  # another command
+        answered = run.middle("answer", "--issue", REF, "--text", "1")  # by its number
     assert answered.returncode == 0, answered.stderr
-    assert "ready for review" in answered.stdout  # the second command asked no more
+    assert "ready for review" in answered.stdout
     assert "allowed" in run.log()
     assert len(sandbox.events("agent.launched")) == 1
