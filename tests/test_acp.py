@@ -4,11 +4,15 @@ are driven end to end by tests/real_agents/test_acp_real_agents.py."""
 
 from __future__ import annotations
 
+import os
+import queue
+import shlex
 import sys
+import time
 from pathlib import Path
 
 from middle.agents.acp import AcpAdapter
-from middle.agents.acp_rpc import parse_message
+from middle.agents.acp_rpc import AcpPeer, Incoming, parse_message
 from middle.agents.acp_supervisor import limit_message, pick_option
 from middle.agents.acp_terminal import PASTE_END, PASTE_START, LineEditor
 from middle.system.hooks import Hook
@@ -121,3 +125,30 @@ def test_a_permission_hook_parks_and_an_exited_agent_fails_the_turn() -> None:
     assert asked is not None and asked.kind == "permission"
     gone = adapter.read_hook(Hook("StopFailure", {"error": "agent_exited", "message": "1"}, None))
     assert gone is not None and gone.kind == "failed"
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie no one reaped yet has ended
+
+
+def test_stopping_the_agent_ends_what_it_started_too(tmp_path: Path) -> None:
+    """codex-acp's npm launcher runs a native binary and does not pass a SIGTERM on. Seen
+    red: the supervisor terminated the launcher only, and the binary lived on as an orphan
+    (three were found after probing codex-acp by hand)."""
+    pid_file = tmp_path / "grandchild.pid"
+    native = tmp_path / "native.py"
+    native.write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n"
+    )
+    launcher = f"{shlex.quote(sys.executable)} {shlex.quote(str(native))} & wait"
+    inbox: queue.Queue[Incoming] = queue.Queue()
+    peer = AcpPeer(["sh", "-c", launcher], tmp_path, dict(os.environ), inbox, tmp_path / "log")
+    while not pid_file.exists() or not pid_file.read_text():
+        time.sleep(0.02)
+    grandchild = int(pid_file.read_text())
+    peer.stop()
+    assert not _running(grandchild)

@@ -9,10 +9,14 @@ the protocol.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import queue
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,11 +64,13 @@ class AcpPeer:
             encoding="utf-8",
             errors="replace",
             bufsize=1,
+            start_new_session=True,  # its own process group: `stop` ends all of it
         )
         self.inbox = inbox
         self._next_id = 0
         self._lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def request(self, method: str, params: Mapping[str, Any]) -> int:
         """Send a request; its response arrives on the inbox with this id."""
@@ -105,21 +111,33 @@ class AcpPeer:
         self.inbox.put(Incoming("exit", code=self.process.wait()))
 
     def stop(self) -> None:
-        """End the agent: close its stdin (ACP agents exit on EOF), then terminate it."""
-        try:
+        """End the agent and everything it started: close its stdin (ACP agents may exit
+        on EOF), then terminate its process group. An npm launcher (codex-acp's) does not
+        pass a SIGTERM on to the native binary it runs, which would live on as an orphan."""
+        with contextlib.suppress(OSError):
             if self.process.stdin is not None:
                 self.process.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.process.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        for sig, grace in ((0, 2.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            if not self._signal_group(sig):
+                break
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and self._signal_group(0):
+                time.sleep(0.05)
+        self._reader.join(timeout=3)  # it reads to the end of the agent's output
+        if not self._reader.is_alive() and self.process.stdout is not None:
+            self.process.stdout.close()
         self._stderr.close()
+
+    def _signal_group(self, sig: int) -> bool:
+        """Send `sig` to the agent's process group (0: none, only look); False when no
+        process of it is left. The agent itself is reaped first, so that it is not
+        counted as a zombie."""
+        self.process.poll()
+        try:
+            os.killpg(self.process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
 
     @property
     def pid(self) -> int:
