@@ -13,8 +13,9 @@ from pathlib import Path
 
 from middle.agents.acp import AcpAdapter
 from middle.agents.acp_rpc import AcpPeer, Incoming, parse_message
-from middle.agents.acp_supervisor import limit_message, pick_option
+from middle.agents.acp_supervisor import Supervisor, limit_message, pick_option
 from middle.agents.acp_terminal import PASTE_END, PASTE_START, LineEditor
+from middle.dashboard.transcript import read_transcript
 from middle.system.hooks import Hook
 
 # claude-code-acp 0.16.2's options for a Bash call, as sent.
@@ -152,3 +153,31 @@ def test_stopping_the_agent_ends_what_it_started_too(tmp_path: Path) -> None:
     grandchild = int(pid_file.read_text())
     peer.stop()
     assert not _running(grandchild)
+
+
+def test_the_agents_messages_and_tool_calls_reach_the_dashboards_transcript(
+    tmp_path: Path,
+) -> None:
+    """The supervisor writes ACP updates as Claude Code's transcript lines, which the
+    dashboard reads: the prompt, a tool call with its result, the answer."""
+    supervisor = Supervisor(tmp_path, ["agent"], None, None)
+    supervisor.record("user", "Read .middle/prompt.md")
+    supervisor.update({"sessionUpdate": "agent_message_chunk", "content": {"text": "On it"}})
+    call = {"toolCallId": "c1", "title": "git status", "rawInput": {"command": "git status"}}
+    supervisor.update({"sessionUpdate": "tool_call", **call})
+    result = {"toolCallId": "c1", "status": "completed", "rawOutput": "clean"}
+    supervisor.update({"sessionUpdate": "tool_call_update", **result})
+    supervisor.update({"sessionUpdate": "agent_message_chunk", "content": {"text": "Done."}})
+    supervisor.flush_message()
+    transcript = read_transcript(supervisor.transcript)
+    assert transcript is not None and transcript.skipped == 0
+    said = [(entry.role, entry.text) for entry in transcript.entries]
+    assert said == [
+        ("user", "Read .middle/prompt.md"),
+        ("assistant", "On it"),
+        ("assistant", ""),
+        ("assistant", "Done."),
+    ]
+    (tool,) = transcript.entries[2].tools
+    assert (tool.name, tool.result) == ("git status", "clean")
+    assert supervisor.last_message == "Done."
