@@ -41,6 +41,7 @@ class AcpAdapter(BaseAdapter):
         "claude-code-acp": "0.16.2",
     }
     confirms_prompts: ClassVar[bool] = True
+    inline_brief: ClassVar[bool] = True  # the supervisor takes a bracketed paste whole
 
     def agent_argv(self) -> list[str]:
         return [str(part) for part in self.settings.get("argv", [])]

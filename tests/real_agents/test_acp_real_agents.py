@@ -58,6 +58,9 @@ class AcpRun:
     def implement(self) -> subprocess.CompletedProcess[str]:
         return self.middle("implement", "--issue", REF)
 
+    def brief(self) -> str:
+        return (self.sandbox.worktree() / ".middle" / "prompt.md").read_text().rstrip()
+
 
 def setup_run(
     sandbox: Sandbox,
@@ -112,7 +115,7 @@ def test_implement_then_approve(acp: AcpRun) -> None:
     assert "ready for review" in result.stdout
     (accepted,) = acp.sandbox.events("agent.prompt-accepted")
     assert accepted["exact"] is True
-    assert acp.server.prompts()[0].startswith("Read .middle/prompt.md")
+    assert acp.server.prompts()[0] == acp.brief()  # the brief itself, byte for byte
     approved = acp.middle("review", "--issue", REF, "--approve")
     assert approved.returncode == 0, approved.stderr
     assert acp.sandbox.workflow()["state"] == "completed"
@@ -139,7 +142,31 @@ def test_a_question_is_answered_in_the_same_conversation(acp: AcpRun) -> None:
     assert acp.sandbox.workflow()["session_id"] == session
     # The model got the answer with the first prompt still in its history.
     last = json.dumps(acp.server.requests[-1]["body"])
-    assert "A human answered your question" in last and "Read .middle/prompt.md" in last
+    assert "Base 3, capped at 5 minutes." in acp.server.prompts()[-1]
+    assert "Deliveries to customer endpoints fail" in last  # the first brief, in its history
+
+
+@pytest.mark.turns(done())
+def test_a_20_kb_multi_line_brief_arrives_byte_exact(acp: AcpRun) -> None:
+    """Pasted into the supervisor's terminal as one bracketed paste (tmux turns each
+    newline into a CR), read raw, sent as the prompt's text."""
+    epic = acp.sandbox.repo / "planning" / "epics" / f"{REF}.md"
+    lines = [
+        f"Line {n:03}: deliveries {'retry ' * 12}with `backoff` & <care> \u00e9."
+        for n in range(200)
+    ]
+    text = epic.read_text().replace(
+        "Deliveries to customer endpoints fail now and then, and are lost.", "\n".join(lines)
+    )
+    epic.write_text(text)
+    git(acp.sandbox.repo, "commit", "-qam", "a long brief")
+    result = acp.implement()
+    assert result.returncode == 0, result.stderr
+    brief = acp.brief()
+    assert len(brief.encode()) > 20_000 and brief.count("\n") > 200
+    assert acp.server.prompts()[0] == brief
+    (accepted,) = acp.sandbox.events("agent.prompt-accepted")
+    assert accepted["exact"] is True
 
 
 def usage_limit_turn(agent: str, reset: int) -> dict[str, Any]:

@@ -37,6 +37,9 @@ class OpenCodeRun:
     def implement(self) -> subprocess.CompletedProcess[str]:
         return self.middle("implement", "--issue", REF)
 
+    def brief(self) -> str:
+        return (self.sandbox.worktree() / ".middle" / "prompt.md").read_text().rstrip()
+
     def log(self) -> str:
         return git(self.sandbox.repo, "log", "--format=%s", "middle/issue-" + REF)
 
@@ -84,7 +87,7 @@ def test_implement_then_approve(opencode: OpenCodeRun) -> None:
     assert "ready for review" in result.stdout
     (accepted,) = opencode.sandbox.events("agent.prompt-accepted")
     assert accepted["exact"] is True
-    assert opencode.server.prompts()[0].startswith("Read .middle/prompt.md")
+    assert opencode.server.prompts()[0] == opencode.brief()  # the brief, byte for byte
     assert any(r["path"] == "/v1/chat/completions" for r in opencode.server.requests)
     approved = opencode.middle("review", "--issue", REF, "--approve")
     assert approved.returncode == 0, approved.stderr
@@ -107,7 +110,8 @@ def test_a_question_is_answered_in_the_same_conversation(opencode: OpenCodeRun) 
     _, second = (event["argv"] for event in opencode.sandbox.events("agent.launched"))
     assert second[second.index("--resume") + 1] == session
     last = json.dumps(opencode.server.requests[-1]["body"])
-    assert "A human answered your question" in last and "Read .middle/prompt.md" in last
+    assert "Base 3, capped at 5 minutes." in opencode.server.prompts()[-1]
+    assert "Deliveries to customer endpoints fail" in last  # the first brief, in its history
 
 
 def test_a_usage_limit_parks_the_run_then_it_resumes_after_the_reset(
