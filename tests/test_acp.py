@@ -10,6 +10,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from middle.agents.acp import AcpAdapter
 from middle.agents.acp_rpc import AcpPeer, Incoming, parse_message
@@ -181,3 +182,56 @@ def test_the_agents_messages_and_tool_calls_reach_the_dashboards_transcript(
     (tool,) = transcript.entries[2].tools
     assert (tool.name, tool.result) == ("git status", "clean")
     assert supervisor.last_message == "Done."
+
+
+class StubPeer:
+    """The agent's side, as far as the supervisor's answers go."""
+
+    def __init__(self) -> None:
+        self.responses: list[tuple[Any, Any]] = []
+
+    def respond(self, number: Any, result: Any) -> None:
+        self.responses.append((number, result))
+
+
+def asks(number: int, title: str) -> Incoming:
+    params = {"toolCall": {"toolCallId": f"c{number}", "title": title}, "options": OPTIONS}
+    return Incoming("request", id=number, method="session/request_permission", params=params)
+
+
+def test_two_permission_requests_at_once_are_asked_one_after_the_other(tmp_path: Path) -> None:
+    supervisor = Supervisor(tmp_path, ["agent"], None, None)
+    peer = StubPeer()
+    supervisor.peer = peer  # type: ignore[assignment]
+    supervisor.session_id = "s1"
+    supervisor.handle(asks(7, "touch a"))
+    supervisor.handle(asks(8, "touch b"))
+    supervisor.handle(Incoming("line", text="yes"))
+    assert peer.responses == [(7, {"outcome": {"outcome": "selected", "optionId": "allow"}})]
+    supervisor.handle(Incoming("line", text="no"))
+    assert peer.responses[1] == (8, {"outcome": {"outcome": "selected", "optionId": "reject"}})
+    assert supervisor.asking == [] and supervisor.queued == []
+
+
+def test_a_tool_call_is_written_once_with_what_its_later_updates_said(tmp_path: Path) -> None:
+    """OpenCode 1.18.33 starts a call as `bash` with only its cwd, then says the command."""
+    supervisor = Supervisor(tmp_path, ["agent"], None, None)
+    supervisor.update(
+        {"sessionUpdate": "tool_call", "toolCallId": "c1", "title": "bash",
+         "status": "pending", "rawInput": {"cwd": "/w"}}
+    )  # fmt: skip
+    for _ in range(2):
+        supervisor.update(
+            {"sessionUpdate": "tool_call_update", "toolCallId": "c1", "status": "in_progress",
+             "title": "git status", "rawInput": {"command": "git status", "cwd": "/w"}}
+        )  # fmt: skip
+    supervisor.update(
+        {"sessionUpdate": "tool_call_update", "toolCallId": "c1", "status": "completed",
+         "rawOutput": {"output": "clean"}}
+    )  # fmt: skip
+    transcript = read_transcript(supervisor.transcript)
+    assert transcript is not None
+    (entry,) = transcript.entries
+    (tool,) = entry.tools
+    assert tool.name == "git status" and '"command": "git status"' in tool.input
+    assert tool.result is not None and "clean" in tool.result

@@ -110,7 +110,8 @@ class Supervisor:
         self.transcript = self.state_dir / "acp-transcript.jsonl"
         self.prompting: int | None = None  # the id of the session/prompt under way
         self.queued: list[str] = []  # lines typed while a turn runs: the next prompts
-        self.asking: Incoming | None = None  # a permission request waiting for a human
+        self.asking: list[Incoming] = []  # permission requests waiting for a human, in order
+        self.calls: dict[str, dict[str, Any]] = {}  # tool calls seen: what they said so far
         self.said: list[str] = []  # the agent's message so far, in chunks
         self.last_message = ""
         self.replaying = False  # session/load replays the history: not new
@@ -222,7 +223,7 @@ class Supervisor:
         if not text.strip():
             return
         self.hook("UserPromptSubmit", {"session_id": self.session_id, "prompt": text})
-        if self.asking is not None:
+        if self.asking:
             return self.answer_permission(text)
         if self.prompting is None and self.session_id:
             return self.prompt(text)
@@ -230,8 +231,8 @@ class Supervisor:
         self.show(f"[queued for after this turn] {text}")
 
     def answer_permission(self, text: str) -> None:
-        assert self.peer is not None and self.asking is not None
-        asked, self.asking = self.asking, None
+        assert self.peer is not None
+        asked = self.asking.pop(0)
         options = asked.params.get("options") or []
         chosen, instead = pick_option(options, text)
         if chosen is None:
@@ -242,6 +243,8 @@ class Supervisor:
         self.show(f"[answered: {chosen or 'cancelled'}]")
         if instead:
             self.queued.append(instead)
+        if self.asking:  # the agent asked more than one thing at once: the next one
+            self.announce(self.asking[0])
 
     def handle(self, incoming: Incoming) -> None:
         if incoming.kind == "line":
@@ -260,37 +263,50 @@ class Supervisor:
         content = update.get("content")
         if kind == "agent_message_chunk" and isinstance(content, Mapping):
             self.said.append(str(content.get("text", "")))
-        elif kind == "tool_call":
+        elif kind in ("tool_call", "tool_call_update"):
+            self.tool_call(update)
+
+    def tool_call(self, update: Mapping[str, Any]) -> None:
+        """A tool call goes to the transcript once it runs (the agents fill in its title
+        and input over several updates while it is pending), its result once it ends."""
+        number = str(update.get("toolCallId", ""))
+        call = self.calls.setdefault(number, {"written": False})
+        call.update({k: v for k, v in update.items() if v not in (None, {}, [], "")})
+        status = call.get("status")
+        if not call["written"] and status in ("in_progress", "completed", "failed"):
+            call["written"] = True
             self.flush_message()
-            title = str(update.get("title") or update.get("kind") or "a tool")
-            raw = update.get("rawInput")
+            title = str(call.get("title") or call.get("kind") or "a tool")
+            raw = call.get("rawInput")
+            raw = raw if isinstance(raw, Mapping) else {}
             self.record(
                 "assistant",
-                [{"type": "tool_use", "id": update.get("toolCallId"), "name": title,
-                  "input": raw if isinstance(raw, Mapping) else {}}],
-            )  # fmt: skip
-            self.show(f"● {title}")
-            self.hook("PreToolUse", {"tool_name": title, "tool_input": raw or {}})
-        elif kind == "tool_call_update" and update.get("status") in ("completed", "failed"):
-            output = update.get("rawOutput")
+                [{"type": "tool_use", "id": number, "name": title, "input": raw}],
+            )
+            self.show(f"\u25cf {title}")
+            self.hook("PreToolUse", {"tool_name": title, "tool_input": raw})
+        if status in ("completed", "failed") and not call.get("ended"):
+            call["ended"] = True
+            output = call.get("rawOutput", "")
             text = output if isinstance(output, str) else json.dumps(output)[:4000]
-            self.record(
-                "user",
-                [{"type": "tool_result", "tool_use_id": update.get("toolCallId"),
-                  "content": text}],
-            )  # fmt: skip
+            self.record("user", [{"type": "tool_result", "tool_use_id": number, "content": text}])
 
     def agent_request(self, request: Incoming) -> None:
         assert self.peer is not None
         if request.method != "session/request_permission":
             self.peer.respond_error(request.id, -32601, f"middle does not offer {request.method}")
             return
+        self.asking.append(request)
+        if len(self.asking) == 1:
+            self.announce(request)
+
+    def announce(self, request: Incoming) -> None:
+        """Show a permission request with the agent's options, and tell middle."""
         self.flush_message()
         tool = request.params.get("toolCall") or {}
         title = str(tool.get("title") or "a tool")
         options = request.params.get("options") or []
         listed = describe_options(options)
-        self.asking = request
         self.show(f"The agent asks permission: {title}\r\n  {listed}\r\nAnswer with one:")
         said = f"{title} (the agent's options: {listed}; answer with one)"
         self.hook("PreToolUse", {"tool_name": said})
@@ -301,7 +317,7 @@ class Supervisor:
 
     def turn_ended(self, response: Incoming) -> None:
         self.prompting = None
-        self.asking = None
+        self.asking = []
         self.flush_message()
         if response.error is not None:
             limited, message = limit_message(response.error)
