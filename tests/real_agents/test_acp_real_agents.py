@@ -26,6 +26,7 @@ from middle.agents.acp import AcpAdapter
 from tests.e2e.conftest import REF, Sandbox, git, sandbox, wait_until
 from tests.fakes.model_server import ModelServer
 from tests.real_agents.harness import claude_env, codex_env, pinned_versions
+from tests.real_agents.harness_opencode import KEY_VARIABLE, opencode_env
 from tests.real_agents.test_middle_drives_real_clis import ask, done
 
 __all__ = ["sandbox"]  # the e2e sandbox fixture, reused
@@ -281,3 +282,23 @@ def test_a_permission_denied_in_words_runs_nothing_and_the_words_reach_the_agent
     assert "ready for review" in answered.stdout
     assert not (sandbox.worktree() / "forbidden.txt").exists()
     assert instead in server.prompts()
+
+
+def test_opencode_speaks_acp_to_the_acp_adapter_too(
+    sandbox: Sandbox, agent_bin: Path, tmp_path: Path
+) -> None:
+    """The third agent: `[adapters.acp] argv = ["opencode", "acp"]`, no mode."""
+    with ModelServer([done("through acp")]) as server:
+        env = opencode_env(tmp_path, server.url, agent_bin)
+        policy = sandbox.repo / ".middle" / "policy.toml"
+        slow_start = policy.read_text().replace("timeout_seconds = 30", "timeout_seconds = 120")
+        policy.write_text(
+            slow_start
+            + '\n[repo]\ndefault_adapter = "acp"\n'
+            + f'\n[adapters.acp]\nargv = ["opencode", "acp"]\nenv_pass = ["{KEY_VARIABLE}"]\n'
+        )
+        git(sandbox.repo, "commit", "-qam", "policy")
+        result = AcpRun(sandbox, server, env).implement()
+    assert result.returncode == 0, result.stderr
+    assert "ready for review" in result.stdout
+    assert "through acp" in git(sandbox.repo, "log", "--format=%s", "middle/issue-" + REF)
