@@ -15,11 +15,16 @@ answer picks one. A later turn continues the conversation with `session/load`.
 
 from __future__ import annotations
 
+import os
+import queue
 import re
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from middle.agents.acp_rpc import AcpPeer, Incoming
 from middle.agents.base import BaseAdapter, Signal
 from middle.errors import AgentError
 from middle.system.hooks import Hook
@@ -56,6 +61,11 @@ class AcpAdapter(BaseAdapter):
                 '$MIDDLE_HOME/config.toml, e.g. argv = ["opencode", "acp"]'
             )
         super().check_available()
+
+    def version(self) -> str | None:
+        """The version the agent gives in its `initialize` answer (`agentInfo`): the ACP
+        bridges (codex-acp, claude-code-acp) have no `--version`."""
+        return agent_version(self.agent_command())
 
     def launch_argv(self, worktree: Path, resume_session: str | None = None) -> list[str]:
         """The supervisor, with the agent's command after `--`."""
@@ -99,3 +109,31 @@ class AcpAdapter(BaseAdapter):
             return str(claude[-1])
         codex = list(_CODEX_LIMIT.finditer(text))
         return (codex[-1][1] or "").strip() if codex else None
+
+
+def agent_version(argv: list[str], seconds: float = 20.0) -> str | None:
+    """Start the agent, ask `initialize`, and read `agentInfo.version`; None if it does
+    not say within `seconds` (or cannot start)."""
+    inbox: queue.Queue[Incoming] = queue.Queue()
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            peer = AcpPeer(argv, Path(scratch), os.environ, inbox, Path(scratch) / "stderr")
+        except OSError:
+            return None
+        try:
+            number = peer.request("initialize", {"protocolVersion": 1, "clientCapabilities": {}})
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    incoming = inbox.get(timeout=left)
+                except queue.Empty:
+                    break
+                if incoming.kind == "exit":
+                    break
+                if incoming.kind == "response" and incoming.id == number:
+                    info = (incoming.result or {}).get("agentInfo") or {}
+                    found = re.search(r"\d+\.\d+\.\d+", str(info.get("version", "")))
+                    return found[0] if found else None
+            return None
+        finally:
+            peer.stop()

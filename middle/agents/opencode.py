@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from middle.agents.acp import AcpAdapter
+from middle.agents.base import BaseAdapter
 
 # Set for the agent: no self-update mid-run, and no session shared to opencode.ai.
 AGENT_ENV = ("OPENCODE_DISABLE_AUTOUPDATE=1", "OPENCODE_DISABLE_SHARE=1")
@@ -31,3 +32,7 @@ class OpenCodeAdapter(AcpAdapter):
 
     def agent_command(self) -> list[str]:
         return ["env", *AGENT_ENV, *self.agent_argv()]
+
+    def version(self) -> str | None:
+        """`opencode --version`: quicker than starting it to ask."""
+        return BaseAdapter.version(self)

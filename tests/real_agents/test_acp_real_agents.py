@@ -109,6 +109,17 @@ def test_the_tested_versions_are_the_pinned_ones() -> None:
     assert adapter.tested_versions == (pins["CODEX_ACP_VERSION"],) * 2
 
 
+def test_doctor_reads_the_agents_version_from_its_initialize_answer(
+    agent: str, agent_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither bridge has `--version`. Seen red: doctor said "found, but it did not say
+    its version" for both."""
+    monkeypatch.setenv("PATH", f"{agent_bin}{os.pathsep}{os.environ['PATH']}")
+    adapter = AcpAdapter({"argv": [agent]})
+    assert adapter.version() == pinned_versions()[PINS[agent]]
+    assert adapter.tested_versions == (adapter.version(),) * 2
+
+
 @pytest.mark.turns(done("first"))
 def test_implement_then_approve(acp: AcpRun) -> None:
     result = acp.implement()
