@@ -12,7 +12,7 @@ from typing import Any
 from bench.common import git
 from tests.fakes.model_server import ModelServer
 from tests.real_agents.harness import claude_env, codex_env
-from tests.real_agents.harness_opencode import KEY_VARIABLE, opencode_env
+from tests.real_agents.harness_opencode import opencode_env
 
 Configure = Callable[[Any, ModelServer, Path], dict[str, str]]
 
@@ -41,7 +41,7 @@ def claude_code_acp(box: Any, server: ModelServer, bin_dir: Path) -> dict[str, s
 
 
 def opencode(box: Any, server: ModelServer, bin_dir: Path) -> dict[str, str]:
-    _policy(box, "opencode", {"env_pass": [KEY_VARIABLE]})
+    _policy(box, "opencode", {})  # its config's {env:VAR} passes by itself
     return opencode_env(box.root, server.url, bin_dir)
 
 

@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from middle.agents.acp import AcpAdapter
 from middle.agents.acp_rpc import AcpPeer, Incoming, parse_message
 from middle.agents.acp_supervisor import Supervisor, limit_message, pick_option
 from middle.agents.acp_terminal import PASTE_END, PASTE_START, LineEditor
+from middle.agents.opencode import OpenCodeAdapter
 from middle.dashboard.transcript import read_transcript
 from middle.system.hooks import Hook
 
@@ -235,3 +238,23 @@ def test_a_tool_call_is_written_once_with_what_its_later_updates_said(tmp_path: 
     (tool,) = entry.tools
     assert tool.name == "git status" and '"command": "git status"' in tool.input
     assert tool.result is not None and "clean" in tool.result
+
+
+def test_opencode_passes_the_variables_its_user_config_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A custom provider's key, `{"apiKey": "{env:MY_KEY}"}` in the user's config, passes
+    the allow-list; a repository's own opencode.json chooses nothing."""
+    config = tmp_path / "config" / "opencode"
+    config.mkdir(parents=True)
+    (config / "opencode.json").write_text(
+        '{"provider": {"p": {"options": {"apiKey": "{env:MY_KEY}", "x": "{env:OTHER}"}}}}'
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("OPENCODE_CONFIG", raising=False)
+    worktree = tmp_path / "worktree"
+    worktree.mkdir()
+    (worktree / "opencode.json").write_text('{"x": "{env:AWS_SECRET_ACCESS_KEY}"}')
+    monkeypatch.chdir(worktree)
+    patterns = OpenCodeAdapter({"env_pass": ["EXTRA"]}).env_patterns()
+    assert patterns == ("OPENCODE_*", "EXTRA", "MY_KEY", "OTHER")

@@ -3,7 +3,8 @@ as OpenCode's `@ai-sdk/openai-compatible` provider speaks it.
 
 The script logic is `model_server.py`'s (`next_action`): this module reads a request's
 history into its items and writes the answer as chunks. A request without tools is a side
-request (OpenCode titles a session with one) and never counts as a turn. The shell tool is
+request (OpenCode titles a session with one) and never counts as a turn. A request with
+no API key is refused, as the real API refuses it. The shell tool is
 the one the request offers named `bash` (OpenCode: `{command, description, timeout,
 workdir}`).
 """
@@ -23,6 +24,8 @@ Item = tuple[str, str]
 
 class Replier(Protocol):
     """What the server's request handler offers this dialect."""
+
+    headers: Any
 
     def send_stream(self, data: bytes) -> None: ...
 
@@ -109,7 +112,11 @@ def chat_error(status: int, message: str, kind: str | None = None) -> dict[str, 
 
 
 def answer(handler: Replier, model_server: Any, body: dict[str, Any], is_prompt: Any) -> None:
-    """Answer one Chat Completions request from the script."""
+    """Answer one Chat Completions request from the script. Like the real API, a request
+    without a key (`Authorization: Bearer ...`) gets a 401."""
+    if not str(handler.headers.get("Authorization", "")).removeprefix("Bearer ").strip():
+        error = chat_error(401, "You didn't provide an API key.", "invalid_request_error")
+        return handler.reply(401, error, {"x-should-retry": "false"})
     model = str(body.get("model", "scripted"))
     if not body.get("tools"):  # OpenCode's title request
         return handler.send_stream(chat_stream(model, TITLE_TEXT, None))

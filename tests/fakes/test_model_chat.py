@@ -4,13 +4,28 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from typing import Any
 
 from tests.fakes.model_server import ModelServer
-from tests.fakes.test_model_server import post
 
 PATH = "/v1/chat/completions"
 TOOLS = [{"type": "function", "function": {"name": "bash", "parameters": {}}}]
+
+
+def post(
+    server: ModelServer, path: str, body: dict[str, Any], key: str = "sk-test"
+) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    request = urllib.request.Request(
+        server.url + path, data=json.dumps(body).encode(), method="POST", headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
 
 
 def chunks(data: bytes) -> list[Any]:
@@ -73,3 +88,12 @@ def test_user_content_as_parts_is_one_prompt() -> None:
         parts = [{"type": "text", "text": "Read "}, {"type": "text", "text": "the brief."}]
         turn(server, [{"role": "user", "content": parts}])
         assert server.prompts() == ["Read the brief."]
+
+
+def test_a_request_without_an_api_key_is_refused_as_the_real_api_refuses_it() -> None:
+    """OpenCode sends `Bearer ` and nothing else when its config's `{env:VAR}` is unset."""
+    with ModelServer([{"say": "Hi."}]) as server:
+        body = {"model": "m", "tools": TOOLS, "messages": [{"role": "user", "content": "Go"}]}
+        status, _, data = post(server, PATH, body, key="")
+        assert status == 401 and "API key" in json.loads(data)["error"]["message"]
+        assert server.prompts() == []

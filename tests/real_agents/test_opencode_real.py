@@ -21,7 +21,7 @@ from middle.agents.opencode import OpenCodeAdapter
 from tests.e2e.conftest import REF, Sandbox, git, sandbox, wait_until
 from tests.fakes.model_server import ModelServer
 from tests.real_agents.harness import pinned_versions
-from tests.real_agents.harness_opencode import KEY_VARIABLE, opencode_env
+from tests.real_agents.harness_opencode import opencode_env
 from tests.real_agents.test_middle_drives_real_clis import ask, done
 
 __all__ = ["sandbox"]  # the e2e sandbox fixture, reused
@@ -59,7 +59,7 @@ def setup_run(
     policy.write_text(
         policy.read_text().replace("launch_timeout_seconds = 30", "launch_timeout_seconds = 120")
         + '\n[repo]\ndefault_adapter = "opencode"\n'
-        + f'\n[adapters.opencode]\nenv_pass = ["{KEY_VARIABLE}"]\n'
+        # No env_pass: the key variable the user's config names passes by itself.
     )
     git(sandbox.repo, "commit", "-qam", "policy")
     return OpenCodeRun(sandbox, server, env)
