@@ -1,7 +1,8 @@
-"""The real Claude Code and Codex CLIs through middle: `implement` to the prompt accepted,
-and the agent's turn end to the run parked, with middle's own share of each beside the
-CLI's. Runs against the scripted model server on 127.0.0.1 (tests/fakes), in a private
-HOME; needs the CLIs from `.ci/install-agent-clis` and reports them missing otherwise.
+"""The real agent CLIs (Claude Code, Codex, and the ACP agents) through middle:
+`implement` to the prompt accepted, and the agent's turn end to the run parked, with
+middle's own share of each beside the CLI's. Runs against the scripted model server on
+127.0.0.1 (tests/fakes), in a private HOME; needs the CLIs from `.ci/install-agent-clis`
+and reports them missing otherwise.
 
 python -m bench.real_agents [--quick]
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import git, sandbox, summary
+from bench.real_agents_acp import ACP_AGENTS, Configure
 from middle.store import open_db
 from tests.fakes.model_server import ModelServer
 from tests.real_agents.harness import agent_bin_dir, claude_env, codex_env
@@ -54,12 +56,11 @@ class StopWatcher(threading.Thread):
             time.sleep(0.002)
 
 
-def measure(cli: str, count: int, bin_dir: Path) -> dict[str, Any]:
-    turns = [{**ASK, "say": "Asked."}]
-    with sandbox() as box, ModelServer(turns) as server:
-        refs = box.add_epics(count)
+def cli_setup(cli: str) -> Configure:
+    """Claude Code or Codex, each in its own TUI adapter."""
+
+    def configure(box: Any, server: ModelServer, bin_dir: Path) -> dict[str, str]:
         make_env = claude_env if cli == "claude" else codex_env
-        env = {**os.environ, **make_env(box.root, server.url, box.repo, bin_dir)}
         policy = box.repo / ".middle" / "policy.toml"
         policy.write_text(
             policy.read_text().replace('default_adapter = "command"', f'default_adapter = "{cli}"')
@@ -67,6 +68,16 @@ def measure(cli: str, count: int, bin_dir: Path) -> dict[str, Any]:
             + '\n[adapters.codex]\nenv_pass = ["SCRIPTED_MODEL_API_KEY"]\n'
         )
         git(box.repo, "commit", "-qam", "policy")
+        return make_env(box.root, server.url, box.repo, bin_dir)
+
+    return configure
+
+
+def measure(configure: Configure, count: int, bin_dir: Path) -> dict[str, Any]:
+    turns = [{**ASK, "say": "Asked."}]
+    with sandbox() as box, ModelServer(turns) as server:
+        refs = box.add_epics(count)
+        env = {**os.environ, **configure(box, server, bin_dir)}
         watcher = StopWatcher(box.home / "worktrees")
         watcher.start()
         to_accepted, cli_start, own_start, stop_to_park = [], [], [], []
@@ -115,8 +126,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     return {
         "benchmark": "real-agents",
         "dispatches_per_cli": count,
-        "claude": measure("claude", count, bin_dir),
-        "codex": measure("codex", count, bin_dir),
+        "claude": measure(cli_setup("claude"), count, bin_dir),
+        "codex": measure(cli_setup("codex"), count, bin_dir),
+        **{name: measure(setup, count, bin_dir) for name, setup in ACP_AGENTS.items()},
         "targets_ms": {"implement_to_prompt_accepted": 3000, "turn_end_to_parked": 200},
     }
 

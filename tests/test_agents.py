@@ -458,7 +458,8 @@ class ParrotPlugin:
 def test_a_plugin_adds_an_adapter_with_its_own_defaults() -> None:
     registry = load_plugins(autoload=False, extra=[(ParrotPlugin(), "parrot-plugin")]).registry
     assert registry.adapter_origins == {
-        "claude": "built-in", "codex": "built-in", "command": "built-in",
+        "claude": "built-in", "codex": "built-in", "command": "built-in", "acp": "built-in",
+        "opencode": "built-in",
         "parrot": "parrot-plugin",
     }  # fmt: skip
     adapter = registry.adapter("parrot", {"adapters": {"parrot": {"voice": "soft"}}})
@@ -480,7 +481,8 @@ def test_two_adapters_with_one_name_name_both_origins() -> None:
 
 def test_an_unknown_adapter_or_missing_binary_is_a_clear_error() -> None:
     registry = load_plugins(autoload=False).registry
-    with pytest.raises(ConfigError, match="unknown adapter 'gpt'; known: claude, codex, command"):
+    known = "known: acp, claude, codex, command, opencode"
+    with pytest.raises(ConfigError, match=f"unknown adapter 'gpt'; {known}"):
         registry.adapter("gpt", {})
     with pytest.raises(AgentError, match="the command adapter has no command configured"):
         registry.adapter("command", {}).check_available()

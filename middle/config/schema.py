@@ -111,6 +111,7 @@ ADAPTER_KEYS: dict[str, Check] = {
     "env_pass": ARGV,
     "confirms_prompts": FLAG,
     "max_concurrent": POSITIVE_INT,
+    "mode": TEXT,  # the acp adapter's ACP session mode (session/set_mode)
 }
 SCHEMA: dict[str, dict[str, Check]] = {
     "global": {

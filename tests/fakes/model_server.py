@@ -39,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from tests.fakes import model_chat
 from tests.fakes import model_wire as wire
 
 DEFAULT_TURN: dict[str, Any] = {"say": "Done."}
@@ -281,6 +282,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.anthropic(body)
         elif route.endswith("/responses"):
             self.openai(body)
+        elif route.endswith("/chat/completions"):
+            model_chat.answer(self, self.model, body, is_prompt)
         else:
             self.reply(404, wire.anthropic_error(404, f"no route {route}"))
 
