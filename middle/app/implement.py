@@ -16,6 +16,7 @@ from middle.app.home import open_home_db
 from middle.app.plugins import load_plugins
 from middle.app.repo import base_branch, resolve_repo
 from middle.app.runtime import (
+    EPIC_WORKFLOW,
     PARKED_STATES,
     WORKFLOW,
     Outcome,
@@ -61,9 +62,15 @@ def implement(
     *,
     force: bool = False,
     source: str = "manual",
+    parallel: int | None = None,
 ) -> Outcome:
     """Dispatch the issue and run it in the foreground until it parks or settles. An
-    issue nobody approved, or an Epic with open blockers, is refused unless `force`."""
+    issue nobody approved, or an Epic with open blockers, is refused unless `force`.
+
+    With `parallel` (or `parallel` in the Epic's meta or the repo's `[repo]` policy) an
+    Epic's sub-issues fan out, each to an agent of its own (`middle.workflows.epic`)."""
+    if parallel is not None and parallel < 1:
+        raise MiddleError(f"--parallel {parallel}: give a number of agents, 1 or more")
     ref = validate_ref(ref)
     runtime = Runtime(git.repo_root(resolve_repo(repo)))
     root, config = runtime.root, runtime.config
@@ -97,16 +104,25 @@ def implement(
     limited = active_rate_limit(runtime.db, adapter)
     if limited is not None:  # refused before any row exists (check-slots is the backstop)
         raise_rate_limited(adapter, limited)
-    run_input = {
+    run_input: dict[str, Any] = {
         "repo": str(root),
         "ref": ref,
         "adapter": adapter,
         "base": base_branch(config, root),
         "source": source,
     }
-    workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
+    workflow, workflow_id = WORKFLOW, f"impl-{uuid.uuid4().hex[:10]}"
+    fan_out = parallel or issue.parallel or config["repo"].get("parallel")
+    if parallel is not None and not issue.sub_issues:
+        raise EpicError(
+            f"issue {ref} has no sub-issues, so --parallel has nothing to fan out; "
+            f"dispatch it without --parallel"
+        )
+    if fan_out and issue.sub_issues:
+        workflow, workflow_id = EPIC_WORKFLOW, f"epic-{uuid.uuid4().hex[:10]}"
+        run_input["parallel"] = int(fan_out)
     try:
-        result = runner.start(WORKFLOW, run_input, workflow_id)
+        result = runner.start(workflow, run_input, workflow_id)
     except AlreadyInFlight as exc:
         undriven = _undriven(runner, root, ref)
         if undriven is None:
@@ -171,8 +187,8 @@ def resume(
     if ref is not None:
         ref = validate_ref(ref)
         rows = [live_run(runs, git.repo_root(resolve_repo(repo or ".")), ref, "resume")]
-    else:
-        rows = runs.find(kind=WORKFLOW, live=True)
+    else:  # a fanned-out Epic's children are its parent's to drive
+        rows = [r for r in runs.find(kind=WORKFLOW, live=True) if not r["parent_id"]]
     outcomes = []
     for row in rows:
         runner = runner_of(row, progress)

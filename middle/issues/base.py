@@ -42,6 +42,8 @@ class Issue:
     complexity_ceiling: int | None
     source: str  # where it lives, for messages: a file path or a URL
     labels: tuple[str, ...] = ()  # `epic`, and the hold labels of `issues/labels.py`
+    parallel: int | None = None  # fan its sub-issues out to this many agents (issue 23)
+    sequential: bool = False  # each sub-issue waits on the one before it
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,10 @@ class IssueStore(Protocol):
 
     def refuse_done(self, branch: str, reason: str) -> None:
         """Undo what made the agent's done (a PR marked ready goes back to draft)."""
+
+    def tick_sub_issue(self, ref: str, sub: str) -> None:
+        """Mark sub-issue `sub` of Epic `ref` done where people read it, once (a fanned
+        out Epic's child merged); a store with nowhere to tick it does nothing."""
 
     # -- the plan (issue 19, `[verify] require_plan`) ------------------------------------
 

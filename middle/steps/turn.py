@@ -33,6 +33,8 @@ from middle.refs import session_name
 from middle.steps.briefs import (
     answer_brief,
     checks_brief,
+    child_brief,
+    conflict_brief,
     evidence_rules,
     initial_brief,
     resume_brief,
@@ -69,10 +71,28 @@ def end_session(ctx: StepContext) -> None:
 def launch_and_drive(ctx: StepContext) -> dict[str, Any]:
     """Brief the agent, launch it (or adopt its live session), wait for it to stop,
     classify the stop, nudge or verify as needed, and end the session."""
-    previous = ctx.results.get("resume-or-finalize") if ctx.round > 1 else None
+    previous = previous_decision(ctx)
     if previous and previous.get("next") == "hold":
         return {"outcome": "held"}
     return Turn(ctx, previous).run()
+
+
+def previous_decision(ctx: StepContext) -> dict[str, Any] | None:
+    """What the last round decided this turn is for: a human's signal
+    (`resume-or-finalize`), or, for a fanned-out Epic's child whose merge conflicted,
+    the conflict (`merge-child`). None in the first round."""
+    if ctx.round == 1:
+        return None
+    if ctx.results.get("route-child") == "merge":
+        return ctx.results.get("merge-child")
+    return ctx.results.get("resume-or-finalize")
+
+
+def child_label(ctx: StepContext) -> str:
+    """The run's issue for names made from it: the ref, or `<ref>-<sub>` for a child of a
+    fanned-out Epic (its children share the Epic's ref)."""
+    sub = ctx.input.get("sub")
+    return str(ctx.input["ref"]) if sub is None else f"{ctx.input['ref']}-{sub}"
 
 
 class Turn:
@@ -158,6 +178,19 @@ class Turn:
         elif kind == "resume":
             write = checks_brief if brief.get("checks") else resume_brief
             text = write(brief.get("text", ""), int(brief.get("review_round", 1)))
+        elif kind == "conflict":
+            text = conflict_brief(
+                list(brief.get("files", [])),
+                str(brief.get("integration", "")),
+                str(brief.get("head", "")),
+                str(self.branch),
+            )
+        elif self.ctx.input.get("sub") is not None:
+            kind = "initial"
+            issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))
+            sub = next(s for s in issue.sub_issues if s.id == str(self.ctx.input["sub"]))
+            ceiling = issue.complexity_ceiling or int(self.limits["complexity_ceiling"])
+            text = child_brief(issue, sub, ceiling, str(self.ctx.input["integration"]))
         else:
             kind = "initial"
             issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))
@@ -198,7 +231,7 @@ class Turn:
         hook_vars = {
             "MIDDLE_SESSION": self.session,
             "MIDDLE_SESSION_TOKEN": self.token,
-            "MIDDLE_EPIC": str(self.ctx.input.get("ref") or ""),
+            "MIDDLE_EPIC": self.epic_env(),
             "MIDDLE_WORKFLOW_ID": self.ctx.workflow_id,
         }
         env = agent_environment(os.environ, self.adapter.env_patterns(), hook_vars)
@@ -218,6 +251,11 @@ class Turn:
         self.event("agent.launched", {"session": self.session, "argv": argv})
         self.note(f"launched {self.adapter.name} in tmux session {self.session}")
 
+    def epic_env(self) -> str:
+        """`MIDDLE_EPIC`: the issue's ref, or `<ref>/<sub>` for a fanned-out Epic's child."""
+        ref, sub = str(self.ctx.input.get("ref") or ""), self.ctx.input.get("sub")
+        return ref if sub is None else f"{ref}/{sub}"
+
     def resumable_session(self) -> str | None:
         """A later round continues the agent's conversation, where its transcript is still
         on this machine; otherwise the brief alone carries the context."""
@@ -233,13 +271,16 @@ class Turn:
         repo = Path(self.ctx.input["repo"])
         gates = load_gates(repo, str(self.ctx.input.get("base") or "HEAD"))
         policy = evidence_policy(services(self.ctx).config, has_verify_file=bool(gates))
+        child = self.ctx.input.get("sub") is not None
+        if child:  # a child's evidence is judged with the Epic's, on the integration head
+            policy = EvidencePolicy(required=False, require_integration=False)
         self.evidence_policy = policy
         while True:
             stop = self.agent.wait_for_stop()
             if stop.question_kind == "permission":
                 return stop, stop.kind
             nudge = "continue"
-            if stop.kind == "done":  # in GitHub mode, done also needs a ready PR
+            if stop.kind == "done" and not child:  # in GitHub mode, done needs a ready PR
                 missing = services(self.ctx).issues.confirms_done(self.branch)
                 if missing is not None:
                     consume_sentinels(self.worktree)
@@ -310,8 +351,8 @@ class Turn:
         results (an event, and the run's `gates` note that `status` shows) and say them."""
         head = head_of(repo, self.branch)
         if self.checkout is None:
-            home, ref = services(self.ctx).home, str(self.ctx.input["ref"])
-            self.checkout = GateCheckout(repo, checkout_path(home, repo, ref))
+            home = services(self.ctx).home
+            self.checkout = GateCheckout(repo, checkout_path(home, repo, child_label(self.ctx)))
         env = agent_environment(os.environ, self.adapter.env_patterns(), {})
         results = run_gates(gates, self.checkout.at(head), head, env)
         failing = [r for r in results if not r.passed]
@@ -394,6 +435,10 @@ class Turn:
             "evidence": self.evidence_run,
             "last_message": self.agent.last_message,
         }
+        if outcome == "done":  # what the agent named as evidence (a child's goes to its Epic)
+            output["given_evidence"] = (read_sentinel(self.worktree, "done.json") or {}).get(
+                "evidence"
+            )
         if stop.question_kind == "dialog":  # what to deliver once the screen is answered
             output["then"] = {k: v for k, v in self.previous.items() if k != "then"}
         # Recorded before the sentinels go, so a rerun of this step returns the same turn.

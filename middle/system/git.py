@@ -142,3 +142,28 @@ def ignore_middle_files(repo: Path) -> None:
     if missing:
         with exclude.open("a") as handle:
             handle.write("".join(f"{pattern}\n" for pattern in ["# middle", *missing]))
+
+
+def is_ancestor(repo: Path, commit: str, of: str) -> bool:
+    """Whether `commit` is `of` or one of its ancestors."""
+    try:
+        git("merge-base", "--is-ancestor", commit, of, cwd=repo)
+    except GitError:
+        return False
+    return True
+
+
+def merge_branch(worktree: Path, branch: str, message: str) -> list[str]:
+    """Merge `branch` into the branch checked out at `worktree`: a fast-forward where it
+    can, else a merge commit. On a conflict nothing is resolved: the merge is aborted and
+    the conflicting paths are returned (empty when it merged)."""
+    identity = ["-c", "user.name=middle", "-c", "user.email=middle@localhost"]
+    try:
+        git(*identity, "merge", "--ff", "--no-edit", "-m", message, "--", branch, cwd=worktree)
+    except GitError:
+        conflicts = git("diff", "--name-only", "--diff-filter=U", cwd=worktree).splitlines()
+        if not conflicts:
+            raise
+        git("merge", "--abort", cwd=worktree)
+        return conflicts
+    return []
