@@ -1,0 +1,209 @@
+"""An Epic fanned out (issue 23): `middle implement --parallel 3` with the stand-in agent,
+real git and tmux. Four sub-issues, #3 blocked by #1, and a conflict seeded between #2
+and #4. Concurrency is proven by what the agents recorded (each turn of #1, #2 and #4
+waits until all three have started, and the timestamps overlap), never by sleeping."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.conftest import Sandbox, git, wait_until
+
+REF = "fan"
+INTEGRATION = f"middle/epic-{REF}"
+CRITERION = "Every part is in"
+GATES = """\
+[[gate]]
+name = "no-conflict-markers"
+command = "! grep -rqs '^<<<<<<<' --exclude-dir=.git ."
+"""
+
+
+def sub_issue(number: int, title: str, body: str) -> str:
+    return (
+        f"<!-- middle:sub-issue id={number} -->\n- [ ] **{number} — {title}**\n"
+        + "".join(f"  {line}\n" for line in body.splitlines())
+        + "<!-- /middle:sub-issue -->\n"
+    )
+
+
+def fan_epic() -> str:
+    subs = "\n".join(
+        [
+            sub_issue(1, "Part one", "The first part."),
+            sub_issue(2, "Part two", "The second part."),
+            sub_issue(3, "Part three", "Builds on part one.\nblocked-by: [1]"),
+            sub_issue(4, "Part four", "The fourth part."),
+        ]
+    )
+    return (
+        "<!-- middle:epic v1 -->\n# Four parts\n\n<!-- middle:meta\nslug: fan\n"
+        "approved: true\n-->\n\n## Context\n\nFour parts, three of them at once.\n\n"
+        f"## Acceptance criteria\n- [ ] {CRITERION}\n\n## Sub-issues\n{subs}\n"
+        "<!-- middle:conversation -->\n<!-- /middle:conversation -->\n"
+    )
+
+
+def set_up(sandbox: Sandbox, *, hold: Path | None = None) -> Path:
+    """The Epic, its gate and the agents' script; returns the folder of start marks."""
+    epics = sandbox.repo / "planning" / "epics"
+    (epics / f"{REF}.md").write_text(fan_epic())
+    (sandbox.repo / ".middle" / "verify.toml").write_text(GATES)
+    git(sandbox.repo, "add", "-A")
+    git(sandbox.repo, "commit", "-q", "-m", "the Epic and its gate")
+    marks = sandbox.root / "marks"
+    marks.mkdir()
+    together = [str(marks / n) for n in ("1", "2", "4")] + ([str(hold)] if hold else [])
+
+    def evidence(n: int) -> list[dict[str, str]]:
+        return [{"criterion": CRITERION, "evidence": f"STANDIN_WORK-{n}.md"}]
+
+    def first(n: int, **more: Any) -> dict[str, Any]:
+        return {"do": "done", "mark": str(marks / str(n)), "wait_for": together,
+                "evidence": evidence(n), **more}  # fmt: skip
+
+    both = {"shared.txt": "two\nfour\n"}
+    script = {
+        "by_epic": {
+            f"{REF}/1": [first(1)],
+            f"{REF}/2": [
+                first(2, commit=["shared.txt"], write={"shared.txt": "two\n"}),
+                {"do": "rebase", "resolve": both, "evidence": evidence(2)},
+            ],
+            f"{REF}/3": [{"do": "done", "evidence": evidence(3)}],
+            f"{REF}/4": [
+                first(4, commit=["shared.txt"], write={"shared.txt": "four\n"}),
+                {"do": "rebase", "resolve": both, "evidence": evidence(4)},
+            ],
+        }
+    }
+    path = sandbox.root / "script.json"
+    path.write_text(json.dumps(script))
+    command = [sys.executable, "-m", "middle.agents.standin", "--script", str(path)]
+    os.environ["MIDDLE_AGENT_COMMAND"] = shlex.join([*command, "--log", str(sandbox.log)])
+    return marks
+
+
+def implement(sandbox: Sandbox) -> list[str]:
+    return [sys.executable, "-m", "middle", "implement", "--issue", REF, "--agent", "command",
+            "--parallel", "3"]  # fmt: skip
+
+
+def epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def events(sandbox: Sandbox, type: str) -> list[dict[str, Any]]:
+    rows = sandbox.db()["events"].rows_where("type = ?", [type], order_by="id")
+    return [{**json.loads(r["payload_json"]), "ts": r["ts"], "run": r["workflow_id"]} for r in rows]
+
+
+def all_events(sandbox: Sandbox) -> list[dict[str, Any]]:
+    return list(sandbox.db()["events"].rows)
+
+
+def check_the_end(sandbox: Sandbox) -> None:
+    """What both tests reach: every claim of the issue's first done-when bullet."""
+    log = sandbox.agent_log()
+    turns = [e for e in log if e["event"] == "turn"]
+    stops = [e for e in log if e["event"] == "stop"]
+    # each sub-issue's first turn ran once: no child was started twice
+    firsts = sorted(e["epic"] for e in turns if e["turn"] == 1)
+    assert firsts == [f"{REF}/{n}" for n in (1, 2, 3, 4)]
+
+    # #1, #2 and #4 ran at the same time: each started before any of them stopped
+    def first_turn(n: int, kind: list[dict[str, Any]]) -> float:
+        return float(next(e["ts"] for e in kind if e["epic"] == f"{REF}/{n}" and e["turn"] == 1))
+
+    starts = [first_turn(n, turns) for n in (1, 2, 4)]
+    ends = [first_turn(n, stops) for n in (1, 2, 4)]
+    assert max(starts) < min(ends)
+
+    # #3 started only after #1 merged, from an integration head that holds #1
+    merged = events(sandbox, "epic.merged")
+    merged_at = {m["sub"]: epoch(m["ts"]) for m in merged}
+    assert first_turn(3, turns) > merged_at["1"]
+    one = next(m["head"] for m in merged if m["sub"] == "1")
+    git(sandbox.repo, "merge-base", "--is-ancestor", one, f"{INTEGRATION}-3")
+
+    # the conflict went to the later of #2 and #4, once, and its agent resolved it
+    (conflict,) = events(sandbox, "epic.conflict")
+    order = [m["sub"] for m in merged]
+    later = "2" if order.index("2") > order.index("4") else "4"
+    assert conflict["sub"] == later and conflict["files"] == ["shared.txt"]
+    (second,) = [e for e in turns if e["turn"] == 2]
+    assert second["epic"] == f"{REF}/{later}"
+    for said in ("conflict", "rebase", "shared.txt", INTEGRATION, conflict["head"]):
+        assert said in second["brief"]
+
+    # the integration head holds all four, and the gates passed there
+    head = git(sandbox.repo, "rev-parse", INTEGRATION)
+    for m in merged:
+        git(sandbox.repo, "merge-base", "--is-ancestor", m["head"], head)
+    tree = git(sandbox.repo, "ls-tree", "--name-only", head).split()
+    assert {f"STANDIN_WORK-{n}.md" for n in (1, 2, 3, 4)} <= set(tree)
+    assert git(sandbox.repo, "show", f"{head}:shared.txt") == "two\nfour"
+    parent = next(r for r in sandbox.db()["workflows"].rows if r["parent_id"] is None)
+    ran = [e for e in events(sandbox, "gates.ran") if e["run"] == parent["id"]]
+    assert ran[-1]["head"] == head
+    assert [r["result"] for r in ran[-1]["results"]] == ["passed"]
+
+    # one ready branch, four children, each completed
+    rows = list(sandbox.db()["workflows"].rows)
+    children = [r for r in rows if r["parent_id"] == parent["id"]]
+    assert len(rows) == 5 and len(children) == 4
+    assert {r["epic_ref"] for r in children} == {f"{REF}/{n}" for n in (1, 2, 3, 4)}
+    assert all(r["state"] == "completed" for r in children)
+    assert parent["state"] == "waiting-human" and parent["pr_branch"] == INTEGRATION
+
+    # the Epic's sub-issues ticked, and its Status ticks each with its evidence
+    text = (sandbox.repo / "planning" / "epics" / f"{REF}.md").read_text()
+    status = text[text.index("## Status") :]
+    for n, title in ((1, "one"), (2, "two"), (3, "three"), (4, "four")):
+        assert f"- [x] **{n} — Part {title}**\n" in text
+        line = next(x for x in status.splitlines() if x.startswith(f"- [x] **{n} — "))
+        kept = Path(line.rpartition("evidence: ")[2])
+        assert json.loads(kept.read_text())["sub"] == str(n)
+
+
+def test_an_epic_fans_out_to_three_agents_and_merges_on_one_branch(sandbox: Sandbox) -> None:
+    set_up(sandbox)
+
+    done = subprocess.run(implement(sandbox), cwd=sandbox.repo, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"branch {INTEGRATION} is ready for review" in done.stdout
+    check_the_end(sandbox)
+
+
+def test_a_fan_out_killed_mid_way_resumes_the_whole_tree(sandbox: Sandbox) -> None:
+    hold = sandbox.root / "go"
+    marks = set_up(sandbox, hold=hold)
+    middle = subprocess.Popen(implement(sandbox), cwd=sandbox.repo, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_until(lambda: all((marks / n).exists() for n in ("1", "2", "4")), timeout=300)
+    middle.send_signal(signal.SIGKILL)  # three agents mid-turn, their runs mid-step
+    middle.wait()
+    hold.touch()
+
+    done = subprocess.run(
+        [sys.executable, "-m", "middle", "resume", "--issue", REF],
+        cwd=sandbox.repo, capture_output=True, text=True,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the three agents the kill left working were adopted, not launched again: one launch
+    # a sub-issue, and one more for the conflict's turn
+    launches = sorted(e["epic"] for e in sandbox.agent_log("launch"))
+    (conflict,) = events(sandbox, "epic.conflict")
+    assert launches == sorted([*(f"{REF}/{n}" for n in (1, 2, 3, 4)), f"{REF}/{conflict['sub']}"])
+    assert any(e["type"] == "agent.adopted" for e in all_events(sandbox))
+    check_the_end(sandbox)
