@@ -103,7 +103,8 @@ def _status_table(summaries: list[dict[str, Any]]) -> Table:
     )
     for s in summaries:
         note = status_note(s) or f"step {s['step'] or '-'}, last event {s['last_event'] or '-'}"
-        cells = [Path(s["repo"]).name, s["ref"], s["state"], humanize_age(s["age_seconds"]), note]
+        ref = f"└ {s['ref']}" if s.get("parent") else s["ref"]  # a fanned-out Epic's child
+        cells = [Path(s["repo"]).name, ref, s["state"], humanize_age(s["age_seconds"]), note]
         table.add_row(*(escape(cell or "-") for cell in cells))
     return table
 
