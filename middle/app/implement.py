@@ -37,7 +37,7 @@ from middle.errors import (
     NothingParkedError,
 )
 from middle.issues.labels import hold_label
-from middle.refs import validate_ref
+from middle.refs import validate_ref, validate_run_ref
 from middle.steps.dispatch import raise_rate_limited
 from middle.steps.services import Progress
 from middle.store import (
@@ -136,8 +136,8 @@ def answer(repo: str | Path, ref: str, text: str, progress: Progress | None = No
     if not text.strip():
         raise MiddleError("--text is empty; say what the agent should know")
     runtime = Runtime(git.repo_root(resolve_repo(repo)))
-    row, park = parked_run(runtime.runs, runtime.root, validate_ref(ref), "answer")
-    written = runtime.issues.written_answer(ref)
+    row, park = parked_run(runtime.runs, runtime.root, validate_run_ref(ref), "answer")
+    written = runtime.issues.written_answer(ref.partition("/")[0])  # a child asks in its Epic
     if written is not None:  # never overwrite what a person wrote into the Epic file
         raise NothingParkedError(
             f"question {written.id} of issue {ref} already has an answer written in "
@@ -254,6 +254,8 @@ def _continue(
     runtime: Runtime, row: Row, signal: dict[str, Any], progress: Progress | None
 ) -> Outcome:
     runner = runtime.runner(str(Runs.input(row)["adapter"]), progress)
+    if row["parent_id"]:
+        return _continue_child(runtime, runner, row, signal, progress)
     if Runs.meta(row).get("queued"):
         raise NothingParkedError(
             f"issue {row['epic_ref']} already has its signal and waits for a free slot; "
@@ -267,6 +269,25 @@ def _continue(
     if busy is not None:
         return queued_outcome(row, busy)
     return describe(runner, runner.resume(row["id"]), row["epic_ref"])
+
+
+def _continue_child(
+    runtime: Runtime, runner: Runner, row: Row, signal: dict[str, Any], progress: Progress | None
+) -> Outcome:
+    """A fanned-out Epic's child is its parent's to drive: deliver the child's signal,
+    wake the parent, and continue the parent (unless a process drives it already, which
+    picks the child up within a second)."""
+    if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
+        raise NothingParkedError(
+            f"issue {row['epic_ref']} was resumed by someone else a moment ago; see: middle status"
+        )
+    parent = runtime.runs.get(row["parent_id"])
+    runtime.runs.deliver(parent["id"], "children", {"from": row["epic_ref"]})
+    parent_runner = runtime.runner(str(Runs.input(parent)["adapter"]), progress)
+    if parent_runner.driven(parent["id"]):
+        message = f"the Epic's run {parent['id']} (driven now) continues {row['epic_ref']}"
+        return Outcome(row["id"], row["epic_ref"], row["state"], message, True)
+    return describe(parent_runner, parent_runner.resume(parent["id"]), parent["epic_ref"])
 
 
 def _undriven(runner: Runner, root: Path, ref: str) -> AlreadyInFlight | None:

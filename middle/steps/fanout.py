@@ -154,7 +154,11 @@ class FanOut:
             children = self.children()
             self.drive(children)
             if not any(thread.is_alive() for thread in self.threads.values()):
-                pending = [sub for sub, row in children.items() if row["state"] == "pending"]
+                pending = [
+                    sub
+                    for sub, row in children.items()
+                    if row["state"] == "pending" or self.answered(row)
+                ]
                 parked = [sub for sub, row in children.items() if row["state"] in PARKED]
                 if not pending and failed:
                     said = "; ".join(f"sub-issue {sub}: {why}" for sub, why in failed.items())
@@ -204,11 +208,18 @@ class FanOut:
             self.ctx.record_event("epic.child-created", {"sub": sub, "id": self.child_id(sub)})
             self.note(f"sub-issue {sub} ({title}) is unblocked: child {self.child_id(sub)}")
 
+    def answered(self, row: dict[str, Any]) -> bool:
+        """A parked child whose human's signal has arrived: it has work to do again."""
+        signal = self.ctx.runs.signal(row["id"], "resume")
+        return row["state"] in PARKED and signal is not None and bool(signal["delivered_at"])
+
     def claim_slots(self, children: dict[str, dict[str, Any]]) -> None:
-        """Give pending children slots, in the Epic's order, while every cap has room."""
+        """Give slots to pending children, and to parked ones a human answered, in the
+        Epic's order, while every cap has room."""
         order = [s["id"] for s in self.plan["subs"]]
         for sub in sorted(children, key=order.index):
-            if children[sub]["state"] != "pending":
+            row = children[sub]
+            if row["state"] != "pending" and not self.answered(row):
                 continue
             busy = claim_child_slot(
                 self.ctx.db,

@@ -95,10 +95,11 @@ def claim_child_slot(
     config: Mapping[str, Any],
     cap: int,
 ) -> SlotsBusy | None:
-    """Claim a slot for a fanned-out Epic's child and move it `pending` → `launching`, or
-    say why not: the global, repo and adapter caps first, then the Epic's own (`cap`
-    children holding slots at once). One write transaction, so the child counts against
-    every cap from the moment it is claimed, before any process drives it."""
+    """Claim a slot for a fanned-out Epic's child and move it to `launching` (from
+    `pending`, or from a park a human's signal ends), or say why not: the global, repo
+    and adapter caps first, then the Epic's own (`cap` children holding slots at once).
+    One write transaction, so the child counts against every cap from the moment it is
+    claimed, before any process drives it."""
     with write_transaction(db):
         full = busy_scope(db, child_id, adapter, config)
         if full is None:
@@ -108,5 +109,6 @@ def claim_child_slot(
                 full = SlotsBusy("Epic", cap, siblings)
         if full is None:
             claim_slot(db, child_id)
-            transition_workflow(db, child_id, "launching", leaving="pending")
+            leaving = ("pending", "waiting-human", "rate-limited")
+            transition_workflow(db, child_id, "launching", leaving=leaving)
     return full

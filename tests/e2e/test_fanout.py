@@ -207,3 +207,40 @@ def test_a_fan_out_killed_mid_way_resumes_the_whole_tree(sandbox: Sandbox) -> No
     assert launches == sorted([*(f"{REF}/{n}" for n in (1, 2, 3, 4)), f"{REF}/{conflict['sub']}"])
     assert any(e["type"] == "agent.adopted" for e in all_events(sandbox))
     check_the_end(sandbox)
+
+
+def test_a_childs_question_parks_only_that_child_and_its_answer_finishes_the_epic(
+    sandbox: Sandbox,
+) -> None:
+    epic = fan_epic().replace(
+        sub_issue(3, "Part three", "Builds on part one.\nblocked-by: [1]"), ""
+    )
+    epic = epic.replace(sub_issue(4, "Part four", "The fourth part."), "")
+    (sandbox.repo / "planning" / "epics" / f"{REF}.md").write_text(epic)
+    (sandbox.repo / ".middle" / "policy.toml").write_text('[verify]\nevidence = "off"\n')
+    git(sandbox.repo, "add", "-A")
+    git(sandbox.repo, "commit", "-q", "-m", "a two-part Epic")
+    script = {"by_epic": {f"{REF}/1": [{"do": "ask", "question": "Which backoff?"}]}}
+    path = sandbox.root / "script.json"
+    path.write_text(json.dumps(script))
+    command = [sys.executable, "-m", "middle.agents.standin", "--script", str(path)]
+    os.environ["MIDDLE_AGENT_COMMAND"] = shlex.join([*command, "--log", str(sandbox.log)])
+
+    first = subprocess.run(implement(sandbox), cwd=sandbox.repo, capture_output=True, text=True)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "sub-issue(s) 1 wait for a human" in first.stdout
+    assert [m["sub"] for m in events(sandbox, "epic.merged")] == ["2"]  # #2 went on
+    states = {r["epic_ref"]: r["state"] for r in sandbox.db()["workflows"].rows}
+    assert states == {REF: "waiting-human", f"{REF}/1": "waiting-human", f"{REF}/2": "completed"}
+    shown = sandbox.middle("status").stdout
+    assert f"└ {REF}/1" in shown and f"└ {REF}/2" in shown
+    assert shown.index(f"└ {REF}/1") > shown.index(f" {REF} ")  # under its Epic
+
+    answered = sandbox.middle("answer", "--issue", f"{REF}/1", "--text", "Exponential.")
+
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+    assert f"branch {INTEGRATION} is ready for review" in answered.stdout
+    second = [e for e in sandbox.agent_log("turn") if e["epic"] == f"{REF}/1"][1]
+    assert "Exponential." in second["brief"]
+    assert sorted(m["sub"] for m in events(sandbox, "epic.merged")) == ["1", "2"]
