@@ -217,6 +217,17 @@ class IssueStore(Protocol):
     def refuse_done(self, branch: str, reason: str) -> None:
         """Undo what made the agent's done (a PR marked ready goes back to draft)."""
 
+    def sub_issue_blockers(self, issue: Issue) -> dict[str, list[str]]:
+        """Each sub-issue's blockers among its siblings, by id (a fanned-out Epic starts a
+        sub-issue once these merged): as the sub-issues say (`blocked_by`) by default."""
+        return {sub.id: list(sub.blocked_by) for sub in issue.sub_issues}
+
+    def open_epic_pull_request(self, ref: str, branch: str, body: str) -> PullRequest | None:
+        """Publish a fanned-out Epic's integration `branch` as its one pull request with
+        `body` (or update the body of the one that stands); None where a store has no
+        pull requests, and the branch itself is what gets reviewed."""
+        return None
+
     def tick_sub_issue(self, ref: str, sub: str) -> None:
         """Mark sub-issue `sub` of Epic `ref` done where people read it, once (a fanned
         out Epic's child merged); a store with nowhere to tick it does nothing."""

@@ -58,9 +58,10 @@ def plan_epic(ctx: StepContext) -> dict[str, Any]:
     if not issue.sub_issues:
         raise EpicError(f"issue {ref} has no sub-issues to fan out; dispatch it without --parallel")
     ids = [s.id for s in issue.sub_issues]
+    blocked_by = services(ctx).issues.sub_issue_blockers(issue)
     subs = []
     for index, sub in enumerate(issue.sub_issues):
-        blockers = list(sub.blocked_by)
+        blockers = list(blocked_by.get(sub.id, []))
         if issue.sequential and index > 0:
             blockers = sorted({*blockers, ids[index - 1]}, key=ids.index)
         unknown = [b for b in blockers if b not in ids or b == sub.id]
@@ -326,14 +327,21 @@ def verify_epic(ctx: StepContext) -> dict[str, Any]:
     passed = ", ".join(f"{r.gate} {r.result}" for r in results) or "no gates"
     lines += ["", f"Gates on `{integration}` at {head[:12]}: {passed}."]
     status = "\n".join(lines)
+    pr = None
     if ok:
         if verdict is not None:
             svc.issues.record_evidence(ref, verdict.accepted())
+        closes = "\n".join(f"Closes #{sub['id']}" for sub in plan["subs"] if sub["id"].isdigit())
+        body = f"The sub-issues of #{ref}, each by its own agent, merged by middle.\n\n{status}"
+        pr = svc.issues.open_epic_pull_request(ref, integration, f"{body}\n\n{closes}".strip())
+        if pr is not None:
+            ctx.runs.record_pull_request(ctx.workflow_id, pr.number, pr.url)
         svc.issues.post_note(ref, status)
     problems = [r.summary() for r in failing]
     if verdict is not None and not verdict.ok:
         problems.append(verdict.report())
-    return {"ok": ok, "head": head, "gates": gates_run, "status": status, "problems": problems}
+    return {"ok": ok, "head": head, "gates": gates_run, "status": status, "problems": problems,
+            "pr": None if pr is None else {"number": pr.number, "url": pr.url}}  # fmt: skip
 
 
 @step("park-epic", stop=stop_after_attempt(3))
@@ -342,7 +350,12 @@ def park_epic(ctx: StepContext) -> dict[str, Any]:
     verified, ref = ctx.results["verify-epic"], str(ctx.input["ref"])
     integration = ctx.results["plan-epic"]["integration"]
     hints = services(ctx).issues.how_to_review(ref)
-    if verified["ok"]:
+    if verified["ok"] and verified.get("pr"):
+        reason, pr = "done", verified["pr"]
+        message = (
+            f"every sub-issue merged: pull request #{pr['number']} is ready for review: {pr['url']}"
+        )
+    elif verified["ok"]:
         reason = "done"
         message = (
             f"every sub-issue merged: branch {integration} is ready for review at "

@@ -244,3 +244,64 @@ def test_a_childs_question_parks_only_that_child_and_its_answer_finishes_the_epi
     second = [e for e in sandbox.agent_log("turn") if e["epic"] == f"{REF}/1"][1]
     assert "Exponential." in second["brief"]
     assert sorted(m["sub"] for m in events(sandbox, "epic.merged")) == ["1", "2"]
+
+
+def test_github_mode_orders_by_dependencies_and_opens_one_pull_request(
+    sandbox: Sandbox, monkeypatch: Any
+) -> None:
+    """GitHub mode with the `gh` fake: #111 depends on #109 (GitHub's issue dependencies),
+    so with room for three only two start, and the Epic ends in one pull request of the
+    integration branch, pushed to the bare "GitHub", whose Status ticks each sub-issue."""
+    from tests.conftest import REPO_ROOT
+
+    bin_dir = sandbox.root / "bin"
+    bin_dir.mkdir()
+    fake_gh = REPO_ROOT / "tests" / "fakes" / "gh_fake.py"
+    (bin_dir / "gh").write_text(f'#!/bin/sh\nexec "{sys.executable}" "{fake_gh}" "$@"\n')
+    (bin_dir / "gh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    remote = sandbox.root / "github.git"
+    state_file = sandbox.root / "github.json"
+    monkeypatch.setenv("FAKE_GH_STATE", str(state_file))
+    state_file.write_text(json.dumps({
+        "login": "middle-bot", "repo": "acme/webhooks", "git_remote": str(remote), "prs": [],
+        "issues": {
+            "108": {"title": "Retry failed webhooks", "body": "- [ ] It retries\n",
+                    "labels": ["approved"], "sub_issues": [109, 110, 111]},
+            "109": {"title": "Retry queue", "body": "Persist them.", "parent": 108},
+            "110": {"title": "Backoff", "body": "Exponential.", "parent": 108},
+            "111": {"title": "Metrics", "body": "Count them.", "parent": 108,
+                    "blocked_by": [109]},
+        },
+    }))  # fmt: skip
+    (sandbox.repo / ".middle" / "policy.toml").write_text(
+        '[epic_store]\nmode = "github"\n\n[adapters.command]\nenv_pass = ["FAKE_GH_STATE"]\n'
+    )
+    git(sandbox.repo, "commit", "-q", "-am", "github mode")
+    subprocess.run(["git", "clone", "-q", "--bare", str(sandbox.repo), str(remote)], check=True)
+    url = "https://github.com/acme/webhooks.git"
+    git(sandbox.repo, "remote", "add", "origin", url)
+    git(sandbox.repo, "config", f"url.{remote}.pushInsteadOf", url)
+    sandbox.script({"do": "done"})
+
+    done = subprocess.run(
+        [sys.executable, "-m", "middle", "implement", "--issue", "108", "--agent", "command",
+         "--parallel", "3"], cwd=sandbox.repo, capture_output=True, text=True,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "pull request #200 is ready for review" in done.stdout
+    github = json.loads(state_file.read_text())
+    (pr,) = github["prs"]
+    assert pr["head"] == "middle/epic-108"
+    for number, title in (("109", "Retry queue"), ("110", "Backoff"), ("111", "Metrics")):
+        assert f"- [x] **{number} — {title}**: merged at " in pr["body"]
+        assert f"Closes #{number}" in pr["body"]
+    pushed = subprocess.run(["git", "--git-dir", str(remote), "rev-parse", "middle/epic-108"],
+                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    assert pushed == git(sandbox.repo, "rev-parse", "middle/epic-108")
+    merged = {m["sub"]: epoch(m["ts"]) for m in events(sandbox, "epic.merged")}
+    turns = {e["epic"]: e["ts"] for e in sandbox.agent_log("turn")}
+    assert set(merged) == {"109", "110", "111"}
+    assert turns["108/111"] > merged["109"]  # the dependency held
