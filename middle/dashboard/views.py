@@ -44,7 +44,7 @@ def subject(run: Mapping[str, Any]) -> str:
     recommender's) its kind and repository."""
     if run.get("epic_ref") and run.get("parent_id"):  # a fanned-out Epic's child
         epic, _, sub = str(run["epic_ref"]).partition("/")
-        return f"{epic} › sub-issue {sub}"
+        return f"{epic}: sub-issue {sub}"
     if run.get("epic_ref"):
         return str(run["epic_ref"])
     return f"{run.get('kind') or 'run'} ({Path(str(run.get('repo') or '')).name or '?'})"

@@ -49,5 +49,5 @@ def test_a_fanned_out_epics_child_reads_as_a_sub_issue_of_its_epic() -> None:
     """Issue 23: the dashboard's lists show a child under its Epic's name."""
     from middle.dashboard.views import subject
 
-    assert subject({"epic_ref": "fan/2", "parent_id": "epic-1"}) == "fan › sub-issue 2"
+    assert subject({"epic_ref": "fan/2", "parent_id": "epic-1"}) == "fan: sub-issue 2"
     assert subject({"epic_ref": "fan", "parent_id": None}) == "fan"
