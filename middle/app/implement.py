@@ -212,6 +212,11 @@ def cancel(repo: str | Path, ref: str) -> Outcome:
     if live["session_name"]:
         runner.services.tmux.kill_session(live["session_name"])
     result = runner.cancel(live["id"], wait=60)
+    for child in runs.find(parent_id=live["id"], live=True):  # a fanned-out Epic's children
+        runs.request_cancel(child["id"])
+        if child["session_name"]:
+            runner.services.tmux.kill_session(child["session_name"])
+        runner_of(child).cancel(child["id"], wait=60)
     if result.status == "cancelled":
         _close_question(runner.services.issues, ref)
     reason = runs.get(live["id"])["end_reason"] or ""

@@ -305,3 +305,24 @@ def test_github_mode_orders_by_dependencies_and_opens_one_pull_request(
     turns = {e["epic"]: e["ts"] for e in sandbox.agent_log("turn")}
     assert set(merged) == {"109", "110", "111"}
     assert turns["108/111"] > merged["109"]  # the dependency held
+
+
+def test_cancelling_a_fanned_out_epic_ends_every_child_and_leaves_no_agent(
+    sandbox: Sandbox,
+) -> None:
+    """`middle cancel --issue <ref>` on a fan-out in flight: the parent and each child
+    end cancelled, and no agent session is left behind. Seen red (twice): without the
+    cancel reaching the children, the foreground process let go of them mid-step and
+    children stayed `running`."""
+    marks = set_up(sandbox, hold=sandbox.root / "never")
+    middle = subprocess.Popen(implement(sandbox), cwd=sandbox.repo, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_until(lambda: all((marks / n).exists() for n in ("1", "2", "4")), timeout=300)
+
+    cancelled = sandbox.middle("cancel", "--issue", REF)
+    middle.wait()
+
+    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    states = {r["epic_ref"]: r["state"] for r in sandbox.db()["workflows"].rows}
+    assert states == {REF: "cancelled", **{f"{REF}/{n}": "cancelled" for n in (1, 2, 4)}}
+    assert sandbox.sessions() == []
