@@ -269,6 +269,9 @@ class Turn:
         """Wait for the stop; nudge a bare stop, and send gate failures back, each at most
         three times. Returns the stop and the turn's outcome."""
         repo = Path(self.ctx.input["repo"])
+        # A fanned-out Epic's child runs every gate for now; per-phase gates (issue 19)
+        # plug in here: the gates whose `phases` name `self.ctx.input["sub"]`, or none.
+        # The parent's `verify-epic` runs them all on the integration head.
         gates = load_gates(repo, str(self.ctx.input.get("base") or "HEAD"))
         policy = evidence_policy(services(self.ctx).config, has_verify_file=bool(gates))
         child = self.ctx.input.get("sub") is not None
