@@ -209,9 +209,8 @@ def test_a_fan_out_killed_mid_way_resumes_the_whole_tree(sandbox: Sandbox) -> No
     check_the_end(sandbox)
 
 
-def test_a_childs_question_parks_only_that_child_and_its_answer_finishes_the_epic(
-    sandbox: Sandbox,
-) -> None:
+def a_question_from_part_one(sandbox: Sandbox) -> subprocess.CompletedProcess[str]:
+    """A two-part Epic whose #1 asks a question; its fan-out run to where it parks."""
     epic = fan_epic().replace(
         sub_issue(3, "Part three", "Builds on part one.\nblocked-by: [1]"), ""
     )
@@ -225,8 +224,13 @@ def test_a_childs_question_parks_only_that_child_and_its_answer_finishes_the_epi
     path.write_text(json.dumps(script))
     command = [sys.executable, "-m", "middle.agents.standin", "--script", str(path)]
     os.environ["MIDDLE_AGENT_COMMAND"] = shlex.join([*command, "--log", str(sandbox.log)])
+    return subprocess.run(implement(sandbox), cwd=sandbox.repo, capture_output=True, text=True)
 
-    first = subprocess.run(implement(sandbox), cwd=sandbox.repo, capture_output=True, text=True)
+
+def test_a_childs_question_parks_only_that_child_and_its_answer_finishes_the_epic(
+    sandbox: Sandbox,
+) -> None:
+    first = a_question_from_part_one(sandbox)
 
     assert first.returncode == 0, first.stdout + first.stderr
     assert "sub-issue(s) 1 wait for a human" in first.stdout
@@ -326,3 +330,25 @@ def test_cancelling_a_fanned_out_epic_ends_every_child_and_leaves_no_agent(
     states = {r["epic_ref"]: r["state"] for r in sandbox.db()["workflows"].rows}
     assert states == {REF: "cancelled", **{f"{REF}/{n}": "cancelled" for n in (1, 2, 4)}}
     assert sandbox.sessions() == []
+
+
+def test_an_answer_written_in_the_epic_file_reaches_the_child_through_poll(
+    sandbox: Sandbox,
+) -> None:
+    """Seen red: poll read the child's question from an Epic named `fan/1` (no such
+    file), so the written answer never reached it."""
+    from middle.issues.epic_blocks import ANSWER_PLACEHOLDER
+
+    assert a_question_from_part_one(sandbox).returncode == 0
+    epic = sandbox.repo / "planning" / "epics" / f"{REF}.md"
+    epic.write_text(epic.read_text().replace(ANSWER_PLACEHOLDER, f"{ANSWER_PLACEHOLDER}\nLinear."))
+
+    polled = sandbox.middle("poll")
+
+    assert f"issue {REF}/1: answer" in polled.stdout, polled.stdout + polled.stderr
+    second = [e for e in sandbox.agent_log("turn") if e["epic"] == f"{REF}/1"][1]
+    assert "Linear." in second["brief"]
+    assert sorted(m["sub"] for m in events(sandbox, "epic.merged")) == ["1", "2"]
+    parent = next(r for r in sandbox.db()["workflows"].rows if r["parent_id"] is None)
+    assert parent["state"] == "waiting-human"
+    assert "ready for review" in sandbox.middle("status").stdout

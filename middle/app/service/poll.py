@@ -99,6 +99,8 @@ def _poll_run(
         runner = runtime.runner(run_input["adapter"], progress)
         if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
             return None  # another pass got there first
+        if row["parent_id"]:  # a fanned-out Epic's child: its parent claims and drives it
+            return _wake_parent(runtime, row, signal["kind"], background, progress)
         busy = claim_launch_slot(runner, row, signal["kind"])
         if busy is not None:
             return PollAction(row["epic_ref"], row["id"], f"{signal['kind']} ({QUEUED})", None)
@@ -110,6 +112,24 @@ def _poll_run(
     return PollAction(row["epic_ref"], row["id"], signal["kind"], outcome)
 
 
+def _wake_parent(
+    runtime: Runtime, row: dict[str, Any], kind: str, background: bool, progress: Progress | None
+) -> PollAction:
+    """A child's signal is in: wake its Epic's run, which gives the child a slot and
+    drives it (here, or in a background process; or the process driving it now)."""
+    runs = runtime.runs
+    parent = runs.get(row["parent_id"])
+    runs.deliver(parent["id"], "children", {"from": row["epic_ref"]})
+    runner = runtime.runner(str(Runs.input(parent)["adapter"]), progress)
+    if runner.driven(parent["id"]):
+        return PollAction(row["epic_ref"], row["id"], kind, None)
+    if background:
+        spawn_resume(parent["id"], Runs.input(parent))
+        return PollAction(row["epic_ref"], row["id"], kind, None)
+    outcome = describe(runner, runner.resume(parent["id"]), parent["epic_ref"])
+    return PollAction(row["epic_ref"], row["id"], kind, outcome)
+
+
 def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str, Any] | None:
     """The resume signal this parked run should get now, if any (`runtime` is the run's
     repo's: `runtime_of(row)`)."""
@@ -118,7 +138,10 @@ def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str,
             return {"kind": "continue", "author": "middle poll"}
         return None
     runs = Runs(db)
-    park = runs.latest_output(row["id"], "park-for-resume")
+    # a fanned-out Epic's parent parks in `park-epic` (on its children: no park at all)
+    park = runs.latest_output(row["id"], "park-for-resume") or runs.latest_output(
+        row["id"], "park-epic"
+    )
     if park is None:
         return None
     store = runtime.issues
@@ -126,7 +149,7 @@ def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str,
     if pr is not None:
         runs.record_pull_request(row["id"], pr.number, pr.url)
     parked = ParkedRun(
-        ref=str(row["epic_ref"]),
+        ref=str(Runs.input(row)["ref"]),  # a child's question is on its Epic
         reason=park["reason"],
         pr_branch=row["pr_branch"],
         acted_on=frozenset(_acted_on(db, row["id"])),  # what earlier rounds already used
