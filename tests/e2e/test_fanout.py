@@ -235,6 +235,8 @@ def test_a_childs_question_parks_only_that_child_and_its_answer_finishes_the_epi
     assert first.returncode == 0, first.stdout + first.stderr
     assert "sub-issue(s) 1 wait for a human" in first.stdout
     assert [m["sub"] for m in events(sandbox, "epic.merged")] == ["2"]  # #2 went on
+    (asked,) = [e for e in events(sandbox, "workflow.waiting") if e["reason"] == "asked-question"]
+    assert f"middle answer --issue {REF}/1 " in asked["message"]
     states = {r["epic_ref"]: r["state"] for r in sandbox.db()["workflows"].rows}
     assert states == {REF: "waiting-human", f"{REF}/1": "waiting-human", f"{REF}/2": "completed"}
     shown = sandbox.middle("status").stdout
