@@ -162,7 +162,10 @@ class FanOut:
                 ]
                 parked = [sub for sub, row in children.items() if row["state"] in PARKED]
                 if not pending and failed:
-                    said = "; ".join(f"sub-issue {sub}: {why}" for sub, why in failed.items())
+                    said = "; ".join(
+                        f"sub-issue {sub}: {self.errors.get(sub) or why}"
+                        for sub, why in failed.items()
+                    )
                     raise EpicError(f"a child of issue {self.ctx.input['ref']} ended: {said}")
                 if not pending and parked:
                     return {"all_merged": False, "merged": reports, "waiting": parked}

@@ -3,7 +3,11 @@ list (never a shell string), and a failure raises `GitError` carrying git's own 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from middle.errors import GitError, RepoError
@@ -56,6 +60,20 @@ def push_branch(repo: Path, branch: str, remote: str = "origin") -> None:
     git("push", "--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}", cwd=repo)
 
 
+@contextmanager
+def worktree_admin(repo: Path) -> Iterator[None]:
+    """Hold `repo`'s worktree lock for the block: one process or thread at a time adds,
+    removes or prunes its worktrees, or merges in one. git reads every worktree's admin
+    files in these, and fails on one another is half-way through making (a fanned-out
+    Epic's children do all of them at once). Not reentrant."""
+    fd = os.open(_common_dir(repo) / "middle-worktrees.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a descriptor of its own: threads exclude each other
+        yield
+    finally:
+        os.close(fd)
+
+
 def add_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
     """Check out `branch` (created from `base` if new) at `path`; reuse it if it is there.
 
@@ -64,12 +82,13 @@ def add_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
     if (path / ".git").exists():
         check_worktree_belongs(repo, path, branch)
         return False
-    git("worktree", "prune", cwd=repo)  # forget a worktree whose folder was deleted
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if branch_exists(repo, branch):
-        git("worktree", "add", str(path), branch, cwd=repo)
-    else:
-        git("worktree", "add", "-b", branch, str(path), base, cwd=repo)
+    with worktree_admin(repo):
+        git("worktree", "prune", cwd=repo)  # forget a worktree whose folder was deleted
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if branch_exists(repo, branch):
+            git("worktree", "add", str(path), branch, cwd=repo)
+        else:
+            git("worktree", "add", "-b", branch, str(path), base, cwd=repo)
     return True
 
 
@@ -126,9 +145,10 @@ def rescue_uncommitted(repo: Path, path: Path, ref: str) -> str:
 
 def remove_worktree(repo: Path, path: Path) -> None:
     """Remove the worktree (the branch stays). A no-op if it is already gone."""
-    if path.exists():
-        git("worktree", "remove", "--force", str(path), cwd=repo)
-    git("worktree", "prune", cwd=repo)
+    with worktree_admin(repo):
+        if path.exists():
+            git("worktree", "remove", "--force", str(path), cwd=repo)
+        git("worktree", "prune", cwd=repo)
 
 
 def ignore_middle_files(repo: Path) -> None:
@@ -159,7 +179,8 @@ def merge_branch(worktree: Path, branch: str, message: str) -> list[str]:
     the conflicting paths are returned (empty when it merged)."""
     identity = ["-c", "user.name=middle", "-c", "user.email=middle@localhost"]
     try:
-        git(*identity, "merge", "--ff", "--no-edit", "-m", message, "--", branch, cwd=worktree)
+        with worktree_admin(worktree):
+            git(*identity, "merge", "--ff", "--no-edit", "-m", message, "--", branch, cwd=worktree)
     except GitError:
         conflicts = git("diff", "--name-only", "--diff-filter=U", cwd=worktree).splitlines()
         if not conflicts:

@@ -183,6 +183,14 @@ def test_an_epic_fans_out_to_three_agents_and_merges_on_one_branch(sandbox: Sand
     assert f"branch {INTEGRATION} is ready for review" in done.stdout
     check_the_end(sandbox)
 
+    approved = sandbox.middle("review", "--issue", REF, "--approve")
+
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    states = {r["epic_ref"]: r["state"] for r in sandbox.db()["workflows"].rows}
+    assert set(states.values()) == {"completed"}
+    assert not list((sandbox.home / "worktrees").glob("*/epic-*"))  # every worktree went
+    assert git(sandbox.repo, "rev-parse", INTEGRATION)  # the branches stay
+
 
 def test_a_fan_out_killed_mid_way_resumes_the_whole_tree(sandbox: Sandbox) -> None:
     hold = sandbox.root / "go"
