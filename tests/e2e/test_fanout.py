@@ -119,6 +119,11 @@ def check_the_end(sandbox: Sandbox) -> None:
     firsts = sorted(e["epic"] for e in turns if e["turn"] == 1)
     assert firsts == [f"{REF}/{n}" for n in (1, 2, 3, 4)]
 
+    # each agent was briefed on its own sub-issue only
+    brief = next(e["brief"] for e in turns if e["epic"] == f"{REF}/1" and e["turn"] == 1)
+    assert "# Sub-issue 1 — Part one" in brief and "MIDDLE_EPIC=fan/1" in brief
+    assert not any(f"Part {other}" in brief for other in ("two", "three", "four"))
+
     # #1, #2 and #4 ran at the same time: each started before any of them stopped
     def first_turn(n: int, kind: list[dict[str, Any]]) -> float:
         return float(next(e["ts"] for e in kind if e["epic"] == f"{REF}/{n}" and e["turn"] == 1))
