@@ -149,7 +149,7 @@ def due_signal(db: Database, row: dict[str, Any], runtime: Runtime) -> dict[str,
     if pr is not None:
         runs.record_pull_request(row["id"], pr.number, pr.url)
     parked = ParkedRun(
-        ref=str(Runs.input(row)["ref"]),  # a child's question is on its Epic
+        ref=str(Runs.input(row).get("ref") or row["epic_ref"]),  # a child asks on its Epic
         reason=park["reason"],
         pr_branch=row["pr_branch"],
         acted_on=frozenset(_acted_on(db, row["id"])),  # what earlier rounds already used
