@@ -367,3 +367,25 @@ def test_an_answer_written_in_the_epic_file_reaches_the_child_through_poll(
     parent = next(r for r in sandbox.db()["workflows"].rows if r["parent_id"] is None)
     assert parent["state"] == "waiting-human"
     assert "ready for review" in sandbox.middle("status").stdout
+
+
+def test_a_sequential_epic_runs_its_sub_issues_in_order_whatever_the_parallelism(
+    sandbox: Sandbox,
+) -> None:
+    """`sequential: true` in the Epic's meta: each sub-issue waits on the one before it,
+    and `parallel: 3` there (no flag) fans it out."""
+    epic = fan_epic().replace("approved: true\n", "approved: true\nsequential: true\nparallel: 3\n")
+    epic = epic.replace(sub_issue(3, "Part three", "Builds on part one.\nblocked-by: [1]"), "")
+    epic = epic.replace(sub_issue(4, "Part four", "The fourth part."), "")
+    (sandbox.repo / "planning" / "epics" / f"{REF}.md").write_text(epic)
+    git(sandbox.repo, "add", "-A")
+    git(sandbox.repo, "commit", "-q", "-m", "a sequential Epic")
+    sandbox.script({"do": "done"})
+
+    done = sandbox.middle("implement", "--issue", REF, "--agent", "command")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    merged = {m["sub"]: epoch(m["ts"]) for m in events(sandbox, "epic.merged")}
+    started = {e["epic"]: e["ts"] for e in sandbox.agent_log("turn")}
+    assert started[f"{REF}/2"] > merged["1"]
+    assert len([r for r in sandbox.db()["workflows"].rows if r["parent_id"]]) == 2
