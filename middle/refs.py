@@ -25,6 +25,15 @@ def validate_ref(ref: str) -> str:
     return ref
 
 
+def validate_run_ref(ref: str) -> str:
+    """A ref, or `<ref>/<sub>`: a fanned-out Epic's child, as `status` names it."""
+    epic, slash, sub = ref.partition("/")
+    if slash and _REF.fullmatch(sub) and ".." not in sub:
+        validate_ref(epic)
+        return ref
+    return validate_ref(ref)
+
+
 def _short_hash(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
 

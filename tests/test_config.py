@@ -25,7 +25,11 @@ def test_sources_merge_lowest_to_highest(tmp_path: Path, monkeypatch: pytest.Mon
 
     assert config["global"]["max_concurrent"] == 8
     assert config["global"]["default_adapter"] == "command"  # argv set, no default named
-    assert config["limits"] == {"max_concurrent": 2, "complexity_ceiling": 3}
+    assert config["limits"] == {
+        "max_concurrent": 2,
+        "complexity_ceiling": 3,
+        "max_children_per_epic": 3,
+    }
     assert config["adapters"]["command"]["argv"] == ["python3", "/opt/my agent.py", "--fast"]
     assert "claude" not in config["adapters"]  # each adapter owns its defaults
 

@@ -269,3 +269,60 @@ def test_any_bytes_in_an_epic_load_or_are_refused_in_one_line(
         assert "\n" not in str(exc) and str(store.path("retry")) in str(exc)
     (check,) = store.doctor_checks()
     assert check.verdict in ("ok", "fail")
+
+
+FANNED = """\
+<!-- middle:epic v1 -->
+# Fan out
+
+<!-- middle:meta
+slug: fan
+approved: true
+parallel: 3
+sequential: false
+-->
+
+## Sub-issues
+<!-- middle:sub-issue id=1 -->
+- [ ] **1 — One**
+  First.
+<!-- /middle:sub-issue -->
+
+<!-- middle:sub-issue id=3 -->
+- [ ] **3 — Three**
+  Builds on one and two.
+  blocked-by: [1, #2]
+<!-- /middle:sub-issue -->
+
+<!-- middle:conversation -->
+<!-- /middle:conversation -->
+"""
+
+
+def test_a_sub_issue_names_its_blockers_and_the_file_keeps_the_line() -> None:
+    """Issue 23: `blocked-by: [1, 2]` in a sub-issue's indented body (the meta's key) is
+    read, and a parse then render keeps it byte for byte."""
+    doc = parse_epic(FANNED)
+    assert [(s.id, s.blocked_by) for s in doc.sub_issues] == [("1", ()), ("3", ("1", "2"))]
+    assert "blocked-by: [1, #2]" in doc.sub_issues[1].body
+    assert doc.render() == FANNED
+    assert doc.meta_int("parallel") == 3
+
+
+def test_ticking_a_sub_issue_changes_its_checkbox_only_and_is_idempotent() -> None:
+    doc = parse_epic(FANNED)
+    ticked = doc.tick_sub_issue("3")
+    assert ticked.render() == FANNED.replace("- [ ] **3 — Three**", "- [x] **3 — Three**")
+    assert [s.done for s in ticked.sub_issues] == [False, True]
+    assert ticked.tick_sub_issue("3") is ticked
+    assert doc.tick_sub_issue("9") is doc  # no such sub-issue: nothing changes
+
+
+def test_the_file_store_ticks_a_sub_issue_and_reads_the_fan_out_meta(tmp_path: Path) -> None:
+    store = FileIssueStore(tmp_path, {})
+    store.folder.mkdir(parents=True)
+    store.path("fan").write_text(FANNED)
+    store.tick_sub_issue("fan", "1")
+    issue = store.load("fan")
+    assert [s.done for s in issue.sub_issues] == [True, False]
+    assert (issue.parallel, issue.sequential) == (3, False)

@@ -64,3 +64,33 @@ def test_merge_conflicts_names_the_files_a_test_merge_leaves_conflicted(tmp_path
     assert git.unseen_commits(repo, "main", "feature")[0].endswith(" feature")
     with pytest.raises(GitError, match="git merge-tree failed"):
         git.merge_conflicts(repo, "main", "--no-such-thing")
+
+
+def test_worktrees_made_and_removed_at_once_from_many_threads_all_succeed(
+    tmp_path: Path,
+) -> None:
+    """Issue 23: a fanned-out Epic's children add, check out and remove worktrees of one
+    repo at the same moment. Seen red (in the fan-out's e2e test, and here): git failed
+    with `failed to read .git/worktrees/gates-fan-2/commondir`, reading a worktree another
+    thread was half-way through making."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from middle.verify.checkout import GateCheckout
+
+    repo = make_repo(tmp_path / "repo")
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    def churn(n: int) -> None:
+        for round in range(6):
+            checkout = GateCheckout(repo, tmp_path / "checkouts" / f"gates-{n}")
+            checkout.at(head)
+            git.add_worktree(repo, tmp_path / "w" / f"{n}-{round}", f"b-{n}-{round}", "main")
+            checkout.remove()
+            git.remove_worktree(repo, tmp_path / "w" / f"{n}-{round}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(churn, range(8)))  # re-raises the first GitError
+    listed = git.git("worktree", "list", "--porcelain", cwd=repo)
+    assert listed.count("worktree ") == 1  # only the main checkout is left

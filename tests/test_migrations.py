@@ -49,6 +49,7 @@ def test_workflows_has_every_contract_column(middle_db: Database) -> None:
         "last_heartbeat",
         "end_reason",
         "meta_json",
+        "parent_id",  # issue 23: a fanned-out Epic's child names its parent run
     }
 
 

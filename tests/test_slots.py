@@ -61,3 +61,40 @@ def test_the_fallback_is_the_next_free_registered_adapter_after_the_limited_one(
     assert fallback_adapter(middle_db, config, "codex", registered) == "gemini"
     set_rate_limit(middle_db, "gemini", status="limited", reset_at=None, source="test")
     assert fallback_adapter(middle_db, config, "codex", registered) == "codex"
+
+
+def test_a_fanned_out_epic_never_holds_more_than_its_cap_of_slots(middle_db: Database) -> None:
+    """Issue 23 item 3: `max_children_per_epic` caps one Epic's children, and the global
+    cap still holds for them; a child is `launching` (a holder) from its claim on."""
+    from middle.store import claim_child_slot
+
+    config = copy.deepcopy(DEFAULTS)
+    config["global"]["max_concurrent"] = 3
+    config["limits"]["max_concurrent"] = 10
+    create_workflow_record(middle_db, id="epic", epic_ref="fan", **RECORD)
+    for sub in ("1", "2", "3"):
+        create_workflow_record(middle_db, id=f"epic-{sub}", epic_ref=f"fan/{sub}", **RECORD)
+        update_workflow(middle_db, f"epic-{sub}", parent_id="epic")
+    create_workflow_record(middle_db, id="other", epic_ref="other", **RECORD)
+
+    def claim(child: str) -> object:
+        return claim_child_slot(
+            middle_db, child, parent_id="epic", adapter="claude", config=config, cap=2
+        )
+
+    assert claim("epic-1") is None and claim("epic-2") is None
+    busy = claim("epic-3")
+    assert busy is not None and busy.scope == "Epic" and busy.limit == 2  # type: ignore[attr-defined]
+    assert get_workflow(middle_db, "epic-3")["state"] == "pending"
+    assert [get_workflow(middle_db, f"epic-{s}")["state"] for s in "12"] == ["launching"] * 2
+
+    assert claim_slot_at_launch(middle_db, "other", "claude", config) is None  # fair: room
+    update_workflow(middle_db, "other", state="running")
+    update_workflow(middle_db, "epic-1", state="completed")  # its slot frees
+    assert claim("epic-3") is None  # epic-2, other and epic-3: the global 3
+    update_workflow(middle_db, "epic-2", state="completed")
+    create_workflow_record(middle_db, id="epic-4", epic_ref="fan/4", **RECORD)
+    update_workflow(middle_db, "epic-4", parent_id="epic")
+    config["global"]["max_concurrent"] = 2  # epic-3 and other hold both global slots
+    busy = claim("epic-4")
+    assert busy is not None and busy.scope == "global"  # type: ignore[attr-defined]

@@ -24,9 +24,14 @@ commit's message, `"evidence": [...]` puts that list in done.json as its `eviden
 `rate-limit` (a `StopFailure` hook with Claude Code's usage-limit message, resetting in
 `"reset_in"` seconds, default 3600), `hang` (never sends Stop), `idle` (a
 Notification hook every second for `"seconds"`, then stops); any action may
-take `"delay": seconds` first, or `"wait_for": path` (until that file exists).
+take `"delay": seconds` first, or `"wait_for": path` (until that file exists; a list:
+until each does), after `"mark": path` (created as the turn starts).
+`rebase` (as an agent told of a merge conflict: `git rebase` onto the head its brief
+names, each conflicting file written as `"resolve": {path: text}` says, then done).
 Turns past the end of the script are `done`.
-`{"exit_at_launch": true}` as the script makes it exit at once.
+`{"exit_at_launch": true}` as the script makes it exit at once. A child of a fanned-out
+Epic (`MIDDLE_EPIC=<ref>/<sub>`) follows `{"by_epic": {"<ref>/<sub>": [...]}}` when the
+script is that, and keeps its work in `STANDIN_WORK-<sub>.md`; its log lines carry `epic`.
 
 Its memory is its transcript (`.middle/agent/transcript.jsonl`): the turn number is one
 more than the prompts recorded there, so a transcript carried to another machine carries
@@ -39,6 +44,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -59,11 +66,16 @@ class StandIn:
         self.resumed = resume is not None
         self.session_id = resume or uuid.uuid4().hex
         self.transcript = self.state_dir / "transcript.jsonl"
+        self.epic = os.environ.get("MIDDLE_EPIC", "")
+        if isinstance(script, dict) and "by_epic" in script:
+            self.turns = list(script["by_epic"].get(self.epic, []))
+        sub = self.epic.partition("/")[2]
+        self.work_file = f"STANDIN_WORK-{sub}.md" if sub else "STANDIN_WORK.md"
 
     def log(self, **entry: Any) -> None:
         if self.log_path is not None:
             with self.log_path.open("a") as handle:
-                handle.write(json.dumps({"ts": time.time(), **entry}) + "\n")
+                handle.write(json.dumps({"ts": time.time(), "epic": self.epic, **entry}) + "\n")
 
     def hook(self, event: str, payload: dict[str, Any]) -> None:
         script = self.worktree / ".middle" / "hooks" / "hook.sh"
@@ -137,16 +149,42 @@ class StandIn:
         if subprocess.run(argv, cwd=self.worktree).returncode == 0:
             (self.state_dir / "pr-opened").touch()
 
+    def rebase(self, resolve: dict[str, str]) -> None:
+        """Rebase onto the head the brief names, resolving each conflict as scripted."""
+        brief = (self.worktree / ".middle" / "prompt.md").read_text()
+        onto = re.search(r"git rebase ([0-9a-f]{7,40})", brief)
+        if onto is None:
+            return
+        identity = ["-c", "user.name=stand-in", "-c", "user.email=standin@middle.invalid"]
+        editor = {**os.environ, "GIT_EDITOR": "true"}
+        done = subprocess.run(["git", *identity, "rebase", onto[1]], cwd=self.worktree, env=editor)
+        for _ in range(10):  # a conflict it has no resolution for: give the rebase up
+            if done.returncode == 0:
+                return
+            for name, text in resolve.items():
+                (self.worktree / name).write_text(text)
+            subprocess.run(["git", "add", "--", *resolve], cwd=self.worktree)
+            done = subprocess.run(
+                ["git", *identity, "rebase", "--continue"], cwd=self.worktree, env=editor
+            )
+        subprocess.run(["git", "rebase", "--abort"], cwd=self.worktree)
+
     def act(self, turn: int, action: dict[str, Any]) -> bool | str:
         """Do the turn's work; return whether to send Stop ("rate-limit": StopFailure)."""
         sentinel = self.worktree / ".middle"
         kind = action.get("do", "done")
         time.sleep(float(action.get("delay", 0)))  # a turn that takes a while
+        if action.get("mark"):
+            Path(action["mark"]).touch()
         gate = action.get("wait_for")
-        while gate and not Path(gate).exists():  # a test's start line
+        gates = gate if isinstance(gate, list) else [gate] if gate else []
+        while not all(Path(path).exists() for path in gates):  # a test's start line
             time.sleep(0.05)
+        if kind == "rebase":
+            self.rebase(action.get("resolve", {}))
+            kind = "done"
         if kind == "done":
-            work = self.worktree / "STANDIN_WORK.md"
+            work = self.worktree / self.work_file
             with work.open("a") as handle:
                 handle.write(f"turn {turn}: work done\n")
             for name in [*action.get("touch", []), *action.get("commit", [])]:
@@ -157,7 +195,7 @@ class StandIn:
                 edited = self.worktree / name
                 edited.write_text(edited.read_text().replace(old, new, 1))
             identity = ["-c", "user.name=stand-in", "-c", "user.email=standin@middle.invalid"]
-            committed = ["STANDIN_WORK.md", *action.get("commit", [])]
+            committed = [self.work_file, *action.get("commit", [])]
             subprocess.run(["git", *identity, "add", "--", *committed], cwd=self.worktree)
             subprocess.run(
                 [

@@ -16,6 +16,7 @@ from middle.app.home import open_home_db
 from middle.app.plugins import load_plugins
 from middle.app.repo import base_branch, resolve_repo
 from middle.app.runtime import (
+    EPIC_WORKFLOW,
     PARKED_STATES,
     WORKFLOW,
     Outcome,
@@ -36,7 +37,7 @@ from middle.errors import (
     NothingParkedError,
 )
 from middle.issues.labels import hold_label
-from middle.refs import validate_ref
+from middle.refs import validate_ref, validate_run_ref
 from middle.steps.dispatch import fallback_adapter, raise_rate_limited
 from middle.steps.services import Progress
 from middle.store import (
@@ -61,9 +62,15 @@ def implement(
     *,
     force: bool = False,
     source: str = "manual",
+    parallel: int | None = None,
 ) -> Outcome:
     """Dispatch the issue and run it in the foreground until it parks or settles. An
-    issue nobody approved, or an Epic with open blockers, is refused unless `force`."""
+    issue nobody approved, or an Epic with open blockers, is refused unless `force`.
+
+    With `parallel` (or `parallel` in the Epic's meta or the repo's `[repo]` policy) an
+    Epic's sub-issues fan out, each to an agent of its own (`middle.workflows.epic`)."""
+    if parallel is not None and parallel < 1:
+        raise MiddleError(f"--parallel {parallel}: give a number of agents, 1 or more")
     ref = validate_ref(ref)
     runtime = Runtime(git.repo_root(resolve_repo(repo)))
     root, config = runtime.root, runtime.config
@@ -100,16 +107,25 @@ def implement(
     limited = active_rate_limit(runtime.db, adapter)
     if limited is not None:  # refused before any row exists (check-slots is the backstop)
         raise_rate_limited(adapter, limited)
-    run_input = {
+    run_input: dict[str, Any] = {
         "repo": str(root),
         "ref": ref,
         "adapter": adapter,
         "base": base_branch(config, root),
         "source": source,
     }
-    workflow_id = f"impl-{uuid.uuid4().hex[:10]}"
+    workflow, workflow_id = WORKFLOW, f"impl-{uuid.uuid4().hex[:10]}"
+    fan_out = parallel or issue.parallel or config["repo"].get("parallel")
+    if parallel is not None and not issue.sub_issues:
+        raise EpicError(
+            f"issue {ref} has no sub-issues, so --parallel has nothing to fan out; "
+            f"dispatch it without --parallel"
+        )
+    if fan_out and issue.sub_issues:
+        workflow, workflow_id = EPIC_WORKFLOW, f"epic-{uuid.uuid4().hex[:10]}"
+        run_input["parallel"] = int(fan_out)
     try:
-        result = runner.start(WORKFLOW, run_input, workflow_id)
+        result = runner.start(workflow, run_input, workflow_id)
     except AlreadyInFlight as exc:
         undriven = _undriven(runner, root, ref)
         if undriven is None:
@@ -123,8 +139,8 @@ def answer(repo: str | Path, ref: str, text: str, progress: Progress | None = No
     if not text.strip():
         raise MiddleError("--text is empty; say what the agent should know")
     runtime = Runtime(git.repo_root(resolve_repo(repo)))
-    row, park = parked_run(runtime.runs, runtime.root, validate_ref(ref), "answer")
-    written = runtime.issues.written_answer(ref)
+    row, park = parked_run(runtime.runs, runtime.root, validate_run_ref(ref), "answer")
+    written = runtime.issues.written_answer(ref.partition("/")[0])  # a child asks in its Epic
     if written is not None:  # never overwrite what a person wrote into the Epic file
         raise NothingParkedError(
             f"question {written.id} of issue {ref} already has an answer written in "
@@ -174,8 +190,8 @@ def resume(
     if ref is not None:
         ref = validate_ref(ref)
         rows = [live_run(runs, git.repo_root(resolve_repo(repo or ".")), ref, "resume")]
-    else:
-        rows = runs.find(kind=WORKFLOW, live=True)
+    else:  # a fanned-out Epic's children are its parent's to drive
+        rows = [r for r in runs.find(kind=WORKFLOW, live=True) if not r["parent_id"]]
     outcomes = []
     for row in rows:
         runner = runner_of(row, progress)
@@ -199,6 +215,11 @@ def cancel(repo: str | Path, ref: str) -> Outcome:
     if live["session_name"]:
         runner.services.tmux.kill_session(live["session_name"])
     result = runner.cancel(live["id"], wait=60)
+    for child in runs.find(parent_id=live["id"], live=True):  # a fanned-out Epic's children
+        runs.request_cancel(child["id"])
+        if child["session_name"]:
+            runner.services.tmux.kill_session(child["session_name"])
+        runner_of(child).cancel(child["id"], wait=60)
     if result.status == "cancelled":
         _close_question(runner.services.issues, ref)
     reason = runs.get(live["id"])["end_reason"] or ""
@@ -241,6 +262,8 @@ def _continue(
     runtime: Runtime, row: Row, signal: dict[str, Any], progress: Progress | None
 ) -> Outcome:
     runner = runtime.runner(str(Runs.input(row)["adapter"]), progress)
+    if row["parent_id"]:
+        return _continue_child(runtime, runner, row, signal, progress)
     if Runs.meta(row).get("queued"):
         raise NothingParkedError(
             f"issue {row['epic_ref']} already has its signal and waits for a free slot; "
@@ -254,6 +277,25 @@ def _continue(
     if busy is not None:
         return queued_outcome(row, busy)
     return describe(runner, runner.resume(row["id"]), row["epic_ref"])
+
+
+def _continue_child(
+    runtime: Runtime, runner: Runner, row: Row, signal: dict[str, Any], progress: Progress | None
+) -> Outcome:
+    """A fanned-out Epic's child is its parent's to drive: deliver the child's signal,
+    wake the parent, and continue the parent (unless a process drives it already, which
+    picks the child up within a second)."""
+    if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
+        raise NothingParkedError(
+            f"issue {row['epic_ref']} was resumed by someone else a moment ago; see: middle status"
+        )
+    parent = runtime.runs.get(row["parent_id"])
+    runtime.runs.deliver(parent["id"], "children", {"from": row["epic_ref"]})
+    parent_runner = runtime.runner(str(Runs.input(parent)["adapter"]), progress)
+    if parent_runner.driven(parent["id"]):
+        message = f"the Epic's run {parent['id']} (driven now) continues {row['epic_ref']}"
+        return Outcome(row["id"], row["epic_ref"], row["state"], message, True)
+    return describe(parent_runner, parent_runner.resume(parent["id"]), parent["epic_ref"])
 
 
 def _undriven(runner: Runner, root: Path, ref: str) -> AlreadyInFlight | None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the runner's side loads when a command runs something (see 
     from middle.store import Row, SlotsBusy
 
 WORKFLOW = "implementation"
+EPIC_WORKFLOW = "epic"  # a fanned-out Epic's parent run (its children: "epic-child")
 PARKED_STATES = ("waiting-human", "rate-limited")
 
 
@@ -134,7 +135,7 @@ def parked_run(runs: Runs, root: Path, ref: str, verb: str) -> tuple[Row, dict[s
         raise NothingParkedError(
             f"nothing to {verb}: issue {ref} in {root} {what}; see: middle status"
         )
-    park = runs.latest_output(live["id"], "park-for-resume")
+    park = park_output(runs, live["id"])
     if park is None:
         raise UnknownWorkflowError(f"workflow {live['id']} is parked but recorded no reason")
     return live, park
@@ -163,12 +164,31 @@ def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:
     return claim_slot_at_launch(runner.db, row["id"], adapter, runner.services.config)
 
 
+def park_output(runs: Runs, workflow_id: str) -> dict[str, Any] | None:
+    """Why a run parked: its `park-for-resume` output, or a fanned-out Epic's
+    `park-epic`, or, for an Epic waiting on its children, which ones wait for a human."""
+    for name in ("park-for-resume", "park-epic"):
+        park = runs.latest_output(workflow_id, name)
+        if park is not None:
+            return dict(park)
+    fanned = runs.latest_output(workflow_id, "fan-out")
+    if fanned is None:
+        return None
+    waiting = ", ".join(fanned.get("waiting", []))
+    return {
+        "reason": "children",
+        "state": "waiting-human",
+        "message": f"sub-issue(s) {waiting} wait for a human; the Epic goes on once they "
+        f"settle (see: middle status)",
+    }
+
+
 def describe(runner: Runner, result: RunResult, ref: str) -> Outcome:
     """How `result` left the run, in the words `implement`, `answer` and the rest print."""
     row = runner.runs.get(result.workflow_id)
     state = row["state"]
     if result.status == "parked":
-        park = runner.runs.latest_output(result.workflow_id, "park-for-resume") or {}
+        park = park_output(runner.runs, result.workflow_id) or {}
         return Outcome(result.workflow_id, ref, state, park.get("message", "parked"), True)
     if state == "completed":
         branch = row["pr_branch"] or f"middle/issue-{ref}"

@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # the issue stores (and the runtime) load when status asks on
 
 
 def workflow_summaries(db: Readable) -> list[dict[str, Any]]:
-    """Every workflow, oldest first, with its current step, its last event and, while it
+    """Every workflow, oldest first (a fanned-out Epic's children right after it, as a
+    tree: `parent` names their run), with its current step, its last event and, while it
     is live, the blockers of its Epic that are still open."""
     now = datetime.now(UTC)
     summaries = []
@@ -29,6 +30,7 @@ def workflow_summaries(db: Readable) -> list[dict[str, Any]]:
         summaries.append(
             {
                 "id": row["id"],
+                "parent": row.get("parent_id"),
                 "kind": row["kind"],
                 "repo": row["repo"],
                 "ref": row["epic_ref"],
@@ -44,7 +46,11 @@ def workflow_summaries(db: Readable) -> list[dict[str, Any]]:
                 "end_reason": row["end_reason"],
                 "last_message": _last_message(db, row["id"]) if row["state"] in PARKED else None,
                 "waiting_for": waiting_for(park_of(db, row)) if row["state"] == WAITING else None,
-                "blocked_by": blockers.of(row) if row["state"] not in TERMINAL_STATES else None,
+                "blocked_by": (
+                    blockers.of(row)
+                    if row["state"] not in TERMINAL_STATES and not row.get("parent_id")
+                    else None
+                ),
                 "pr_number": row["pr_number"],
                 "pr_url": meta.get("pr_url"),
                 "resumed_by": _resumed_by(db, row["id"]),
@@ -56,7 +62,23 @@ def workflow_summaries(db: Readable) -> list[dict[str, Any]]:
                 "updated_at": row["updated_at"],
             }
         )
-    return summaries
+    return as_tree(summaries)
+
+
+def as_tree(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The summaries with each run's children right after it, in their own order."""
+    children: dict[str, list[dict[str, Any]]] = {}
+    for summary in summaries:
+        if summary["parent"]:
+            children.setdefault(summary["parent"], []).append(summary)
+    ids = {summary["id"] for summary in summaries}
+    ordered: list[dict[str, Any]] = []
+    for summary in summaries:
+        if summary["parent"] and summary["parent"] in ids:
+            continue
+        ordered.append(summary)
+        ordered.extend(children.get(summary["id"], []))
+    return ordered
 
 
 def phase_evidence(meta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -98,7 +120,7 @@ def park_of(db: Readable, row: dict[str, Any]) -> dict[str, Any]:
         name = checkpoint["name"].partition("#")[0]
         if checkpoint["status"] == "completed" and checkpoint["output_json"]:
             latest[name] = json.loads(checkpoint["output_json"])
-    park = latest.get("park-for-resume", {})
+    park = latest.get("park-for-resume") or latest.get("park-epic") or {}
     turn = latest.get("launch-and-drive", {})
     question = turn.get("question") if park.get("reason") == "asked-question" else None
     return {**park, "question": question}

@@ -130,7 +130,8 @@ def _status_table(summaries: list[dict[str, Any]]) -> Table:
     )
     for s in summaries:
         note = status_note(s) or f"step {s['step'] or '-'}, last event {s['last_event'] or '-'}"
-        cells = [Path(s["repo"]).name, s["ref"], s["state"], humanize_age(s["age_seconds"]), note]
+        ref = f"└ {s['ref']}" if s.get("parent") else s["ref"]  # a fanned-out Epic's child
+        cells = [Path(s["repo"]).name, ref, s["state"], humanize_age(s["age_seconds"]), note]
         table.add_row(*(escape(cell or "-") for cell in cells))
     return table
 
@@ -285,17 +286,33 @@ def _report(outcome: Any) -> None:
         "repo": REPO_HELP,
         "agent": "the agent adapter: claude, codex or command (default: from config)",
         "force": "dispatch even if the issue is not approved or its blockers are still open",
+        "parallel": "fan an Epic's sub-issues out to N agents at once, on one integration "
+        "branch (default: the Epic's or the repo's `parallel`, else one agent)",
     },
     auto_shortflags=False,  # an auto -f would read as invoke's -f (--config)
 )
 def implement(
-    c: Context, issue: str = "", repo: str = ".", agent: str | None = None, force: bool = False
+    c: Context,
+    issue: str = "",
+    repo: str = ".",
+    agent: str | None = None,
+    force: bool = False,
+    parallel: str | None = None,
 ) -> None:
     """Dispatch an agent at an issue and run it until it parks or settles."""
     _require("implement", issue=issue)
     from middle.app.implement import implement as run_implement
 
-    _report(_foreground(repo, issue, lambda p: run_implement(repo, issue, agent, p, force=force)))
+    agents = (
+        None
+        if parallel is None
+        else _whole_number("--parallel", str(parallel), 1, None, "a number of agents, 1 or more")
+    )
+
+    def run(p: Any) -> Any:
+        return run_implement(repo, issue, agent, p, force=force, parallel=agents)
+
+    _report(_foreground(repo, issue, run))
 
 
 @middle_task(help={"issue": ISSUE_HELP, "repo": REPO_HELP, "text": "the answer, verbatim"})

@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "adapters": {},  # each adapter owns its defaults (middle/agents/)
     "repo": {},
     "epic_store": {"mode": "file", "epics_dir": "planning/epics"},
-    "limits": {"max_concurrent": 3, "complexity_ceiling": 3},
+    "limits": {"max_concurrent": 3, "complexity_ceiling": 3, "max_children_per_epic": 3},
     # issue 13: the recommender runs every `interval` under serve ("off": only by hand)
     "recommender": {"interval": "off", "auto_dispatch": False, "max_attempts": 3},
     # issue 19: a ready PR's required checks pending this long get a comment for a human;

@@ -119,11 +119,15 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "max_concurrent": POSITIVE_INT,
         "adapter_fallback": ADAPTERS_LIST,
     },
-    "repo": {"default_adapter": ADAPTER, "default_branch": BRANCH},
+    # `parallel`: fan an Epic's sub-issues out to this many agents at once (issue 23)
+    "repo": {"default_adapter": ADAPTER, "default_branch": BRANCH, "parallel": POSITIVE_INT},
     "epic_store": {"mode": MODE, "epics_dir": REPO_FOLDER},
     "limits": {
         "max_concurrent": POSITIVE_INT,
         "complexity_ceiling": POSITIVE_INT,
+        # children of one fanned-out Epic holding agent slots at once, so it never
+        # starves other Epics (the global, repo and adapter caps still hold)
+        "max_children_per_epic": POSITIVE_INT,
         "launch_timeout_seconds": POSITIVE_NUMBER,
         "turn_timeout_seconds": POSITIVE_NUMBER,
         "idle_warning_seconds": POSITIVE_NUMBER,

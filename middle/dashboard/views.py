@@ -42,6 +42,9 @@ PAGE_SIZE = 50
 def subject(run: Mapping[str, Any]) -> str:
     """What a run is about, as a person reads it: its issue, or for a run of no issue (the
     recommender's) its kind and repository."""
+    if run.get("epic_ref") and run.get("parent_id"):  # a fanned-out Epic's child
+        epic, _, sub = str(run["epic_ref"]).partition("/")
+        return f"{epic}: sub-issue {sub}"
     if run.get("epic_ref"):
         return str(run["epic_ref"])
     return f"{run.get('kind') or 'run'} ({Path(str(run.get('repo') or '')).name or '?'})"

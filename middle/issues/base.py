@@ -45,6 +45,8 @@ class Issue:
     complexity_ceiling: int | None
     source: str  # where it lives, for messages: a file path or a URL
     labels: tuple[str, ...] = ()  # `epic`, and the hold labels of `issues/labels.py`
+    parallel: int | None = None  # fan its sub-issues out to this many agents (issue 23)
+    sequential: bool = False  # each sub-issue waits on the one before it
 
 
 @dataclass(frozen=True)
@@ -279,6 +281,21 @@ class IssueStore(Protocol):
     def publish_phase_evidence(self, ref: str, branch: str, run: PhaseRun) -> None:
         """Keep `run` as the phase's one evidence record where people read the issue,
         replacing the phase's earlier record: never a second one."""
+
+    def sub_issue_blockers(self, issue: Issue) -> dict[str, list[str]]:
+        """Each sub-issue's blockers among its siblings, by id (a fanned-out Epic starts a
+        sub-issue once these merged): as the sub-issues say (`blocked_by`) by default."""
+        return {sub.id: list(sub.blocked_by) for sub in issue.sub_issues}
+
+    def open_epic_pull_request(self, ref: str, branch: str, body: str) -> PullRequest | None:
+        """Publish a fanned-out Epic's integration `branch` as its one pull request with
+        `body` (or update the body of the one that stands); None where a store has no
+        pull requests, and the branch itself is what gets reviewed."""
+        return None
+
+    def tick_sub_issue(self, ref: str, sub: str) -> None:
+        """Mark sub-issue `sub` of Epic `ref` done where people read it, once (a fanned
+        out Epic's child merged); a store with nowhere to tick it does nothing."""
 
     # -- the plan (issue 19, `[verify] require_plan`) ------------------------------------
 

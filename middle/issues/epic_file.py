@@ -45,6 +45,7 @@ _MARKER = re.compile(
 )
 _ATTR = re.compile(r"([a-z_]+)=(\S+)")
 _CHECKBOX = re.compile(r"^- \[(?P<mark>[ xX])\] (?P<text>.*)$")
+_SUB_BLOCKED_BY = re.compile(r"^blocked-by:\s*\[(?P<ids>[^\]]*)\]\s*$", re.M)
 _SUB_TITLE = re.compile(r"^\*\*(?P<id>[^*]+?) — (?P<title>.+?)\*\*(?P<rest>.*)$")
 _KNOWN_BLOCKS = {
     "sub-issue",
@@ -65,10 +66,15 @@ class Criterion:
 
 @dataclass(frozen=True)
 class SubIssue:
+    """A sub-issue. `blocked_by` are the ids of the sibling sub-issues it waits on: in file
+    mode a `blocked-by: [1, 2]` line of its indented body (the key the meta uses), which
+    stays in `body` and in the file, since rendering is the source."""
+
     id: str
     done: bool
     title: str
     body: str
+    blocked_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,17 @@ class EpicDocument:
         if inner is None:
             raise EpicFormatError(f"the Epic has no question {question_id} to answer")
         return parse_epic(self.source[:start] + inner + self.source[end:])
+
+    def tick_sub_issue(self, sub_id: str) -> EpicDocument:
+        """A new document whose sub-issue `sub_id` line reads `- [x]` (itself if it does,
+        or if it has no such sub-issue): the one edit middle makes outside the
+        conversation, as an Epic's children merge."""
+        marker = re.compile(
+            rf"^(<!-- middle:sub-issue id={re.escape(sub_id)}(?: [a-z_]+=\S+)* -->\r?\n)- \[ \] ",
+            re.M,
+        )
+        ticked = marker.sub(lambda found: f"{found[1]}- [x] ", self.source, count=1)
+        return self if ticked == self.source else parse_epic(ticked)
 
     def append_event(self, text: str, *, kind: str, ts: str) -> EpicDocument:
         return self._append(event_block(text, kind=kind, ts=ts))
@@ -335,7 +352,17 @@ class _Parser:
         titled = _SUB_TITLE.match(head["text"])
         title = titled["title"] if titled else head["text"]
         rest = "\n".join(line[2:] if line.startswith("  ") else line for line in body[1:])
-        return SubIssue(attrs["id"], head["mark"] != " ", title.strip(), rest.strip("\n"))
+        blocked = _SUB_BLOCKED_BY.search(rest)
+        blocked_by = tuple(
+            item.strip().lstrip("#") for item in (blocked["ids"] if blocked else "").split(",")
+        )
+        return SubIssue(
+            attrs["id"],
+            head["mark"] != " ",
+            title.strip(),
+            rest.strip("\n"),
+            tuple(item for item in blocked_by if item),
+        )
 
     def parse_conversation(self) -> tuple[int, int]:
         opened = self.i

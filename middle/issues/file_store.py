@@ -127,6 +127,8 @@ class FileIssueStore(IssueStore):
             complexity_ceiling=doc.meta_int("complexity_ceiling"),
             source=str(self.path(ref)),
             labels=tuple(doc.labels),
+            parallel=doc.meta_int("parallel"),
+            sequential=doc.meta.get("sequential", "").strip().lower() == "true",
         )
 
     def open_question(self, ref: str) -> Question | None:
@@ -304,6 +306,12 @@ class FileIssueStore(IssueStore):
         if not self.plan_recorded(ref):
             text = f"The agent's plan:\n\n{plan}"
             self._write(ref, self.editable(ref).append_event(text, kind="plan", ts=utc_timestamp()))
+
+    def tick_sub_issue(self, ref: str, sub: str) -> None:
+        doc = self.document(ref)
+        ticked = doc.tick_sub_issue(sub)
+        if ticked is not doc:
+            self._write(ref, ticked)
 
     def post_note(self, ref: str, text: str) -> None:
         self._write(ref, self.editable(ref).append_event(text, kind="note", ts=utc_timestamp()))

@@ -554,6 +554,36 @@ class GitHubIssueStore(IssueStore):
         if pr is not None and pr.state == "OPEN" and not pr.draft:
             self.gh.run("pr", "ready", str(pr.number), "--repo", self.slug, "--undo")
 
+    def sub_issue_blockers(self, issue: Issue) -> dict[str, list[str]]:
+        """GitHub's issue dependencies of each open sub-issue, kept to its siblings (a
+        blocker elsewhere is the Epic's own business: `open_blockers`)."""
+        ids = [sub.id for sub in issue.sub_issues]
+        found: dict[str, list[str]] = {}
+        for sub in issue.sub_issues:
+            if sub.done:
+                found[sub.id] = []
+                continue
+            path = f"repos/{self.slug}/issues/{sub.id}/dependencies/blocked_by"
+            numbers = {str(blocker["number"]) for blocker in self.gh.api(path) or []}
+            found[sub.id] = [other for other in ids if other in numbers]
+        return found
+
+    def open_epic_pull_request(self, ref: str, branch: str, body: str) -> PullRequest | None:
+        """Push the integration branch (middle's own) and open its one pull request, or
+        give the open one this body: a retry never opens a second."""
+        git.push_branch(self.repo, branch)
+        pr = self.pull_request(branch)
+        if pr is not None and pr.state == "OPEN":
+            self.gh.run("pr", "edit", str(pr.number), "--repo", self.slug, "--body-file", "-",
+                        input=body)  # fmt: skip
+            return pr
+        title = self.gh.json("issue", "view", ref, "--repo", self.slug, "--json", "title")
+        self.gh.run(
+            "pr", "create", "--repo", self.slug, "--head", branch,
+            f"--title={title['title']}", "--body-file", "-", input=body,  # one word: no option
+        )  # fmt: skip
+        return self.pull_request(branch)
+
     def publish(self, branch: str, pr: PullRequest | None) -> str | None:
         """Push the agent's branch and open its pull request, ready for review, with
         middle's own token (the agent holds none). A retry is safe: the push is the same

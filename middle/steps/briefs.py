@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from middle.issues.base import Issue
+from middle.issues.epic_file import SubIssue
 from middle.system.github import on_actions
 from middle.system.worktree import prompt_path
 from middle.verify.evidence import ACCEPTED
@@ -91,6 +92,38 @@ def initial_brief(issue: Issue, ceiling: int, evidence: str = "") -> str:
     rules = OPERATING_RULES + (CI_RULE if on_actions() else "")
     parts += [rules.rstrip(), f"Complexity ceiling: {ceiling} (on a scale of 1 to 5)."]
     return "\n\n".join(parts) + "\n"
+
+
+def child_brief(issue: Issue, sub: SubIssue, ceiling: int, integration: str) -> str:
+    """The brief of one child of a fanned-out Epic: its own sub-issue only, by id and
+    title (the other sub-issues are other agents' work, merged beside it)."""
+    parts = [
+        f"# Sub-issue {sub.id} — {sub.title}",
+        f"You work on sub-issue {sub.id} of issue `{issue.ref}` ({issue.source}), "
+        f"`MIDDLE_EPIC={issue.ref}/{sub.id}`, and on nothing else. Other agents work on the "
+        f"Epic's other sub-issues at the same time, each on a branch of its own; middle "
+        f"merges yours into the integration branch `{integration}` once it is done and "
+        f"its gates pass.",
+        f"## Sub-issue {sub.id} — {sub.title}\n\n{sub.body.strip() or '(no more detail)'}",
+        f"## The Epic: {issue.title}\n\n{issue.context.strip() or '(none given)'}",
+    ]
+    rules = OPERATING_RULES + (CI_RULE if on_actions() else "")
+    parts += [rules.rstrip(), f"Complexity ceiling: {ceiling} (on a scale of 1 to 5)."]
+    return "\n\n".join(parts) + "\n"
+
+
+def conflict_brief(files: list[str], integration: str, head: str, branch: str) -> str:
+    """A child whose branch would not merge: its agent rebases; middle resolves nothing."""
+    listed = "\n".join(f"- `{name}`" for name in files)
+    return (
+        f"# Merge conflict: rebase onto `{integration}`\n\n"
+        f"Your branch `{branch}` conflicts with the Epic's integration branch "
+        f"`{integration}` at {head}, so middle could not merge it. The conflicting files:\n\n"
+        f"{listed}\n\n"
+        f"Rebase your branch onto that head (`git rebase {head}`), resolve the conflict in "
+        "these files keeping what both sides meant, commit, then write `.middle/done.json` "
+        "again and stop. Do not merge the integration branch into yours, and do not push.\n"
+    )
 
 
 def answer_brief(question: str, answer: str) -> str:

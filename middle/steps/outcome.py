@@ -35,7 +35,8 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
     Epic's conversation (once, even if this step runs again)."""
     turn = ctx.results["launch-and-drive"]
     ref = str(ctx.input["ref"])
-    hints = _hints(ref, services(ctx).issues)
+    run_ref = ctx.runs.get(ctx.workflow_id)["epic_ref"] or ref  # a child's: `<ref>/<sub>`
+    hints = _hints(str(run_ref), services(ctx).issues)
     outcome = turn["outcome"]
     state = "waiting-human"
     if outcome == "asked-question":

@@ -33,6 +33,8 @@ from middle.refs import session_name
 from middle.steps.briefs import (
     answer_brief,
     checks_brief,
+    child_brief,
+    conflict_brief,
     evidence_rules,
     initial_brief,
     phase_brief,
@@ -74,10 +76,21 @@ def end_session(ctx: StepContext) -> None:
 def launch_and_drive(ctx: StepContext) -> dict[str, Any]:
     """Brief the agent, launch it (or adopt its live session), wait for it to stop,
     classify the stop, nudge or verify as needed, and end the session."""
-    previous = ctx.results.get("resume-or-finalize") if ctx.round > 1 else None
+    previous = previous_decision(ctx)
     if previous and previous.get("next") == "hold":
         return {"outcome": "held"}
     return Turn(ctx, previous).run()
+
+
+def previous_decision(ctx: StepContext) -> dict[str, Any] | None:
+    """What the last round decided this turn is for: a human's signal
+    (`resume-or-finalize`), or, for a fanned-out Epic's child whose merge conflicted,
+    the conflict (`merge-child`). None in the first round."""
+    if ctx.round == 1:
+        return None
+    if ctx.results.get("route-child") == "merge":
+        return ctx.results.get("merge-child")
+    return ctx.results.get("resume-or-finalize")
 
 
 class Turn:
@@ -169,6 +182,19 @@ class Turn:
                 text = phase_brief(said, review_round)
             else:
                 text = resume_brief(said, review_round)
+        elif kind == "conflict":
+            text = conflict_brief(
+                list(brief.get("files", [])),
+                str(brief.get("integration", "")),
+                str(brief.get("head", "")),
+                str(self.branch),
+            )
+        elif self.ctx.input.get("sub") is not None:
+            kind = "initial"
+            issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))
+            sub = next(s for s in issue.sub_issues if s.id == str(self.ctx.input["sub"]))
+            ceiling = issue.complexity_ceiling or int(self.limits["complexity_ceiling"])
+            text = child_brief(issue, sub, ceiling, str(self.ctx.input["integration"]))
         else:
             kind = "initial"
             issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))
@@ -211,7 +237,7 @@ class Turn:
         hook_vars = {
             "MIDDLE_SESSION": self.session,
             "MIDDLE_SESSION_TOKEN": self.token,
-            "MIDDLE_EPIC": str(self.ctx.input.get("ref") or ""),
+            "MIDDLE_EPIC": self.epic_env(),
             "MIDDLE_WORKFLOW_ID": self.ctx.workflow_id,
         }
         env = agent_environment(os.environ, self.adapter.env_patterns(), hook_vars)
@@ -231,6 +257,11 @@ class Turn:
         self.event("agent.launched", {"session": self.session, "argv": argv})
         self.note(f"launched {self.adapter.name} in tmux session {self.session}")
 
+    def epic_env(self) -> str:
+        """`MIDDLE_EPIC`: the issue's ref, or `<ref>/<sub>` for a fanned-out Epic's child."""
+        ref, sub = str(self.ctx.input.get("ref") or ""), self.ctx.input.get("sub")
+        return ref if sub is None else f"{ref}/{sub}"
+
     def resumable_session(self) -> str | None:
         """A later round continues the agent's conversation, where its transcript is still
         on this machine; otherwise the brief alone carries the context."""
@@ -244,8 +275,14 @@ class Turn:
         """Wait for the stop; nudge a bare stop, and send gate failures back, each at most
         three times. Returns the stop and the turn's outcome."""
         repo = Path(self.ctx.input["repo"])
+        # A fanned-out Epic's child runs every gate for now; per-phase gates (issue 19)
+        # plug in here: the gates whose `phases` name `self.ctx.input["sub"]`, or none.
+        # The parent's `verify-epic` runs them all on the integration head.
         gates = load_gates(repo, str(self.ctx.input.get("base") or "HEAD"))
         policy = evidence_policy(services(self.ctx).config, has_verify_file=bool(gates))
+        child = self.ctx.input.get("sub") is not None
+        if child:  # a child's evidence is judged with the Epic's, on the integration head
+            policy = EvidencePolicy(required=False, require_integration=False)
         self.evidence_policy = policy
         while True:
             stop = self.agent.wait_for_stop()
@@ -263,7 +300,7 @@ class Turn:
                     continue
                 return stop, "gates-failed"
             nudge = "continue"
-            if stop.kind == "done":  # in GitHub mode, done also needs a ready PR
+            if stop.kind == "done" and not child:  # in GitHub mode, done needs a ready PR
                 missing = services(self.ctx).issues.confirms_done(self.branch)
                 if missing is not None:
                     consume_sentinels(self.worktree)
@@ -450,6 +487,10 @@ class Turn:
             "evidence": self.evidence_run,
             "last_message": self.agent.last_message,
         }
+        if outcome == "done":  # what the agent named as evidence (a child's goes to its Epic)
+            output["given_evidence"] = (read_sentinel(self.worktree, "done.json") or {}).get(
+                "evidence"
+            )
         if stop.question_kind == "dialog":  # what to deliver once the screen is answered
             output["then"] = {k: v for k, v in self.previous.items() if k != "then"}
         # Recorded before the sentinels go, so a rerun of this step returns the same turn.

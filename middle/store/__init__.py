@@ -107,6 +107,7 @@ if TYPE_CHECKING:
         QUEUED,
         SlotsBusy,
         busy_scope,
+        claim_child_slot,
         claim_slot,
         claim_slot_at_launch,
         slot_holders,
@@ -236,7 +237,15 @@ _SUBMODULE: dict[str, str] = {
         "signals",
     ),
     **dict.fromkeys(
-        ("QUEUED", "SlotsBusy", "busy_scope", "claim_slot", "claim_slot_at_launch", "slot_holders"),
+        (
+            "QUEUED",
+            "SlotsBusy",
+            "busy_scope",
+            "claim_child_slot",
+            "claim_slot",
+            "claim_slot_at_launch",
+            "slot_holders",
+        ),
         "slots",
     ),
     **dict.fromkeys(
@@ -292,6 +301,7 @@ __all__ = [
     "busy_scope",
     "cancel_requested",
     "change_marker",
+    "claim_child_slot",
     "claim_compensation",
     "claim_slot",
     "claim_slot_at_launch",

@@ -226,6 +226,19 @@ MIGRATIONS += (
     ),
 )
 
+# Issue 23 (an Epic fanned out): a child run names the Epic's run that started it, so the
+# parent finds its children after a crash and `status` shows the tree.
+MIGRATIONS += (
+    Migration(
+        9,
+        "parent runs",
+        (
+            "ALTER TABLE workflows ADD COLUMN parent_id TEXT REFERENCES workflows (id)",
+            "CREATE INDEX workflows_by_parent ON workflows (parent_id)",
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 _CREATE_SCHEMA_VERSION = """

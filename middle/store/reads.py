@@ -75,6 +75,7 @@ def list_workflows(
     epic_ref: str | None = None,
     kind: str | None = None,
     live: bool | None = None,
+    parent_id: str | None = None,
 ) -> list[Row]:
     """Workflows matching every filter given, oldest first.
 
@@ -86,7 +87,8 @@ def list_workflows(
         states = [state] if isinstance(state, str) else list(state)
         clauses.append(f"state IN ({', '.join('?' for _ in states)})")
         params.extend(states)
-    for column, value in (("repo", repo), ("epic_ref", epic_ref), ("kind", kind)):
+    filters = (("repo", repo), ("epic_ref", epic_ref), ("kind", kind), ("parent_id", parent_id))
+    for column, value in filters:
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle.store.base import write_transaction
-from middle.store.records import Row, get_workflow, merge_workflow_meta
+from middle.store.records import Row, get_workflow, merge_workflow_meta, transition_workflow
 
 _HOLDERS = (
     "SELECT * FROM workflows WHERE state IN ('launching', 'running') "
@@ -83,4 +83,32 @@ def claim_slot_at_launch(
             claim_slot(db, workflow_id)
         else:
             merge_workflow_meta(db, workflow_id, {"queued": f"{QUEUED} ({full})"})
+    return full
+
+
+def claim_child_slot(
+    db: Database,
+    child_id: str,
+    *,
+    parent_id: str,
+    adapter: str,
+    config: Mapping[str, Any],
+    cap: int,
+) -> SlotsBusy | None:
+    """Claim a slot for a fanned-out Epic's child and move it to `launching` (from
+    `pending`, or from a park a human's signal ends), or say why not: the global, repo
+    and adapter caps first, then the Epic's own (`cap` children holding slots at once).
+    One write transaction, so the child counts against every cap from the moment it is
+    claimed, before any process drives it."""
+    with write_transaction(db):
+        full = busy_scope(db, child_id, adapter, config)
+        if full is None:
+            holders = slot_holders(db, besides=child_id)
+            siblings = [r for r in holders if r["parent_id"] == parent_id]
+            if len(siblings) >= cap:
+                full = SlotsBusy("Epic", cap, siblings)
+        if full is None:
+            claim_slot(db, child_id)
+            leaving = ("pending", "waiting-human", "rate-limited")
+            transition_workflow(db, child_id, "launching", leaving=leaving)
     return full

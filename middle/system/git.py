@@ -3,8 +3,12 @@ list (never a shell string), and a failure raises `GitError` carrying git's own 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from middle.errors import GitError, RepoError
@@ -57,6 +61,20 @@ def push_branch(repo: Path, branch: str, remote: str = "origin") -> None:
     git("push", "--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}", cwd=repo)
 
 
+@contextmanager
+def worktree_admin(repo: Path) -> Iterator[None]:
+    """Hold `repo`'s worktree lock for the block: one process or thread at a time adds,
+    removes or prunes its worktrees, or merges in one. git reads every worktree's admin
+    files in these, and fails on one another is half-way through making (a fanned-out
+    Epic's children do all of them at once). Not reentrant."""
+    fd = os.open(_common_dir(repo) / "middle-worktrees.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a descriptor of its own: threads exclude each other
+        yield
+    finally:
+        os.close(fd)
+
+
 def add_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
     """Check out `branch` (created from `base` if new) at `path`; reuse it if it is there.
 
@@ -65,12 +83,13 @@ def add_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
     if (path / ".git").exists():
         check_worktree_belongs(repo, path, branch)
         return False
-    git("worktree", "prune", cwd=repo)  # forget a worktree whose folder was deleted
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if branch_exists(repo, branch):
-        git("worktree", "add", str(path), branch, cwd=repo)
-    else:
-        git("worktree", "add", "-b", branch, str(path), base, cwd=repo)
+    with worktree_admin(repo):
+        git("worktree", "prune", cwd=repo)  # forget a worktree whose folder was deleted
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if branch_exists(repo, branch):
+            git("worktree", "add", str(path), branch, cwd=repo)
+        else:
+            git("worktree", "add", "-b", branch, str(path), base, cwd=repo)
     return True
 
 
@@ -156,9 +175,10 @@ def unseen_commits(repo: Path, known: str, other: str) -> list[str]:
 
 def remove_worktree(repo: Path, path: Path) -> None:
     """Remove the worktree (the branch stays). A no-op if it is already gone."""
-    if path.exists():
-        git("worktree", "remove", "--force", str(path), cwd=repo)
-    git("worktree", "prune", cwd=repo)
+    with worktree_admin(repo):
+        if path.exists():
+            git("worktree", "remove", "--force", str(path), cwd=repo)
+        git("worktree", "prune", cwd=repo)
 
 
 def ignore_middle_files(repo: Path) -> None:
@@ -172,3 +192,29 @@ def ignore_middle_files(repo: Path) -> None:
     if missing:
         with exclude.open("a") as handle:
             handle.write("".join(f"{pattern}\n" for pattern in ["# middle", *missing]))
+
+
+def is_ancestor(repo: Path, commit: str, of: str) -> bool:
+    """Whether `commit` is `of` or one of its ancestors."""
+    try:
+        git("merge-base", "--is-ancestor", commit, of, cwd=repo)
+    except GitError:
+        return False
+    return True
+
+
+def merge_branch(worktree: Path, branch: str, message: str) -> list[str]:
+    """Merge `branch` into the branch checked out at `worktree`: a fast-forward where it
+    can, else a merge commit. On a conflict nothing is resolved: the merge is aborted and
+    the conflicting paths are returned (empty when it merged)."""
+    identity = ["-c", "user.name=middle", "-c", "user.email=middle@localhost"]
+    try:
+        with worktree_admin(worktree):
+            git(*identity, "merge", "--ff", "--no-edit", "-m", message, "--", branch, cwd=worktree)
+    except GitError:
+        conflicts = git("diff", "--name-only", "--diff-filter=U", cwd=worktree).splitlines()
+        if not conflicts:
+            raise
+        git("merge", "--abort", cwd=worktree)
+        return conflicts
+    return []

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from middle.errors import GitError
 from middle.refs import repo_slug
-from middle.system.git import git
+from middle.system.git import git, worktree_admin
 
 # A checkout of middle's own must not run the repo's hooks (a post-checkout, say).
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
@@ -69,15 +69,17 @@ class GateCheckout:
 
     def at(self, sha: str) -> Path:
         """The checkout, holding exactly the tree of commit `sha` and nothing else."""
-        if (self.path / ".git").is_file():  # made before: by this turn, or a crashed one
-            try:
-                self._reset(sha)
-                return self.path
-            except GitError:  # a leftover git no longer knows, or one a crash broke
-                pass
-        self.remove()  # whatever is at the path, and git's record of it
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        git(*NO_HOOKS, "worktree", "add", "--quiet", "--detach", str(self.path), sha, cwd=self.repo)
+        with worktree_admin(self.repo):  # other checkouts of the repo may be made at once
+            if (self.path / ".git").is_file():  # made before: by this turn, or a crashed one
+                try:
+                    self._reset(sha)
+                    return self.path
+                except GitError:  # a leftover git no longer knows, or one a crash broke
+                    pass
+            self._remove()  # whatever is at the path, and git's record of it
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            argv = ("worktree", "add", "--quiet", "--detach", str(self.path), sha)
+            git(*NO_HOOKS, *argv, cwd=self.repo)
         return self.path
 
     def _reset(self, sha: str) -> None:
@@ -106,6 +108,10 @@ class GateCheckout:
 
     def remove(self) -> None:
         """Delete the checkout and forget it in git; a no-op when it is gone."""
+        with worktree_admin(self.repo):
+            self._remove()
+
+    def _remove(self) -> None:
         self._remove_folder()
         git("worktree", "prune", cwd=self.repo)
 

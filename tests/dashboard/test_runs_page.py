@@ -43,3 +43,11 @@ def test_filter_by_state_and_adapter_and_page_through(
     expect(page.get_by_text("page 3 of 3")).to_be_visible()
     expect(page.locator("tr.run-row")).to_have_count(20)
     expect(page.locator("tr.run-row").last).to_contain_text("epic-0")
+
+
+def test_a_fanned_out_epics_child_reads_as_a_sub_issue_of_its_epic() -> None:
+    """Issue 23: the dashboard's lists show a child under its Epic's name."""
+    from middle.dashboard.views import subject
+
+    assert subject({"epic_ref": "fan/2", "parent_id": "epic-1"}) == "fan: sub-issue 2"
+    assert subject({"epic_ref": "fan", "parent_id": None}) == "fan"

@@ -121,6 +121,12 @@ def _json_object(value: Any) -> bool:
 
 
 Check = Callable[[Any], bool]
+
+
+def _none(value: Any) -> bool:
+    return False
+
+
 # Per table, each column: what its value must be, and whether it may be null (or absent).
 COLUMNS: dict[str, dict[str, tuple[Check, bool]]] = {
     "workflows": {
@@ -134,6 +140,9 @@ COLUMNS: dict[str, dict[str, tuple[Check, bool]]] = {
         "pr_number": (_integer, True), "pr_branch": (_text, True),
         "last_heartbeat": (_timestamp, True), "end_reason": (_text, True),
         "meta_json": (_json_object, False),
+        # a fanned-out Epic's child is its parent's to drive, and no run carries its
+        # children: a carried run's parent_id is null (issue 23)
+        "parent_id": (_none, True),
     },
     "steps": {
         "workflow_id": (_text, False), "name": (_text, False), "position": (_integer, False),
@@ -337,6 +346,7 @@ def shown(value: Any) -> str:
 
 def _expected(check: Check) -> str:
     names: dict[Check, str] = {
+        _none: "null: a fanned-out Epic's child is not carried apart from its Epic",
         _text: "text",
         _integer: "a whole number",
         _timestamp: "an ISO 8601 time",

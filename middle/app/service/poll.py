@@ -132,6 +132,8 @@ def _poll_run(
         runner = runtime.runner(run_input["adapter"], progress)
         if not runner.signal(row["id"], "resume", signal, when_state=PARKED_STATES):
             return None  # another pass got there first
+        if row["parent_id"]:  # a fanned-out Epic's child: its parent claims and drives it
+            return _wake_parent(runtime, row, signal["kind"], background, progress, start)
         busy = claim_launch_slot(runner, row, signal["kind"])
         if busy is not None:
             return PollAction(row["epic_ref"], row["id"], f"{signal['kind']} ({QUEUED})", None)
@@ -141,6 +143,29 @@ def _poll_run(
     else:
         outcome = describe(runner, runner.resume(row["id"]), row["epic_ref"])
     return PollAction(row["epic_ref"], row["id"], signal["kind"], outcome)
+
+
+def _wake_parent(
+    runtime: Runtime,
+    row: dict[str, Any],
+    kind: str,
+    background: bool,
+    progress: Progress | None,
+    start: Starter,
+) -> PollAction:
+    """A child's signal is in: wake its Epic's run, which gives the child a slot and
+    drives it (here, or in the background: `start`; or the process driving it now)."""
+    runs = runtime.runs
+    parent = runs.get(row["parent_id"])
+    runs.deliver(parent["id"], "children", {"from": row["epic_ref"]})
+    runner = runtime.runner(str(Runs.input(parent)["adapter"]), progress)
+    if runner.driven(parent["id"]):
+        return PollAction(row["epic_ref"], row["id"], kind, None)
+    if background:
+        start(parent["id"], Runs.input(parent))
+        return PollAction(row["epic_ref"], row["id"], kind, None)
+    outcome = describe(runner, runner.resume(parent["id"]), parent["epic_ref"])
+    return PollAction(row["epic_ref"], row["id"], kind, outcome)
 
 
 def due_signal(
@@ -154,11 +179,14 @@ def due_signal(
             return {"kind": "continue", "author": "middle poll"}
         return None
     runs = Runs(db)
-    park = runs.latest_output(row["id"], "park-for-resume")
+    # a fanned-out Epic's parent parks in `park-epic` (on its children: no park at all)
+    park = runs.latest_output(row["id"], "park-for-resume") or runs.latest_output(
+        row["id"], "park-epic"
+    )
     if park is None:
         return None
     parked = ParkedRun(
-        ref=str(row["epic_ref"]),
+        ref=str(Runs.input(row).get("ref") or row["epic_ref"]),  # a child asks on its Epic
         reason=park["reason"],
         pr_branch=row["pr_branch"],
         acted_on=frozenset(_acted_on(db, row["id"])),  # what earlier rounds already used

@@ -1,0 +1,381 @@
+"""The steps of a fanned-out Epic (issue 23): the parent run that makes the integration
+branch, runs each sub-issue as a child run as its blockers merge and slots free, then
+judges the integration head and leaves one ready branch.
+
+The parent holds no agent slot. Its `fan-out` step drives its children, each in a
+thread of its own with its own database connection and runner (a child is a run like
+any other: a crash resumes it from its checkpoints, and its live agent is adopted). A
+child tells the parent how it ended through durable signals (`child-<sub>`, and the
+wake-up `children`), which the parent reads; when every child left is parked on a
+human, the parent parks too, on `children`, and a settling child wakes it.
+
+Idempotent across crashes: a child's id is `<parent>-<sub>`, and a sub-issue whose child
+exists is never started again; the store's one-live-run-per-issue index backs that up.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tenacity import stop_after_attempt
+
+from middle.engine import StepContext, step
+from middle.engine.runs import Runs
+from middle.errors import EpicError, MiddleError, WorkflowCancelled
+from middle.refs import repo_slug
+from middle.steps.epic_child import integration_branch
+from middle.steps.phases import gate_environment
+from middle.steps.services import Progress, Services, services
+from middle.store import TERMINAL_STATES, claim_child_slot, database_file, open_db
+from middle.system import git
+from middle.system.tmux import Tmux
+from middle.verify.checkout import leased_checkout
+from middle.verify.evidence import check_evidence, evidence_policy
+from middle.verify.gates import load_gates, run_gates
+
+CHILD_WORKFLOW = "epic-child"
+PARKED = ("waiting-human", "rate-limited")
+DRIVEN = ("launching", "running")
+RECHECK_SECONDS = 1.0  # how often the parent looks for what no thread of its own tells it
+
+
+def integration_worktree(home: Path, repo: Path, ref: str) -> Path:
+    return home / "worktrees" / repo_slug(repo) / f"epic-{ref}"
+
+
+@step("plan-epic", stop=stop_after_attempt(1))
+def plan_epic(ctx: StepContext) -> dict[str, Any]:
+    """Read the Epic's sub-issues and their blockers, and make the integration branch
+    `middle/epic-<ref>` from the base (kept if it exists), checked out in a worktree of
+    its own where middle merges. Blockers: a sub-issue's `blocked-by`, or the Epic's
+    order when it says `sequential: true`."""
+    repo, ref = Path(ctx.input["repo"]), str(ctx.input["ref"])
+    issue = services(ctx).issues.load(ref)
+    if not issue.sub_issues:
+        raise EpicError(f"issue {ref} has no sub-issues to fan out; dispatch it without --parallel")
+    ids = [s.id for s in issue.sub_issues]
+    blocked_by = services(ctx).issues.sub_issue_blockers(issue)
+    subs = []
+    for index, sub in enumerate(issue.sub_issues):
+        blockers = list(blocked_by.get(sub.id, []))
+        if issue.sequential and index > 0:
+            blockers = sorted({*blockers, ids[index - 1]}, key=ids.index)
+        unknown = [b for b in blockers if b not in ids or b == sub.id]
+        if unknown:
+            raise EpicError(
+                f"sub-issue {sub.id} of issue {ref} is blocked by {', '.join(unknown)}, which "
+                f"is not another of its sub-issues ({', '.join(ids)}); fix its blocked-by line"
+            )
+        subs.append({"id": sub.id, "title": sub.title, "blocked_by": blockers, "done": sub.done})
+    integration = integration_branch(ref)
+    worktree = integration_worktree(services(ctx).home, repo, ref)
+    git.add_worktree(repo, worktree, integration, str(ctx.input["base"]))
+    ctx.runs.update(ctx.workflow_id, pr_branch=integration, worktree_path=str(worktree))
+    return {"integration": integration, "worktree": str(worktree), "subs": subs}
+
+
+@step("fan-out", stop=stop_after_attempt(1))
+def fan_out(ctx: StepContext) -> dict[str, Any]:
+    """Run the sub-issues as children until every one has merged (`all_merged`), or every
+    one left waits on a human (`waiting`: the parent parks on `children`)."""
+    return FanOut(ctx).run()
+
+
+class ChildProgress:
+    """A child's live progress, told to the person watching the parent, prefixed."""
+
+    def __init__(self, progress: Progress, sub: str) -> None:
+        self.progress, self.prefix = progress, f"[sub-issue {sub}] "
+
+    def step(self, name: str, attempt: int) -> None:
+        again = f" (attempt {attempt})" if attempt > 1 else ""
+        self.progress.note(f"{self.prefix}{name}{again}")
+
+    def hook(self, event: str) -> None:
+        self.progress.hook(f"{self.prefix}{event}")
+
+    def note(self, text: str) -> None:
+        self.progress.note(f"{self.prefix}{text}")
+
+
+class FanOut:
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx = ctx
+        self.plan = ctx.results["plan-epic"]
+        self.services = services(ctx)
+        config = self.services.config
+        self.cap = min(int(ctx.input["parallel"]), int(config["limits"]["max_children_per_epic"]))
+        self.wake = threading.Event()
+        self.threads: dict[str, threading.Thread] = {}
+        self.errors: dict[str, str] = {}
+
+    def child_id(self, sub: str) -> str:
+        return f"{self.ctx.workflow_id}-{sub}"
+
+    def reports(self) -> dict[str, dict[str, Any]]:
+        delivered = self.ctx.runs.delivered(self.ctx.workflow_id)
+        return {name.removeprefix("child-"): payload for name, payload in delivered.items()
+                if name.startswith("child-")}  # fmt: skip
+
+    def children(self) -> dict[str, dict[str, Any]]:
+        rows = self.ctx.runs.find(parent_id=self.ctx.workflow_id)
+        return {str(Runs.input(row)["sub"]): row for row in rows}
+
+    def run(self) -> dict[str, Any]:
+        try:
+            return self.loop()
+        except WorkflowCancelled:
+            for row in self.children().values():  # their drivers stop at their next step
+                if row["state"] not in TERMINAL_STATES:
+                    self.ctx.runs.request_cancel(row["id"])
+            raise
+
+    def loop(self) -> dict[str, Any]:
+        while True:
+            self.ctx.check_cancelled()
+            reports = self.reports()
+            merged = {s["id"] for s in self.plan["subs"] if s["done"]}
+            merged |= {sub for sub, report in reports.items() if report.get("merged")}
+            if all(s["id"] in merged for s in self.plan["subs"]):
+                return {"all_merged": True, "merged": reports, "waiting": []}
+            children = self.children()
+            failed = {
+                sub: row.get("end_reason") or row["state"]
+                for sub, row in children.items()
+                if row["state"] in TERMINAL_STATES and sub not in merged
+            }
+            if not failed:
+                self.create_ready(merged, children)
+                children = self.children()
+            self.claim_slots(children)
+            children = self.children()
+            self.drive(children)
+            if not any(thread.is_alive() for thread in self.threads.values()):
+                pending = [
+                    sub
+                    for sub, row in children.items()
+                    if row["state"] == "pending" or self.answered(row)
+                ]
+                parked = [sub for sub, row in children.items() if row["state"] in PARKED]
+                if not pending and failed:
+                    said = "; ".join(
+                        f"sub-issue {sub}: {self.errors.get(sub) or why}"
+                        for sub, why in failed.items()
+                    )
+                    raise EpicError(f"a child of issue {self.ctx.input['ref']} ended: {said}")
+                if not pending and parked:
+                    return {"all_merged": False, "merged": reports, "waiting": parked}
+                live = [sub for sub, row in children.items() if row["state"] in DRIVEN]
+                if not (pending or parked or live or self.startable(merged, children)):
+                    stuck = [s["id"] for s in self.plan["subs"] if s["id"] not in merged]
+                    raise EpicError(
+                        f"sub-issues {', '.join(stuck)} of issue {self.ctx.input['ref']} wait "
+                        f"on each other and can never start; fix their blocked-by lines"
+                    )
+            self.wake.wait(RECHECK_SECONDS)
+            self.wake.clear()
+
+    def startable(self, merged: set[str], children: dict[str, Any]) -> list[str]:
+        return [
+            s["id"]
+            for s in self.plan["subs"]
+            if s["id"] not in merged
+            and s["id"] not in children
+            and all(b in merged for b in s["blocked_by"])
+        ]
+
+    def create_ready(self, merged: set[str], children: dict[str, Any]) -> None:
+        """A child row, `pending`, for each sub-issue whose blockers have all merged."""
+        from middle.engine import Runner  # the runner loads with a run, not with the steps
+
+        runner = Runner(self.ctx.db, self.services.plugins, services=self.services)
+        for sub in self.startable(merged, children):
+            title = next(s["title"] for s in self.plan["subs"] if s["id"] == sub)
+            child_input = {
+                "repo": self.ctx.input["repo"],
+                "ref": self.ctx.input["ref"],
+                "sub": sub,
+                "title": title,
+                "adapter": self.ctx.input["adapter"],
+                "base": self.ctx.input["base"],
+                "source": "epic",
+                "parent": self.ctx.workflow_id,
+                "integration": self.plan["integration"],
+                "integration_worktree": self.plan["worktree"],
+            }
+            runner.enqueue(CHILD_WORKFLOW, child_input, self.child_id(sub))
+            self.ctx.runs.update(self.child_id(sub), parent_id=self.ctx.workflow_id)
+            self.ctx.record_event("epic.child-created", {"sub": sub, "id": self.child_id(sub)})
+            self.note(f"sub-issue {sub} ({title}) is unblocked: child {self.child_id(sub)}")
+
+    def answered(self, row: dict[str, Any]) -> bool:
+        """A parked child whose human's signal has arrived: it has work to do again."""
+        signal = self.ctx.runs.signal(row["id"], "resume")
+        return row["state"] in PARKED and signal is not None and bool(signal["delivered_at"])
+
+    def claim_slots(self, children: dict[str, dict[str, Any]]) -> None:
+        """Give slots to pending children, and to parked ones a human answered, in the
+        Epic's order, while every cap has room."""
+        order = [s["id"] for s in self.plan["subs"]]
+        for sub in sorted(children, key=order.index):
+            row = children[sub]
+            if row["state"] != "pending" and not self.answered(row):
+                continue
+            busy = claim_child_slot(
+                self.ctx.db,
+                children[sub]["id"],
+                parent_id=self.ctx.workflow_id,
+                adapter=str(self.ctx.input["adapter"]),
+                config=self.services.config,
+                cap=self.cap,
+            )
+            if busy is not None:
+                return
+
+    def drive(self, children: dict[str, dict[str, Any]]) -> None:
+        """A thread for each child that holds a slot and that nothing drives."""
+        for sub, row in children.items():
+            if row["state"] not in DRIVEN:
+                continue
+            thread = self.threads.get(sub)
+            if thread is not None and thread.is_alive():
+                continue
+            thread = threading.Thread(
+                target=self.drive_child, args=(sub, row["id"]), name=f"child-{sub}", daemon=True
+            )
+            self.threads[sub] = thread
+            thread.start()
+
+    def drive_child(self, sub: str, child_id: str) -> None:
+        """Drive one child until it parks or ends, on a connection of this thread's own."""
+        from middle.engine import Runner
+
+        try:
+            db = open_db(database_file(self.ctx.db))
+            progress = self.services.progress
+            child_services: Services = replace(
+                self.services,
+                tmux=Tmux(),
+                progress=ChildProgress(progress, sub) if progress is not None else None,
+            )
+            on_step = child_services.progress.step if child_services.progress else None
+            runner = Runner(db, self.services.plugins, services=child_services, on_step=on_step)
+            if not runner.driven(child_id):
+                runner.resume(child_id)
+        except MiddleError as exc:
+            self.errors[sub] = str(exc)
+        except Exception as exc:  # the child's row says how it ended; keep its words too
+            self.errors[sub] = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.wake.set()
+
+    def note(self, text: str) -> None:
+        if self.services.progress is not None:
+            self.services.progress.note(text)
+
+
+def fanned_out(ctx: StepContext) -> str:
+    """After `fan-out`: on to the integration head, or park until a child settles."""
+    return "done" if ctx.results["fan-out"]["all_merged"] else "wait"
+
+
+def fan_out_again(ctx: StepContext) -> bool:
+    return not ctx.results["fan-out"]["all_merged"]
+
+
+@step("verify-epic", stop=stop_after_attempt(2))
+def verify_epic(ctx: StepContext) -> dict[str, Any]:
+    """Run every gate on the integration head and judge each acceptance criterion's
+    evidence there (the children's, gathered); then write the Epic's `## Status`, each
+    sub-issue ticked with a link to its evidence."""
+    repo, ref = Path(ctx.input["repo"]), str(ctx.input["ref"])
+    plan, svc = ctx.results["plan-epic"], services(ctx)
+    integration = plan["integration"]
+    head = git.git("rev-parse", f"refs/heads/{integration}", cwd=repo)
+    gates = load_gates(repo, str(ctx.input["base"]))
+    with leased_checkout(svc.home, repo) as checkout:
+        env = gate_environment(svc.adapter)
+        results = run_gates(gates, checkout.at(head), head, env) if gates else []
+    failing = [r for r in results if not r.passed]
+    gates_run = {"head": head, "results": [r.as_dict() for r in results]}
+    ctx.record_event("gates.ran", gates_run)
+    merged = {**ctx.results["fan-out"]["merged"]}
+    given = [item for report in merged.values() for item in report.get("given_evidence") or []]
+    policy = evidence_policy(svc.config, has_verify_file=bool(gates))
+    verdict = None
+    if policy.required and not failing:
+        verdict = check_evidence(
+            svc.issues, repo=repo, ref=ref, branch=integration, head=head,
+            done={"evidence": given}, policy=policy,
+        )  # fmt: skip
+        ctx.record_event("evidence.judged", {"head": head, "ok": verdict.ok})
+    ok = not failing and (verdict is None or verdict.ok)
+    lines = ["## Status", ""]
+    for sub in plan["subs"]:
+        report = merged.get(sub["id"], {})
+        link = report.get("evidence")
+        where = (
+            f"merged at {str(report.get('head') or '')[:12]}, evidence: {link}"
+            if link
+            else ("done before the fan-out")
+        )
+        lines.append(f"- [x] **{sub['id']} — {sub['title']}**: {where}")
+    passed = ", ".join(f"{r.gate} {r.result}" for r in results) or "no gates"
+    lines += ["", f"Gates on `{integration}` at {head[:12]}: {passed}."]
+    status = "\n".join(lines)
+    pr = None
+    if ok:
+        if verdict is not None:
+            svc.issues.record_evidence(ref, verdict.accepted())
+        closes = "\n".join(f"Closes #{sub['id']}" for sub in plan["subs"] if sub["id"].isdigit())
+        body = f"The sub-issues of #{ref}, each by its own agent, merged by middle.\n\n{status}"
+        pr = svc.issues.open_epic_pull_request(ref, integration, f"{body}\n\n{closes}".strip())
+        if pr is not None:
+            ctx.runs.record_pull_request(ctx.workflow_id, pr.number, pr.url)
+        svc.issues.post_note(ref, status)
+    problems = [r.summary() for r in failing]
+    if verdict is not None and not verdict.ok:
+        problems.append(verdict.report())
+    return {"ok": ok, "head": head, "gates": gates_run, "status": status, "problems": problems,
+            "pr": None if pr is None else {"number": pr.number, "url": pr.url}}  # fmt: skip
+
+
+@step("park-epic", stop=stop_after_attempt(3))
+def park_epic(ctx: StepContext) -> dict[str, Any]:
+    """Park for review with the ready branch (or why the integration head fails)."""
+    verified, ref = ctx.results["verify-epic"], str(ctx.input["ref"])
+    integration = ctx.results["plan-epic"]["integration"]
+    hints = services(ctx).issues.how_to_review(ref)
+    if verified["ok"] and verified.get("pr"):
+        reason, pr = "done", verified["pr"]
+        message = (
+            f"every sub-issue merged: pull request #{pr['number']} is ready for review: {pr['url']}"
+        )
+    elif verified["ok"]:
+        reason = "done"
+        message = (
+            f"every sub-issue merged: branch {integration} is ready for review at "
+            f"{verified['head'][:12]}.\n{hints}"
+        )
+    else:
+        reason = "gates-failed"
+        said = "\n".join(f"  {p}" for p in verified["problems"])
+        message = f"the integration head {verified['head'][:12]} fails:\n{said}\n{hints}"
+    ctx.record_event("workflow.waiting", {"reason": reason, "message": message})
+    return {"reason": reason, "state": "waiting-human", "message": message}
+
+
+@step("finish-epic", stop=stop_after_attempt(3))
+def finish_epic(ctx: StepContext) -> dict[str, Any]:
+    """An approval ends the Epic: its integration worktree goes, every branch stays. Any
+    other verdict is for a sub-issue, which is not re-run from here yet."""
+    signal = ctx.results["wait-for-resume"]
+    kind = signal.get("kind")
+    if kind not in ("approve", "pr-merged"):
+        ctx.end("failed", f"the Epic's branch got {kind!r}: re-dispatch the sub-issue it is about")
+        return {"next": "finish", "kind": kind}
+    git.remove_worktree(Path(ctx.input["repo"]), Path(ctx.results["plan-epic"]["worktree"]))
+    return {"next": "finish", "kind": kind}
