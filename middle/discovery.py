@@ -13,11 +13,13 @@ from typing import Any
 
 
 def defined_in(package: str, path: Iterable[str], wanted: Callable[[Any], bool]) -> list[Any]:
-    """Each top-level value of the modules of `package` (its `__path__` is `path`) that
-    `wanted` accepts and that module defines (not one it imports), in module order."""
+    """Each top-level value of the modules of `package` (its `__path__` is `path`) and of
+    its subpackages that `wanted` accepts and that module defines (not one it imports),
+    in module order."""
     found: list[Any] = []
-    for info in sorted(pkgutil.iter_modules(path), key=lambda info: info.name):
-        module = importlib.import_module(f"{package}.{info.name}")
+    modules = pkgutil.walk_packages(path, prefix=f"{package}.")
+    for info in sorted(modules, key=lambda info: info.name):
+        module = importlib.import_module(info.name)
         for value in vars(module).values():
             if _home(value) == module.__name__ and wanted(value) and value not in found:
                 found.append(value)

@@ -8,7 +8,7 @@ import pytest
 
 from middle.config import load_config, load_config_checked
 from middle.errors import ConfigError
-from middle.steps.docs_tool import detect_docs_tool
+from middle.steps.documentation.tool import detect_docs_tool
 
 
 @pytest.mark.parametrize(

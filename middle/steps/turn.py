@@ -366,9 +366,17 @@ class Turn:
         self.note("the agent finished without posting its plan")
         return report
 
+    @property
+    def judges_phases(self) -> bool:
+        """Whether the agent ticks phases here: an issue's run, not a documentation run
+        (no issue) nor a fanned-out Epic's child (middle ticks its sub-issue at its merge)."""
+        return "ref" in self.ctx.input and self.ctx.input.get("sub") is None
+
     def phase_baseline(self) -> None:
         """The phases ticked before this run's first turn judged any: they are not new.
         Read once per run, before the first prompt, and only where gates can judge them."""
+        if not self.judges_phases:
+            return
         if self.ctx.runs.scratch(self.ctx.workflow_id, "phases") is not None:
             return
         repo = Path(self.ctx.input["repo"])
@@ -384,6 +392,8 @@ class Turn:
     def check_phases(self, repo: Path, gates: list[Gate]) -> str | None:
         """Judge the phases ticked since the last look (`judge_ticked_phases`): what the
         agent is told when one failed, None when none did."""
+        if not self.judges_phases:
+            return None
         try:
             judged = judge_ticked_phases(
                 services(self.ctx).issues, self.ctx.runs, self.ctx.workflow_id,

@@ -10,7 +10,7 @@ finish-docs
 from __future__ import annotations
 
 from middle.engine import Workflow, loop
-from middle.steps.docs import another_docs_attempt
+from middle.steps.documentation.steps import another_docs_attempt
 
 
 def documentation_workflow() -> Workflow:

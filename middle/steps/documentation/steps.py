@@ -29,7 +29,7 @@ from middle.engine import StepContext, step
 from middle.errors import DocsError
 from middle.refs import repo_slug
 from middle.steps.briefs import write_brief
-from middle.steps.docs_tool import DocsTool, detect_docs_tool
+from middle.steps.documentation.tool import DocsTool, detect_docs_tool
 from middle.steps.services import services
 from middle.steps.turn import Turn
 from middle.system import git
