@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke import Program
+from middle.cli.lean_invoke import import_invoke
 
-from middle import __version__
-from middle.cli.tasks import ns
+import_invoke()  # before anything imports invoke: its unused parts load only when used
+
+from invoke import Program  # noqa: E402
+
+from middle import __version__  # noqa: E402
+from middle.cli.tasks import ns  # noqa: E402
 
 # Invoke's core options that mean something to a middle user; the rest configure
 # `c.run()` for tasks that run shell commands, which middle's own tasks do not.
