@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from invoke import Collection, Context, Exit
+from invoke.tasks import Task
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -418,36 +419,18 @@ from middle.cli.queue import auto_dispatch, recommend  # noqa: E402
 from middle.cli.service import poll, serve, service, start, stop, watchdog  # noqa: E402
 from middle.cli.verify import audit_issues  # noqa: E402
 
-ns = Collection(
-    recommend,
-    auto_dispatch,
-    implement,
-    answer,
-    review,
-    resume,
-    poll,
-    serve,
-    start,
-    stop,
-    service,
-    watchdog,
-    cancel,
-    status,
-    steps,
-    doctor,
-    init,
-    uninit,
-    config,
-    version,
-    update,
-    demo,
-    rate_limit,
-    bench,
-    state,
-    ci_job,
-    ci_route,
-    dashboard,
-    pause,
-    unpause,
-    audit_issues,
-)
+# What a user is doing, and the commands for it, in the order `middle --help` lists them.
+# This is the one list of middle's commands: `ns` is made from it. A new command goes in
+# the group of what its user is doing (tests/e2e/test_cli_basics.py holds every task to one).
+GROUPS: dict[str, tuple[Task[Any], ...]] = {
+    "Run an issue": (implement, answer, review, resume, cancel, demo),
+    "Watch": (status, steps, dashboard),
+    "Keep runs moving (the service)": (serve, start, stop, service, poll, watchdog),
+    "The queue": (recommend, auto_dispatch, pause, unpause, rate_limit),
+    "Verify": (doctor, audit_issues),
+    "Configure": (init, uninit, config, version, update),
+    "CI": (ci_job, ci_route, state),
+    "Measure": (bench,),
+}
+
+ns = Collection(*(command for commands in GROUPS.values() for command in commands))

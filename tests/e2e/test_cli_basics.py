@@ -212,8 +212,54 @@ def test_piped_steps_and_status_are_never_cut_and_status_names_the_repo(
 def test_middle_help_leads_with_middles_commands_and_options(home: Path) -> None:
     """Issue 11 item 18. Seen red: `middle --help` opened with invoke's core options."""
     text = run_middle("--help").stdout
-    assert text.index("Commands:") < text.index("implement") < text.index("--echo")
+    assert text.index("Run an issue:") < text.index("implement") < text.index("--echo")
     assert text.index("Options:") < text.index("Invoke's options") < text.index("--echo")
+
+
+def shown_groups(text: str) -> dict[str, list[str]]:
+    """`middle --help`'s command groups: a heading ends in ":" at the margin, its
+    commands follow two-space indented (wrapped help lines are indented more)."""
+    groups: dict[str, list[str]] = {}
+    for line in text[: text.index("Options:")].splitlines()[2:]:
+        if line.endswith(":") and not line.startswith(" "):
+            heading = groups.setdefault(line[:-1], [])
+        elif line.startswith("  ") and not line.startswith("   "):
+            heading.append(line.split()[0])
+    return groups
+
+
+def test_help_groups_every_command_by_what_a_user_is_doing(home: Path) -> None:
+    """Issue 21: `--help` groups the commands by what a user is doing (run, watch,
+    configure, CI, ...), from the one table `middle.cli.tasks.GROUPS`, which `ns` is made
+    from: every command is in exactly one group, and none is left for "Other". Seen red
+    with the flat "Commands:" list."""
+    from middle.cli.tasks import GROUPS, ns
+
+    groups = shown_groups(run_middle("--help").stdout)
+    assert {"Run an issue", "Watch", "Configure", "CI", "Verify"} <= set(groups)
+    assert list(groups)[:2] == ["Run an issue", "Watch"]
+    assert "implement" in groups["Run an issue"] and "status" in groups["Watch"]
+    assert "init" in groups["Configure"] and "ci-job" in groups["CI"]
+    listed = [name for names in groups.values() for name in names]
+    assert sorted(listed) == sorted(ns.task_names)  # each once
+    assert "Other" not in groups
+    assert [len(tasks) for tasks in GROUPS.values()] == [len(names) for names in groups.values()]
+
+
+def test_a_command_named_only_as_helps_value_still_has_its_help(home: Path) -> None:
+    """The parser knows only the commands the command line names (so `--help` and
+    `status` build one parser context, not 31). Seen red with the names taken from what
+    remains after the core flags: `middle --help implement` said "No idea what
+    'implement' is!"."""
+    for argv in (["--help", "implement"], ["--help=implement"], ["implement", "--help"]):
+        shown = run_middle(*argv)
+        assert shown.returncode == 0 and "--issue=STRING" in shown.stdout, (argv, shown.stderr)
+    unknown = run_middle("implemen")
+    assert unknown.returncode == 1 and "No idea what 'implemen' is!" in unknown.stderr
+    script = Path(sys.executable).parent / "middle"  # completion reads the script's name
+    argv = [str(script), "--complete", "--", "middle", "implement", "--is"]
+    completed = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert "--issue" in completed.split()
 
 
 def test_no_command_has_a_short_flag_that_means_something_else_to_invoke(home: Path) -> None:
