@@ -60,7 +60,7 @@ def test_status_and_help_keep_the_heavy_modules_out(home: Path, tmp_path: Path) 
     assert [m for m in FORBIDDEN if m in status] == []
     assert [m for m in INVOKE_UNUSED if m in status] == []
     shown = loaded_after(["--help"], tmp_path)
-    heavy = (*FORBIDDEN, *INVOKE_UNUSED, "rich", "middle.app", "middle.store")
+    heavy = (*FORBIDDEN, *INVOKE_UNUSED, "rich", "middle.app", "middle.store", "sqlite3")
     assert [m for m in heavy if m in shown] == []
 
 
@@ -110,3 +110,9 @@ def test_status_in_a_repository_keeps_the_engine_out(home: Path, tmp_path: Path)
     # pluggy (2 ms) stays: the issues package marks its built-in stores' hook with it.
     heavy = [m for m in FORBIDDEN if m != "pluggy"]
     assert [m for m in (*heavy, "middle.engine") if m in status] == []
+    # Issue 24 item 2, seen red: the GitHub store (and the verify gates under it) and the
+    # state issue loaded in a file-mode repo, and hmac and rich's emoji codes everywhere.
+    elsewhere = ("middle.issues.github_store", "middle.state_issue", "middle.verify")
+    unused = (*elsewhere, "secrets", "hmac", "tempfile", "rich._emoji_codes")
+    assert "middle.issues.file_store" in status
+    assert [m for m in unused if m in status] == []
