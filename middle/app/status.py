@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from middle.errors import EpicError, MiddleError
 from middle.store import TERMINAL_STATES, current_step, last_event, list_workflows, load_checkpoints
 
 if TYPE_CHECKING:  # the issue stores (and the runtime) load when status asks one
+    from middle.app.runtime import Runtime
     from middle.issues.base import IssueStore
     from middle.store import Readable
 
@@ -128,17 +130,14 @@ class _BlockerCache:
             return None
 
 
-def blocked_epics(repo: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
+def blocked_epics(runtime: Runtime | None) -> tuple[list[tuple[str, list[str]]], list[str]]:
     """The repo's Epics that wait on open blockers, with those blockers; and, one line
-    each, the Epics that cannot be read (status names them and goes on with the rest)."""
-    from middle.app.repo import resolve_repo
-    from middle.system import git
-
+    each, the Epics that cannot be read (status names them and goes on with the rest).
+    None: not in a repository (or its config is broken), so no Epics to read."""
+    if runtime is None:
+        return [], []
     try:
-        root = git.repo_root(resolve_repo(repo))
-        from middle.app.runtime import Runtime  # only inside a repository
-
-        store = Runtime(root).issues
+        store = runtime.issues
         refs = store.all_refs()
     except MiddleError:
         return [], []
@@ -156,9 +155,18 @@ def blocked_epics(repo: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
     return found, unreadable
 
 
-def config_problem(repo: str) -> tuple[str, str] | None:
-    """Where the config `status` runs under cannot be loaded, and why: the home's
-    config.toml, and the policy of the repository `repo` is in (if it is in one)."""
+@dataclass(frozen=True)
+class Here:
+    """The repository `status` runs in, found once for all it asks about it: `runtime` is
+    None outside a repository or when its config cannot be loaded, and `problem` says
+    where the config is broken (the home's config.toml, or the repo's policy) and why."""
+
+    runtime: Runtime | None
+    problem: tuple[str, str] | None
+
+
+def here(repo: str) -> Here:
+    """The repository `repo` is in (one `git rev-parse`), with its config loaded once."""
     from middle.app.repo import resolve_repo
     from middle.config import load_config, middle_home
     from middle.system import git
@@ -168,10 +176,14 @@ def config_problem(repo: str) -> tuple[str, str] | None:
     except MiddleError:
         root = None
     try:
-        load_config(middle_home(), root)
+        config = load_config(middle_home(), root)
     except MiddleError as exc:
-        return str(root or middle_home()), str(exc)
-    return None
+        return Here(None, (str(root or middle_home()), str(exc)))
+    if root is None:
+        return Here(None, None)
+    from middle.app.runtime import Runtime  # only inside a repository
+
+    return Here(Runtime(root, config=config), None)
 
 
 def broken_configs(db: Readable) -> dict[str, str]:
@@ -226,18 +238,10 @@ def humanize_age(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
-def api_quota(repo: str) -> str | None:
-    """The API quota `repo`'s issue store spends (GitHub's, for the user's `gh` login, in
-    GitHub mode); None for a store that spends none, or outside a repo."""
-    from middle.app.repo import resolve_repo
-    from middle.system import git
-
-    try:
-        root = git.repo_root(resolve_repo(repo))
-        from middle.app.runtime import Runtime  # only inside a repository
-
-        runtime = Runtime(root)
-    except MiddleError:
+def api_quota(runtime: Runtime | None) -> str | None:
+    """The API quota the repo's issue store spends (GitHub's, for the user's `gh` login,
+    in GitHub mode); None for a store that spends none, or outside a repo."""
+    if runtime is None:
         return None  # outside a repository: no store to ask
     mode = runtime.config["epic_store"].get("mode", "file")
     try:

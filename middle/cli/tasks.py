@@ -43,7 +43,7 @@ def status(c: Context, json_: bool = False) -> None:
         api_quota,
         blocked_epics,
         broken_configs,
-        config_problem,
+        here,
         workflow_summaries,
     )
     from middle.store import active_rate_limit, list_rate_limits
@@ -51,7 +51,7 @@ def status(c: Context, json_: bool = False) -> None:
     db = read_home_db()
     summaries = workflow_summaries(db)
     broken = broken_configs(db)
-    here = config_problem(".")
+    place = here(".")  # the repository status runs in, found once
     if json_:
         print(json.dumps(summaries, indent=2))
         return
@@ -66,18 +66,18 @@ def status(c: Context, json_: bool = False) -> None:
         console.print("No workflows yet. Start one with: middle implement --issue REF")
     for repo, problem in broken.items():
         console.print(f"config broken in {repo}, its runs wait: {problem}", markup=False)
-    if here is not None and here[0] not in broken:
-        console.print(f"config broken in {here[0]}: {here[1]}", markup=False)
+    if place.problem is not None and place.problem[0] not in broken:
+        console.print(f"config broken in {place.problem[0]}: {place.problem[1]}", markup=False)
     for limit in list_rate_limits(db):
         if active_rate_limit(db, limit["adapter"]):
             console.print(
                 f"{limit['adapter']} is rate-limited until {limit['reset_at']} ({limit['source']})",
                 markup=False,
             )
-    quota = api_quota(".")
+    quota = api_quota(place.runtime)
     if quota is not None:
         console.print(quota, markup=False)
-    blocked, unreadable = blocked_epics(".")
+    blocked, unreadable = blocked_epics(place.runtime)
     for ref, blockers in blocked:
         console.print(f"Epic {ref} is blocked by {', '.join(blockers)}", markup=False)
     for problem in unreadable:
