@@ -17,12 +17,13 @@ if TYPE_CHECKING:  # the issue stores (and the runtime) load when status asks on
     from middle.store import Readable
 
 
-def workflow_summaries(db: Readable) -> list[dict[str, Any]]:
+def workflow_summaries(db: Readable, here: Runtime | None = None) -> list[dict[str, Any]]:
     """Every workflow, oldest first, with its current step, its last event and, while it
-    is live, the blockers of its Epic that are still open."""
+    is live, the blockers of its Epic that are still open. `here`: the runtime of the
+    repository status runs in, if it has one already (its runs' store is not made again)."""
     now = datetime.now(UTC)
     summaries = []
-    blockers = _BlockerCache()
+    blockers = _BlockerCache(here)
     for row in list_workflows(db):
         step = current_step(db, row["id"]) or {}
         event = last_event(db, row["id"]) or {}
@@ -108,8 +109,9 @@ class _BlockerCache:
     """Open blockers per workflow row, one issue store per repo; unknown (None) when the
     repo or its Epic cannot be read now, since status must never fail on that."""
 
-    def __init__(self) -> None:
+    def __init__(self, here: Runtime | None = None) -> None:
         self.stores: dict[str, IssueStore | None] = {}
+        self.here = here
 
     def of(self, row: dict[str, Any]) -> list[str] | None:
         repo = row["repo"]
@@ -117,8 +119,10 @@ class _BlockerCache:
             from middle.app.runtime import Runtime
 
             try:
-                root = Path(repo)
-                self.stores[repo] = Runtime(root).issues
+                here = self.here
+                runtime = here if here is not None and str(here.root) == repo else None
+                runtime = runtime or Runtime(Path(repo))
+                self.stores[repo] = runtime.issues
             except MiddleError:
                 self.stores[repo] = None
         store = self.stores[repo]

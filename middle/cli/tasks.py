@@ -49,9 +49,9 @@ def status(c: Context, json_: bool = False) -> None:
     from middle.store import active_rate_limit, list_rate_limits
 
     db = read_home_db()
-    summaries = workflow_summaries(db)
-    broken = broken_configs(db)
     place = here(".")  # the repository status runs in, found once
+    summaries = workflow_summaries(db, place.runtime)
+    broken = broken_configs(db)
     if json_:
         print(json.dumps(summaries, indent=2))
         return
