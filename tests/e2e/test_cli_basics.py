@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from middle.store import LATEST_VERSION, create_workflow_record, open_db
 from tests.conftest import REPO_ROOT, run_middle
 
@@ -316,3 +318,13 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
         os.close(write_end)
     assert done.returncode == 141
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_the_console_prints_emoji_codes_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    """What an agent said reaches the person as it said it: `:x:` stays `:x:` (and rich's
+    table of emoji codes is never loaded, a cost `status` paid at every start). Seen red:
+    the console printed ❌."""
+    from middle.cli.helpers import console
+
+    console().print("the agent last said: done :x: :thumbs_up:")
+    assert capsys.readouterr().out.strip() == "the agent last said: done :x: :thumbs_up:"
