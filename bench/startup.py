@@ -80,7 +80,13 @@ def make_env(root: Path, slug: str, path: str) -> dict[str, str]:
     home = root / "homes" / slug
     (home / "middle").mkdir(parents=True)
     (home / "middle" / "config.toml").write_text("[global]\nmax_concurrent = 4\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIDDLE_", "CODEX_"))}
+    # Not PYTHONDONTWRITEBYTECODE: a user's middle starts from cached bytecode, which the
+    # warm-up run writes.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MIDDLE_", "CODEX_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(
         HOME=str(home),
         MIDDLE_HOME=str(home / "middle"),

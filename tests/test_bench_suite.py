@@ -4,8 +4,12 @@ docs/benchmarks.md quotes. Numbers are printed, never asserted."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import REPO_ROOT
 
@@ -45,3 +49,16 @@ def test_the_quick_benchmark_suite_runs_and_reports() -> None:
     if "skipped" not in real:  # the CLIs are installed (always so in CI)
         for cli in ("claude", "codex"):
             assert set(real[cli]) >= {"implement_to_prompt_accepted_ms", "turn_end_to_parked_ms"}
+
+
+def test_the_start_up_bench_lets_its_commands_keep_their_bytecode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's middle starts from cached bytecode; the bench warms it once and must not
+    forbid writing it. Seen red: a session with PYTHONDONTWRITEBYTECODE=1 (as this one had)
+    compiled every middle module at every timed start, which inflated the ratios."""
+    from bench.startup import make_env
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = make_env(tmp_path, "case", os.environ.get("PATH", ""))
+    assert "PYTHONDONTWRITEBYTECODE" not in env

@@ -25,6 +25,9 @@ FORBIDDEN = (
     "sse_starlette",
 )
 
+# What invoke's package imports at its top but no middle command uses (middle.cli.lean_invoke).
+INVOKE_UNUSED = ("unittest.mock", "asyncio", "importlib.metadata", "email", "invoke.vendor.yaml")
+
 WRAPPER = """
 import json, runpy, sys
 sys.argv = ["middle", *sys.argv[1:]]
@@ -55,8 +58,39 @@ def test_status_and_help_keep_the_heavy_modules_out(home: Path, tmp_path: Path) 
     status = loaded_after(["status"], tmp_path)
     assert "middle.app.status" in status  # the command ran
     assert [m for m in FORBIDDEN if m in status] == []
+    assert [m for m in INVOKE_UNUSED if m in status] == []
     shown = loaded_after(["--help"], tmp_path)
-    assert [m for m in (*FORBIDDEN, "rich", "middle.app", "middle.store") if m in shown] == []
+    heavy = (*FORBIDDEN, *INVOKE_UNUSED, "rich", "middle.app", "middle.store", "sqlite3")
+    assert [m for m in heavy if m in shown] == []
+
+
+def test_the_parts_of_invoke_middle_defers_still_work_when_asked_for(tmp_path: Path) -> None:
+    """Seen red first as the guard above: `middle --help` loaded unittest.mock, asyncio,
+    importlib.metadata and invoke's YAML (~30 ms, 1.5 Python starts). Deferred, each still
+    answers: invoke's version, a `MockContext`, and a YAML config file of invoke's. Run in
+    a subprocess, since this one imported invoke whole (through pytest's plugins)."""
+    probe = """
+import sys
+import middle.cli
+import invoke
+deferred = [m for m in ("unittest.mock", "importlib.metadata", "invoke.vendor.yaml")
+            if m in sys.modules]
+from importlib import metadata
+from unittest.mock import Mock
+ctx = invoke.MockContext(run={"ls": invoke.Result("a")})
+assert ctx.run("ls").stdout == "a" and ctx.run.call_count == 1
+assert isinstance(ctx.run, Mock) and invoke.context.Mock is Mock
+assert invoke.__version__ == metadata.version("invoke"), invoke.__version__
+config = invoke.Config(runtime_path=sys.argv[1])
+config.load_runtime()
+assert config.shout == "hi", dict(config)
+print(deferred)
+"""
+    path = tmp_path / "invoke.yaml"
+    path.write_text("shout: hi\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_status_in_a_repository_keeps_the_engine_out(home: Path, tmp_path: Path) -> None:
@@ -76,3 +110,9 @@ def test_status_in_a_repository_keeps_the_engine_out(home: Path, tmp_path: Path)
     # pluggy (2 ms) stays: the issues package marks its built-in stores' hook with it.
     heavy = [m for m in FORBIDDEN if m != "pluggy"]
     assert [m for m in (*heavy, "middle.engine") if m in status] == []
+    # Issue 24 item 2, seen red: the GitHub store (and the verify gates under it) and the
+    # state issue loaded in a file-mode repo, and hmac and rich's emoji codes everywhere.
+    elsewhere = ("middle.issues.github_store", "middle.state_issue", "middle.verify")
+    unused = (*elsewhere, "secrets", "hmac", "tempfile", "rich._emoji_codes")
+    assert "middle.issues.file_store" in status
+    assert [m for m in unused if m in status] == []

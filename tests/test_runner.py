@@ -564,3 +564,42 @@ def test_a_wait_can_park_in_another_state(
     nodes = noop("a", calls), wait_for("reset", state="rate-limited")
     assert middle_harness.run(*nodes, input=INPUT, workflow_id="wf-1").status == "parked"
     assert get_workflow(middle_db, "wf-1")["state"] == "rate-limited"
+
+
+def test_a_first_attempt_that_succeeds_never_asks_tenacity(
+    middle_harness: StepHarness, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24 item 3: tenacity's controller costs about a tenth of a no-op workflow, and
+    nearly every attempt succeeds the first time. Seen red before `under_policy`: every
+    step went through `Retrying.iter`."""
+    from tenacity import BaseRetrying
+
+    def asked(self: BaseRetrying, retry_state: Any) -> Any:
+        raise AssertionError("tenacity was asked about a first attempt that succeeded")
+
+    monkeypatch.setattr(BaseRetrying, "iter", asked)
+    result = middle_harness.run(noop("first", calls), input=INPUT, name="wf")
+    assert (result.status, calls.runs) == ("completed", ["first"])
+
+
+def test_the_retry_delay_counts_from_the_first_attempt(
+    middle_harness: StepHarness, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first attempt runs before tenacity is asked (`under_policy`); a `stop_after_delay`
+    still counts from when it began, as tenacity's own loop does. Seen red with tenacity's
+    clock started after the first failure: a first attempt of 120 s under a 60 s policy was
+    retried. The clock is the one tenacity and the engine read, moved by the step."""
+    from tenacity import stop_after_delay
+
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+
+    @step("slow", stop=stop_after_delay(60))
+    def slow(ctx: StepContext) -> None:
+        calls.runs.append("slow")
+        clock[0] += 120
+        raise OSError(f"timed out on attempt {ctx.attempt}")
+
+    with pytest.raises(OSError, match="timed out on attempt 1"):
+        middle_harness.run(slow, input=INPUT, name="wf")
+    assert calls.runs == ["slow"] and middle_harness.sleeps == []

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from middle.app.home import open_home_db
 from middle.config import load_config, middle_home
 from middle.errors import NothingParkedError, UnknownWorkflowError
-from middle.issues import BUILTIN_ISSUE_STORES, IssueStore
+from middle.issues import IssueStore, builtin_issue_store
 from middle.system.tmux import Tmux
 
 if TYPE_CHECKING:  # the runner's side loads when a command runs something (see `runner`)
@@ -79,7 +79,7 @@ class Runtime:
         the plugins (no plugin may take a built-in's mode), so `status` and the dashboard,
         which read many repos' issues, do not import every step to do it."""
         mode = self.config["epic_store"].get("mode", "file")
-        builtin = {store.mode: store for store in BUILTIN_ISSUE_STORES}.get(mode)
+        builtin = builtin_issue_store(mode)
         if builtin is not None:
             return builtin(self.root, self.config)
         return self.plugins.issue_store(self.root, self.config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,17 +12,19 @@ from middle.errors import EpicError, MiddleError
 from middle.store import TERMINAL_STATES, current_step, last_event, list_workflows, load_checkpoints
 
 if TYPE_CHECKING:  # the issue stores (and the runtime) load when status asks one
+    from middle.app.runtime import Runtime
     from middle.issues.base import IssueStore
     from middle.store import Readable
 
 
-def workflow_summaries(db: Readable) -> list[dict[str, Any]]:
+def workflow_summaries(db: Readable, here: Runtime | None = None) -> list[dict[str, Any]]:
     """Every workflow, oldest first (a fanned-out Epic's children right after it, as a
     tree: `parent` names their run), with its current step, its last event and, while it
-    is live, the blockers of its Epic that are still open."""
+    is live, the blockers of its Epic that are still open. `here`: the runtime of the
+    repository status runs in, if it has one already (its runs' store is not made again)."""
     now = datetime.now(UTC)
     summaries = []
-    blockers = _BlockerCache()
+    blockers = _BlockerCache(here)
     for row in list_workflows(db):
         step = current_step(db, row["id"]) or {}
         event = last_event(db, row["id"]) or {}
@@ -154,8 +157,9 @@ class _BlockerCache:
     """Open blockers per workflow row, one issue store per repo; unknown (None) when the
     repo or its Epic cannot be read now, since status must never fail on that."""
 
-    def __init__(self) -> None:
+    def __init__(self, here: Runtime | None = None) -> None:
         self.stores: dict[str, IssueStore | None] = {}
+        self.here = here
 
     def of(self, row: dict[str, Any]) -> list[str] | None:
         repo = row["repo"]
@@ -163,8 +167,10 @@ class _BlockerCache:
             from middle.app.runtime import Runtime
 
             try:
-                root = Path(repo)
-                self.stores[repo] = Runtime(root).issues
+                here = self.here
+                runtime = here if here is not None and str(here.root) == repo else None
+                runtime = runtime or Runtime(Path(repo))
+                self.stores[repo] = runtime.issues
             except MiddleError:
                 self.stores[repo] = None
         store = self.stores[repo]
@@ -176,17 +182,14 @@ class _BlockerCache:
             return None
 
 
-def blocked_epics(repo: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
+def blocked_epics(runtime: Runtime | None) -> tuple[list[tuple[str, list[str]]], list[str]]:
     """The repo's Epics that wait on open blockers, with those blockers; and, one line
-    each, the Epics that cannot be read (status names them and goes on with the rest)."""
-    from middle.app.repo import resolve_repo
-    from middle.system import git
-
+    each, the Epics that cannot be read (status names them and goes on with the rest).
+    None: not in a repository (or its config is broken), so no Epics to read."""
+    if runtime is None:
+        return [], []
     try:
-        root = git.repo_root(resolve_repo(repo))
-        from middle.app.runtime import Runtime  # only inside a repository
-
-        store = Runtime(root).issues
+        store = runtime.issues
         refs = store.all_refs()
     except MiddleError:
         return [], []
@@ -204,9 +207,18 @@ def blocked_epics(repo: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
     return found, unreadable
 
 
-def config_problem(repo: str) -> tuple[str, str] | None:
-    """Where the config `status` runs under cannot be loaded, and why: the home's
-    config.toml, and the policy of the repository `repo` is in (if it is in one)."""
+@dataclass(frozen=True)
+class Here:
+    """The repository `status` runs in, found once for all it asks about it: `runtime` is
+    None outside a repository or when its config cannot be loaded, and `problem` says
+    where the config is broken (the home's config.toml, or the repo's policy) and why."""
+
+    runtime: Runtime | None
+    problem: tuple[str, str] | None
+
+
+def here(repo: str) -> Here:
+    """The repository `repo` is in (one `git rev-parse`), with its config loaded once."""
     from middle.app.repo import resolve_repo
     from middle.config import load_config, middle_home
     from middle.system import git
@@ -216,10 +228,14 @@ def config_problem(repo: str) -> tuple[str, str] | None:
     except MiddleError:
         root = None
     try:
-        load_config(middle_home(), root)
+        config = load_config(middle_home(), root)
     except MiddleError as exc:
-        return str(root or middle_home()), str(exc)
-    return None
+        return Here(None, (str(root or middle_home()), str(exc)))
+    if root is None:
+        return Here(None, None)
+    from middle.app.runtime import Runtime  # only inside a repository
+
+    return Here(Runtime(root, config=config), None)
 
 
 def broken_configs(db: Readable) -> dict[str, str]:
@@ -274,19 +290,11 @@ def humanize_age(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
-def api_quota(repo: str) -> str | None:
-    """The API quota `repo`'s issue store spends (GitHub's, for the user's `gh` login, in
+def api_quota(runtime: Runtime | None) -> str | None:
+    """The API quota the repo's issue store spends (GitHub's, for the user's `gh` login, in
     GitHub mode, with a second line: middle's own gh calls of the last hour, by what they
     cost); None for a store that spends none, or outside a repo."""
-    from middle.app.repo import resolve_repo
-    from middle.system import git
-
-    try:
-        root = git.repo_root(resolve_repo(repo))
-        from middle.app.runtime import Runtime  # only inside a repository
-
-        runtime = Runtime(root)
-    except MiddleError:
+    if runtime is None:
         return None  # outside a repository: no store to ask
     mode = runtime.config["epic_store"].get("mode", "file")
     try:

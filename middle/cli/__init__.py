@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke import Program
+from middle.cli.lean_invoke import import_invoke
 
-from middle import __version__
-from middle.cli.tasks import ns
+import_invoke()  # before anything imports invoke: its unused parts load only when used
+
+from invoke import Collection, Parser, ParserContext, Program  # noqa: E402
+from invoke.util import helpline  # noqa: E402
+
+from middle import __version__  # noqa: E402
+from middle.cli.tasks import GROUPS, ns  # noqa: E402
 
 # Invoke's core options that mean something to a middle user; the rest configure
 # `c.run()` for tasks that run shell commands, which middle's own tasks do not.
@@ -23,9 +28,13 @@ class MiddleProgram(Program):
         print(f"Usage: {self.binary} <command> [--command-opts] ...")
         print(f"       {self.binary} <command> --help    (a command's own options)")
         print("")
-        print("Commands:")
-        print("")
-        self.print_columns(self._make_pairs(self.scoped_collection))
+        groups = command_groups(self.collection)
+        width = max(len(name) for pairs in groups.values() for name, _ in pairs)
+        for heading, pairs in groups.items():
+            print(f"{heading}:")
+            print("")
+            # One width for every group, so the help texts line up down the page.
+            self.print_columns([(name.ljust(width), text) for name, text in pairs])
         tuples: list[Any] = self.initial_context.help_tuples()
         ours = [pair for pair in tuples if _long_name(pair[0]) in MIDDLE_OPTIONS]
         rest = [pair for pair in tuples if _long_name(pair[0]) not in MIDDLE_OPTIONS]
@@ -35,6 +44,35 @@ class MiddleProgram(Program):
         print("Invoke's options, for tasks that run shell commands (before the command):")
         print("")
         self.print_columns(rest)
+
+    def _make_parser(self) -> Parser:
+        """invoke's parser, knowing only the commands named on the command line: each
+        command's parser context costs a signature read and two deep copies, and `--help`
+        or `status` needs one at most. A word that is not a command is refused as before
+        ("No idea what 'x' is!"); one that is, is parsed as before."""
+        words = {part for word in self.argv for part in word.split("=", 1)}
+        ignore = self.config.tasks.ignore_unknown_help
+        named = [
+            ParserContext(
+                name=name, aliases=aliases, args=self.collection[name].get_arguments(ignore)
+            )
+            for name, aliases in self.collection.task_names.items()
+            if name in words or words.intersection(aliases)
+        ]
+        return Parser(initial=self.initial_context, contexts=named)
+
+
+def command_groups(collection: Collection) -> dict[str, list[tuple[str, str | None]]]:
+    """`GROUPS` as `--help` shows it: each heading's (command, first help line) pairs; a
+    command of `collection` in no group comes last, under "Other"."""
+    groups = {
+        heading: [(collection.transform(task.name), helpline(task)) for task in tasks]
+        for heading, tasks in GROUPS.items()
+    }
+    grouped = {name for pairs in groups.values() for name, _ in pairs}
+    other = [(name, helpline(collection[name])) for name in sorted(collection.task_names)]
+    groups["Other"] = [pair for pair in other if pair[0] not in grouped]
+    return {heading: pairs for heading, pairs in groups.items() if pairs}
 
 
 def _long_name(flags: str) -> str:

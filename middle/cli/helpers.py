@@ -4,7 +4,6 @@ flag help texts. `middle.cli.tasks` and `middle.cli.ci` both build on it."""
 from __future__ import annotations
 
 import functools
-import sqlite3
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,7 @@ def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
                 return body(c, *args, **kwargs)
             except MiddleError as exc:
                 raise Exit(f"middle: {one_line(str(exc))}", code=1) from exc
-            except (sqlite3.Error, OSError) as exc:  # a full, read-only or damaged disk
+            except (_sqlite_error(), OSError) as exc:  # a full, read-only or damaged disk
                 from middle.config import db_path, middle_home
                 from middle.store import store_fault
 
@@ -52,12 +51,22 @@ def middle_task(**options: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
     return decorate
 
 
+def _sqlite_error() -> type[Exception]:
+    """`sqlite3.Error`, imported only when an error is being matched (`--help` needs no
+    sqlite3)."""
+    import sqlite3
+
+    return sqlite3.Error
+
+
 def console() -> Console:
     from rich.console import Console  # rich loads only when something is printed
 
     # Piped or redirected output is for a program or a file: never cut a cell to fit.
     width = None if sys.stdout.isatty() else 10_000
-    return Console(highlight=False, soft_wrap=True, width=width)
+    # No emoji codes: an agent's ":x:" is printed as it said it (and rich's table of
+    # codes is never loaded).
+    return Console(highlight=False, soft_wrap=True, width=width, emoji=False)
 
 
 def require(task_name: str, **values: str) -> None:

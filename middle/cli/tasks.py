@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from invoke import Collection, Context, Exit
+from invoke.tasks import Task
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -47,37 +48,18 @@ def status(c: Context, json_: bool = False, issue: str | None = None) -> None:
         api_quota,
         blocked_epics,
         broken_configs,
-        config_problem,
-        evidence_lines,
+        here,
         workflow_summaries,
     )
     from middle.store import active_rate_limit, list_rate_limits
 
     db = read_home_db()
-    summaries = workflow_summaries(db)
+    place = here(".")  # the repository status runs in, found once
+    summaries = workflow_summaries(db, place.runtime)
     if issue is not None:
-        from middle.refs import validate_ref
-
-        ref = validate_ref(issue)  # a bad ref is a MiddleError: one line, exit 1
-        summaries = [s for s in summaries if str(s["ref"]) == ref]
-        if json_:
-            print(json.dumps(summaries, indent=2))
-            return
-        if not summaries:
-            start = f"middle implement --issue {ref}"
-            raise Exit(f"middle: no runs of issue {ref}; start one with: {start}", 1)
-        console = _console()
-        console.print(_status_table(summaries))
-        for s in summaries:
-            lines = evidence_lines(s["phases"] or [])
-            if lines:
-                said = f"gate evidence of {s['repo']} issue {ref} ({s['id']}):"
-                console.print(said, markup=False)
-            for line in lines:
-                console.print(line, markup=False)
+        _issue_status(summaries, issue, json_)
         return
     broken = broken_configs(db)
-    here = config_problem(".")
     if json_:
         print(json.dumps(summaries, indent=2))
         return
@@ -92,22 +74,46 @@ def status(c: Context, json_: bool = False, issue: str | None = None) -> None:
         console.print("No workflows yet. Start one with: middle implement --issue REF")
     for repo, problem in broken.items():
         console.print(f"config broken in {repo}, its runs wait: {problem}", markup=False)
-    if here is not None and here[0] not in broken:
-        console.print(f"config broken in {here[0]}: {here[1]}", markup=False)
+    if place.problem is not None and place.problem[0] not in broken:
+        console.print(f"config broken in {place.problem[0]}: {place.problem[1]}", markup=False)
     for limit in list_rate_limits(db):
         if active_rate_limit(db, limit["adapter"]):
             console.print(
                 f"{limit['adapter']} is rate-limited until {limit['reset_at']} ({limit['source']})",
                 markup=False,
             )
-    quota = api_quota(".")
+    quota = api_quota(place.runtime)
     if quota is not None:
         console.print(quota, markup=False)
-    blocked, unreadable = blocked_epics(".")
+    blocked, unreadable = blocked_epics(place.runtime)
     for ref, blockers in blocked:
         console.print(f"Epic {ref} is blocked by {', '.join(blockers)}", markup=False)
     for problem in unreadable:
         console.print(f"cannot read an Epic: {problem}", markup=False)
+
+
+def _issue_status(summaries: list[dict[str, Any]], issue: str, json_: bool) -> None:
+    """`status --issue REF`: that issue's runs, each with its phases' gate evidence."""
+    from middle.app.status import evidence_lines
+    from middle.refs import validate_ref
+
+    ref = validate_ref(issue)  # a bad ref is a MiddleError: one line, exit 1
+    summaries = [s for s in summaries if str(s["ref"]) == ref]
+    if json_:
+        print(json.dumps(summaries, indent=2))
+        return
+    if not summaries:
+        start = f"middle implement --issue {ref}"
+        raise Exit(f"middle: no runs of issue {ref}; start one with: {start}", 1)
+    console = _console()
+    console.print(_status_table(summaries))
+    for s in summaries:
+        lines = evidence_lines(s["phases"] or [])
+        if lines:
+            said = f"gate evidence of {s['repo']} issue {ref} ({s['id']}):"
+            console.print(said, markup=False)
+        for line in lines:
+            console.print(line, markup=False)
 
 
 def _status_table(summaries: list[dict[str, Any]]) -> Table:
@@ -463,37 +469,18 @@ from middle.cli.queue import auto_dispatch, recommend  # noqa: E402
 from middle.cli.service import poll, serve, service, start, stop, watchdog  # noqa: E402
 from middle.cli.verify import audit_issues  # noqa: E402
 
-ns = Collection(
-    recommend,
-    auto_dispatch,
-    docs,
-    implement,
-    answer,
-    review,
-    resume,
-    poll,
-    serve,
-    start,
-    stop,
-    service,
-    watchdog,
-    cancel,
-    status,
-    steps,
-    doctor,
-    init,
-    uninit,
-    config,
-    version,
-    update,
-    demo,
-    rate_limit,
-    bench,
-    state,
-    ci_job,
-    ci_route,
-    dashboard,
-    pause,
-    unpause,
-    audit_issues,
-)
+# What a user is doing, and the commands for it, in the order `middle --help` lists them.
+# This is the one list of middle's commands: `ns` is made from it. A new command goes in
+# the group of what its user is doing (tests/e2e/test_cli_basics.py holds every task to one).
+GROUPS: dict[str, tuple[Task[Any], ...]] = {
+    "Run an issue": (implement, answer, review, resume, cancel, docs, demo),
+    "Watch": (status, steps, dashboard),
+    "Keep runs moving (the service)": (serve, start, stop, service, poll, watchdog),
+    "The queue": (recommend, auto_dispatch, pause, unpause, rate_limit),
+    "Verify": (doctor, audit_issues),
+    "Configure": (init, uninit, config, version, update),
+    "CI": (ci_job, ci_route, state),
+    "Measure": (bench,),
+}
+
+ns = Collection(*(command for commands in GROUPS.values() for command in commands))

@@ -14,7 +14,6 @@ store's mode (`[notes]` for `mode = "notes"`: a plugin's store reads its own set
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -335,6 +334,8 @@ def config_problems(
 
 def _unknown_table(source: str, table: str, value: Any, known: list[str]) -> str:
     tables = ", ".join(f"[{name}]" for name in known)
+    import difflib  # only a misspelt name needs it
+
     close = difflib.get_close_matches(table, known, n=1)
     hint = f" (did you mean [{close[0]}]?)" if close else ""
     if isinstance(value, Mapping):
@@ -362,6 +363,8 @@ def _table(
         if key not in keys and not strict:
             continue
         if key not in keys:
+            import difflib  # only a misspelt name needs it
+
             close = difflib.get_close_matches(key, list(keys), n=1)
             hint = f" (did you mean {close[0]}?)" if close else " (is it misspelt?)"
             problems.append(

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
-from tenacity import Retrying
+from tenacity import DoAttempt, DoSleep, RetryCallState, Retrying
 
 from middle.engine.context import Signals, StepContext
 from middle.engine.registry import Registry
@@ -26,6 +28,41 @@ from middle.engine.step import Step
 from middle.engine.workflow import Branch, Loop, Node, Wait, node_name
 from middle.errors import SignalTimeoutError, WorkflowCancelled, WorkflowChangedError, WorkflowError
 from middle.store import LIVE_STATES, Row, is_disk_full, iso, utcnow
+
+T = TypeVar("T")
+
+
+def under_policy(retrying: Retrying, attempt: Callable[[], T]) -> T:
+    """`retrying(attempt)`, with tenacity's controller only once an attempt has failed.
+
+    A first attempt that succeeds, as nearly every one does, returns at once. One that
+    raises is handed to tenacity as its first outcome, timed from when it began, and the
+    loop goes on as `Retrying.__call__` runs it: the same retry, stop and wait decisions,
+    and (with `reraise=True`) the last real exception, never `RetryError`.
+    """
+    began = time.monotonic()
+    try:
+        return attempt()
+    except BaseException:
+        failure = sys.exc_info()
+    retrying.begin()
+    state = RetryCallState(retry_object=retrying, fn=attempt, args=(), kwargs={})
+    state.start_time = began
+    state.set_exception(failure)  # type: ignore[arg-type]  # exc_info() of a raised one
+    while True:
+        do = retrying.iter(retry_state=state)
+        if isinstance(do, DoAttempt):
+            try:
+                result = attempt()
+            except BaseException:
+                state.set_exception(sys.exc_info())  # type: ignore[arg-type]
+            else:
+                state.set_result(result)
+        elif isinstance(do, DoSleep):
+            state.prepare_for_next_attempt()
+            retrying.sleep(do)
+        else:
+            return do  # type: ignore[no-any-return]
 
 
 class Ended(Exception):
@@ -51,6 +88,10 @@ class Drive:
         self.retrying = retrying
         self.on_step = on_step
         self.kill_at = kill_at
+        # Every context of this drive shares these: both read live (the results as the
+        # run's dict grows, the signals from the store when asked).
+        self.results = MappingProxyType(run.results)
+        self.signals = Signals(runs, run.workflow_id)
 
     # -- the whole drive ------------------------------------------------------------
 
@@ -168,10 +209,10 @@ class Drive:
             workflow_id=run.workflow_id,
             step=step,
             input=run.input,
-            results=MappingProxyType(run.results),
+            results=self.results,
             attempt=attempt,
             round=run.round,
-            signals=Signals(self.runs, run.workflow_id),
+            signals=self.signals,
             runs=self.runs,
             services=self.services,
             on_end=self.ask_to_end if for_step else None,
@@ -183,7 +224,6 @@ class Drive:
     def step(self, step: Step) -> Any:
         run = self.run
         checkpoint = run.current
-        base = self.context(checkpoint, attempt=0, for_step=True)
 
         def attempt() -> Any:
             with self.runs.transaction():
@@ -195,7 +235,7 @@ class Drive:
             self.fault_point(checkpoint, "before")
             run.ending = None  # only the attempt that returns may end the run
             try:
-                return step.fn(replace(base, attempt=number))
+                return step.fn(self.context(checkpoint, attempt=number, for_step=True))
             except Exception as exc:
                 with self.runs.transaction():
                     self.runs.attempt_failed(run.workflow_id, checkpoint, describe_error(exc))
@@ -211,10 +251,11 @@ class Drive:
                     )
                 raise
 
-        output_json = to_json(self.retrying(step)(attempt), f"step {step.name!r}")
+        output = under_policy(self.retrying(step), attempt)
+        output_json = to_json(output, f"step {step.name!r}")
         self.fault_point(checkpoint, "after")
         run.unrecorded = (checkpoint, output_json)
-        return json.loads(output_json)
+        return None if output is None else json.loads(output_json)
 
     def fault_point(self, checkpoint: str, moment: str) -> None:
         if self.kill_at == f"{checkpoint}:{moment}":

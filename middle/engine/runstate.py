@@ -55,6 +55,8 @@ def describe_error(exc: BaseException) -> str:
 
 
 def to_json(value: Any, what: str) -> str:
+    if value is None:  # what most steps return: no encoder needed
+        return "null"
     try:
         return json.dumps(value)
     except (TypeError, ValueError) as exc:

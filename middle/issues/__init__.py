@@ -9,27 +9,58 @@ module.
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from middle.discovery import defined_in
 from middle.issues.base import Issue, IssueStore, ParkedRun, PollPass, PullRequest, Quota
-from middle.issues.file_store import FileIssueStore
-from middle.issues.github_store import GitHubIssueStore
 
-BUILTIN_ISSUE_STORES: tuple[type[IssueStore], ...] = tuple(
-    defined_in(
-        __name__,
-        __path__,
-        lambda value: (
-            isinstance(value, type)
-            and IssueStore in value.__mro__[1:]  # a Protocol: no issubclass for it
-            and not inspect.isabstract(value)
-        ),
+if TYPE_CHECKING:  # at run time each store's module loads when first asked for (below)
+    from middle.issues.file_store import FileIssueStore
+    from middle.issues.github_store import GitHubIssueStore
+
+    BUILTIN_ISSUE_STORES: tuple[type[IssueStore], ...]
+
+_LAZY = {"FileIssueStore": "file_store", "GitHubIssueStore": "github_store"}
+
+
+def __getattr__(name: str) -> Any:
+    """The stores load only when asked for: `status` in a file-mode repo needs none of the
+    GitHub store's modules (a fifth of its start-up)."""
+    if name == "BUILTIN_ISSUE_STORES":
+        found = globals()[name] = tuple(defined_in(__name__, __path__, _is_store))
+        return found
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _is_store(value: Any) -> bool:
+    return (
+        isinstance(value, type)
+        and IssueStore in value.__mro__[1:]  # a Protocol: no issubclass for it
+        and not inspect.isabstract(value)
     )
-)
+
+
+def builtin_issue_store(mode: str) -> type[IssueStore] | None:
+    """The built-in store of `[epic_store] mode`, or None. Looked for first in the module
+    named for the mode (`file_store.py` for "file"), so only that one loads; any other
+    built-in is still found, by loading them all."""
+    try:
+        module = importlib.import_module(f"{__name__}.{mode}_store")
+    except ImportError:
+        module = None
+    if module is not None:
+        for value in vars(module).values():
+            if _is_store(value) and value.__module__ == module.__name__ and value.mode == mode:
+                return value  # type: ignore[no-any-return]
+    builtins: tuple[type[IssueStore], ...] = __getattr__("BUILTIN_ISSUE_STORES")
+    return {store.mode: store for store in builtins}.get(mode)
+
 
 # pluggy matches hook implementations by project name: this is the same marker as
 # `middle.hookimpl`, made here so the issues layer needs nothing from the engine above it.
@@ -38,7 +69,7 @@ _hookimpl = pluggy.HookimplMarker("middle")
 
 @_hookimpl
 def middle_register_issue_stores(registry: Any) -> None:
-    for store in BUILTIN_ISSUE_STORES:
+    for store in __getattr__("BUILTIN_ISSUE_STORES"):
         registry.add_issue_store(store)
 
 
@@ -52,4 +83,5 @@ __all__ = [
     "PollPass",
     "PullRequest",
     "Quota",
+    "builtin_issue_store",
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from middle.checks import Check
 from middle.errors import EpicFormatError, MiddleError, UnknownEpicError
@@ -15,9 +15,11 @@ from middle.issues.base import BlockerState, Issue, IssueStore, ParkedRun
 from middle.issues.clock import utc_timestamp
 from middle.issues.epic_blocks import with_parse_error
 from middle.issues.epic_file import EpicDocument, Question, parse_epic
-from middle.state_issue.draft import EpicFacts
 from middle.system.files import not_utf8, replace_file
 from middle.verify.phases import PhaseRun
+
+if TYPE_CHECKING:
+    from middle.state_issue.draft import EpicFacts
 
 _PLAN_EVENT = re.compile(r"^<!-- middle:dispatch-event ts=\S+ kind=plan -->$", re.M)
 
@@ -193,6 +195,8 @@ class FileIssueStore(IssueStore):
         return str(self.path(ref).relative_to(self.repo))
 
     def open_issues(self, default_adapter: str) -> list[EpicFacts]:
+        from middle.state_issue.draft import EpicFacts  # the recommender's: not for status
+
         found = []
         for ref in self.all_refs():
             try:

@@ -85,22 +85,30 @@ def patient(db: Database, stop: stop_base = stop_never) -> Iterator[Database]:
         conn.patience = before
 
 
-@contextmanager
-def write_transaction(db: Database) -> Iterator[Database]:
+class write_transaction:  # lower case: used as a function: `with write_transaction(db):`
     """Run a block as one transaction that holds the write lock from its first statement.
 
     `BEGIN IMMEDIATE` rather than sqlite-utils' `db.atomic()` (a deferred `BEGIN`): a block
     that reads and then writes must not find, half-way, that another writer committed in
-    between; that surfaces as `database is locked` no matter the busy timeout.
+    between; that surfaces as `database is locked` no matter the busy timeout. A class
+    rather than a generator: the runner opens one per step.
     """
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
-    db.conn.execute("COMMIT")
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __enter__(self) -> Database:
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        conn = self.db.conn
+        if kind is None:
+            conn.execute("COMMIT")
+        elif conn.in_transaction:
+            conn.execute("ROLLBACK")
 
 
 def database_file(db: Database) -> Path:

@@ -25,8 +25,9 @@ def iso(moment: datetime) -> str:
 
 
 def utcnow() -> str:
-    """Now, as the ISO 8601 UTC text every timestamp column holds (sorts as it reads)."""
-    return iso(datetime.now(UTC))
+    """Now, as the ISO 8601 UTC text every timestamp column holds (sorts as it reads): `iso`
+    without its conversion, since the moment is UTC already (its "+00:00" becomes "Z")."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 class Readable(Protocol):

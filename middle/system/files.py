@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
-import tempfile
 from pathlib import Path
 
 
@@ -31,7 +29,8 @@ def replace_file(path: Path, text: str) -> None:
         mode: int | None = stat.S_IMODE(target.stat().st_mode)
     except FileNotFoundError:
         mode = None
-    temporary = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    # os.urandom, as secrets.token_hex does, without loading hmac and hashlib at start-up
+    temporary = target.parent / f".{target.name}.{os.urandom(6).hex()}.tmp"
     # O_EXCL: never write through something already there; 0o666 leaves the mode to umask.
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -51,6 +50,8 @@ def replace_file(path: Path, text: str) -> None:
 def write_private(path: Path, data: bytes) -> None:
     """Replace `path` with `data` (mode 0600) atomically: a temporary file beside it,
     fsynced, renamed over it. A symbolic link at `path` is replaced, never followed."""
+    import tempfile  # only a write needs it, not every command that reads the config
+
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:

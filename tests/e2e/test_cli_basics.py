@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from middle.store import LATEST_VERSION, create_workflow_record, open_db
 from tests.conftest import REPO_ROOT, run_middle
 
@@ -212,8 +214,54 @@ def test_piped_steps_and_status_are_never_cut_and_status_names_the_repo(
 def test_middle_help_leads_with_middles_commands_and_options(home: Path) -> None:
     """Issue 11 item 18. Seen red: `middle --help` opened with invoke's core options."""
     text = run_middle("--help").stdout
-    assert text.index("Commands:") < text.index("implement") < text.index("--echo")
+    assert text.index("Run an issue:") < text.index("implement") < text.index("--echo")
     assert text.index("Options:") < text.index("Invoke's options") < text.index("--echo")
+
+
+def shown_groups(text: str) -> dict[str, list[str]]:
+    """`middle --help`'s command groups: a heading ends in ":" at the margin, its
+    commands follow two-space indented (wrapped help lines are indented more)."""
+    groups: dict[str, list[str]] = {}
+    for line in text[: text.index("Options:")].splitlines()[2:]:
+        if line.endswith(":") and not line.startswith(" "):
+            heading = groups.setdefault(line[:-1], [])
+        elif line.startswith("  ") and not line.startswith("   "):
+            heading.append(line.split()[0])
+    return groups
+
+
+def test_help_groups_every_command_by_what_a_user_is_doing(home: Path) -> None:
+    """Issue 21: `--help` groups the commands by what a user is doing (run, watch,
+    configure, CI, ...), from the one table `middle.cli.tasks.GROUPS`, which `ns` is made
+    from: every command is in exactly one group, and none is left for "Other". Seen red
+    with the flat "Commands:" list."""
+    from middle.cli.tasks import GROUPS, ns
+
+    groups = shown_groups(run_middle("--help").stdout)
+    assert {"Run an issue", "Watch", "Configure", "CI", "Verify"} <= set(groups)
+    assert list(groups)[:2] == ["Run an issue", "Watch"]
+    assert "implement" in groups["Run an issue"] and "status" in groups["Watch"]
+    assert "init" in groups["Configure"] and "ci-job" in groups["CI"]
+    listed = [name for names in groups.values() for name in names]
+    assert sorted(listed) == sorted(ns.task_names)  # each once
+    assert "Other" not in groups
+    assert [len(tasks) for tasks in GROUPS.values()] == [len(names) for names in groups.values()]
+
+
+def test_a_command_named_only_as_helps_value_still_has_its_help(home: Path) -> None:
+    """The parser knows only the commands the command line names (so `--help` and
+    `status` build one parser context, not 31). Seen red with the names taken from what
+    remains after the core flags: `middle --help implement` said "No idea what
+    'implement' is!"."""
+    for argv in (["--help", "implement"], ["--help=implement"], ["implement", "--help"]):
+        shown = run_middle(*argv)
+        assert shown.returncode == 0 and "--issue=STRING" in shown.stdout, (argv, shown.stderr)
+    unknown = run_middle("implemen")
+    assert unknown.returncode == 1 and "No idea what 'implemen' is!" in unknown.stderr
+    script = Path(sys.executable).parent / "middle"  # completion reads the script's name
+    argv = [str(script), "--complete", "--", "middle", "implement", "--is"]
+    completed = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert "--issue" in completed.split()
 
 
 def test_no_command_has_a_short_flag_that_means_something_else_to_invoke(home: Path) -> None:
@@ -270,3 +318,13 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
         os.close(write_end)
     assert done.returncode == 141
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_the_console_prints_emoji_codes_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    """What an agent said reaches the person as it said it: `:x:` stays `:x:` (and rich's
+    table of emoji codes is never loaded, a cost `status` paid at every start). Seen red:
+    the console printed ❌."""
+    from middle.cli.helpers import console
+
+    console().print("the agent last said: done :x: :thumbs_up:")
+    assert capsys.readouterr().out.strip() == "the agent last said: done :x: :thumbs_up:"
