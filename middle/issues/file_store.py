@@ -16,10 +16,10 @@ from middle.issues.clock import utc_timestamp
 from middle.issues.epic_blocks import with_parse_error
 from middle.issues.epic_file import EpicDocument, Question, parse_epic
 from middle.system.files import not_utf8, replace_file
-from middle.verify.phases import PhaseRun
 
 if TYPE_CHECKING:
     from middle.state_issue.draft import EpicFacts
+    from middle.verify.phases import PhaseRun
 
 _PLAN_EVENT = re.compile(r"^<!-- middle:dispatch-event ts=\S+ kind=plan -->$", re.M)
 
