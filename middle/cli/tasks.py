@@ -43,6 +43,7 @@ def status(c: Context, json_: bool = False) -> None:
         blocked_epics,
         broken_configs,
         config_problem,
+        run_label,
         workflow_summaries,
     )
     from middle.store import active_rate_limit, list_rate_limits
@@ -60,7 +61,7 @@ def status(c: Context, json_: bool = False) -> None:
         for s in summaries:
             if s["last_message"]:
                 said = " ".join(s["last_message"].split())
-                console.print(f"{s['ref']}: the agent last said: {said[:300]}", markup=False)
+                console.print(f"{run_label(s)}: the agent last said: {said[:300]}", markup=False)
     else:
         console.print("No workflows yet. Start one with: middle implement --issue REF")
     for repo, problem in broken.items():
@@ -91,7 +92,7 @@ def _status_table(summaries: list[dict[str, Any]]) -> Table:
     from rich import box
     from rich.table import Column, Table
 
-    from middle.app.status import humanize_age, status_note
+    from middle.app.status import humanize_age, run_label, status_note
 
     table = Table(
         Column("repo", no_wrap=True),
@@ -103,7 +104,8 @@ def _status_table(summaries: list[dict[str, Any]]) -> Table:
     )
     for s in summaries:
         note = status_note(s) or f"step {s['step'] or '-'}, last event {s['last_event'] or '-'}"
-        cells = [Path(s["repo"]).name, s["ref"], s["state"], humanize_age(s["age_seconds"]), note]
+        age = humanize_age(s["age_seconds"])
+        cells = [Path(s["repo"]).name, run_label(s), s["state"], age, note]
         table.add_row(*(escape(cell or "-") for cell in cells))
     return table
 
