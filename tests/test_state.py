@@ -28,7 +28,7 @@ from middle.agents.claude import project_dir as claude_project_dir
 from middle.app.carry.bundle import StateBundle
 from middle.app.carry.disk import read_bundle, write_bundle
 from middle.app.carry.transfer import export_state, import_state
-from middle.errors import GitError, StateFormatError
+from middle.errors import BranchMovedError, GitError, StateFormatError
 from middle.refs import session_name
 from middle.steps.dispatch import worktree_path
 from middle.store import (
@@ -43,6 +43,7 @@ from middle.store import (
 from middle.store.checkpoints import begin_attempt, complete_step
 from middle.store.signals import arm_signal
 from middle.store.transfer import run_row_counts
+from middle.system.git import push_branch
 from tests.conftest import run_middle
 from tests.e2e.conftest import git
 
@@ -282,6 +283,11 @@ class Moved:
             cwd=self.repo, capture_output=True,
         )  # fmt: skip
         assert local.returncode != 0, "the run's branch was fetched and left behind"
+        seen = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "refs/middle/seen/middle/issue-7"],
+            cwd=self.repo, capture_output=True,
+        )  # fmt: skip
+        assert seen.returncode != 0, "what middle saw of the branch outlived it"
 
 
 @pytest.fixture
@@ -468,6 +474,33 @@ def test_a_link_in_the_rebuilt_worktree_cannot_redirect_the_transcript(moved: Mo
     assert "\n" not in str(refused.value)
     assert list(plugins.iterdir()) == []
     moved.assert_nothing_written()
+
+
+def test_a_carried_run_pushes_over_the_branch_it_fetched_and_nothing_newer(
+    moved: Moved,
+) -> None:
+    """On a runner whose checkout keeps no remote-tracking ref for the agent's branch (no
+    `remote.origin.fetch` that maps it, as a narrow CI checkout has), the branch the import
+    fetched is what middle has seen: the agent's next commit is pushed over it, and a
+    commit someone pushed after is never overwritten.
+    Seen red without `fetch_branch` recording what it fetched: the first push was refused
+    (middle had seen nothing, so the branch was expected not to exist on origin)."""
+    branch = "middle/issue-7"
+    git(moved.repo, "update-ref", "-d", f"refs/remotes/origin/{branch}")
+    git(moved.repo, "config", "--unset-all", "remote.origin.fetch")
+    moved.load()
+    git(moved.worktree, "commit", "-q", "--allow-empty", "-m", "the agent's work")
+    push_branch(moved.repo, branch)
+    assert git(moved.origin, "rev-parse", branch) == git(moved.repo, "rev-parse", branch)
+
+    git(moved.origin, "checkout", "-q", branch)
+    git(moved.origin, "commit", "-q", "--allow-empty", "-m", "someone else's")
+    git(moved.origin, "checkout", "-q", "main")
+    theirs = git(moved.origin, "rev-parse", branch)
+    git(moved.worktree, "commit", "-q", "--allow-empty", "-m", "more of the agent's work")
+    with pytest.raises(BranchMovedError, match=f"branch {branch} on origin moved"):
+        push_branch(moved.repo, branch)
+    assert git(moved.origin, "rev-parse", branch) == theirs
 
 
 def test_a_failed_worktree_rebuild_leaves_nothing_behind(moved: Moved) -> None:
