@@ -13,6 +13,7 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
     │   └── UnknownEpicError     no issue or Epic with that ref
     ├── StateIssueError          a state issue body that is not format v1 (names the line)
     ├── GitError                 a git command failed (carries git's own message)
+    │   └── BranchMovedError     a branch to push holds commits middle did not see
     ├── GitHubError              a gh command failed (carries gh's own message)
     ├── AgentError               the agent CLI could not be launched or driven
     ├── StoreError               the database cannot be used as it is
@@ -88,6 +89,11 @@ class StateIssueError(MiddleError):
 
 class GitError(MiddleError):
     """A git command failed; the message is git's own."""
+
+
+class BranchMovedError(GitError):
+    """The branch on the remote moved since middle last saw it (someone pushed to it):
+    middle's push would overwrite commits it never saw, so it is refused."""
 
 
 class GitHubError(MiddleError):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from middle.errors import GitError
+from middle.errors import BranchMovedError, GitError
 from middle.system import git
 
 
@@ -94,3 +94,66 @@ def test_worktrees_made_and_removed_at_once_from_many_threads_all_succeed(
         list(pool.map(churn, range(8)))  # re-raises the first GitError
     listed = git.git("worktree", "list", "--porcelain", cwd=repo)
     assert listed.count("worktree ") == 1  # only the main checkout is left
+
+
+def run(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def commit_on(repo: Path, branch: str, name: str) -> str:
+    run(repo, "checkout", "-q", branch)
+    (repo / name).write_text(f"{name}\n")
+    run(repo, "add", name)
+    run(repo, "commit", "-q", "-m", f"add {name}")
+    return run(repo, "rev-parse", "HEAD")
+
+
+def test_push_branch_never_overwrites_a_commit_middle_did_not_see(tmp_path: Path) -> None:
+    """A real bare remote: middle pushes the agent's branch, someone else pushes a commit
+    to it, then middle pushes again (its rebased or newer work). Seen red with the plain
+    `--force`: the second push went through and the other commit was gone from the
+    remote."""
+    remote = tmp_path / "remote.git"
+    run(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    repo = make_repo(tmp_path / "repo")
+    run(repo, "remote", "add", "origin", str(remote))
+    run(repo, "push", "-q", "origin", "main")
+    branch = "middle/issue-7"
+    run(repo, "branch", branch, "main")
+    commit_on(repo, branch, "agent.md")
+    git.push_branch(repo, branch)  # new on the remote: nothing there to lose
+    other = tmp_path / "other"
+    run(tmp_path, "clone", "-q", str(remote), str(other))
+    theirs = commit_on(other, branch, "reviewer.md")
+    run(other, "push", "-q", "origin", branch)
+    ours = commit_on(repo, branch, "agent-more.md")
+
+    with pytest.raises(BranchMovedError) as refused:
+        git.push_branch(repo, branch)
+
+    message = str(refused.value)
+    assert "\n" not in message and branch in message and "git fetch origin" in message
+    assert run(remote, "rev-parse", f"refs/heads/{branch}") == theirs  # kept
+    run(repo, "fetch", "-q", "origin", branch)  # the human brings it in, then it goes
+    run(repo, "checkout", "-q", branch)
+    run(repo, "merge", "-q", "--no-edit", f"origin/{branch}")
+    git.push_branch(repo, branch)
+    pushed = run(remote, "rev-parse", f"refs/heads/{branch}")
+    assert run(remote, "merge-base", "--is-ancestor", theirs, pushed) == ""
+    assert run(remote, "merge-base", "--is-ancestor", ours, pushed) == ""
+
+
+def test_push_branch_may_rewrite_what_it_pushed_itself(tmp_path: Path) -> None:
+    """A rebase round rewrites the branch middle pushed: that push still goes through."""
+    remote = tmp_path / "remote.git"
+    run(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    repo = make_repo(tmp_path / "repo")
+    run(repo, "remote", "add", "origin", str(remote))
+    branch = "middle/issue-7"
+    run(repo, "branch", branch, "main")
+    commit_on(repo, branch, "agent.md")
+    git.push_branch(repo, branch)
+    run(repo, "commit", "-q", "--amend", "-m", "rewritten")  # not a fast-forward
+    git.push_branch(repo, branch)
+    assert run(remote, "rev-parse", f"refs/heads/{branch}") == run(repo, "rev-parse", "HEAD")

@@ -28,15 +28,26 @@ from middle.agents.claude import project_dir as claude_project_dir
 from middle.app.carry.bundle import StateBundle
 from middle.app.carry.disk import read_bundle, write_bundle
 from middle.app.carry.transfer import export_state, import_state
-from middle.errors import GitError, StateFormatError
+from middle.errors import BranchMovedError, GitError, StateFormatError
 from middle.refs import session_name
 from middle.steps.dispatch import worktree_path
-from middle.store import create_workflow_record, open_db, record_event, update_workflow
+from middle.store import (
+    add_review_comment,
+    create_workflow_record,
+    mark_comments_sent,
+    open_db,
+    record_event,
+    review_comments,
+    update_workflow,
+)
 from middle.store.checkpoints import begin_attempt, complete_step
 from middle.store.signals import arm_signal
 from middle.store.transfer import run_row_counts
+from middle.system.git import push_branch
 from tests.conftest import run_middle
 from tests.e2e.conftest import git
+
+HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
 def make_run(db: Database, tmp_path: Path) -> tuple[Path, Path]:
@@ -62,6 +73,10 @@ def make_run(db: Database, tmp_path: Path) -> tuple[Path, Path]:
     record_event(db, "wf-1", "agent.launched", {"cwd": str(worktree)})
     record_event(db, "wf-1", "hook.Stop", {})
     record_event(db, "wf-1", "workflow.waiting", {"reason": "asked-question"})
+    sent = add_review_comment(db, "wf-1", path="src/retry.py", line=3, head_sha=HEAD_SHA,
+                              body="cap the backoff", context="> 3 | delay *= 2")  # fmt: skip
+    mark_comments_sent(db, "wf-1", [sent])
+    add_review_comment(db, "wf-1", path="README.md", line=1, head_sha=HEAD_SHA, body="typo")
     db.execute("UPDATE workflows SET meta_json = json_set(meta_json, '$.x', 1) WHERE id = 'wf-1'")
     return home, repo
 
@@ -76,10 +91,29 @@ def test_importing_twice_adds_no_row_and_no_event(tmp_path: Path, middle_db: Dat
     second = import_state(target, bundle, home=new_home, repo=new_repo, worktrees=False)
 
     assert first == {"workflows": 1, "steps": 1, "waitfor_signals": 1, "events": 3,
-                     "hook_deliveries": 0}  # fmt: skip
+                     "hook_deliveries": 0, "review_comments": 2}  # fmt: skip
     assert set(second.values()) == {0}
     counts = run_row_counts(target, ["wf-1"])
     assert counts["events"] == 3 and counts["workflows"] == 1 and counts["steps"] == 1
+
+
+def test_review_comments_travel_with_the_run(tmp_path: Path, middle_db: Database) -> None:
+    """A reviewer's line comments (drafts and sent ones) are part of the run: a carried run
+    keeps them, and importing again adds none. Seen red: `review_comments` was not a run
+    table, so machine B had no comment (and a bundle holding them was refused as an
+    unknown table)."""
+    home, repo = make_run(middle_db, tmp_path)
+    write_bundle(export_state(middle_db, ["wf-1"], home=home, repo=repo), tmp_path / "out")
+    bundle = read_bundle(tmp_path / "out")  # through the disk, as `middle state` carries it
+    target = open_db(tmp_path / "b" / "home" / "db.sqlite3")
+    b_home, b_repo = tmp_path / "b" / "home", tmp_path / "b" / "repo"
+
+    import_state(target, bundle, home=b_home, repo=b_repo, worktrees=False)
+    again = import_state(target, bundle, home=b_home, repo=b_repo, worktrees=False)
+
+    assert review_comments(target, "wf-1") == review_comments(middle_db, "wf-1")
+    assert [c["state"] for c in review_comments(target, "wf-1")] == ["sent", "draft"]
+    assert again["review_comments"] == 0
 
 
 def test_a_bundle_an_older_middle_exported_is_upgraded_as_it_is_imported(
@@ -249,6 +283,11 @@ class Moved:
             cwd=self.repo, capture_output=True,
         )  # fmt: skip
         assert local.returncode != 0, "the run's branch was fetched and left behind"
+        seen = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "refs/middle/seen/middle/issue-7"],
+            cwd=self.repo, capture_output=True,
+        )  # fmt: skip
+        assert seen.returncode != 0, "what middle saw of the branch outlived it"
 
 
 @pytest.fixture
@@ -288,6 +327,13 @@ def _transcript_to(relative: str) -> Callable[[dict[str, Any], dict[str, bytes]]
 def _row(**columns: Any) -> Callable[[dict[str, Any], dict[str, bytes]], None]:
     def change(doc: dict[str, Any], files: dict[str, bytes]) -> None:
         doc["tables"]["workflows"][0].update(columns)
+
+    return change
+
+
+def _comment(**columns: Any) -> Callable[[dict[str, Any], dict[str, bytes]], None]:
+    def change(doc: dict[str, Any], files: dict[str, bytes]) -> None:
+        doc["tables"]["review_comments"][0].update(columns)
 
     return change
 
@@ -334,6 +380,16 @@ MALICIOUS = {
         _doc(lambda d: d["tables"]["steps"][0].update(workflow_id="wf-9")),
         "workflow 'wf-9', which the bundle does not hold",
     ),
+    "a comment of another run": (
+        _doc(lambda d: d["tables"]["review_comments"][0].update(workflow_id="wf-9")),
+        "workflow 'wf-9', which the bundle does not hold",
+    ),
+    "a comment on line 0": (_comment(line=0), "review_comments row 1 has line = 0"),
+    "a comment's state": (_comment(state="posted"), "has state = 'posted'"),
+    "a comment's head an option": (_comment(head_sha="--output=/tmp/x"), "head_sha '--output"),
+    "a comment's path out of the repo": (_comment(path="../../etc/passwd"), "path '../../etc"),
+    "a comment's id a path": (_comment(id="../rc"), "has id '../rc'"),
+    "a comment's sent time": (_comment(sent_at="yesterday"), "sent_at = 'yesterday'"),
     "an extra file": (
         lambda doc, files: files.update({"transcripts/../../x": b"x"}),
         "unknown file",
@@ -418,6 +474,33 @@ def test_a_link_in_the_rebuilt_worktree_cannot_redirect_the_transcript(moved: Mo
     assert "\n" not in str(refused.value)
     assert list(plugins.iterdir()) == []
     moved.assert_nothing_written()
+
+
+def test_a_carried_run_pushes_over_the_branch_it_fetched_and_nothing_newer(
+    moved: Moved,
+) -> None:
+    """On a runner whose checkout keeps no remote-tracking ref for the agent's branch (no
+    `remote.origin.fetch` that maps it, as a narrow CI checkout has), the branch the import
+    fetched is what middle has seen: the agent's next commit is pushed over it, and a
+    commit someone pushed after is never overwritten.
+    Seen red without `fetch_branch` recording what it fetched: the first push was refused
+    (middle had seen nothing, so the branch was expected not to exist on origin)."""
+    branch = "middle/issue-7"
+    git(moved.repo, "update-ref", "-d", f"refs/remotes/origin/{branch}")
+    git(moved.repo, "config", "--unset-all", "remote.origin.fetch")
+    moved.load()
+    git(moved.worktree, "commit", "-q", "--allow-empty", "-m", "the agent's work")
+    push_branch(moved.repo, branch)
+    assert git(moved.origin, "rev-parse", branch) == git(moved.repo, "rev-parse", branch)
+
+    git(moved.origin, "checkout", "-q", branch)
+    git(moved.origin, "commit", "-q", "--allow-empty", "-m", "someone else's")
+    git(moved.origin, "checkout", "-q", "main")
+    theirs = git(moved.origin, "rev-parse", branch)
+    git(moved.worktree, "commit", "-q", "--allow-empty", "-m", "more of the agent's work")
+    with pytest.raises(BranchMovedError, match=f"branch {branch} on origin moved"):
+        push_branch(moved.repo, branch)
+    assert git(moved.origin, "rev-parse", branch) == theirs
 
 
 def test_a_failed_worktree_rebuild_leaves_nothing_behind(moved: Moved) -> None:

@@ -109,6 +109,12 @@ def evidence_lines(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def run_label(summary: dict[str, Any]) -> str:
+    """What a run is about, in one word: its issue ref, or for a run of no issue (a
+    recommender's, a documentation run's) its kind in parentheses, as the dashboard says."""
+    return str(summary["ref"]) if summary.get("ref") else f"({summary.get('kind') or 'run'})"
+
+
 PARKED = ("waiting-human", "rate-limited")
 WAITING = "waiting-human"
 

@@ -49,6 +49,7 @@ def status(c: Context, json_: bool = False, issue: str | None = None) -> None:
         blocked_epics,
         broken_configs,
         here,
+        run_label,
         workflow_summaries,
     )
     from middle.store import active_rate_limit, list_rate_limits
@@ -69,7 +70,7 @@ def status(c: Context, json_: bool = False, issue: str | None = None) -> None:
         for s in summaries:
             if s["last_message"]:
                 said = " ".join(s["last_message"].split())
-                console.print(f"{s['ref']}: the agent last said: {said[:300]}", markup=False)
+                console.print(f"{run_label(s)}: the agent last said: {said[:300]}", markup=False)
     else:
         console.print("No workflows yet. Start one with: middle implement --issue REF")
     for repo, problem in broken.items():
@@ -124,7 +125,7 @@ def _status_table(summaries: list[dict[str, Any]]) -> Table:
     from rich import box
     from rich.table import Column, Table
 
-    from middle.app.status import humanize_age, status_note
+    from middle.app.status import humanize_age, run_label, status_note
 
     table = Table(
         Column("repo", no_wrap=True),
@@ -136,8 +137,10 @@ def _status_table(summaries: list[dict[str, Any]]) -> Table:
     )
     for s in summaries:
         note = status_note(s) or f"step {s['step'] or '-'}, last event {s['last_event'] or '-'}"
-        ref = f"└ {s['ref']}" if s.get("parent") else s["ref"]  # a fanned-out Epic's child
-        cells = [Path(s["repo"]).name, ref, s["state"], humanize_age(s["age_seconds"]), note]
+        label = run_label(s)
+        ref = f"└ {label}" if s.get("parent") else label  # a fanned-out Epic's child
+        age = humanize_age(s["age_seconds"])
+        cells = [Path(s["repo"]).name, ref, s["state"], age, note]
         table.add_row(*(escape(cell or "-") for cell in cells))
     return table
 

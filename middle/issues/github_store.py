@@ -34,7 +34,13 @@ from typing import Any
 
 from middle.checks import Check
 from middle.config import DEFAULTS, middle_home
-from middle.errors import EpicError, GitHubError, InvalidRefError, UnknownEpicError
+from middle.errors import (
+    BranchMovedError,
+    EpicError,
+    GitHubError,
+    InvalidRefError,
+    UnknownEpicError,
+)
 from middle.issues.base import (
     BlockerState,
     Conflict,
@@ -598,7 +604,17 @@ class GitHubIssueStore(IssueStore):
                 f"Commit your work on branch {branch} (middle pushes it and opens the "
                 "pull request), then finish again."
             )
-        git.push_branch(self.repo, branch)
+        try:
+            git.push_branch(self.repo, branch)
+        except BranchMovedError:  # someone pushed to it: never overwritten, merged first
+            fetched = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+            git.git("fetch", "--quiet", "origin", fetched, cwd=self.repo)
+            return (
+                f"Someone pushed commits to branch {branch} on GitHub that your branch lacks "
+                f"(middle fetched them as origin/{branch}): merge them with "
+                f"`git merge origin/{branch}`, resolve any conflict keeping what both sides "
+                "meant, commit, then finish again."
+            )
         if pr is not None and pr.state == "OPEN":
             if pr.draft:
                 self.gh.run("pr", "ready", str(pr.number), "--repo", self.slug)

@@ -59,8 +59,10 @@ def park_for_resume(ctx: StepContext) -> dict[str, Any]:
     elif outcome == "gates-failed":
         message = f"{gates_still_fail(turn)}\n{hints['answer']}\nor {hints['review']}"
     elif outcome == "held":
+        why = (ctx.results.get("resume-or-finalize") or {}).get("why")
         message = (
-            f"review round cap ({MAX_REVIEW_ROUNDS}) reached: a human must take over.\n"
+            f"review round cap ({MAX_REVIEW_ROUNDS}) reached"
+            f"{f', and {why}' if why else ''}: a human must take over.\n"
             f"{hints['review']}, or cancel with: middle cancel --issue {ref}"
         )
     elif (seconds := ctx.runs.turn_timed_out(ctx.workflow_id)) is not None:
@@ -112,16 +114,17 @@ def resume_or_finalize(ctx: StepContext) -> dict[str, Any]:
         return {"next": "finish", "review_round": review_round}
     if kind in ("request-changes", "check-failed", "rebase", "phase-failed"):  # rounds too
         if review_round >= MAX_REVIEW_ROUNDS:
+            why = round_wanted(signal)
             ctx.record_event(
                 "review.round-cap",
-                {"rounds": review_round, "feedback": signal.get("text", "")},
+                {"rounds": review_round, "kind": kind, "feedback": signal.get("text", "")},
             )
             services(ctx).issues.post_note(
                 ref,
-                f"middle: {MAX_REVIEW_ROUNDS} review rounds reached without approval, so the "
-                f"agent stops here. A human needs to take over the branch.",
+                f"middle: {MAX_REVIEW_ROUNDS} review rounds reached without approval, and "
+                f"{why}, so the agent stops here. A human needs to take over the branch.",
             )
-            return {"next": "hold", "review_round": review_round}
+            return {"next": "hold", "review_round": review_round, "why": why}
         return {
             "next": "continue",
             "brief": "resume",
@@ -180,6 +183,17 @@ def gates_still_fail(turn: dict[str, Any]) -> str:
         "acceptance criteria lack evidence" if run is evidence else "verification gates still fail"
     )
     return "\n".join([f"{said}{on}, {why}:", *lines])
+
+
+def round_wanted(signal: dict[str, Any]) -> str:
+    """Why another round was wanted, as a person reads it (said when the cap stops it)."""
+    kind = signal.get("kind")
+    if kind == "rebase":
+        files = ", ".join(str(name) for name in signal.get("files") or []) or "some files"
+        return f"the base branch moved and the branch no longer merges onto it ({files} conflict)"
+    if kind == "check-failed":
+        return "a CI check failed"
+    return "changes were requested again"
 
 
 def local_time(stamp: str) -> str:

@@ -1,10 +1,12 @@
 """A run's rows out of one database and into another (`middle state export/import`).
 
 Export reads every row of the chosen workflows from the tables that make a run:
-`workflows`, `steps`, `waitfor_signals`, `events` and `hook_deliveries`. Import writes them
-back through `insert_idempotent`, so importing the same rows twice adds nothing:
+`workflows`, `steps`, `waitfor_signals`, `events`, `hook_deliveries` and `review_comments`.
+Import writes them back through `insert_idempotent`, so importing the same rows twice adds
+nothing:
 
-- `workflows`, `steps`, `waitfor_signals` and `hook_deliveries` have natural primary keys,
+- `workflows`, `steps`, `waitfor_signals`, `hook_deliveries` and `review_comments` have
+  natural primary keys (a comment's id is made once, where it was written),
   the same on every machine; a second import collides with the first and is a no-op.
 - `events` have an AUTOINCREMENT id, local to each database. An event travels with a `uid`
   (see `event_uid`), and `event_origins` maps that uid to the local row. The uid is fixed
@@ -13,7 +15,7 @@ back through `insert_idempotent`, so importing the same rows twice adds nothing:
 
 A home that already holds an *older* copy of the run (a self-hosted runner that ran an
 earlier job) takes the imported copy: the workflow row with the later `updated_at` wins,
-and then the imported checkpoints and signals overwrite the local ones.
+and then the imported checkpoints, signals and comments overwrite the local ones.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from middle.store.base import write_transaction
 from middle.store.migrations import RUN_META_UPGRADES
 from middle.store.records import Row, insert_idempotent, primary_key
 
-RUN_TABLES = ("workflows", "steps", "waitfor_signals", "events", "hook_deliveries")
+RUN_TABLES = (
+    "workflows", "steps", "waitfor_signals", "events", "hook_deliveries", "review_comments",
+)  # fmt: skip
 
 
 def event_uid(event: Mapping[str, Any]) -> str:
@@ -78,7 +82,7 @@ def import_run_rows(
             elif _is_newer(db, row):
                 _overwrite(db, "workflows", row)
                 refreshed.add(row["id"])
-        for table in ("steps", "waitfor_signals", "hook_deliveries"):
+        for table in ("steps", "waitfor_signals", "hook_deliveries", "review_comments"):
             for row in tables.get(table, []):
                 if insert_idempotent(db, table, row):
                     added[table] += 1

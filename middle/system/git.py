@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from middle.errors import GitError, RepoError
+from middle.errors import BranchMovedError, GitError, RepoError
 from middle.system.worktree import IGNORED
 
 # `info/exclude` patterns: anchored at the worktree's root.
@@ -55,10 +55,63 @@ def branch_exists(repo: Path, branch: str) -> bool:
     return True
 
 
+def seen_ref(branch: str) -> str:
+    """The local ref holding the head of `branch` on the remote as middle last saw it (it
+    fetched or pushed that commit). Only middle writes it, so no one's `git fetch` moves
+    it past commits middle never saw."""
+    return f"refs/middle/seen/{branch}"
+
+
+def mark_seen(repo: Path, branch: str, sha: str) -> None:
+    """Record `sha` as the head of `branch` on the remote that middle has seen."""
+    git("update-ref", seen_ref(branch), sha, cwd=repo)
+
+
+def forget_seen(repo: Path, branch: str) -> None:
+    git("update-ref", "-d", seen_ref(branch), cwd=repo)
+
+
+def _resolve(repo: Path, ref: str) -> str | None:
+    try:
+        return git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=repo)
+    except GitError:
+        return None
+
+
+def _contains(repo: Path, ref: str, sha: str) -> bool:
+    try:
+        git("merge-base", "--is-ancestor", sha, ref, cwd=repo)
+    except GitError:
+        return False
+    return True
+
+
 def push_branch(repo: Path, branch: str, remote: str = "origin") -> None:
-    """Push `branch` to `remote` as it is here (forced: the branch is middle's, and this
-    checkout holds its latest commits)."""
-    git("push", "--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}", cwd=repo)
+    """Push `branch` to `remote` as it is here, rewriting it only over the head middle last
+    saw there: `--force-with-lease=<branch>:<sha>`, where <sha> is `seen_ref`, or the
+    remote-tracking ref when the branch holds it (fetched and merged: nothing of it is
+    lost) or middle saw nothing; with neither, the branch must not exist there yet. So a
+    rebase round may rewrite what middle pushed, but a commit someone else pushed in
+    between is never overwritten: `BranchMovedError`, and nothing is pushed."""
+    target = f"refs/heads/{branch}"
+    tracking = _resolve(repo, f"refs/remotes/{remote}/{branch}")
+    seen = _resolve(repo, seen_ref(branch))
+    if tracking and (seen is None or _contains(repo, target, tracking)):
+        seen = tracking  # fetched and brought into the branch: overwriting it loses nothing
+    lease = f"--force-with-lease={target}:{seen or ''}"
+    try:
+        git("push", "--quiet", lease, remote, f"{target}:{target}", cwd=repo)
+    except GitError as exc:
+        if "stale info" not in str(exc):
+            raise
+        where = f"at {seen[:12]}" if seen else "absent"
+        raise BranchMovedError(
+            f"branch {branch} on {remote} moved since middle last saw it ({where}): someone "
+            f"pushed commits middle did not see, so it will not overwrite them; bring them "
+            f"into the branch (git fetch {remote} {branch}, then merge or rebase onto "
+            f"{remote}/{branch}) or delete the branch on {remote}, then try again"
+        ) from exc
+    mark_seen(repo, branch, git("rev-parse", "--verify", target, cwd=repo))
 
 
 @contextmanager

@@ -708,3 +708,36 @@ def test_on_actions_a_done_without_evidence_is_nudged_naming_the_criterion(
     assert f'"{CRITERION}" (no evidence given)' in nudge
     assert "pull request" not in nudge.lower() and "PR body" not in nudge
     assert world.fake.pr()["isDraft"] is True  # refused: back to draft
+
+
+def test_a_commit_pushed_to_the_branch_during_a_job_is_never_overwritten(world: World) -> None:
+    """While job 2's agent works, a commit lands on the issue's branch on GitHub (here the
+    agent's own turn pushes it, then drops it locally, as a person's push would race it).
+    middle's push at the done is refused, it fetches the commit and sends the agent back to
+    merge it; then the branch goes up holding both. Seen red with `--force`: the push
+    replaced the other commit and the agent was never told."""
+    branch = f"middle/issue-{ISSUE}"
+    racing = [
+        ["push", "-q", "origin", "HEAD"],
+        ["reset", "-q", "--hard", "HEAD~1"],
+        ["commit", "-q", "--allow-empty", "-m", "the agent's other work"],
+    ]
+    world.script(
+        {"do": "ask", "question": "Which backoff base?"},
+        {"do": "done", "git": racing},
+        {"do": "done", "git": [["merge", "-q", "--no-edit", f"origin/{branch}"]]},
+    )
+    assert world.machine("job1").job("issues", labeled(world)).returncode == 0
+    world.fake.comment(ISSUE, "alice", "Base 2 seconds.")
+
+    second = world.machine("job2")
+    done = second.job("issue_comment", commented(world, "alice", "MEMBER", "Base 2 seconds"))
+
+    assert done.returncode == 0, done.stderr
+    db = open_db(second.folder / "home" / "db.sqlite3")
+    nudges = [json.loads(e["payload_json"])["why"] for e in db["events"].rows_where(
+        "type = 'agent.nudged'")]  # fmt: skip
+    assert any(f"`git merge origin/{branch}`" in why for why in nudges), nudges
+    log = ["git", "--git-dir", str(world.remote), "log", "--format=%s", branch]
+    pushed = subprocess.run(log, capture_output=True, text=True, check=True).stdout
+    assert "stand-in: turn 2" in pushed and "the agent's other work" in pushed

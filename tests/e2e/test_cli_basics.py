@@ -194,6 +194,23 @@ def test_task_help_works_after_the_task_name(home: Path) -> None:
     assert missing.stderr.strip() == "middle: --issue is required; see: middle implement --help"
 
 
+def test_status_shows_the_kind_of_a_run_with_no_issue(home: Path) -> None:
+    """A recommender or documentation run has no issue ref; status names its kind there,
+    as the dashboard does. Seen red: the ref column showed `-` for both runs."""
+    db = open_db(home / "db.sqlite3")
+    for id_, kind in (("wf-r", "recommender"), ("wf-d", "documentation")):
+        create_workflow_record(
+            db, id=id_, kind=kind, repo="/src/app", epic_ref=None, adapter="claude"
+        )
+    rows = [
+        line.split() for line in run_middle("status", env={"COLUMNS": "120"}).stdout.splitlines()
+    ]
+    refs = [cells[1] for cells in rows if cells and cells[0] == "app"]
+    assert refs == ["(recommender)", "(documentation)"]
+    listed = json.loads(run_middle("status", "--json").stdout)
+    assert [row["ref"] for row in listed] == [None, None]  # the JSON keeps the plain column
+
+
 def test_piped_steps_and_status_are_never_cut_and_status_names_the_repo(
     home: Path, tmp_path: Path
 ) -> None:

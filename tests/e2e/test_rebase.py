@@ -129,3 +129,33 @@ def test_github_mode_never_rebases_over_commits_middle_did_not_see(
         "reviewer's fix"
     ]
     assert sandbox.workflow()["state"] == "waiting-human"
+
+
+def test_at_the_review_round_cap_a_base_move_parks_for_a_human(sandbox: Sandbox) -> None:
+    """Five review rounds used, then the base moves under the branch: no sixth round (no
+    agent launched), the run is held for a human, and what it says names both the cap
+    and the base move. Seen red: the hold said only "review round cap (5) reached", not
+    that the base had moved or which files conflict."""
+    sandbox.script(*[{"do": "done"}] * 7)
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    for round_number in range(1, 6):
+        result = sandbox.middle("review", "--issue", REF, "--request-changes", f"r{round_number}")
+        assert "ready for review" in result.stdout, result.stderr
+    assert last_decision(sandbox)["review_round"] == 5
+
+    move_base(sandbox.repo)
+    polled = sandbox.middle("poll")
+
+    assert f"issue {REF}: rebase" in polled.stdout, polled.stdout + polled.stderr
+    assert len(sandbox.agent_log("launch")) == 6  # no round past the cap
+    assert last_decision(sandbox)["next"] == "hold"
+    assert sandbox.workflow()["state"] == "waiting-human"
+    (waiting,) = sandbox.events("workflow.waiting")[-1:]
+    assert waiting["reason"] == "held"
+    said = str(waiting["message"])
+    assert "review round cap (5) reached" in said
+    assert "base branch moved" in said and "STANDIN_WORK.md" in said
+    (capped,) = sandbox.events("review.round-cap")
+    assert capped["rounds"] == 5 and capped["kind"] == "rebase"
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."  # asked once
+    assert not merges_cleanly(sandbox.repo, "main", f"middle/issue-{REF}")  # left to a human

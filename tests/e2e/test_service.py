@@ -168,3 +168,26 @@ def test_serve_and_poll_carry_on_past_a_broken_repo_and_status_names_it(
     assert f"adopt: issue {REF} in {sandbox.repo}" in text and "not valid TOML" in text
     status = sandbox.middle("status")
     assert status.returncode == 0 and "config broken in" in status.stdout
+
+
+@pytest.mark.parametrize("command", [["recommend"], ["docs"]], ids=["recommender", "docs"])
+def test_a_recommender_or_docs_run_whose_dispatcher_died_is_failed(
+    sandbox: Sandbox, command: list[str]
+) -> None:
+    """A recommender (or documentation) run's dispatcher is killed mid-turn and its session
+    is gone: the run would stay `running` for good (and a live recommender keeps serve from
+    starting the next). Seen red: the watchdog checked implementation runs only and said
+    "All agent sessions look healthy."."""
+    sandbox.script({"do": "hang"})
+    dispatcher = sandbox.popen(*command, "--agent", "command")
+    wait_until(lambda: sandbox.agent_log("turn") and sandbox.workflow()["state"] == "running")
+    dispatcher.send_signal(signal.SIGKILL)
+    dispatcher.communicate()
+    subprocess.run(["tmux", "-S", sandbox.socket, "kill-server"], capture_output=True)
+
+    result = sandbox.middle("watchdog")
+
+    kind = sandbox.workflow()["kind"]
+    assert f"({kind})" in result.stdout and "failed" in result.stdout, result.stdout
+    row = sandbox.workflow()
+    assert (row["state"], row["end_reason"]) == ("failed", "session-vanished")

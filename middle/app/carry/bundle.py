@@ -41,6 +41,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # an adapter's name
 # A CLI's session id and the branch a run started from reach git or the CLI as arguments
 # of their own: what matters is that neither can be read as an option.
 SESSION_ID = re.compile(r"[A-Za-z0-9][!-~]{0,199}")  # printable, no space
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a full commit id, SHA-1 or SHA-256
+COMMENT_STATES = ("draft", "sent")
 _BASE = re.compile(r"[A-Za-z0-9_][^\x00-\x20\x7f~^:?*\[\\]{0,199}")  # git's ref name rules
 
 
@@ -163,6 +165,12 @@ COLUMNS: dict[str, dict[str, tuple[Check, bool]]] = {
         "workflow_id": (_text, False), "delivery": (_text, False),
         "recorded_at": (_timestamp, False),
     },
+    "review_comments": {
+        "id": (_text, False), "workflow_id": (_text, False), "path": (_text, False),
+        "line": (_integer, False), "head_sha": (_text, False), "body": (_text, False),
+        "context": (_text, False), "state": (_text, False),
+        "created_at": (_timestamp, False), "sent_at": (_timestamp, True),
+    },
 }  # fmt: skip
 
 
@@ -258,6 +266,8 @@ def check_tables(tables: Any, refuse: Refusal) -> list[str]:
                 )
             if table == "steps" and row["status"] not in STEP_STATUSES:
                 raise refuse(f"steps row {number} has status {row['status']!r}")
+    for number, row in enumerate(tables.get("review_comments", []), 1):
+        check_comment(number, row, refuse)
     return ids
 
 
@@ -310,6 +320,24 @@ def check_workflow(number: int, row: Mapping[str, Any], refuse: Refusal) -> None
     base = run_input.get("base", "HEAD")
     if not isinstance(base, str) or not _BASE.fullmatch(base) or ".." in base or "@{" in base:
         raise refuse(f"{where}'s meta_json input has base {shown(base)}, not a branch name")
+
+
+def check_comment(number: int, row: Mapping[str, Any], refuse: Refusal) -> None:
+    """A line comment's values reach git (its head as a revision of its own, its path only
+    after it or `--`), a pull request review and the agent's brief: each must be what the
+    dashboard records."""
+    where = f"review_comments row {number}"
+    if not _ID.fullmatch(row["id"]):
+        raise refuse(f"{where} has id {shown(row['id'])}, which is not a comment id")
+    if not _SHA.fullmatch(row["head_sha"]):
+        raise refuse(f"{where} has head_sha {shown(row['head_sha'])}, not a commit id")
+    path = PurePosixPath(row["path"])
+    if not row["path"] or path.is_absolute() or ".." in path.parts or "\0" in row["path"]:
+        raise refuse(f"{where} has path {shown(row['path'])}, not a file of the repository")
+    if row["line"] < 1:
+        raise refuse(f"{where} has line = {shown(row['line'])}; lines count from 1")
+    if row["state"] not in COMMENT_STATES:
+        raise refuse(f"{where} has state = {shown(row['state'])}")
 
 
 def check_files(files: Mapping[str, bytes], listed: Any, ids: list[str], refuse: Refusal) -> None:

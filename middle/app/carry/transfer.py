@@ -266,7 +266,8 @@ def rebuild_worktree(repo: Path, worktree: Worktree, undo: Undo) -> None:
 
 
 def fetch_branch(repo: Path, branch: str) -> bool:
-    """Fetch `branch` from origin into the local branch; False if origin has none."""
+    """Fetch `branch` from origin into the local branch; False if origin has none. Its
+    head is what middle has seen there: the one its push may rewrite (`git.push_branch`)."""
     try:
         git.git("fetch", "--quiet", "--no-tags", "origin",
                 f"+refs/heads/{branch}:refs/heads/{branch}", cwd=repo)  # fmt: skip
@@ -274,12 +275,14 @@ def fetch_branch(repo: Path, branch: str) -> bool:
         if "couldn't find remote ref" in str(exc) or "does not appear" in str(exc):
             return False
         raise
+    git.mark_seen(repo, branch, git.git("rev-parse", "--verify", f"refs/heads/{branch}", cwd=repo))
     return True
 
 
 def _delete_branch(repo: Path, branch: str) -> None:
     if git.branch_exists(repo, branch):
         git.git("branch", "-D", branch, cwd=repo)  # a validated middle/issue-<ref>
+    git.forget_seen(repo, branch)
 
 
 def restore_transcript(transcript: Transcript, undo: Undo) -> None:

@@ -28,7 +28,7 @@ from middle.app.runtime import PARKED_STATES, describe, runtime_of
 from middle.app.service.poll import due_signal
 from middle.config import load_config, middle_home
 from middle.engine.runs import Runs
-from middle.errors import GitError, MiddleError, StateRaceError
+from middle.errors import BranchMovedError, GitError, MiddleError, StateRaceError
 from middle.refs import branch_name, validate_ref
 from middle.steps.services import Progress
 from middle.store import find_live_implementation, iso, list_workflows
@@ -174,6 +174,8 @@ def _save(repo: Path, ref: str, saved: Saved, claimed: str, *, job: str, queued:
     record: dict[str, Any] = {"queued_at": iso(datetime.now(UTC)), "by": job} if queued else {}
     state = rows[-1]["state"] if rows else ("queued" if queued else "none")
     save_state(repo, ref, bundle, record, expected=claimed, message=f"{state} after {job}")
+    if isinstance(unpushed, BranchMovedError):
+        raise BranchMovedError(f"the run of issue {ref} is saved, but {unpushed}") from unpushed
     if unpushed is not None:
         raise GitError(
             f"the run of issue {ref} is saved, but its branch {branch_name(ref)} could not be "

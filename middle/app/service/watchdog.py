@@ -1,9 +1,12 @@
-"""The watchdog: one pass over `launching` and `running` workflows, catching stuck ones.
+"""The watchdog: one pass over `launching` and `running` workflows, catching stuck ones:
+implementation runs, and the recommender's and documentation runs (agent turns in tmux
+too, whose dispatcher can die as well; a live recommender left so would keep `serve`
+from ever starting the next).
 
 - Launching for longer than the launch timeout: the run fails, `stuck-launching`.
 - Its tmux session vanished while no dispatcher drives it: if the agent left
-  `blocked.json`, the run is resumed (it parks with the question and arms its signal);
-  otherwise it fails, `session-vanished`.
+  `blocked.json` (an implementation's), the run is resumed (it parks with the question
+  and arms its signal); otherwise it fails, `session-vanished`.
 - Idle (no hook and no transcript write) for `idle_warning_seconds` (default 5 min): a
   warning event; for `idle_kill_seconds` (default 15 min): the session is killed and the
   run fails, `idle-timeout`. Skipped while a human controls the session.
@@ -53,13 +56,14 @@ def watchdog_once(now: datetime | None = None, start: Starter = spawn_resume) ->
     db = open_home_db()
     tmux = Tmux()
     findings = []
-    for row in list_workflows(db, kind=WORKFLOW, state=["launching", "running"]):
+    for row in list_workflows(db, state=["launching", "running"]):  # every kind of run
         try:
             action = _check(db, row, tmux, now, start)
         except Exception as exc:  # per run: one broken repo must not stop the pass
             action = f"error: {describe_error(exc)}"
         if action is not None:
-            findings.append(Finding(row["epic_ref"], row["id"], action, row["repo"]))
+            ref = row["epic_ref"] or f"({row['kind']})"  # a recommender's or docs run
+            findings.append(Finding(ref, row["id"], action, row["repo"]))
     return findings
 
 
@@ -82,7 +86,8 @@ def _verdict(
     session = row["session_name"]
     if row["state"] == "running" and session and not tmux.has_session(session):
         worktree = Path(row["worktree_path"] or "/nonexistent")
-        return "blocked" if sentinel_path(worktree, "blocked.json").exists() else "session-vanished"
+        asked = row["kind"] == WORKFLOW and sentinel_path(worktree, "blocked.json").exists()
+        return "blocked" if asked else "session-vanished"  # only an implementation asks
     if row["controlled_by"] == "human" or not session:
         return None
     idle = (now - _last_activity(db, row)).total_seconds()
