@@ -60,6 +60,8 @@ NO_RETRY_HEADERS = {"x-should-retry": "false", "retry-after": "0"}
 
 # Claude Code's system prompt says where it runs: " - Primary working directory: /path".
 _WORKING_DIRECTORY = re.compile(r"^ - Primary working directory: (.+)$", re.M)
+# Copilot CLI 1.0.102 puts the time before each prompt, in its own tag: context, not prompt.
+_COPILOT_DATETIME = re.compile(r"\A<current_datetime>[^<]*</current_datetime>\n\n")
 
 Item = tuple[str, str]  # ("prompt" | "tool", text)
 
@@ -104,7 +106,7 @@ def openai_items(body: dict[str, Any]) -> list[Item]:
         kind = item.get("type", "message")
         if kind == "message" and item.get("role") == "user":
             texts = [
-                part.get("text", "")
+                _COPILOT_DATETIME.sub("", part.get("text", ""))
                 for part in item.get("content", [])
                 if part.get("type") == "input_text" and is_prompt(part.get("text", ""))
             ]
@@ -313,7 +315,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return self.error_reply(action, error)
         if "run" in action:
-            call = (shell_tool_name(body), {"cmd": action["run"]})
+            name = shell_tool_name(body)  # Copilot's `bash` takes a `command`, Codex's a `cmd`
+            args = {"command": action["run"], "description": "Run a scripted command"}
+            call = (name, args if name == "bash" else {"cmd": action["run"]})
             return self.send_stream(wire.openai_stream(model, None, call))
         if "say" not in action:  # a file tool: Claude's own
             error = wire.openai_error(400, f"no Codex tool for the scripted {sorted(action)}")
@@ -345,7 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
 def shell_tool_name(body: dict[str, Any]) -> str:
     """Codex's shell tool as offered in this request's `tools` (`exec_command` in 0.171)."""
     names = [tool.get("name") for tool in body.get("tools", [])]
-    for name in ("exec_command", "shell_command", "shell"):
+    for name in ("exec_command", "shell_command", "shell", "bash"):
         if name in names:
             return name
     return "exec_command"
