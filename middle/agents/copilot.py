@@ -261,7 +261,8 @@ def _log_signal(line: str, since: float) -> Signal | None:
         return None
     if stamp.timestamp() < since:
         return None
-    data = entry.get("data") if isinstance(entry.get("data"), dict) else {}
+    data = entry.get("data")
+    data = data if isinstance(data, dict) else {}
     kind, message = str(data.get("errorType", "")), str(data.get("message", ""))
     if kind in LIMIT_ERRORS:
         return Signal("rate-limited", message or "usage limit")

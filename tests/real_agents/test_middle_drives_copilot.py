@@ -55,9 +55,8 @@ def launches(sandbox: Sandbox) -> list[list[str]]:
 
 @pytest.mark.turns(done("first"))
 def test_implement_then_approve(real: RealRun) -> None:
-    """Seen red: before middle trusted the worktree in its Copilot home, the launch sat at
-    "Confirm folder trust"; before the model server stripped Copilot's
-    `<current_datetime>` line, the prompt it saw was not the brief."""
+    """Seen red: before the model server dropped the `<current_datetime>` line Copilot puts
+    before each prompt, the prompt the model saw was not the brief."""
     result = real.implement()
     assert result.returncode == 0, result.stderr
     assert "ready for review" in result.stdout, result.stdout
@@ -125,7 +124,8 @@ def test_a_fresh_home_starts_without_a_dialog(
 ) -> None:
     """A HOME with no `~/.copilot` at all: middle's own Copilot home for the worktree
     trusts it, so no dialog shows, and none is answered. Seen red: with the trust left out
-    of that home, Copilot asked "Do you trust the files in this folder?"."""
+    of that home, Copilot asked "Do you trust the files in this folder?" (and middle
+    answered it, by its shape)."""
     with ModelServer([done("trusted")]) as server:
         run = copilot_run(sandbox, server, agent_bin, tmp_path)
         assert not (Path(run.env["HOME"]) / ".copilot").exists()
