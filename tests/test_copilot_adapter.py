@@ -141,3 +141,11 @@ def test_copilot_variables_pass_the_allow_list_for_copilot_only() -> None:
     assert sorted(copilot) == passed
     for other in (ClaudeAdapter(), CodexAdapter()):
         assert sorted(agent_environment(source, other.env_patterns(), {})) == ["PATH"]
+
+
+def test_doctor_tests_the_version_ci_installs() -> None:
+    """One pin, two readers: `.ci/install-agent-clis` installs what `tested_versions`
+    (so `middle doctor`) calls tested."""
+    from tests.real_agents.harness import pinned_versions
+
+    assert CopilotAdapter.tested_versions == (pinned_versions()["COPILOT_VERSION"],) * 2

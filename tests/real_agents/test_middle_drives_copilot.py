@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from middle.agents import CopilotAdapter
 from middle.steps.dispatch import worktree_path
 from tests.e2e.conftest import REF, Sandbox, git, sandbox, wait_until
 from tests.fakes.model_server import ModelServer
 from tests.real_agents.copilot_env import copilot_env
+from tests.real_agents.harness import pinned_versions
 from tests.real_agents.test_middle_drives_real_clis import RealRun, ask, done
 
 __all__ = ["sandbox"]  # the e2e sandbox fixture, reused
@@ -177,3 +179,10 @@ def test_a_killed_dispatcher_resumes_without_a_second_launch(real: RealRun) -> N
     assert "ready for review" in resumed.stdout
     assert len(launches(sandbox)) == 1
     assert len(sandbox.events("agent.adopted")) == 1
+
+
+def test_the_installed_copilot_is_the_pinned_version(agent_bin: Path) -> None:
+    assert (
+        CopilotAdapter({"binary": str(agent_bin / CLI)}).version()
+        == (pinned_versions()["COPILOT_VERSION"])
+    )
