@@ -24,6 +24,7 @@ from middle.agents.claude import ClaudeAdapter
 from middle.agents.codex import CodexAdapter
 from middle.agents.command import CommandAdapter
 from middle.agents.copilot import CopilotAdapter
+from middle.agents.gemini import GeminiAdapter
 from middle.discovery import defined_in
 
 BUILTIN_ADAPTERS: tuple[type[BaseAdapter], ...] = tuple(
@@ -54,6 +55,7 @@ __all__ = [
     "CodexAdapter",
     "CommandAdapter",
     "CopilotAdapter",
+    "GeminiAdapter",
     "Screen",
     "Signal",
     "Stop",

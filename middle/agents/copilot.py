@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from middle.agents.base import BaseAdapter, Screen, Signal
-from middle.agents.screens import Dialog, Menu, read_dialog, trailing_menu
+from middle.agents.screens import Dialog, Menu, read_dialog, trailing_box, trailing_menu
 from middle.system.files import replace_file
 from middle.system.hooks import Hook, install_hook_script
 from middle.system.worktree import agent_home
@@ -47,8 +47,6 @@ HOOK_EVENTS = {
 }
 HOOKS_FILE = "middle.json"
 LIMIT_ERRORS = ("rate_limit", "quota_exhausted")  # `session.error` types that are a limit
-_BOX_SIDES = " \u2502"  # a boxed dialog's sides
-_BOX_ONLY = re.compile("^[\u2500-\u257f ]*$")  # a line of box drawing alone: top, rule, bottom
 _PERMISSION_QUESTION = "Do you want to "
 _READY = re.compile("^\u2500{20,}\\n\u276f.*\\n\u2500{20,}\\n.*/ commands \u00b7 \\? help", re.M)
 _BUSY = "esc esc interrupt"
@@ -218,24 +216,6 @@ def describe_copilot_tool(payload: Mapping[str, Any]) -> str:
     if isinstance(arguments, str) and arguments:
         return f"{tool}: {arguments[:500]}"
     return tool
-
-
-def trailing_box(pane: str) -> str | None:
-    """The inside of the box that ends the screen (Copilot draws each dialog in one), its
-    sides and rules gone; None when the screen does not end in a box."""
-    lines = [line.rstrip() for line in pane.splitlines()]
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines or not lines[-1].startswith("\u2570"):  # the box's bottom, at the margin
-        return None
-    tops = [i for i, line in enumerate(lines) if line.startswith("\u256d")]
-    if not tops:
-        return None
-    inside = []
-    for line in lines[tops[-1] + 1 : -1]:
-        text = line.strip(_BOX_SIDES)
-        inside.append("" if _BOX_ONLY.match(text) else text.strip(_BOX_SIDES))
-    return "\n".join(inside)
 
 
 def permission_prompt(menu: Menu | None) -> bool:

@@ -39,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from tests.fakes import model_gemini
 from tests.fakes import model_wire as wire
 
 DEFAULT_TURN: dict[str, Any] = {"say": "Done."}
@@ -275,6 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.anthropic(body)
         elif route.endswith("/responses"):
             self.openai(body)
+        elif model_gemini.is_gemini(route):
+            model_gemini.answer(self, route, body)
         else:
             self.reply(404, wire.anthropic_error(404, f"no route {route}"))
 
