@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -52,7 +53,11 @@ _LIMIT_TITLE = "Usage limit reached for "
 _LIMIT_OPTIONS = ("Keep trying", "Stop")
 _PERMISSION_OPTION = "Allow once"
 _BUSY = "esc to cancel"
-_FOOTER = "workspace (/directory)"
+_INPUT = re.compile(r"^ [*>] +Type your message or @path/to/file", re.M)  # the empty input box
+# How long the empty input box must stay drawn, unchanged, before a prompt is typed: on a
+# resume Gemini draws it once before its SessionStart hook returns, then clears the screen
+# and draws the conversation, and text pasted before that redraw is lost.
+READY_SETTLE_SECONDS = 1.0
 
 
 class GeminiAdapter(BaseAdapter):
@@ -63,6 +68,11 @@ class GeminiAdapter(BaseAdapter):
     confirms_prompts: ClassVar[bool] = True
     inline_brief: ClassVar[bool] = True
     knows_screens: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._input_pane: str | None = None  # the last screen with an empty input box
+        self._input_since = 0.0
 
     def launch_argv(self, worktree: Path, resume_session: str | None = None) -> list[str]:
         """`env GEMINI_CLI_HOME=<the worktree's home> gemini ...`: the home is no secret."""
@@ -88,7 +98,8 @@ class GeminiAdapter(BaseAdapter):
             theirs = theirs if isinstance(theirs, list) else []
             hooks[event] = [*theirs, {"hooks": [{**command, "timeout": 10000}]}]
         settings["hooks"] = hooks
-        settings["hooksConfig"] = {**_object(settings.get("hooksConfig")), "enabled": True}
+        notices = {**_object(settings.get("hooksConfig")), "enabled": True}
+        settings["hooksConfig"] = {**notices, "notifications": False}  # no "Executing Hook"
         general = {**_object(settings.get("general")), "enableAutoUpdate": False}
         settings["general"] = {**general, "enableAutoUpdateNotification": False}
         text = json.dumps(settings, indent=2) + "\n"
@@ -115,9 +126,15 @@ class GeminiAdapter(BaseAdapter):
             return Screen("rate-limited", name="usage-limit", keys=keys)
         if _BUSY in pane:
             return Screen("busy")
-        if session_started and box is None and _FOOTER in pane:
+        if session_started and box is None and _INPUT.search(pane) and self._settled(pane):
             return Screen("ready")
         return Screen("starting")
+
+    def _settled(self, pane: str) -> bool:
+        """Whether this screen has stayed as it is for `READY_SETTLE_SECONDS`."""
+        if pane != self._input_pane:
+            self._input_pane, self._input_since = pane, time.monotonic()
+        return time.monotonic() - self._input_since >= READY_SETTLE_SECONDS
 
     def read_hook(self, hook: Hook) -> Signal | None:
         """Claude's vocabulary as the base reads it, and Gemini's `Notification` of a tool
