@@ -132,9 +132,10 @@ class GeminiAdapter(BaseAdapter):
 
     def _settled(self, pane: str) -> bool:
         """Whether this screen has stayed as it is for `READY_SETTLE_SECONDS`."""
+        now = time.monotonic()
         if pane != self._input_pane:
-            self._input_pane, self._input_since = pane, time.monotonic()
-        return time.monotonic() - self._input_since >= READY_SETTLE_SECONDS
+            self._input_pane, self._input_since = pane, now
+        return now - self._input_since >= READY_SETTLE_SECONDS
 
     def read_hook(self, hook: Hook) -> Signal | None:
         """Claude's vocabulary as the base reads it, and Gemini's `Notification` of a tool
