@@ -1,7 +1,7 @@
-"""The real Claude Code and Codex CLIs through middle: `implement` to the prompt accepted,
-and the agent's turn end to the run parked, with middle's own share of each beside the
-CLI's. Runs against the scripted model server on 127.0.0.1 (tests/fakes), in a private
-HOME; needs the CLIs from `.ci/install-agent-clis` and reports them missing otherwise.
+"""The real agent CLIs (Claude Code, Codex, Copilot, Gemini) through middle: `implement` to
+the prompt accepted, and the agent's turn end to the run parked, with middle's own share of
+each beside the CLI's. Runs against the scripted model server on 127.0.0.1 (tests/fakes),
+in a private HOME; needs the CLIs from `.ci/install-agent-clis` and reports them missing otherwise.
 
 python -m bench.real_agents [--quick]
 """
@@ -22,6 +22,8 @@ from typing import Any
 from bench.common import git, sandbox, summary
 from middle.store import open_db
 from tests.fakes.model_server import ModelServer
+from tests.real_agents.copilot_env import copilot_env
+from tests.real_agents.gemini_env import gemini_env
 from tests.real_agents.harness import agent_bin_dir, claude_env, codex_env
 
 ASK = {
@@ -34,8 +36,9 @@ def _ts(text: str) -> float:
 
 
 class StopWatcher(threading.Thread):
-    """Notes when a Stop hook (or Codex's notify) lands in a worktree's spool: the moment
-    the CLI said the turn ended. Polls every 2 ms, so it is that precise."""
+    """Notes when a Stop hook (Codex's notify, Copilot's agentStop, Gemini's AfterAgent)
+    lands in a worktree's spool: the moment the CLI said the turn ended. Polls every 2 ms,
+    so it is that precise."""
 
     def __init__(self, worktrees: Path) -> None:
         super().__init__(daemon=True)
@@ -54,12 +57,21 @@ class StopWatcher(threading.Thread):
             time.sleep(0.002)
 
 
+def cli_env(cli: str, root: Path, url: str, repo: Path, bin_dir: Path) -> dict[str, str]:
+    """The private environment of `cli` at the server (the repo trusted where that is the
+    user's own setup)."""
+    if cli == "copilot":
+        return copilot_env(root, url, bin_dir)
+    if cli == "gemini":
+        return gemini_env(root, url, bin_dir)
+    return (claude_env if cli == "claude" else codex_env)(root, url, repo, bin_dir)
+
+
 def measure(cli: str, count: int, bin_dir: Path) -> dict[str, Any]:
     turns = [{**ASK, "say": "Asked."}]
     with sandbox() as box, ModelServer(turns) as server:
         refs = box.add_epics(count)
-        make_env = claude_env if cli == "claude" else codex_env
-        env = {**os.environ, **make_env(box.root, server.url, box.repo, bin_dir)}
+        env = {**os.environ, **cli_env(cli, box.root, server.url, box.repo, bin_dir)}
         policy = box.repo / ".middle" / "policy.toml"
         policy.write_text(
             policy.read_text().replace('default_adapter = "command"', f'default_adapter = "{cli}"')
@@ -117,6 +129,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "dispatches_per_cli": count,
         "claude": measure("claude", count, bin_dir),
         "codex": measure("codex", count, bin_dir),
+        "copilot": measure("copilot", count, bin_dir),
+        "gemini": measure("gemini", count, bin_dir),
         "targets_ms": {"implement_to_prompt_accepted": 3000, "turn_end_to_parked": 200},
     }
 

@@ -35,5 +35,5 @@ def test_the_quick_benchmark_suite_runs_and_reports() -> None:
     assert all({"ratio", "target_ratio", "met"} <= set(row) for row in startup.values())
     real = by_name["real-agents"]
     if "skipped" not in real:  # the CLIs are installed (always so in CI)
-        for cli in ("claude", "codex"):
+        for cli in ("claude", "codex", "copilot", "gemini"):
             assert set(real[cli]) >= {"implement_to_prompt_accepted_ms", "turn_end_to_parked_ms"}

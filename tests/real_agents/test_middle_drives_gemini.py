@@ -104,7 +104,7 @@ def test_a_usage_limit_parks_rate_limited_and_continues_after_the_reset(
 ) -> None:
     """A daily quota draws Gemini's "Usage limit reached" menu ("Keep trying" / "Stop"),
     which middle answers "Stop", and parks the run rate-limited."""
-    with ModelServer([USAGE_LIMIT, done("after the reset")]) as server:
+    with ModelServer([USAGE_LIMIT]) as server:
         run = gemini_run(sandbox, server, agent_bin, tmp_path)
         limited = run.implement()
         assert limited.returncode == 0, limited.stderr
@@ -112,8 +112,11 @@ def test_a_usage_limit_parks_rate_limited_and_continues_after_the_reset(
         assert "usage limit" in limited.stdout
         assert sandbox.db()["rate_limit_state"].get(CLI)["status"] == "limited"
 
-        # The reset passes (Gemini names no reset time, so middle waits an hour).
+        # The reset passes (Gemini names no reset time, so middle waits an hour), and the
+        # API answers again. Gemini keeps no prompt that failed in the conversation, so the
+        # next prompt is the resumed conversation's first.
         sandbox.db()["rate_limit_state"].update(CLI, {"reset_at": "2000-01-01T00:00:00Z"})
+        server.turns[0] = done("after the reset")
         resumed = run.middle("poll")
     assert resumed.returncode == 0, resumed.stderr
     assert sandbox.workflow()["state"] == "waiting-human", resumed.stdout
