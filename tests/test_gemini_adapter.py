@@ -103,7 +103,32 @@ def test_prepare_adds_middles_hooks_to_the_users_settings_and_links_credentials(
     assert json.loads((user / "settings.json").read_text()) == mine  # the user's untouched
 
 
+CONTEXT = {"id": "c", "type": "user", "content": [{"text": "<session_context>\nx"}]}
+PROMPT = {"id": "p", "type": "user", "content": [{"text": "# Retry failed webhooks"}]}
+
+
+def write_chat(worktree: Path, *lines: dict[str, object]) -> None:
+    chats = gemini_home(worktree) / ".gemini" / "tmp" / "issue-1" / "chats"
+    chats.mkdir(parents=True, exist_ok=True)
+    path = chats / f"session-2026-12-06T10-21-{SESSION[:8]}.jsonl"
+    header = {"sessionId": SESSION, "kind": "main"}
+    path.write_text("".join(json.dumps(line) + "\n" for line in (header, *lines)))
+
+
+def test_a_session_left_without_a_prompt_is_started_anew(tmp_path: Path) -> None:
+    """Seen red (tests/real_agents/test_middle_drives_gemini.py, the continue after a usage
+    limit): Gemini drops the prompt whose request failed, and `--resume` of the session left
+    with only its context made Gemini exit ("the gemini agent exited right after launch")."""
+    write_chat(
+        tmp_path, {"$set": {"messages": [CONTEXT]}}, PROMPT, {"$set": {"messages": [CONTEXT]}}
+    )
+    assert "--resume" not in GeminiAdapter().launch_argv(tmp_path, resume_session=SESSION)
+    write_chat(tmp_path, {"$set": {"messages": [CONTEXT]}}, PROMPT)
+    assert "--resume" in GeminiAdapter().launch_argv(tmp_path, resume_session=SESSION)
+
+
 def test_launch_sets_the_home_trust_approval_and_resume(tmp_path: Path) -> None:
+    write_chat(tmp_path, {"$set": {"messages": [CONTEXT, PROMPT]}})
     argv = GeminiAdapter().launch_argv(tmp_path, resume_session=SESSION)
     assert argv == [
         "env", f"GEMINI_CLI_HOME={gemini_home(tmp_path)}", "gemini",

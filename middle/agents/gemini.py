@@ -79,7 +79,7 @@ class GeminiAdapter(BaseAdapter):
         home = f"GEMINI_CLI_HOME={gemini_home(worktree)}"
         mode = str(self.settings.get("approval_mode", "yolo"))
         flags = ["--skip-trust", "--approval-mode", mode]
-        if resume_session:
+        if resume_session and has_prompts(worktree, resume_session):
             flags += ["--resume", resume_session]
         return ["env", home, *self.argv(), *flags]
 
@@ -161,6 +161,42 @@ class GeminiAdapter(BaseAdapter):
 
 def gemini_home(worktree: Path) -> Path:
     return agent_home(worktree, "gemini")
+
+
+def has_prompts(worktree: Path, session: str) -> bool:
+    """Whether the worktree's session `session` holds a prompt to resume. Gemini drops a
+    prompt whose request failed (a usage limit) from the conversation, and refuses to resume
+    (it exits) a session left with none: such a session is started anew instead."""
+    chats = gemini_home(worktree) / ".gemini" / "tmp"
+    for path in chats.glob(f"*/chats/session-*-{session[:8]}*.jsonl"):
+        messages: list[Any] = []
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(entry, dict):
+                continue
+            if isinstance(entry.get("$set"), dict) and "messages" in entry["$set"]:
+                messages = list(entry["$set"]["messages"] or [])
+            elif "type" in entry and "id" in entry:
+                messages.append(entry)
+        if any(_is_prompt(message) for message in messages):
+            return True
+    return False
+
+
+def _is_prompt(message: Any) -> bool:
+    """A user message that is more than the session context Gemini opens each chat with."""
+    if not isinstance(message, dict) or message.get("type") != "user":
+        return False
+    parts = message.get("content")
+    texts = (
+        [p.get("text", "") for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+    )
+    return any(
+        isinstance(t, str) and t.strip() and not t.startswith("<session_context>") for t in texts
+    )
 
 
 def limit_menu(menu: Menu | None) -> bool:

@@ -158,6 +158,8 @@ def test_a_permission_prompt_parks_and_yes_runs_the_command(
     assert answered.returncode == 0, answered.stderr
     assert "ready for review" in answered.stdout
     assert len(launches(sandbox)) == 1
+    asked = [event["tool"] for event in sandbox.events("agent.permission-asked")]
+    assert asked == [f"bash: {command}" for command in done("allowed")["run"]]
 
 
 @pytest.mark.turns({"run": ["sleep 4"], "say": "Still here."}, done("after the crash"))
