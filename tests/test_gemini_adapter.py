@@ -67,6 +67,19 @@ def test_ready_waits_for_the_empty_input_box_to_stay_drawn(
     assert adapter.screen(pane + " ", True).kind == "ready"  # 1.2 s unchanged
 
 
+@pytest.mark.usefixtures("settled")
+def test_not_ready_while_gemini_waits_on_its_session_start_hook() -> None:
+    """Seen red (tests/real_agents, every launch): an Enter pressed while Gemini still shows
+    "Executing Hook: middle-SessionStart" was lost, and the prompt was confirmed only by
+    the second Enter, 10 s later."""
+    ready = captured("gemini-ready")
+    waiting = ready.replace(" ? for shortcuts", "  Executing Hook: middle-SessionStart ", 1)
+    assert waiting != ready
+    adapter = GeminiAdapter()
+    for _ in range(2):
+        assert adapter.screen(waiting, True).kind == "starting"
+
+
 def test_busy_is_its_spinner_line() -> None:
     pane = " ⠇ Thinking... (esc to cancel, 11s)\n" + captured("gemini-ready")
     assert GeminiAdapter().screen(pane, True).kind == "busy"

@@ -54,6 +54,9 @@ _LIMIT_OPTIONS = ("Keep trying", "Stop")
 _PERMISSION_OPTION = "Allow once"
 _BUSY = "esc to cancel"
 _INPUT = re.compile(r"^ [*>] +Type your message or @path/to/file", re.M)  # the empty input box
+# Gemini waits for its SessionStart hooks (about 3 s here, though middle's relay returns at
+# once) while it shows this line; an Enter typed meanwhile is lost.
+_HOOK_RUNNING = "Executing Hook:"
 # How long the empty input box must stay drawn, unchanged, before a prompt is typed: on a
 # resume Gemini draws it once before its SessionStart hook returns, then clears the screen
 # and draws the conversation, and text pasted before that redraw is lost.
@@ -98,8 +101,8 @@ class GeminiAdapter(BaseAdapter):
             theirs = theirs if isinstance(theirs, list) else []
             hooks[event] = [*theirs, {"hooks": [{**command, "timeout": 10000}]}]
         settings["hooks"] = hooks
-        notices = {**_object(settings.get("hooksConfig")), "enabled": True}
-        settings["hooksConfig"] = {**notices, "notifications": False}  # no "Executing Hook"
+        hooks_config = {**_object(settings.get("hooksConfig")), "enabled": True}
+        settings["hooksConfig"] = {**hooks_config, "notifications": True}  # "Executing Hook"
         general = {**_object(settings.get("general")), "enableAutoUpdate": False}
         settings["general"] = {**general, "enableAutoUpdateNotification": False}
         text = json.dumps(settings, indent=2) + "\n"
@@ -126,7 +129,8 @@ class GeminiAdapter(BaseAdapter):
             return Screen("rate-limited", name="usage-limit", keys=keys)
         if _BUSY in pane:
             return Screen("busy")
-        if session_started and box is None and _INPUT.search(pane) and self._settled(pane):
+        idle = box is None and _HOOK_RUNNING not in pane and _INPUT.search(pane)
+        if session_started and idle and self._settled(pane):
             return Screen("ready")
         return Screen("starting")
 
