@@ -136,7 +136,9 @@ def test_a_fresh_home_starts_without_a_dialog(
     sandbox: Sandbox, agent_bin: Path, tmp_path: Path
 ) -> None:
     """A HOME that trusts no folder (only the auth choice in `~/.gemini/settings.json`):
-    middle's `--skip-trust` keeps the trust dialog away, and nothing is written there."""
+    middle's `--skip-trust` keeps the trust dialog away, and nothing is written there. Seen
+    red: without it, Gemini asked "Do you trust the files in this folder?", a screen middle
+    does not answer, and the run parked on it as a question."""
     with ModelServer([done("trusted")]) as server:
         run = gemini_run(sandbox, server, agent_bin, tmp_path)
         user_settings = Path(run.env["HOME"]) / ".gemini" / "settings.json"
