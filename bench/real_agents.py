@@ -1,5 +1,5 @@
-"""The real agent CLIs (Claude Code, Codex, and the ACP agents) through middle:
-`implement` to the prompt accepted, and the agent's turn end to the run parked, with
+"""The real agent CLIs (Claude Code, Codex, Copilot, Gemini, and the ACP agents) through
+middle: `implement` to the prompt accepted, and the agent's turn end to the run parked, with
 middle's own share of each beside the CLI's. Runs against the scripted model server on
 127.0.0.1 (tests/fakes), in a private HOME; needs the CLIs from `.ci/install-agent-clis`
 and reports them missing otherwise.
@@ -24,6 +24,8 @@ from bench.common import git, sandbox, summary
 from bench.real_agents_acp import ACP_AGENTS, Configure
 from middle.store import open_db
 from tests.fakes.model_server import ModelServer
+from tests.real_agents.copilot_env import copilot_env
+from tests.real_agents.gemini_env import gemini_env
 from tests.real_agents.harness import agent_bin_dir, claude_env, codex_env
 
 ASK = {
@@ -36,8 +38,9 @@ def _ts(text: str) -> float:
 
 
 class StopWatcher(threading.Thread):
-    """Notes when a Stop hook (or Codex's notify) lands in a worktree's spool: the moment
-    the CLI said the turn ended. Polls every 2 ms, so it is that precise."""
+    """Notes when a Stop hook (Codex's notify, Copilot's agentStop, Gemini's AfterAgent)
+    lands in a worktree's spool: the moment the CLI said the turn ended. Polls every 2 ms,
+    so it is that precise."""
 
     def __init__(self, worktrees: Path) -> None:
         super().__init__(daemon=True)
@@ -56,19 +59,27 @@ class StopWatcher(threading.Thread):
             time.sleep(0.002)
 
 
+def cli_env(cli: str, root: Path, url: str, repo: Path, bin_dir: Path) -> dict[str, str]:
+    """The private environment of `cli` at the server (the repo trusted where that is the
+    user's own setup)."""
+    if cli == "copilot":
+        return copilot_env(root, url, bin_dir)
+    if cli == "gemini":
+        return gemini_env(root, url, bin_dir)
+    return (claude_env if cli == "claude" else codex_env)(root, url, repo, bin_dir)
+
+
 def cli_setup(cli: str) -> Configure:
-    """Claude Code or Codex, each in its own TUI adapter."""
+    """A CLI in its own TUI adapter: Claude Code, Codex, Copilot or Gemini."""
 
     def configure(box: Any, server: ModelServer, bin_dir: Path) -> dict[str, str]:
-        make_env = claude_env if cli == "claude" else codex_env
         policy = box.repo / ".middle" / "policy.toml"
         policy.write_text(
             policy.read_text().replace('default_adapter = "command"', f'default_adapter = "{cli}"')
             + '\n[adapters.claude]\npermission_mode = "bypassPermissions"\n'
-            + '\n[adapters.codex]\nenv_pass = ["SCRIPTED_MODEL_API_KEY"]\n'
         )
         git(box.repo, "commit", "-qam", "policy")
-        return make_env(box.root, server.url, box.repo, bin_dir)
+        return cli_env(cli, box.root, server.url, box.repo, bin_dir)
 
     return configure
 
@@ -128,6 +139,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "dispatches_per_cli": count,
         "claude": measure(cli_setup("claude"), count, bin_dir),
         "codex": measure(cli_setup("codex"), count, bin_dir),
+        "copilot": measure(cli_setup("copilot"), count, bin_dir),
+        "gemini": measure(cli_setup("gemini"), count, bin_dir),
         **{name: measure(setup, count, bin_dir) for name, setup in ACP_AGENTS.items()},
         "targets_ms": {"implement_to_prompt_accepted": 3000, "turn_end_to_parked": 200},
     }

@@ -12,7 +12,14 @@ from typing import Any, ClassVar
 import pytest
 
 from middle import hookimpl
-from middle.agents import BaseAdapter, ClaudeAdapter, CodexAdapter, CommandAdapter, Signal
+from middle.agents import (
+    BUILTIN_ADAPTERS,
+    BaseAdapter,
+    ClaudeAdapter,
+    CodexAdapter,
+    CommandAdapter,
+    Signal,
+)
 from middle.agents.base import UNAVAILABLE_QUESTION, Screen
 from middle.agents.launch import agent_environment, launch_argv
 from middle.agents.screens import trailing_menu
@@ -457,11 +464,9 @@ class ParrotPlugin:
 
 def test_a_plugin_adds_an_adapter_with_its_own_defaults() -> None:
     registry = load_plugins(autoload=False, extra=[(ParrotPlugin(), "parrot-plugin")]).registry
-    assert registry.adapter_origins == {
-        "claude": "built-in", "codex": "built-in", "command": "built-in", "acp": "built-in",
-        "opencode": "built-in",
-        "parrot": "parrot-plugin",
-    }  # fmt: skip
+    built_in = {adapter.name: "built-in" for adapter in BUILTIN_ADAPTERS}
+    assert {"claude", "codex", "command", "copilot", "gemini", "acp", "opencode"} <= set(built_in)
+    assert registry.adapter_origins == {**built_in, "parrot": "parrot-plugin"}
     adapter = registry.adapter("parrot", {"adapters": {"parrot": {"voice": "soft"}}})
     assert adapter.settings == {"binary": "parrot", "voice": "soft"}
 

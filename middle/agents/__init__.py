@@ -23,6 +23,8 @@ from middle.agents.base import (
 from middle.agents.claude import ClaudeAdapter
 from middle.agents.codex import CodexAdapter
 from middle.agents.command import CommandAdapter
+from middle.agents.copilot import CopilotAdapter
+from middle.agents.gemini import GeminiAdapter
 from middle.discovery import defined_in
 
 BUILTIN_ADAPTERS: tuple[type[BaseAdapter], ...] = tuple(
@@ -52,6 +54,8 @@ __all__ = [
     "ClaudeAdapter",
     "CodexAdapter",
     "CommandAdapter",
+    "CopilotAdapter",
+    "GeminiAdapter",
     "Screen",
     "Signal",
     "Stop",

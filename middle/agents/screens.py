@@ -17,9 +17,12 @@ from typing import Literal
 
 from middle.agents.base import Screen
 
-# A menu line: an optional cursor mark (Claude's U+276F, Codex's U+203A), a number, its text.
-_MENU_LINE = re.compile("^\\s*(?:([\u276f\u203a>])\\s*)?(\\d{1,2})\\.\\s+(\\S.*?)\\s*$")
+# A menu line: an optional cursor mark (Claude's and Copilot's U+276F, Codex's U+203A,
+# Gemini's U+25CF), a number, its text.
+_MENU_LINE = re.compile("^\\s*(?:([\u276f\u203a\u25cf>])\\s*)?(\\d{1,2})\\.\\s+(\\S.*?)\\s*$")
 _RULE = re.compile("^\\s*[\u2500\u2501]{20,}\\s*$")  # a box-drawing rule: a block's top
+_BOX_SIDES = " \u2502"  # a box's sides
+_BOX_ONLY = re.compile("^[\u2500-\u257f ]*$")  # box drawing alone: a top, a rule, a bottom
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,24 @@ def read_dialog(pane: str, dialogs: tuple[Dialog, ...]) -> Screen | None:
         if dialog.fits(menu):
             return Screen(dialog.kind, name=dialog.name, keys=dialog.keys(menu))
     return None
+
+
+def trailing_box(pane: str) -> str | None:
+    """The inside of the box that ends the screen (Copilot and Gemini draw each dialog in
+    one), its sides, rules and inner boxes' frames gone; None when the screen does not end
+    in a box. What is inside is then read like any screen (`trailing_menu`, `read_dialog`)."""
+    lines = [line.rstrip() for line in pane.splitlines()]
+    _drop_blank_tail(lines)
+    if not lines or not lines[-1].lstrip().startswith("\u2570"):  # the box's bottom
+        return None
+    tops = [i for i, line in enumerate(lines) if line.lstrip().startswith("\u256d")]
+    if not tops:
+        return None
+    inside = []
+    for line in lines[tops[-1] + 1 : -1]:
+        text = line.strip(_BOX_SIDES)
+        inside.append("" if _BOX_ONLY.match(text) else text.strip(_BOX_SIDES))
+    return "\n".join(inside)
 
 
 def _drop_blank_tail(lines: list[str]) -> None:

@@ -206,6 +206,16 @@ class AgentSession:
                 return
             time.sleep(POLL_SECONDS)
 
+    def wait_while_screen(self, kind: str, seconds: float = 10.0) -> None:
+        """Until the screen is no longer `kind`: a prompt just answered stays drawn until the
+        CLI redraws, and must not be read as asking again."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            pane = self.pane()
+            if pane is None or self.adapter.screen(pane, True).kind != kind:
+                return
+            time.sleep(POLL_SECONDS)
+
     def deliver(self, text: str) -> None:
         """Paste `text` as one input and press Enter; wait for the CLI to confirm it, and
         press Enter again if it did not, a bounded number of times. A prompt that is never

@@ -222,6 +222,7 @@ class Turn:
                 keys, instead = self.adapter.permission_keys(text)
                 self.event("agent.permission-answered", {"keys": list(keys)})
                 self.agent.press(*keys)
+                self.agent.wait_while_screen("permission")  # not the same prompt again
                 if instead:  # denied: say what to do instead, as a prompt of its own
                     self.agent.wait_for_screen("ready")
                     self.agent.deliver(instead)

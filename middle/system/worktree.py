@@ -6,6 +6,8 @@
 - `plan.json`: the agent's plan, when `[verify] require_plan` asks for one;
 - `done.json`, `blocked.json`, `failed.json`: the sentinels the agent writes;
 - `agent/`: files of the bundled stand-in agent;
+- `homes/<adapter>/`: an agent CLI's own home for this worktree, where the CLI keeps its
+  config, hooks and sessions in a folder named by a variable (Copilot's `COPILOT_HOME`);
 - `agent-env.json`: the agent's environment, for the moment between writing it and the
   launcher reading and deleting it.
 
@@ -27,6 +29,7 @@ IGNORED = (
     f"{FOLDER}/hooks/",
     f"{FOLDER}/spool/",
     f"{FOLDER}/agent/",
+    f"{FOLDER}/homes/",
     f"{FOLDER}/agent-env.json",
     f"{FOLDER}/plan.json",
     DOCS_REPORT,
@@ -59,6 +62,11 @@ def plan_file(worktree: Path) -> Path:
 
 def spool_dir(worktree: Path) -> Path:
     return worktree / FOLDER / "spool"
+
+
+def agent_home(worktree: Path, adapter: str) -> Path:
+    """The home an agent CLI keeps for this worktree alone (see `homes/` above)."""
+    return worktree / FOLDER / "homes" / adapter
 
 
 def env_file(worktree: Path) -> Path:

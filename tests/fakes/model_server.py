@@ -39,7 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from tests.fakes import model_chat
+from tests.fakes import model_chat, model_gemini
 from tests.fakes import model_wire as wire
 
 DEFAULT_TURN: dict[str, Any] = {"say": "Done."}
@@ -61,6 +61,8 @@ NO_RETRY_HEADERS = {"x-should-retry": "false", "retry-after": "0"}
 
 # Claude Code's system prompt says where it runs: " - Primary working directory: /path".
 _WORKING_DIRECTORY = re.compile(r"^ - Primary working directory: (.+)$", re.M)
+# Copilot CLI 1.0.102 puts the time before each prompt, in its own tag: context, not prompt.
+_COPILOT_DATETIME = re.compile(r"\A<current_datetime>[^<]*</current_datetime>\n\n")
 
 Item = tuple[str, str]  # ("prompt" | "tool", text)
 
@@ -105,7 +107,7 @@ def openai_items(body: dict[str, Any]) -> list[Item]:
         kind = item.get("type", "message")
         if kind == "message" and item.get("role") == "user":
             texts = [
-                part.get("text", "")
+                _COPILOT_DATETIME.sub("", part.get("text", ""))
                 for part in item.get("content", [])
                 if part.get("type") == "input_text" and is_prompt(part.get("text", ""))
             ]
@@ -284,6 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.openai(body)
         elif route.endswith("/chat/completions"):
             model_chat.answer(self, self.model, body, is_prompt)
+        elif model_gemini.is_gemini(route):
+            model_gemini.answer(self, route, body)
         else:
             self.reply(404, wire.anthropic_error(404, f"no route {route}"))
 
@@ -324,7 +328,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return self.error_reply(action, error)
         if "run" in action:
-            call = (shell_tool_name(body), {"cmd": action["run"]})
+            name = shell_tool_name(body)  # Copilot's `bash` takes a `command`, Codex's a `cmd`
+            args = {"command": action["run"], "description": "Run a scripted command"}
+            call = (name, args if name == "bash" else {"cmd": action["run"]})
             return self.send_stream(wire.openai_stream(model, None, call))
         if "say" not in action:  # a file tool: Claude's own
             error = wire.openai_error(400, f"no Codex tool for the scripted {sorted(action)}")
@@ -356,7 +362,7 @@ class _Handler(BaseHTTPRequestHandler):
 def shell_tool_name(body: dict[str, Any]) -> str:
     """Codex's shell tool as offered in this request's `tools` (`exec_command` in 0.171)."""
     names = [tool.get("name") for tool in body.get("tools", [])]
-    for name in ("exec_command", "shell_command", "shell"):
+    for name in ("exec_command", "shell_command", "shell", "bash"):
         if name in names:
             return name
     return "exec_command"
