@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from middle.agents.acp import AcpAdapter
-from middle.agents.acp_rpc import AcpPeer, Incoming, parse_message
-from middle.agents.acp_supervisor import Supervisor, limit_message, pick_option
-from middle.agents.acp_terminal import PASTE_END, PASTE_START, LineEditor
+from middle.agents.acp.rpc import AcpPeer, Incoming, parse_message
+from middle.agents.acp.supervisor import Supervisor, limit_message, pick_option
+from middle.agents.acp.terminal import PASTE_END, PASTE_START, LineEditor
 from middle.agents.opencode import OpenCodeAdapter
 from middle.dashboard.transcript import read_transcript
 from middle.system.hooks import Hook
@@ -117,7 +117,7 @@ def test_the_launch_runs_the_supervisor_with_the_agent_after_a_double_dash(
 ) -> None:
     adapter = AcpAdapter({"argv": ["opencode", "acp"], "mode": "build"})
     assert adapter.launch_argv(tmp_path, resume_session="ses_1") == [
-        sys.executable, "-m", "middle.agents.acp_supervisor",
+        sys.executable, "-m", "middle.agents.acp.supervisor",
         "--resume", "ses_1", "--mode", "build", "--", "opencode", "acp",
     ]  # fmt: skip
     assert adapter.tested_versions is None  # opencode over ACP: not one of tested_agents

@@ -486,7 +486,7 @@ def test_two_adapters_with_one_name_name_both_origins() -> None:
 
 def test_an_unknown_adapter_or_missing_binary_is_a_clear_error() -> None:
     registry = load_plugins(autoload=False).registry
-    known = "known: acp, claude, codex, command, opencode"
+    known = "known: acp, claude, codex, command, copilot, gemini, opencode"
     with pytest.raises(ConfigError, match=f"unknown adapter 'gpt'; {known}"):
         registry.adapter("gpt", {})
     with pytest.raises(AgentError, match="the command adapter has no command configured"):

@@ -22,6 +22,8 @@ def test_every_adapter_class_in_middle_agents_is_a_builtin() -> None:
         "claude": "built-in",
         "codex": "built-in",
         "command": "built-in",
+        "copilot": "built-in",
+        "gemini": "built-in",
         "acp": "built-in",
         "opencode": "built-in",
     }

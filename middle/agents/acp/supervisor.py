@@ -1,6 +1,6 @@
 """The supervisor of an ACP agent: the process middle runs in the run's tmux session.
 
-    python -m middle.agents.acp_supervisor [--resume ID] [--mode MODE] -- AGENT ARGV...
+    python -m middle.agents.acp.supervisor [--resume ID] [--mode MODE] -- AGENT ARGV...
 
 It starts the agent (any program that speaks the Agent Client Protocol on stdio) as its
 child, opens a session (`session/new`, or `session/load` of ID to continue that
@@ -41,8 +41,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from middle.agents.acp_rpc import AcpPeer, Incoming, child_env
-from middle.agents.acp_terminal import LineEditor, raw_terminal
+from middle.agents.acp.rpc import AcpPeer, Incoming, child_env
+from middle.agents.acp.terminal import LineEditor, raw_terminal
 
 PROTOCOL_VERSION = 1
 # Words that allow the call the agent asked about, with the agent's "allow once".

@@ -5,7 +5,7 @@
     mode = "full-access"              # optional: the ACP session mode to set
     env_pass = ["OPENAI_API_KEY"]     # what the agent needs from your environment
 
-middle runs the agent under its supervisor (`middle.agents.acp_supervisor`) in the run's
+middle runs the agent under its supervisor (`middle.agents.acp.supervisor`) in the run's
 tmux session: the supervisor speaks JSON-RPC to the agent on its stdio and middle's hook
 vocabulary to middle, so a turn is driven, parked, adopted after a crash and resumed like
 any CLI's. A turn is a `session/prompt`; its stop reason ends the turn. A permission
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from middle.agents.acp_rpc import AcpPeer, Incoming
+from middle.agents.acp.rpc import AcpPeer, Incoming
 from middle.agents.base import BaseAdapter, Signal
 from middle.errors import AgentError
 from middle.system.hooks import Hook
@@ -69,7 +69,7 @@ class AcpAdapter(BaseAdapter):
 
     def launch_argv(self, worktree: Path, resume_session: str | None = None) -> list[str]:
         """The supervisor, with the agent's command after `--`."""
-        argv = [sys.executable, "-m", "middle.agents.acp_supervisor"]
+        argv = [sys.executable, "-m", "middle.agents.acp.supervisor"]
         if resume_session:
             argv += ["--resume", resume_session]
         mode = self.settings.get("mode")
