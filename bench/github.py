@@ -100,7 +100,7 @@ def wait_for(predicate: Any, timeout: float = 300.0) -> None:
 
 
 def answer_latency(quick: bool) -> dict[str, Any]:
-    rounds, idle_seconds = (2, 10.0) if quick else (12, 120.0)
+    rounds, idle_seconds = (2, 3.0) if quick else (12, 120.0)
     poll_seconds = float(DEFAULTS["github"]["poll_seconds"])
     with sandbox() as box, github_mode(box) as state:
         # one question more than there are answers: the run ends parked
