@@ -4,7 +4,8 @@ orphaned and adopted by one `middle serve`, which drives each on a thread.
 
 Measures, in the same run: the dispatcher processes' total RSS against serve's RSS with
 the same runs live, and the latency from an agent's Stop hook (its question asked) to the
-run's `workflow.parked` event under serve: median and p95."""
+run's `workflow.parked` event under serve, median and p95, with the agents ending their
+turns 150 ms apart while all the others stay live."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bench.common import sandbox, summary
@@ -33,8 +35,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     workflows = 8 if quick else 50
     with sandbox() as box:
         refs = box.add_epics(workflows)
-        gate = box.root / "ask-now"
-        box.script([{"do": "ask", "question": "Which way?", "wait_for": str(gate)}])
+        # each agent asks once its own worktree has `.middle/go` (a path relative to it)
+        box.script([{"do": "ask", "question": "Which way?", "wait_for": ".middle/go"}])
         dispatchers = [
             subprocess.Popen(
                 [sys.executable, "-m", "middle", "implement", "--issue", ref, "--agent", "command"],
@@ -67,7 +69,9 @@ def run(quick: bool = False) -> dict[str, Any]:
             wait_for(adopted, 120, "serve to adopt every run")
             time.sleep(2)  # let every thread reach its turn loop before measuring
             serve_kib = rss_kib(serve.pid)
-            gate.touch()
+            for row in db["workflows"].rows:  # agents end their turns 150 ms apart
+                (Path(row["worktree_path"]) / ".middle" / "go").touch()
+                time.sleep(0.15)
             parked = lambda: sum(r["state"] == "waiting-human" for r in db["workflows"].rows)  # noqa: E731
             wait_for(lambda: parked() == workflows, 120, "every run to park")
             serve_kib = max(serve_kib, rss_kib(serve.pid))
