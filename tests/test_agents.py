@@ -582,3 +582,36 @@ def test_doctor_says_whether_each_agent_is_logged_in_and_what_codex_is_passed(
     found = details()
     assert found["agent claude account"] == ("ok", f"logged in ({home}/.claude.json)")
     assert found["agent codex account"][0] == "ok"
+
+
+def test_doctor_says_whether_copilot_gemini_and_opencode_can_reach_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 item 7: every built-in adapter that can tell says whether it is logged in
+    or configured. Seen red: doctor gave Copilot, Gemini and OpenCode no account line, so a
+    user learned of a missing key only from a failed first turn."""
+    from middle.agents.copilot import CopilotAdapter
+    from middle.agents.gemini import GeminiAdapter
+    from middle.agents.opencode import OpenCodeAdapter
+
+    home = tmp_path / "home"
+    (home / ".config" / "opencode").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("OPENCODE_CONFIG", raising=False)
+    bare = {"HOME": str(home)}
+    for adapter in (CopilotAdapter(), GeminiAdapter(), OpenCodeAdapter()):
+        said = adapter.account(bare)
+        assert said is not None and said[0] is False, (adapter.name, said)
+
+    assert CopilotAdapter().account({**bare, "GH_TOKEN": "t"}) == (True, "GH_TOKEN is set")
+    (home / ".gemini").mkdir()
+    (home / ".gemini" / "oauth_creds.json").write_text("{}")
+    assert GeminiAdapter().account(bare) == (True, f"signed in ({home}/.gemini/oauth_creds.json)")
+    (home / ".config" / "opencode" / "opencode.json").write_text(
+        '{"provider": {"corp": {"options": {"apiKey": "{env:CORP_KEY}"}}}}'
+    )
+    assert OpenCodeAdapter().account({**bare, "CORP_KEY": "k"}) == (
+        True,
+        "a provider in your OpenCode config, with CORP_KEY set",
+    )

@@ -73,6 +73,15 @@ class CopilotAdapter(BaseAdapter):
     inline_brief: ClassVar[bool] = True
     knows_screens: ClassVar[bool] = True
 
+    def account(self, environ: Mapping[str, str]) -> tuple[bool, str] | None:
+        """A provider of the user's own (BYOK), or a GitHub token Copilot takes."""
+        if environ.get("COPILOT_PROVIDER_BASE_URL"):
+            return True, f"your own provider at {environ['COPILOT_PROVIDER_BASE_URL']}"
+        for name in ("COPILOT_GITHUB_TOKEN", "GH_TOKEN"):
+            if environ.get(name):
+                return True, f"{name} is set"
+        return False, "no token: set COPILOT_GITHUB_TOKEN or GH_TOKEN, or COPILOT_PROVIDER_BASE_URL"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         self._offsets: dict[Path, int] = {}  # each session log: bytes read so far

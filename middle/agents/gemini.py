@@ -72,6 +72,17 @@ class GeminiAdapter(BaseAdapter):
     inline_brief: ClassVar[bool] = True
     knows_screens: ClassVar[bool] = True
 
+    def account(self, environ: Mapping[str, str]) -> tuple[bool, str] | None:
+        """An API key, or the sign-in Gemini CLI keeps in `~/.gemini` (which middle links
+        into each worktree's home)."""
+        for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+            if environ.get(name):
+                return True, f"{name} is set"
+        creds = Path(environ.get("HOME") or Path.home()) / ".gemini" / "oauth_creds.json"
+        if creds.is_file():
+            return True, f"signed in ({creds})"
+        return False, "not signed in: run `gemini` and sign in once, or set GEMINI_API_KEY"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         self._input_pane: str | None = None  # the last screen with an empty input box

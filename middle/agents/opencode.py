@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,6 +37,19 @@ class OpenCodeAdapter(AcpAdapter):
     defaults: ClassVar[dict[str, Any]] = {"argv": ["opencode", "acp"]}
     env_allow: ClassVar[tuple[str, ...]] = ("OPENCODE_*",)
     tested_agents: ClassVar[dict[str, str]] = {"opencode": "1.18.33"}
+
+    def account(self, environ: Mapping[str, str]) -> tuple[bool, str] | None:
+        """OpenCode's own login (`opencode auth login`), or a provider in the user's
+        config whose `{env:NAME}` key is set."""
+        home = Path(environ.get("HOME") or Path.home())
+        data = Path(environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+        logins = data / "opencode" / "auth.json"
+        if logins.is_file():
+            return True, f"logged in ({logins})"
+        keys = [name for name in config_env_names() if environ.get(name)]
+        if keys:
+            return True, f"a provider in your OpenCode config, with {', '.join(keys)} set"
+        return False, "no provider: run `opencode auth login`, or add one to its config"
 
     def agent_command(self) -> list[str]:
         return ["env", *AGENT_ENV, *self.agent_argv()]
