@@ -83,14 +83,26 @@ def chat_limit(reset: int) -> dict[str, Any]:
 EnvBuilder = Callable[[Path, str, Path, Path], dict[str, str]]  # (root, url, repo, bin)
 
 
-def acp_policy(argv: list[str], mode: str | None = None, env_pass: tuple[str, ...] = ()) -> str:
-    """`[adapters.acp]` running `argv`, in ACP session mode `mode` (None: the agent's own
-    default), passing `env_pass` from the user's environment."""
-    table: dict[str, Any] = {"argv": argv}
+# Each ACP bridge: the ACP mode that lets it run commands with no permission asked
+# (codex-acp's "auto" sandboxes them with bubblewrap), and what it needs from the user's
+# environment.
+ACP_BRIDGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "codex-acp": ("full-access", ("CODEX_HOME", "SCRIPTED_MODEL_API_KEY")),
+    "claude-code-acp": (
+        "bypassPermissions",
+        ("ANTHROPIC_*", "CLAUDE_CODE_*", "DISABLE_*", "IS_SANDBOX"),
+    ),
+}
+
+
+def acp_policy(bridge: str, mode: str | None = "") -> str:
+    """`[adapters.acp]` running `bridge` (a key of `ACP_BRIDGES`) in its no-questions mode,
+    or in `mode` (None: the agent's own default)."""
+    default_mode, env_pass = ACP_BRIDGES[bridge]
+    table: dict[str, Any] = {"argv": [bridge]}
     if mode is not None:
-        table["mode"] = mode
-    if env_pass:
-        table["env_pass"] = list(env_pass)
+        table["mode"] = mode or default_mode
+    table["env_pass"] = list(env_pass)
     return "[adapters.acp]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
 
 
@@ -123,24 +135,8 @@ AGENTS: dict[str, RealCli] = {
     "gemini": RealCli("gemini", _untrusting(gemini_env), gemini_limit),
     # No env_pass: the key variable the user's config names passes by itself.
     "opencode": RealCli("opencode", _untrusting(opencode_env), chat_limit),
-    # The ACP bridges, in the mode that runs commands with no permission asked
-    # (codex-acp's "auto" sandboxes them with bubblewrap).
-    "codex-acp": RealCli(
-        "acp",
-        codex_env,
-        openai_limit,
-        acp_policy(["codex-acp"], "full-access", ("CODEX_HOME", "SCRIPTED_MODEL_API_KEY")),
-    ),
-    "claude-code-acp": RealCli(
-        "acp",
-        claude_env,
-        anthropic_limit,
-        acp_policy(
-            ["claude-code-acp"],
-            "bypassPermissions",
-            ("ANTHROPIC_*", "CLAUDE_CODE_*", "DISABLE_*", "IS_SANDBOX"),
-        ),
-    ),
+    "codex-acp": RealCli("acp", codex_env, openai_limit, acp_policy("codex-acp")),
+    "claude-code-acp": RealCli("acp", claude_env, anthropic_limit, acp_policy("claude-code-acp")),
 }
 
 
