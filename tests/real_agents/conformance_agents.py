@@ -83,12 +83,13 @@ def chat_limit(reset: int) -> dict[str, Any]:
 EnvBuilder = Callable[[Path, str, Path, Path], dict[str, str]]  # (root, url, repo, bin)
 
 
-# Each ACP bridge: the ACP mode that lets it run commands with no permission asked
-# (codex-acp's "auto" sandboxes them with bubblewrap), and what it needs from the user's
-# environment.
-ACP_BRIDGES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "codex-acp": ("full-access", ("CODEX_HOME", "SCRIPTED_MODEL_API_KEY")),
+# Each ACP agent: its command, the ACP mode that lets it run commands with no permission
+# asked (codex-acp's "auto" sandboxes them with bubblewrap), and what it needs from the
+# user's environment.
+ACP_BRIDGES: dict[str, tuple[list[str], str, tuple[str, ...]]] = {
+    "codex-acp": (["codex-acp"], "full-access", ("CODEX_HOME", "SCRIPTED_MODEL_API_KEY")),
     "claude-code-acp": (
+        ["claude-code-acp"],
         "bypassPermissions",
         ("ANTHROPIC_*", "CLAUDE_CODE_*", "DISABLE_*", "IS_SANDBOX"),
     ),
@@ -98,8 +99,8 @@ ACP_BRIDGES: dict[str, tuple[str, tuple[str, ...]]] = {
 def acp_policy(bridge: str, mode: str | None = "") -> str:
     """`[adapters.acp]` running `bridge` (a key of `ACP_BRIDGES`) in its no-questions mode,
     or in `mode` (None: the agent's own default)."""
-    default_mode, env_pass = ACP_BRIDGES[bridge]
-    table: dict[str, Any] = {"argv": [bridge]}
+    argv, default_mode, env_pass = ACP_BRIDGES[bridge]
+    table: dict[str, Any] = {"argv": argv}
     if mode is not None:
         table["mode"] = mode or default_mode
     table["env_pass"] = list(env_pass)

@@ -20,7 +20,7 @@ import pytest
 from middle.agents.acp import AcpAdapter
 from tests.e2e.conftest import REF, Sandbox, git, sandbox
 from tests.fakes.model_server import ModelServer
-from tests.real_agents.conformance_agents import ACP_BRIDGES, AGENTS, acp_policy, done
+from tests.real_agents.conformance_agents import AGENTS, acp_policy, done
 from tests.real_agents.harness import pinned_versions
 from tests.real_agents.harness_opencode import KEY_VARIABLE, opencode_env
 
@@ -29,7 +29,7 @@ __all__ = ["sandbox"]  # the e2e sandbox fixture, reused
 PINS = {"codex-acp": "CODEX_ACP_VERSION", "claude-code-acp": "CLAUDE_CODE_ACP_VERSION"}
 
 
-@pytest.fixture(params=list(ACP_BRIDGES))
+@pytest.fixture(params=list(PINS))
 def agent(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
