@@ -346,7 +346,9 @@ def test_conformance_a_20_kb_brief_arrives_byte_exact(
     middle_agent: ConformanceAgent, middle_conformance_sandbox: ConformanceSandbox
 ) -> None:
     sandbox = middle_conformance_sandbox
-    lines = [f"Line {n:03}: deliveries {'retry ' * 12}with `backoff` & <care>." for n in range(200)]
+    lines = [
+        f"Line {n:03}: deliveries {'retry ' * 12}with `backoff` & <care> é." for n in range(200)
+    ]
     sandbox.epic.write_text(sandbox.epic.read_text().replace(CONTEXT, "\n".join(lines)))
     sandbox.git("commit", "-qam", "a long brief")
     middle_agent.script(Done())
