@@ -33,6 +33,7 @@ server (`middle_conformance_sandbox`), as a user would:
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -345,7 +346,9 @@ def test_conformance_a_20_kb_brief_arrives_byte_exact(
     middle_agent: ConformanceAgent, middle_conformance_sandbox: ConformanceSandbox
 ) -> None:
     sandbox = middle_conformance_sandbox
-    lines = [f"Line {n:03}: deliveries {'retry ' * 12}with `backoff` & <care>." for n in range(200)]
+    lines = [
+        f"Line {n:03}: deliveries {'retry ' * 12}with `backoff` & <care> é." for n in range(200)
+    ]
     sandbox.epic.write_text(sandbox.epic.read_text().replace(CONTEXT, "\n".join(lines)))
     sandbox.git("commit", "-qam", "a long brief")
     middle_agent.script(Done())
@@ -361,8 +364,12 @@ def test_conformance_a_20_kb_brief_arrives_byte_exact(
 def test_conformance_no_secret_of_middles_reaches_the_agent(
     middle_agent: ConformanceAgent, middle_conformance_sandbox: ConformanceSandbox
 ) -> None:
-    """Read while the agent works: the environment of every process in its tmux pane."""
+    """Read while the agent works: the environment of every process in its tmux pane. A
+    variable the adapter declares its CLI needs (`env_allow`) reaches it on purpose: Copilot's
+    login is `GH_TOKEN`. Seen red: for Copilot, before the suite asked the adapter."""
     sandbox = middle_conformance_sandbox
+    needed = _declared_needs(sandbox, middle_agent.adapter)
+    secrets = {name: value for name, value in SECRETS.items() if not _matches(name, needed)}
     sandbox.env.update(SECRETS)  # in middle's own environment
     middle_agent.script(Slow(4, "while being read"))
     dispatcher = sandbox.popen("implement", "--issue", REF)
@@ -377,8 +384,21 @@ def test_conformance_no_secret_of_middles_reaches_the_agent(
     environs = [_environ(pid) for pid in _process_tree(int(pane.stdout))]
     assert dispatcher.wait(timeout=600) == 0
     assert any("HOME" in env for env in environs)  # the agent's processes were read
-    leaked = [name for env in environs for name, value in SECRETS.items() if env.get(name) == value]
+    leaked = [name for env in environs for name, value in secrets.items() if env.get(name) == value]
     assert leaked == []
+
+
+def _declared_needs(sandbox: ConformanceSandbox, adapter: str) -> tuple[str, ...]:
+    """The `env_allow` of the adapter called `adapter`, as middle loads it for the repo
+    (built-in, installed, or the repo's own plugin)."""
+    import middle.agents
+    from middle.engine import load_plugins
+
+    return load_plugins(sandbox.repo, builtins=[middle.agents]).registry.adapters[adapter].env_allow
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def _process_tree(root: int) -> list[int]:

@@ -10,41 +10,26 @@ machine.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from middle.agents.acp import AcpAdapter
-from tests.e2e.conftest import REF, Sandbox, git, sandbox, wait_until
+from tests.e2e.conftest import REF, Sandbox, git, sandbox
 from tests.fakes.model_server import ModelServer
-from tests.real_agents.harness import claude_env, codex_env, pinned_versions
+from tests.real_agents.conformance_agents import AGENTS, acp_policy, done
+from tests.real_agents.harness import pinned_versions
 from tests.real_agents.harness_opencode import KEY_VARIABLE, opencode_env
-from tests.real_agents.test_middle_drives_real_clis import ask, done
 
 __all__ = ["sandbox"]  # the e2e sandbox fixture, reused
 
-AGENTS = ("codex-acp", "claude-code-acp")
-# What each agent needs from the user's environment, and the ACP mode that lets it run
-# commands with no permission asked (codex-acp's "auto" sandboxes them with bubblewrap).
-SETUP: dict[str, dict[str, Any]] = {
-    "codex-acp": {"mode": "full-access", "env_pass": ["CODEX_HOME", "SCRIPTED_MODEL_API_KEY"]},
-    "claude-code-acp": {
-        "mode": "bypassPermissions",
-        "env_pass": ["ANTHROPIC_*", "CLAUDE_CODE_*", "DISABLE_*", "IS_SANDBOX"],
-    },
-}
 PINS = {"codex-acp": "CODEX_ACP_VERSION", "claude-code-acp": "CLAUDE_CODE_ACP_VERSION"}
 
 
-@pytest.fixture(params=AGENTS)
+@pytest.fixture(params=list(PINS))
 def agent(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -59,9 +44,6 @@ class AcpRun:
     def implement(self) -> subprocess.CompletedProcess[str]:
         return self.middle("implement", "--issue", REF)
 
-    def brief(self) -> str:
-        return (self.sandbox.worktree() / ".middle" / "prompt.md").read_text().rstrip()
-
 
 def setup_run(
     sandbox: Sandbox,
@@ -74,32 +56,13 @@ def setup_run(
     mode: str | None = "",
 ) -> AcpRun:
     """The user's setup for `agent` (fresh homes), and the repo's policy choosing it."""
-    make_env = claude_env if agent == "claude-code-acp" else codex_env
-    env = make_env(tmp, server.url, trusted or sandbox.repo, agent_bin)
-    setup = dict(SETUP[agent])
-    if mode != "":
-        setup["mode"] = mode
-    table = {"argv": [agent], **{k: v for k, v in setup.items() if v is not None}}
-    lines = [f"{key} = {json.dumps(value)}" for key, value in table.items()]
+    env = AGENTS[agent].environment(tmp, server.url, trusted or sandbox.repo, agent_bin)
     policy = sandbox.repo / ".middle" / "policy.toml"
     policy.write_text(
-        policy.read_text()
-        + '\n[repo]\ndefault_adapter = "acp"\n'
-        + "\n[adapters.acp]\n"
-        + "\n".join(lines)
-        + "\n"
+        policy.read_text() + '\n[repo]\ndefault_adapter = "acp"\n\n' + acp_policy(agent, mode)
     )
     git(sandbox.repo, "commit", "-qam", "policy")
     return AcpRun(sandbox, server, env)
-
-
-@pytest.fixture
-def acp(
-    sandbox: Sandbox, agent: str, agent_bin: Path, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[AcpRun]:
-    turns = request.node.get_closest_marker("turns")
-    with ModelServer(list(turns.args) if turns else [done()]) as server:
-        yield setup_run(sandbox, agent, server, agent_bin, tmp_path)
 
 
 def test_the_tested_versions_are_the_pinned_ones() -> None:
@@ -120,83 +83,11 @@ def test_doctor_reads_the_agents_version_from_its_initialize_answer(
     assert adapter.tested_versions == (adapter.version(),) * 2
 
 
-@pytest.mark.turns(done("first"))
-def test_implement_then_approve(acp: AcpRun) -> None:
-    result = acp.implement()
-    assert result.returncode == 0, result.stderr
-    assert "ready for review" in result.stdout
-    (accepted,) = acp.sandbox.events("agent.prompt-accepted")
-    assert accepted["exact"] is True
-    assert acp.server.prompts()[0] == acp.brief()  # the brief itself, byte for byte
-    approved = acp.middle("review", "--issue", REF, "--approve")
-    assert approved.returncode == 0, approved.stderr
-    assert acp.sandbox.workflow()["state"] == "completed"
-    assert "first" in git(acp.sandbox.repo, "log", "--format=%s", "middle/issue-" + REF)
-    assert len(acp.sandbox.events("agent.launched")) == 1
-    transcript = Path(acp.sandbox.workflow()["transcript_path"]).read_text()
-    assert "AGENT_WORK.md" in transcript and "Done." in transcript  # tool calls, messages
-
-
-@pytest.mark.turns(ask("Which backoff base, 2 or 3?"), done("answered"))
-def test_a_question_is_answered_in_the_same_conversation(acp: AcpRun) -> None:
-    asked = acp.implement()
-    assert asked.returncode == 0, asked.stderr
-    assert "Which backoff base, 2 or 3?" in asked.stdout
-    session = acp.sandbox.workflow()["session_id"]
-    assert session
-
-    answered = acp.middle("answer", "--issue", REF, "--text", "Base 3, capped at 5 minutes.")
-    assert answered.returncode == 0, answered.stderr
-    assert "ready for review" in answered.stdout
-    first, second = (event["argv"] for event in acp.sandbox.events("agent.launched"))
-    assert "--resume" not in first
-    assert second[second.index("--resume") + 1] == session  # session/load of that session
-    assert acp.sandbox.workflow()["session_id"] == session
-    # The model got the answer with the first prompt still in its history.
-    last = json.dumps(acp.server.requests[-1]["body"])
-    assert "Base 3, capped at 5 minutes." in acp.server.prompts()[-1]
-    assert "Deliveries to customer endpoints fail" in last  # the first brief, in its history
-
-
-@pytest.mark.turns(done())
-def test_a_20_kb_multi_line_brief_arrives_byte_exact(acp: AcpRun) -> None:
-    """Pasted into the supervisor's terminal as one bracketed paste (tmux turns each
-    newline into a CR), read raw, sent as the prompt's text."""
-    epic = acp.sandbox.repo / "planning" / "epics" / f"{REF}.md"
-    lines = [
-        f"Line {n:03}: deliveries {'retry ' * 12}with `backoff` & <care> \u00e9."
-        for n in range(200)
-    ]
-    text = epic.read_text().replace(
-        "Deliveries to customer endpoints fail now and then, and are lost.", "\n".join(lines)
-    )
-    epic.write_text(text)
-    git(acp.sandbox.repo, "commit", "-qam", "a long brief")
-    result = acp.implement()
-    assert result.returncode == 0, result.stderr
-    brief = acp.brief()
-    assert len(brief.encode()) > 20_000 and brief.count("\n") > 200
-    assert acp.server.prompts()[0] == brief
-    (accepted,) = acp.sandbox.events("agent.prompt-accepted")
-    assert accepted["exact"] is True
-
-
-def usage_limit_turn(agent: str, reset: int) -> dict[str, Any]:
-    if agent == "claude-code-acp":
-        return {"error": 429, "message": f"Claude AI usage limit reached|{reset}"}
-    return {
-        "error": 429,
-        "type": "usage_limit_reached",
-        "message": "The usage limit has been reached",
-        "fields": {"resets_at": reset},
-    }
-
-
 def test_a_usage_limit_parks_the_run_then_it_resumes_after_the_reset(
     sandbox: Sandbox, agent: str, agent_bin: Path, tmp_path: Path
 ) -> None:
     reset = int(time.time()) + 3 * 3600
-    with ModelServer([usage_limit_turn(agent, reset)]) as server:
+    with ModelServer([AGENTS[agent].usage_limit(reset)]) as server:
         run = setup_run(sandbox, agent, server, agent_bin, tmp_path)
         limited = run.implement()
         assert limited.returncode == 0, limited.stderr
@@ -229,27 +120,8 @@ def test_a_fresh_home_that_trusts_nothing_starts_without_a_human(
     assert result.returncode == 0, result.stderr
     assert "ready for review" in result.stdout
     assert sandbox.events("agent.dialog-answered") == []
-
-
-@pytest.mark.turns({"run": ["sleep 4"], "say": "Still here."}, done("after the crash"))
-def test_a_killed_dispatcher_resumes_without_a_second_launch(acp: AcpRun) -> None:
-    sandbox = acp.sandbox
-    dispatcher = subprocess.Popen(
-        [sys.executable, "-m", "middle", "implement", "--issue", REF],
-        cwd=sandbox.repo,
-        env={**os.environ, **acp.env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_until(lambda: sandbox.events("agent.prompt-accepted"), timeout=60)
-    dispatcher.send_signal(signal.SIGKILL)
-    dispatcher.wait()
-
-    resumed = acp.middle("resume", "--issue", REF)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "ready for review" in resumed.stdout
-    assert len(sandbox.events("agent.launched")) == 1
-    assert len(sandbox.events("agent.adopted")) == 1
+    transcript = Path(sandbox.workflow()["transcript_path"]).read_text()
+    assert "AGENT_WORK.md" in transcript and "Done." in transcript  # tool calls, messages
 
 
 def test_a_permission_request_parks_with_the_agents_options_and_the_answer_picks_one(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tests.e2e.conftest import REF, Sandbox, git, sandbox
 from tests.fakes.model_server import ModelServer
-from tests.real_agents.harness import codex_env
 from tests.real_agents.conformance_agents import GIT_AS_AGENT, write_json
+from tests.real_agents.harness import codex_env
 
 __all__ = ["sandbox"]  # the e2e sandbox fixture, reused
 

@@ -1,5 +1,6 @@
 """The adapter conformance suite (`middle.testing.conformance`, issue 22 item 5) against
-every built-in adapter's real, pinned CLI, through the scripted model server."""
+every built-in adapter's real, pinned CLI, through the scripted model server: Claude Code,
+Codex, Copilot, Gemini, OpenCode, and the `acp` adapter with codex-acp and claude-code-acp."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ from pathlib import Path
 import pytest
 
 from middle.testing.conformance import *  # noqa: F403
-from tests.real_agents.conformance_agents import ModelBackedAgent
-
-CLIS = ("claude", "codex")
+from tests.real_agents.conformance_agents import AGENTS, ModelBackedAgent
 
 
-@pytest.fixture(params=CLIS)
+@pytest.fixture(params=list(AGENTS))
 def middle_agent(
     request: pytest.FixtureRequest, tmp_path: Path, agent_bin: Path
 ) -> Iterator[ModelBackedAgent]:

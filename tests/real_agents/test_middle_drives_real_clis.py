@@ -71,23 +71,14 @@ def real(
         yield RealRun(sandbox, cli, server, env)
 
 
-@pytest.mark.turns(ask("Which backoff base, 2 or 3?"), done("answered"))
-def test_a_question_is_parked_and_the_answer_reaches_the_model(real: RealRun) -> None:
+@pytest.mark.turns(ask("Which backoff base, 2 or 3?"))
+def test_status_names_what_the_agent_last_said(real: RealRun) -> None:
+    """Read from the CLI's own transcript. (The question answered in the same conversation
+    is the conformance suite's, tests/real_agents/test_conformance.py.)"""
     asked = real.implement()
     assert asked.returncode == 0, asked.stderr
-    assert "Which backoff base, 2 or 3?" in asked.stdout
     assert real.sandbox.workflow()["state"] == "waiting-human"
     assert "the agent last said: Asked." in real.middle("status").stdout
-
-    answered = real.middle("answer", "--issue", REF, "--text", "Base 3, capped at 5 minutes.")
-    assert answered.returncode == 0, answered.stderr
-    assert "ready for review" in answered.stdout, [p[:80] for p in real.server.prompts()]
-    assert "Base 3, capped at 5 minutes." in real.server.prompts()[-1]
-    first, second = (event["argv"] for event in real.sandbox.events("agent.launched"))
-    session = real.sandbox.workflow()["session_id"]
-    resume = ["--resume", session] if real.cli == "claude" else ["resume", session]
-    assert session and resume not in [first[i : i + 2] for i in range(len(first))]
-    assert resume in [second[i : i + 2] for i in range(len(second))]  # the same conversation
 
 
 def _run(
