@@ -47,7 +47,7 @@ def test_the_quick_benchmark_suite_runs_and_reports() -> None:
     assert {"middle_own_s", "paid_calls"} <= set(github["recommender_1000_issues"]["cold"])
     real = by_name["real-agents"]
     if "skipped" not in real:  # the CLIs are installed (always so in CI)
-        for cli in ("claude", "codex", "copilot", "gemini"):
+        for cli in ("claude", "codex"):  # --quick: these two; the full run measures every CLI
             assert set(real[cli]) >= {"implement_to_prompt_accepted_ms", "turn_end_to_parked_ms"}
 
 
