@@ -13,11 +13,10 @@ among middle's own comments, and edited in place (`upsert_evidence`).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from middle.system.github import Gh
+from middle.system.github import Gh, upsert_marked_comment
 from middle.verify.phases import PhaseRun
 
 _HEADING = re.compile(r"^#{1,6}\s")
@@ -105,21 +104,7 @@ def revert_on_pr(gh: Gh, slug: str, pr: dict[str, Any], run: PhaseRun) -> None:
 
 
 def upsert_evidence(gh: Gh, slug: str, number: int, me: str, run: PhaseRun) -> None:
-    """Phase `run.phase`'s one evidence comment on PR `number`: the one `me` (middle's
-    own login) wrote with the phase's marker is edited in place; the first run posts it.
-    A marked comment by anyone else is never touched (GitHub would refuse the edit)."""
+    """Phase `run.phase`'s one evidence comment on PR `number`, edited in place."""
     marker = evidence_marker(run.phase)
     body = f"{marker}\n{run.evidence_markdown()}\n"
-    mine = [
-        comment
-        for comment in gh.api_list(f"repos/{slug}/issues/{number}/comments")
-        if str(comment.get("body", "")).startswith(marker)
-        and (comment.get("user") or {}).get("login") == me
-    ]
-    if mine:
-        gh.run(
-            "api", "--method", "PATCH", f"repos/{slug}/issues/comments/{mine[0]['id']}",
-            "--input", "-", input=json.dumps({"body": body}),
-        )  # fmt: skip
-    else:
-        gh.run("pr", "comment", str(number), "--repo", slug, "--body-file", "-", input=body)
+    upsert_marked_comment(gh, slug, "pr", str(number), marker, body, me)

@@ -220,6 +220,28 @@ def on_actions() -> bool:
 VIEWER_QUERY = "query { viewer { login } }"
 
 
+def upsert_marked_comment(
+    gh: Gh, slug: str, kind: str, number: str, marker: str, body: str, me: str
+) -> None:
+    """The one comment on issue or pull request `number` (`kind`: "issue" or "pr") that
+    starts with `marker` and that `me`, middle's own login, wrote is edited to `body`;
+    without one, `body` is posted. A marked comment by anyone else is never touched:
+    anyone can start a comment with a marker (and GitHub would refuse the edit)."""
+    mine = [
+        comment
+        for comment in gh.api_list(f"repos/{slug}/issues/{number}/comments")
+        if str(comment.get("body", "")).startswith(marker)
+        and (comment.get("user") or {}).get("login") == me
+    ]
+    if mine:
+        gh.run(
+            "api", "--method", "PATCH", f"repos/{slug}/issues/comments/{mine[0]['id']}",
+            "--input", "-", input=json.dumps({"body": body}),
+        )  # fmt: skip
+    else:
+        gh.run(kind, "comment", number, "--repo", slug, "--body-file", "-", input=body)
+
+
 def viewer_login(gh: Gh) -> str:
     """The account `gh` acts as, named as GitHub names the author of what it writes: a
     user's login for a user's token, `github-actions[bot]` for the Actions job token,

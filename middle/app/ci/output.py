@@ -15,7 +15,7 @@ from middle.app.home import open_home_db
 from middle.config import middle_home
 from middle.errors import GitHubError
 from middle.store import get_workflow, load_checkpoints
-from middle.system.github import Gh, viewer_login
+from middle.system.github import Gh, upsert_marked_comment, viewer_login
 
 STATUS_MARKER = "<!-- middle:status -->"
 NEXT = {
@@ -62,24 +62,9 @@ def write_step_summary(text: str) -> None:
 
 
 def post_status_comment(gh: Gh, slug: str, issue: str, text: str) -> None:
-    """Create the issue's one status comment, or edit it if a job already made it (one
-    that middle's own account wrote: anyone can start a comment with the marker)."""
+    """Create the issue's one status comment, or edit it if a job already made it."""
     body = f"{STATUS_MARKER}\n{text}"
-    me = viewer_login(gh)
-    comments = gh.api_list(f"repos/{slug}/issues/{issue}/comments")
-    mine = [
-        c
-        for c in comments
-        if str(c.get("body", "")).startswith(STATUS_MARKER)
-        and (c.get("user") or {}).get("login") == me
-    ]
-    if mine:
-        gh.run(
-            "api", "--method", "PATCH", f"repos/{slug}/issues/comments/{mine[0]['id']}",
-            "--input", "-", input=json.dumps({"body": body}),
-        )  # fmt: skip
-    else:
-        gh.run("issue", "comment", issue, "--repo", slug, "--body-file", "-", input=body)
+    upsert_marked_comment(gh, slug, "issue", issue, STATUS_MARKER, body, viewer_login(gh))
 
 
 def write_artifacts(folder: Path, result: JobResult, summary: str) -> None:
