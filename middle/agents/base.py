@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -260,6 +261,22 @@ def describe_tool(payload: Mapping[str, Any]) -> str:
             return f"{tool}: {command}"
         return f"{tool}: {json.dumps(arguments)[:500]}"
     return tool
+
+
+def log_entry_since(line: str, since: float, kinds: tuple[str, ...]) -> dict[str, Any] | None:
+    """One JSON line of a CLI's own log (Codex's rollout, Copilot's session events) if its
+    `type` is one of `kinds` and its ISO `timestamp` is not before `since`; else None."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(entry, dict) or entry.get("type") not in kinds:
+        return None
+    try:
+        stamp = datetime.fromisoformat(str(entry.get("timestamp", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return entry if stamp.timestamp() >= since else None
 
 
 def read_sentinel(worktree: Path, name: str) -> dict[str, Any] | None:

@@ -17,11 +17,10 @@ import re
 import time
 import tomllib
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from middle.agents.base import BaseAdapter, Screen, Signal
+from middle.agents.base import BaseAdapter, Screen, Signal, log_entry_since
 from middle.agents.screens import Dialog, read_dialog
 from middle.system.hooks import Hook
 from middle.system.worktree import hook_script
@@ -242,17 +241,8 @@ def _first_line_is_session_in(path: Path, worktree: Path) -> bool:
 
 
 def _rollout_signal(line: str, since: float) -> Signal | None:
-    try:
-        entry = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(entry, dict) or entry.get("type") not in ("event_msg", "response_item"):
-        return None
-    try:
-        stamp = datetime.fromisoformat(str(entry.get("timestamp", "")).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if stamp.timestamp() < since:
+    entry = log_entry_since(line, since, ("event_msg", "response_item"))
+    if entry is None:
         return None
     payload = entry.get("payload") or {}
     kind = payload.get("type")

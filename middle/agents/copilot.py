@@ -25,11 +25,10 @@ import re
 import shlex
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from middle.agents.base import BaseAdapter, Screen, Signal
+from middle.agents.base import BaseAdapter, Screen, Signal, log_entry_since
 from middle.agents.screens import Dialog, Menu, read_dialog, trailing_box, trailing_menu
 from middle.system.files import replace_file
 from middle.system.hooks import Hook, install_hook_script
@@ -238,17 +237,8 @@ def permission_prompt(menu: Menu | None) -> bool:
 
 def _log_signal(line: str, since: float) -> Signal | None:
     """A `session.error` written since `since`: a usage limit, or another failure."""
-    try:
-        entry = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(entry, dict) or entry.get("type") != "session.error":
-        return None
-    try:
-        stamp = datetime.fromisoformat(str(entry.get("timestamp", "")).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if stamp.timestamp() < since:
+    entry = log_entry_since(line, since, ("session.error",))
+    if entry is None:
         return None
     data = entry.get("data")
     data = data if isinstance(data, dict) else {}

@@ -124,6 +124,16 @@ def _tables_only(data: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def workflow_adapter(config: Mapping[str, Any], table: str) -> str:
+    """The adapter a workflow of its own (`[recommender]`, `[docs]`) runs: its table's
+    `adapter`, else the repo's default, else the global default."""
+    return str(
+        config[table].get("adapter")
+        or config["repo"].get("default_adapter")
+        or config["global"]["default_adapter"]
+    )
+
+
 def adapter_choice(config: Mapping[str, Any], agent: str | None, label: str | None) -> str:
     """Why this run gets its adapter, in words a refusal can quote."""
     if agent:

@@ -13,13 +13,12 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 from sqlite_utils import Database
 
 from middle.app.repo import base_branch, resolve_repo
 from middle.app.runtime import Outcome, Runtime
-from middle.config import middle_home
+from middle.config import middle_home, workflow_adapter
 from middle.engine.locks import RunLocks
 from middle.engine.runs import Runs
 from middle.errors import DocsError
@@ -29,14 +28,6 @@ from middle.store import active_rate_limit, database_file, list_workflows
 from middle.system import git
 
 WORKFLOW = "documentation"
-
-
-def docs_adapter(config: dict[str, Any]) -> str:
-    return str(
-        config["docs"].get("adapter")
-        or config["repo"].get("default_adapter")
-        or config["global"]["default_adapter"]
-    )
 
 
 def docs_running(db: Database, repo: Path) -> bool:
@@ -61,7 +52,7 @@ def docs(
     """Audit the repo's docs with an agent (and with `write`, fix them on a branch). The
     outcome, and the report's text when the run completed."""
     runtime = Runtime(git.repo_root(resolve_repo(repo)))
-    adapter = agent or docs_adapter(runtime.config)
+    adapter = agent or workflow_adapter(runtime.config, "docs")
     writing = bool(runtime.config["docs"]["write"] if write is None else write)
     runner = runtime.runner(adapter, progress)
     for row in list_workflows(runtime.db, kind=WORKFLOW, live=True, repo=str(runtime.root)):

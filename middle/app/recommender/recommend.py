@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
 from middle.app.repo import base_branch, resolve_repo
 from middle.app.runtime import Outcome, Runtime
+from middle.config import workflow_adapter
 from middle.steps.dispatch import raise_rate_limited
 from middle.steps.services import Progress
 from middle.store import active_rate_limit
@@ -16,20 +16,12 @@ from middle.system import git
 WORKFLOW = "recommender"
 
 
-def recommender_adapter(config: dict[str, Any]) -> str:
-    return str(
-        config["recommender"].get("adapter")
-        or config["repo"].get("default_adapter")
-        or config["global"]["default_adapter"]
-    )
-
-
 def recommend(
     repo: str | Path, progress: Progress | None = None, *, agent: str | None = None
 ) -> Outcome:
     """Rank the repo's open Epics with the configured agent and write the state issue."""
     runtime = Runtime(git.repo_root(resolve_repo(repo)))
-    adapter = agent or recommender_adapter(runtime.config)
+    adapter = agent or workflow_adapter(runtime.config, "recommender")
     runner = runtime.runner(adapter, progress)
     runner.services.adapter.check_available()
     limited = active_rate_limit(runtime.db, adapter)
