@@ -6,8 +6,9 @@ doctor), so each can say what it needs without importing the other.
 
 Private files are the state home (0700) and what holds a session token (0600: the
 database and its `-wal` and `-shm`, the hook spool). Whoever creates or opens one calls
-`make_private`, which only ever takes group and other bits away; what it cannot change
-(another user's file, a read-only mount) is `loose_mode`'s to report in doctor.
+`middle.system.files.make_private`, which only ever takes group and other bits away; what
+it cannot change (another user's file, a read-only mount) is `loose_mode`'s to report in
+doctor.
 """
 
 from __future__ import annotations
@@ -43,17 +44,6 @@ def check_tool(name: str, version_argv: list[str]) -> Check:
     if result.returncode != 0:
         return Check("fail", name, f"{path} exited {result.returncode}: {result.stderr.strip()}")
     return Check("ok", name, f"{result.stdout.strip()} ({path})")
-
-
-def make_private(path: Path) -> None:
-    """Take group and other bits off `path` (0755 becomes 0700, 0644 0600, 0555 0500).
-    Best effort: a mode middle may not change is left for doctor to report."""
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            path.chmod(mode & 0o700)
-    except OSError:
-        pass  # not ours to change, or gone: `loose_mode` says so in doctor
 
 
 def loose_mode(path: Path) -> str | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from middle.errors import BranchMovedError, GitError
+from middle.errors import BranchMovedError, GitError, RepoError
 from middle.system import git
 
 
@@ -157,3 +157,36 @@ def test_push_branch_may_rewrite_what_it_pushed_itself(tmp_path: Path) -> None:
     run(repo, "commit", "-q", "--amend", "-m", "rewritten")  # not a fast-forward
     git.push_branch(repo, branch)
     assert run(remote, "rev-parse", f"refs/heads/{branch}") == run(repo, "rev-parse", "HEAD")
+
+
+def test_repo_root_finds_what_git_finds_without_starting_it(tmp_path: Path) -> None:
+    """`repo_root` looks up for `.git` as git does: from a subfolder, in a linked worktree
+    (a `gitdir:` file) and through a symlink, it names the folder `git rev-parse
+    --show-toplevel` names. Not a repository: git's own words, in a `RepoError`."""
+    repo = make_repo(tmp_path / "repo")
+    (repo / "a" / "b").mkdir(parents=True)
+    worktree = tmp_path / "wt"
+    git.add_worktree(repo, worktree, "topic", "main")
+    (worktree / "deep").mkdir()
+    (tmp_path / "link").symlink_to(repo / "a")
+
+    def by_git(path: Path) -> Path:
+        return Path(git.git("rev-parse", "--show-toplevel", cwd=path))
+
+    for path in (repo, repo / "a" / "b", worktree / "deep", tmp_path / "link"):
+        assert git.repo_root(path) == by_git(path)
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    with pytest.raises(RepoError, match="not a git repository"):
+        git.repo_root(outside)
+
+
+def test_repo_root_leaves_a_steered_discovery_to_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With GIT_DIR set, git finds the repository the variable names, not the one above
+    the folder: so does `repo_root`. Seen red: the `.git` walk answered the folder's."""
+    here, there = make_repo(tmp_path / "here"), make_repo(tmp_path / "there")
+    monkeypatch.setenv("GIT_DIR", str(there / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(there))
+    assert git.repo_root(here) == there

@@ -10,7 +10,6 @@ import pytest
 
 from middle.config.schema import config_problems
 from middle.errors import GitHubError
-from middle.issues.base import PullRequest
 from middle.issues.github_checks import (
     CiCheck,
     failed_signal,
@@ -19,6 +18,7 @@ from middle.issues.github_checks import (
     pending_too_long,
     required_checks,
 )
+from middle.issues.polling import PullRequest
 from middle.system.github import Gh
 
 # As gh 2.6x prints it: Go's zero time for a check that has not started or finished.

@@ -1,16 +1,13 @@
 """Agent adapters: how middle launches, prompts and reads each agent CLI.
 
 The built-in adapters register through the same hook as a plugin's
-(`middle_register_adapters`), so a package or a repo's `.middle/plugins/` adds one the same way.
+(`middle_register_adapters`, implemented for them in `middle.app.plugins`), so a package
+or a repo's `.middle/plugins/` adds one the same way.
 Every `BaseAdapter` subclass defined in a module of this package is a built-in: a new
 built-in adapter is its module.
 """
 
 from __future__ import annotations
-
-from typing import Any
-
-import pluggy
 
 from middle.agents.base import (
     BaseAdapter,
@@ -36,17 +33,6 @@ BUILTIN_ADAPTERS: tuple[type[BaseAdapter], ...] = tuple(
         ),
     )
 )
-
-# pluggy matches hook implementations by project name: this is the same marker as
-# `middle.hookimpl`, made here so the agents layer needs nothing from the engine above it.
-_hookimpl = pluggy.HookimplMarker("middle")
-
-
-@_hookimpl
-def middle_register_adapters(registry: Any) -> None:
-    for adapter in BUILTIN_ADAPTERS:
-        registry.add_adapter(adapter)
-
 
 __all__ = [
     "BUILTIN_ADAPTERS",

@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from middle.checks import make_private
 from middle.config.schema import ADAPTERS, config_problems, reference_keys
 from middle.errors import ConfigError
-from middle.system.files import not_utf8
+from middle.system.files import make_private, not_utf8
 
 DEFAULTS: dict[str, Any] = {
     "global": {"default_adapter": "claude", "max_concurrent": 4, "adapter_fallback": []},

@@ -1,10 +1,11 @@
 """Issue stores: where a repo's issues live, and how middle reads and writes them.
 
 The built-in stores (file, GitHub) register through the same hook as a plugin's
-(`middle_register_issue_stores`), so a package or a repo's `.middle/plugins/` adds one the
-same way: a class implementing `IssueStore`, chosen by `[epic_store] mode`. Every concrete
-`IssueStore` class defined in a module of this package is a built-in: a new one is its
-module.
+(`middle_register_issue_stores`, implemented for them in `middle.app.plugins`), so a
+package or a repo's `.middle/plugins/` adds one the same way: a class implementing
+`IssueStore`, chosen by `[epic_store] mode`. Every concrete `IssueStore` class defined in a
+module of this package is a built-in: a new one is its module. This package does not
+import pluggy: `status` reads a file-mode repo's issues without it.
 """
 
 from __future__ import annotations
@@ -13,23 +14,26 @@ import importlib
 import inspect
 from typing import TYPE_CHECKING, Any
 
-import pluggy
-
 from middle.discovery import defined_in
-from middle.issues.base import Issue, IssueStore, ParkedRun, PollPass, PullRequest, Quota
+from middle.issues.base import Issue, IssueStore
 
-if TYPE_CHECKING:  # at run time each store's module loads when first asked for (below)
+if TYPE_CHECKING:  # at run time each module loads when first asked for (below)
     from middle.issues.file_store import FileIssueStore
     from middle.issues.github_store import GitHubIssueStore
+    from middle.issues.polling import ParkedRun, PollPass, PullRequest, Quota
 
     BUILTIN_ISSUE_STORES: tuple[type[IssueStore], ...]
 
-_LAZY = {"FileIssueStore": "file_store", "GitHubIssueStore": "github_store"}
+_LAZY = {
+    "FileIssueStore": "file_store",
+    "GitHubIssueStore": "github_store",
+    **dict.fromkeys(("ParkedRun", "PollPass", "PullRequest", "Quota"), "polling"),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The stores load only when asked for: `status` in a file-mode repo needs none of the
-    GitHub store's modules (a fifth of its start-up)."""
+    """The stores and the poll's records load only when asked for: `status` in a
+    file-mode repo needs none of the GitHub store's modules (a fifth of its start-up)."""
     if name == "BUILTIN_ISSUE_STORES":
         found = globals()[name] = tuple(defined_in(__name__, __path__, _is_store))
         return found
@@ -60,17 +64,6 @@ def builtin_issue_store(mode: str) -> type[IssueStore] | None:
                 return value  # type: ignore[no-any-return]
     builtins: tuple[type[IssueStore], ...] = __getattr__("BUILTIN_ISSUE_STORES")
     return {store.mode: store for store in builtins}.get(mode)
-
-
-# pluggy matches hook implementations by project name: this is the same marker as
-# `middle.hookimpl`, made here so the issues layer needs nothing from the engine above it.
-_hookimpl = pluggy.HookimplMarker("middle")
-
-
-@_hookimpl
-def middle_register_issue_stores(registry: Any) -> None:
-    for store in __getattr__("BUILTIN_ISSUE_STORES"):
-        registry.add_issue_store(store)
 
 
 __all__ = [

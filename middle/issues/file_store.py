@@ -9,15 +9,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from middle.checks import Check
 from middle.errors import EpicFormatError, MiddleError, UnknownEpicError
-from middle.issues.base import BlockerState, Issue, IssueStore, ParkedRun
+from middle.issues.base import BlockerState, Issue, IssueStore
 from middle.issues.clock import utc_timestamp
 from middle.issues.epic_blocks import with_parse_error
 from middle.issues.epic_file import EpicDocument, Question, parse_epic
 from middle.system.files import not_utf8, replace_file
 
 if TYPE_CHECKING:
+    from middle.checks import Check
+    from middle.issues.polling import ParkedRun
     from middle.state_issue.draft import EpicFacts
     from middle.verify.phases import PhaseRun
 
@@ -240,6 +241,8 @@ class FileIssueStore(IssueStore):
 
     def doctor_checks(self) -> list[Check]:
         """Every Epic file parses, and renders back byte for byte."""
+        from middle.checks import Check  # doctor's: `status` reads Epics without it
+
         refs = self.all_refs()
         broken = []
         for ref in refs:  # every broken Epic, not just the first

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from middle.errors import GitHubError
-from middle.issues.base import PullRequest
+from middle.issues.polling import PullRequest
 from middle.system.github import Gh
 
 CHECK_FIELDS = "name,state,bucket,link,workflow,description,event,startedAt,completedAt"

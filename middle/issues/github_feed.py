@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from middle.errors import GitHubError
-from middle.issues.base import ParkedRun, PollPass
+from middle.issues.polling import ParkedRun, PollPass
 from middle.system.github import Gh
 from middle.system.github_cache import GhCache
 

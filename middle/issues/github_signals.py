@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from middle.issues.base import PullRequest
+from middle.issues.polling import PullRequest
 
 DECISIVE = ("APPROVED", "CHANGES_REQUESTED", "DISMISSED")
 

@@ -41,16 +41,7 @@ from middle.errors import (
     InvalidRefError,
     UnknownEpicError,
 )
-from middle.issues.base import (
-    BlockerState,
-    Conflict,
-    Issue,
-    IssueStore,
-    ParkedRun,
-    PollPass,
-    PullRequest,
-    Quota,
-)
+from middle.issues.base import BlockerState, Issue, IssueStore
 from middle.issues.epic_file import Criterion, Question, SubIssue
 from middle.issues.github_checks import (
     failed_signal,
@@ -65,6 +56,7 @@ from middle.issues.github_phases import revert_on_pr, status_checkboxes, upsert_
 from middle.issues.github_setup import LABELS, check_gh, set_up_github
 from middle.issues.github_signals import Comment, reply_signal, review_signal
 from middle.issues.labels import ELIGIBLE_ABOVE, ELIGIBLE_LABEL, EPIC_LABEL
+from middle.issues.polling import Conflict, ParkedRun, PollPass, PullRequest, Quota
 from middle.issues.state_location import STATE_LABEL, StateIssueOnGitHub, StateLocation
 from middle.refs import branch_name, issue_of_branch
 from middle.state_issue.draft import EpicFacts

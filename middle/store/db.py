@@ -16,11 +16,12 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from middle.checks import make_private, unwritable
+from middle.checks import unwritable
 from middle.errors import ConfigError, DiskFullError, StoreError
 from middle.store.base import PatientConnection
 from middle.store.migrations import migrate
 from middle.store.reads import database_files
+from middle.system.files import make_private
 
 BUSY_TIMEOUT_MS = 10_000
 

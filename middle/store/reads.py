@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from middle.checks import make_private
 from middle.store.schema import TERMINAL_STATES
+from middle.system.files import make_private
 
 Row = dict[str, Any]
 

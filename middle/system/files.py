@@ -1,5 +1,6 @@
 """The user's files that middle reads and rewrites (config, Epics, the state file): one
-way to say a file is not UTF-8, and one way to replace a file in place."""
+way to say a file is not UTF-8, one way to replace a file in place, and one way to keep a
+file of middle's private."""
 
 from __future__ import annotations
 
@@ -73,3 +74,14 @@ def sync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_private(path: Path) -> None:
+    """Take group and other bits off `path` (0755 becomes 0700, 0644 0600, 0555 0500).
+    Best effort: a mode middle may not change is left for doctor to report."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+    except OSError:
+        pass  # not ours to change, or gone: `loose_mode` says so in doctor

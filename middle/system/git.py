@@ -32,12 +32,36 @@ def git(*args: str, cwd: Path) -> str:
     return result.stdout.strip()
 
 
+# Variables that steer how git finds a repository: with any of them set, git decides.
+DISCOVERY_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES")
+
+
 def repo_root(path: Path) -> Path:
-    """The top of the git checkout containing `path`; `RepoError` if there is none."""
+    """The top of the git checkout containing `path`; `RepoError` if there is none.
+
+    Found as git finds it, without starting git (a process costs `status` a tenth of its
+    start-up): the nearest folder up from `path` whose `.git` is a repository's folder or
+    a worktree's `gitdir:` file. git itself decides, and words the error, when nothing is
+    found that way or when its discovery is steered by the environment."""
+    if not any(os.environ.get(name) for name in DISCOVERY_VARIABLES):
+        start = path.resolve()
+        for folder in (start, *start.parents):
+            dot_git = folder / ".git"
+            if (dot_git / "HEAD").is_file() or _is_gitdir_file(dot_git):
+                return folder
     try:
         return Path(git("rev-parse", "--show-toplevel", cwd=path))
     except GitError as exc:
         raise RepoError(f"{path} is not a git repository ({exc})") from None
+
+
+def _is_gitdir_file(dot_git: Path) -> bool:
+    """A linked worktree's (or a submodule's) `.git`: a file that names its git folder."""
+    try:
+        with dot_git.open("rb") as file:
+            return file.read(8) == b"gitdir: "
+    except OSError:  # no such file, or a folder
+        return False
 
 
 def current_branch(repo: Path) -> str:

@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from middle.checks import make_private
 from middle.store import insert_idempotent, record_event, update_workflow, utcnow, write_transaction
+from middle.system.files import make_private
 from middle.system.worktree import hook_script, spool_dir
 
 HOOK_SCRIPT = """#!/bin/sh

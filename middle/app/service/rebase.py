@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from middle.engine.runs import Runs
-from middle.issues.base import Conflict, IssueStore, ParkedRun
+from middle.issues.base import IssueStore
+from middle.issues.polling import Conflict, ParkedRun
 from middle.store import Row
 from middle.system.github import on_actions
 
