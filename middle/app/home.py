@@ -1,7 +1,10 @@
-"""The state home as the use cases see it: its directory and its migrated database."""
+"""The state home as the use cases see it: its directory, its migrated database, and the
+logs of the middle commands started in the background."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,3 +30,17 @@ def read_home_db(home: Path | None = None) -> Readable:
     exist yet or is behind the schema."""
     path = db_path(home or middle_home())
     return open_reader(path, LATEST_VERSION) or open_home_db(home)
+
+
+def spawn_middle(args: list[str], log_name: str) -> None:
+    """Run `middle ARGS` in a process of its own, in a session of its own (serve's end or a
+    Ctrl-C does not reach it), its output appended to `$MIDDLE_HOME/logs/<log_name>.log`:
+    how serve and poll start what may run for long (a resumed run, the recommender, a
+    documentation run) without waiting on it."""
+    logs = middle_home() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / f"{log_name}.log").open("a") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "middle", *args],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip

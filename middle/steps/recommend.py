@@ -16,7 +16,6 @@ from typing import Any
 
 from tenacity import retry_if_not_exception_type, stop_after_attempt
 
-from middle.agents.base import Stop
 from middle.engine import StepContext, step
 from middle.errors import StateIssueError
 from middle.issues.labels import excluded_category, hold_label
@@ -38,7 +37,6 @@ from middle.state_issue import (
     with_dispatcher_sections,
 )
 from middle.state_issue.draft import EpicFacts, RunFacts, draft_plan
-from middle.steps.briefs import write_brief
 from middle.steps.queue_facts import (
     completed_refs,
     configured_adapters,
@@ -49,7 +47,7 @@ from middle.steps.queue_facts import (
 )
 from middle.steps.recommend_brief import recommender_brief
 from middle.steps.services import services
-from middle.steps.turn import Turn
+from middle.steps.turn import CheckedTurn
 from middle.store import utcnow
 from middle.system import git
 from middle.system.skills import stamp_skills
@@ -190,24 +188,16 @@ def _sections(ctx: StepContext, facts: dict[str, Any]) -> Any:
     return dispatcher_sections(ctx.db, Path(ctx.input["repo"]), services(ctx).config, runs, quota)
 
 
-class RecommenderTurn(Turn):
-    """A turn of the implementation engine with the recommender's brief, and no gates,
-    pull requests or nudges: the plan file is checked by the next step instead."""
+class RecommenderTurn(CheckedTurn):
+    """A turn over the plan file, with the recommender's brief; `check-plan` reads it."""
 
-    def write_brief(self, brief: dict[str, Any]) -> tuple[str, str]:
-        checked = self.ctx.results.get("check-plan") if self.ctx.round > 1 else None
-        errors = list((checked or {}).get("errors", []))
+    check_step = "check-plan"
+
+    def checked_brief(self, errors: list[str]) -> str:
         facts = self.ctx.results["gather-queue"]
         config = services(self.ctx).config
-        text = recommender_brief(
-            facts, configured_adapters(config, services(self.ctx).plugins.adapters), errors
-        )
-        write_brief(self.worktree, text)
-        return "initial", text
-
-    def drive(self) -> tuple[Stop, str]:
-        stop = self.agent.wait_for_stop()
-        return stop, stop.kind
+        adapters = configured_adapters(config, services(self.ctx).plugins.adapters)
+        return recommender_brief(facts, adapters, errors)
 
 
 @step("recommend-turn", stop=stop_after_attempt(1))

@@ -535,3 +535,25 @@ class Turn:
                 reset_at=None,
                 source=f"a turn completed in workflow {self.ctx.workflow_id}",
             )
+
+
+class CheckedTurn(Turn):
+    """A turn whose work the step after it checks (the recommender's plan file, the docs
+    report): no gates, pull requests or nudges. From the second round on, the brief
+    carries what that check found wrong the round before."""
+
+    check_step: str  # the step that checks this turn's work: its `errors` go in the brief
+
+    def checked_brief(self, errors: list[str]) -> str:
+        """The brief's text, with the errors of the last check (none on the first round)."""
+        raise NotImplementedError
+
+    def write_brief(self, brief: dict[str, Any]) -> tuple[str, str]:
+        checked = self.ctx.results.get(self.check_step) if self.ctx.round > 1 else None
+        text = self.checked_brief(list((checked or {}).get("errors", [])))
+        write_brief(self.worktree, text)
+        return "initial", text
+
+    def drive(self) -> tuple[Stop, str]:
+        stop = self.agent.wait_for_stop()
+        return stop, stop.kind

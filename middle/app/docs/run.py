@@ -9,16 +9,15 @@ opens a draft pull request (GitHub mode) or leaves the branch ready (file mode).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from sqlite_utils import Database
 
+from middle.app.home import spawn_middle
 from middle.app.repo import base_branch, resolve_repo
 from middle.app.runtime import Outcome, Runtime
-from middle.config import middle_home, workflow_adapter
+from middle.config import workflow_adapter
 from middle.engine.locks import RunLocks
 from middle.engine.runs import Runs
 from middle.errors import DocsError
@@ -97,10 +96,4 @@ def docs(
 
 def spawn_docs(repo: Path) -> None:
     """Run `middle docs` in its own process, so a long agent turn never blocks serve."""
-    logs = middle_home() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    with (logs / "docs.log").open("a") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "middle", "docs", "--repo", str(repo)],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+    spawn_middle(["docs", "--repo", str(repo)], "docs")

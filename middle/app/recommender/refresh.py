@@ -4,12 +4,11 @@ every `[recommender] interval` from `serve`."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlite_utils import Database
 
+from middle.app.home import spawn_middle
 from middle.app.runtime import Runtime
 from middle.config import load_config, middle_home
 from middle.config.schema import duration_seconds
@@ -58,10 +57,4 @@ def recommender_running(db: Database, repo: Path) -> bool:
 
 def spawn_recommend(repo: Path) -> None:
     """Run `middle recommend` in its own process, so a long agent turn never blocks serve."""
-    logs = middle_home() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    with (logs / "recommend.log").open("a") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "middle", "recommend", "--repo", str(repo)],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+    spawn_middle(["recommend", "--repo", str(repo)], "recommend")

@@ -21,8 +21,6 @@ while the run is still parked, in one transaction, so only one pass can resume a
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -32,7 +30,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from middle.app.control import is_paused
-from middle.app.home import open_home_db
+from middle.app.home import open_home_db, spawn_middle
 from middle.app.runtime import (
     PARKED_STATES,
     WORKFLOW,
@@ -44,7 +42,6 @@ from middle.app.runtime import (
 )
 from middle.app.service.phases import phase_signal
 from middle.app.service.rebase import rebase_signal
-from middle.config import middle_home
 from middle.engine.runs import Runs, plain_name
 from middle.engine.runstate import describe_error
 from middle.errors import MiddleError
@@ -233,13 +230,5 @@ Starter = Callable[[str, dict[str, Any]], None]
 
 def spawn_resume(workflow_id: str, run_input: dict[str, Any]) -> None:
     """Continue a run in its own process (`middle resume`), logging to $MIDDLE_HOME/logs."""
-    logs = middle_home() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    with (logs / f"{workflow_id}.log").open("a") as log:
-        subprocess.Popen(
-            [
-                sys.executable, "-m", "middle", "resume",
-                "--issue", str(run_input["ref"]), "--repo", str(run_input["repo"]),
-            ],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+    args = ["resume", "--issue", str(run_input["ref"]), "--repo", str(run_input["repo"])]
+    spawn_middle(args, workflow_id)

@@ -23,15 +23,13 @@ from typing import Any
 
 from tenacity import stop_after_attempt
 
-from middle.agents.base import Stop
 from middle.agents.launch import agent_environment
 from middle.engine import StepContext, step
 from middle.errors import DocsError
 from middle.refs import repo_slug
-from middle.steps.briefs import write_brief
 from middle.steps.documentation.tool import DocsTool, detect_docs_tool
 from middle.steps.services import services
-from middle.steps.turn import Turn
+from middle.steps.turn import CheckedTurn
 from middle.system import git
 from middle.system.skills import stamp_skills
 from middle.system.worktree import DOCS_REPORT
@@ -138,22 +136,15 @@ def docs_brief(tool: DocsTool, base: str, branch: str | None, errors: list[str])
     return "\n\n".join(parts) + "\n"
 
 
-class DocsTurn(Turn):
-    """A turn of the implementation engine with the docs brief, and no pull requests or
-    nudges: what the agent left is checked by the next step."""
+class DocsTurn(CheckedTurn):
+    """A turn over the docs, with the docs brief; `check-docs` reads what it left."""
 
-    def write_brief(self, brief: dict[str, Any]) -> tuple[str, str]:
-        checked = self.ctx.results.get("check-docs") if self.ctx.round > 1 else None
+    check_step = "check-docs"
+
+    def checked_brief(self, errors: list[str]) -> str:
         prepared = self.ctx.results["prepare-docs"]
         tool = DocsTool(**prepared["tool"])
-        errors = list((checked or {}).get("errors", []))
-        text = docs_brief(tool, str(self.ctx.input["base"]), prepared["branch"], errors)
-        write_brief(self.worktree, text)
-        return "initial", text
-
-    def drive(self) -> tuple[Stop, str]:
-        stop = self.agent.wait_for_stop()
-        return stop, stop.kind
+        return docs_brief(tool, str(self.ctx.input["base"]), prepared["branch"], errors)
 
 
 @step("docs-turn", stop=stop_after_attempt(1))
