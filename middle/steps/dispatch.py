@@ -97,16 +97,20 @@ def remove_worktree(ctx: StepContext) -> None:
     git.remove_worktree(repo, path)
 
 
-@step("prepare-worktree", compensate=remove_worktree)
-def prepare_worktree(ctx: StepContext) -> dict[str, Any]:
-    """Check out `middle/issue-<ref>` in the issue's own worktree, with middle's skills
-    stamped in where the branch lacks them. Safe to re-run: an existing worktree is
-    reused, and the session token is made once."""
-    repo, ref = Path(ctx.input["repo"]), str(ctx.input["ref"])
-    path = worktree_path(services(ctx).home, repo, ref)
-    branch = branch_name(ref)
+def agent_worktree(ctx: StepContext, path: Path, branch: str | None, session: str) -> bool:
+    """The run's worktree at `path`, ready for its agent: on `branch` (made from the run's
+    base if new), or detached at the base for a run that commits nothing (the
+    recommender, a docs audit); middle's files ignored, its skills stamped in where the
+    branch lacks them, `.middle/` made; the worktree, branch, session and session token
+    recorded on the run. Safe to re-run: an existing worktree is reused and the token is
+    made once. True when the worktree was made now."""
+    repo, base = Path(ctx.input["repo"]), str(ctx.input["base"])
     try:
-        created = git.add_worktree(repo, path, branch, str(ctx.input["base"]))
+        if branch is not None:
+            created = git.add_worktree(repo, path, branch, base)
+        elif created := not (path / ".git").exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            git.git("worktree", "add", "--detach", str(path), base, cwd=repo)
     except OSError as exc:
         raise GitError(
             f"cannot create the worktree at {path}: {exc.strerror or exc}; check that "
@@ -114,12 +118,23 @@ def prepare_worktree(ctx: StepContext) -> dict[str, Any]:
         ) from exc
     git.ignore_middle_files(repo)
     stamp_skills(path, str(services(ctx).config["epic_store"].get("mode", "file")))
+    (path / ".middle").mkdir(exist_ok=True)
     token = ctx.runs.get(ctx.workflow_id)["session_token"] or secrets.token_hex(16)
     ctx.runs.update(
         ctx.workflow_id,
         worktree_path=str(path),
         pr_branch=branch,
-        session_name=session_name(repo, ref),
+        session_name=session,
         session_token=token,
     )
+    return created
+
+
+@step("prepare-worktree", compensate=remove_worktree)
+def prepare_worktree(ctx: StepContext) -> dict[str, Any]:
+    """Check out `middle/issue-<ref>` in the issue's own worktree (`agent_worktree`)."""
+    repo, ref = Path(ctx.input["repo"]), str(ctx.input["ref"])
+    path = worktree_path(services(ctx).home, repo, ref)
+    branch = branch_name(ref)
+    created = agent_worktree(ctx, path, branch, session_name(repo, ref))
     return {"worktree": str(path), "branch": branch, "created": created}

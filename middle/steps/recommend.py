@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from middle.state_issue import (
     with_dispatcher_sections,
 )
 from middle.state_issue.draft import EpicFacts, RunFacts, draft_plan
+from middle.steps.dispatch import agent_worktree
 from middle.steps.queue_facts import (
     completed_refs,
     configured_adapters,
@@ -50,7 +50,6 @@ from middle.steps.services import services
 from middle.steps.turn import CheckedTurn
 from middle.store import utcnow
 from middle.system import git
-from middle.system.skills import stamp_skills
 
 PLAN = Path(".middle") / "plan.md"
 FACTS = Path(".middle") / "queue.json"
@@ -82,24 +81,12 @@ def prepare_recommender(ctx: StepContext) -> dict[str, Any]:
     """A detached worktree holding the facts and middle's own draft plan (valid v1)."""
     repo, config = Path(ctx.input["repo"]), services(ctx).config
     path = services(ctx).home / "worktrees" / repo_slug(repo) / f"recommender-{ctx.workflow_id}"
-    if not (path / ".git").exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        git.git("worktree", "add", "--detach", str(path), str(ctx.input["base"]), cwd=repo)
-    git.ignore_middle_files(repo)
-    stamp_skills(path, str(config["epic_store"].get("mode", "file")))
+    session = f"middle-{repo_slug(repo)}--recommender-{ctx.workflow_id[-8:]}"
+    agent_worktree(ctx, path, None, session)
     facts = ctx.results["gather-queue"]
     draft = _draft(ctx, facts)
-    (path / ".middle").mkdir(exist_ok=True)
     (path / FACTS).write_text(json.dumps(facts, indent=2))
     (path / PLAN).write_text(render(draft))
-    session = f"middle-{repo_slug(repo)}--recommender-{ctx.workflow_id[-8:]}"
-    ctx.runs.update(
-        ctx.workflow_id,
-        worktree_path=str(path),
-        session_name=session,
-        session_token=secrets.token_hex(16),
-        pr_branch=None,
-    )
     return {
         "worktree": str(path),
         "session": session,

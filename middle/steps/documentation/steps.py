@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,11 @@ from middle.agents.launch import agent_environment
 from middle.engine import StepContext, step
 from middle.errors import DocsError
 from middle.refs import repo_slug
+from middle.steps.dispatch import agent_worktree
 from middle.steps.documentation.tool import DocsTool, detect_docs_tool
 from middle.steps.services import services
 from middle.steps.turn import CheckedTurn
 from middle.system import git
-from middle.system.skills import stamp_skills
 from middle.system.worktree import DOCS_REPORT
 from middle.verify.checkout import GateCheckout
 from middle.verify.gates import failure_report, load_gates, run_gates
@@ -65,25 +64,10 @@ def prepare_docs(ctx: StepContext) -> dict[str, Any]:
     middle's skills stamped in, and the docs tool found in it. Safe to re-run."""
     repo, config = Path(ctx.input["repo"]), services(ctx).config
     path = services(ctx).home / "worktrees" / repo_slug(repo) / f"docs-{ctx.workflow_id}"
-    base = str(ctx.input["base"])
     branch = docs_branch(ctx.workflow_id) if ctx.input.get("write") else None
-    if branch is not None:
-        git.add_worktree(repo, path, branch, base)
-    elif not (path / ".git").exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        git.git("worktree", "add", "--detach", str(path), base, cwd=repo)
-    git.ignore_middle_files(repo)
-    stamp_skills(path, str(config["epic_store"].get("mode", "file")))
-    (path / ".middle").mkdir(exist_ok=True)
-    tool = detect_docs_tool(path, config["docs"].get("path"))
     session = f"middle-{repo_slug(repo)}--docs-{ctx.workflow_id[-8:]}"
-    ctx.runs.update(
-        ctx.workflow_id,
-        worktree_path=str(path),
-        session_name=session,
-        session_token=secrets.token_hex(16),
-        pr_branch=branch,
-    )
+    agent_worktree(ctx, path, branch, session)
+    tool = detect_docs_tool(path, config["docs"].get("path"))
     return {
         "worktree": str(path),
         "session": session,
