@@ -49,6 +49,13 @@ else is a bug and keeps its traceback. Each message names the thing, the value a
 
 from __future__ import annotations
 
+# What `json.loads` raises on text middle did not write (a hook's payload, an agent's log
+# or JSON-RPC line, GitHub's answers, an event file): `ValueError` for text that is not
+# JSON and for JSON Python will not read (an integer past 4,300 digits), `RecursionError`
+# for nesting deeper than the interpreter's stack. Catch both, or such text crashes
+# whoever reads it.
+UNREADABLE_JSON = (ValueError, RecursionError)
+
 
 class MiddleError(Exception):
     """Something the user can fix; its message says what and how."""

@@ -110,6 +110,10 @@ def test_json_rpc_lines_are_read_as_what_they_are() -> None:
     answer = parse_message('{"jsonrpc":"2.0","id":1,"result":{"stopReason":"end_turn"}}')
     assert answer is not None and answer.result == {"stopReason": "end_turn"}
     assert parse_message("not json, a stray log line") is None
+    # seen red: Python's json raised past these (ValueError, RecursionError), which
+    # stopped the supervisor's reader on one line an agent printed
+    assert parse_message("9" * 5000) is None
+    assert parse_message("[" * 100_000) is None
 
 
 def test_the_launch_runs_the_supervisor_with_the_agent_after_a_double_dash(

@@ -141,3 +141,15 @@ def test_a_hook_that_cannot_be_spooled_is_not_lost_silently(tmp_path: Path) -> N
     )
     assert done.returncode == 1
     assert "cannot write to" in done.stderr and "the Stop hook is lost" in done.stderr
+
+
+def test_json_python_will_not_read_is_kept_as_not_json(middle_db: Database, tmp_path: Path) -> None:
+    """A payload Python's json refuses past its syntax (an integer of 5,000 digits raises
+    ValueError, nesting 100,000 deep RecursionError) is recorded as not JSON, as any other
+    unreadable payload is. Seen red: both escaped `drain_hooks` and crashed the dispatcher
+    (the fuzz test found the first)."""
+    worktree = setup(middle_db, tmp_path)
+    fire(worktree, "Stop", "9" * 5000)
+    fire(worktree, "Stop", "[" * 100_000)
+    hooks = drain_hooks(middle_db, "wf-1", worktree, TOKEN)
+    assert [hook.payload["error"] for hook in hooks] == ["payload is not JSON"] * 2

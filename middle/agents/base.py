@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from middle.errors import AgentError
+from middle.errors import UNREADABLE_JSON, AgentError
 from middle.system.hooks import Hook, install_hook_script
 from middle.system.worktree import SENTINELS, sentinel_path
 
@@ -268,7 +268,7 @@ def log_entry_since(line: str, since: float, kinds: tuple[str, ...]) -> dict[str
     `type` is one of `kinds` and its ISO `timestamp` is not before `since`; else None."""
     try:
         entry = json.loads(line)
-    except json.JSONDecodeError:
+    except UNREADABLE_JSON:
         return None
     if not isinstance(entry, dict) or entry.get("type") not in kinds:
         return None
@@ -286,7 +286,7 @@ def read_sentinel(worktree: Path, name: str) -> dict[str, Any] | None:
         value = json.loads(path.read_text(encoding="utf-8", errors="replace") or "{}")
     except FileNotFoundError:
         return None
-    except json.JSONDecodeError:
+    except UNREADABLE_JSON:
         return {}
     return value if isinstance(value, dict) else {}
 

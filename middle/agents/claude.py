@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from middle.agents.base import BaseAdapter, Screen, Signal
 from middle.agents.screens import Dialog, Menu, read_dialog, trailing_menu
 from middle.config import middle_home
+from middle.errors import UNREADABLE_JSON
 from middle.system.files import replace_file
 from middle.system.hooks import Hook, install_hook_script
 from middle.system.worktree import pr_ready_script
@@ -140,7 +141,7 @@ class ClaudeAdapter(BaseAdapter):
         settings_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             settings = json.loads(settings_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (FileNotFoundError, *UNREADABLE_JSON):
             settings = {}
         settings = settings if isinstance(settings, dict) else {}
         settings["hooks"] = {

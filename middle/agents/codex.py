@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from middle.agents.base import BaseAdapter, Screen, Signal, log_entry_since
 from middle.agents.screens import Dialog, read_dialog
+from middle.errors import UNREADABLE_JSON
 from middle.system.hooks import Hook
 from middle.system.worktree import hook_script
 
@@ -226,6 +227,8 @@ def provider_env_names(config_file: Path) -> tuple[str, ...]:
 
 
 def _session_id(first_line: str) -> str:
+    """The session id of a rollout's first line, which `_first_line_is_session_in` read
+    and checked before the rollout was watched."""
     payload = json.loads(first_line).get("payload") or {}
     return str(payload.get("id", ""))
 
@@ -234,7 +237,7 @@ def _first_line_is_session_in(path: Path, worktree: Path) -> bool:
     try:
         with path.open("rb") as handle:
             meta = json.loads(handle.readline())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, *UNREADABLE_JSON):
         return False
     payload = meta.get("payload") if isinstance(meta, dict) else None
     return isinstance(payload, dict) and payload.get("cwd") == str(worktree)

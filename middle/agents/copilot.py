@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 from middle.agents.base import BaseAdapter, Screen, Signal, log_entry_since
 from middle.agents.screens import Dialog, Menu, read_dialog, trailing_box, trailing_menu
+from middle.errors import UNREADABLE_JSON
 from middle.system.files import replace_file
 from middle.system.hooks import Hook, install_hook_script
 from middle.system.worktree import agent_home
@@ -111,7 +112,7 @@ class CopilotAdapter(BaseAdapter):
         config_path = home / "config.json"
         try:
             config = json.loads(config_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (FileNotFoundError, *UNREADABLE_JSON):
             config = {}
         config = config if isinstance(config, dict) else {}
         trusted = [str(path) for path in config.get("trustedFolders") or [] if path]
@@ -207,7 +208,7 @@ def tool_arguments(payload: Mapping[str, Any]) -> Any:
     if isinstance(arguments, str):
         try:
             return json.loads(arguments)
-        except json.JSONDecodeError:
+        except UNREADABLE_JSON:
             return arguments
     return arguments
 

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 from middle.agents.base import BaseAdapter, Screen, Signal
 from middle.agents.screens import Menu, trailing_box, trailing_menu
+from middle.errors import UNREADABLE_JSON
 from middle.system.files import replace_file
 from middle.system.hooks import Hook, install_hook_script
 from middle.system.worktree import agent_home
@@ -188,7 +189,7 @@ def has_prompts(worktree: Path, session: str) -> bool:
         for line in path.read_text(errors="replace").splitlines():
             try:
                 entry = json.loads(line)
-            except json.JSONDecodeError:
+            except UNREADABLE_JSON:
                 continue
             if not isinstance(entry, dict):
                 continue
@@ -229,5 +230,5 @@ def _object(value: Any) -> dict[str, Any]:
 def _read_object(path: Path) -> dict[str, Any]:
     try:
         return _object(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, *UNREADABLE_JSON):
         return {}

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from middle.errors import UNREADABLE_JSON
+
 MAX_BYTES = 2 * 1024 * 1024  # read only the tail of a huge transcript
 MAX_TEXT = 20_000
 
@@ -62,7 +64,7 @@ def read_transcript(path: str | Path | None, limit: int = 300) -> Transcript | N
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except UNREADABLE_JSON:
             skipped += 1
             continue
         if not isinstance(record, dict) or not _take(record, entries, pending):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from middle.errors import GitHubError
+from middle.errors import UNREADABLE_JSON, GitHubError
 from middle.issues.polling import PullRequest
 from middle.system.github import Gh
 
@@ -62,7 +62,7 @@ def parse_checks(text: str) -> list[CiCheck]:
     that is not gh's list of check objects."""
     try:
         items = json.loads(text) if text.strip() else []
-    except json.JSONDecodeError as exc:
+    except UNREADABLE_JSON as exc:
         raise GitHubError(f"gh pr checks printed something that is not JSON: {exc}") from exc
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise GitHubError(f"gh pr checks printed {text[:200]!r}, not a list of checks")

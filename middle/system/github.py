@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from middle.errors import GitHubError, RepoError
+from middle.errors import UNREADABLE_JSON, GitHubError, RepoError
 from middle.system import git
 from middle.system.github_cache import GhCache
 
@@ -73,7 +73,7 @@ class Gh:
         out = self.run(*args)
         try:
             return json.loads(out) if out.strip() else None
-        except json.JSONDecodeError as exc:
+        except UNREADABLE_JSON as exc:
             raise GitHubError(
                 f"gh {' '.join(args[:2])} printed something that is not JSON"
             ) from exc
@@ -97,7 +97,7 @@ class Gh:
             raise GitHubError(f"gh api {path} failed: {failure(done)}")
         try:
             parsed = json.loads(body) if body.strip() else None
-        except json.JSONDecodeError as exc:
+        except UNREADABLE_JSON as exc:
             raise GitHubError(f"gh api {path} printed something that is not JSON") from exc
         following = next_page(headers.get("link", ""))
         if "etag" in headers:
@@ -199,7 +199,7 @@ def join_json_arrays(text: str, what: str) -> list[Any]:
             return items
         try:
             page, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError as exc:
+        except UNREADABLE_JSON as exc:
             raise GitHubError(f"{what} printed something that is not JSON: {exc}") from exc
         if not isinstance(page, list):
             raise GitHubError(f"{what} printed a JSON {type(page).__name__}, not a list")
@@ -327,7 +327,7 @@ def post_pull_review(
     )  # fmt: skip
     try:
         answer = json.loads(out)
-    except json.JSONDecodeError as exc:
+    except UNREADABLE_JSON as exc:
         raise GitHubError("gh api .../reviews printed something that is not JSON") from exc
     return dict(answer)
 

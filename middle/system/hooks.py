@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from middle.errors import UNREADABLE_JSON
 from middle.store import insert_idempotent, record_event, update_workflow, utcnow, write_transaction
 from middle.system.files import make_private
 from middle.system.worktree import hook_script, spool_dir
@@ -108,7 +109,7 @@ def drain_hooks(db: Database, workflow_id: str, worktree: Path, token: str) -> l
 def _payload(body: str) -> dict[str, Any]:
     try:
         value = json.loads(body) if body.strip() else {}
-    except json.JSONDecodeError:
+    except UNREADABLE_JSON:
         return {"raw": body[:4000], "error": "payload is not JSON"}
     return value if isinstance(value, dict) else {"value": value}
 

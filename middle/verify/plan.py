@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from middle.errors import UNREADABLE_JSON
 from middle.system.worktree import plan_file
 
 PLAN_MARKER = "<!-- middle:plan -->"
@@ -32,7 +33,7 @@ def read_plan(worktree: Path) -> str | None:
     not a JSON object, or an empty `plan`)."""
     try:
         value = json.loads(plan_file(worktree).read_text(encoding="utf-8", errors="replace"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, *UNREADABLE_JSON):
         return None
     plan = value.get("plan") if isinstance(value, dict) else None
     return plan.strip() if isinstance(plan, str) and plan.strip() else None

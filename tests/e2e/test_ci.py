@@ -585,6 +585,8 @@ MALFORMED: list[tuple[str, str, bytes | None]] = [
     ("issues", "a directory", b"<dir>"),
     ("issues", "empty", b""),
     ("issues", "not JSON", b"{nope"),
+    ("issues", "a 5,000-digit number", b"9" * 5000),  # seen red: a traceback (ValueError)
+    ("issues", "nested too deep", b"[" * 100_000),  # seen red: a traceback (RecursionError)
     ("schedule", "not UTF-8", b'\xff\xfe{"schedule": 1}'),
     ("schedule", "a list", b"[]"),
     ("schedule", "null", b"null"),

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from middle.errors import UNREADABLE_JSON
+
 
 @dataclass(frozen=True)
 class Incoming:
@@ -152,7 +154,7 @@ def parse_message(line: str) -> Incoming | None:
     agent that logs to stdout by mistake must not stop the conversation)."""
     try:
         message = json.loads(line)
-    except json.JSONDecodeError:
+    except UNREADABLE_JSON:
         return None
     if not isinstance(message, dict):
         return None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from middle.errors import EventError
+from middle.errors import UNREADABLE_JSON, EventError
 from middle.refs import issue_of_branch
 from middle.system.github import Gh, WriteAccess
 
@@ -76,6 +76,10 @@ def read_event(path: str | None) -> dict[str, Any]:
         raise EventError(
             f"the event file {path} is not JSON ({exc.msg}, line {exc.lineno} column "
             f"{exc.colno}); pass the JSON file GitHub Actions wrote"
+        ) from exc
+    except UNREADABLE_JSON as exc:  # JSON Python will not read: a 5,000-digit int, deep nesting
+        raise EventError(
+            f"the event file {path} cannot be read: {exc}; pass the JSON file GitHub Actions wrote"
         ) from exc
     if not isinstance(event, dict):
         raise EventError(

@@ -21,7 +21,7 @@ from typing import Any
 from middle.app.carry.ref import Saved, list_state_refs, load_state, save_state
 from middle.app.carry.transfer import export_state, import_state
 from middle.app.ci.events import Trigger
-from middle.app.ci.slots import Slot, claim_slot, release_slot
+from middle.app.ci.slots import Slot, claim_slot, release_slot, slot_holders
 from middle.app.home import open_home_db
 from middle.app.implement import implement
 from middle.app.runtime import PARKED_STATES, describe, runtime_of
@@ -130,9 +130,11 @@ def _act(
 
 def _queued(repo: Path, ref: str, workflow_id: str | None = None) -> JobResult:
     cap = _cap(repo)
+    holders = ", ".join(slot_holders(repo, cap)) or "none now"
     return JobResult(
-        ref, "queued", f"all {cap} agent slot(s) of this repository are busy; the scheduled "
-        f"sweep picks issue {ref} up when one frees", True, workflow_id,
+        ref, "queued", f"all {cap} agent slot(s) of this repository are busy (with "
+        f"{holders}); the scheduled sweep picks issue {ref} up when one frees", True,
+        workflow_id,
     )  # fmt: skip
 
 

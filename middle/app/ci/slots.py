@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from middle.app.carry.ref import IDENTITY, cas, fetch_ref, git_out, read_tree, write_tree
-from middle.errors import GitError, StateRaceError
+from middle.errors import UNREADABLE_JSON, GitError, StateRaceError
 from middle.store import iso
 
 SLOT_HOURS = 6  # GitHub's own limit on a job's run time
@@ -60,19 +60,28 @@ def release_slot(repo: Path, slot: Slot) -> None:
         cas(repo, slot.ref, None, expected=slot.sha)
 
 
-def slot_holders(repo: Path, cap: int) -> list[dict[str, str]]:
-    """Who holds each busy slot (for the job summary)."""
+def slot_holders(repo: Path, cap: int) -> list[str]:
+    """The issue each busy slot holds, for the job's summary. A slot record is what some
+    job pushed: one middle cannot read is shown as such, never trusted or fatal."""
     holders = []
     for index in range(cap):
         sha = fetch_ref(repo, slot_ref(index))
-        if sha is not None:
-            holders.append(json.loads(read_tree(repo, sha)["slot.json"]))
+        if sha is None:
+            continue
+        try:
+            record = json.loads(read_tree(repo, sha).get("slot.json", b"{}"))
+        except (GitError, *UNREADABLE_JSON):
+            record = None
+        issue = record.get("issue") if isinstance(record, dict) else None
+        holders.append(f"#{issue}" if isinstance(issue, str) and issue.isdigit() else "?")
     return holders
 
 
 def _expired(repo: Path, sha: str, now: datetime) -> bool:
     try:
         record = json.loads(read_tree(repo, sha).get("slot.json", b"{}"))
-    except (GitError, json.JSONDecodeError):
+    except (GitError, *UNREADABLE_JSON):
         return True
+    if not isinstance(record, dict):
+        return True  # not a slot record middle wrote: the slot is free to take
     return str(record.get("expires_at") or "") < iso(now)

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from middle.errors import UNREADABLE_JSON
+
 FOLDERS = ("", "docs", "doc", "website", "site")
 _JS = ("js", "mjs", "cjs", "ts", "mts")
 
@@ -41,7 +43,7 @@ def _mentions(path: Path, text: str) -> bool:
 def _typedoc_in_package(path: Path) -> bool:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, *UNREADABLE_JSON):
         return False
     return isinstance(data, dict) and "typedoc" in data
 
