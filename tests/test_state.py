@@ -375,6 +375,8 @@ MALICIOUS = {
     "no version": (_doc(lambda d: d.pop("version")), "no `version`"),
     "a version of text": (_doc(lambda d: d.update(version="abc")), "`version` 'abc'"),
     "a recommender run": (_row(kind="recommender"), "only implementations travel"),
+    # seen red: RecursionError out of the import (the field check caught ValueError only)
+    "meta nested too deep": (_row(meta_json="[" * 100_000), "meta_json"),
     "a state of its own": (_row(state="bogus"), "state = 'bogus'"),
     "a step of another run": (
         _doc(lambda d: d["tables"]["steps"][0].update(workflow_id="wf-9")),

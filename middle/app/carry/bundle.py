@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from middle.errors import InvalidRefError, StateFormatError
+from middle.errors import UNREADABLE_JSON, InvalidRefError, StateFormatError
 from middle.refs import branch_name, validate_ref
 from middle.store import STEP_STATUSES, WORKFLOW_STATES
 
@@ -113,7 +113,7 @@ def _json(value: Any) -> bool:
         return False
     try:
         json.loads(value)
-    except ValueError:
+    except UNREADABLE_JSON:
         return False
     return True
 

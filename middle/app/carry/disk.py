@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from middle.app.carry.bundle import DOCUMENT, TRANSCRIPTS, Refusal, StateBundle, check_bundle
-from middle.errors import StateFormatError
+from middle.errors import UNREADABLE_JSON, StateFormatError
 from middle.system.files import sync_dir, write_private
 
 
@@ -97,7 +97,7 @@ def read_bundle(path: Path) -> StateBundle:
             f"no state bundle at {path} ({exc.filename} is missing); export one with: "
             f"middle state export --issue REF --path {path}"
         ) from exc
-    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deep
+    except UNREADABLE_JSON as exc:  # not UTF-8 (a ValueError too), not JSON, nested too deep
         raise refuse(f"it is not JSON ({str(exc)[:120]})") from exc
     except OSError as exc:
         raise StateFormatError(f"cannot read the state bundle {source}: {exc.strerror}") from exc

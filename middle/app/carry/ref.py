@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from middle.app.carry.bundle import DOCUMENT, Refusal, StateBundle, check_bundle
-from middle.errors import GitError, StateRaceError
+from middle.errors import UNREADABLE_JSON, GitError, StateRaceError
 from middle.system.git import git
 
 JOB_FILE = "job.json"
@@ -79,7 +79,7 @@ def load_state(repo: Path, ref: str) -> Saved:
     try:
         job = json.loads(files.pop(JOB_FILE, b"{}"))
         doc = json.loads(files.pop(DOCUMENT)) if DOCUMENT in files else None
-    except (ValueError, RecursionError) as exc:
+    except UNREADABLE_JSON as exc:
         raise Refusal(source)(f"it holds a file that is not JSON ({str(exc)[:120]})") from exc
     check_job(job, source)
     if doc is None:
