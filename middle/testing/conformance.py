@@ -391,10 +391,12 @@ def test_conformance_no_secret_of_middles_reaches_the_agent(
 def _declared_needs(sandbox: ConformanceSandbox, adapter: str) -> tuple[str, ...]:
     """The `env_allow` of the adapter called `adapter`, as middle loads it for the repo
     (built-in, installed, or the repo's own plugin)."""
-    import middle.agents
+    from middle.agents import BUILTIN_ADAPTERS
     from middle.engine import load_plugins
 
-    return load_plugins(sandbox.repo, builtins=[middle.agents]).registry.adapters[adapter].env_allow
+    builtin = {cls.name: cls for cls in BUILTIN_ADAPTERS}
+    found = builtin.get(adapter) or load_plugins(sandbox.repo).registry.adapters[adapter]
+    return found.env_allow
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
