@@ -47,6 +47,9 @@ class Issue:
     labels: tuple[str, ...] = ()  # `epic`, and the hold labels of `issues/labels.py`
     parallel: int | None = None  # fan its sub-issues out to this many agents (issue 23)
     sequential: bool = False  # each sub-issue waits on the one before it
+    # other repos its sub-issues are in (issue 23): name -> a local path (file mode's
+    # `repos:` meta, relative to the Epic's repo root, or absolute)
+    repos: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
