@@ -39,6 +39,7 @@ from middle.errors import (
 from middle.issues.labels import hold_label
 from middle.refs import validate_ref, validate_run_ref
 from middle.steps.dispatch import fallback_adapter, raise_rate_limited
+from middle.steps.fanout import epic_repos
 from middle.steps.services import Progress
 from middle.store import (
     QUEUED,
@@ -121,6 +122,9 @@ def implement(
             f"issue {ref} has no sub-issues, so --parallel has nothing to fan out; "
             f"dispatch it without --parallel"
         )
+    if issue.sub_issues and (fan_out or issue.repos):
+        _, repos, _ = epic_repos(root, issue)  # a bad `repos:` or `repo:`: before any row
+        fan_out = fan_out or (1 if len(repos) > 1 else None)  # one agent works in one repo
     if fan_out and issue.sub_issues:
         workflow, workflow_id = EPIC_WORKFLOW, f"epic-{uuid.uuid4().hex[:10]}"
         run_input["parallel"] = int(fan_out)
