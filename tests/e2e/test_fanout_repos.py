@@ -21,10 +21,14 @@ REF = "cross"
 INTEGRATION = f"middle/epic-{REF}"
 CRITERION = "The consumer calls the library"
 # the consumer's gate: the library's head, checked out, holds the API it calls
-CONSUMER_GATES = """\
+LIBRARY_AT_ITS_HEAD = (
+    'test -f "$MIDDLE_EPIC_REPO_LIB/api.txt" && '
+    'test "$(git -C "$MIDDLE_EPIC_REPO_LIB" rev-parse HEAD)" = "$MIDDLE_EPIC_HEAD_LIB"'
+)
+CONSUMER_GATES = f"""\
 [[gate]]
 name = "library-at-its-head"
-command = 'test -f "$MIDDLE_EPIC_REPO_LIB/api.txt" && test "$(git -C "$MIDDLE_EPIC_REPO_LIB" rev-parse HEAD)" = "$MIDDLE_EPIC_HEAD_LIB"'
+command = '{LIBRARY_AT_ITS_HEAD}'
 """
 LIBRARY_GATES = """\
 [[gate]]
