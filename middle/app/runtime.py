@@ -155,9 +155,12 @@ LAUNCHING_SIGNALS = (
 def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:
     """Claim an agent slot for the launch a signal of `kind` leads to; when none is free
     the run stays parked, marked queued, with its signal delivered for later."""
+    from middle.engine.runs import Runs
+
     if kind not in LAUNCHING_SIGNALS:
         return None  # an approval or a PR's end launches nothing
-    from middle.engine.runs import Runs
+    if Runs.meta(row).get("workflow") == "epic":  # a fanned-out Epic holds no slot: its
+        return None  # review round's child claims its own
     from middle.store import claim_slot_at_launch
 
     adapter = str(Runs.input(row)["adapter"])

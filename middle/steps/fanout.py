@@ -29,6 +29,7 @@ from middle.errors import EpicError, MiddleError, WorkflowCancelled
 from middle.issues.base import Issue
 from middle.refs import repo_slug
 from middle.steps.epic_child import integration_branch
+from middle.steps.outcome import MAX_REVIEW_ROUNDS
 from middle.steps.phases import gate_environment
 from middle.steps.services import Progress, Services, services
 from middle.store import TERMINAL_STATES, claim_child_slot, database_file, open_db
@@ -348,7 +349,11 @@ def fanned_out(ctx: StepContext) -> str:
 
 
 def fan_out_again(ctx: StepContext) -> bool:
-    return not ctx.results["fan-out"]["all_merged"]
+    """Again while a sub-issue has not merged, or after a review round began (the
+    `done` path ran, so `finish-epic`'s output is this iteration's)."""
+    if not ctx.results["fan-out"]["all_merged"]:
+        return True
+    return bool(ctx.results["finish-epic"].get("next") == "review")
 
 
 @step("verify-epic", stop=stop_after_attempt(2))
@@ -506,13 +511,65 @@ def park_epic(ctx: StepContext) -> dict[str, Any]:
 
 @step("finish-epic", stop=stop_after_attempt(3))
 def finish_epic(ctx: StepContext) -> dict[str, Any]:
-    """An approval ends the Epic: its integration worktree goes, every branch stays. Any
-    other verdict is for a sub-issue, which is not re-run from here yet."""
+    """An approval ends the Epic: its integration worktrees go, every branch stays.
+    Requested changes start a review round: the child of the sub-issue it names (or the
+    one that merged last in the repo it is about) works again, in its repo, and the
+    Epic is verified and parked again; at most `MAX_REVIEW_ROUNDS` rounds."""
     signal = ctx.results["wait-for-resume"]
     kind = signal.get("kind")
+    previous = ctx.results.get("finish-epic") if ctx.round > 1 else None
+    rounds = int((previous or {}).get("review_round", 0))
+    if kind == "request-changes":
+        ref = str(ctx.input["ref"])
+        if rounds >= MAX_REVIEW_ROUNDS:
+            ctx.end("failed", f"review round cap ({MAX_REVIEW_ROUNDS}) reached without "
+                              f"approval: a human must take over the branches")  # fmt: skip
+            return {"next": "finish", "kind": kind, "review_round": rounds}
+        sub = reviewed_sub(ctx, signal)
+        child = start_review_round(ctx, sub, str(signal.get("text") or ""), rounds + 1)
+        services(ctx).issues.post_note(
+            ref, f"middle: review round {rounds + 1} of issue {ref} goes to sub-issue {sub}."
+        )
+        return {"next": "review", "kind": kind, "sub": sub, "child": child,
+                "review_round": rounds + 1}  # fmt: skip
     if kind not in ("approve", "pr-merged"):
         ctx.end("failed", f"the Epic's branch got {kind!r}: re-dispatch the sub-issue it is about")
-        return {"next": "finish", "kind": kind}
+        return {"next": "finish", "kind": kind, "review_round": rounds}
     for repo in plan_repos(ctx.results["plan-epic"], ctx.input).values():
         git.remove_worktree(Path(repo["path"]), Path(repo["worktree"]))
-    return {"next": "finish", "kind": kind}
+    return {"next": "finish", "kind": kind, "review_round": rounds}
+
+
+def reviewed_sub(ctx: StepContext, signal: Mapping[str, Any]) -> str:
+    """The sub-issue a verdict is about: the one it names, else the one that merged
+    last in the repo it names (a pull request's), else in the Epic's own repo."""
+    plan = ctx.results["plan-epic"]
+    ids = [s["id"] for s in plan["subs"]]
+    if signal.get("sub"):
+        if str(signal["sub"]) not in ids:
+            raise EpicError(f"issue {ctx.input['ref']} has no sub-issue {signal['sub']} "
+                            f"(it has {', '.join(ids)})")  # fmt: skip
+        return str(signal["sub"])
+    repo = str(signal.get("repo") or plan.get("own", ""))
+    inside = {s["id"] for s in plan["subs"] if s.get("repo", "") == repo} or set(ids)
+    reports = FanOut(ctx).reports()  # in the order they were delivered: the last merged last
+    merged = [sub for sub in reports if sub in inside and reports[sub].get("merged")]
+    return merged[-1] if merged else ids[-1]
+
+
+def start_review_round(ctx: StepContext, sub: str, feedback: str, review_round: int) -> str:
+    """A new child run of `sub` (`<parent>-<sub>-r<round>`), on its branch as it stands,
+    whose first brief is the reviewer's feedback; its sub-issue counts as not merged
+    until it reports again. Idempotent: a re-run finds the child it made."""
+    from middle.engine import Runner
+
+    first = FanOut(ctx).children()[sub]
+    child_id = f"{ctx.workflow_id}-{sub}-r{review_round}"
+    if child_id not in {row["id"] for row in ctx.runs.find(parent_id=ctx.workflow_id)}:
+        child_input = {**Runs.input(first), "review": {"text": feedback, "round": review_round}}
+        runner = Runner(ctx.db, services(ctx).plugins, services=services(ctx))
+        runner.enqueue(CHILD_WORKFLOW, child_input, child_id)
+        ctx.runs.update(child_id, parent_id=ctx.workflow_id)
+        ctx.record_event("epic.review-round", {"sub": sub, "id": child_id, "round": review_round})
+    ctx.runs.consume(ctx.workflow_id, f"child-{sub}")  # its new report says how it ends
+    return child_id

@@ -198,6 +198,10 @@ class Turn:
             integration = str(self.ctx.input["integration"])
             upstream = list(self.ctx.input.get("upstream") or [])
             text = child_brief(issue, sub, ceiling, integration, upstream)
+            review = self.ctx.input.get("review")  # a review round of the Epic, about this sub
+            if review:
+                said = resume_brief(str(review["text"]), int(review["round"]))
+                text = f"{said}\n{text}"
         else:
             kind = "initial"
             issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))

@@ -180,3 +180,55 @@ def test_a_repo_path_that_is_not_a_git_repository_is_refused_leaving_nothing(
     assert "sub-issue 1" in line and "'../plain'" in line and "not the top of a git" in line
     assert "fix its path under the Epic's `repos:` meta" in line
     assert list(sandbox.db()["workflows"].rows) == []
+
+
+def test_requested_changes_on_the_consumer_resume_only_the_consumer(sandbox: Sandbox) -> None:
+    """`middle review --issue cross/2 --request-changes TEXT`: a review round of the
+    consumer's sub-issue alone, in its repo; the Epic is verified and parked again, and
+    an approval then ends it. Seen red: `review` refused `cross/2` as not a valid ref
+    (and finish-epic failed the whole Epic on any verdict but approve)."""
+    lib = set_up(sandbox)
+    assert implement(sandbox).returncode == 0
+    lib_head = git(lib, "rev-parse", INTEGRATION)
+    app_head = git(sandbox.repo, "rev-parse", INTEGRATION)
+
+    asked = sandbox.middle("review", "--issue", f"{REF}/2", "--request-changes", "Call it twice.")
+
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    assert "linked, ready for review" in asked.stdout
+    turns = sandbox.agent_log("turn")
+    consumer = [e for e in turns if e["epic"] == f"{REF}/2"]
+    assert len(consumer) == 2 and "Call it twice." in consumer[1]["brief"]
+    assert "# Sub-issue 2 — Use the API" in consumer[1]["brief"]
+    # the library's child got no new turn, and no new launch; its branch did not move
+    assert [e["epic"] for e in turns].count(f"{REF}/1") == 1
+    assert [e["epic"] for e in sandbox.agent_log("launch")].count(f"{REF}/1") == 1
+    assert git(lib, "rev-parse", INTEGRATION) == lib_head
+    # the consumer's new work merged into its repo's integration branch
+    new_head = git(sandbox.repo, "rev-parse", INTEGRATION)
+    assert new_head != app_head
+    git(sandbox.repo, "merge-base", "--is-ancestor", app_head, new_head)
+    assert [m["sub"] for m in events(sandbox, "epic.merged")] == ["1", "2", "2"]
+    rows = {r["id"]: r for r in sandbox.db()["workflows"].rows}
+    parent = next(r for r in rows.values() if r["parent_id"] is None)
+    assert parent["state"] == "waiting-human"
+    assert rows[f"{parent['id']}-2-r1"]["state"] == "completed"
+
+    approved = sandbox.middle("review", "--issue", REF, "--approve")
+
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert {r["state"] for r in sandbox.db()["workflows"].rows} == {"completed"}
+
+
+def test_a_review_of_a_sub_issue_the_epic_does_not_have_is_refused(sandbox: Sandbox) -> None:
+    """Refused in one line, before any signal: the parked Epic stays as it was."""
+    set_up(sandbox)
+    assert implement(sandbox).returncode == 0
+
+    refused = sandbox.middle("review", "--issue", f"{REF}/9", "--request-changes", "No.")
+
+    assert refused.returncode == 1
+    (line,) = refused.stderr.strip().splitlines()
+    assert "no sub-issue 9 (it has 1, 2)" in line
+    parent = next(r for r in sandbox.db()["workflows"].rows if r["parent_id"] is None)
+    assert parent["state"] == "waiting-human"
