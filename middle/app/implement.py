@@ -123,7 +123,9 @@ def implement(
             f"dispatch it without --parallel"
         )
     if issue.sub_issues and (fan_out or issue.repos):
-        _, repos, _ = epic_repos(root, issue)  # a bad `repos:` or `repo:`: before any row
+        _, repos, _ = epic_repos(
+            root, issue, runtime.db, runtime.issues.mode
+        )  # a bad `repos:` or `repo:`: before any row
         fan_out = fan_out or (1 if len(repos) > 1 else None)  # one agent works in one repo
     if fan_out and issue.sub_issues:
         workflow, workflow_id = EPIC_WORKFLOW, f"epic-{uuid.uuid4().hex[:10]}"

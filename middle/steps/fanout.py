@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sqlite_utils import Database
 from tenacity import stop_after_attempt
 
 from middle.engine import StepContext, step
@@ -28,12 +29,19 @@ from middle.engine.runs import Runs
 from middle.errors import EpicError, MiddleError, WorkflowCancelled
 from middle.issues.base import Issue
 from middle.refs import repo_slug
-from middle.steps.epic_child import integration_branch
+from middle.steps.epic_child import integration_branch, sub_name
 from middle.steps.outcome import MAX_REVIEW_ROUNDS
 from middle.steps.phases import gate_environment
 from middle.steps.services import Progress, Services, services
-from middle.store import TERMINAL_STATES, claim_child_slot, database_file, open_db
+from middle.store import (
+    TERMINAL_STATES,
+    claim_child_slot,
+    database_file,
+    open_db,
+    registered_repos,
+)
 from middle.system import git
+from middle.system.github import github_slug
 from middle.system.tmux import Tmux
 from middle.verify.checkout import head_of, leased_checkout
 from middle.verify.epic_repos import other_repos_env, resolve_repos
@@ -74,7 +82,7 @@ def plan_epic(ctx: StepContext) -> dict[str, Any]:
                 f"is not another of its sub-issues ({', '.join(ids)}); fix its blocked-by line"
             )
         subs.append({"id": sub.id, "title": sub.title, "blocked_by": blockers, "done": sub.done})
-    own, roots, where = epic_repos(repo, issue)
+    own, roots, where = epic_repos(repo, issue, ctx.db, services(ctx).issues.mode)
     for planned in subs:
         planned["repo"] = where[str(planned["id"])]
     integration = integration_branch(ref)
@@ -101,10 +109,32 @@ def plan_repos(plan: Mapping[str, Any], input: Mapping[str, Any]) -> dict[str, d
     return {"": own}
 
 
-def epic_repos(repo: Path, issue: Issue) -> tuple[str, dict[str, Path], dict[str, str]]:
-    """The repos of an Epic's sub-issues (`middle.verify.epic_repos.resolve_repos`)."""
+def epic_repos(
+    repo: Path, issue: Issue, db: Database, mode: str
+) -> tuple[str, dict[str, Path], dict[str, str]]:
+    """The repos of an Epic's sub-issues (`middle.verify.epic_repos.resolve_repos`). In
+    GitHub mode a sub-issue's repo is `owner/name`, and its checkout the repo middle
+    serves (`registered_repos`) whose `origin` is that repository."""
     subs = [(sub.id, sub.repo) for sub in issue.sub_issues]
-    return resolve_repos(repo, issue.ref, dict(issue.repos), subs)
+    declared = dict(issue.repos)
+    if mode == "github":
+        wanted = {sub.repo: sub.id for sub in issue.sub_issues if sub.repo}
+        served: dict[str, str] = {}
+        for path in registered_repos(db):
+            try:
+                served.setdefault(github_slug(Path(path)), path)
+            except MiddleError:  # a served repo without a GitHub origin
+                continue
+        for slug, sub_id in wanted.items():
+            if slug not in served:
+                raise EpicError(
+                    f"sub-issue {sub_id} of issue {issue.ref} is in {slug}, and no repo middle "
+                    f"serves has it as its origin; register its checkout with: middle pause "
+                    f"--repo PATH && middle unpause --repo PATH (or serve it: middle serve "
+                    f"--repo PATH)"
+                )
+            declared[slug] = served[slug]
+    return resolve_repos(repo, issue.ref, declared, subs)
 
 
 @step("fan-out", stop=stop_after_attempt(1))
@@ -143,7 +173,7 @@ class FanOut:
         self.errors: dict[str, str] = {}
 
     def child_id(self, sub: str) -> str:
-        return f"{self.ctx.workflow_id}-{sub}"
+        return f"{self.ctx.workflow_id}-{sub_name(sub)}"
 
     def reports(self) -> dict[str, dict[str, Any]]:
         delivered = self.ctx.runs.delivered(self.ctx.workflow_id)
@@ -446,18 +476,25 @@ def publish(
     """Each repo's branch as its pull request (GitHub mode) or a ready branch, each body
     listing the others: once to learn every address, again to link them all."""
     ref, plan, svc = str(ctx.input["ref"]), ctx.results["plan-epic"], services(ctx)
-    closes = "\n".join(f"Closes #{sub['id']}" for sub in plan["subs"] if sub["id"].isdigit())
+    own = next(iter(repos))
+    title = svc.issues.load(ref).title if len(repos) > 1 else None
     for _ in range(2 if len(repos) > 1 else 1):
         for name, repo in judged.items():
+            subs = [s for s in plan["subs"] if s.get("repo", "") == name or len(repos) == 1]
+            closes = "\n".join(
+                f"Closes {'#' if sub['id'].isdigit() else ''}{sub['id']}" for sub in subs
+                if sub["id"].isdigit() or "#" in sub["id"]
+            )  # fmt: skip
             body = f"The sub-issues of #{ref}, each by its own agent, merged by middle.\n\n{status}"
             if len(repos) > 1:
                 body += "\n\n" + linked(name, judged)
-            pr = svc.issues.open_epic_pull_request(
-                ref, repo["branch"], f"{body}\n\n{closes}".strip()
+            store = svc.issues if name == own else type(svc.issues)(Path(repo["path"]), svc.config)
+            pr = store.open_epic_pull_request(
+                ref, repo["branch"], f"{body}\n\n{closes}".strip(), title
             )
             if pr is not None:
                 repo["pr"] = {"number": pr.number, "url": pr.url}
-                if name == next(iter(repos)):
+                if name == own:
                     ctx.runs.record_pull_request(ctx.workflow_id, pr.number, pr.url)
             elif len(repos) > 1:  # a ready branch says where the others are in its description
                 key = f"branch.{repo['branch']}.description"
@@ -564,7 +601,7 @@ def start_review_round(ctx: StepContext, sub: str, feedback: str, review_round: 
     from middle.engine import Runner
 
     first = FanOut(ctx).children()[sub]
-    child_id = f"{ctx.workflow_id}-{sub}-r{review_round}"
+    child_id = f"{ctx.workflow_id}-{sub_name(sub)}-r{review_round}"
     if child_id not in {row["id"] for row in ctx.runs.find(parent_id=ctx.workflow_id)}:
         child_input = {**Runs.input(first), "review": {"text": feedback, "round": review_round}}
         runner = Runner(ctx.db, services(ctx).plugins, services=services(ctx))
