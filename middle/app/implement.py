@@ -122,7 +122,7 @@ def implement(
             f"issue {ref} has no sub-issues, so --parallel has nothing to fan out; "
             f"dispatch it without --parallel"
         )
-    if issue.sub_issues and (fan_out or issue.repos):
+    if issue.sub_issues and (fan_out or issue.repos or any(s.repo for s in issue.sub_issues)):
         _, repos, _ = epic_repos(
             root, issue, runtime.db, runtime.issues.mode
         )  # a bad `repos:` or `repo:`: before any row

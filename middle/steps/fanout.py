@@ -117,7 +117,8 @@ def epic_repos(
     serves (`registered_repos`) whose `origin` is that repository."""
     subs = [(sub.id, sub.repo) for sub in issue.sub_issues]
     declared = dict(issue.repos)
-    if mode == "github":
+    if mode == "github" and any(sub.repo for sub in issue.sub_issues):
+        declared[github_slug(repo)] = str(repo)  # the Epic's own repo is named `owner/name` too
         wanted = {sub.repo: sub.id for sub in issue.sub_issues if sub.repo}
         served: dict[str, str] = {}
         for path in registered_repos(db):

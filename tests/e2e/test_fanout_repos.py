@@ -232,3 +232,138 @@ def test_a_review_of_a_sub_issue_the_epic_does_not_have_is_refused(sandbox: Sand
     assert "no sub-issue 9 (it has 1, 2)" in line
     parent = next(r for r in sandbox.db()["workflows"].rows if r["parent_id"] is None)
     assert parent["state"] == "waiting-human"
+
+
+def bare_origin(repo: Path, slug: str) -> Path:
+    """`repo`'s origin on the fake github.com, pushed to a bare repository beside it."""
+    remote = repo.parent / f"{repo.name}.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(remote)], check=True)
+    url = f"https://github.com/{slug}.git"
+    git(repo, "remote", "add", "origin", url)
+    git(repo, "config", f"url.{remote}.pushInsteadOf", url)
+    return remote
+
+
+def github_mode(sandbox: Sandbox, monkeypatch: Any) -> tuple[Path, Path]:
+    """The Epic #108 in acme/lib (the sandbox repo) with sub-issue #109 there and the
+    consumer's, acme/app#7, in acme/app (a served checkout beside it), blocked by #109;
+    both on the fake github.com through the `gh` fake. Returns its state file and the
+    consumer's checkout."""
+    from tests.conftest import REPO_ROOT
+
+    bin_dir = sandbox.root / "bin"
+    bin_dir.mkdir()
+    fake_gh = REPO_ROOT / "tests" / "fakes" / "gh_fake.py"
+    (bin_dir / "gh").write_text(f'#!/bin/sh\nexec "{sys.executable}" "{fake_gh}" "$@"\n')
+    (bin_dir / "gh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    state_file = sandbox.root / "github.json"
+    monkeypatch.setenv("FAKE_GH_STATE", str(state_file))
+    app = sandbox.root / "app"
+    (app / ".middle").mkdir(parents=True)
+    gate = LIBRARY_AT_ITS_HEAD.replace("_LIB", "_ACME_LIB")
+    (app / ".middle" / "verify.toml").write_text(
+        f"[[gate]]\nname = \"library-at-its-head\"\ncommand = '{gate}'\n"
+    )
+    (app / "README.md").write_text("the app\n")
+    git(app, "init", "-q", "-b", "main")
+    git(app, "add", "-A")
+    git(app, "commit", "-q", "-m", "the app")
+    (sandbox.repo / ".middle" / "verify.toml").write_text(LIBRARY_GATES)
+    (sandbox.repo / ".middle" / "policy.toml").write_text(
+        '[epic_store]\nmode = "github"\n\n[verify]\nevidence = "off"\n\n'
+        '[adapters.command]\nenv_pass = ["FAKE_GH_STATE"]\n'
+    )
+    git(sandbox.repo, "add", "-A")
+    git(sandbox.repo, "commit", "-q", "-m", "github mode")
+    state_file.write_text(json.dumps({
+        "login": "middle-bot", "repo": "acme/lib", "prs": [],
+        "git_remote": str(bare_origin(sandbox.repo, "acme/lib")),
+        "permissions": {"carol": "write"},
+        "issues": {
+            "108": {"title": "Across repos", "body": f"- [ ] {CRITERION}\n",
+                    "labels": ["approved"], "sub_issues": [109, "acme/app#7"]},
+            "109": {"title": "Library API", "body": "Add the API.", "parent": 108},
+        },
+        "repos": {"acme/app": {
+            "prs": [], "git_remote": str(bare_origin(app, "acme/app")),
+            "issues": {"7": {"title": "Use the API", "body": "Call it.",
+                             "parent": "acme/lib#108", "blocked_by": ["acme/lib#109"]}},
+        }},
+    }))  # fmt: skip
+    script = {
+        "by_epic": {
+            "108/109": [{"do": "done", "commit": ["api.txt"]}],
+            "108/acme/app#7": [{"do": "done"}],
+        }
+    }
+    (sandbox.root / "script.json").write_text(json.dumps(script))
+    command = [sys.executable, "-m", "middle.agents.standin", "--script"]
+    command += [str(sandbox.root / "script.json"), "--log", str(sandbox.log)]
+    os.environ["MIDDLE_AGENT_COMMAND"] = shlex.join(command)
+    return state_file, app
+
+
+def test_github_mode_links_a_pull_request_per_repo_and_a_review_resumes_only_its_child(
+    sandbox: Sandbox, monkeypatch: Any
+) -> None:
+    """GitHub mode with the `gh` fake: the consumer's sub-issue is acme/app#7 (from the
+    Epic's sub_issues listing, its `repository_url`), worked in the served checkout
+    whose origin is acme/app; two linked pull requests; a change request on the
+    consumer's, found by `poll`, resumes only the consumer. Seen red: the sub-issue was
+    read as #7 of acme/lib (no such issue)."""
+    state_file, app = github_mode(sandbox, monkeypatch)
+
+    unserved = sandbox.middle("implement", "--issue", "108", "--agent", "command")
+
+    assert unserved.returncode == 1  # acme/app's checkout is no repo middle serves yet
+    (line,) = unserved.stderr.strip().splitlines()
+    assert "sub-issue acme/app#7 of issue 108 is in acme/app" in line and "--repo PATH" in line
+    assert list(sandbox.db()["workflows"].rows) == []
+    assert sandbox.middle("pause", "--repo", str(app)).returncode == 0  # now it is served
+    assert sandbox.middle("unpause", "--repo", str(app)).returncode == 0
+
+    done = sandbox.middle("implement", "--issue", "108", "--agent", "command")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    lib_pr, app_pr = "https://github.com/acme/lib/pull/200", "https://github.com/acme/app/pull/200"
+    assert f"repo acme/lib: pull request {lib_pr}" in done.stdout
+    assert f"repo acme/app: pull request {app_pr}" in done.stdout
+    github = json.loads(state_file.read_text())
+    (lib_body,) = [pr["body"] for pr in github["prs"]]
+    (app_body,) = [pr["body"] for pr in github["repos"]["acme/app"]["prs"]]
+    assert f"repo acme/app: {app_pr}" in lib_body and "Closes #109" in lib_body
+    assert f"repo acme/lib: {lib_pr}" in app_body and "Closes acme/app#7" in app_body
+    assert github["repos"]["acme/app"]["prs"][0]["title"] == "Across repos"
+    # the library first; the consumer's brief names its branch, head and URL
+    merged = {m["sub"]: m for m in events(sandbox, "epic.merged")}
+    (consumer,) = [e for e in sandbox.agent_log("turn") if e["epic"] == "108/acme/app#7"]
+    assert consumer["ts"] > epoch(merged["109"]["ts"])
+    lib_head = git(sandbox.repo, "rev-parse", "middle/epic-108")
+    for said in ("https://github.com/acme/lib.git", "middle/epic-108", lib_head):
+        assert said in consumer["brief"], said
+    rows = {r["epic_ref"]: r for r in sandbox.db()["workflows"].rows}
+    assert rows["108/acme/app#7"]["repo"] == str(app)
+    ran = [e for e in events(sandbox, "gates.ran") if e.get("repo") == "acme/app"]
+    assert ran and all(r["result"] == "passed" for e in ran for r in e["results"])
+
+    github["repos"]["acme/app"]["prs"][0]["reviews"].append({
+        "login": "carol", "state": "CHANGES_REQUESTED", "body": "Call it twice.",
+        "submitted_at": "2026-12-06T12:00:00Z", "association": "COLLABORATOR",
+    })  # fmt: skip
+    github["repos"]["acme/app"]["prs"][0]["reviewDecision"] = "CHANGES_REQUESTED"
+    state_file.write_text(json.dumps(github))
+
+    polled = sandbox.middle("poll")
+
+    assert polled.returncode == 0, polled.stdout + polled.stderr
+    assert "issue 108: request-changes" in polled.stdout
+    turns = sandbox.agent_log("turn")
+    again = [e for e in turns if e["epic"] == "108/acme/app#7"]
+    assert len(again) == 2 and "@carol: Call it twice." in again[1]["brief"]
+    assert [e["epic"] for e in turns].count("108/109") == 1  # the library: no new turn
+    assert git(sandbox.repo, "rev-parse", "middle/epic-108") == lib_head
+    parent = next(r for r in sandbox.db()["workflows"].rows if r["parent_id"] is None)
+    assert parent["state"] == "waiting-human"
+    assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."  # the same review

@@ -142,11 +142,16 @@ def comment_json(repo: str, number: str, c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+PRIMARY: dict[str, Any] = {}  # the state file's own repository, for `elsewhere`
+
+
 def elsewhere(state: dict[str, Any], number: Any) -> tuple[dict[str, Any], str]:
     """The repository state and number of an issue named `n` or `owner/name#n`."""
     slug, hash_, n = str(number).rpartition("#")
     if not hash_ or slug == state["repo"]:
         return state, str(number).lstrip("#")
+    if PRIMARY and slug == PRIMARY["repo"]:
+        return PRIMARY, n
     if slug not in state.get("repos", {}):
         fail("gh: Not Found (HTTP 404)")
     return {**state["repos"][slug], "repo": slug, "repos": state.get("repos", {})}, n
@@ -1028,6 +1033,7 @@ def main() -> None:
     with open(path, "r+") as file:
         fcntl.flock(file, fcntl.LOCK_EX)  # several processes may call gh at once
         state = json.load(file)
+        PRIMARY.update(state)
         state.setdefault("calls", []).append(args)
         try:
             result = handle_in(state, args, stdin)
