@@ -311,8 +311,10 @@ def test_github_mode_links_a_pull_request_per_repo_and_a_review_resumes_only_its
     """GitHub mode with the `gh` fake: the consumer's sub-issue is acme/app#7 (from the
     Epic's sub_issues listing, its `repository_url`), worked in the served checkout
     whose origin is acme/app; two linked pull requests; a change request on the
-    consumer's, found by `poll`, resumes only the consumer. Seen red: the sub-issue was
-    read as #7 of acme/lib (no such issue)."""
+    consumer's, found by `poll`, resumes only the consumer. Seen red twice: before a
+    sub-issue could be in another repository the Epic went to one agent in acme/lib
+    (which never finished); and before poll asked the other repos' pull requests, the
+    review was never seen ("Nothing to resume.")."""
     state_file, app = github_mode(sandbox, monkeypatch)
 
     unserved = sandbox.middle("implement", "--issue", "108", "--agent", "command")
