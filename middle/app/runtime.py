@@ -107,8 +107,11 @@ class Runtime:
 
 
 def runtime_of(row: Row) -> Runtime:
-    """The runtime of an existing run's repo."""
-    return Runtime(Path(row["repo"]))
+    """The runtime of an existing run's repo (for a child of an Epic across repos, the
+    Epic's repo: its issue store holds the child's sub-issue and questions)."""
+    from middle.engine.runs import Runs
+
+    return Runtime(Path(Runs.input(row).get("epic_repo") or row["repo"]))
 
 
 def runner_of(row: Row, progress: Progress | None = None) -> Runner:
@@ -119,9 +122,20 @@ def runner_of(row: Row, progress: Progress | None = None) -> Runner:
     return runtime.runner(str(Runs.input(row)["adapter"]), progress)
 
 
+def issue_run(runs: Runs, root: Path, ref: str) -> Row | None:
+    """The issue's live run in `root`; for `<ref>/<sub>`, also the live child of the
+    Epic's run there whose sub-issue is in another repo (an Epic across repos)."""
+    live = runs.live(repo=str(root), ref=ref)
+    epic, slash, _ = ref.partition("/")
+    parent = runs.live(repo=str(root), ref=epic) if live is None and slash else None
+    if parent is not None:
+        live = next(iter(runs.find(parent_id=parent["id"], epic_ref=ref, live=True)), None)
+    return live
+
+
 def live_run(runs: Runs, root: Path, ref: str, verb: str) -> Row:
     """The issue's live run; `NothingParkedError` naming `verb` if there is none."""
-    live = runs.live(repo=str(root), ref=ref)
+    live = issue_run(runs, root, ref)
     if live is None:
         raise NothingParkedError(f"issue {ref} in {root} has no live workflow to {verb}")
     return live
@@ -129,7 +143,7 @@ def live_run(runs: Runs, root: Path, ref: str, verb: str) -> Row:
 
 def parked_run(runs: Runs, root: Path, ref: str, verb: str) -> tuple[Row, dict[str, Any]]:
     """The issue's parked run and why it parked (the `park-for-resume` output)."""
-    live = runs.live(repo=str(root), ref=ref)
+    live = issue_run(runs, root, ref)
     if live is None or live["state"] not in PARKED_STATES:
         what = f"is {live['state']}" if live else "has no live workflow"
         raise NothingParkedError(

@@ -270,6 +270,7 @@ class FanOut:
                 "integration_worktree": repos[name]["worktree"],
             }
             if len(repos) > 1:  # an Epic across repos: what its gates and brief say of them
+                child_input["epic_repo"] = self.ctx.input["repo"]  # where its issue store is
                 child_input["repo_name"] = name
                 child_input["epic_repos"] = {
                     n: {"path": r["path"], "integration": r["integration"]}

@@ -369,3 +369,51 @@ def test_github_mode_links_a_pull_request_per_repo_and_a_review_resumes_only_its
     parent = next(r for r in sandbox.db()["workflows"].rows if r["parent_id"] is None)
     assert parent["state"] == "waiting-human"
     assert sandbox.middle("poll").stdout.strip() == "Nothing to resume."  # the same review
+
+
+def test_a_question_from_the_library_is_answered_from_the_epics_repo(sandbox: Sandbox) -> None:
+    """The library's child asks; `middle answer --issue cross/1` in the Epic's repo (the
+    consumer's) reaches it, though its run is in the library's repo. Seen red: "nothing
+    to answer: issue cross/1 in <app> has no live workflow"."""
+    set_up(sandbox)
+    script = json.loads((sandbox.root / "script.json").read_text())
+    script["by_epic"][f"{REF}/1"].insert(0, {"do": "ask", "question": "Which version?"})
+    (sandbox.root / "script.json").write_text(json.dumps(script))
+
+    asked = implement(sandbox)
+
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    assert "sub-issue(s) 1 wait for a human" in asked.stdout
+    assert not [e for e in sandbox.agent_log("turn") if e["epic"] == f"{REF}/2"]
+
+    answered = sandbox.middle("answer", "--issue", f"{REF}/1", "--text", "Version two.")
+
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+    assert "linked, ready for review" in answered.stdout
+    second = [e for e in sandbox.agent_log("turn") if e["epic"] == f"{REF}/1"][1]
+    assert "Version two." in second["brief"]
+    assert sorted(m["sub"] for m in events(sandbox, "epic.merged")) == ["1", "2"]
+
+
+def test_an_answer_written_in_the_epic_file_reaches_the_library_through_poll(
+    sandbox: Sandbox,
+) -> None:
+    """`middle poll` reads the answer to the library child's question from the Epic's
+    file, in the consumer's repo. Seen red: poll asked the library repo's own issue store
+    (no Epic there), and the run's poll failed."""
+    from middle.issues.epic_blocks import ANSWER_PLACEHOLDER
+
+    set_up(sandbox)
+    script = json.loads((sandbox.root / "script.json").read_text())
+    script["by_epic"][f"{REF}/1"].insert(0, {"do": "ask", "question": "Which version?"})
+    (sandbox.root / "script.json").write_text(json.dumps(script))
+    assert implement(sandbox).returncode == 0
+    epic = sandbox.repo / "planning" / "epics" / f"{REF}.md"
+    epic.write_text(epic.read_text().replace(ANSWER_PLACEHOLDER, f"{ANSWER_PLACEHOLDER}\nTwo."))
+
+    polled = sandbox.middle("poll")
+
+    assert f"issue {REF}/1: answer" in polled.stdout, polled.stdout + polled.stderr
+    second = [e for e in sandbox.agent_log("turn") if e["epic"] == f"{REF}/1"][1]
+    assert "Two." in second["brief"]
+    assert sorted(m["sub"] for m in events(sandbox, "epic.merged")) == ["1", "2"]
