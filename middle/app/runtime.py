@@ -182,15 +182,23 @@ def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:
 
 
 def park_output(runs: Runs, workflow_id: str) -> dict[str, Any] | None:
-    """Why a run parked: its `park-for-resume` output, or a fanned-out Epic's
-    `park-epic`, or, for an Epic waiting on its children, which ones wait for a human."""
-    for name in ("park-for-resume", "park-epic"):
-        park = runs.latest_output(workflow_id, name)
-        if park is not None:
-            return dict(park)
-    fanned = runs.latest_output(workflow_id, "fan-out")
-    if fanned is None:
+    """Why a run parked: its newest `park-for-resume` output, or a fanned-out Epic's
+    `park-epic`, or, for an Epic waiting on its children (after a fan-out newer than
+    any park: a review round's child may ask too), which ones wait for a human."""
+    import json
+
+    from middle.engine.runs import plain_name
+
+    newest = None
+    for checkpoint in runs.checkpoints(workflow_id):
+        named = plain_name(checkpoint["name"]) in ("park-for-resume", "park-epic", "fan-out")
+        if named and checkpoint["status"] == "completed":
+            newest = checkpoint
+    if newest is None:
         return None
+    if plain_name(newest["name"]) != "fan-out":
+        return dict(json.loads(newest["output_json"]))
+    fanned = json.loads(newest["output_json"])
     waiting = ", ".join(fanned.get("waiting", []))
     return {
         "reason": "children",

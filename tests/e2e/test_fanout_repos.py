@@ -417,3 +417,37 @@ def test_an_answer_written_in_the_epic_file_reaches_the_library_through_poll(
     second = [e for e in sandbox.agent_log("turn") if e["epic"] == f"{REF}/1"][1]
     assert "Two." in second["brief"]
     assert sorted(m["sub"] for m in events(sandbox, "epic.merged")) == ["1", "2"]
+
+
+def test_a_review_rounds_question_parks_the_epic_on_its_child_not_for_review(
+    sandbox: Sandbox,
+) -> None:
+    """The consumer's review-round agent asks: the Epic waits on that child, so an
+    approval is refused until the answer is in and the Epic is parked for review
+    again. Seen red: the Epic still read as parked for review (its first park-epic's
+    message, "linked, ready for review", came back for the round)."""
+    set_up(sandbox)
+    assert implement(sandbox).returncode == 0
+    script = json.loads((sandbox.root / "script.json").read_text())
+    evidence = [{"criterion": CRITERION, "evidence": "STANDIN_WORK-2.md"}]
+    script["by_epic"][f"{REF}/2"] = [
+        {"do": "ask", "question": "How many times?"},
+        {"do": "done", "evidence": evidence},
+    ]
+    (sandbox.root / "script.json").write_text(json.dumps(script))  # the round's new agent
+
+    asked = sandbox.middle("review", "--issue", f"{REF}/2", "--request-changes", "Call it more.")
+
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    assert "sub-issue(s) 2 wait for a human" in asked.stdout
+    early = sandbox.middle("review", "--issue", REF, "--approve")
+    assert early.returncode == 1
+    assert "not waiting for a review (children)" in early.stderr
+
+    answered = sandbox.middle("answer", "--issue", f"{REF}/2", "--text", "Twice.")
+
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+    assert "linked, ready for review" in answered.stdout
+    approved = sandbox.middle("review", "--issue", REF, "--approve")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert {r["state"] for r in sandbox.db()["workflows"].rows} == {"completed"}

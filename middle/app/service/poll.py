@@ -41,6 +41,7 @@ from middle.app.runtime import (
     Runtime,
     claim_launch_slot,
     describe,
+    park_output,
     runtime_of,
 )
 from middle.app.service.phases import phase_signal
@@ -180,11 +181,10 @@ def due_signal(
             return {"kind": "continue", "author": "middle poll"}
         return None
     runs = Runs(db)
-    # a fanned-out Epic's parent parks in `park-epic` (on its children: no park at all)
-    park = runs.latest_output(row["id"], "park-for-resume") or runs.latest_output(
-        row["id"], "park-epic"
-    )
-    if park is None:
+    # a fanned-out Epic's parent parks in `park-epic`; on its children, its children's
+    # signals are what poll looks for
+    park = park_output(runs, row["id"])
+    if park is None or park["reason"] == "children":
         return None
     parked = ParkedRun(
         ref=str(Runs.input(row).get("ref") or row["epic_ref"]),  # a child asks on its Epic
