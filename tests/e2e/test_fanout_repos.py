@@ -451,3 +451,21 @@ def test_a_review_rounds_question_parks_the_epic_on_its_child_not_for_review(
     approved = sandbox.middle("review", "--issue", REF, "--approve")
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert {r["state"] for r in sandbox.db()["workflows"].rows} == {"completed"}
+
+
+def test_a_bare_review_goes_to_the_sub_issue_that_merged_last_in_the_epics_repo(
+    sandbox: Sandbox,
+) -> None:
+    """`review --issue cross --request-changes`: no sub-issue named, so the round goes
+    to the one that merged last in the Epic's own repo (the consumer's #2), never to the
+    library's. Seen red: finish-epic failed the Epic ("re-dispatch the sub-issue it is
+    about")."""
+    set_up(sandbox)
+    assert implement(sandbox).returncode == 0
+
+    asked = sandbox.middle("review", "--issue", REF, "--request-changes", "Tidy it.")
+
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    assert "linked, ready for review" in asked.stdout
+    turns = [e["epic"] for e in sandbox.agent_log("turn")]
+    assert turns.count(f"{REF}/2") == 2 and turns.count(f"{REF}/1") == 1
