@@ -109,6 +109,13 @@ def plan_repos(plan: Mapping[str, Any], input: Mapping[str, Any]) -> dict[str, d
     return {"": own}
 
 
+def own_repo(plan: Mapping[str, Any], repos: Mapping[str, Any]) -> str:
+    """The name of the repo the Epic's run reports on: its own, or, when none of its
+    sub-issues is there, the first of the others."""
+    own = str(plan.get("own", ""))
+    return own if own in repos else next(iter(repos))
+
+
 def epic_repos(
     repo: Path, issue: Issue, db: Database, mode: str
 ) -> tuple[str, dict[str, Path], dict[str, str]]:
@@ -424,7 +431,7 @@ def verify_epic(ctx: StepContext) -> dict[str, Any]:
                 svc.issues.record_evidence(ref, repo["verdict"].accepted())
         publish(ctx, repos, judged, status)
         svc.issues.post_note(ref, status)
-    first = judged[plan.get("own", "") if plan.get("own", "") in judged else next(iter(judged))]
+    first = judged[own_repo(plan, repos)]
     problems = [p for name, repo in judged.items() for p in repo["problems"]]
     shown = {
         name: {k: v for k, v in repo.items() if k != "verdict"} for name, repo in judged.items()
@@ -457,7 +464,8 @@ def judge_repo(
     ctx.record_event("gates.ran", gates_run if len(repos) == 1 else {**gates_run, "repo": name})
     given = [item for sub in subs for item in merged.get(sub["id"], {}).get("given_evidence") or []]
     policy = evidence_policy(svc.config, has_verify_file=bool(gates))
-    own = name == next(iter(repos))  # a repo whose children gave none is judged by its gates
+    # a repo whose children gave no evidence is judged by its gates (the Epic's own: both)
+    own = name == own_repo(ctx.results["plan-epic"], repos)
     verdict = None
     if policy.required and not failing and (given or own):
         verdict = check_evidence(
@@ -478,7 +486,7 @@ def publish(
     """Each repo's branch as its pull request (GitHub mode) or a ready branch, each body
     listing the others: once to learn every address, again to link them all."""
     ref, plan, svc = str(ctx.input["ref"]), ctx.results["plan-epic"], services(ctx)
-    own = next(iter(repos))
+    own = own_repo(plan, repos)
     title = svc.issues.load(ref).title if len(repos) > 1 else None
     for _ in range(2 if len(repos) > 1 else 1):
         for name, repo in judged.items():
@@ -490,7 +498,9 @@ def publish(
             body = f"The sub-issues of #{ref}, each by its own agent, merged by middle.\n\n{status}"
             if len(repos) > 1:
                 body += "\n\n" + linked(name, judged)
-            store = svc.issues if name == own else type(svc.issues)(Path(repo["path"]), svc.config)
+            path = Path(repo["path"])
+            epics = path.resolve() == Path(ctx.input["repo"]).resolve()  # the Epic's own repo
+            store = svc.issues if epics else type(svc.issues)(path, svc.config)
             pr = store.open_epic_pull_request(
                 ref, repo["branch"], f"{body}\n\n{closes}".strip(), title
             )
