@@ -309,6 +309,27 @@ def test_a_sub_issue_names_its_blockers_and_the_file_keeps_the_line() -> None:
     assert doc.meta_int("parallel") == 3
 
 
+def test_an_epic_names_its_repos_and_a_sub_issue_its_repo_and_the_file_keeps_both() -> None:
+    """Issue 23 item 2: a `repos:` meta key maps names to paths on indented lines, and a
+    sub-issue's `repo: lib` line (beside its `blocked-by`) names one; parse then render
+    is byte for byte. Seen red: the indented `lib: ../lib` line was read as a key of its
+    own, and `repos` was empty."""
+    text = FANNED.replace("parallel: 3\n", "parallel: 3\nrepos:\n  lib: ../lib\n  ui: /abs/ui\n")
+    text = text.replace("  First.\n", "  First.\n  repo: lib\n")
+    doc = parse_epic(text)
+    assert doc.meta_map("repos") == {"lib": "../lib", "ui": "/abs/ui"}
+    assert "lib" not in doc.meta and doc.meta["sequential"] == "false"
+    assert [(s.id, s.repo, s.blocked_by) for s in doc.sub_issues] == [
+        ("1", "lib", ()),
+        ("3", None, ("1", "2")),
+    ]
+    assert "repo: lib" in doc.sub_issues[0].body
+    assert doc.render() == text
+    assert doc.tick_sub_issue("1").render() == text.replace(
+        "- [ ] **1 — One**", "- [x] **1 — One**"
+    )
+
+
 def test_ticking_a_sub_issue_changes_its_checkbox_only_and_is_idempotent() -> None:
     doc = parse_epic(FANNED)
     ticked = doc.tick_sub_issue("3")

@@ -70,7 +70,8 @@ class StandIn:
         if isinstance(script, dict) and "by_epic" in script:
             self.turns = list(script["by_epic"].get(self.epic, []))
         sub = self.epic.partition("/")[2]
-        self.work_file = f"STANDIN_WORK-{sub}.md" if sub else "STANDIN_WORK.md"
+        named = re.sub(r"[^A-Za-z0-9_.-]+", "-", sub)  # `owner/name#n`: another repo's
+        self.work_file = f"STANDIN_WORK-{named}.md" if sub else "STANDIN_WORK.md"
 
     def log(self, **entry: Any) -> None:
         if self.log_path is not None:

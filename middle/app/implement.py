@@ -39,6 +39,7 @@ from middle.errors import (
 from middle.issues.labels import hold_label
 from middle.refs import validate_ref, validate_run_ref
 from middle.steps.dispatch import fallback_adapter, raise_rate_limited
+from middle.steps.fanout import epic_repos
 from middle.steps.services import Progress
 from middle.store import (
     QUEUED,
@@ -121,6 +122,11 @@ def implement(
             f"issue {ref} has no sub-issues, so --parallel has nothing to fan out; "
             f"dispatch it without --parallel"
         )
+    if issue.sub_issues and (fan_out or issue.repos or any(s.repo for s in issue.sub_issues)):
+        _, repos, _ = epic_repos(
+            root, issue, runtime.db, runtime.issues.mode
+        )  # a bad `repos:` or `repo:`: before any row
+        fan_out = fan_out or (1 if len(repos) > 1 else None)  # one agent works in one repo
     if fan_out and issue.sub_issues:
         workflow, workflow_id = EPIC_WORKFLOW, f"epic-{uuid.uuid4().hex[:10]}"
         run_input["parallel"] = int(fan_out)
@@ -169,17 +175,41 @@ def review(
     if request_changes is not None and not request_changes.strip():
         raise MiddleError("--request-changes needs the feedback text")
     runtime = Runtime(git.repo_root(resolve_repo(repo)))
-    row, park = parked_run(runtime.runs, runtime.root, validate_ref(ref), "review")
+    epic, _, sub = validate_run_ref(ref).partition("/")  # `REF/SUB`: one sub-issue's round
+    row, park = parked_run(runtime.runs, runtime.root, epic, "review")
     if park["reason"] not in ("done", "held", "gates-failed"):
         raise NothingParkedError(
-            f"issue {ref} is not waiting for a review ({park['reason']}); see: middle status"
+            f"issue {epic} is not waiting for a review ({park['reason']}); see: middle status"
         )
     verdict: dict[str, Any] = (
         {"kind": "approve", "author": _user()}
         if approve
         else {"kind": "request-changes", "text": request_changes, "author": _user()}
     )
+    if sub:
+        verdict["sub"] = _reviewed_sub(runtime, row, epic, sub, approve)
     return _continue(runtime, row, verdict, progress)
+
+
+def _reviewed_sub(runtime: Runtime, row: Row, epic: str, sub: str, approve: bool) -> str:
+    """`review --issue REF/SUB`: requested changes for one sub-issue of a fanned-out Epic."""
+    plan = runtime.runs.latest_output(row["id"], "plan-epic")
+    if plan is None:
+        raise MiddleError(
+            f"issue {epic} is not a fanned-out Epic, so it has no sub-issue {sub} to review "
+            f"alone; use: middle review --issue {epic}"
+        )
+    if approve:
+        raise MiddleError(
+            f"an approval is for the whole Epic; use: middle review --issue {epic} --approve"
+        )
+    ids = [str(s["id"]) for s in plan["subs"]]
+    if sub not in ids:
+        raise MiddleError(
+            f"issue {epic} has no sub-issue {sub} (it has {', '.join(ids)}); name one of them: "
+            f"middle review --issue {epic}/<sub> --request-changes TEXT"
+        )
+    return sub
 
 
 def resume(

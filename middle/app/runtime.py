@@ -107,8 +107,11 @@ class Runtime:
 
 
 def runtime_of(row: Row) -> Runtime:
-    """The runtime of an existing run's repo."""
-    return Runtime(Path(row["repo"]))
+    """The runtime of an existing run's repo (for a child of an Epic across repos, the
+    Epic's repo: its issue store holds the child's sub-issue and questions)."""
+    from middle.engine.runs import Runs
+
+    return Runtime(Path(Runs.input(row).get("epic_repo") or row["repo"]))
 
 
 def runner_of(row: Row, progress: Progress | None = None) -> Runner:
@@ -119,9 +122,20 @@ def runner_of(row: Row, progress: Progress | None = None) -> Runner:
     return runtime.runner(str(Runs.input(row)["adapter"]), progress)
 
 
+def issue_run(runs: Runs, root: Path, ref: str) -> Row | None:
+    """The issue's live run in `root`; for `<ref>/<sub>`, also the live child of the
+    Epic's run there whose sub-issue is in another repo (an Epic across repos)."""
+    live = runs.live(repo=str(root), ref=ref)
+    epic, slash, _ = ref.partition("/")
+    parent = runs.live(repo=str(root), ref=epic) if live is None and slash else None
+    if parent is not None:
+        live = next(iter(runs.find(parent_id=parent["id"], epic_ref=ref, live=True)), None)
+    return live
+
+
 def live_run(runs: Runs, root: Path, ref: str, verb: str) -> Row:
     """The issue's live run; `NothingParkedError` naming `verb` if there is none."""
-    live = runs.live(repo=str(root), ref=ref)
+    live = issue_run(runs, root, ref)
     if live is None:
         raise NothingParkedError(f"issue {ref} in {root} has no live workflow to {verb}")
     return live
@@ -129,7 +143,7 @@ def live_run(runs: Runs, root: Path, ref: str, verb: str) -> Row:
 
 def parked_run(runs: Runs, root: Path, ref: str, verb: str) -> tuple[Row, dict[str, Any]]:
     """The issue's parked run and why it parked (the `park-for-resume` output)."""
-    live = runs.live(repo=str(root), ref=ref)
+    live = issue_run(runs, root, ref)
     if live is None or live["state"] not in PARKED_STATES:
         what = f"is {live['state']}" if live else "has no live workflow"
         raise NothingParkedError(
@@ -155,9 +169,12 @@ LAUNCHING_SIGNALS = (
 def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:
     """Claim an agent slot for the launch a signal of `kind` leads to; when none is free
     the run stays parked, marked queued, with its signal delivered for later."""
+    from middle.engine.runs import Runs
+
     if kind not in LAUNCHING_SIGNALS:
         return None  # an approval or a PR's end launches nothing
-    from middle.engine.runs import Runs
+    if Runs.meta(row).get("workflow") == "epic":  # a fanned-out Epic holds no slot: its
+        return None  # review round's child claims its own
     from middle.store import claim_slot_at_launch
 
     adapter = str(Runs.input(row)["adapter"])
@@ -165,15 +182,23 @@ def claim_launch_slot(runner: Runner, row: Row, kind: str) -> SlotsBusy | None:
 
 
 def park_output(runs: Runs, workflow_id: str) -> dict[str, Any] | None:
-    """Why a run parked: its `park-for-resume` output, or a fanned-out Epic's
-    `park-epic`, or, for an Epic waiting on its children, which ones wait for a human."""
-    for name in ("park-for-resume", "park-epic"):
-        park = runs.latest_output(workflow_id, name)
-        if park is not None:
-            return dict(park)
-    fanned = runs.latest_output(workflow_id, "fan-out")
-    if fanned is None:
+    """Why a run parked: its newest `park-for-resume` output, or a fanned-out Epic's
+    `park-epic`, or, for an Epic waiting on its children (after a fan-out newer than
+    any park: a review round's child may ask too), which ones wait for a human."""
+    import json
+
+    from middle.engine.runs import plain_name
+
+    newest = None
+    for checkpoint in runs.checkpoints(workflow_id):
+        named = plain_name(checkpoint["name"]) in ("park-for-resume", "park-epic", "fan-out")
+        if named and checkpoint["status"] == "completed":
+            newest = checkpoint
+    if newest is None:
         return None
+    if plain_name(newest["name"]) != "fan-out":
+        return dict(json.loads(newest["output_json"]))
+    fanned = json.loads(newest["output_json"])
     waiting = ", ".join(fanned.get("waiting", []))
     return {
         "reason": "children",

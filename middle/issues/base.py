@@ -47,6 +47,9 @@ class Issue:
     labels: tuple[str, ...] = ()  # `epic`, and the hold labels of `issues/labels.py`
     parallel: int | None = None  # fan its sub-issues out to this many agents (issue 23)
     sequential: bool = False  # each sub-issue waits on the one before it
+    # other repos its sub-issues are in (issue 23): name -> a local path (file mode's
+    # `repos:` meta, relative to the Epic's repo root, or absolute)
+    repos: tuple[tuple[str, str], ...] = ()
 
 
 class IssueStore(Protocol):
@@ -222,10 +225,13 @@ class IssueStore(Protocol):
         sub-issue once these merged): as the sub-issues say (`blocked_by`) by default."""
         return {sub.id: list(sub.blocked_by) for sub in issue.sub_issues}
 
-    def open_epic_pull_request(self, ref: str, branch: str, body: str) -> PullRequest | None:
+    def open_epic_pull_request(
+        self, ref: str, branch: str, body: str, title: str | None = None
+    ) -> PullRequest | None:
         """Publish a fanned-out Epic's integration `branch` as its one pull request with
-        `body` (or update the body of the one that stands); None where a store has no
-        pull requests, and the branch itself is what gets reviewed."""
+        `body` (or update the body of the one that stands), titled `title` or as issue
+        `ref` is; None where a store has no pull requests, and the branch itself is what
+        gets reviewed."""
         return None
 
     def tick_sub_issue(self, ref: str, sub: str) -> None:

@@ -46,6 +46,7 @@ _MARKER = re.compile(
 _ATTR = re.compile(r"([a-z_]+)=(\S+)")
 _CHECKBOX = re.compile(r"^- \[(?P<mark>[ xX])\] (?P<text>.*)$")
 _SUB_BLOCKED_BY = re.compile(r"^blocked-by:\s*\[(?P<ids>[^\]]*)\]\s*$", re.M)
+_SUB_REPO = re.compile(r"^repo:\s*(?P<name>\S+)\s*$", re.M)
 _SUB_TITLE = re.compile(r"^\*\*(?P<id>[^*]+?) — (?P<title>.+?)\*\*(?P<rest>.*)$")
 _KNOWN_BLOCKS = {
     "sub-issue",
@@ -68,13 +69,15 @@ class Criterion:
 class SubIssue:
     """A sub-issue. `blocked_by` are the ids of the sibling sub-issues it waits on: in file
     mode a `blocked-by: [1, 2]` line of its indented body (the key the meta uses), which
-    stays in `body` and in the file, since rendering is the source."""
+    stays in `body` and in the file, since rendering is the source. `repo` names the repo
+    it is in (a `repo: lib` line, a key of the Epic's `repos:` meta), None for the Epic's."""
 
     id: str
     done: bool
     title: str
     body: str
     blocked_by: tuple[str, ...] = ()
+    repo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,15 @@ class EpicDocument:
         if raw.startswith("[") and raw.endswith("]"):
             raw = raw[1:-1]
         return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def meta_map(self, key: str) -> dict[str, str]:
+        """A meta key holding indented `name: value` lines (`repos:` then `  lib: ../lib`)."""
+        found = {}
+        for line in self.meta.get(key, "").splitlines():
+            name, colon, value = line.partition(":")
+            if colon and name.strip():
+                found[name.strip()] = value.strip()
+        return found
 
     def meta_int(self, key: str) -> int | None:
         value = self.meta.get(key)
@@ -268,13 +280,17 @@ class _Parser:
         opened = self.i
         self.i += 1
         meta: dict[str, str] = {}
+        key = ""  # the last key: an indented line under an empty one is one of its lines
         while self.i < len(self.lines) and self.line() != "-->":
             entry = self.line()
-            if entry.strip():
-                key, colon, value = entry.partition(":")
-                if not colon or not re.fullmatch(r"[a-z_][a-z_-]*", key.strip()):
+            if entry[:1] in (" ", "\t") and entry.strip() and key:
+                meta[key] = f"{meta[key]}\n{entry.strip()}".lstrip("\n")
+            elif entry.strip():
+                name, colon, value = entry.partition(":")
+                if not colon or not re.fullmatch(r"[a-z_][a-z_-]*", name.strip()):
                     raise self.fail("a `key: value` line in the meta block")
-                meta[key.strip()] = value.strip()
+                key = name.strip() if not value.strip() else ""
+                meta[name.strip()] = value.strip()
             self.i += 1
         if self.i >= len(self.lines):
             raise self.fail("`-->` closing the meta block opened here", opened)
@@ -353,6 +369,7 @@ class _Parser:
         title = titled["title"] if titled else head["text"]
         rest = "\n".join(line[2:] if line.startswith("  ") else line for line in body[1:])
         blocked = _SUB_BLOCKED_BY.search(rest)
+        repo = _SUB_REPO.search(rest)
         blocked_by = tuple(
             item.strip().lstrip("#") for item in (blocked["ids"] if blocked else "").split(",")
         )
@@ -362,6 +379,7 @@ class _Parser:
             title.strip(),
             rest.strip("\n"),
             tuple(item for item in blocked_by if item),
+            repo["name"] if repo else None,
         )
 
     def parse_conversation(self) -> tuple[int, int]:

@@ -132,6 +132,7 @@ class FileIssueStore(IssueStore):
             labels=tuple(doc.labels),
             parallel=doc.meta_int("parallel"),
             sequential=doc.meta.get("sequential", "").strip().lower() == "true",
+            repos=tuple(doc.meta_map("repos").items()),
         )
 
     def open_question(self, ref: str) -> Question | None:

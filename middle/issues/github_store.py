@@ -127,10 +127,7 @@ class GitHubIssueStore(IssueStore):
             criteria=[
                 Criterion(m["mark"] != " ", m["text"].strip()) for m in _CHECKBOX.finditer(body)
             ],
-            sub_issues=[
-                SubIssue(str(s["number"]), s["state"] == "closed", s["title"], s.get("body") or "")
-                for s in subs
-            ],
+            sub_issues=[self._sub_issue(s) for s in subs],
             approved="approved" in labels,
             closed=issue["state"] == "CLOSED",
             adapter=agent,
@@ -138,6 +135,24 @@ class GitHubIssueStore(IssueStore):
             source=issue["url"],
             labels=tuple(labels),
         )
+
+    def _sub_issue(self, sub: dict[str, Any]) -> SubIssue:
+        """A sub-issue of the REST listing; one in another repository (GitHub's sub-issues
+        cross repositories) is `owner/name#n`, in repo `owner/name`."""
+        elsewhere = self._owner_repo(sub)
+        number = str(sub["number"])
+        return SubIssue(
+            f"{elsewhere}#{number}" if elsewhere else number,
+            sub["state"] == "closed",
+            sub["title"],
+            sub.get("body") or "",
+            repo=elsewhere,
+        )
+
+    def _owner_repo(self, issue: dict[str, Any]) -> str | None:
+        """The `owner/name` of a REST issue in another repository than this store's."""
+        owner_repo = str(issue.get("repository_url", "")).split("/repos/")[-1]
+        return None if owner_repo in ("", self.slug) else owner_repo
 
     def acceptance_criteria(self, issue: Issue) -> list[str]:
         """The body's criteria by the reference's rules, as a PR body's are read."""
@@ -561,24 +576,31 @@ class GitHubIssueStore(IssueStore):
             if sub.done:
                 found[sub.id] = []
                 continue
-            path = f"repos/{self.slug}/issues/{sub.id}/dependencies/blocked_by"
-            numbers = {str(blocker["number"]) for blocker in self.gh.api(path) or []}
-            found[sub.id] = [other for other in ids if other in numbers]
+            number = sub.id.rpartition("#")[2]
+            path = f"repos/{sub.repo or self.slug}/issues/{number}/dependencies/blocked_by"
+            names = {self._sub_issue(blocker).id for blocker in self.gh.api(path) or []}
+            found[sub.id] = [other for other in ids if other in names]
         return found
 
-    def open_epic_pull_request(self, ref: str, branch: str, body: str) -> PullRequest | None:
+    def open_epic_pull_request(
+        self, ref: str, branch: str, body: str, title: str | None = None
+    ) -> PullRequest | None:
         """Push the integration branch (middle's own) and open its one pull request, or
-        give the open one this body: a retry never opens a second."""
+        give the open one this body: a retry never opens a second. `title`: the Epic's,
+        when it is in another repository (an Epic across repos)."""
         git.push_branch(self.repo, branch)
         pr = self.pull_request(branch)
         if pr is not None and pr.state == "OPEN":
             self.gh.run("pr", "edit", str(pr.number), "--repo", self.slug, "--body-file", "-",
                         input=body)  # fmt: skip
             return pr
-        title = self.gh.json("issue", "view", ref, "--repo", self.slug, "--json", "title")
+        if title is None:
+            title = self.gh.json("issue", "view", ref, "--repo", self.slug, "--json", "title")[
+                "title"
+            ]
         self.gh.run(
             "pr", "create", "--repo", self.slug, "--head", branch,
-            f"--title={title['title']}", "--body-file", "-", input=body,  # one word: no option
+            f"--title={title}", "--body-file", "-", input=body,  # one word: no option
         )  # fmt: skip
         return self.pull_request(branch)
 

@@ -3,12 +3,14 @@ reviewer's feedback, or the CI checks that failed)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from middle.issues.base import Issue
 from middle.issues.epic_file import SubIssue
 from middle.system.github import on_actions
 from middle.system.worktree import prompt_path
+from middle.verify.epic_repos import env_name
 from middle.verify.evidence import ACCEPTED
 
 OPERATING_RULES = """\
@@ -94,9 +96,16 @@ def initial_brief(issue: Issue, ceiling: int, evidence: str = "") -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def child_brief(issue: Issue, sub: SubIssue, ceiling: int, integration: str) -> str:
+def child_brief(
+    issue: Issue,
+    sub: SubIssue,
+    ceiling: int,
+    integration: str,
+    upstream: Sequence[Mapping[str, str]] = (),
+) -> str:
     """The brief of one child of a fanned-out Epic: its own sub-issue only, by id and
-    title (the other sub-issues are other agents' work, merged beside it)."""
+    title (the other sub-issues are other agents' work, merged beside it); and, for a
+    consumer, where the work in another repo it builds on is (`upstream`)."""
     parts = [
         f"# Sub-issue {sub.id} — {sub.title}",
         f"You work on sub-issue {sub.id} of issue `{issue.ref}` ({issue.source}), "
@@ -107,9 +116,26 @@ def child_brief(issue: Issue, sub: SubIssue, ceiling: int, integration: str) -> 
         f"## Sub-issue {sub.id} — {sub.title}\n\n{sub.body.strip() or '(no more detail)'}",
         f"## The Epic: {issue.title}\n\n{issue.context.strip() or '(none given)'}",
     ]
+    if upstream:
+        parts.append(upstream_section(upstream))
     rules = OPERATING_RULES + (CI_RULE if on_actions() else "")
     parts += [rules.rstrip(), f"Complexity ceiling: {ceiling} (on a scale of 1 to 5)."]
     return "\n\n".join(parts) + "\n"
+
+
+def upstream_section(upstream: Sequence[Mapping[str, str]]) -> str:
+    """A consumer's brief: the merged work in other repos it builds on, and how to use it."""
+    lines = ["## Work in other repos that this builds on", ""]
+    for lib in upstream:
+        name = env_name(lib["repo"])
+        lines.append(
+            f"- Sub-issue {lib['sub']} — {lib['title']}, in repo `{lib['repo']}` at "
+            f"{lib['where']}: branch `{lib['branch']}`, head {lib['head']}. Use it as a path "
+            f"dependency, or a git URL pinned to {lib['head']}; do not change that repo. "
+            f"Your gates run against that head: a checkout of it is in "
+            f"`$MIDDLE_EPIC_REPO_{name}`, its SHA in `$MIDDLE_EPIC_HEAD_{name}`."
+        )
+    return "\n".join(lines)
 
 
 def conflict_brief(files: list[str], integration: str, head: str, branch: str) -> str:

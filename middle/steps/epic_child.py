@@ -12,6 +12,7 @@ worktree, to rebase onto the integration head.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -35,19 +36,25 @@ def integration_branch(ref: str) -> str:
     return f"middle/epic-{ref}"
 
 
+def sub_name(sub: str) -> str:
+    """A sub-issue's id as a name part (of a branch, a folder, a run's id): a sub-issue in
+    another repository, `owner/name#n`, becomes `owner-name-n`."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", sub)
+
+
 def child_branch(ref: str, sub: str) -> str:
     """`middle/epic-<ref>-<sub>`: not `middle/epic-<ref>/<sub>`, which git cannot hold
     beside the integration branch `middle/epic-<ref>`."""
-    return f"{integration_branch(ref)}-{sub}"
+    return f"{integration_branch(ref)}-{sub_name(sub)}"
 
 
 def child_worktree(home: Path, repo: Path, ref: str, sub: str) -> Path:
-    return home / "worktrees" / repo_slug(repo) / f"epic-{ref}-{sub}"
+    return home / "worktrees" / repo_slug(repo) / f"epic-{ref}-{sub_name(sub)}"
 
 
 def evidence_file(home: Path, repo: Path, ref: str, sub: str) -> Path:
     """Where a merged child's evidence is kept: what merged, at which heads, its gates."""
-    return home / "evidence" / repo_slug(repo) / f"epic-{ref}" / f"{sub}.json"
+    return home / "evidence" / repo_slug(repo) / f"epic-{ref}" / f"{sub_name(sub)}.json"
 
 
 def remove_child_worktree(ctx: StepContext) -> None:
@@ -75,7 +82,7 @@ def prepare_child(ctx: StepContext) -> dict[str, Any]:
         ctx.workflow_id,
         worktree_path=str(path),
         pr_branch=branch,
-        session_name=session_name(repo, f"epic-{ref}-{sub}"),
+        session_name=session_name(repo, f"epic-{ref}-{sub_name(sub)}"),
         session_token=token,
     )
     return {"worktree": str(path), "branch": branch, "created": created}

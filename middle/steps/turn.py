@@ -56,6 +56,7 @@ from middle.store import (
 from middle.system.tmux import Tmux
 from middle.system.worktree import env_file
 from middle.verify.checkout import head_of, leased_checkout
+from middle.verify.epic_repos import other_repos_env
 from middle.verify.evidence import EvidencePolicy, Verdict, check_evidence, evidence_policy
 from middle.verify.gates import Gate, GateResult, failure_report, load_gates, run_gates
 from middle.verify.plan import PLAN_RULE, missing_plan_report, plan_required, read_plan
@@ -194,7 +195,13 @@ class Turn:
             issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))
             sub = next(s for s in issue.sub_issues if s.id == str(self.ctx.input["sub"]))
             ceiling = issue.complexity_ceiling or int(self.limits["complexity_ceiling"])
-            text = child_brief(issue, sub, ceiling, str(self.ctx.input["integration"]))
+            integration = str(self.ctx.input["integration"])
+            upstream = list(self.ctx.input.get("upstream") or [])
+            text = child_brief(issue, sub, ceiling, integration, upstream)
+            review = self.ctx.input.get("review")  # a review round of the Epic, about this sub
+            if review:
+                said = resume_brief(str(review["text"]), int(review["round"]))
+                text = f"{said}\n{text}"
         else:
             kind = "initial"
             issue = services(self.ctx).issues.load(str(self.ctx.input["ref"]))
@@ -422,8 +429,12 @@ class Turn:
         results (an event, and the run's `gates` note that `status` shows) and say them."""
         head = head_of(repo, self.branch)
         env = gate_environment(self.adapter)
-        with leased_checkout(services(self.ctx).home, repo) as checkout:
-            results = run_gates(gates, checkout.at(head), head, env)
+        home, repos = services(self.ctx).home, self.ctx.input.get("epic_repos") or {}
+        with (
+            other_repos_env(home, repos, self.ctx.input.get("repo_name")) as others,
+            leased_checkout(home, repo) as checkout,
+        ):
+            results = run_gates(gates, checkout.at(head), head, {**env, **others})
         failing = [r for r in results if not r.passed]
         self.gates_run = {"head": head, "results": [r.as_dict() for r in results]}
         self.event("gates.ran", self.gates_run)

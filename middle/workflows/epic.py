@@ -3,13 +3,11 @@
 `epic`, the parent (it holds no agent slot):
 
     plan-epic
-    fan-outs (loop: again while a sub-issue has not merged)
+    fan-outs (loop: again while a sub-issue has not merged, or a review asks for a round)
       fan-out
       fanned (branch)
         [wait] wait-for-children
-        [done]
-    verify-epic
-    park-epic, wait-for-resume, finish-epic
+        [done] verify-epic, park-epic, wait-for-resume, finish-epic
 
 `epic-child`, one sub-issue (it holds a slot while its agent works):
 
@@ -51,16 +49,15 @@ def epic_workflow() -> Workflow:
                     branch(
                         "fanned",
                         fanned_out,
-                        {"wait": [wait_for("children")], "done": []},
+                        {
+                            "wait": [wait_for("children")],
+                            "done": ["verify-epic", "park-epic", wait_for("resume"), "finish-epic"],
+                        },
                     ),
                 ],
                 again=fan_out_again,
                 max_iterations=1000,
             ),
-            "verify-epic",
-            "park-epic",
-            wait_for("resume"),
-            "finish-epic",
         ],
         kind="implementation",
     )

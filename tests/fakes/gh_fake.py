@@ -16,6 +16,13 @@ Who gh is logged in as:
   terminal); `GET /user` is a 403 ("Resource not accessible by integration"); GraphQL's
   `viewer` is the bot; and what the token writes is authored by the bot (type `Bot`,
   author association `NONE`).
+
+More repositories: `repos` maps another `owner/name` to a state of its own (`issues`,
+`prs`, `git_remote`, ...); a call that names it (`--repo owner/name`, or an API path
+under `repos/owner/name/`) is answered from it, as the same account. An issue of
+another repository is named `owner/name#n` wherever the state lists issues (an Epic's
+`sub_issues`, a `blocked_by`, a `parent`): GitHub's sub-issues and dependencies cross
+repositories, and its REST issue says which one in `repository_url`.
 """
 
 from __future__ import annotations
@@ -135,7 +142,23 @@ def comment_json(repo: str, number: str, c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+PRIMARY: dict[str, Any] = {}  # the state file's own repository, for `elsewhere`
+
+
+def elsewhere(state: dict[str, Any], number: Any) -> tuple[dict[str, Any], str]:
+    """The repository state and number of an issue named `n` or `owner/name#n`."""
+    slug, hash_, n = str(number).rpartition("#")
+    if not hash_ or slug == state["repo"]:
+        return state, str(number).lstrip("#")
+    if PRIMARY and slug == PRIMARY["repo"]:
+        return PRIMARY, n
+    if slug not in state.get("repos", {}):
+        fail("gh: Not Found (HTTP 404)")
+    return {**state["repos"][slug], "repo": slug, "repos": state.get("repos", {})}, n
+
+
 def rest_issue(state: dict[str, Any], number: str) -> dict[str, Any]:
+    state, number = elsewhere(state, number)
     issue = state["issues"][number]
     return {
         "id": 1000 + int(number),
@@ -159,7 +182,8 @@ def issue_summaries(state: dict[str, Any], issue: dict[str, Any]) -> dict[str, A
     and `blocked_by` counting the open blockers only."""
 
     def closed(number: Any) -> bool:
-        return state["issues"].get(str(number), {}).get("state", "OPEN") != "OPEN"
+        where, n = elsewhere(state, number)
+        return where["issues"].get(n, {}).get("state", "OPEN") != "OPEN"
 
     subs, blockers = issue.get("sub_issues", []), issue.get("blocked_by", [])
     done = sum(1 for n in subs if closed(n))
@@ -174,9 +198,8 @@ def issue_summaries(state: dict[str, Any], issue: dict[str, Any]) -> dict[str, A
         },
     }  # fmt: skip
     if issue.get("parent"):
-        found["parent_issue_url"] = (
-            f"https://api.github.com/repos/{state['repo']}/issues/{issue['parent']}"
-        )
+        where, n = elsewhere(state, issue["parent"])
+        found["parent_issue_url"] = f"https://api.github.com/repos/{where['repo']}/issues/{n}"
     return found
 
 
@@ -971,6 +994,36 @@ def charge(state: dict[str, Any], args: list[str], refused: Refused | None) -> N
     quota[kind] += 1
 
 
+SHARED = ("login", "token", "calls", "refused", "quota", "permissions", "auth_ok", "repos")
+
+
+def named_repo(args: list[str]) -> str | None:
+    """The repository a call names: `--repo owner/name`, or an API path under it."""
+    request = api_request(args)
+    path = request[0] if request is not None else (args[3] if args[:2] == ["api", "--method"]
+                                                   and len(args) > 3 else "")  # fmt: skip
+    match = re.match(r"repos/([^/]+/[^/]+)/", path)
+    return match[1] if match else option(args, "--repo")
+
+
+def handle_in(state: dict[str, Any], args: list[str], stdin: str) -> Any:
+    """`handle`, on the state of the repository the call names when it is one of
+    `repos`; what it changes there is kept there."""
+    target = named_repo(args)
+    if target is None or target == state["repo"] or target not in state.get("repos", {}):
+        return handle(state, args, stdin)
+    view = {**{k: state[k] for k in SHARED if k in state}, **state["repos"][target]}
+    view["repo"] = target
+    try:
+        return handle(view, args, stdin)
+    finally:
+        for key, value in view.items():
+            if key in SHARED:
+                state[key] = value
+            elif key != "repo":
+                state["repos"][target][key] = value
+
+
 def main() -> None:
     path = os.environ["FAKE_GH_STATE"]
     args = sys.argv[1:] or ["(none)"]
@@ -980,9 +1033,10 @@ def main() -> None:
     with open(path, "r+") as file:
         fcntl.flock(file, fcntl.LOCK_EX)  # several processes may call gh at once
         state = json.load(file)
+        PRIMARY.update(state)
         state.setdefault("calls", []).append(args)
         try:
-            result = handle(state, args, stdin)
+            result = handle_in(state, args, stdin)
         except Refused as exc:  # a refused call is recorded too
             refused, result = exc, exc.body
             entry = {"args": args, "code": exc.code, "stderr": exc.message}

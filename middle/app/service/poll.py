@@ -25,6 +25,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
@@ -38,6 +39,7 @@ from middle.app.runtime import (
     Runtime,
     claim_launch_slot,
     describe,
+    park_output,
     runtime_of,
 )
 from middle.app.service.phases import phase_signal
@@ -176,11 +178,10 @@ def due_signal(
             return {"kind": "continue", "author": "middle poll"}
         return None
     runs = Runs(db)
-    # a fanned-out Epic's parent parks in `park-epic` (on its children: no park at all)
-    park = runs.latest_output(row["id"], "park-for-resume") or runs.latest_output(
-        row["id"], "park-epic"
-    )
-    if park is None:
+    # a fanned-out Epic's parent parks in `park-epic`; on its children, its children's
+    # signals are what poll looks for
+    park = park_output(runs, row["id"])
+    if park is None or park["reason"] == "children":
         return None
     parked = ParkedRun(
         ref=str(Runs.input(row).get("ref") or row["epic_ref"]),  # a child asks on its Epic
@@ -189,7 +190,8 @@ def due_signal(
         acted_on=frozenset(_acted_on(db, row["id"])),  # what earlier rounds already used
         parked_at=_parked_at(runs, row["id"]),
     )
-    if watch is not None and watch.quiet(parked):
+    others = _other_repos(runs, row)
+    if watch is not None and not others and watch.quiet(parked):
         return None  # nothing where the issue lives changed since it was last asked about
     store = runtime.issues
     pr = store.pull_request(row["pr_branch"]) if row["pr_branch"] else None
@@ -199,7 +201,32 @@ def due_signal(
         if failed_phase is not None:
             return failed_phase
     parked = replace(parked, pull_request=pr)
-    return store.updates(parked) or rebase_signal(runs, row, store, parked)
+    found = store.updates(parked) or rebase_signal(runs, row, store, parked)
+    return found or _other_repos_review(runtime, parked, others)
+
+
+def _other_repos(runs: Runs, row: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An Epic across repos, parked for review: its repos besides the run's own."""
+    verified = runs.latest_output(row["id"], "verify-epic") or {}
+    repos = verified.get("repos") or {}
+    return {name: repo for name, repo in repos.items() if repo["path"] != row["repo"]}
+
+
+def _other_repos_review(
+    runtime: Runtime, parked: ParkedRun, others: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Changes a trusted reviewer requested on another repo's pull request of an Epic
+    across repos: a review round for that repo (its feed is not the run's repo's, so it
+    is asked each pass). Approving or merging the Epic is for its own repo's."""
+    for name, repo in others.items():
+        store = type(runtime.issues)(Path(repo["path"]), runtime.config)
+        pr = store.pull_request(repo["branch"])
+        if pr is None:
+            continue
+        found = store.updates(replace(parked, pull_request=pr))
+        if found is not None and found.get("kind") == "request-changes":
+            return {**found, "repo": name}
+    return None
 
 
 def _parked_at(runs: Runs, workflow_id: str) -> datetime | None:
