@@ -25,10 +25,15 @@ def validate_ref(ref: str) -> str:
     return ref
 
 
+# A sub-issue in another GitHub repository, as an Epic across repos names it: owner/name#n.
+_OTHER_REPO_SUB = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}#[0-9]{1,10}")
+
+
 def validate_run_ref(ref: str) -> str:
-    """A ref, or `<ref>/<sub>`: a fanned-out Epic's child, as `status` names it."""
+    """A ref, or `<ref>/<sub>`: a fanned-out Epic's child, as `status` names it (a sub in
+    another repository is `owner/name#n`)."""
     epic, slash, sub = ref.partition("/")
-    if slash and _REF.fullmatch(sub) and ".." not in sub:
+    if slash and (_REF.fullmatch(sub) or _OTHER_REPO_SUB.fullmatch(sub)) and ".." not in sub:
         validate_ref(epic)
         return ref
     return validate_ref(ref)

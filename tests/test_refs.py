@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from middle.refs import branch_name, issue_of_branch, repo_slug, session_name
+from middle.errors import InvalidRefError
+from middle.refs import branch_name, issue_of_branch, repo_slug, session_name, validate_run_ref
 from middle.steps.dispatch import worktree_path
 
 
@@ -52,3 +53,20 @@ def test_a_branch_names_its_github_issue_only_in_middles_own_form(
     assert issue_of_branch(branch) == issue
     if issue is not None:
         assert branch_name(issue) == branch
+
+
+@pytest.mark.parametrize(
+    "ref", ["108", "retry-webhooks", "108/2", "108/acme/lib#7", "fan/acme-co/lib.js#12"]
+)
+def test_a_run_ref_names_an_issue_or_a_fanned_out_child(ref: str) -> None:
+    """A child of an Epic across repos is `<ref>/owner/name#n`, as status shows it. Seen
+    red: `answer --issue 108/acme/lib#7` was refused as not an issue ref."""
+    assert validate_run_ref(ref) == ref
+
+
+@pytest.mark.parametrize(
+    "ref", ["108/../x", "108/acme/..#7", "108/acme/lib#x", "108/-acme/lib#7", "108/a/b/c#7", "../1"]
+)
+def test_a_run_ref_refuses_paths_and_options(ref: str) -> None:
+    with pytest.raises(InvalidRefError):
+        validate_run_ref(ref)
