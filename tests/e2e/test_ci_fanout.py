@@ -1,0 +1,100 @@
+"""A fanned-out Epic in CI mode (issue 23): each job on a fresh runner, the parent and its
+children carried together in the Epic's state ref, with the gh fake holding only the
+Actions job token (`/user` is a 403, writes are authored by `github-actions[bot]`).
+
+Seen red (before the parent and its children were carried): job 1 saved the parent alone,
+and its row's `pr_branch` (`middle/epic-108`, not `middle/issue-108`) made the state ref
+unreadable, so job 2 refused it in one line and the answered child never ran again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+from tests.e2e.conftest import git
+from tests.e2e.test_ci import (  # noqa: F401  (`world` is a fixture)
+    BOT,
+    ISSUE,
+    World,
+    commented,
+    labeled,
+    world,
+)
+
+INTEGRATION = f"middle/epic-{ISSUE}"
+
+
+def fan_out_by_policy(world: World, parallel: int = 2) -> None:
+    """`[repo] parallel` in the repository's policy, on the remote's main."""
+    seed = world.root / "policy-seed"
+    subprocess.run(["git", "clone", "-q", str(world.remote), str(seed)], check=True)
+    policy = seed / ".middle" / "policy.toml"
+    policy.write_text(policy.read_text().replace("[repo]\n", f"[repo]\nparallel = {parallel}\n"))
+    git(seed, "add", "-A")
+    git(seed, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "fan out")
+    git(seed, "push", "-q", "origin", "main")
+
+
+def script(world: World, by_epic: dict[str, list[dict[str, Any]]]) -> None:
+    (world.root / "script.json").write_text(json.dumps({"by_epic": by_epic}))
+
+
+def remote_branch(world: World, branch: str) -> str:
+    out = subprocess.run(
+        ["git", "--git-dir", str(world.remote), "rev-parse", "--verify", "-q", branch],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return out.stdout.strip()
+
+
+def test_a_fanned_out_epic_parks_on_a_childs_question_and_the_answer_job_finishes_it(
+    world: World,
+) -> None:
+    fan_out_by_policy(world)
+    script(world, {
+        f"{ISSUE}/109": [{"do": "ask", "question": "Which queue?"}, {"do": "done"}],
+        f"{ISSUE}/110": [{"do": "done"}],
+    })  # fmt: skip
+
+    # job 1: the label. #110 merges, #109 asks; the Epic parks on its children.
+    first = world.machine("job1")
+    done = first.job("issues", labeled(world))
+    assert done.returncode == 0, done.stdout + done.stderr
+    states = {r["epic_ref"]: r["state"] for r in first.workflows()}
+    assert states == {ISSUE: "waiting-human", f"{ISSUE}/109": "waiting-human",
+                      f"{ISSUE}/110": "completed"}  # fmt: skip
+    saved = world.saved()
+    assert saved["job"] == {}
+    carried = {r["epic_ref"]: r for r in saved["state"]["tables"]["workflows"]}
+    assert set(carried) == set(states)  # the parent and every child, together
+    parent = carried[ISSUE]
+    assert parent["parent_id"] is None
+    assert {carried[f"{ISSUE}/{n}"]["parent_id"] for n in (109, 110)} == {parent["id"]}
+    assert remote_branch(world, INTEGRATION)  # the integration branch holds #110
+    assert remote_branch(world, f"{INTEGRATION}-109")  # #109's work so far
+    asked = [c for c in world.fake.comments(ISSUE) if "Which queue?" in c["body"]]
+    assert asked and asked[0]["login"] == BOT
+
+    # job 2, on another runner: a trusted person answers on the Epic.
+    world.fake.comment(ISSUE, "alice", "The Redis one.")
+    second = world.machine("job2")
+    done = second.job("issue_comment", commented(world, "alice", "MEMBER", "The Redis one."))
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {r["epic_ref"]: r for r in second.workflows()}
+    assert rows[ISSUE]["id"] == parent["id"]  # the same runs continue
+    assert rows[f"{ISSUE}/109"]["state"] == "completed"
+    assert rows[f"{ISSUE}/109"]["worktree_path"].startswith(str(second.folder))
+    turns = [t for t in world.agent_log("turn") if t.get("epic") == f"{ISSUE}/109"]
+    assert len(turns) == 2 and "The Redis one." in turns[1]["brief"]
+    assert rows[ISSUE]["state"] == "waiting-human"  # parked for review, with its PR
+    pr = world.fake.pr()
+    assert (pr["head"], pr["isDraft"], pr["author"]) == (INTEGRATION, False, BOT)
+    assert "ready for review" in done.stdout
+    assert remote_branch(world, INTEGRATION) == pr["headRefOid"]
+    saved = world.saved()
+    assert saved["job"] == {}
+    assert {r["state"] for r in saved["state"]["tables"]["workflows"]} == {
+        "waiting-human", "completed"
+    }  # fmt: skip
