@@ -14,14 +14,8 @@ import subprocess
 from typing import Any
 
 from tests.e2e.conftest import git
-from tests.e2e.test_ci import (  # noqa: F401  (`world` is a fixture)
-    BOT,
-    ISSUE,
-    World,
-    commented,
-    labeled,
-    world,
-)
+from tests.e2e.test_ci import BOT, ISSUE, World, commented, labeled
+from tests.e2e.test_ci import world as world  # the fixture
 
 INTEGRATION = f"middle/epic-{ISSUE}"
 
