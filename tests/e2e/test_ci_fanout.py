@@ -2,9 +2,8 @@
 children carried together in the Epic's state ref, with the gh fake holding only the
 Actions job token (`/user` is a 403, writes are authored by `github-actions[bot]`).
 
-Seen red (before the parent and its children were carried): job 1 saved the parent alone,
-and its row's `pr_branch` (`middle/epic-108`, not `middle/issue-108`) made the state ref
-unreadable, so job 2 refused it in one line and the answered child never ran again.
+Seen red (before the parent and its children were carried): job 1 saved the Epic's run
+alone in the state ref; its children, and the question one of them parked on, were lost.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import subprocess
 from typing import Any
 
 from tests.e2e.conftest import git
-from tests.e2e.test_ci import BOT, ISSUE, World, commented, labeled
+from tests.e2e.test_ci import BOT, ISSUE, SLUG, World, commented, labeled
 from tests.e2e.test_ci import world as world  # the fixture
 
 INTEGRATION = f"middle/epic-{ISSUE}"
@@ -92,3 +91,31 @@ def test_a_fanned_out_epic_parks_on_a_childs_question_and_the_answer_job_finishe
     assert {r["state"] for r in saved["state"]["tables"]["workflows"]} == {
         "waiting-human", "completed"
     }  # fmt: skip
+
+
+def test_an_epic_across_repos_is_refused_by_the_ci_job_in_one_line(world: World) -> None:
+    """A CI job checks out one repository, so it does not run an Epic whose sub-issues are
+    in others. Seen red: the job failed on `epic_repos`, telling the runner to register a
+    checkout of acme/app with `middle pause/unpause`, which no runner has."""
+    fan_out_by_policy(world)
+    github = world.fake.read()
+    github["issues"][ISSUE]["sub_issues"] = [109, "acme/app#7"]
+    github["repos"] = {
+        "acme/app": {
+            "prs": [],
+            "issues": {
+                "7": {"title": "Use the API", "body": "Call it.", "parent": f"{SLUG}#{ISSUE}"}
+            },
+        }
+    }
+    world.fake.write(github)
+
+    job = world.machine("job1")
+    done = job.job("issues", labeled(world))
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert f"issue {ISSUE} is an Epic across repositories (acme/app)" in done.stderr
+    assert "run it with `middle serve` on a machine with every repo checked out" in done.stderr
+    assert job.workflows() == [] and world.agent_log("launch") == []
+    assert world.saved()["job"] == {}  # the claim is released
