@@ -92,6 +92,17 @@ def test_a_fanned_out_epic_parks_on_a_childs_question_and_the_answer_job_finishe
         "waiting-human", "completed"
     }  # fmt: skip
 
+    # job 3: the Epic's pull request is approved; the hourly sweep (the route's review
+    # guard knows `middle/issue-<n>` branches only) ends the Epic.
+    world.fake.review("bob", "APPROVED", "")
+    third = world.machine("sweep")
+    done = third.job("schedule", world.event("schedule", {"schedule": "23 * * * *"}))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {r["epic_ref"]: r["state"] for r in third.workflows()} == dict.fromkeys(
+        states, "completed"
+    )
+    assert {r["state"] for r in world.saved()["state"]["tables"]["workflows"]} == {"completed"}
+
 
 def test_an_epic_across_repos_is_refused_by_the_ci_job_in_one_line(world: World) -> None:
     """A CI job checks out one repository, so it does not run an Epic whose sub-issues are
