@@ -556,8 +556,9 @@ def test_a_carried_epics_child_is_rebuilt_at_its_own_paths_whatever_the_bundle_s
 def test_a_child_is_exported_only_with_its_epic(tmp_path: Path, middle_db: Database) -> None:
     """Seen red: `state export --workflow <child>` wrote a bundle of the child alone."""
     home, repo = make_run(middle_db, tmp_path)
+    update_workflow(middle_db, "wf-1", epic_ref="7/1")
     create_workflow_record(
-        middle_db, id="wf-0", kind="implementation", repo=str(repo), epic_ref="7/x",
+        middle_db, id="wf-0", kind="implementation", repo=str(repo), epic_ref="7",
         adapter="command", meta={"workflow": "epic", "input": {"ref": "7"}},
     )  # fmt: skip
     update_workflow(middle_db, "wf-1", parent_id="wf-0")
