@@ -4,12 +4,15 @@ Actions job token (`/user` is a 403, writes are authored by `github-actions[bot]
 
 Seen red (before the parent and its children were carried): job 1 saved the Epic's run
 alone in the state ref; its children, and the question one of them parked on, were lost.
+And with `read_trigger` knowing `middle/issue-<n>` branches only, job 3 (the review of the
+Epic's pull request, on `middle/epic-<n>`) was skipped and the Epic never ended.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import git
@@ -40,6 +43,22 @@ def remote_branch(world: World, branch: str) -> str:
         capture_output=True, text=True,
     )  # fmt: skip
     return out.stdout.strip()
+
+
+def reviewed_epic(world: World, login: str) -> Path:
+    """An approving review of the Epic's pull request (its integration branch)."""
+    return world.event(
+        "pull_request_review",
+        {
+            "action": "submitted",
+            "review": {"state": "approved", "user": {"login": login},
+                       "author_association": "MEMBER", "body": ""},
+            "pull_request": {"number": world.fake.pr()["number"], "head": {
+                "ref": INTEGRATION, "repo": {"full_name": SLUG}}},
+            "repository": {"full_name": SLUG},
+            "sender": {"login": login},
+        },
+    )  # fmt: skip
 
 
 def test_a_fanned_out_epic_parks_on_a_childs_question_and_the_answer_job_finishes_it(
@@ -92,11 +111,10 @@ def test_a_fanned_out_epic_parks_on_a_childs_question_and_the_answer_job_finishe
         "waiting-human", "completed"
     }  # fmt: skip
 
-    # job 3: the Epic's pull request is approved; the hourly sweep (the route's review
-    # guard knows `middle/issue-<n>` branches only) ends the Epic.
+    # job 3: the approving review of the Epic's pull request ends the Epic.
     world.fake.review("bob", "APPROVED", "")
-    third = world.machine("sweep")
-    done = third.job("schedule", world.event("schedule", {"schedule": "23 * * * *"}))
+    third = world.machine("job3")
+    done = third.job("pull_request_review", reviewed_epic(world, "bob"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert {r["epic_ref"]: r["state"] for r in third.workflows()} == dict.fromkeys(
         states, "completed"
