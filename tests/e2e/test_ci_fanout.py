@@ -45,13 +45,13 @@ def remote_branch(world: World, branch: str) -> str:
     return out.stdout.strip()
 
 
-def reviewed_epic(world: World, login: str) -> Path:
-    """An approving review of the Epic's pull request (its integration branch)."""
+def reviewed_epic(world: World, login: str, state: str = "approved") -> Path:
+    """A review of the Epic's pull request (its integration branch)."""
     return world.event(
         "pull_request_review",
         {
             "action": "submitted",
-            "review": {"state": "approved", "user": {"login": login},
+            "review": {"state": state, "user": {"login": login},
                        "author_association": "MEMBER", "body": ""},
             "pull_request": {"number": world.fake.pr()["number"], "head": {
                 "ref": INTEGRATION, "repo": {"full_name": SLUG}}},
@@ -120,6 +120,35 @@ def test_a_fanned_out_epic_parks_on_a_childs_question_and_the_answer_job_finishe
         states, "completed"
     )
     assert {r["state"] for r in world.saved()["state"]["tables"]["workflows"]} == {"completed"}
+
+
+def test_changes_requested_on_the_epics_pull_request_are_a_review_round_in_the_next_job(
+    world: World,
+) -> None:
+    """Job 1 merges both sub-issues and opens the Epic's pull request; job 2, on another
+    runner, gets the requested changes: a new child of the sub-issue that merged last works
+    again on its branch, merges, and the Epic parks for review again, its branch pushed."""
+    fan_out_by_policy(world)
+    script(world, {f"{ISSUE}/{n}": [{"do": "done"}, {"do": "done"}] for n in (109, 110)})
+    first = world.machine("job1")
+    done = first.job("issues", labeled(world))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ready for review" in done.stdout
+    before = remote_branch(world, INTEGRATION)
+
+    world.fake.review("bob", "CHANGES_REQUESTED", "Name the queue.")
+    second = world.machine("job2")
+    done = second.job("pull_request_review", reviewed_epic(world, "bob", "changes_requested"))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {r["id"]: r for r in second.workflows()}
+    (again,) = [r for r in rows.values() if r["id"].endswith("-r1")]
+    assert again["state"] == "completed" and again["parent_id"] in rows
+    assert rows[again["parent_id"]]["state"] == "waiting-human"
+    turns = [t for t in world.agent_log("turn") if t.get("epic") == again["epic_ref"]]
+    assert len(turns) == 2 and "Name the queue." in turns[1]["brief"]
+    assert remote_branch(world, INTEGRATION) != before  # the round's work is on the PR
+    assert {r["id"] for r in world.saved()["state"]["tables"]["workflows"]} == set(rows)
 
 
 def test_an_epic_across_repos_is_refused_by_the_ci_job_in_one_line(world: World) -> None:
