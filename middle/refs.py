@@ -61,6 +61,13 @@ def issue_of_branch(branch: str) -> str | None:
     return match[1] if match else None
 
 
+def epic_of_branch(branch: str) -> str | None:
+    """The GitHub issue number a fanned-out Epic's integration branch `middle/epic-<n>` is
+    for, or None (a child's `middle/epic-<n>-<sub>` among them: it has no pull request)."""
+    match = re.fullmatch(r"middle/epic-([0-9]+)", branch)
+    return match[1] if match else None
+
+
 def session_name(repo: Path, ref: str) -> str:
     """The tmux session of (repo, ref): readable, and distinct for distinct pairs.
 

@@ -87,6 +87,8 @@ def label(sender: str, name: str = "approved") -> dict[str, Any]:
         ("pull_request_review", review(fork=True), False),
         ("pull_request_review", review("FIRST_TIME_CONTRIBUTOR"), False),
         ("pull_request_review", review(ref="feature/x"), False),
+        ("pull_request_review", review(ref="middle/epic-7"), True),  # a fanned-out Epic's PR
+        ("pull_request_review", review(ref="middle/epic-7-8"), False),  # a child's branch
         ("workflow_dispatch", {"inputs": {"issue": "7"}}, True),
         ("workflow_dispatch", {"inputs": {"issue": "7; rm -rf /"}}, False),
         ("pull_request_target", {}, False),

@@ -28,9 +28,11 @@ from middle.agents.claude import project_dir as claude_project_dir
 from middle.app.carry.bundle import StateBundle
 from middle.app.carry.disk import read_bundle, write_bundle
 from middle.app.carry.transfer import export_state, import_state
-from middle.errors import BranchMovedError, GitError, StateFormatError
+from middle.errors import BranchMovedError, GitError, MiddleError, StateFormatError
 from middle.refs import session_name
 from middle.steps.dispatch import worktree_path
+from middle.steps.epic_child import child_worktree
+from middle.steps.fanout import integration_worktree
 from middle.store import (
     add_review_comment,
     create_workflow_record,
@@ -360,6 +362,50 @@ def _other_repo(doc: dict[str, Any], files: dict[str, bytes]) -> None:
     _run_input(repo=other)(doc, files)
 
 
+Edit = Callable[[dict[str, Any], dict[str, bytes]], None]
+
+
+def _family(
+    *,
+    parent_id: str = "wf-0",
+    ref: str = "7/1",
+    root: str | None = None,
+    child: dict[str, Any] | None = None,
+    plan: dict[str, Any] | None = None,
+) -> Edit:
+    """An edit making the bundle a fanned-out Epic's: its run `wf-0` (issue 7, planned
+    sub-issue 1) and `wf-1`, its child `ref` naming `parent_id` (`root`: wf-0's own)."""
+
+    def change(doc: dict[str, Any], files: dict[str, bytes]) -> None:
+        (row,) = doc["tables"]["workflows"]
+        meta = json.loads(row["meta_json"])
+        parent_input = {**meta["input"], "parallel": 2}
+        epic, _, sub = ref.partition("/")
+        meta.update(workflow="epic-child")
+        meta["input"].update(ref=epic, sub=sub, parent=parent_id, **(child or {}))
+        row.update(epic_ref=ref, parent_id=parent_id, meta_json=json.dumps(meta),
+                   pr_branch=f"middle/epic-{epic}-{sub}")  # fmt: skip
+        parent = {**row, "id": "wf-0", "epic_ref": "7", "parent_id": root,
+                  "pr_branch": "middle/epic-7", "transcript_path": None, "session_id": None,
+                  "meta_json": json.dumps({"workflow": "epic", "input": parent_input})}  # fmt: skip
+        doc["tables"]["workflows"].insert(0, parent)
+        (step,) = doc["tables"]["steps"]
+        planned = {"integration": "middle/epic-7", "subs": [{"id": "1", "blocked_by": []}]}
+        output = json.dumps({**planned, **(plan or {})})
+        doc["tables"]["steps"].append(
+            {**step, "workflow_id": "wf-0", "name": "plan-epic", "output_json": output}
+        )
+
+    return change
+
+
+def _alone(doc: dict[str, Any], files: dict[str, bytes]) -> None:
+    """The child without its Epic's run."""
+    _family()(doc, files)
+    doc["tables"]["workflows"].pop(0)
+    doc["tables"]["steps"].pop()
+
+
 MALICIOUS = {
     "a plugin": (_transcript_to(".middle/plugins/evil.py"), "transcript_path"),
     "the gates": (_transcript_to(".middle/verify.toml"), "transcript_path"),
@@ -395,6 +441,25 @@ MALICIOUS = {
     "an extra file": (
         lambda doc, files: files.update({"transcripts/../../x": b"x"}),
         "unknown file",
+    ),
+    # a fanned-out Epic travels whole (issue 23); seen red with `check_family` a no-op:
+    # each was imported, or refused by the database's FOREIGN KEY, not in these words
+    "a child of another issue": (
+        _family(ref="9/1"),
+        "is '9/1', not a child of one of the sub-issues of issue 7",
+    ),
+    "a child of an unplanned sub-issue": (_family(ref="7/5"), "is '7/5', not a child of one"),
+    "a parent outside the bundle": (_family(parent_id="wf-9"), "has parent_id 'wf-9', not wf-0"),
+    "a child without its Epic": (_alone, "does not hold its Epic's run alone"),
+    "a cycle": (_family(root="wf-1"), "row 1 is an Epic's child with epic_ref '7'"),
+    "its own parent": (_family(parent_id="wf-1"), "has parent_id 'wf-1', not wf-0"),
+    "a child in other repos": (
+        _family(child={"epic_repos": {"lib": {"path": "/etc"}}}),
+        "names another parent or other",
+    ),
+    "an Epic across repos": (
+        _family(plan={"repos": {"a": {}, "lib": {}}}),
+        "an Epic across repos is not carried",
     ),
 }
 
@@ -446,6 +511,61 @@ def test_a_live_run_is_rebuilt_at_its_own_paths_whatever_the_bundle_says(
     assert transcript == moved.worktree / ".middle" / "agent" / "transcript.jsonl"
     assert transcript.read_bytes().endswith(b"\xff raw bytes\n")
     assert stat.S_IMODE(transcript.stat().st_mode) == 0o600
+
+
+def test_a_carried_epics_child_is_rebuilt_at_its_own_paths_whatever_the_bundle_says(
+    moved: Moved, tmp_path: Path
+) -> None:
+    """A fanned-out Epic's run and its child travel together (issue 23): each gets the
+    worktree, branch and session middle gives it here. Seen red: the child was rebuilt
+    at issue 7/1's plain worktree (`worktree_path`), on `middle/issue-7/1`."""
+    elsewhere = tmp_path / "elsewhere" / "wt"
+    for branch in ("middle/epic-7", "middle/epic-7-1"):
+        git(moved.origin, "branch", branch)
+
+    def paths(doc: dict[str, Any], files: dict[str, bytes]) -> None:
+        _family()(doc, files)
+        parent, child = doc["tables"]["workflows"]
+        parent["worktree_path"] = child["worktree_path"] = str(elsewhere)
+        child["session_name"] = "x; rm -rf ~"
+        step = doc["tables"]["steps"][0]
+        step.update(name="prepare-child", output_json=json.dumps({"worktree": "/", "branch": "x"}))
+
+    moved.edit(paths)
+    moved.load()
+
+    parent, child = moved.db["workflows"].get("wf-0"), moved.db["workflows"].get("wf-1")
+    mine = child_worktree(moved.home, moved.repo, "7", "1")
+    assert (child["parent_id"], child["epic_ref"]) == ("wf-0", "7/1")
+    assert (child["worktree_path"], child["pr_branch"]) == (str(mine), "middle/epic-7-1")
+    assert child["session_name"] == session_name(moved.repo, "epic-7-1")
+    merged = integration_worktree(moved.home, moved.repo, "7")
+    assert (parent["worktree_path"], parent["pr_branch"]) == (str(merged), "middle/epic-7")
+    assert git(mine, "branch", "--show-current") == "middle/epic-7-1"
+    assert git(merged, "branch", "--show-current") == "middle/epic-7"
+    assert not elsewhere.parent.exists()
+    prepared = moved.db["steps"].get(("wf-1", "prepare-child"))
+    assert json.loads(prepared["output_json"]) == {
+        "worktree": str(mine),
+        "branch": "middle/epic-7-1",
+    }
+    assert Path(child["transcript_path"]) == mine / ".middle" / "agent" / "transcript.jsonl"
+    assert Path(child["transcript_path"]).read_bytes().endswith(b"\xff raw bytes\n")
+
+
+def test_a_child_is_exported_only_with_its_epic(tmp_path: Path, middle_db: Database) -> None:
+    """Seen red: `state export --workflow <child>` wrote a bundle of the child alone."""
+    home, repo = make_run(middle_db, tmp_path)
+    update_workflow(middle_db, "wf-1", epic_ref="7/1")
+    create_workflow_record(
+        middle_db, id="wf-0", kind="implementation", repo=str(repo), epic_ref="7",
+        adapter="command", meta={"workflow": "epic", "input": {"ref": "7"}},
+    )  # fmt: skip
+    update_workflow(middle_db, "wf-1", parent_id="wf-0")
+    with pytest.raises(MiddleError, match="child of the fanned-out Epic run wf-0"):
+        export_state(middle_db, ["wf-1"], home=home, repo=repo)
+    bundle = export_state(middle_db, ["wf-0"], home=home, repo=repo)
+    assert bundle.workflow_ids == ["wf-0", "wf-1"]
 
 
 def test_a_session_token_never_travels(moved: Moved) -> None:

@@ -25,7 +25,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from middle.errors import UNREADABLE_JSON, InvalidRefError, StateFormatError
-from middle.refs import branch_name, validate_ref
+from middle.refs import branch_name, validate_ref, validate_run_ref
+from middle.steps.epic_child import child_branch, integration_branch
 from middle.store import STEP_STATUSES, WORKFLOW_STATES
 
 FORMAT = "middle-state"
@@ -43,6 +44,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # an adapter's name
 SESSION_ID = re.compile(r"[A-Za-z0-9][!-~]{0,199}")  # printable, no space
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a full commit id, SHA-1 or SHA-256
 COMMENT_STATES = ("draft", "sent")
+EPIC, CHILD = "epic", "epic-child"  # a fanned-out Epic's workflows (middle.workflows.epic)
+ACROSS_REPOS = {"epic_repo", "repo_name", "epic_repos", "upstream"}  # a child's, in many repos
 _BASE = re.compile(r"[A-Za-z0-9_][^\x00-\x20\x7f~^:?*\[\\]{0,199}")  # git's ref name rules
 
 
@@ -125,10 +128,6 @@ def _json_object(value: Any) -> bool:
 Check = Callable[[Any], bool]
 
 
-def _none(value: Any) -> bool:
-    return False
-
-
 # Per table, each column: what its value must be, and whether it may be null (or absent).
 COLUMNS: dict[str, dict[str, tuple[Check, bool]]] = {
     "workflows": {
@@ -142,9 +141,8 @@ COLUMNS: dict[str, dict[str, tuple[Check, bool]]] = {
         "pr_number": (_integer, True), "pr_branch": (_text, True),
         "last_heartbeat": (_timestamp, True), "end_reason": (_text, True),
         "meta_json": (_json_object, False),
-        # a fanned-out Epic's child is its parent's to drive, and no run carries its
-        # children: a carried run's parent_id is null (issue 23)
-        "parent_id": (_none, True),
+        # a fanned-out Epic's child names its Epic's run, carried with it (`check_family`)
+        "parent_id": (_text, True),
     },
     "steps": {
         "workflow_id": (_text, False), "name": (_text, False), "position": (_integer, False),
@@ -257,6 +255,7 @@ def check_tables(tables: Any, refuse: Refusal) -> list[str]:
         check_workflow(number, row, refuse)
     if len(set(ids)) != len(ids):
         raise refuse("a workflow id appears twice")
+    check_family(tables, refuse)
     for table in set(tables) - {"workflows"}:
         for number, row in enumerate(tables[table], 1):
             if row["workflow_id"] not in ids:
@@ -294,10 +293,15 @@ def check_workflow(number: int, row: Mapping[str, Any], refuse: Refusal) -> None
         raise refuse(f"{where} has id {shown(row['id'])}, which is not a workflow id")
     if row["kind"] != "implementation":
         raise refuse(f"{where} is a {shown(row['kind'])} run; only implementations travel")
+    meta = json.loads(row["meta_json"])
+    child = row.get("parent_id") is not None or meta.get("workflow") == CHILD
     try:
-        ref = validate_ref(row["epic_ref"])
+        ref = validate_run_ref(row["epic_ref"]) if child else validate_ref(row["epic_ref"])
     except InvalidRefError:
         raise refuse(f"{where} has epic_ref {shown(row['epic_ref'])}, not an issue ref") from None
+    epic, _, sub = ref.partition("/")
+    if child and not sub:
+        raise refuse(f"{where} is an Epic's child with epic_ref {shown(ref)}, not <ref>/<sub>")
     vocabulary = {"state": WORKFLOW_STATES, "controlled_by": ("middle", "human")}
     for column, allowed in vocabulary.items():
         if row[column] not in allowed:
@@ -306,20 +310,83 @@ def check_workflow(number: int, row: Mapping[str, Any], refuse: Refusal) -> None
         raise refuse(f"{where} has adapter {shown(row['adapter'])}, not an adapter's name")
     if row.get("session_id") is not None and not SESSION_ID.fullmatch(row["session_id"]):
         raise refuse(f"{where} has session_id {shown(row['session_id'])}")
-    if row.get("pr_branch") is not None and row["pr_branch"] != branch_name(ref):
-        raise refuse(
-            f"{where} has pr_branch {shown(row['pr_branch'])}; issue {ref}'s branch is "
-            f"{branch_name(ref)}"
-        )
-    run_input = json.loads(row["meta_json"]).get("input", {})
+    run_input = meta.get("input", {})
     if not isinstance(run_input, dict):
         raise refuse(f"{where}'s meta_json input is not an object")
-    said_ref = run_input.get("ref", run_input.get("epic_ref", ref))  # an older middle's name
-    if said_ref != ref or run_input.get("adapter", row["adapter"]) != row["adapter"]:
+    said_ref = run_input.get("ref", run_input.get("epic_ref", epic))  # an older middle's name
+    said_sub = run_input.get("sub") if child else None
+    if (said_ref, said_sub) != (epic, sub or None) or (
+        run_input.get("adapter", row["adapter"]) != row["adapter"]
+    ):
         raise refuse(f"{where}'s meta_json input names another issue or adapter than its row")
+    branch = run_branch(meta.get("workflow"), epic, sub)
+    if row.get("pr_branch") is not None and row["pr_branch"] != branch:
+        raise refuse(
+            f"{where} has pr_branch {shown(row['pr_branch'])}; issue {ref}'s branch is {branch}"
+        )
     base = run_input.get("base", "HEAD")
     if not isinstance(base, str) or not _BASE.fullmatch(base) or ".." in base or "@{" in base:
         raise refuse(f"{where}'s meta_json input has base {shown(base)}, not a branch name")
+
+
+def run_branch(workflow: Any, ref: str, sub: str) -> str:
+    """The branch middle gives a run of `workflow` for issue `ref` (sub-issue `sub`)."""
+    if workflow == CHILD:
+        return child_branch(ref, sub)
+    return integration_branch(ref) if workflow == EPIC else branch_name(ref)
+
+
+def check_family(tables: Mapping[str, Any], refuse: Refusal) -> None:
+    """A fanned-out Epic travels whole or not at all: a bundle with a child holds exactly
+    one other run, its Epic's (an `epic` run in one repository), and each child names it
+    as its parent, is of one of its planned sub-issues, and has no children of its own."""
+    rows = tables.get("workflows", [])
+    children = [
+        (n, row) for n, row in enumerate(rows, 1)
+        if row.get("parent_id") is not None or json.loads(row["meta_json"]).get("workflow") == CHILD
+    ]  # fmt: skip
+    if not children:
+        return
+    held = {row["id"] for _, row in children}
+    roots = [row for row in rows if row["id"] not in held]
+    if len(roots) != 1 or json.loads(roots[0]["meta_json"]).get("workflow") != EPIC:
+        raise refuse(
+            f"workflows row {children[0][0]} is an Epic's child, and the bundle does not "
+            f"hold its Epic's run alone beside its children"
+        )
+    parent = roots[0]
+    plans = [
+        json.loads(step["output_json"] or "null")
+        for step in tables.get("steps", [])
+        if step["workflow_id"] == parent["id"] and step["name"] == "plan-epic"
+    ]
+    plan = plans[-1] if plans and isinstance(plans[-1], dict) else {}
+    repos = plan.get("repos") or {}
+    if not isinstance(repos, dict) or len(repos) > 1:
+        raise refuse(
+            f"Epic run {parent['id']} plans its sub-issues in repos {shown(repos)}; an Epic "
+            f"across repos is not carried: run it with `middle serve`"
+        )
+    subs = plan.get("subs")
+    subs = subs if isinstance(subs, list) else []
+    planned = {str(s.get("id")) for s in subs if isinstance(s, dict)}
+    for number, row in children:
+        where = f"workflows row {number}"
+        if row["parent_id"] != parent["id"]:
+            raise refuse(
+                f"{where} has parent_id {shown(row['parent_id'])}, not {parent['id']}, the "
+                f"Epic's run the bundle holds: a child is carried with its own Epic"
+            )
+        meta = json.loads(row["meta_json"])
+        run_input = meta.get("input", {})
+        epic, _, sub = str(row["epic_ref"]).partition("/")
+        if meta.get("workflow") != CHILD or epic != parent["epic_ref"] or sub not in planned:
+            raise refuse(
+                f"{where} is {shown(row['epic_ref'])}, not a child of one of the sub-issues "
+                f"of issue {parent['epic_ref']} ({', '.join(sorted(planned)) or 'none planned'})"
+            )
+        if run_input.get("parent") != parent["id"] or set(run_input) & ACROSS_REPOS:
+            raise refuse(f"{where}'s meta_json input names another parent or other repos")
 
 
 def check_comment(number: int, row: Mapping[str, Any], refuse: Refusal) -> None:
@@ -374,7 +441,6 @@ def shown(value: Any) -> str:
 
 def _expected(check: Check) -> str:
     names: dict[Check, str] = {
-        _none: "null: a fanned-out Epic's child is not carried apart from its Epic",
         _text: "text",
         _integer: "a whole number",
         _timestamp: "an ISO 8601 time",

@@ -32,10 +32,12 @@ from typing import Any
 from middle.agents.base import BaseAdapter
 from middle.agents.claude import project_dir
 from middle.agents.transcripts import kept_transcript, transcript_root
-from middle.app.carry.bundle import TRANSCRIPTS, Refusal, StateBundle, shown
+from middle.app.carry.bundle import CHILD, EPIC, TRANSCRIPTS, Refusal, StateBundle, shown
 from middle.errors import MiddleError
 from middle.refs import branch_name, session_name
 from middle.steps.dispatch import worktree_path
+from middle.steps.epic_child import child_branch, child_worktree, integration_branch, sub_name
+from middle.steps.fanout import integration_worktree
 from middle.store import TERMINAL_STATES, Row, encode_event_payload
 
 JSON_COLUMNS = ("meta_json", "output_json", "payload_json")
@@ -60,6 +62,31 @@ class Transcript:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where middle puts a run of issue <ref> on this machine: its worktree, branch and
+    tmux session (an Epic's run: its integration worktree and branch; a child: its own)."""
+
+    worktree: Path
+    branch: str
+    session: str
+
+
+def place_of(row: Mapping[str, Any], *, home: Path, repo: Path) -> Place:
+    """The place of a checked row (`check_bundle` held its ref and sub-issue to its kind)."""
+    meta = json.loads(row["meta_json"])
+    ref = str(row["epic_ref"])
+    if meta.get("workflow") == CHILD:
+        epic, _, sub = ref.partition("/")
+        name = f"epic-{epic}-{sub_name(sub)}"
+        return Place(child_worktree(home, repo, epic, sub), child_branch(epic, sub),
+                     session_name(repo, name))  # fmt: skip
+    if meta.get("workflow") == EPIC:
+        return Place(integration_worktree(home, repo, ref), integration_branch(ref),
+                     session_name(repo, ref))  # fmt: skip
+    return Place(worktree_path(home, repo, ref), branch_name(ref), session_name(repo, ref))
+
+
 @dataclass
 class Carried:
     """The rows to write, then the worktrees and transcripts to put in place."""
@@ -80,15 +107,17 @@ def carry(bundle: StateBundle, *, home: Path, repo: Path, adapter_of: AdapterOf)
             _carry_run(number, row, bundle, home=home, repo=repo, rebase=rebase,
                        adapter_of=adapter_of, refuse=refuse, into=carried)
         )  # fmt: skip
-    refs = {row["id"]: row["epic_ref"] for row in doc["tables"].get("workflows", [])}
+    places = {
+        row["id"]: place_of(row, home=home, repo=repo) for row in doc["tables"].get("workflows", [])
+    }
     for table, rows in doc["tables"].items():
         if table == "workflows":
             continue
         for row in rows:
             moved = rebase_row(row, rebase)
-            if table == "steps" and row["name"] == "prepare-worktree" and row.get("output_json"):
+            if table == "steps" and row["name"] in PREPARES and row.get("output_json"):
                 moved["output_json"] = _rebuilt_output(
-                    moved["output_json"], home, repo, refs[row["workflow_id"]]
+                    moved["output_json"], places[row["workflow_id"]]
                 )
             carried.tables[table].append(moved)
     return carried
@@ -106,7 +135,8 @@ def _carry_run(
             f"the repository the bundle was exported from"
         )
     ref = str(row["epic_ref"])
-    worktree = worktree_path(home, repo, ref)
+    place = place_of(row, home=home, repo=repo)
+    worktree = place.worktree
     out = rebase_row(row, rebase)
     meta = json.loads(out["meta_json"])
     if "input" in meta:
@@ -116,9 +146,9 @@ def _carry_run(
         epic_number=int(ref) if re.fullmatch(r"[0-9]+", ref) else None,
         meta_json=json.dumps(meta),
         worktree_path=str(worktree) if row.get("worktree_path") else None,
-        session_name=session_name(repo, ref) if row.get("session_name") else None,
+        session_name=place.session if row.get("session_name") else None,
         session_token=secrets.token_hex(16) if row.get("worktree_path") else None,
-        pr_branch=branch_name(ref) if row.get("pr_branch") else None,
+        pr_branch=place.branch if row.get("pr_branch") else None,
         transcript_path=None,
     )
     if row.get("transcript_path"):
@@ -144,19 +174,22 @@ def _carry_run(
             into.transcripts.append(Transcript(root, target, data))
     if row["state"] not in TERMINAL_STATES and out["worktree_path"] and out["pr_branch"]:
         base = str(run_input.get("base") or "HEAD")
-        into.worktrees.append(Worktree(worktree, branch_name(ref), base))
+        into.worktrees.append(Worktree(worktree, place.branch, base))
     return out
 
 
-def _rebuilt_output(output_json: str, home: Path, repo: Path, ref: str) -> str:
-    """`prepare-worktree`'s output names the worktree a compensation removes: rebuilt."""
+PREPARES = ("prepare-worktree", "prepare-child")  # the steps that name a run's worktree
+
+
+def _rebuilt_output(output_json: str, place: Place) -> str:
+    """A prepare step's output names the worktree a compensation removes: rebuilt."""
     output = json.loads(output_json)
     if not isinstance(output, dict):
         return output_json
     if "worktree" in output:
-        output["worktree"] = str(worktree_path(home, repo, ref))
+        output["worktree"] = str(place.worktree)
     if "branch" in output:
-        output["branch"] = branch_name(ref)
+        output["branch"] = place.branch
     return json.dumps(output)
 
 
@@ -171,7 +204,7 @@ def path_rebaser(doc: Mapping[str, Any], *, home: Path, repo: Path) -> Callable[
     for row in doc["tables"].get("workflows", []):
         old = origin["worktrees"].get(row["id"])
         if old:
-            new = worktree_path(home, repo, str(row["epic_ref"]))
+            new = place_of(row, home=home, repo=repo).worktree
             pairs[old] = str(new)
             pairs[str(project_dir(old_user, Path(old)))] = str(project_dir(new_user, new))
     pairs.setdefault(str(old_user), str(new_user))

@@ -91,13 +91,30 @@ def adapters(home: Path, repo: Path) -> AdapterOf:
 # -- export -------------------------------------------------------------------------------
 
 
+def with_children(db: Database, workflow_ids: list[str]) -> list[str]:
+    """The workflows and each one's children (a fanned-out Epic's), parents first."""
+    found: list[str] = []
+    for run in workflow_ids:
+        row = get_workflow(db, run)
+        if row["parent_id"] and row["parent_id"] not in workflow_ids:
+            raise MiddleError(
+                f"workflow {run} is a child of the fanned-out Epic run {row['parent_id']}, "
+                f"which carries it: export that one (middle state export --workflow "
+                f"{row['parent_id']})"
+            )
+        found.append(run)
+        found += [child["id"] for child in list_workflows(db, parent_id=run)]
+    return list(dict.fromkeys(found))
+
+
 def export_state(
     db: Database, workflow_ids: list[str], *, home: Path, repo: Path,
     adapter_of: AdapterOf | None = None,
 ) -> StateBundle:  # fmt: skip
-    """The bundle for the workflows: their rows, their transcripts, and where they lived."""
+    """The bundle for the workflows: their rows, their transcripts, and where they lived.
+    A fanned-out Epic's run travels with its children, and a child only with its Epic."""
     adapter_of = adapter_of or adapters(home, repo)
-    tables = export_run_rows(db, workflow_ids)
+    tables = export_run_rows(db, with_children(db, workflow_ids))
     files: dict[str, bytes] = {}
     warnings: list[str] = []
     worktrees: dict[str, str | None] = {}

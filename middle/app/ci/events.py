@@ -8,7 +8,7 @@ code that tests can drive with the event JSON Actions writes to `$GITHUB_EVENT_P
 - `issue_comment` / `created` on an issue (not a PR) by an OWNER, MEMBER or COLLABORATOR
   with write access (an org's MEMBER may have none);
 - `pull_request_review` / `submitted` by one of those, on a PR from this repository (never
-  a fork) whose branch is `middle/issue-<n>`;
+  a fork) whose branch is `middle/issue-<n>` (or a fanned-out Epic's `middle/epic-<n>`);
 - `workflow_dispatch` with an `issue` input (only people with write access can dispatch);
 - `schedule`: the sweep.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from middle.errors import UNREADABLE_JSON, EventError
-from middle.refs import issue_of_branch
+from middle.refs import epic_of_branch, issue_of_branch
 from middle.system.github import Gh, WriteAccess
 
 TRUSTED_ASSOCIATIONS = ("OWNER", "MEMBER", "COLLABORATOR")
@@ -144,7 +144,7 @@ def read_trigger(event_name: str, event: dict[str, Any], gh: Gh, slug: str) -> T
     if event_name == "pull_request_review":
         actor = str(at(event, "review.user.login"))
         head = str(at(event, "pull_request.head.ref"))
-        review_issue = issue_of_branch(head)
+        review_issue = issue_of_branch(head) or epic_of_branch(head)
         if action != "submitted":
             return Trigger("review", review_issue, actor, f"a review was {action}, not submitted")
         if at(event, "pull_request.head.repo.full_name") != slug:

@@ -18,20 +18,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlite_utils import Database
+
 from middle.app.carry.ref import Saved, list_state_refs, load_state, save_state
 from middle.app.carry.transfer import export_state, import_state
 from middle.app.ci.events import Trigger
 from middle.app.ci.slots import Slot, claim_slot, release_slot, slot_holders
 from middle.app.home import open_home_db
 from middle.app.implement import implement
-from middle.app.runtime import PARKED_STATES, describe, runtime_of
+from middle.app.runtime import PARKED_STATES, Runtime, describe, runtime_of
 from middle.app.service.poll import due_signal
 from middle.config import load_config, middle_home
 from middle.engine.runs import Runs
-from middle.errors import BranchMovedError, GitError, MiddleError, StateRaceError
+from middle.errors import BranchMovedError, EpicError, GitError, MiddleError, StateRaceError
 from middle.refs import branch_name, validate_ref
 from middle.steps.services import Progress
-from middle.store import find_live_implementation, iso, list_workflows
+from middle.store import Row, find_live_implementation, iso, list_workflows
 from middle.system import git
 
 CLAIM_HOURS = 6
@@ -101,6 +103,7 @@ def _act(
             return JobResult(ref, "idle", f"issue {ref} has no run; label it `approved` to start")
         if list_workflows(db, repo=str(repo), epic_ref=ref) and not queued:
             return JobResult(ref, "idle", f"issue {ref} already ran; see its state ref")
+        refuse_across_repos(repo, ref)
         with _slot(repo, ref, job) as slot:
             if slot is None:
                 return _queued(repo, ref)
@@ -112,7 +115,7 @@ def _act(
             f"left it so: end it with `middle cancel --issue {ref}`", False, live["id"],
         )  # fmt: skip
     runtime = runtime_of(live)
-    signal = due_signal(db, live, runtime)
+    target, signal = _due(db, live, runtime)
     if signal is None:
         return JobResult(
             ref, live["state"], "still parked: nothing new to act on", True, live["id"]
@@ -122,10 +125,38 @@ def _act(
         if needs_agent and slot is None:
             return _queued(repo, ref, live["id"])
         runner = runtime.runner(Runs.input(live)["adapter"], progress)
-        if not runner.signal(live["id"], "resume", signal, when_state=PARKED_STATES):
+        if not runner.signal(target["id"], "resume", signal, when_state=PARKED_STATES):
             return JobResult(ref, "busy", "someone else resumed the run a moment ago")
+        if target["id"] != live["id"]:  # a child's signal: its Epic's run drives it
+            runner.runs.deliver(live["id"], "children", {"from": target["epic_ref"]})
         outcome = describe(runner, runner.resume(live["id"]), ref)
     return JobResult(ref, outcome.state, outcome.message, outcome.ok, outcome.workflow_id)
+
+
+def _due(db: Database, live: Row, runtime: Runtime) -> tuple[Row, dict[str, Any] | None]:
+    """The parked run to signal and its due signal: the issue's run's own, or, for a
+    fanned-out Epic parked on its children, the first child's that has one."""
+    signal = due_signal(db, live, runtime)
+    if signal is not None:
+        return live, signal
+    for child in list_workflows(db, parent_id=live["id"], state=PARKED_STATES):
+        found = due_signal(db, child, runtime)
+        if found is not None:
+            return child, found
+    return live, None
+
+
+def refuse_across_repos(repo: Path, ref: str) -> None:
+    """An Epic whose sub-issues are in other repositories is not run by a CI job, which
+    checks out one repository: say where to run it."""
+    issue = Runtime(repo).issues.load(ref)
+    elsewhere = sorted({sub.repo for sub in issue.sub_issues if sub.repo})
+    if elsewhere or issue.repos:
+        raise EpicError(
+            f"issue {ref} is an Epic across repositories ({', '.join(elsewhere) or 'repos:'}"
+            f"), which a CI job (one checkout) does not run; run it with `middle serve` on a "
+            f"machine with every repo checked out"
+        )
 
 
 def _queued(repo: Path, ref: str, workflow_id: str | None = None) -> JobResult:
@@ -167,11 +198,15 @@ def _save(repo: Path, ref: str, saved: Saved, claimed: str, *, job: str, queued:
     bundle = saved.bundle
     unpushed: GitError | None = None
     if rows:
-        if git.branch_exists(repo, branch_name(ref)):
+        family = [rows[-1], *list_workflows(db, parent_id=rows[-1]["id"])]
+        branches = [branch_name(ref), *(row["pr_branch"] for row in family if row["pr_branch"])]
+        for branch in dict.fromkeys(branches):  # the run's code travels with it (its
+            if not git.branch_exists(repo, branch):  # children's too: each branch)
+                continue
             try:
-                git.push_branch(repo, branch_name(ref))  # the run's code travels with it
+                git.push_branch(repo, branch)
             except GitError as exc:  # still save the state and release the claim
-                unpushed = exc
+                unpushed = unpushed or exc
         bundle = export_state(db, [rows[-1]["id"]], home=home, repo=repo)
     record: dict[str, Any] = {"queued_at": iso(datetime.now(UTC)), "by": job} if queued else {}
     state = rows[-1]["state"] if rows else ("queued" if queued else "none")

@@ -112,7 +112,8 @@ jobs:
           && {TRUSTED.format("github.event.comment.author_association")})
       || (github.event_name == 'pull_request_review'
           && github.event.pull_request.head.repo.full_name == github.repository
-          && startsWith(github.event.pull_request.head.ref, 'middle/issue-')
+          && (startsWith(github.event.pull_request.head.ref, 'middle/issue-')
+              || startsWith(github.event.pull_request.head.ref, 'middle/epic-'))
           && {TRUSTED.format("github.event.review.author_association")})
       || github.event_name == 'workflow_dispatch'
     runs-on: ubuntu-latest
