@@ -269,7 +269,8 @@ def cancel(repo: str | Path, ref: str) -> Outcome:
 def _settle_parent(runs: Runs, child: Row) -> str:
     """After one child's cancel: wake its Epic's run, which starts no other sub-issue and
     fails once the children in flight settle. A parent parked on its children is
-    continued here (nothing else would wake it); one a process drives is told."""
+    continued here (nothing else would wake it); one a process drives is told; one whose
+    process died is left to `resume` (continuing it here would drive its other children)."""
     parent = runs.get(child["parent_id"])
     if parent["state"] in TERMINAL_STATES:
         return f"the Epic's run {parent['id']} had already ended ({parent['state']})"
@@ -277,6 +278,11 @@ def _settle_parent(runs: Runs, child: Row) -> str:
     runner = runner_of(parent)
     if runner.driven(parent["id"]):
         return f"the Epic's run {parent['id']} fails once its other children settle"
+    if parent["state"] not in PARKED_STATES:  # its process died: resuming it is a choice
+        return (
+            f"the Epic's run {parent['id']} is {parent['state']} with no process driving it; "
+            f"`middle resume --issue {parent['epic_ref']}` settles it"
+        )
     try:
         outcome = describe(runner, runner.resume(parent["id"]), parent["epic_ref"])
     except MiddleError as exc:  # how it fails: the cancelled sub-issue, and how to go on
