@@ -58,14 +58,14 @@ def integration_worktree(home: Path, repo: Path, ref: str) -> Path:
     return home / "worktrees" / repo_slug(repo) / f"epic-{ref}"
 
 
-def remove_integration_worktree(ctx: StepContext) -> None:
-    """Compensation: the integration worktree goes (the branch stays)."""
-    output = ctx.results.get("plan-epic") or {}
-    if output.get("worktree"):
-        git.remove_worktree(Path(ctx.input["repo"]), Path(output["worktree"]))
+def remove_integration_worktrees(ctx: StepContext) -> None:
+    """Compensation: each repo's integration worktree goes (the branches stay)."""
+    plan = ctx.results.get("plan-epic")
+    for repo in plan_repos(plan, ctx.input).values() if plan else ():
+        git.remove_worktree(Path(repo["path"]), Path(repo["worktree"]))
 
 
-@step("plan-epic", stop=stop_after_attempt(1), compensate=remove_integration_worktree)
+@step("plan-epic", stop=stop_after_attempt(1), compensate=remove_integration_worktrees)
 def plan_epic(ctx: StepContext) -> dict[str, Any]:
     """Read the Epic's sub-issues and their blockers, and make the integration branch
     `middle/epic-<ref>` from the base (kept if it exists), checked out in a worktree of
