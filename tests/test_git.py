@@ -66,6 +66,39 @@ def test_merge_conflicts_names_the_files_a_test_merge_leaves_conflicted(tmp_path
         git.merge_conflicts(repo, "main", "--no-such-thing")
 
 
+def test_merge_branch_fast_forwards_merges_and_leaves_no_half_made_merge(tmp_path: Path) -> None:
+    """The fan-out's merge (issue 23): conflicts are found first by `merge_conflicts`; a
+    merge that fails anyway raises, and the checkout is left as it was."""
+    repo = make_repo(tmp_path / "repo")
+    identity = ["-c", "user.name=t", "-c", "user.email=t@e"]
+
+    def commit(branch: str, name: str, text: str) -> str:
+        subprocess.run(["git", "checkout", "-q", branch], cwd=repo, check=True)
+        (repo / name).write_text(text)
+        subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+        subprocess.run(["git", *identity, "commit", "-q", "-m", name], cwd=repo, check=True)
+        return git.git("rev-parse", "HEAD", cwd=repo)
+
+    for branch in ("one", "two", "three"):
+        subprocess.run(["git", "branch", branch, "main"], cwd=repo, check=True)
+    one = commit("one", "one.txt", "1\n")
+    commit("two", "two.txt", "2\n")
+    commit("three", "one.txt", "3\n")
+    subprocess.run(["git", "checkout", "-q", "main"], cwd=repo, check=True)
+
+    git.merge_branch(repo, "one", "merge one")  # a fast-forward
+    assert git.git("rev-parse", "HEAD", cwd=repo) == one
+    git.merge_branch(repo, "two", "merge two")  # a merge commit
+    merged = git.git("rev-parse", "HEAD", cwd=repo)
+    assert git.git("log", "-1", "--format=%s %p", cwd=repo).startswith("merge two ")
+    assert git.merge_conflicts(repo, "main", "three") == ["one.txt"]
+    with pytest.raises(GitError, match=r"Merge conflict in one\.txt"):
+        git.merge_branch(repo, "three", "merge three")
+    assert git.git("rev-parse", "HEAD", cwd=repo) == merged
+    assert git.git("status", "--porcelain", cwd=repo) == ""
+    assert not (repo / ".git" / "MERGE_HEAD").exists()
+
+
 def test_worktrees_made_and_removed_at_once_from_many_threads_all_succeed(
     tmp_path: Path,
 ) -> None:

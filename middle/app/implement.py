@@ -43,6 +43,7 @@ from middle.steps.fanout import epic_repos
 from middle.steps.services import Progress
 from middle.store import (
     QUEUED,
+    TERMINAL_STATES,
     Row,
     SlotsBusy,
     active_rate_limit,
@@ -236,8 +237,10 @@ def resume(
 
 
 def cancel(repo: str | Path, ref: str) -> Outcome:
-    """End the issue's live workflow: stop its agent, undo its steps, mark it cancelled."""
-    ref = validate_ref(ref)
+    """End the issue's live workflow: stop its agent, undo its steps, mark it cancelled.
+    An Epic's run takes its children with it; `<ref>/<sub>` is one child, whose parent
+    then ends failed, saying so (`_settle_parent`)."""
+    ref = validate_run_ref(ref)
     runs = Runs(open_home_db())
     live = live_run(runs, git.repo_root(resolve_repo(repo)), ref, "cancel")
     runner = runner_of(live)
@@ -251,20 +254,51 @@ def cancel(repo: str | Path, ref: str) -> Outcome:
             runner.services.tmux.kill_session(child["session_name"])
         runner_of(child).cancel(child["id"], wait=60)
     if result.status == "cancelled":
-        _close_question(runner.services.issues, ref)
+        epic, _, sub = ref.partition("/")  # a child asks in its Epic: close only its own
+        asked = (runs.latest_output(live["id"], "launch-and-drive") or {}).get("question")
+        if not sub or asked:
+            _close_question(runner.services.issues, epic, asked)
     reason = runs.get(live["id"])["end_reason"] or ""
     rescued = reason.removeprefix("cancelled") if reason.startswith("cancelled; ") else ""
     message = f"cancelled workflow {live['id']}{rescued}"  # and where its work was saved
+    if live["parent_id"] and result.status == "cancelled":
+        message += f"; {_settle_parent(runs, live)}"
     return Outcome(live["id"], ref, result.status, message, True)
+
+
+def _settle_parent(runs: Runs, child: Row) -> str:
+    """After one child's cancel: wake its Epic's run, which starts no other sub-issue and
+    fails once the children in flight settle. A parent parked on its children is
+    continued here (nothing else would wake it); one a process drives is told; one whose
+    process died is left to `resume` (continuing it here would drive its other children)."""
+    parent = runs.get(child["parent_id"])
+    if parent["state"] in TERMINAL_STATES:
+        return f"the Epic's run {parent['id']} had already ended ({parent['state']})"
+    runs.deliver(parent["id"], "children", {"from": child["epic_ref"]})
+    runner = runner_of(parent)
+    if runner.driven(parent["id"]):
+        return f"the Epic's run {parent['id']} fails once its other children settle"
+    if parent["state"] not in PARKED_STATES:  # its process died: resuming it is a choice
+        return (
+            f"the Epic's run {parent['id']} is {parent['state']} with no process driving it; "
+            f"`middle resume --issue {parent['epic_ref']}` settles it"
+        )
+    try:
+        outcome = describe(runner, runner.resume(parent["id"]), parent["epic_ref"])
+    except MiddleError as exc:  # how it fails: the cancelled sub-issue, and how to go on
+        return f"the Epic's run {parent['id']} failed: {exc}"
+    return f"the Epic's run {parent['id']}: {outcome.message}"
 
 
 CANCELLED_ANSWER = "No answer: the run was cancelled (middle cancel)."
 
 
-def _close_question(issues: IssueStore, ref: str) -> None:
+def _close_question(issues: IssueStore, ref: str, asked: str | None = None) -> None:
     """Resolve the question the cancelled run left open (v1 has only open and resolved),
-    so the issue does not keep asking for an answer nobody will read."""
-    if issues.open_question(ref) is not None:
+    so the issue does not keep asking for an answer nobody will read; `asked`: only if it
+    is that question (another child of the Epic may have asked the open one)."""
+    question = issues.open_question(ref)
+    if question is not None and (asked is None or question.text.strip() == asked.strip()):
         issues.record_answer(ref, CANCELLED_ANSWER, author="middle cancel")
 
 

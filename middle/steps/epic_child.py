@@ -103,9 +103,7 @@ def merge_child(ctx: StepContext) -> dict[str, Any]:
             head = git.git("rev-parse", f"refs/heads/{branch}", cwd=repo)
             target = git.git("rev-parse", f"refs/heads/{integration}", cwd=repo)
             if not git.is_ancestor(repo, head, target):
-                worktree = Path(ctx.input["integration_worktree"])
-                message = f"middle: merge sub-issue {sub} of {ref} ({branch})"
-                conflicts = git.merge_branch(worktree, branch, message)
+                conflicts = git.merge_conflicts(repo, target, head)  # a test merge, as poll's
                 if conflicts:
                     ctx.record_event(
                         "epic.conflict", {"sub": sub, "files": conflicts, "head": target}
@@ -118,6 +116,9 @@ def merge_child(ctx: StepContext) -> dict[str, Any]:
                         "integration": integration,
                         "head": target,
                     }
+                worktree = Path(ctx.input["integration_worktree"])
+                message = f"middle: merge sub-issue {sub} of {ref} ({branch})"
+                git.merge_branch(worktree, branch, message)
                 target = git.git("rev-parse", "HEAD", cwd=worktree)
             services(ctx).issues.tick_sub_issue(ref, sub)
     finally:

@@ -58,7 +58,14 @@ def integration_worktree(home: Path, repo: Path, ref: str) -> Path:
     return home / "worktrees" / repo_slug(repo) / f"epic-{ref}"
 
 
-@step("plan-epic", stop=stop_after_attempt(1))
+def remove_integration_worktrees(ctx: StepContext) -> None:
+    """Compensation: each repo's integration worktree goes (the branches stay)."""
+    plan = ctx.results.get("plan-epic")
+    for repo in plan_repos(plan, ctx.input).values() if plan else ():
+        git.remove_worktree(Path(repo["path"]), Path(repo["worktree"]))
+
+
+@step("plan-epic", stop=stop_after_attempt(1), compensate=remove_integration_worktrees)
 def plan_epic(ctx: StepContext) -> dict[str, Any]:
     """Read the Epic's sub-issues and their blockers, and make the integration branch
     `middle/epic-<ref>` from the base (kept if it exists), checked out in a worktree of
@@ -233,7 +240,11 @@ class FanOut:
                         f"sub-issue {sub}: {self.errors.get(sub) or why}"
                         for sub, why in failed.items()
                     )
-                    raise EpicError(f"a child of issue {self.ctx.input['ref']} ended: {said}")
+                    ref = self.ctx.input["ref"]
+                    raise EpicError(
+                        f"a child of issue {ref} ended: {said}; what merged stays on "
+                        f"{self.plan['integration']}: to go on, run: middle implement --issue {ref}"
+                    )
                 if not pending and parked:
                     return {"all_merged": False, "merged": reports, "waiting": parked}
                 live = [sub for sub, row in children.items() if row["state"] in DRIVEN]

@@ -3,6 +3,7 @@ list (never a shell string), and a failure raises `GitError` carrying git's own 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -280,18 +281,15 @@ def is_ancestor(repo: Path, commit: str, of: str) -> bool:
     return True
 
 
-def merge_branch(worktree: Path, branch: str, message: str) -> list[str]:
+def merge_branch(worktree: Path, branch: str, message: str) -> None:
     """Merge `branch` into the branch checked out at `worktree`: a fast-forward where it
-    can, else a merge commit. On a conflict nothing is resolved: the merge is aborted and
-    the conflicting paths are returned (empty when it merged)."""
+    can, else a merge commit. Find conflicts first with `merge_conflicts` (a test merge
+    that touches no checkout): a merge that fails here is a `GitError`, left to abort."""
     identity = ["-c", "user.name=middle", "-c", "user.email=middle@localhost"]
-    try:
-        with worktree_admin(worktree):
+    with worktree_admin(worktree):
+        try:
             git(*identity, "merge", "--ff", "--no-edit", "-m", message, "--", branch, cwd=worktree)
-    except GitError:
-        conflicts = git("diff", "--name-only", "--diff-filter=U", cwd=worktree).splitlines()
-        if not conflicts:
+        except GitError:  # leave no half-made merge for the next one to trip on
+            with contextlib.suppress(GitError):
+                git("merge", "--abort", cwd=worktree)
             raise
-        git("merge", "--abort", cwd=worktree)
-        return conflicts
-    return []

@@ -35,6 +35,7 @@ import gzip
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -189,14 +190,18 @@ class Ledger:
     def __init__(self) -> None:
         self.conversations: list[list[Item]] = []
         self.seen: list[Item] = []
+        self.arrived: list[list[float]] = []  # when each item of a conversation first came
 
     def record(self, items: list[Item]) -> None:
-        for history in self.conversations:
+        now = time.monotonic()
+        for history, arrived in zip(self.conversations, self.arrived, strict=True):
             if items[: len(history)] == history or history[: len(items)] == items:
                 self.seen += items[len(history) :]
+                arrived += [now] * max(0, len(items) - len(history))
                 history[len(history) :] = items[len(history) :]
                 return
         self.conversations.append(list(items))
+        self.arrived.append([now] * len(items))
         self.seen += items
 
 
@@ -241,6 +246,18 @@ class ModelServer:
             return [
                 [text for kind, text in history if kind == "prompt"]
                 for history in self._ledger.conversations
+            ]
+
+    def timelines(self) -> list[list[tuple[str, str, float]]]:
+        """Each conversation's prompts and tool results with when each first reached the
+        model (`time.monotonic()`), oldest conversation first: what shows two agents at
+        work at once."""
+        with self._lock:
+            return [
+                [(kind, text, at) for (kind, text), at in zip(history, arrived, strict=True)]
+                for history, arrived in zip(
+                    self._ledger.conversations, self._ledger.arrived, strict=True
+                )
             ]
 
     def tool_outputs(self) -> list[str]:
