@@ -97,14 +97,16 @@ def remove_worktree(ctx: StepContext) -> None:
     git.remove_worktree(repo, path)
 
 
-def agent_worktree(ctx: StepContext, path: Path, branch: str | None, session: str) -> bool:
-    """The run's worktree at `path`, ready for its agent: on `branch` (made from the run's
-    base if new), or detached at the base for a run that commits nothing (the
-    recommender, a docs audit); middle's files ignored, its skills stamped in where the
-    branch lacks them, `.middle/` made; the worktree, branch, session and session token
-    recorded on the run. Safe to re-run: an existing worktree is reused and the token is
-    made once. True when the worktree was made now."""
-    repo, base = Path(ctx.input["repo"]), str(ctx.input["base"])
+def agent_worktree(
+    ctx: StepContext, path: Path, branch: str | None, session: str, start: str | None = None
+) -> bool:
+    """The run's worktree at `path`, ready for its agent: on `branch` (made from `start`,
+    by default the run's base, if new), or detached at the base for a run that commits
+    nothing (the recommender, a docs audit); middle's files ignored, its skills stamped in
+    where the branch lacks them, `.middle/` made; the worktree, branch, session and
+    session token recorded on the run. Safe to re-run: an existing worktree is reused and
+    the token is made once. True when the worktree was made now."""
+    repo, base = Path(ctx.input["repo"]), start or str(ctx.input["base"])
     try:
         if branch is not None:
             created = git.add_worktree(repo, path, branch, base)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from middle.engine import StepContext, step
 from middle.engine.locks import RunLocks
 from middle.errors import GitError
 from middle.refs import repo_slug, session_name
+from middle.steps.dispatch import agent_worktree
 from middle.steps.services import services
 from middle.steps.transcripts import keep_transcript
 from middle.store import database_file
@@ -70,21 +70,14 @@ def remove_child_worktree(ctx: StepContext) -> None:
 @step("prepare-child", compensate=remove_child_worktree)
 def prepare_child(ctx: StepContext) -> dict[str, Any]:
     """Check out `middle/epic-<ref>-<sub>` from the integration branch's head in the
-    child's own worktree. Safe to re-run: an existing worktree and branch are reused."""
+    child's own worktree, ready for its agent as any run's is (`agent_worktree`: middle's
+    skills, which the child's brief points to, stamped in). Safe to re-run."""
     repo, ref, sub = Path(ctx.input["repo"]), str(ctx.input["ref"]), str(ctx.input["sub"])
     home = services(ctx).home
     path = child_worktree(home, repo, ref, sub)
     branch = child_branch(ref, sub)
-    created = git.add_worktree(repo, path, branch, str(ctx.input["integration"]))
-    git.ignore_middle_files(repo)
-    token = ctx.runs.get(ctx.workflow_id)["session_token"] or secrets.token_hex(16)
-    ctx.runs.update(
-        ctx.workflow_id,
-        worktree_path=str(path),
-        pr_branch=branch,
-        session_name=session_name(repo, f"epic-{ref}-{sub_name(sub)}"),
-        session_token=token,
-    )
+    session = session_name(repo, f"epic-{ref}-{sub_name(sub)}")
+    created = agent_worktree(ctx, path, branch, session, start=str(ctx.input["integration"]))
     return {"worktree": str(path), "branch": branch, "created": created}
 
 

@@ -265,6 +265,20 @@ def test_a_childs_question_parks_only_that_child_and_its_answer_finishes_the_epi
     assert sorted(m["sub"] for m in events(sandbox, "epic.merged")) == ["1", "2"]
 
 
+def test_a_childs_worktree_has_the_skills_its_brief_points_to(sandbox: Sandbox) -> None:
+    """A child's brief says middle's skills (`.claude/skills/`, `.agents/skills/`) say the
+    rest, so its worktree has them, out of git status, as any run's has. Seen red: a
+    child's worktree had none (prepare-child did not stamp them)."""
+    from middle.system.skills import skill_files
+
+    assert a_question_from_part_one(sandbox).returncode == 0
+    child = next(r for r in sandbox.db()["workflows"].rows if r["epic_ref"] == f"{REF}/1")
+    worktree = Path(child["worktree_path"])
+    for path, text in skill_files("file").items():
+        assert (worktree / path).read_text() == text, path
+    assert git(worktree, "status", "--porcelain", "--untracked-files=all") == ""
+
+
 def test_github_mode_orders_by_dependencies_and_opens_one_pull_request(
     sandbox: Sandbox, monkeypatch: Any
 ) -> None:
