@@ -260,8 +260,11 @@ class Turn:
             )
         self.tmux.kill_session(self.session)  # a leftover from a turn of this run
         self.enter("launching", leaving=LIVE_STATES)
+        # Taken before the session starts: a quick CLI may send its first hook before
+        # `new_session` returns, and a hook sent before the launch counts as the last one's.
+        launched_at, launched_epoch = utcnow(), time.time()
         self.tmux.new_session(self.session, self.worktree, launch_argv(self.worktree, argv, env))
-        self.remember(launched_at=utcnow(), launched_epoch=time.time())
+        self.remember(launched_at=launched_at, launched_epoch=launched_epoch)
         self.event("agent.launched", {"session": self.session, "argv": argv})
         self.note(f"launched {self.adapter.name} in tmux session {self.session}")
 

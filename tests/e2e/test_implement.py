@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -449,6 +450,34 @@ def test_a_turn_timeout_is_reported_as_a_timeout(sandbox: Sandbox) -> None:
     result = sandbox.middle("implement", "--issue", REF, "--agent", "command")
     assert result.returncode == 0, result.stderr
     assert "the agent's turn timed out after 0.5s (turn_timeout_seconds" in result.stdout
+
+
+def test_a_hook_sent_while_middle_is_still_launching_counts(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quick CLI can send SessionStart before middle, under load, gets back from
+    starting its session. A `tmux` first on PATH holds middle back 1.5 s after each
+    `new-session`, as a loaded machine may. Seen red: the launch time was taken after the
+    session started, so the agent's SessionStart counted as an earlier session's and the
+    launch timed out ("not ready within 5s"; in CI, two fan-out tests, once)."""
+    real_tmux = shutil.which("tmux")
+    bin_dir = sandbox.root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "tmux").write_text(
+        f'#!/bin/sh\n{real_tmux} "$@"; code=$?\n'
+        'for arg in "$@"; do [ "$arg" = new-session ] && sleep 1.5; done\nexit $code\n'
+    )
+    (bin_dir / "tmux").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    (sandbox.repo / ".middle" / "policy.toml").write_text(
+        "[limits]\nlaunch_timeout_seconds = 5\nturn_timeout_seconds = 60\n"
+    )
+    sandbox.script({"do": "done"})
+
+    result = sandbox.middle("implement", "--issue", REF, "--agent", "command")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ready for review" in result.stdout
 
 
 def test_a_missing_required_flag_names_the_task_in_its_hint(sandbox: Sandbox) -> None:

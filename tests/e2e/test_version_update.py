@@ -51,6 +51,8 @@ def upstream(tmp_path: Path, home: Path) -> Path:
         SOURCE / "middle", path / "middle", ignore=shutil.ignore_patterns("__pycache__")
     )
     shutil.copy(SOURCE / "pyproject.toml", path / "pyproject.toml")
+    # as the project's own: running middle from the checkout writes __pycache__ there
+    shutil.copy(SOURCE / ".gitignore", path / ".gitignore")
     git(path, "init", "-q", "-b", "main")
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "release")
