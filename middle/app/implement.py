@@ -38,7 +38,7 @@ from middle.errors import (
 )
 from middle.issues.labels import hold_label
 from middle.refs import validate_ref, validate_run_ref
-from middle.steps.dispatch import fallback_adapter, raise_rate_limited
+from middle.steps.dispatch import fallback_adapter, refuse_if_rate_limited
 from middle.steps.fanout import epic_repos
 from middle.steps.services import Progress
 from middle.store import (
@@ -46,7 +46,6 @@ from middle.store import (
     TERMINAL_STATES,
     Row,
     SlotsBusy,
-    active_rate_limit,
     set_rate_limit,
 )
 from middle.system import git
@@ -106,9 +105,7 @@ def implement(
         why = adapter_choice(config, agent, issue.adapter)
         raise type(exc)(f"{exc} (middle chose the {adapter} adapter from {why})") from exc
     refuse_if_paused(runtime.db, str(root))
-    limited = active_rate_limit(runtime.db, adapter)
-    if limited is not None:  # refused before any row exists (check-slots is the backstop)
-        raise_rate_limited(adapter, limited)
+    refuse_if_rate_limited(runtime.db, adapter)  # before any row exists
     run_input: dict[str, Any] = {
         "repo": str(root),
         "ref": ref,

@@ -38,9 +38,7 @@ def check_slots(ctx: StepContext) -> dict[str, Any]:
     config = services(ctx).config
     adapter = str(ctx.input["adapter"])
     with write_transaction(ctx.db):
-        limited = active_rate_limit(ctx.db, adapter)
-        if limited is not None:
-            raise_rate_limited(adapter, limited)
+        refuse_if_rate_limited(ctx.db, adapter)
         full = busy_scope(ctx.db, ctx.workflow_id, adapter, config)
         if full is not None:
             raise SlotsFullError(f"{full}; wait for one to park or finish, or raise max_concurrent")
@@ -65,7 +63,13 @@ def fallback_adapter(
     return adapter
 
 
-def raise_rate_limited(adapter: str, limit: dict[str, Any]) -> None:
+def refuse_if_rate_limited(db: Readable, adapter: str) -> None:
+    """`RateLimitedError` while `adapter` has a usage limit in force: until when, why,
+    and how to lift it. Every dispatch asks before any row exists; `check-slots` asks
+    again where it claims the slot."""
+    limit = active_rate_limit(db, adapter)
+    if limit is None:
+        return
     until = limit["reset_at"] or "an unknown time"
     raise RateLimitedError(
         f"the {adapter} adapter is rate-limited until {until} ({limit['source']}); "

@@ -21,9 +21,9 @@ from middle.config import workflow_adapter
 from middle.engine.locks import RunLocks
 from middle.engine.runs import Runs
 from middle.errors import DocsError
-from middle.steps.dispatch import raise_rate_limited
+from middle.steps.dispatch import refuse_if_rate_limited
 from middle.steps.services import Progress
-from middle.store import active_rate_limit, database_file, list_workflows
+from middle.store import database_file, list_workflows
 from middle.system import git
 
 WORKFLOW = "documentation"
@@ -66,9 +66,7 @@ def docs(
         if progress is not None:
             progress.note(f"ended documentation run {row['id']}: the process driving it died")
     runner.services.adapter.check_available()
-    limited = active_rate_limit(runtime.db, adapter)
-    if limited is not None:
-        raise_rate_limited(adapter, limited)
+    refuse_if_rate_limited(runtime.db, adapter)
     run_input = {
         "repo": str(runtime.root),
         "adapter": adapter,

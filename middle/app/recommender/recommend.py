@@ -8,9 +8,8 @@ from pathlib import Path
 from middle.app.repo import base_branch, resolve_repo
 from middle.app.runtime import Outcome, Runtime
 from middle.config import workflow_adapter
-from middle.steps.dispatch import raise_rate_limited
+from middle.steps.dispatch import refuse_if_rate_limited
 from middle.steps.services import Progress
-from middle.store import active_rate_limit
 from middle.system import git
 
 WORKFLOW = "recommender"
@@ -24,9 +23,7 @@ def recommend(
     adapter = agent or workflow_adapter(runtime.config, "recommender")
     runner = runtime.runner(adapter, progress)
     runner.services.adapter.check_available()
-    limited = active_rate_limit(runtime.db, adapter)
-    if limited is not None:
-        raise_rate_limited(adapter, limited)
+    refuse_if_rate_limited(runtime.db, adapter)
     run_input = {
         "repo": str(runtime.root),
         "adapter": adapter,
