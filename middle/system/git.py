@@ -103,14 +103,6 @@ def _resolve(repo: Path, ref: str) -> str | None:
         return None
 
 
-def _contains(repo: Path, ref: str, sha: str) -> bool:
-    try:
-        git("merge-base", "--is-ancestor", sha, ref, cwd=repo)
-    except GitError:
-        return False
-    return True
-
-
 def push_branch(repo: Path, branch: str, remote: str = "origin") -> None:
     """Push `branch` to `remote` as it is here, rewriting it only over the head middle last
     saw there: `--force-with-lease=<branch>:<sha>`, where <sha> is `seen_ref`, or the
@@ -121,7 +113,7 @@ def push_branch(repo: Path, branch: str, remote: str = "origin") -> None:
     target = f"refs/heads/{branch}"
     tracking = _resolve(repo, f"refs/remotes/{remote}/{branch}")
     seen = _resolve(repo, seen_ref(branch))
-    if tracking and (seen is None or _contains(repo, target, tracking)):
+    if tracking and (seen is None or is_ancestor(repo, tracking, target)):
         seen = tracking  # fetched and brought into the branch: overwriting it loses nothing
     lease = f"--force-with-lease={target}:{seen or ''}"
     try:
