@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from middle.app.bench import _noop, _RawCommitFloor, bench_engine
-from middle.engine import Registry, Runner, Workflow, step
-from middle.store import open_db
+from middle.app.bench import _RawCommitFloor, bench_engine, noop_workflow
 from middle.store.base import PatientConnection
 
 
@@ -40,12 +38,8 @@ def split(workdir: Path, workflows: int) -> dict[str, Any]:
             spent[kind] = spent.get(kind, 0.0) + (time.perf_counter_ns() - began) / 1e3
             counts[kind] = counts.get(kind, 0) + 1
 
-    db = open_db(workdir / "split.sqlite3")
-    registry = Registry()
-    for name in ("one", "two", "three"):
-        registry.add(step(name)(_noop))
-    definition = Workflow("bench", ["one", "two", "three"])
-    runner = Runner(db, registry, sleep=lambda s: None)
+    runner, definition = noop_workflow(workdir / "split.sqlite3")
+    db = runner.db
     floor = _RawCommitFloor(workdir / "split-raw.sqlite3", 5)
     whole, sql, rest, raw = [], [], [], []
     by_kind: dict[str, list[float]] = {}
