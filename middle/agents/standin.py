@@ -37,7 +37,8 @@ Its memory is its transcript (`.middle/agent/transcript.jsonl`): the turn number
 more than the prompts recorded there, so a transcript carried to another machine carries
 its place in the script. `--resume ID` continues session ID, as `claude --resume ID` and
 `codex resume ID` do: the SessionStart hook reports that id (with `"source": "resume"`)
-instead of a new one.
+instead of a new one. `--save-at-exit SECONDS` keeps the transcript in memory and writes it
+only when the process is hung up, that long after, as Copilot CLI writes its session late.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -56,9 +58,16 @@ from typing import Any
 
 class StandIn:
     def __init__(
-        self, worktree: Path, script: Any, log: Path | None, resume: str | None = None
+        self,
+        worktree: Path,
+        script: Any,
+        log: Path | None,
+        resume: str | None = None,
+        save_at_exit: float | None = None,
     ) -> None:
         self.worktree = worktree
+        self.save_at_exit = save_at_exit
+        self.unsaved: list[str] = []  # transcript lines not written yet (`--save-at-exit`)
         self.turns: list[dict[str, Any]] = script if isinstance(script, list) else []
         self.log_path = log
         self.state_dir = worktree / ".middle" / "agent"
@@ -84,18 +93,31 @@ class StandIn:
             subprocess.run([str(script), event], input=json.dumps(payload), text=True, check=False)
 
     def say(self, role: str, text: str) -> None:
-        with self.transcript.open("a") as handle:
-            handle.write(json.dumps({"type": role, "text": text}) + "\n")
+        self.unsaved.append(json.dumps({"type": role, "text": text}) + "\n")
+        if self.save_at_exit is None:
+            self.save()
         print(text, flush=True)
+
+    def save(self) -> None:
+        with self.transcript.open("a") as handle:
+            handle.writelines(self.unsaved)
+        self.unsaved = []
+
+    def hung_up(self, signum: int, frame: Any) -> None:
+        """`--save-at-exit`: write the session a while after the hang-up, then exit."""
+        time.sleep(float(self.save_at_exit or 0))
+        self.save()
+        os._exit(0)
 
     def next_turn(self) -> int:
         """One more than the prompts its transcript holds (a nudge counts)."""
-        if not self.transcript.exists():
-            return 1
-        lines = self.transcript.read_text().splitlines()
+        saved = self.transcript.read_text().splitlines() if self.transcript.exists() else []
+        lines = [*saved, *self.unsaved]
         return 1 + sum(1 for line in lines if json.loads(line).get("type") == "user")
 
     def run(self) -> int:
+        if self.save_at_exit is not None:
+            signal.signal(signal.SIGHUP, self.hung_up)
         self.log(event="launch", session_id=self.session_id, resumed=self.resumed)
         self.hook(
             "SessionStart",
@@ -251,12 +273,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--script", type=Path, help="JSON list of per-turn actions")
     parser.add_argument("--log", type=Path, help="append what it does here, as JSON lines")
     parser.add_argument("--resume", metavar="ID", help="continue this session instead of a new one")
+    parser.add_argument(
+        "--save-at-exit", type=float, metavar="SECONDS",
+        help="write the transcript only when hung up, this long after",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     script: Any = json.loads(args.script.read_text()) if args.script else []
     if isinstance(script, dict) and script.get("exit_at_launch"):
         print("stand-in agent: exiting at once, as scripted", file=sys.stderr)
         return 3
-    return StandIn(Path.cwd(), script, args.log, args.resume).run()
+    return StandIn(Path.cwd(), script, args.log, args.resume, args.save_at_exit).run()
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from middle.steps.briefs import (
 )
 from middle.steps.phases import gate_environment, judge_ticked_phases, phase_baseline
 from middle.steps.services import services
-from middle.steps.session import AgentSession, TurnRecord
+from middle.steps.session import POLL_SECONDS, AgentSession, TurnRecord
 from middle.store import (
     LIVE_STATES,
     active_rate_limit,
@@ -53,6 +53,7 @@ from middle.store import (
     set_rate_limit,
     utcnow,
 )
+from middle.system.processes import process_alive
 from middle.system.tmux import Tmux
 from middle.system.worktree import env_file
 from middle.verify.checkout import head_of, leased_checkout
@@ -62,6 +63,7 @@ from middle.verify.gates import Gate, GateResult, failure_report, load_gates, ru
 from middle.verify.plan import PLAN_RULE, missing_plan_report, plan_required, read_plan
 
 MAX_NUDGES = 3
+LAST_AGENT_EXIT_SECONDS = 10.0  # how long a launch waits for the last session's CLI to exit
 PHASE_STOPS = ("done", "bare-stop")  # turn ends at which ticked phases are judged
 LIVE_PARKS = ("permission", "dialog")  # question kinds answered inside the live session
 
@@ -242,6 +244,14 @@ class Turn:
 
     def launch(self) -> None:
         """Start the CLI in its tmux session, with an allow-listed environment."""
+        owner = self.ctx.runs.session_owner(self.session, besides=self.ctx.workflow_id)
+        if owner is not None:
+            raise AgentError(
+                f"tmux session {self.session} belongs to live workflow {owner['id']}; "
+                f"middle will not kill it (see: middle status)"
+            )
+        self.tmux.kill_session(self.session)  # a leftover from a turn of this run
+        self.wait_for_last_agent()
         hook_vars = {
             "MIDDLE_SESSION": self.session,
             "MIDDLE_SESSION_TOKEN": self.token,
@@ -252,21 +262,31 @@ class Turn:
         resume = self.resumable_session()
         argv = self.adapter.launch_argv(self.worktree, resume_session=resume)
         consume_sentinels(self.worktree)  # a stale sentinel must not end this turn
-        owner = self.ctx.runs.session_owner(self.session, besides=self.ctx.workflow_id)
-        if owner is not None:
-            raise AgentError(
-                f"tmux session {self.session} belongs to live workflow {owner['id']}; "
-                f"middle will not kill it (see: middle status)"
-            )
-        self.tmux.kill_session(self.session)  # a leftover from a turn of this run
         self.enter("launching", leaving=LIVE_STATES)
         # Taken before the session starts: a quick CLI may send its first hook before
         # `new_session` returns, and a hook sent before the launch counts as the last one's.
         launched_at, launched_epoch = utcnow(), time.time()
         self.tmux.new_session(self.session, self.worktree, launch_argv(self.worktree, argv, env))
         self.remember(launched_at=launched_at, launched_epoch=launched_epoch)
+        pid = self.tmux.pane_pid(self.session)
+        self.ctx.runs.save_scratch(self.ctx.workflow_id, "agent_pid", pid)
         self.event("agent.launched", {"session": self.session, "argv": argv})
         self.note(f"launched {self.adapter.name} in tmux session {self.session}")
+
+    def wait_for_last_agent(self) -> None:
+        """Start the CLI only once the process of its last session has exited: killed at a
+        park, it may still be writing the session this launch resumes (Copilot CLI writes
+        its session late; resumed at once, it had lost the question it asked). Bounded: a
+        process that lingers is noted, and the launch goes on."""
+        pid = self.ctx.runs.scratch(self.ctx.workflow_id, "agent_pid")
+        if not isinstance(pid, int):
+            return
+        deadline = time.monotonic() + LAST_AGENT_EXIT_SECONDS
+        while process_alive(pid):
+            if time.monotonic() > deadline:
+                self.event("agent.previous-still-running", {"pid": pid})
+                break
+            time.sleep(POLL_SECONDS)
 
     def epic_env(self) -> str:
         """`MIDDLE_EPIC`: the issue's ref, or `<ref>/<sub>` for a fanned-out Epic's child."""

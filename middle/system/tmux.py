@@ -101,6 +101,12 @@ class Tmux:
         result = self._run("capture-pane", "-p", "-t", f"={name}:", "-S", f"-{lines}", check=False)
         return result.stdout if result.returncode == 0 else ""
 
+    def pane_pid(self, name: str) -> int | None:
+        """The pid of the process session `name` runs (its pane's); None without one."""
+        done = self._run("display", "-p", "-t", f"={name}:", "#{pane_pid}", check=False)
+        text = done.stdout.strip()
+        return int(text) if done.returncode == 0 and text.isdigit() else None
+
     def kill_session(self, name: str) -> None:
         """End the session if it exists."""
         self._run("kill-session", "-t", f"={name}", check=False)

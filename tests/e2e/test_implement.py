@@ -480,6 +480,23 @@ def test_a_hook_sent_while_middle_is_still_launching_counts(
     assert "ready for review" in result.stdout
 
 
+def test_an_answer_starts_the_agent_after_its_last_process_exited(sandbox: Sandbox) -> None:
+    """A CLI killed at a park may still be writing the session it is resumed from (Copilot
+    CLI writes its session late). The stand-in here writes its transcript 1.5 s after the
+    hang-up. Seen red: the answer's turn started it at once, it found no first turn and
+    asked again (as real Copilot did once under load in CI)."""
+    sandbox.script({"do": "ask", "question": "Which base?"}, {"do": "done"})
+    os.environ["MIDDLE_AGENT_COMMAND"] += " --save-at-exit 1.5"
+
+    asked = sandbox.middle("implement", "--issue", REF, "--agent", "command")
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    answered = sandbox.middle("answer", "--issue", REF, "--text", "Base 2.")
+
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+    assert "ready for review" in answered.stdout
+    assert [turn["turn"] for turn in sandbox.agent_log("turn")] == [1, 2]
+
+
 def test_a_missing_required_flag_names_the_task_in_its_hint(sandbox: Sandbox) -> None:
     """Issue 11 item 17. Seen red: the hint printed a literal `<task>` placeholder."""
     result = sandbox.middle("answer", "--issue", REF)

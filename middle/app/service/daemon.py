@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from middle.app.service.pidfile import (
-    command_line,
     log_path,
     pid_path,
     read_pid,
@@ -36,6 +35,7 @@ from middle.app.service.pidfile import (
 )
 from middle.config import middle_home
 from middle.errors import ServeAlreadyRunningError, ServiceError
+from middle.system.processes import command_line
 
 START_TIMEOUT = 20.0  # seconds; a loaded machine's import of middle can take several
 TAIL_LINES = 20

@@ -9,8 +9,9 @@ a process it has not identified that way.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
+
+from middle.system.processes import command_line
 
 # The names a serve's command line may carry: `python -m middle serve`, the `middle`
 # console script, or `invoke serve` / `inv serve` in a project that mounts middle's tasks.
@@ -32,25 +33,6 @@ def read_pid(home: Path) -> int | None:
     except (FileNotFoundError, IsADirectoryError):
         return None
     return int(text) if text.isdigit() and int(text) > 0 else None
-
-
-def command_line(pid: int) -> list[str] | None:
-    """The process's argv; None if it is gone or a zombie (its command line is empty)."""
-    proc = Path("/proc")
-    if proc.is_dir():
-        try:
-            raw = (proc / str(pid) / "cmdline").read_bytes()
-        except OSError:  # gone, or not ours to read
-            return None
-        argv = [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-        return argv or None
-    listed = subprocess.run(  # macOS and the BSDs: no /proc
-        ["ps", "-o", "stat=,command=", "-p", str(pid)], capture_output=True, text=True
-    )
-    fields = listed.stdout.split()
-    if listed.returncode != 0 or len(fields) < 2 or fields[0].startswith("Z"):
-        return None
-    return fields[1:]
 
 
 def is_middle_serve(argv: list[str]) -> bool:
