@@ -222,8 +222,8 @@ def test_a_fan_out_killed_mid_way_resumes_the_whole_tree(sandbox: Sandbox) -> No
     check_the_end(sandbox)
 
 
-def a_question_from_part_one(sandbox: Sandbox) -> subprocess.CompletedProcess[str]:
-    """A two-part Epic whose #1 asks a question; its fan-out run to where it parks."""
+def two_parts(sandbox: Sandbox, by_epic: dict[str, list[dict[str, Any]]]) -> None:
+    """The Epic with parts one and two only, no evidence needed, and the agents' script."""
     epic = fan_epic().replace(
         sub_issue(3, "Part three", "Builds on part one.\nblocked-by: [1]"), ""
     )
@@ -232,11 +232,15 @@ def a_question_from_part_one(sandbox: Sandbox) -> subprocess.CompletedProcess[st
     (sandbox.repo / ".middle" / "policy.toml").write_text('[verify]\nevidence = "off"\n')
     git(sandbox.repo, "add", "-A")
     git(sandbox.repo, "commit", "-q", "-m", "a two-part Epic")
-    script = {"by_epic": {f"{REF}/1": [{"do": "ask", "question": "Which backoff?"}]}}
     path = sandbox.root / "script.json"
-    path.write_text(json.dumps(script))
+    path.write_text(json.dumps({"by_epic": by_epic}))
     command = [sys.executable, "-m", "middle.agents.standin", "--script", str(path)]
     os.environ["MIDDLE_AGENT_COMMAND"] = shlex.join([*command, "--log", str(sandbox.log)])
+
+
+def a_question_from_part_one(sandbox: Sandbox) -> subprocess.CompletedProcess[str]:
+    """A two-part Epic whose #1 asks a question; its fan-out run to where it parks."""
+    two_parts(sandbox, {f"{REF}/1": [{"do": "ask", "question": "Which backoff?"}]})
     return subprocess.run(implement(sandbox), cwd=sandbox.repo, capture_output=True, text=True)
 
 

@@ -9,30 +9,12 @@ the integration branch and the ticked sub-issues)."""
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import subprocess
 import sys
 from typing import Any
 
 from tests.e2e.conftest import Sandbox, git, wait_until
-from tests.e2e.test_fanout import INTEGRATION, REF, fan_epic, sub_issue
-
-
-def two_parts(sandbox: Sandbox, by_epic: dict[str, list[dict[str, Any]]]) -> None:
-    """The Epic with parts one and two only, no evidence needed, and the agents' script."""
-    epic = fan_epic().replace(
-        sub_issue(3, "Part three", "Builds on part one.\nblocked-by: [1]"), ""
-    )
-    epic = epic.replace(sub_issue(4, "Part four", "The fourth part."), "")
-    (sandbox.repo / "planning" / "epics" / f"{REF}.md").write_text(epic)
-    (sandbox.repo / ".middle" / "policy.toml").write_text('[verify]\nevidence = "off"\n')
-    git(sandbox.repo, "add", "-A")
-    git(sandbox.repo, "commit", "-q", "-m", "a two-part Epic")
-    path = sandbox.root / "script.json"
-    path.write_text(json.dumps({"by_epic": by_epic}))
-    command = [sys.executable, "-m", "middle.agents.standin", "--script", str(path)]
-    os.environ["MIDDLE_AGENT_COMMAND"] = shlex.join([*command, "--log", str(sandbox.log)])
+from tests.e2e.test_fanout import INTEGRATION, REF, two_parts
 
 
 def implement() -> list[str]:
