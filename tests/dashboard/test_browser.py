@@ -95,7 +95,8 @@ def test_take_over_keeps_the_watchdog_away_then_release_hands_back(
         page.get_by_role("button", name="Release").click()
         expect(page.locator(".controlled-by")).to_have_text("middle")
         # Released, the idle session is the watchdog's again: it may warn first (idle past
-        # the warning, not yet past the kill), then it acts.
+        # the warning, not yet past the kill), then it acts. A pass between the warning and
+        # the kill has nothing new to say, so it reads "healthy"; the warning comes once.
         passes: list[str] = []
         wait_until(
             lambda: (
@@ -103,7 +104,7 @@ def test_take_over_keeps_the_watchdog_away_then_release_hands_back(
                 or re.search(r"told-dispatcher|failed", passes[-1])
             )
         )
-        assert all(re.search(r"warned|told-dispatcher|failed", out) for out in passes), passes
+        assert sum("warned" in out for out in passes) <= 1, passes
     finally:
         run.kill()
         run.communicate()  # reaps it and closes its pipes
