@@ -223,3 +223,18 @@ def test_repo_root_leaves_a_steered_discovery_to_git(
     monkeypatch.setenv("GIT_DIR", str(there / ".git"))
     monkeypatch.setenv("GIT_WORK_TREE", str(there))
     assert git.repo_root(here) == there
+
+
+def test_a_failure_names_the_subcommand_past_its_options(tmp_path: Path) -> None:
+    """Seen red before: every runner named `args[0]`, so this read "git -c failed"."""
+    with pytest.raises(GitError, match=r"^git rev-parse failed: .*not a git repository"):
+        git.git("-c", "core.quotePath=false", "-C", str(tmp_path), "rev-parse", cwd=tmp_path)
+
+
+def test_output_that_is_not_utf8_is_read_with_replacement(tmp_path: Path) -> None:
+    """A file in Latin-1 is read as text with replacement, and as bytes whole. Seen red
+    before: `git()` decoded strictly and raised UnicodeDecodeError."""
+    git.git("init", "-q", cwd=tmp_path)
+    blob = git.git("hash-object", "-w", "--stdin", cwd=tmp_path, input="café".encode("latin-1"))
+    assert git.git("cat-file", "blob", blob, cwd=tmp_path) == "caf\ufffd"
+    assert git.git_bytes("cat-file", "blob", blob, cwd=tmp_path) == b"caf\xe9"

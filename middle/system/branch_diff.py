@@ -8,11 +8,11 @@ failure raises `GitError` with git's own message.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from middle.errors import GitError
+from middle.system.git import git_bytes
 
 CONTEXT_LINES = 12  # git's context around each change; the dashboard folds all but 3
 # Fixed formatting whatever the user's config says (prefixes, colour, external tools).
@@ -30,17 +30,7 @@ class BranchDiff:
 
 
 def _git(repo: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(
-            ["git", "-c", "core.quotePath=false", *args], cwd=repo, capture_output=True,
-            timeout=120,
-        )  # fmt: skip
-    except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH") from None
-    if done.returncode != 0:
-        said = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
-        raise GitError(f"git {args[0]} failed: {said}")
-    return done.stdout.decode("utf-8", "replace")
+    return git_bytes("-c", "core.quotePath=false", *args, cwd=repo).decode("utf-8", "replace")
 
 
 def _rev(rev: str) -> str:

@@ -19,18 +19,40 @@ from middle.system.worktree import IGNORED
 IGNORED_IN_WORKTREES = tuple(f"/{pattern}" for pattern in IGNORED)
 
 
-def git(*args: str, cwd: Path) -> str:
-    """Run git and return its stdout; `GitError` with git's stderr if it fails."""
+def git(
+    *args: str, cwd: Path, input: bytes | None = None, env: dict[str, str] | None = None
+) -> str:
+    """`git_bytes`, its stdout as text and stripped."""
+    return git_bytes(*args, cwd=cwd, input=input, env=env).decode("utf-8", "replace").strip()
+
+
+def git_bytes(
+    *args: str, cwd: Path, input: bytes | None = None, env: dict[str, str] | None = None
+) -> bytes:
+    """Run git and return its stdout as it is (blobs may be any bytes). `env` is laid over
+    this process's environment. A failure raises `GitError` naming git's subcommand, with
+    git's own message."""
     try:
         result = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120
-        )
+            ["git", *args], cwd=cwd, input=input, capture_output=True, timeout=120,
+            env={**os.environ, **env} if env else None,
+        )  # fmt: skip
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
     if result.returncode != 0:
-        message = (result.stderr or result.stdout).strip() or f"exit code {result.returncode}"
-        raise GitError(f"git {args[0]} failed: {message}")
-    return result.stdout.strip()
+        said = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
+        said = said or f"exit code {result.returncode}"
+        raise GitError(f"git {_subcommand(args)} failed: {said}")
+    return result.stdout
+
+
+def _subcommand(args: tuple[str, ...]) -> str:
+    """The subcommand in git's arguments, past any `-c key=value` and `-C path` before it,
+    so an error says "git diff failed", not "git -c failed"."""
+    rest = list(args)
+    while rest and rest[0] in ("-c", "-C"):
+        rest = rest[2:]
+    return rest[0] if rest else "git"
 
 
 # Variables that steer how git finds a repository: with any of them set, git decides.

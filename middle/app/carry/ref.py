@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from middle.app.carry.bundle import DOCUMENT, Refusal, StateBundle, check_bundle
 from middle.errors import UNREADABLE_JSON, GitError, StateRaceError
-from middle.system.git import git
+from middle.system.git import git, git_bytes
 
 JOB_FILE = "job.json"
 JOB_KEYS = {"claimed_by", "claimed_at", "expires_at", "queued_at", "by"}
@@ -103,7 +101,7 @@ def read_tree(repo: Path, sha: str) -> dict[str, bytes]:
     files = {}
     for entry in filter(None, listing.split("\0")):
         meta, name = entry.split("\t", 1)
-        files[name] = _git_bytes(repo, "cat-file", "blob", meta.split()[2])
+        files[name] = git_bytes("cat-file", "blob", meta.split()[2], cwd=repo)
     return files
 
 
@@ -124,7 +122,7 @@ def save_state(
         files.update(bundle.files)
     tree = write_tree(repo, files)
     parents = ["-p", expected] if expected else []
-    commit = git_out(repo, "commit-tree", tree, *parents, "-m", message, env=IDENTITY)
+    commit = git("commit-tree", tree, *parents, "-m", message, cwd=repo, env=IDENTITY)
     cas(repo, state_ref(ref), commit, expected=expected)
     return commit
 
@@ -159,7 +157,8 @@ def write_tree(repo: Path, files: dict[str, bytes]) -> str:
             top.append(f"100644 blob {_hash(repo, data)}\t{name}")
     for folder, inner in folders.items():
         top.append(f"040000 tree {write_tree(repo, inner)}\t{folder}")
-    return git_out(repo, "mktree", input="\n".join(sorted(top, key=_tree_order)) + "\n")
+    listing = "".join(f"{line}\n" for line in sorted(top, key=_tree_order))
+    return git("mktree", cwd=repo, input=listing.encode())
 
 
 def _tree_order(line: str) -> str:
@@ -167,27 +166,7 @@ def _tree_order(line: str) -> str:
 
 
 def _hash(repo: Path, data: bytes) -> str:
-    return git_out(repo, "hash-object", "-w", "--stdin", input=data)
-
-
-def git_out(
-    repo: Path, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None
-) -> str:
-    return _git_bytes(repo, *args, input=input, env=env).decode().strip()
-
-
-def _git_bytes(
-    repo: Path, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None
-) -> bytes:
-    """git with bytes in and out (blobs may be any bytes); `GitError` on failure."""
-    data = input.encode() if isinstance(input, str) else input
-    done = subprocess.run(
-        ["git", *args], cwd=repo, input=data, capture_output=True, timeout=120,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise GitError(f"git {args[0]} failed: {done.stderr.decode(errors='replace').strip()}")
-    return done.stdout
+    return git("hash-object", "-w", "--stdin", cwd=repo, input=data)
 
 
 def list_state_refs(repo: Path) -> list[str]:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from middle.app.carry.ref import IDENTITY, cas, fetch_ref, git_out, read_tree, write_tree
+from middle.app.carry.ref import IDENTITY, cas, fetch_ref, read_tree, write_tree
 from middle.errors import UNREADABLE_JSON, GitError, StateRaceError
 from middle.store import iso
+from middle.system.git import git
 
 SLOT_HOURS = 6  # GitHub's own limit on a job's run time
 
@@ -45,7 +46,7 @@ def claim_slot(repo: Path, cap: int, *, issue: str, job: str) -> Slot | None:
         if holder is not None and not _expired(repo, holder, now):
             continue
         message = f"slot {index}: issue {issue} ({job})"
-        commit = git_out(repo, "commit-tree", tree, "-m", message, env=IDENTITY)
+        commit = git("commit-tree", tree, "-m", message, cwd=repo, env=IDENTITY)
         try:
             cas(repo, ref, commit, expected=holder)
         except StateRaceError:
