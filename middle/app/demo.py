@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from middle.app.runtime import Outcome
 from middle.config import middle_home
 from middle.issues.epic_file import render_new_epic
 from middle.steps.services import Progress
+from middle.system import git
 
 REF = "retry-webhooks"
 QUESTION = "Should 4xx responses be retried too, or only 5xx and timeouts?"
@@ -67,7 +67,7 @@ def make_sample_repo(root: Path) -> DemoPaths:
     )
     identity = ["-c", "user.name=middle demo", "-c", "user.email=demo@middle.invalid"]
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "start"]):
-        subprocess.run(["git", *identity, *args], cwd=repo, check=True, capture_output=True)
+        git.git(*identity, *args, cwd=repo)
     return DemoPaths(root, repo, log)
 
 
