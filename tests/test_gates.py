@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -140,13 +139,15 @@ def test_a_child_that_left_the_group_cannot_hold_a_timed_out_gate(repo: Path) ->
     output open: the gate still ends at its timeout (its output is a file, not a pipe).
     Seen red (a pipe, read to its end after the kill to keep the output): the test hung
     until the escaped child was killed by hand."""
-    escape = f"{sys.executable} -c 'import os, time; os.setsid(); time.sleep(1000)'"
-    command = f"{escape} & echo $! > escaped.pid; sleep 1000"
+    # util-linux setsid execs in place (a background job leads no group), so $! is the
+    # escapee's pid, in a session of its own within milliseconds
+    command = "setsid sleep 1000 & echo $! > escaped.pid; sleep 1000"
+    result = run_gate(gate(command, timeout_seconds=2), repo, "abc")
+    escaped = int((repo / "escaped.pid").read_text())
     try:
-        result = run_gate(gate(command, timeout_seconds=0.5), repo, "abc")
+        assert os.getsid(escaped) == escaped  # it did escape the group kill
         assert result.result == "timed-out"
     finally:
-        escaped = int((repo / "escaped.pid").read_text())
         os.kill(escaped, signal.SIGKILL)
 
 

@@ -46,13 +46,14 @@ def test_a_paste_cannot_end_itself_and_type_what_follows(tmux_socket: str, tmp_p
     clean = "ab[201~cd\rx1m\r"  # tmux turns each newline of a paste into a carriage return
     expected = b"\x1b[200~" + clean.encode() + b"\x1b[201~"
     receiver = (  # a TUI that asks for bracketed paste, then records the bytes it gets
-        f"printf '\\033[?2004h'; stty raw -echo; touch {ready}; "
+        f"printf '\\033[?2004hREADY'; stty raw -echo; touch {ready}; "
         f"head -c {len(expected)} > {received}.part && mv {received}.part {received}; sleep 60"
     )
     tmux = Tmux()
     tmux.new_session("paste", tmp_path, ["sh", "-c", receiver])
     try:
-        wait_until(ready.exists)
+        # READY on the screen: tmux has read the mode switch printed before it (in order)
+        wait_until(lambda: ready.exists() and "READY" in tmux.capture("paste", 5))
         tmux.paste("paste", sent)
         wait_until(received.exists)
         assert received.read_bytes() == expected

@@ -144,10 +144,13 @@ class AgentSession:
 
     def start_up(self) -> Stop | None:
         """Wait until the CLI is ready for a prompt, answering the dialogs its adapter
-        knows. A screen nobody knows that stays up parks as a question for a human."""
+        knows. A screen nobody knows that stays up parks as a question for a human; its
+        clock starts once something is drawn, so a CLI slow to start is not asked about
+        an empty pane."""
         timeout = float(self.limits.get("launch_timeout_seconds", 120))
         unknown_after = float(self.limits.get("unknown_screen_seconds", 20))
         started = began = time.monotonic()
+        shown = None  # when the screen was last drawn anew: a blank pane is not a screen yet
         previous_pane = None
         while True:
             self.ctx.check_cancelled()
@@ -164,12 +167,18 @@ class AgentSession:
                 self.event("agent.ready", {"seconds": round(time.monotonic() - began, 3)})
                 return None
             settled, previous_pane = pane == previous_pane, pane
+            if shown is None and pane.strip():
+                shown = time.monotonic()
             if screen.kind == "dialog" and settled:  # drawn and idle: keys are not lost
                 self.event("agent.dialog-answered", {"dialog": screen.name, "keys": screen.keys})
                 self.note(f"answered the {self.adapter.name} {screen.name} dialog")
                 self.press(*screen.keys)
-                started = time.monotonic()
-            elif self.adapter.knows_screens and time.monotonic() - started > unknown_after:
+                started = shown = time.monotonic()
+            elif (
+                self.adapter.knows_screens
+                and shown is not None
+                and time.monotonic() - shown > unknown_after
+            ):
                 return self.screen_question(pane)
             elif time.monotonic() - started > timeout:
                 raise AgentError(

@@ -90,6 +90,16 @@ class Sandbox:
         rows = self.db()["events"].rows_where("type = ?", [type], order_by="id")
         return [json.loads(row["payload_json"]) for row in rows]
 
+    def prompted(self, turn: int = 1) -> bool:
+        """The run is `running` and has recorded that the prompt of its `turn` (the round
+        of its turn loop) was delivered: what a SIGKILL mid-turn must come after, or
+        `resume` sends that prompt again."""
+        rows = list(self.db()["workflows"].rows)
+        if not rows:
+            return False
+        turns = json.loads(rows[0]["meta_json"]).get("scratch", {}).get("turns", {})
+        return rows[0]["state"] == "running" and "prompted_at" in turns.get(str(turn), {})
+
     def sessions(self) -> list[str]:
         listed = subprocess.run(
             ["tmux", "-S", self.socket, "list-sessions", "-F", "#{session_name}"],

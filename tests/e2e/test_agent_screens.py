@@ -31,7 +31,8 @@ def middle_register_adapters(registry):
 '''
 
 FIRST_RUN = """
-import os, sys
+import os, sys, time
+time.sleep(2)  # slow to draw its first screen: longer than unknown_screen_seconds
 answer = input("Welcome! Pick a colour theme [dark/light]: ")
 open(sys.argv[1], "w").write(answer)
 os.execv(sys.executable, [sys.executable, "-m", "middle.agents.standin", *sys.argv[2:]])
@@ -52,10 +53,12 @@ def command_lines() -> list[str]:
 def test_an_unknown_start_up_screen_is_a_question_and_the_answer_goes_into_it(
     sandbox: Sandbox,
 ) -> None:
-    """Seen red: the screen held the start until the launch timeout failed the run. While
-    the agent runs, its session token is on no process's command line (seen red: it was an
-    argument of tmux new-session). The question's take-over line names middle's own tmux
-    server (seen red: a plain `tmux attach -t`, which looks on the user's default server)."""
+    """Seen red: the screen held the start until the launch timeout failed the run; and,
+    with the CLI slow to draw it, the question held an empty pane (its clock started at
+    launch). While the agent runs, its session token is on no process's command line (seen
+    red: it was an argument of tmux new-session). The question's take-over line names
+    middle's own tmux server (seen red: a plain `tmux attach -t`, which looks on the user's
+    default server)."""
     plugins = sandbox.repo / ".middle" / "plugins"
     plugins.mkdir()
     (plugins / "themed.py").write_text(PLUGIN)

@@ -9,7 +9,6 @@ the test lets it finish.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 from pathlib import Path
@@ -21,21 +20,11 @@ from tests.e2e.conftest import REF, Sandbox, git, wait_until
 DETACHED = f"middle: detached; the agent keeps working. Continue with: middle resume --issue {REF}"
 
 
-def prompted(sandbox: Sandbox, turn: int = 1) -> bool:
-    """The run is `running` and has recorded that the prompt of its `turn` (the round of
-    its turn loop) was delivered."""
-    rows = list(sandbox.db()["workflows"].rows)
-    if not rows:
-        return False
-    turns = json.loads(rows[0]["meta_json"]).get("scratch", {}).get("turns", {})
-    return rows[0]["state"] == "running" and "prompted_at" in turns.get(str(turn), {})
-
-
 def dispatch_and_wait_for_the_turn(
     sandbox: Sandbox, *command: str, turn: int = 1
 ) -> subprocess.Popen[str]:
     dispatcher = sandbox.popen(*command)
-    wait_until(lambda: prompted(sandbox, turn) or dispatcher.poll() is not None, timeout=60)
+    wait_until(lambda: sandbox.prompted(turn) or dispatcher.poll() is not None, timeout=60)
     assert dispatcher.poll() is None, dispatcher.communicate()
     return dispatcher
 

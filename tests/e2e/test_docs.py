@@ -172,6 +172,8 @@ def test_serve_starts_the_docs_run_on_its_interval(sandbox: Sandbox) -> None:
     )
     try:
         wait_until(lambda: list((sandbox.home / "docs").glob("*/*.md")), timeout=90)
+        # the report is kept before the run ends (its session and worktree go after it)
+        wait_until(lambda: [run["state"] for run in docs_runs(sandbox)] == ["completed"])
     finally:
         service.send_signal(signal.SIGTERM)
         service.communicate(timeout=60)

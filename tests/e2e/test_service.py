@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,19 +13,25 @@ from middle.store import update_workflow
 from tests.e2e.conftest import REF, Sandbox, wait_until
 
 
-def crashed_dispatcher(sandbox: Sandbox, *turns: dict[str, object]) -> None:
+def crashed_dispatcher(sandbox: Sandbox, *turns: dict[str, object]) -> Path:
     """Start a turn, then SIGKILL the dispatcher once the agent has its prompt and the
-    dispatcher has recorded that (the run is `running`, not still `launching`)."""
-    sandbox.script(*turns)
+    dispatcher has recorded that (the run is `running`, not still `launching`). The turns
+    hold at a gate until the test opens it (touches the path returned): a turn that ended
+    before the kill would leave nothing running to adopt."""
+    gate = sandbox.root / "turn-gate"
+    sandbox.script(*({**turn, "wait_for": str(gate)} for turn in turns))
     dispatcher = sandbox.popen("implement", "--issue", REF, "--agent", "command")
-    wait_until(lambda: sandbox.agent_log("turn") and sandbox.workflow()["state"] == "running")
+    wait_until(lambda: sandbox.prompted() or dispatcher.poll() is not None, timeout=60)
     dispatcher.send_signal(signal.SIGKILL)
-    dispatcher.communicate()
+    _, err = dispatcher.communicate()
+    assert dispatcher.returncode == -signal.SIGKILL, err
+    return gate
 
 
 def test_serve_adopts_an_orphaned_run_and_stops_cleanly_on_sigterm(sandbox: Sandbox) -> None:
-    crashed_dispatcher(sandbox, {"do": "done", "delay": 1})
+    gate = crashed_dispatcher(sandbox, {"do": "done"})
     service = sandbox.popen("serve", "--poll-seconds", "0.5", "--watchdog-seconds", "600")
+    gate.touch()  # the turn ends with serve up: its Stop reaches the adopted run
 
     wait_until(lambda: sandbox.workflow()["state"] == "waiting-human")
     service.send_signal(signal.SIGTERM)
@@ -58,7 +65,7 @@ def test_a_vanished_session_without_a_question_fails_the_run(sandbox: Sandbox) -
 
 
 def test_a_vanished_session_that_left_a_question_is_resumed_and_parks(sandbox: Sandbox) -> None:
-    crashed_dispatcher(sandbox, {"do": "ask", "question": "Which queue?", "delay": 0.5})
+    crashed_dispatcher(sandbox, {"do": "ask", "question": "Which queue?"}).touch()
     wait_until(lambda: (sandbox.worktree() / ".middle" / "blocked.json").exists())
     subprocess.run(["tmux", "-S", sandbox.socket, "kill-server"], capture_output=True)
 
@@ -68,25 +75,35 @@ def test_a_vanished_session_that_left_a_question_is_resumed_and_parks(sandbox: S
     assert "Which queue?" in epic
 
 
-def idle_policy(sandbox: Sandbox) -> None:
+def idle_policy(sandbox: Sandbox, warn: float, kill: float) -> None:
+    """Idle limits in the repo's policy, which the watchdog reads again on every pass."""
     (sandbox.repo / ".middle" / "policy.toml").write_text(
         "[limits]\nlaunch_timeout_seconds = 30\nturn_timeout_seconds = 600\n"
-        "idle_warning_seconds = 1\nidle_kill_seconds = 6\n"
+        f"idle_warning_seconds = {warn}\nidle_kill_seconds = {kill}\n"
     )
+
+
+def watchdog_until(sandbox: Sandbox, pattern: str) -> list[str]:
+    """Run watchdog passes until one prints `pattern`; every pass's output."""
+    passes: list[str] = []
+    wait_until(lambda: passes.append(sandbox.middle("watchdog").stdout) or pattern in passes[-1])
+    return passes
 
 
 def test_an_idle_agent_is_warned_then_killed_and_its_dispatcher_fails_the_run(
     sandbox: Sandbox,
 ) -> None:
-    idle_policy(sandbox)
+    """The kill comes only after a warning. The kill limit is lowered once the warning is
+    seen, so no pace of the machine's lets a first pass kill before it warned."""
+    idle_policy(sandbox, warn=0.5, kill=600)
     sandbox.script({"do": "hang"})
     dispatcher = sandbox.popen("implement", "--issue", REF, "--agent", "command")
     wait_until(lambda: sandbox.agent_log("turn"))
-    time.sleep(1.5)  # idle past the warning, well short of the kill
-    assert "warned" in sandbox.middle("watchdog").stdout
-    time.sleep(5)
+    assert "told-dispatcher" not in "".join(watchdog_until(sandbox, "warned"))
+    idle_policy(sandbox, warn=0.5, kill=1)
 
-    assert "told-dispatcher" in sandbox.middle("watchdog").stdout
+    passes = watchdog_until(sandbox, "told-dispatcher")
+    assert not any("warned" in out for out in passes), passes  # it warns once
     _, err = dispatcher.communicate(timeout=60)
 
     assert dispatcher.returncode == 1
@@ -95,10 +112,10 @@ def test_an_idle_agent_is_warned_then_killed_and_its_dispatcher_fails_the_run(
 
 
 def test_a_session_under_human_control_is_never_killed_for_idling(sandbox: Sandbox) -> None:
-    idle_policy(sandbox)
+    idle_policy(sandbox, warn=0.5, kill=1)
     crashed_dispatcher(sandbox, {"do": "hang"})
     update_workflow(sandbox.db(), sandbox.workflow()["id"], controlled_by="human")
-    time.sleep(6.5)  # idle past the kill threshold
+    time.sleep(1.5)  # idle past the kill limit (no signal to wait on: nothing may happen)
 
     assert sandbox.middle("watchdog").stdout.strip() == "All agent sessions look healthy."
     assert sandbox.workflow()["state"] == "running"

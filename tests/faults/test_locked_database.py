@@ -10,7 +10,6 @@ on real signals (the run's row, the agent's log).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -20,12 +19,6 @@ from tests.e2e.conftest import REF, Sandbox, wait_until
 from tests.write_lock import write_lock_held
 
 HOLD_AFTER_THE_HOOK = 1.5
-
-
-def prompted(sandbox: Sandbox) -> bool:
-    rows = list(sandbox.db()["workflows"].rows)
-    turns = json.loads(rows[0]["meta_json"]).get("scratch", {}).get("turns", {}) if rows else {}
-    return bool(rows) and rows[0]["state"] == "running" and "prompted_at" in turns.get("1", {})
 
 
 def test_a_write_lock_held_past_busy_timeout_mid_turn_does_not_end_the_run(
@@ -39,7 +32,7 @@ def test_a_write_lock_held_past_busy_timeout_mid_turn_does_not_end_the_run(
     sandbox.script({"do": "done", "wait_for": str(finish)})
     monkeypatch.setenv("MIDDLE_BUSY_TIMEOUT_MS", "100")
     dispatcher = sandbox.popen("implement", "--issue", REF, "--agent", "command")
-    wait_until(lambda: prompted(sandbox) or dispatcher.poll() is not None, timeout=60)
+    wait_until(lambda: sandbox.prompted() or dispatcher.poll() is not None, timeout=60)
     assert dispatcher.poll() is None, dispatcher.communicate()
 
     with write_lock_held(sandbox.home / "db.sqlite3", seconds=600):
