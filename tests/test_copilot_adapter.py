@@ -128,6 +128,20 @@ def test_the_session_log_names_the_session_and_says_a_limit_once(tmp_path: Path)
     assert adapter.watch(tmp_path, since) == []
 
 
+def test_a_session_is_seen_before_its_log_is_written(tmp_path: Path) -> None:
+    """Copilot writes a session's `events.jsonl` only after the turn's agentStop; its
+    folder is there from the start. Seen red in a real Copilot rehearsal: the turn ended
+    before the log existed, the session was never recorded, and the answer's launch
+    started a new conversation, which asked again."""
+    folder = copilot_home(tmp_path) / "session-state" / SESSION
+    folder.mkdir(parents=True)
+    adapter = CopilotAdapter()
+    log = folder / "events.jsonl"
+    assert adapter.watch(tmp_path, 0.0) == [Signal("session", SESSION, path=str(log))]
+    log.write_text(session_error("rate_limit") + "\n")  # written late, read all the same
+    assert adapter.watch(tmp_path, 0.0) == [Signal("rate-limited", "429 rate limited")]
+
+
 def test_copilot_variables_pass_the_allow_list_for_copilot_only() -> None:
     source = {
         "PATH": "/bin",

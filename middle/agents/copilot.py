@@ -190,12 +190,16 @@ def copilot_home(worktree: Path) -> Path:
 
 
 def session_logs(worktree: Path, since: float) -> list[Path]:
-    """The session logs of the worktree's Copilot home written since `since`, oldest first."""
+    """The session logs of the worktree's Copilot home in use since `since`, oldest first.
+    A session is its folder: Copilot 1.0.102 makes it as the session starts, and writes
+    `events.jsonl` in it only after the turn's `agentStop` (a quick turn was over before
+    its log existed, so its session went unrecorded and the answer started a new one)."""
     found = []
-    for log in (copilot_home(worktree) / "session-state").glob("*/events.jsonl"):
+    for folder in (copilot_home(worktree) / "session-state").glob("*/"):
+        log = folder / "events.jsonl"
         try:
-            modified = log.stat().st_mtime
-        except FileNotFoundError:
+            modified = max(path.stat().st_mtime for path in (folder, log) if path.exists())
+        except (FileNotFoundError, ValueError):  # gone since the listing
             continue
         if modified >= since:
             found.append((modified, log))

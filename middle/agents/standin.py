@@ -103,8 +103,9 @@ class StandIn:
             handle.writelines(self.unsaved)
         self.unsaved = []
 
-    def hung_up(self, signum: int, frame: Any) -> None:
-        """`--save-at-exit`: write the session a while after the hang-up, then exit."""
+    def save_late(self) -> None:
+        """`--save-at-exit`: write the session a while after the hang-up (its signal, or
+        the end of its input, whichever comes first), then exit."""
         time.sleep(float(self.save_at_exit or 0))
         self.save()
         os._exit(0)
@@ -117,7 +118,7 @@ class StandIn:
 
     def run(self) -> int:
         if self.save_at_exit is not None:
-            signal.signal(signal.SIGHUP, self.hung_up)
+            signal.signal(signal.SIGHUP, lambda signum, frame: self.save_late())
         self.log(event="launch", session_id=self.session_id, resumed=self.resumed)
         self.hook(
             "SessionStart",
@@ -133,6 +134,8 @@ class StandIn:
             try:
                 line = input("> ")
             except EOFError:
+                if self.save_at_exit is not None:
+                    self.save_late()
                 return 0
             if not line.strip():
                 continue

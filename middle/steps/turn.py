@@ -53,7 +53,7 @@ from middle.store import (
     set_rate_limit,
     utcnow,
 )
-from middle.system.processes import process_alive
+from middle.system.processes import group_alive
 from middle.system.tmux import Tmux
 from middle.system.worktree import env_file
 from middle.verify.checkout import head_of, leased_checkout
@@ -274,15 +274,16 @@ class Turn:
         self.note(f"launched {self.adapter.name} in tmux session {self.session}")
 
     def wait_for_last_agent(self) -> None:
-        """Start the CLI only once the process of its last session has exited: killed at a
-        park, it may still be writing the session this launch resumes (Copilot CLI writes
-        its session late; resumed at once, it had lost the question it asked). Bounded: a
-        process that lingers is noted, and the launch goes on."""
+        """Start the CLI only once the processes of its last session have exited (the pane
+        process's group: a loader's child too): killed at a park, the CLI may still be
+        writing the session this launch resumes (Copilot CLI writes its session late;
+        resumed at once, it had lost the question it asked). Bounded: a process that
+        lingers (say, a server the agent left running) is noted, and the launch goes on."""
         pid = self.ctx.runs.scratch(self.ctx.workflow_id, "agent_pid")
         if not isinstance(pid, int):
             return
         deadline = time.monotonic() + LAST_AGENT_EXIT_SECONDS
-        while process_alive(pid):
+        while group_alive(pid):
             if time.monotonic() > deadline:
                 self.event("agent.previous-still-running", {"pid": pid})
                 break

@@ -26,6 +26,24 @@ def command_line(pid: int) -> list[str] | None:
     return fields[1:]
 
 
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` still runs (a zombie awaiting its parent has ended)."""
-    return command_line(pid) is not None
+def group_alive(pgid: int) -> bool:
+    """Whether any process of process group `pgid` still runs (a zombie has ended). A tmux
+    pane's process leads its group, and a CLI's work may be in a child: npm's `copilot` is
+    a loader that dies at the hang-up at once while its native binary, its child, goes on
+    writing the session."""
+    proc = Path("/proc")
+    if proc.is_dir():
+        for stat in proc.glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:  # gone since the listing
+                continue
+            state, _ppid, group = text[text.rindex(")") + 2 :].split()[:3]
+            if state != "Z" and int(group) == pgid:
+                return True
+        return False
+    listed = subprocess.run(  # macOS and the BSDs: no /proc
+        ["ps", "-A", "-o", "pgid=,stat="], capture_output=True, text=True
+    )
+    rows = (line.split() for line in listed.stdout.splitlines())
+    return any(row[0] == str(pgid) and not row[1].startswith("Z") for row in rows if len(row) > 1)

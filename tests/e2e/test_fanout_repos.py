@@ -139,35 +139,9 @@ def test_an_epic_across_a_library_and_its_consumer_links_two_ready_branches(
     assert not list((sandbox.home / "worktrees").glob("*/epic-*"))  # every worktree went
 
 
-def test_a_sub_issue_in_a_repo_the_epic_does_not_name_is_refused_leaving_nothing(
-    sandbox: Sandbox,
-) -> None:
-    """One line naming the sub-issue, the value and the fix, before any row. Seen red:
-    with the check only in `plan-epic`, the refused Epic left a failed run's row."""
-    library(sandbox)
-    (sandbox.repo / "planning" / "epics" / f"{REF}.md").write_text(cross_epic(lib_repo="nope"))
-    git(sandbox.repo, "add", "-A")
-    git(sandbox.repo, "commit", "-q", "-m", "a bad Epic")
-    sandbox.script({"do": "done"})
-
-    refused = implement(sandbox)
-
-    assert refused.returncode == 1
-    (line,) = refused.stderr.strip().splitlines()
-    assert "sub-issue 1" in line and "repo: nope" in line and "add `nope: <path>`" in line
-    assert list(sandbox.db()["workflows"].rows) == []
-    assert not (sandbox.home / "worktrees").exists() or not any(
-        (sandbox.home / "worktrees").iterdir()
-    )
-
-
-def test_a_repo_path_that_is_not_a_git_repository_is_refused_leaving_nothing(
-    sandbox: Sandbox,
-) -> None:
-    """Seen red: with the check only in `plan-epic`, the refused Epic left a failed
-    run's row."""
-    (sandbox.root / "plain").mkdir()
-    epic = cross_epic(lib_path="../plain")
+def refused_epic(sandbox: Sandbox, epic: str) -> str:
+    """Commit `epic` as the Epic and implement it: refused in one line (returned), exit 1,
+    before any row or worktree."""
     (sandbox.repo / "planning" / "epics" / f"{REF}.md").write_text(epic)
     git(sandbox.repo, "add", "-A")
     git(sandbox.repo, "commit", "-q", "-m", "a bad Epic")
@@ -177,9 +151,31 @@ def test_a_repo_path_that_is_not_a_git_repository_is_refused_leaving_nothing(
 
     assert refused.returncode == 1
     (line,) = refused.stderr.strip().splitlines()
+    assert list(sandbox.db()["workflows"].rows) == []
+    worktrees = sandbox.home / "worktrees"
+    assert not worktrees.exists() or not any(worktrees.iterdir())
+    return line
+
+
+def test_a_sub_issue_in_a_repo_the_epic_does_not_name_is_refused_leaving_nothing(
+    sandbox: Sandbox,
+) -> None:
+    """One line naming the sub-issue, the value and the fix, before any row. Seen red:
+    with the check only in `plan-epic`, the refused Epic left a failed run's row."""
+    library(sandbox)
+    line = refused_epic(sandbox, cross_epic(lib_repo="nope"))
+    assert "sub-issue 1" in line and "repo: nope" in line and "add `nope: <path>`" in line
+
+
+def test_a_repo_path_that_is_not_a_git_repository_is_refused_leaving_nothing(
+    sandbox: Sandbox,
+) -> None:
+    """Seen red: with the check only in `plan-epic`, the refused Epic left a failed
+    run's row."""
+    (sandbox.root / "plain").mkdir()
+    line = refused_epic(sandbox, cross_epic(lib_path="../plain"))
     assert "sub-issue 1" in line and "'../plain'" in line and "not the top of a git" in line
     assert "fix its path under the Epic's `repos:` meta" in line
-    assert list(sandbox.db()["workflows"].rows) == []
 
 
 def test_requested_changes_on_the_consumer_resume_only_the_consumer(sandbox: Sandbox) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import stat
 import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -483,13 +485,26 @@ def test_a_hook_sent_while_middle_is_still_launching_counts(
     assert "ready for review" in result.stdout
 
 
-def test_an_answer_starts_the_agent_after_its_last_process_exited(sandbox: Sandbox) -> None:
+# npm's `copilot` is a node loader that runs the native binary as its child and dies at
+# the hang-up at once, while the binary goes on writing its session
+LOADER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+
+
+@pytest.mark.parametrize("loader", [False, True], ids=["the-cli", "behind-a-loader"])
+def test_an_answer_starts_the_agent_after_its_last_process_exited(
+    sandbox: Sandbox, loader: bool
+) -> None:
     """A CLI killed at a park may still be writing the session it is resumed from (Copilot
     CLI writes its session late). The stand-in here writes its transcript 1.5 s after the
     hang-up. Seen red: the answer's turn started it at once, it found no first turn and
-    asked again (as real Copilot did once under load in CI)."""
+    asked again (as real Copilot did once under load in CI). Behind a loader, seen red
+    while only the pane's own process was waited for (real Copilot again, in a rehearsal):
+    the loader had exited, its child had not."""
     sandbox.script({"do": "ask", "question": "Which base?"}, {"do": "done"})
     os.environ["MIDDLE_AGENT_COMMAND"] += " --save-at-exit 1.5"
+    if loader:
+        wrapper = shlex.join([sys.executable, "-c", LOADER])
+        os.environ["MIDDLE_AGENT_COMMAND"] = f"{wrapper} {os.environ['MIDDLE_AGENT_COMMAND']}"
 
     asked = sandbox.middle("implement", "--issue", REF, "--agent", "command")
     assert asked.returncode == 0, asked.stdout + asked.stderr
