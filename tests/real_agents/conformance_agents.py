@@ -93,7 +93,12 @@ ACP_BRIDGES: dict[str, tuple[list[str], str, tuple[str, ...]]] = {
         "bypassPermissions",
         ("ANTHROPIC_*", "CLAUDE_CODE_*", "DISABLE_*", "IS_SANDBOX"),
     ),
-    "gemini-acp": (["gemini", "--acp", "--skip-trust"], "yolo", ("GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL")),
+    # Gemini refuses yolo in a folder it does not trust; `--skip-trust` trusts the worktree.
+    "gemini-acp": (
+        ["gemini", "--acp", "--skip-trust"],
+        "yolo",
+        ("GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL"),
+    ),
 }
 
 
