@@ -115,7 +115,10 @@ def test_a_usage_limit_parks_the_run_then_it_resumes_after_the_reset(
     assert "ready for review" in polled.stdout
     assert "after the reset" in git(sandbox.repo, "log", "--format=%s", "middle/issue-" + REF)
     _, second = (event["argv"] for event in sandbox.events("agent.launched"))
-    assert second[second.index("--resume") + 1] == sandbox.workflow()["session_id"]
+    resumed = second[second.index("--resume") + 1]
+    # Gemini deletes a session with nothing to resume when it exits: this one's only prompt
+    # failed, so its load finds nothing and the brief starts a new one.
+    assert (resumed == sandbox.workflow()["session_id"]) is (agent != "gemini-acp")
 
 
 def test_a_fresh_home_that_trusts_nothing_starts_without_a_human(
