@@ -262,3 +262,79 @@ def test_opencode_passes_the_variables_its_user_config_names(
     monkeypatch.chdir(worktree)
     patterns = OpenCodeAdapter({"env_pass": ["EXTRA"]}).env_patterns()
     assert patterns == ("OPENCODE_*", "EXTRA", "MY_KEY", "OTHER")
+
+
+class MinuteKeyedAgent:
+    """Gemini CLI 0.61.0's sessions as `session/load` sees them: a session is saved in a
+    file named by the minute it opened, and a load first starts a new recording of the
+    same id, in a file named by the minute now, which resets a file of the same name."""
+
+    pid = 0
+
+    def __init__(self, inbox: queue.Queue[Incoming], saved: dict[tuple[int, str], list[str]],
+                 now: list[float]) -> None:  # fmt: skip
+        self.inbox, self.saved, self.now = inbox, saved, now
+        self.number = 0
+
+    def minute(self) -> int:
+        return int(self.now[0] // 60)
+
+    def request(self, method: str, params: dict[str, Any]) -> int:
+        self.number += 1
+        result: Any = {}
+        error = None
+        if method == "initialize":
+            result = {
+                "agentInfo": {"name": "gemini-cli", "version": "0.61.0"},
+                "agentCapabilities": {"loadSession": True},
+            }
+        elif method == "session/new":
+            session = f"session-{len(self.saved) + 1}"
+            self.saved[(self.minute(), session)] = ["the first turn"]
+            result = {"sessionId": session}
+        elif method == "session/load":
+            session = params["sessionId"]
+            self.saved[(self.minute(), session)] = []
+            if not any(said for (_, kept), said in self.saved.items() if kept == session):
+                error = {"code": -32603, "message": "No previous sessions found for this project."}
+        self.inbox.put(Incoming("response", id=self.number, result=result, error=error))
+        return self.number
+
+    def stop(self) -> None:
+        pass
+
+
+class GeminiSupervisor(Supervisor):
+    def __init__(self, worktree: Path, resume: str | None, saved: dict[tuple[int, str], list[str]],
+                 now: list[float]) -> None:  # fmt: skip
+        super().__init__(worktree, ["gemini", "--acp"], resume, None)
+        self.saved, self.now = saved, now
+
+    def start_agent(self) -> AcpPeer:
+        return MinuteKeyedAgent(self.inbox, self.saved, self.now)  # type: ignore[return-value]
+
+    def clock(self) -> float:
+        return self.now[0]
+
+    def sleep(self, seconds: float) -> None:  # type: ignore[override]
+        self.now[0] += seconds
+
+
+def test_gemini_loads_a_session_once_the_minute_it_opened_in_has_passed(tmp_path: Path) -> None:
+    """Gemini CLI's `session/load` of a session opened the same minute empties it and
+    finds nothing (see `_SESSION_FILE_BY_MINUTE`), so the supervisor waits the minute out.
+    Seen red: an answer three seconds after the question started a new conversation (the
+    real `gemini --acp` in the conformance suite asked its question again)."""
+    saved: dict[tuple[int, str], list[str]] = {}
+    now = [60 * 29_000_000 + 50.0]  # ten seconds before a minute ends
+    asked = GeminiSupervisor(tmp_path, None, saved, now)
+    asked.open_session()
+    now[0] += 3  # the human answers, and middle launches the agent again
+    answered = GeminiSupervisor(tmp_path, asked.session_id, saved, now)
+    answered.open_session()
+    assert answered.session_id == asked.session_id
+    assert now[0] == 60 * 29_000_001  # the wait ended as the next minute began
+    later = GeminiSupervisor(tmp_path, asked.session_id, saved, now)
+    now[0] += 1
+    later.open_session()  # opened a minute ago: no wait
+    assert later.session_id == asked.session_id and now[0] == 60 * 29_000_001 + 1

@@ -93,6 +93,12 @@ ACP_BRIDGES: dict[str, tuple[list[str], str, tuple[str, ...]]] = {
         "bypassPermissions",
         ("ANTHROPIC_*", "CLAUDE_CODE_*", "DISABLE_*", "IS_SANDBOX"),
     ),
+    # Gemini refuses yolo in a folder it does not trust; `--skip-trust` trusts the worktree.
+    "gemini-acp": (
+        ["gemini", "--acp", "--skip-trust"],
+        "yolo",
+        ("GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL"),
+    ),
 }
 
 
@@ -138,6 +144,7 @@ AGENTS: dict[str, RealCli] = {
     "opencode": RealCli("opencode", _untrusting(opencode_env), chat_limit),
     "codex-acp": RealCli("acp", codex_env, openai_limit, acp_policy("codex-acp")),
     "claude-code-acp": RealCli("acp", claude_env, anthropic_limit, acp_policy("claude-code-acp")),
+    "gemini-acp": RealCli("acp", _untrusting(gemini_env), gemini_limit, acp_policy("gemini-acp")),
 }
 
 

@@ -1,6 +1,7 @@
 """The adapter conformance suite (`middle.testing.conformance`, issue 22 item 5) against
 every built-in adapter's real, pinned CLI, through the scripted model server: Claude Code,
-Codex, Copilot, Gemini, OpenCode, and the `acp` adapter with codex-acp and claude-code-acp."""
+Codex, Copilot, Gemini, OpenCode, and the `acp` adapter with codex-acp, claude-code-acp and
+`gemini --acp`."""
 
 from __future__ import annotations
 

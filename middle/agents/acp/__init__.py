@@ -1,7 +1,7 @@
 """Any agent that speaks the Agent Client Protocol, from `[adapters.acp] argv`.
 
     [adapters.acp]
-    argv = ["opencode", "acp"]        # or ["gemini", "--acp"], ["codex-acp"], ...
+    argv = ["opencode", "acp"]        # or ["gemini", "--acp", "--skip-trust"], ["codex-acp"], ...
     mode = "full-access"              # optional: the ACP session mode to set
     env_pass = ["OPENAI_API_KEY"]     # what the agent needs from your environment
 
@@ -44,6 +44,7 @@ class AcpAdapter(BaseAdapter):
     tested_agents: ClassVar[dict[str, str]] = {
         "codex-acp": "0.16.0",
         "claude-code-acp": "0.16.2",
+        "gemini": "0.61.0",
     }
     confirms_prompts: ClassVar[bool] = True
     inline_brief: ClassVar[bool] = True  # the supervisor takes a bracketed paste whole

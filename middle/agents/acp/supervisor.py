@@ -43,6 +43,7 @@ from typing import Any
 
 from middle.agents.acp.rpc import AcpPeer, Incoming, child_env
 from middle.agents.acp.terminal import LineEditor, raw_terminal
+from middle.errors import UNREADABLE_JSON
 
 PROTOCOL_VERSION = 1
 # Words that allow the call the agent asked about, with the agent's "allow once".
@@ -54,6 +55,22 @@ _LIMIT = re.compile(
     r"usage_limit_exceeded|usage_limit_reached|rate_limit|usage limit|rate limit|quota|\b429\b",
     re.I,
 )
+# Agents (by their `initialize` answer's `agentInfo.name`) that cannot load a session in the
+# minute they opened it. Gemini CLI 0.61.0 keeps a session in `chats/session-<UTC minute it
+# opened>-<id[:8]>.jsonl`, and its `session/load` starts a new recording of that id before it
+# reads the file (`AcpSessionManager.loadSession` -> `Config.initialize` ->
+# `GeminiClient.startChat` -> `ChatRecordingService.initialize`, which names its file by the
+# minute now): in that same minute the recording lands in the saved file and resets its
+# messages, and the load finds "No previous sessions found for this project".
+_SESSION_FILE_BY_MINUTE = frozenset({"gemini-cli"})
+
+
+def load_wait(opened: float | None, now: float) -> float:
+    """Seconds until a session opened at `opened` (epoch seconds) is out of the minute it
+    opened in; 0 when it is already, or when the time it opened is not known."""
+    if opened is None or now // 60 != opened // 60:
+        return 0.0
+    return (opened // 60 + 1) * 60 - now
 
 
 def pick_option(options: Sequence[Mapping[str, Any]], text: str) -> tuple[str | None, str | None]:
@@ -95,6 +112,9 @@ def limit_message(error: Mapping[str, Any]) -> tuple[bool, str]:
 
 
 class Supervisor:
+    clock = staticmethod(time.time)
+    sleep = staticmethod(time.sleep)
+
     def __init__(
         self, worktree: Path, argv: Sequence[str], resume: str | None, mode: str | None
     ) -> None:
@@ -108,6 +128,7 @@ class Supervisor:
         self.peer: AcpPeer | None = None
         self.session_id = ""
         self.transcript = self.state_dir / "acp-transcript.jsonl"
+        self.opened = self.state_dir / "acp-session.json"  # the last session/new, and when
         self.prompting: int | None = None  # the id of the session/prompt under way
         self.queued: list[str] = []  # lines typed while a turn runs: the next prompts
         self.asking: list[Incoming] = []  # permission requests waiting for a human, in order
@@ -158,11 +179,14 @@ class Supervisor:
                 raise SystemExit(f"the agent exited (code {incoming.code}) during {method}")
             self.handle(incoming)
 
-    def open_session(self) -> None:
-        self.peer = AcpPeer(
+    def start_agent(self) -> AcpPeer:
+        return AcpPeer(
             self.argv, self.worktree, child_env(os.environ), self.inbox,
             self.state_dir / "acp-agent.log",
         )  # fmt: skip
+
+    def open_session(self) -> None:
+        self.peer = self.start_agent()
         hello = self.call(
             "initialize",
             {
@@ -177,9 +201,12 @@ class Supervisor:
         if hello.error is not None:
             raise SystemExit(f"the agent refused to initialize: {hello.error}")
         capabilities = (hello.result or {}).get("agentCapabilities") or {}
+        agent = str(((hello.result or {}).get("agentInfo") or {}).get("name", ""))
         where = {"cwd": str(self.worktree), "mcpServers": []}
         source = "startup"
         if self.resume and capabilities.get("loadSession"):
+            if agent in _SESSION_FILE_BY_MINUTE:
+                self.wait_out_the_minute_opened(self.resume, agent)
             self.replaying = True
             loaded = self.call("session/load", {"sessionId": self.resume, **where})
             self.replaying = False
@@ -192,6 +219,8 @@ class Supervisor:
             if opened.error is not None or not isinstance(opened.result, dict):
                 raise SystemExit(f"the agent refused a session: {opened.error}")
             self.session_id = str(opened.result["sessionId"])
+            opened_at = {"sessionId": self.session_id, "opened": self.clock()}
+            self.opened.write_text(json.dumps(opened_at), encoding="utf-8")
         if self.mode:
             changed = self.call(
                 "session/set_mode", {"sessionId": self.session_id, "modeId": self.mode}
@@ -209,6 +238,25 @@ class Supervisor:
             },
         )
         self.show(f"ACP agent ready: {' '.join(self.argv)} (session {self.session_id})")
+
+    def wait_out_the_minute_opened(self, session: str, agent: str) -> None:
+        """Wait until the minute in which this supervisor's last `session/new` opened
+        `session` has passed (see `_SESSION_FILE_BY_MINUTE`)."""
+        try:
+            last = json.loads(self.opened.read_text(encoding="utf-8"))
+        except (OSError, *UNREADABLE_JSON):
+            return
+        if not isinstance(last, dict) or last.get("sessionId") != session:
+            return
+        opened = last.get("opened")
+        if not isinstance(opened, (int, float)):
+            return
+        left = load_wait(float(opened), self.clock())
+        if left > 0:
+            self.show(f"[{agent} cannot load a session in the minute it opened it: {left:.0f}s]")
+        while left > 0:
+            self.sleep(left)
+            left = load_wait(float(opened), self.clock())
 
     def prompt(self, text: str) -> None:
         assert self.peer is not None
