@@ -64,16 +64,19 @@ def implement(
     force: bool = False,
     source: str = "manual",
     parallel: int | None = None,
+    config: dict[str, Any] | None = None,
 ) -> Outcome:
     """Dispatch the issue and run it in the foreground until it parks or settles. An
     issue nobody approved, or an Epic with open blockers, is refused unless `force`.
 
     With `parallel` (or `parallel` in the Epic's meta or the repo's `[repo]` policy) an
-    Epic's sub-issues fan out, each to an agent of its own (`middle.workflows.epic`)."""
+    Epic's sub-issues fan out, each to an agent of its own (`middle.workflows.epic`).
+    `config` replaces the repo's merged configuration (a CI job's, capped to the agent
+    slots it holds)."""
     if parallel is not None and parallel < 1:
         raise MiddleError(f"--parallel {parallel}: give a number of agents, 1 or more")
     ref = validate_ref(ref)
-    runtime = Runtime(git.repo_root(resolve_repo(repo)))
+    runtime = Runtime(git.repo_root(resolve_repo(repo)), config=config)
     root, config = runtime.root, runtime.config
     issue = runtime.issues.load(ref)
     if issue.closed:

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from middle.app.ci.slots import claim_slot, release_slot
 from tests.e2e.conftest import git
 from tests.e2e.test_ci import BOT, ISSUE, SLUG, World, commented, labeled
 from tests.e2e.test_ci import world as world  # the fixture
@@ -120,6 +121,39 @@ def test_a_fanned_out_epic_parks_on_a_childs_question_and_the_answer_job_finishe
         states, "completed"
     )
     assert {r["state"] for r in world.saved()["state"]["tables"]["workflows"]} == {"completed"}
+
+
+def test_a_job_runs_no_more_of_an_epics_agents_at_once_than_the_slots_it_holds(
+    world: World,
+) -> None:
+    """Each child's agent counts against the repository-wide cap (`max_concurrent = 2`),
+    as it would on one machine. With one slot held by another job's agent, the job gets
+    the other and runs the two children one after the other, and says so. Seen red: the
+    job held one slot and ran both children at once."""
+    fan_out_by_policy(world)
+    script(world, {
+        f"{ISSUE}/109": [{"do": "done", "delay": 1}],
+        f"{ISSUE}/110": [{"do": "done", "delay": 1}],
+    })  # fmt: skip
+    others = world.machine("others")
+    held = claim_slot(others.checkout, 2, issue="1", job="other-1")
+    assert held is not None
+    try:
+        done = world.machine("job1").job("issues", labeled(world))
+    finally:
+        release_slot(others.checkout, held)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 of the 2 agent slots this run may use are free" in done.stdout
+    started = {t["epic"]: t["ts"] for t in world.agent_log("turn")}
+    ended = {t["epic"]: t["ts"] for t in world.agent_log("stop")}
+    assert set(started) == set(ended) == {f"{ISSUE}/109", f"{ISSUE}/110"}
+    first, second = sorted(started, key=started.__getitem__)
+    assert ended[first] <= started[second], (started, ended)  # one after the other
+    states = {r["epic_ref"]: r["state"] for r in world.saved()["state"]["tables"]["workflows"]}
+    assert states == {ISSUE: "waiting-human", f"{ISSUE}/109": "completed",
+                      f"{ISSUE}/110": "completed"}  # fmt: skip
+    assert not [r for r in world.remote_refs() if r.startswith("refs/middle/slots/")]
 
 
 def test_changes_requested_on_the_epics_pull_request_are_a_review_round_in_the_next_job(

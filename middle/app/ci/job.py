@@ -104,10 +104,14 @@ def _act(
         if list_workflows(db, repo=str(repo), epic_ref=ref) and not queued:
             return JobResult(ref, "idle", f"issue {ref} already ran; see its state ref")
         refuse_across_repos(repo, ref)
-        with _slot(repo, ref, job) as slot:
-            if slot is None:
+        config = Runtime(repo).config
+        wanted = _agents_of_new_run(repo, ref, config)
+        with _slots(repo, ref, job, wanted) as slots:
+            if not slots:
                 return _queued(repo, ref)
-            outcome = implement(repo, ref, agent, progress)
+            _note_fewer(progress, slots, wanted)
+            capped = _capped(config, len(slots))
+            outcome = implement(repo, ref, agent, progress, config=capped)
         return JobResult(ref, outcome.state, outcome.message, outcome.ok, outcome.workflow_id)
     if live["state"] not in PARKED_STATES:
         return JobResult(
@@ -121,9 +125,12 @@ def _act(
             ref, live["state"], "still parked: nothing new to act on", True, live["id"]
         )
     needs_agent = signal["kind"] in NEEDS_AGENT
-    with _slot(repo, ref, job, needed=needs_agent) as slot:
-        if needs_agent and slot is None:
+    wanted = _agents_of(Runs.input(live), runtime.config) if needs_agent else 0
+    with _slots(repo, ref, job, wanted) as slots:
+        if needs_agent and not slots:
             return _queued(repo, ref, live["id"])
+        _note_fewer(progress, slots, wanted)
+        runtime.config = _capped(runtime.config, len(slots))
         runner = runtime.runner(Runs.input(live)["adapter"], progress)
         if not runner.signal(target["id"], "resume", signal, when_state=PARKED_STATES):
             return JobResult(ref, "busy", "someone else resumed the run a moment ago")
@@ -173,21 +180,63 @@ def _cap(repo: Path) -> int:
     return int(load_config(middle_home(), repo)["limits"]["max_concurrent"])
 
 
-class _slot:
-    """A repository-wide agent slot held for the block (`None` when all are busy)."""
+def _agents_of(run_input: dict[str, Any], config: dict[str, Any]) -> int:
+    """How many agents a run may have at once: a fanned-out Epic's `parallel` (at most
+    `max_children_per_epic`), else one."""
+    parallel = run_input.get("parallel")
+    if not isinstance(parallel, int) or parallel < 1:
+        return 1
+    return min(parallel, int(config["limits"]["max_children_per_epic"]))
 
-    def __init__(self, repo: Path, ref: str, job: str, *, needed: bool = True) -> None:
-        self.repo, self.ref, self.job, self.needed = repo, ref, job, needed
-        self.slot: Slot | None = None
 
-    def __enter__(self) -> Slot | None:
-        if self.needed:
-            self.slot = claim_slot(self.repo, _cap(self.repo), issue=self.ref, job=self.job)
-        return self.slot
+def _agents_of_new_run(repo: Path, ref: str, config: dict[str, Any]) -> int:
+    """`_agents_of` for the run `implement` is about to start (an Epic with sub-issues
+    fans out by its own `parallel` meta or the repo's `[repo] parallel`)."""
+    issue = Runtime(repo, config=config).issues.load(ref)
+    parallel = (issue.parallel or config["repo"].get("parallel")) if issue.sub_issues else None
+    return _agents_of({"parallel": parallel}, config)
+
+
+def _capped(config: dict[str, Any], slots: int) -> dict[str, Any]:
+    """The configuration a job runs with: no more agents at once in this repository than
+    the repository-wide slots it holds (a fanned-out Epic's children each count)."""
+    if not slots:
+        return config
+    limits = {
+        **config["limits"],
+        "max_concurrent": min(slots, int(config["limits"]["max_concurrent"])),
+    }
+    return {**config, "limits": limits}
+
+
+def _note_fewer(progress: Progress | None, slots: list[Slot], wanted: int) -> None:
+    if progress is not None and 0 < len(slots) < wanted:
+        progress.note(
+            f"{len(slots)} of the {wanted} agent slots this run may use are free: its "
+            f"agents run {len(slots)} at a time"
+        )
+
+
+class _slots:
+    """Up to `wanted` repository-wide agent slots, held for the block: the agents this job
+    may run at once (none when all are busy, or when `wanted` is 0)."""
+
+    def __init__(self, repo: Path, ref: str, job: str, wanted: int) -> None:
+        self.repo, self.ref, self.job, self.wanted = repo, ref, job, wanted
+        self.held: list[Slot] = []
+
+    def __enter__(self) -> list[Slot]:
+        cap = _cap(self.repo)
+        while len(self.held) < self.wanted:
+            slot = claim_slot(self.repo, cap, issue=self.ref, job=self.job)
+            if slot is None:
+                break
+            self.held.append(slot)
+        return self.held
 
     def __exit__(self, *exc: object) -> None:
-        if self.slot is not None:
-            release_slot(self.repo, self.slot)
+        for slot in self.held:
+            release_slot(self.repo, slot)
 
 
 def _save(repo: Path, ref: str, saved: Saved, claimed: str, *, job: str, queued: bool) -> None:
