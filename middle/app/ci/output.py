@@ -1,6 +1,6 @@
 """What a CI job leaves behind for people: a step summary, one status comment on the
 issue (created once, then edited), and an artifact folder with the event log and the
-agent's transcript."""
+agent's transcript (each child's too, for a fanned-out Epic)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import os
 import sys
 from pathlib import Path
 
+from sqlite_utils import Database
+
 from middle.app.carry.transfer import adapters, read_transcript
 from middle.app.ci.job import JobResult
 from middle.app.home import open_home_db
 from middle.config import middle_home
 from middle.errors import GitHubError
-from middle.store import get_workflow, load_checkpoints
+from middle.store import Row, get_workflow, list_workflows, load_checkpoints
 from middle.system.github import Gh, upsert_marked_comment, viewer_login
 
 STATUS_MARKER = "<!-- middle:status -->"
@@ -68,13 +70,21 @@ def post_status_comment(gh: Gh, slug: str, issue: str, text: str) -> None:
 
 
 def write_artifacts(folder: Path, result: JobResult, summary: str) -> None:
-    """`summary.md`, `events.jsonl` (the run's event log) and `transcript.jsonl`."""
+    """`summary.md`, then the run's `events.jsonl` (its event log) and `transcript.jsonl`;
+    a fanned-out Epic's children's each in `children/<workflow id>/`."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.md").write_text(summary)
     if not result.workflow_id:
         return
     db = open_home_db()
     row = get_workflow(db, result.workflow_id)
+    _write_run(folder, db, row)
+    for child in list_workflows(db, parent_id=row["id"]):
+        _write_run(folder / "children" / child["id"], db, child)
+
+
+def _write_run(folder: Path, db: Database, row: Row) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     events = db["events"].rows_where("workflow_id = ?", [row["id"]], order_by="id")
     with (folder / "events.jsonl").open("w") as handle:
         for event in events:
