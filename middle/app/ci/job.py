@@ -103,7 +103,6 @@ def _act(
             return JobResult(ref, "idle", f"issue {ref} has no run; label it `approved` to start")
         if list_workflows(db, repo=str(repo), epic_ref=ref) and not queued:
             return JobResult(ref, "idle", f"issue {ref} already ran; see its state ref")
-        refuse_across_repos(repo, ref)
         config = Runtime(repo).config
         wanted = _agents_of_new_run(repo, ref, config)
         with _slots(repo, ref, job, wanted) as slots:
@@ -153,19 +152,6 @@ def _due(db: Database, live: Row, runtime: Runtime) -> tuple[Row, dict[str, Any]
     return live, None
 
 
-def refuse_across_repos(repo: Path, ref: str) -> None:
-    """An Epic whose sub-issues are in other repositories is not run by a CI job, which
-    checks out one repository: say where to run it."""
-    issue = Runtime(repo).issues.load(ref)
-    elsewhere = sorted({sub.repo for sub in issue.sub_issues if sub.repo})
-    if elsewhere or issue.repos:
-        raise EpicError(
-            f"issue {ref} is an Epic across repositories ({', '.join(elsewhere) or 'repos:'}"
-            f"), which a CI job (one checkout) does not run; run it with `middle serve` on a "
-            f"machine with every repo checked out"
-        )
-
-
 def _queued(repo: Path, ref: str, workflow_id: str | None = None) -> JobResult:
     cap = _cap(repo)
     holders = ", ".join(slot_holders(repo, cap)) or "none now"
@@ -190,9 +176,18 @@ def _agents_of(run_input: dict[str, Any], config: dict[str, Any]) -> int:
 
 
 def _agents_of_new_run(repo: Path, ref: str, config: dict[str, Any]) -> int:
-    """`_agents_of` for the run `implement` is about to start (an Epic with sub-issues
-    fans out by its own `parallel` meta or the repo's `[repo] parallel`)."""
+    """`_agents_of` for the run `implement` is about to start: an Epic with sub-issues
+    fans out by its own `parallel` meta or the repo's `[repo] parallel`. An Epic whose
+    sub-issues are in other repositories is refused: a CI job checks out one repository,
+    so say where to run it."""
     issue = Runtime(repo, config=config).issues.load(ref)
+    elsewhere = sorted({sub.repo for sub in issue.sub_issues if sub.repo})
+    if elsewhere or issue.repos:
+        raise EpicError(
+            f"issue {ref} is an Epic across repositories ({', '.join(elsewhere) or 'repos:'}"
+            f"), which a CI job (one checkout) does not run; run it with `middle serve` on a "
+            f"machine with every repo checked out"
+        )
     parallel = (issue.parallel or config["repo"].get("parallel")) if issue.sub_issues else None
     return _agents_of({"parallel": parallel}, config)
 
