@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from middle.agents.acp import AcpAdapter
+from middle.agents.acp import LOAD_WAIT, AcpAdapter
 from middle.agents.acp.rpc import AcpPeer, Incoming, parse_message
 from middle.agents.acp.supervisor import Supervisor, limit_message, pick_option
 from middle.agents.acp.terminal import PASTE_END, PASTE_START, LineEditor
@@ -338,3 +338,13 @@ def test_gemini_loads_a_session_once_the_minute_it_opened_in_has_passed(tmp_path
     now[0] += 1
     later.open_session()  # opened a minute ago: no wait
     assert later.session_id == asked.session_id and now[0] == 60 * 29_000_001 + 1
+
+
+def test_the_supervisors_wait_to_load_a_session_is_a_waiting_screen() -> None:
+    """What the supervisor shows while it waits out Gemini's minute holds the launch's
+    clock (`Screen("waiting")`), and only until the agent is ready."""
+    adapter = AcpAdapter({"argv": ["gemini", "--acp"]})
+    pane = f"ACP supervisor\n[gemini-cli {LOAD_WAIT}: 42s]\n\n"
+    assert adapter.screen(pane, session_started=False).kind == "waiting"
+    assert adapter.screen(pane, session_started=True).kind == "ready"
+    assert adapter.screen("ACP supervisor\n", session_started=False).kind == "starting"

@@ -85,10 +85,12 @@ class Screen:
     - `busy`: working on a turn;
     - `dialog`: a known dialog, answered by pressing `keys` (`name` says which);
     - `permission`: the agent waits for a human to allow a tool call;
-    - `rate-limited`: a limit screen, answered by `keys` (`reset` when said).
+    - `rate-limited`: a limit screen, answered by `keys` (`reset` when said);
+    - `waiting`: not ready, and saying why, for a wait it bounds itself: the launch's
+      clock waits with it.
     """
 
-    kind: Literal["starting", "ready", "busy", "dialog", "permission", "rate-limited"]
+    kind: Literal["starting", "ready", "busy", "dialog", "permission", "rate-limited", "waiting"]
     name: str = ""
     keys: tuple[str, ...] = ()
     reset: str | None = None

@@ -169,7 +169,9 @@ class AgentSession:
             settled, previous_pane = pane == previous_pane, pane
             if shown is None and pane.strip():
                 shown = time.monotonic()
-            if screen.kind == "dialog" and settled:  # drawn and idle: keys are not lost
+            if screen.kind == "waiting":
+                started = time.monotonic()
+            elif screen.kind == "dialog" and settled:  # drawn and idle: keys are not lost
                 self.event("agent.dialog-answered", {"dialog": screen.name, "keys": screen.keys})
                 self.note(f"answered the {self.adapter.name} {screen.name} dialog")
                 self.press(*screen.keys)

@@ -1,5 +1,6 @@
 """An adapter from a repo's `.middle/plugins/`, and a start-up screen middle does not know:
-it parks as a question whose text is the screen, and the answer is typed into it."""
+it parks as a question whose text is the screen, and the answer is typed into it. And a
+screen that says the CLI waits on purpose holds the launch's clock."""
 
 from __future__ import annotations
 
@@ -89,3 +90,56 @@ def test_an_unknown_start_up_screen_is_a_question_and_the_answer_goes_into_it(
     assert chosen.read_text() == "dark"
     assert "ready for review" in answered.stdout
     assert len(sandbox.events("agent.launched")) == 1
+
+
+WAITING_PLUGIN = '''
+from middle import hookimpl
+from middle.agents import CommandAdapter, Screen
+
+
+class WaitingAdapter(CommandAdapter):
+    """The stand-in behind a start-up wait it announces, as the ACP supervisor does
+    before Gemini can load a session."""
+
+    name = "waiting"
+
+    def screen(self, pane, session_started):
+        if not session_started and "WAITING" in pane:
+            return Screen("waiting")
+        return super().screen(pane, session_started)
+
+
+@hookimpl
+def middle_register_adapters(registry):
+    registry.add_adapter(WaitingAdapter)
+'''
+
+WAIT_THEN_RUN = """
+import os, sys, time
+print("WAITING (6 s)", flush=True)
+time.sleep(6)
+os.execv(sys.executable, [sys.executable, "-m", "middle.agents.standin", *sys.argv[1:]])
+"""
+
+
+def test_a_wait_the_cli_announces_holds_the_launch_timeout(sandbox: Sandbox) -> None:
+    """A `waiting` screen restarts the launch's clock: a 6 s wait the CLI says it makes
+    fits a 5 s launch timeout. Seen red (the clock ran on): "not ready within 5s"."""
+    plugins = sandbox.repo / ".middle" / "plugins"
+    plugins.mkdir()
+    (plugins / "waiting.py").write_text(WAITING_PLUGIN)
+    wrapper, script = sandbox.root / "wait_then_run.py", sandbox.root / "script.json"
+    wrapper.write_text(WAIT_THEN_RUN)
+    script.write_text(json.dumps([{"do": "done"}]))
+    argv = [sys.executable, str(wrapper), "--script", str(script)]
+    (sandbox.repo / ".middle" / "policy.toml").write_text(
+        "[limits]\nlaunch_timeout_seconds = 5\nturn_timeout_seconds = 60\n\n"
+        f'[repo]\ndefault_adapter = "waiting"\n\n[adapters.waiting]\nargv = {json.dumps(argv)}\n'
+    )
+    git(sandbox.repo, "add", "-A")
+    git(sandbox.repo, "commit", "-qm", "a repo-local adapter that waits")
+
+    result = sandbox.middle("implement", "--issue", REF)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ready for review" in result.stdout

@@ -25,9 +25,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from middle.agents.acp.rpc import AcpPeer, Incoming
-from middle.agents.base import BaseAdapter, Signal
+from middle.agents.base import BaseAdapter, Screen, Signal
 from middle.errors import AgentError
 from middle.system.hooks import Hook
+
+# What the supervisor shows while it waits before loading a session (see its
+# `_SESSION_FILE_BY_MINUTE`): a wait it bounds itself, not a hang.
+LOAD_WAIT = "cannot load a session in the minute it opened it"
 
 # The agents' own usage-limit messages, as their ACP errors carry them: Claude Code's
 # (through claude-code-acp) ends in the reset's epoch; Codex's (codex-acp) names a time.
@@ -89,6 +93,14 @@ class AcpAdapter(BaseAdapter):
         argv = self.agent_argv()
         tested = self.tested_agents.get(Path(argv[0]).name) if argv else None
         setattr(self, "tested_versions", (tested, tested) if tested else None)  # noqa: B010
+
+    def screen(self, pane: str, session_started: bool) -> Screen:
+        """Ready once the supervisor sent SessionStart; waiting while it says it waits
+        to load the session (up to a minute), so the launch timeout does not run out."""
+        lines = [line for line in pane.splitlines() if line.strip()]
+        if not session_started and lines and LOAD_WAIT in lines[-1]:
+            return Screen("waiting")
+        return super().screen(pane, session_started)
 
     def permission_keys(self, answer: str) -> tuple[tuple[str, ...], str | None]:
         """No keys: the answer itself is typed to the supervisor, which knows the agent's

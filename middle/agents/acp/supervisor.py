@@ -41,6 +41,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from middle.agents.acp import LOAD_WAIT
 from middle.agents.acp.rpc import AcpPeer, Incoming, child_env
 from middle.agents.acp.terminal import LineEditor, raw_terminal
 from middle.errors import UNREADABLE_JSON
@@ -253,7 +254,7 @@ class Supervisor:
             return
         left = load_wait(float(opened), self.clock())
         if left > 0:
-            self.show(f"[{agent} cannot load a session in the minute it opened it: {left:.0f}s]")
+            self.show(f"[{agent} {LOAD_WAIT}: {left:.0f}s]")
         while left > 0:
             self.sleep(left)
             left = load_wait(float(opened), self.clock())
