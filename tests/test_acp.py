@@ -9,6 +9,7 @@ import queue
 import shlex
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -309,12 +310,22 @@ class GeminiSupervisor(Supervisor):
                  now: list[float]) -> None:  # fmt: skip
         super().__init__(worktree, ["gemini", "--acp"], resume, None)
         self.saved, self.now = saved, now
+        self.shown: list[str] = []
+        self.pane_at_load = ""
 
     def start_agent(self) -> AcpPeer:
         return MinuteKeyedAgent(self.inbox, self.saved, self.now)  # type: ignore[return-value]
 
     def clock(self) -> float:
         return self.now[0]
+
+    def show(self, text: str) -> None:
+        self.shown.append(text)
+
+    def call(self, method: str, params: Mapping[str, Any]) -> Incoming:
+        if method == "session/load":
+            self.pane_at_load = "\n".join(self.shown)  # what the pane shows as it loads
+        return super().call(method, params)
 
     def sleep(self, seconds: float) -> None:  # type: ignore[override]
         self.now[0] += seconds
@@ -324,7 +335,9 @@ def test_gemini_loads_a_session_once_the_minute_it_opened_in_has_passed(tmp_path
     """Gemini CLI's `session/load` of a session opened the same minute empties it and
     finds nothing (see `_SESSION_FILE_BY_MINUTE`), so the supervisor waits the minute out.
     Seen red: an answer three seconds after the question started a new conversation (the
-    real `gemini --acp` in the conformance suite asked its question again)."""
+    real `gemini --acp` in the conformance suite asked its question again). The wait's
+    line is a `waiting` screen (the launch clock holds) only while it waits: a load that
+    hangs after it runs out the launch timeout (seen red: the line stayed up)."""
     saved: dict[tuple[int, str], list[str]] = {}
     now = [60 * 29_000_000 + 50.0]  # ten seconds before a minute ends
     asked = GeminiSupervisor(tmp_path, None, saved, now)
@@ -334,6 +347,9 @@ def test_gemini_loads_a_session_once_the_minute_it_opened_in_has_passed(tmp_path
     answered.open_session()
     assert answered.session_id == asked.session_id
     assert now[0] == 60 * 29_000_001  # the wait ended as the next minute began
+    assert any(LOAD_WAIT in line for line in answered.shown)
+    adapter = AcpAdapter({"argv": ["gemini", "--acp"]})
+    assert adapter.screen(answered.pane_at_load, False).kind == "starting"
     later = GeminiSupervisor(tmp_path, asked.session_id, saved, now)
     now[0] += 1
     later.open_session()  # opened a minute ago: no wait

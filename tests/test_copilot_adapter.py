@@ -5,6 +5,7 @@ from the real binary's hooks)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,19 @@ def test_a_session_is_seen_before_its_log_is_written(tmp_path: Path) -> None:
     assert adapter.watch(tmp_path, 0.0) == [Signal("session", SESSION, path=str(log))]
     log.write_text(session_error("rate_limit") + "\n")  # written late, read all the same
     assert adapter.watch(tmp_path, 0.0) == [Signal("rate-limited", "429 rate limited")]
+
+
+def test_a_session_made_between_the_launch_and_the_prompt_is_seen(tmp_path: Path) -> None:
+    """middle asks about the launch first (start-up), then about the prompt's time. The
+    folder Copilot made as it started, between the two, is the session. Seen red: it was
+    looked for since the prompt only, so a quick turn ended unrecorded."""
+    adapter = CopilotAdapter()
+    assert adapter.watch(tmp_path, 1000.0) == []  # start-up: no session yet
+    folder = copilot_home(tmp_path) / "session-state" / SESSION
+    folder.mkdir(parents=True)
+    os.utime(folder, (1500.0, 1500.0))  # made after the launch, before the prompt
+    log = folder / "events.jsonl"
+    assert adapter.watch(tmp_path, 2000.0) == [Signal("session", SESSION, path=str(log))]
 
 
 def test_copilot_variables_pass_the_allow_list_for_copilot_only() -> None:

@@ -238,3 +238,16 @@ def test_output_that_is_not_utf8_is_read_with_replacement(tmp_path: Path) -> Non
     blob = git.git("hash-object", "-w", "--stdin", cwd=tmp_path, input="café".encode("latin-1"))
     assert git.git("cat-file", "blob", blob, cwd=tmp_path) == "caf\ufffd"
     assert git.git_bytes("cat-file", "blob", blob, cwd=tmp_path) == b"caf\xe9"
+
+
+def test_a_git_that_hangs_is_a_git_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fetch or push stuck on the network past the timeout. Seen red: the raw
+    `subprocess.TimeoutExpired` reached the user as a traceback, and a CI job that was
+    claiming slots (which handles `GitError`) left them held."""
+
+    def hangs(argv: list[str], **kwargs: object) -> None:
+        raise subprocess.TimeoutExpired(argv, 120)
+
+    monkeypatch.setattr(git.subprocess, "run", hangs)
+    with pytest.raises(GitError, match=r"^git fetch did not finish in 120s$"):
+        git.git("-c", "protocol.version=2", "fetch", "origin", cwd=tmp_path)

@@ -86,6 +86,7 @@ class CopilotAdapter(BaseAdapter):
         super().__post_init__()
         self._offsets: dict[Path, int] = {}  # each session log: bytes read so far
         self._scanned = 0.0
+        self._since: float | None = None  # the earliest `watch` was asked about: the launch
 
     def launch_argv(self, worktree: Path, resume_session: str | None = None) -> list[str]:
         """`env COPILOT_HOME=<the worktree's home> copilot ...`: the home is no secret, and
@@ -158,11 +159,14 @@ class CopilotAdapter(BaseAdapter):
     def watch(self, worktree: Path, launched_at: float) -> list[Signal]:
         """This worktree's Copilot sessions: each session once (its id and log), then the
         log's `session.error` lines written since `launched_at`. Reads only complete lines
-        appended since the last call; looks for new sessions at most once a second."""
+        appended since the last call; looks for new sessions at most once a second. A
+        session is looked for since the earliest `launched_at` asked about (the launch;
+        later calls pass the prompt's time): its folder is made as Copilot starts."""
         signals: list[Signal] = []
+        self._since = launched_at if self._since is None else min(self._since, launched_at)
         if time.monotonic() - self._scanned > 1 or not self._offsets:
             self._scanned = time.monotonic()
-            for log in session_logs(worktree, launched_at):
+            for log in session_logs(worktree, self._since):
                 if log not in self._offsets:
                     self._offsets[log] = 0
                     signals.append(Signal("session", log.parent.name, path=str(log)))

@@ -52,7 +52,7 @@ from middle.system import git
 
 if TYPE_CHECKING:
     from middle.engine import Runner
-    from middle.issues.base import IssueStore
+    from middle.issues.base import Issue, IssueStore
 
 
 def implement(
@@ -117,7 +117,7 @@ def implement(
         "source": source,
     }
     workflow, workflow_id = WORKFLOW, f"impl-{uuid.uuid4().hex[:10]}"
-    fan_out = parallel or issue.parallel or config["repo"].get("parallel")
+    fan_out = fan_out_of(issue, config, parallel)
     if parallel is not None and not issue.sub_issues:
         raise EpicError(
             f"issue {ref} has no sub-issues, so --parallel has nothing to fan out; "
@@ -139,6 +139,14 @@ def implement(
             raise
         raise undriven from exc
     return describe(runner, result, ref)
+
+
+def fan_out_of(issue: Issue, config: dict[str, Any], parallel: int | None = None) -> int | None:
+    """The agents an Epic's sub-issues fan out to: `--parallel`, else the Epic's own
+    `parallel` meta, else the repo's `[repo] parallel`; None when it does not fan out by
+    any of them (an Epic across repos still fans out, one agent at a time)."""
+    chosen = parallel or issue.parallel or config["repo"].get("parallel")
+    return int(chosen) if chosen and issue.sub_issues else None
 
 
 def answer(repo: str | Path, ref: str, text: str, progress: Progress | None = None) -> Outcome:

@@ -62,6 +62,12 @@ def remove_integration_worktrees(ctx: StepContext) -> None:
         git.remove_worktree(Path(repo["path"]), Path(repo["worktree"]))
 
 
+def children_at_once(parallel: int, config: Mapping[str, Any]) -> int:
+    """How many of a fanned-out Epic's children may hold agents at once: its `parallel`,
+    at most `[limits] max_children_per_epic` (so a fan-out never starves other Epics)."""
+    return min(parallel, int(config["limits"]["max_children_per_epic"]))
+
+
 @step("plan-epic", stop=stop_after_attempt(1), compensate=remove_integration_worktrees)
 def plan_epic(ctx: StepContext) -> dict[str, Any]:
     """Read the Epic's sub-issues and their blockers, and make the integration branch
@@ -179,7 +185,7 @@ class FanOut:
         self.plan = ctx.results["plan-epic"]
         self.services = services(ctx)
         config = self.services.config
-        self.cap = min(int(ctx.input["parallel"]), int(config["limits"]["max_children_per_epic"]))
+        self.cap = children_at_once(int(ctx.input["parallel"]), config)
         self.wake = threading.Event()
         self.threads: dict[str, threading.Thread] = {}
         self.errors: dict[str, str] = {}

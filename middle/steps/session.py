@@ -150,7 +150,7 @@ class AgentSession:
         timeout = float(self.limits.get("launch_timeout_seconds", 120))
         unknown_after = float(self.limits.get("unknown_screen_seconds", 20))
         started = began = time.monotonic()
-        shown = None  # when the screen was last drawn anew: a blank pane is not a screen yet
+        shown = None  # when something was first drawn (again after a dialog is answered)
         previous_pane = None
         while True:
             self.ctx.check_cancelled()

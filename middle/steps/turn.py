@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,6 +271,7 @@ class Turn:
         self.remember(launched_at=launched_at, launched_epoch=launched_epoch)
         pid = self.tmux.pane_pid(self.session)
         self.ctx.runs.save_scratch(self.ctx.workflow_id, "agent_pid", pid)
+        self.ctx.runs.save_scratch(self.ctx.workflow_id, "agent_host", socket.gethostname())
         self.event("agent.launched", {"session": self.session, "argv": argv})
         self.note(f"launched {self.adapter.name} in tmux session {self.session}")
 
@@ -280,8 +282,9 @@ class Turn:
         resumed at once, it had lost the question it asked). Bounded: a process that
         lingers (say, a server the agent left running) is noted, and the launch goes on."""
         pid = self.ctx.runs.scratch(self.ctx.workflow_id, "agent_pid")
-        if not isinstance(pid, int):
-            return
+        host = self.ctx.runs.scratch(self.ctx.workflow_id, "agent_host")
+        if not isinstance(pid, int) or host not in (None, socket.gethostname()):
+            return  # a run carried from another machine (CI): that pid is not ours
         deadline = time.monotonic() + LAST_AGENT_EXIT_SECONDS
         while group_alive(pid):
             if time.monotonic() > deadline:

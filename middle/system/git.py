@@ -17,6 +17,7 @@ from middle.system.worktree import IGNORED
 
 # `info/exclude` patterns: anchored at the worktree's root.
 IGNORED_IN_WORKTREES = tuple(f"/{pattern}" for pattern in IGNORED)
+GIT_TIMEOUT = 120  # seconds: a git that takes longer (a stuck network) is a failure
 
 
 def git(
@@ -32,18 +33,31 @@ def git_bytes(
     """Run git and return its stdout as it is (blobs may be any bytes). `env` is laid over
     this process's environment. A failure raises `GitError` naming git's subcommand, with
     git's own message."""
+    result = _run(args, cwd=cwd, input=input, env=env)
+    if result.returncode != 0:
+        raise _failure(args, result)
+    return result.stdout
+
+
+def _run(
+    args: tuple[str, ...], *, cwd: Path, input: bytes | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+    """git itself, whatever it exits with; `GitError` when it cannot run or hangs."""
     try:
-        result = subprocess.run(
-            ["git", *args], cwd=cwd, input=input, capture_output=True, timeout=120,
+        return subprocess.run(
+            ["git", *args], cwd=cwd, input=input, capture_output=True, timeout=GIT_TIMEOUT,
             env={**os.environ, **env} if env else None,
         )  # fmt: skip
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
-    if result.returncode != 0:
-        said = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
-        said = said or f"exit code {result.returncode}"
-        raise GitError(f"git {_subcommand(args)} failed: {said}")
-    return result.stdout
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {_subcommand(args)} did not finish in {GIT_TIMEOUT}s") from None
+
+
+def _failure(args: tuple[str, ...], result: subprocess.CompletedProcess[bytes]) -> GitError:
+    said = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
+    return GitError(f"git {_subcommand(args)} failed: {said or f'exit code {result.returncode}'}")
 
 
 def _subcommand(args: tuple[str, ...]) -> str:
@@ -239,22 +253,17 @@ def rescue_uncommitted(repo: Path, path: Path, ref: str) -> str:
 def merge_conflicts(repo: Path, base: str, head: str) -> list[str]:
     """The files a merge of `head` into `base` leaves conflicted ([] when it merges
     cleanly), from a test merge that touches no checkout and no ref (`git merge-tree`)."""
-    argv = ["merge-tree", "--write-tree", "--name-only", "--no-messages", "--end-of-options"]
-    try:
-        result = subprocess.run(
-            ["git", *argv, base, head], cwd=repo, capture_output=True, text=True, timeout=120
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH") from None
+    args = ("merge-tree", "--write-tree", "--name-only", "--no-messages", "--end-of-options",
+            base, head)  # fmt: skip
+    result = _run(args, cwd=repo)
     if result.returncode == 0:
         return []
-    lines = result.stdout.splitlines()
+    lines = result.stdout.decode("utf-8", "replace").splitlines()
     tree = lines[0] if lines else ""
     # 1 with a tree first is "conflicts"; anything else (git 2.39 exits 1 for a bad
     # revision too, printing no tree) is a failure
     if result.returncode != 1 or not re.fullmatch(r"[0-9a-f]{40,64}", tree):
-        message = (result.stderr or result.stdout).strip() or f"exit code {result.returncode}"
-        raise GitError(f"git merge-tree failed: {message}")
+        raise _failure(args, result)
     files = [line for line in lines[1:] if line]
     return sorted(set(files)) or ["(a conflict git names no file for)"]
 

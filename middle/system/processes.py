@@ -26,12 +26,11 @@ def command_line(pid: int) -> list[str] | None:
     return fields[1:]
 
 
-def group_alive(pgid: int) -> bool:
+def group_alive(pgid: int, proc: Path = Path("/proc")) -> bool:
     """Whether any process of process group `pgid` still runs (a zombie has ended). A tmux
     pane's process leads its group, and a CLI's work may be in a child: npm's `copilot` is
     a loader that dies at the hang-up at once while its native binary, its child, goes on
-    writing the session."""
-    proc = Path("/proc")
+    writing the session. Without `proc` (macOS, the BSDs), `ps` says."""
     if proc.is_dir():
         for stat in proc.glob("[0-9]*/stat"):
             try:

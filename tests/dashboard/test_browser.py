@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +100,7 @@ def test_take_over_keeps_the_watchdog_away_then_release_hands_back(
         wait_until(
             lambda: (
                 passes.append(sandbox.middle("watchdog").stdout)
-                or re.search(r"told-dispatcher|failed", passes[-1])
+                or "told-dispatcher" in passes[-1]  # its dispatcher lives: it is told
             )
         )
         assert sum("warned" in out for out in passes) <= 1, passes

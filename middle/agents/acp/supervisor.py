@@ -253,11 +253,14 @@ class Supervisor:
         if not isinstance(opened, (int, float)):
             return
         left = load_wait(float(opened), self.clock())
-        if left > 0:
-            self.show(f"[{agent} {LOAD_WAIT}: {left:.0f}s]")
+        if left <= 0:
+            return
+        self.show(f"[{agent} {LOAD_WAIT}: {left:.0f}s]")
         while left > 0:
             self.sleep(left)
             left = load_wait(float(opened), self.clock())
+        # no longer the wait's line: a load that hangs now runs out the launch timeout
+        self.show(f"[loading session {session}]")
 
     def prompt(self, text: str) -> None:
         assert self.peer is not None

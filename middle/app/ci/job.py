@@ -25,15 +25,16 @@ from middle.app.carry.transfer import export_state, import_state
 from middle.app.ci.events import Trigger
 from middle.app.ci.slots import Slot, claim_slot, release_slot, slot_holders
 from middle.app.home import open_home_db
-from middle.app.implement import implement
+from middle.app.implement import fan_out_of, implement
 from middle.app.runtime import PARKED_STATES, Runtime, describe, runtime_of
 from middle.app.service.poll import due_signal
 from middle.config import load_config, middle_home
 from middle.engine.runs import Runs
 from middle.errors import BranchMovedError, EpicError, GitError, MiddleError, StateRaceError
 from middle.refs import branch_name, validate_ref
+from middle.steps.fanout import children_at_once
 from middle.steps.services import Progress
-from middle.store import Row, find_live_implementation, iso, list_workflows
+from middle.store import TERMINAL_STATES, Row, find_live_implementation, iso, list_workflows
 from middle.system import git
 
 CLAIM_HOURS = 6
@@ -105,7 +106,7 @@ def _act(
             return JobResult(ref, "idle", f"issue {ref} already ran; see its state ref")
         config = Runtime(repo).config
         wanted = _agents_of_new_run(repo, ref, config)
-        with _slots(repo, ref, job, wanted) as slots:
+        with _slots(repo, ref, job, wanted, _cap(config)) as slots:
             if not slots:
                 return _queued(repo, ref)
             _note_fewer(progress, slots, wanted)
@@ -124,8 +125,8 @@ def _act(
             ref, live["state"], "still parked: nothing new to act on", True, live["id"]
         )
     needs_agent = signal["kind"] in NEEDS_AGENT
-    wanted = _agents_of(Runs.input(live), runtime.config) if needs_agent else 0
-    with _slots(repo, ref, job, wanted) as slots:
+    wanted = _agents_of_live(runtime.runs, live, runtime.config) if needs_agent else 0
+    with _slots(repo, ref, job, wanted, _cap(runtime.config)) as slots:
         if needs_agent and not slots:
             return _queued(repo, ref, live["id"])
         _note_fewer(progress, slots, wanted)
@@ -153,7 +154,7 @@ def _due(db: Database, live: Row, runtime: Runtime) -> tuple[Row, dict[str, Any]
 
 
 def _queued(repo: Path, ref: str, workflow_id: str | None = None) -> JobResult:
-    cap = _cap(repo)
+    cap = _cap(load_config(middle_home(), repo))
     holders = ", ".join(slot_holders(repo, cap)) or "none now"
     return JobResult(
         ref, "queued", f"all {cap} agent slot(s) of this repository are busy (with "
@@ -162,24 +163,24 @@ def _queued(repo: Path, ref: str, workflow_id: str | None = None) -> JobResult:
     )  # fmt: skip
 
 
-def _cap(repo: Path) -> int:
-    return int(load_config(middle_home(), repo)["limits"]["max_concurrent"])
+def _cap(config: dict[str, Any]) -> int:
+    """The repository's agent slots: `[limits] max_concurrent`."""
+    return int(config["limits"]["max_concurrent"])
 
 
-def _agents_of(run_input: dict[str, Any], config: dict[str, Any]) -> int:
-    """How many agents a run may have at once: a fanned-out Epic's `parallel` (at most
-    `max_children_per_epic`), else one."""
-    parallel = run_input.get("parallel")
+def _agents_of(parallel: object, config: dict[str, Any]) -> int:
+    """How many agents a run may have at once: a fanned-out Epic's children at once
+    (`children_at_once`), else one; never more than the repository's cap."""
+    cap = int(config["limits"]["max_concurrent"])
     if not isinstance(parallel, int) or parallel < 1:
         return 1
-    return min(parallel, int(config["limits"]["max_children_per_epic"]))
+    return min(children_at_once(parallel, config), cap)
 
 
 def _agents_of_new_run(repo: Path, ref: str, config: dict[str, Any]) -> int:
-    """`_agents_of` for the run `implement` is about to start: an Epic with sub-issues
-    fans out by its own `parallel` meta or the repo's `[repo] parallel`. An Epic whose
-    sub-issues are in other repositories is refused: a CI job checks out one repository,
-    so say where to run it."""
+    """`_agents_of` the run `implement` is about to start. An Epic whose sub-issues are in
+    other repositories is refused: a CI job checks out one repository, so say where to
+    run it."""
     issue = Runtime(repo, config=config).issues.load(ref)
     elsewhere = sorted({sub.repo for sub in issue.sub_issues if sub.repo})
     if elsewhere or issue.repos:
@@ -188,8 +189,24 @@ def _agents_of_new_run(repo: Path, ref: str, config: dict[str, Any]) -> int:
             f"), which a CI job (one checkout) does not run; run it with `middle serve` on a "
             f"machine with every repo checked out"
         )
-    parallel = (issue.parallel or config["repo"].get("parallel")) if issue.sub_issues else None
-    return _agents_of({"parallel": parallel}, config)
+    return _agents_of(fan_out_of(issue, config), config)
+
+
+def _agents_of_live(runs: Runs, live: Row, config: dict[str, Any]) -> int:
+    """`_agents_of` a parked run about to go on: for a fanned-out Epic, no more than its
+    sub-issues that have not finished (a review round resumes one child)."""
+    agents = _agents_of(Runs.input(live).get("parallel"), config)
+    plan = runs.latest_output(live["id"], "plan-epic")
+    if agents > 1 and isinstance(plan, dict):
+        finished = {
+            str(Runs.input(child).get("sub"))
+            for child in runs.find(parent_id=live["id"])
+            if child["state"] in TERMINAL_STATES
+        }
+        left = [sub for sub in plan.get("subs", []) if not sub.get("done")
+                and str(sub.get("id")) not in finished]  # fmt: skip
+        agents = max(1, min(agents, len(left)))
+    return agents
 
 
 def _capped(config: dict[str, Any], slots: int) -> dict[str, Any]:
@@ -197,11 +214,7 @@ def _capped(config: dict[str, Any], slots: int) -> dict[str, Any]:
     the repository-wide slots it holds (a fanned-out Epic's children each count)."""
     if not slots:
         return config
-    limits = {
-        **config["limits"],
-        "max_concurrent": min(slots, int(config["limits"]["max_concurrent"])),
-    }
-    return {**config, "limits": limits}
+    return {**config, "limits": {**config["limits"], "max_concurrent": slots}}
 
 
 def _note_fewer(progress: Progress | None, slots: list[Slot], wanted: int) -> None:
@@ -214,24 +227,41 @@ def _note_fewer(progress: Progress | None, slots: list[Slot], wanted: int) -> No
 
 class _slots:
     """Up to `wanted` repository-wide agent slots, held for the block: the agents this job
-    may run at once (none when all are busy, or when `wanted` is 0)."""
+    may run at once (none when all are busy, or when `wanted` is 0). Every slot claimed
+    is released, even when claiming the next, or releasing another, fails: a slot left
+    behind would hold the repository's agents off for hours."""
 
-    def __init__(self, repo: Path, ref: str, job: str, wanted: int) -> None:
-        self.repo, self.ref, self.job, self.wanted = repo, ref, job, wanted
+    def __init__(self, repo: Path, ref: str, job: str, wanted: int, cap: int) -> None:
+        self.repo, self.ref, self.job, self.wanted, self.cap = repo, ref, job, wanted, cap
         self.held: list[Slot] = []
 
     def __enter__(self) -> list[Slot]:
-        cap = _cap(self.repo)
-        while len(self.held) < self.wanted:
-            slot = claim_slot(self.repo, cap, issue=self.ref, job=self.job)
-            if slot is None:
-                break
-            self.held.append(slot)
+        try:
+            while len(self.held) < self.wanted:
+                slot = claim_slot(self.repo, self.cap, issue=self.ref, job=self.job)
+                if slot is None:
+                    break
+                self.held.append(slot)
+        except BaseException:
+            self._release()
+            raise
         return self.held
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        failed = self._release()
+        if failed is not None and kind is None:  # the block's own error comes first
+            raise failed
+
+    def _release(self) -> GitError | None:
+        """Release every held slot; the first failure, after trying them all."""
+        failed = None
         for slot in self.held:
-            release_slot(self.repo, slot)
+            try:
+                release_slot(self.repo, slot)
+            except GitError as exc:
+                failed = failed or exc
+        self.held = []
+        return failed
 
 
 def _save(repo: Path, ref: str, saved: Saved, claimed: str, *, job: str, queued: bool) -> None:
