@@ -515,6 +515,26 @@ def test_an_answer_starts_the_agent_after_its_last_process_exited(
     assert [turn["turn"] for turn in sandbox.agent_log("turn")] == [1, 2]
 
 
+def test_a_pid_carried_from_another_machine_is_not_waited_for(sandbox: Sandbox) -> None:
+    """A run carried to a CI runner keeps its last CLI's pid, which here may be any
+    process's. Seen red: the answer's launch waited 10 s for an unrelated live group."""
+    from middle.engine.runs import Runs
+
+    sandbox.script({"do": "ask", "question": "Which base?"}, {"do": "done"})
+    assert sandbox.middle("implement", "--issue", REF, "--agent", "command").returncode == 0
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        runs, workflow_id = Runs(sandbox.db()), sandbox.workflow()["id"]
+        runs.save_scratch(workflow_id, "agent_pid", stranger.pid)
+        runs.save_scratch(workflow_id, "agent_host", "another-runner")
+        answered = sandbox.middle("answer", "--issue", REF, "--text", "Base 2.")
+    finally:
+        stranger.kill()
+        stranger.wait()
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+    assert sandbox.events("agent.previous-still-running") == []
+
+
 def test_a_missing_required_flag_names_the_task_in_its_hint(sandbox: Sandbox) -> None:
     """Issue 11 item 17. Seen red: the hint printed a literal `<task>` placeholder."""
     result = sandbox.middle("answer", "--issue", REF)
