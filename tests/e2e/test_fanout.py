@@ -365,23 +365,29 @@ def test_cancelling_a_fanned_out_epic_ends_every_child_and_leaves_no_agent(
     assert sandbox.sessions() == []
 
 
+def answer_part_one_in_the_epic_file_then_poll(sandbox: Sandbox, ref: str, answer: str) -> None:
+    """Write `answer` under part 1's question in Epic `ref`'s file and run `middle poll`:
+    the answer reaches part 1's next turn, and both parts merge."""
+    from middle.issues.epic_blocks import ANSWER_PLACEHOLDER
+
+    epic = sandbox.repo / "planning" / "epics" / f"{ref}.md"
+    epic.write_text(epic.read_text().replace(ANSWER_PLACEHOLDER, f"{ANSWER_PLACEHOLDER}\n{answer}"))
+
+    polled = sandbox.middle("poll")
+
+    assert f"issue {ref}/1: answer" in polled.stdout, polled.stdout + polled.stderr
+    second = [e for e in sandbox.agent_log("turn") if e["epic"] == f"{ref}/1"][1]
+    assert answer in second["brief"]
+    assert sorted(m["sub"] for m in events(sandbox, "epic.merged")) == ["1", "2"]
+
+
 def test_an_answer_written_in_the_epic_file_reaches_the_child_through_poll(
     sandbox: Sandbox,
 ) -> None:
     """Seen red: poll read the child's question from an Epic named `fan/1` (no such
     file), so the written answer never reached it."""
-    from middle.issues.epic_blocks import ANSWER_PLACEHOLDER
-
     assert a_question_from_part_one(sandbox).returncode == 0
-    epic = sandbox.repo / "planning" / "epics" / f"{REF}.md"
-    epic.write_text(epic.read_text().replace(ANSWER_PLACEHOLDER, f"{ANSWER_PLACEHOLDER}\nLinear."))
-
-    polled = sandbox.middle("poll")
-
-    assert f"issue {REF}/1: answer" in polled.stdout, polled.stdout + polled.stderr
-    second = [e for e in sandbox.agent_log("turn") if e["epic"] == f"{REF}/1"][1]
-    assert "Linear." in second["brief"]
-    assert sorted(m["sub"] for m in events(sandbox, "epic.merged")) == ["1", "2"]
+    answer_part_one_in_the_epic_file_then_poll(sandbox, REF, "Linear.")
     parent = next(r for r in sandbox.db()["workflows"].rows if r["parent_id"] is None)
     assert parent["state"] == "waiting-human"
     assert "ready for review" in sandbox.middle("status").stdout

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import Sandbox, git
-from tests.e2e.test_fanout import epoch, events, sub_issue
+from tests.e2e.test_fanout import (
+    answer_part_one_in_the_epic_file_then_poll,
+    epoch,
+    events,
+    sub_issue,
+)
 
 REF = "cross"
 INTEGRATION = f"middle/epic-{REF}"
@@ -397,22 +402,12 @@ def test_an_answer_written_in_the_epic_file_reaches_the_library_through_poll(
     """`middle poll` reads the answer to the library child's question from the Epic's
     file, in the consumer's repo. Seen red: poll asked the library repo's own issue store
     (no Epic there), and the run's poll failed."""
-    from middle.issues.epic_blocks import ANSWER_PLACEHOLDER
-
     set_up(sandbox)
     script = json.loads((sandbox.root / "script.json").read_text())
     script["by_epic"][f"{REF}/1"].insert(0, {"do": "ask", "question": "Which version?"})
     (sandbox.root / "script.json").write_text(json.dumps(script))
     assert implement(sandbox).returncode == 0
-    epic = sandbox.repo / "planning" / "epics" / f"{REF}.md"
-    epic.write_text(epic.read_text().replace(ANSWER_PLACEHOLDER, f"{ANSWER_PLACEHOLDER}\nTwo."))
-
-    polled = sandbox.middle("poll")
-
-    assert f"issue {REF}/1: answer" in polled.stdout, polled.stdout + polled.stderr
-    second = [e for e in sandbox.agent_log("turn") if e["epic"] == f"{REF}/1"][1]
-    assert "Two." in second["brief"]
-    assert sorted(m["sub"] for m in events(sandbox, "epic.merged")) == ["1", "2"]
+    answer_part_one_in_the_epic_file_then_poll(sandbox, REF, "Two.")
 
 
 def test_a_review_rounds_question_parks_the_epic_on_its_child_not_for_review(

@@ -71,11 +71,9 @@ def the_turn(marks: Path) -> dict[str, object]:
     }
 
 
-def test_an_epic_fans_out_to_two_real_claude_agents(
-    sandbox: Sandbox, agent_bin: Path, tmp_path: Path
-) -> None:
-    (sandbox.repo / "planning" / "epics" / f"{REF}.md").write_text(epic())
-    (sandbox.repo / ".middle" / "verify.toml").write_text(GATES)
+def commit_for_claude(sandbox: Sandbox, message: str) -> None:
+    """The repo's policy runs Claude Code and asks nothing (`bypassPermissions`; no
+    evidence, which these runs do not script), and the set-up so far is committed."""
     policy = sandbox.repo / ".middle" / "policy.toml"
     policy.write_text(
         policy.read_text()
@@ -84,7 +82,15 @@ def test_an_epic_fans_out_to_two_real_claude_agents(
         + '\n[adapters.claude]\npermission_mode = "bypassPermissions"\n'
     )
     git(sandbox.repo, "add", "-A")
-    git(sandbox.repo, "commit", "-qm", "a two-part Epic for Claude")
+    git(sandbox.repo, "commit", "-qm", message)
+
+
+def test_an_epic_fans_out_to_two_real_claude_agents(
+    sandbox: Sandbox, agent_bin: Path, tmp_path: Path
+) -> None:
+    (sandbox.repo / "planning" / "epics" / f"{REF}.md").write_text(epic())
+    (sandbox.repo / ".middle" / "verify.toml").write_text(GATES)
+    commit_for_claude(sandbox, "a two-part Epic for Claude")
     marks = tmp_path / "marks"
     marks.mkdir()
 

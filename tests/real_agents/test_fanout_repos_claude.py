@@ -19,6 +19,7 @@ from tests.e2e.test_fanout_repos import INTEGRATION, LIBRARY_AT_ITS_HEAD, REF, c
 from tests.fakes.model_server import ModelServer
 from tests.real_agents.conformance_agents import GIT_AS_AGENT, write_json
 from tests.real_agents.harness import claude_env
+from tests.real_agents.test_fanout_claude import commit_for_claude
 
 __all__ = ["sandbox"]  # the e2e sandbox fixture, reused
 
@@ -52,15 +53,7 @@ def test_a_library_and_its_consumer_with_real_claude_agents(
     (sandbox.repo / ".middle" / "verify.toml").write_text(
         f"[[gate]]\nname = \"library-at-its-head\"\ncommand = '{LIBRARY_AT_ITS_HEAD}'\n"
     )
-    policy = sandbox.repo / ".middle" / "policy.toml"
-    policy.write_text(
-        policy.read_text()
-        + '\n[verify]\nevidence = "off"\n'
-        + '\n[repo]\ndefault_adapter = "claude"\n'
-        + '\n[adapters.claude]\npermission_mode = "bypassPermissions"\n'
-    )
-    git(sandbox.repo, "add", "-A")
-    git(sandbox.repo, "commit", "-qm", "an Epic across two repos, for Claude")
+    commit_for_claude(sandbox, "an Epic across two repos, for Claude")
 
     with ModelServer([THE_TURN]) as server:
         env = claude_env(tmp_path, server.url, sandbox.repo, agent_bin)
