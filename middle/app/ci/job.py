@@ -171,10 +171,9 @@ def _cap(config: dict[str, Any]) -> int:
 def _agents_of(parallel: object, config: dict[str, Any]) -> int:
     """How many agents a run may have at once: a fanned-out Epic's children at once
     (`children_at_once`), else one; never more than the repository's cap."""
-    cap = int(config["limits"]["max_concurrent"])
     if not isinstance(parallel, int) or parallel < 1:
         return 1
-    return min(children_at_once(parallel, config), cap)
+    return min(children_at_once(parallel, config), _cap(config))
 
 
 def _agents_of_new_run(repo: Path, ref: str, config: dict[str, Any]) -> int:
