@@ -156,6 +156,20 @@ def test_a_session_made_between_the_launch_and_the_prompt_is_seen(tmp_path: Path
     assert adapter.watch(tmp_path, 2000.0) == [Signal("session", SESSION, path=str(log))]
 
 
+def test_copilots_lock_folder_is_not_a_session(tmp_path: Path) -> None:
+    """Copilot 1.0.102 keeps `.session-operation-locks/` beside its sessions, touched as
+    a session starts. Seen red under load in a CI rehearsal: it was newer than the
+    session, so it was recorded as the session; its `events.jsonl` never exists, so the
+    answer's launch did not resume, and the agent asked its question again."""
+    state = copilot_home(tmp_path) / "session-state"
+    (state / SESSION).mkdir(parents=True)
+    os.utime(state / SESSION, (1500.0, 1500.0))
+    (state / ".session-operation-locks").mkdir()
+    os.utime(state / ".session-operation-locks", (1600.0, 1600.0))
+    log = state / SESSION / "events.jsonl"
+    assert CopilotAdapter().watch(tmp_path, 1000.0) == [Signal("session", SESSION, path=str(log))]
+
+
 def test_copilot_variables_pass_the_allow_list_for_copilot_only() -> None:
     source = {
         "PATH": "/bin",

@@ -197,9 +197,12 @@ def session_logs(worktree: Path, since: float) -> list[Path]:
     """The session logs of the worktree's Copilot home in use since `since`, oldest first.
     A session is its folder: Copilot 1.0.102 makes it as the session starts, and writes
     `events.jsonl` in it only after the turn's `agentStop` (a quick turn was over before
-    its log existed, so its session went unrecorded and the answer started a new one)."""
+    its log existed, so its session went unrecorded and the answer started a new one). A
+    hidden folder is not a session: Copilot keeps its locks in one."""
     found = []
     for folder in (copilot_home(worktree) / "session-state").glob("*/"):
+        if folder.name.startswith("."):  # Copilot's own, e.g. `.session-operation-locks`
+            continue
         log = folder / "events.jsonl"
         try:
             modified = max(path.stat().st_mtime for path in (folder, log) if path.exists())
